@@ -1,0 +1,79 @@
+# mproc - the two commands a new user needs:
+#   make demo   builds mproc and runs the seed's programs, side by side, timed
+#   make test   builds everything and runs the whole test suite
+# Both install the Debian packages they lack when run as root, or print the
+# exact apt-get line. Everything else is for developers.
+
+BUILD    ?= build
+GENERATOR ?= Ninja
+CMAKE_ARGS ?=
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
+CTEST_ARGS ?= --output-on-failure -j$(NPROC)
+
+configure = cmake -S . -B $(1) -G $(GENERATOR) $(2) $(CMAKE_ARGS) >/dev/null
+
+.PHONY: all demo test bench sanitize tsan fuzz stress soak install format format-check clean deps-build deps-test
+
+all: deps-build
+	$(call configure,$(BUILD),)
+	cmake --build $(BUILD)
+
+deps-build:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh build test
+
+demo: deps-test
+	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release)
+	cmake --build $(BUILD) --target mproc_tool
+	$(BUILD)/mproc demo
+
+test: deps-test
+	$(call configure,$(BUILD),)
+	cmake --build $(BUILD)
+	cd $(BUILD) && ctest $(CTEST_ARGS)
+
+bench: deps-test
+	@scripts/deps.sh bench
+	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release)
+	cmake --build $(BUILD)
+	$(BUILD)/mproc bench
+
+sanitize: deps-test
+	$(call configure,build-asan,-DMPROC_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF)
+	cmake --build build-asan
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest $(CTEST_ARGS)
+
+tsan: deps-test
+	$(call configure,build-tsan,-DMPROC_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF -DMPROC_MPI=OFF)
+	cmake --build build-tsan
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest $(CTEST_ARGS)
+
+fuzz: deps-test
+	@scripts/deps.sh fuzz
+	CC=clang $(call configure,build-fuzz,-DMPROC_BUILD_FUZZ=ON -DMPROC_BUILD_TESTS=OFF -DMPROC_BUILD_BENCH=OFF -DMPROC_SANITIZE=address,undefined,fuzzer-no-link)
+	cmake --build build-fuzz
+	scripts/fuzz.sh build-fuzz $${FUZZ_SECONDS:-60}
+
+stress: deps-test
+	$(call configure,$(BUILD),)
+	cmake --build $(BUILD)
+	cd $(BUILD) && MPROC_STRESS=100 ctest $(CTEST_ARGS) -R 'crash|stress'
+
+soak: deps-test
+	$(call configure,$(BUILD),)
+	cmake --build $(BUILD)
+	$(BUILD)/tests/soak $${SOAK_SECONDS:-180}
+
+install: all
+	cmake --install $(BUILD)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp')
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz build-clang

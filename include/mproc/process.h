@@ -1,0 +1,173 @@
+/* mproc/process.h - processes: start, join, terminate; entry points; CPUs.
+ *
+ * Python's multiprocessing.Process in C. A process runs a function with one
+ * argument. Two start methods:
+ *
+ *  - MPROC_START_FORK (default): fork(); the child runs fn(arg) with a copy of
+ *    the parent's memory and returns its exit code. Cheap, but unsafe in a
+ *    parent that has other threads (only async-signal-safe calls are allowed
+ *    in the child then — the same rule as for fork itself).
+ *  - MPROC_START_SPAWN: re-executes the program (/proc/self/exe) and runs an
+ *    entry point registered under a name with MPROC_ENTRY(). The argument
+ *    bytes are copied to the child. Safe with threads; needs the program to
+ *    call mproc_main() at the top of main().
+ *
+ * Waiting uses pidfds: no SIGCHLD handler is ever installed, and mproc never
+ * reaps a child it did not start. Every process started here is reaped by
+ * mproc_process_join() (or, if the handle is freed before the child ends, by
+ * the next mproc call that looks at children — see mproc_process_free()).
+ *
+ * Daemon children (opts.daemon) die with their parent: on a normal exit of
+ * the parent (atexit) they are killed, and when the parent dies any other way
+ * (even SIGKILL) the kernel sends them SIGKILL (PR_SET_PDEATHSIG, checked
+ * against the parent that started them). Note that PR_SET_PDEATHSIG fires
+ * when the *thread* that started the child exits: start daemon children from
+ * a thread that lives as long as the process.
+ *
+ * Across fork: a handle belongs to the process that started the child; in a
+ * forked grandchild it is inert (every call returns MPROC_ENOTCHILD).
+ * Across exec: the pidfd is close-on-exec, the child keeps running.
+ */
+#ifndef MPROC_PROCESS_H
+#define MPROC_PROCESS_H
+
+#include "common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mproc_process mproc_process;
+
+/* A function run in a child. Its return value is the child's exit code
+ * (0..255). */
+typedef int (*mproc_fn)(void *arg);
+
+/* An entry point run by the spawn start method, by pool workers started by
+ * spawn and by MPI ranks: gets the argument bytes the parent passed. */
+typedef int (*mproc_entry_fn)(const void *arg, size_t len);
+
+enum mproc_start_method {
+    MPROC_START_FORK = 0,
+    MPROC_START_SPAWN = 1
+};
+
+struct mproc_process_opts {
+    const char *name;        /* shown by mproc_process_name(); NULL: "mproc-<n>" */
+    int start_method;        /* MPROC_START_FORK (default) or MPROC_START_SPAWN */
+    int daemon;              /* nonzero: dies with its parent (see above) */
+    const char *entry;       /* spawn: the registered entry name */
+    const void *arg;         /* spawn: argument bytes copied to the child */
+    size_t arg_len;
+};
+
+/* mproc_process_start - start a child running fn(arg) (fork method), or the
+ * entry opts->entry with opts->arg bytes (spawn method; fn must be NULL
+ * then). opts may be NULL (fork, not a daemon). Does not block beyond the
+ * fork or exec itself.
+ * Returns 0 and a handle in *out; MPROC_EINVAL (NULL out, NULL fn for fork,
+ * fn given for spawn, bad method), MPROC_ENOENTRY (spawn: name not
+ * registered in this program), MPROC_EAGAIN / MPROC_ENOMEM (no more
+ * processes or memory). */
+MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
+                                  const struct mproc_process_opts *opts);
+
+/* Exit status of a finished process, from mproc_process_join(). */
+struct mproc_exit {
+    int exited;   /* 1: exited normally with `code` */
+    int code;     /* exit code 0..255 if exited */
+    int signaled; /* 1: killed by signal `signal` */
+    int signal;
+    int core_dumped;
+};
+
+/* mproc_process_join - wait up to timeout_ms for the child to end and reap it.
+ * 0 and *status (may be NULL) when it ended; MPROC_ETIMEDOUT if it is still
+ * running (call again later); MPROC_EINVAL for a bad timeout; MPROC_ENOTCHILD
+ * if the handle was inherited across fork. Joining an already joined process
+ * returns 0 and the same status again. */
+MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms, struct mproc_exit *status);
+
+/* mproc_process_is_alive - 1 if running, 0 if it ended (it is not reaped by
+ * this call), or a negative code. */
+MPROC_API int mproc_process_is_alive(mproc_process *p);
+
+/* mproc_process_terminate - send SIGTERM; mproc_process_kill - SIGKILL;
+ * mproc_process_signal - any signal. 0 also when the process has already
+ * ended (nothing is sent then: the pidfd makes that race-free).
+ * MPROC_ENOTCHILD for an inherited handle, MPROC_EINVAL for a bad signal. */
+MPROC_API int mproc_process_terminate(mproc_process *p);
+MPROC_API int mproc_process_kill(mproc_process *p);
+MPROC_API int mproc_process_signal(mproc_process *p, int sig);
+
+/* mproc_process_pid - the child's pid; mproc_process_name - its name
+ * (valid as long as the handle); mproc_process_pidfd - its pidfd (for
+ * poll/epoll: readable once it ended; owned by the handle). */
+MPROC_API pid_t mproc_process_pid(const mproc_process *p);
+MPROC_API const char *mproc_process_name(const mproc_process *p);
+MPROC_API int mproc_process_pidfd(const mproc_process *p);
+
+/* mproc_process_free - release the handle. A child still running is not
+ * killed (unless a daemon) and is reaped later, without blocking, by the
+ * library's bookkeeping (or at exit); NULL is ignored. */
+MPROC_API void mproc_process_free(mproc_process *p);
+
+/* mproc_active_children - up to max handles of this process's children that
+ * are still running (like multiprocessing.active_children()); returns the
+ * count (which may exceed max). The handles stay owned by their starters. */
+MPROC_API int mproc_active_children(mproc_process **out, int max);
+
+/* mproc_parent_alive - 1 if the process that started this one (with mproc)
+ * is still alive, 0 if it died, MPROC_ESRCH if this process was not started
+ * by mproc. */
+MPROC_API int mproc_parent_alive(void);
+
+/* mproc_current_name - this process's name ("MainProcess" if not started by
+ * mproc); mproc_current_pid - its pid. */
+MPROC_API const char *mproc_current_name(void);
+MPROC_API pid_t mproc_current_pid(void);
+
+/* mproc_cpu_count - the number of CPUs this process may really use: the
+ * size of its affinity mask, lowered by a cgroup CPU quota (v2 cpu.max or
+ * v1 cfs_quota_us / cfs_period_us, the smallest along the hierarchy),
+ * rounded up. Always >= 1. mproc_cpu_count_host - CPUs online on the host. */
+MPROC_API int mproc_cpu_count(void);
+MPROC_API int mproc_cpu_count_host(void);
+
+/* Entry points ----------------------------------------------------------------
+ * A function pointer means nothing in a process started by exec or on another
+ * machine, so functions that must run there are registered under a name:
+ *
+ *     static int worker(const void *arg, size_t len) { ...; return 0; }
+ *     MPROC_ENTRY(worker);                // registers "worker"
+ *
+ * Registration happens before main() runs (a constructor), so every process
+ * running the same program knows the same names. */
+
+/* mproc_entry_register - register fn under name (at most 63 bytes of
+ * [A-Za-z0-9_.-]). MPROC_EEXIST if the name is taken by another function,
+ * MPROC_EINVAL for a bad name or NULL fn, MPROC_ENOMEM. Registering the same
+ * pair twice is fine. */
+MPROC_API int mproc_entry_register(const char *name, mproc_entry_fn fn);
+/* mproc_entry_find - the function registered under name, or NULL. */
+MPROC_API mproc_entry_fn mproc_entry_find(const char *name);
+
+#define MPROC_ENTRY_NAMED(name_str, fn)                                                            \
+    __attribute__((constructor)) static void mproc__entry_ctor_##fn(void)                          \
+    {                                                                                              \
+        (void)mproc_entry_register(name_str, fn);                                                  \
+    }
+#define MPROC_ENTRY(fn) MPROC_ENTRY_NAMED(#fn, fn)
+
+/* mproc_main - call first in main() of any program that uses the spawn
+ * start method (or a pool started with it, or the MPI backend). In a normal
+ * run it returns 0 at once. In a process started by spawn it runs the
+ * requested entry point and exits with its result: it never returns. A
+ * negative code means the spawn hand-over was broken (the process should
+ * exit). */
+MPROC_API int mproc_main(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

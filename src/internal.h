@@ -1,0 +1,85 @@
+/* internal.h - private helpers shared by every mproc source file.
+ *
+ * Nothing here is part of the ABI. Non-static private symbols are named
+ * mproc__*; the Linux-specific seams live in src/linux/ and are declared in
+ * src/linux/linux.h.
+ */
+#ifndef MPROC_INTERNAL_H
+#define MPROC_INTERNAL_H
+
+#include "mproc.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#define MPROC__LIKELY(x) __builtin_expect(!!(x), 1)
+#define MPROC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define MPROC__ASSERT(x) assert(x)
+#define MPROC__ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The negative errno of the last failed libc call: the library's only bridge
+ * from errno to return codes. */
+static inline int mproc__err(void)
+{
+    return errno > 0 ? -errno : MPROC_EIO;
+}
+
+/* Two neighbouring 64-byte lines are fetched together by the adjacent-line
+ * prefetcher, so words written by different processes are kept 128 bytes
+ * apart. */
+#define MPROC__CACHELINE 64
+#define MPROC__FALSE_SHARING 128
+
+static inline void mproc__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* Deadlines ------------------------------------------------------------------
+ * A timeout_ms argument turned into an absolute CLOCK_MONOTONIC instant once,
+ * at the start of a call, so that retries after spurious wake-ups or EINTR
+ * never extend the total wait. */
+struct mproc__deadline {
+    bool forever;
+    bool poll; /* timeout_ms == 0: try once */
+    struct timespec abs;
+};
+
+/* mproc__deadline_init - 0, or MPROC_EINVAL for a negative timeout other than
+ * MPROC_FOREVER. */
+int mproc__deadline_init(struct mproc__deadline *d, int timeout_ms);
+bool mproc__deadline_expired(const struct mproc__deadline *d);
+/* Milliseconds left, rounded up; -1 for forever; 0 when expired. */
+int mproc__deadline_remaining_ms(const struct mproc__deadline *d);
+uint64_t mproc__now_ns(void);
+
+/* Fault injection -------------------------------------------------------------
+ * MPROC__KILL_POINT("queue.put.reserved") raises SIGKILL in the calling
+ * process when the environment variable MPROC_KILL_AT names that point (with
+ * an optional ":N", the Nth time it is reached; default the first). Compiled
+ * in only with MPROC_FAULT_INJECTION; otherwise it is nothing at all. */
+#ifdef MPROC_FAULT_INJECTION
+extern int mproc__kill_armed;
+void mproc__kill_point(const char *name);
+#define MPROC__KILL_POINT(name)                                                                    \
+    do {                                                                                           \
+        if (MPROC__UNLIKELY(mproc__kill_armed))                                                    \
+            mproc__kill_point(name);                                                               \
+    } while (0)
+#else
+#define MPROC__KILL_POINT(name) ((void)0)
+#endif
+
+#include "linux/linux.h"
+#include "segment.h"
+
+#endif

@@ -1,0 +1,93 @@
+/* linux/linux.h - the thin seam between mproc and the Linux kernel.
+ *
+ * Everything that names a Linux-only system call (futex, pidfd, memfd,
+ * prctl, /proc, cgroups, getrandom) is declared here and implemented in
+ * the .c files beside it, so that a port knows exactly what it has to provide.
+ */
+#ifndef MPROC_LINUX_H
+#define MPROC_LINUX_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mproc__deadline;
+
+/* futex.c ---------------------------------------------------------------------
+ * Process-shared futexes (never FUTEX_PRIVATE_FLAG: the words live in shared
+ * memory). */
+
+/* mproc__futex_wait - sleep while *word == expected, until woken or the
+ * deadline passes (NULL deadline: forever). Returns 0 when woken, when the
+ * value differed, or on a signal (the caller re-checks its condition in every
+ * case), MPROC_ETIMEDOUT when the deadline passed. */
+int mproc__futex_wait(_Atomic uint32_t *word, uint32_t expected, const struct mproc__deadline *d);
+/* mproc__futex_wait_ms - the same with a relative cap of at most `cap_ms`
+ * milliseconds on top of the deadline (used by waits that must look around
+ * now and then, for example for a dead peer). */
+int mproc__futex_wait_capped(_Atomic uint32_t *word, uint32_t expected,
+                             const struct mproc__deadline *d, int cap_ms);
+/* mproc__futex_wake - wake up to n sleepers (INT32_MAX: all); returns how
+ * many were woken. */
+int mproc__futex_wake(_Atomic uint32_t *word, int n);
+
+/* proc.c ----------------------------------------------------------------------
+ * Identity and liveness of processes. A pid alone can be reused; a pid
+ * together with its start time (field 22 of /proc/<pid>/stat, in clock ticks
+ * since boot) names one process for the life of the machine. */
+
+pid_t mproc__self_pid(void);   /* cached, refreshed in the child after fork */
+pid_t mproc__self_tid(void);   /* cached per thread */
+uint64_t mproc__self_start(void);
+/* mproc__fork_generation - incremented in every child right after fork;
+ * handles compare it to notice that they were inherited. */
+uint32_t mproc__fork_generation(void);
+
+/* mproc__proc_start - start time of pid (or thread id); 0 if it does not
+ * exist or cannot be read. */
+uint64_t mproc__proc_start(pid_t pid);
+/* mproc__proc_alive - true while the process (or thread) `pid` runs and, if
+ * start != 0, is the same process that had that start time. Zombies are
+ * dead. */
+bool mproc__proc_alive(pid_t pid, uint64_t start);
+/* mproc__tid_alive - true while thread `tid` exists and is not a zombie. */
+bool mproc__tid_alive(pid_t tid);
+
+/* random.c ---------------------------------------------------------------------*/
+/* mproc__random_bytes - fill buf from getrandom(); 0 or a negative code. */
+int mproc__random_bytes(void *buf, size_t n);
+
+/* shmfile.c --------------------------------------------------------------------
+ * Files in /dev/shm that back named objects, and memfds that back anonymous
+ * ones. Every name gets the prefix "mproc-" on disk so that `mproc ls` and
+ * `mproc clean` can find mproc's objects and never touch anyone else's. */
+
+#define MPROC__NAME_MAX 200     /* user part of a name */
+#define MPROC__SHM_PREFIX "mproc-"
+#define MPROC__SHM_DIR "/dev/shm/"
+#define MPROC__PATH_MAX (sizeof(MPROC__SHM_DIR) + sizeof(MPROC__SHM_PREFIX) + MPROC__NAME_MAX + 1)
+
+/* mproc__name_check - MPROC_EINVAL unless name is 1..MPROC__NAME_MAX bytes of
+ * [A-Za-z0-9._-] not starting with '.'; MPROC_ENAMETOOLONG if too long. */
+int mproc__name_check(const char *name);
+/* mproc__name_random - a fresh random name ("r" + 24 hex digits). */
+int mproc__name_random(char *out, size_t outsz);
+/* mproc__shm_path - "/dev/shm/mproc-<name>" into buf (MPROC__PATH_MAX). */
+void mproc__shm_path(char *buf, const char *name);
+/* mproc__shm_create - create a new object, 0600, O_EXCL|O_NOFOLLOW|O_CLOEXEC,
+ * with `size` bytes reserved up front (posix_fallocate), so a full /dev/shm
+ * fails here with MPROC_ENOSPC rather than with SIGBUS later. On failure
+ * nothing is left behind. MPROC_EEXIST if the name is taken. */
+int mproc__shm_create(const char *name, size_t size, int *fd_out);
+/* mproc__shm_open - open an existing object read-write (O_NOFOLLOW|
+ * O_CLOEXEC). It must be a regular file owned by the caller's effective uid
+ * (MPROC_EACCES otherwise). *size_out gets its size. */
+int mproc__shm_open(const char *name, int *fd_out, size_t *size_out);
+/* mproc__shm_unlink - remove the name; MPROC_ENOENT if it is gone. */
+int mproc__shm_unlink(const char *name);
+/* mproc__memfd_create - an anonymous object of `size` reserved bytes. */
+int mproc__memfd_create(const char *tag, size_t size, int *fd_out);
+
+#endif
