@@ -1,0 +1,430 @@
+/* test_tool.c - the `mproc` command-line tool: ls, clean, --json, --help.
+ *
+ * The tests run the built tool ($MPROC_TEST_BUILD/mproc) as a child and
+ * read its output through a pipe. The objects it looks at are written by
+ * hand here (a struct mproc__seg_hdr and a body) so that every state can be
+ * produced on purpose: a live creator, a dead one, a reused pid, bad magic,
+ * another ABI version, sizes that disagree. Each test names its files
+ * "tt<pid>-..." and passes "tt<pid>-*" to the tool, so it never sees (and
+ * `clean` never removes) what other tests running at the same time create.
+ */
+#include "harness.h"
+
+#include "linux/linux.h" /* segment.h needs MPROC__NAME_MAX */
+#include "segment.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OUT_MAX 65536
+
+static char out[OUT_MAX];
+
+/* run_tool - run the tool with args (NULL-terminated, without argv[0]);
+ * stdout and stderr go to `out`. Returns the exit code, or -1 if the tool
+ * did not exit normally. */
+static int run_tool(const char *const *args)
+{
+    const char *dir = getenv("MPROC_TEST_BUILD");
+    cr_assert(dir != NULL, "MPROC_TEST_BUILD is not set (run through ctest)");
+    char tool[4096];
+    snprintf(tool, sizeof tool, "%s/mproc", dir);
+    cr_assert(access(tool, X_OK) == 0, "%s: not built", tool);
+
+    const char *argv[32] = {tool};
+    int argc = 1;
+    for (; args[argc - 1]; argc++)
+        argv[argc] = args[argc - 1];
+    argv[argc] = NULL;
+
+    int p[2];
+    cr_assert(pipe2(p, O_CLOEXEC) == 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(p[1], 1);
+        dup2(p[1], 2);
+        execv(tool, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while ((r = read(p[0], out + n, sizeof out - 1 - n)) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        cr_assert(r > 0);
+        n += (size_t)r;
+        cr_assert(n < sizeof out - 1, "tool output too long");
+    }
+    out[n] = '\0';
+    close(p[0]);
+    int status = mproc_test_wait(pid, 10000);
+    cr_assert(status >= 0, "the tool hung");
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static char pattern[64];
+
+static const char *name_of(const char *suffix)
+{
+    static char buf[8][96];
+    static int next;
+    char *b = buf[next++ % 8];
+    snprintf(b, sizeof buf[0], "tt%d-%s", (int)getpid(), suffix);
+    snprintf(pattern, sizeof pattern, "tt%d-*", (int)getpid());
+    return b;
+}
+
+static void path_of(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "/dev/shm/mproc-%s", name);
+}
+
+static bool exists(const char *name)
+{
+    char path[256];
+    path_of(path, sizeof path, name);
+    struct stat st;
+    return lstat(path, &st) == 0;
+}
+
+static void remove_obj(const char *name)
+{
+    char path[256];
+    path_of(path, sizeof path, name);
+    unlink(path);
+}
+
+/* Start time (field 22 of /proc/<pid>/stat) of this process. */
+static uint64_t self_start(void)
+{
+    char buf[1024];
+    FILE *f = fopen("/proc/self/stat", "re");
+    cr_assert(f != NULL);
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    cr_assert(p != NULL);
+    p += 2;
+    for (int field = 3; field < 22; field++) {
+        p = strchr(p, ' ');
+        cr_assert(p != NULL);
+        p++;
+    }
+    return strtoull(p, NULL, 10);
+}
+
+/* A pid that certainly belonged to a process that is gone: a child that
+ * exited and was reaped. */
+static pid_t dead_pid(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        _exit(0);
+    int status = mproc_test_wait(pid, 5000);
+    cr_assert(status >= 0);
+    return pid;
+}
+
+struct fake {
+    uint32_t magic;
+    uint16_t version;
+    uint16_t kind;
+    pid_t pid;
+    uint64_t start;
+    uint64_t total;     /* 0: 4096 */
+    uint64_t file_size; /* 0: same as total */
+};
+
+static struct fake good(unsigned kind, pid_t pid, uint64_t start)
+{
+    return (struct fake){MPROC__SEG_MAGIC, MPROC__SEG_VERSION, (uint16_t)kind, pid, start, 0, 0};
+}
+
+/* make - write /dev/shm/mproc-<name> with a header built from f. */
+static void make(const char *name, struct fake f)
+{
+    char path[256];
+    path_of(path, sizeof path, name);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+    uint64_t total = f.total ? f.total : 4096;
+    uint64_t size = f.file_size ? f.file_size : total;
+    struct mproc__seg_hdr h;
+    memset(&h, 0, sizeof h);
+    atomic_store(&h.magic, f.magic);
+    h.version = f.version;
+    h.kind = f.kind;
+    h.hdr_size = MPROC__SEG_HDR_SIZE;
+    h.total_size = total;
+    h.body_size = total - MPROC__SEG_HDR_SIZE;
+    h.creator_pid = f.pid;
+    h.creator_uid = (uint32_t)geteuid();
+    h.creator_start = f.start;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h.created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull - 90ull * 1000000000ull;
+    snprintf(h.name, sizeof h.name, "%s", name);
+    cr_assert(ftruncate(fd, (off_t)size) == 0);
+    cr_assert(pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h);
+    close(fd);
+}
+
+/* The text line of `mproc ls` for name, or NULL. */
+static const char *line_of(const char *name)
+{
+    size_t len = strlen(name);
+    for (const char *p = out; (p = strstr(p, name)) != NULL; p += len)
+        if ((p == out || p[-1] == '\n') && p[len] == ' ')
+            return p;
+    return NULL;
+}
+
+/* line_has - the line of `name` contains `word` before its end. */
+static bool line_has(const char *name, const char *word)
+{
+    const char *l = line_of(name);
+    if (!l)
+        return false;
+    const char *end = strchr(l, '\n');
+    const char *w = strstr(l, word);
+    return w && (!end || w < end);
+}
+
+/* The JSON object of name in `mproc ls --json` output (one per line). */
+static bool json_has(const char *name, const char *member)
+{
+    char key[160];
+    snprintf(key, sizeof key, "{\"name\":\"%s\"", name);
+    const char *l = strstr(out, key);
+    if (!l)
+        return false;
+    const char *end = strchr(l, '\n');
+    const char *w = strstr(l, member);
+    return w && (!end || w < end);
+}
+
+/* Help and usage ----------------------------------------------------------------*/
+
+MPROC_TEST(tool, help_describes_every_command)
+{
+    cr_assert_eq(run_tool((const char *[]){"--help", NULL}), 0);
+    cr_assert(strstr(out, "ls") && strstr(out, "clean") && strstr(out, "demo"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"ls", "--help", NULL}), 0);
+    cr_assert(strstr(out, "usage: mproc ls") && strstr(out, "--json"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", "-h", NULL}), 0);
+    cr_assert(strstr(out, "usage: mproc clean") && strstr(out, "--dry-run"), "%s", out);
+}
+
+MPROC_TEST(tool, unknown_command_or_option_exits_2)
+{
+    cr_assert_eq(run_tool((const char *[]){"frobnicate", NULL}), 2);
+    cr_assert_eq(run_tool((const char *[]){NULL}), 2);
+    cr_assert_eq(run_tool((const char *[]){"ls", "--jsn", NULL}), 2);
+    cr_assert(strstr(out, "unknown option"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", "--force", NULL}), 2);
+}
+
+MPROC_TEST(tool, version_prints_library_version)
+{
+    cr_assert_eq(run_tool((const char *[]){"version", NULL}), 0);
+    cr_assert(strstr(out, MPROC_VERSION_STRING), "%s", out);
+}
+
+/* ls -----------------------------------------------------------------------------*/
+
+MPROC_TEST(tool, ls_shows_kind_creator_and_state_of_live_object)
+{
+    const char *n = name_of("live");
+    make(n, good(MPROC__SEG_QUEUE, getpid(), self_start()));
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    char pid[16];
+    snprintf(pid, sizeof pid, " %d ", (int)getpid());
+    cr_assert(line_of(n), "%s", out);
+    cr_assert(line_has(n, "queue") && line_has(n, "alive") && line_has(n, pid), "%s", out);
+    cr_assert(line_has(n, "4.0K") && line_has(n, " 1m3"), "%s", out);
+    remove_obj(n);
+}
+
+MPROC_TEST(tool, ls_json_has_one_object_per_entry)
+{
+    const char *live = name_of("a-live"), *dead = name_of("b-dead");
+    make(live, good(MPROC__SEG_LOCK, getpid(), self_start()));
+    make(dead, good(MPROC__SEG_SHM, dead_pid(), 0));
+    cr_assert_eq(run_tool((const char *[]){"ls", "--json", pattern, NULL}), 0);
+    cr_assert(out[0] == '[' && strstr(out, "\n]\n"), "%s", out);
+    cr_assert(json_has(live, "\"state\":\"alive\""), "%s", out);
+    cr_assert(json_has(live, "\"kind\":\"lock\""), "%s", out);
+    cr_assert(json_has(live, "\"size\":4096"), "%s", out);
+    cr_assert(json_has(live, "\"creator_alive\":true"), "%s", out);
+    char pid[32];
+    snprintf(pid, sizeof pid, "\"creator_pid\":%d", (int)getpid());
+    cr_assert(json_has(live, pid), "%s", out);
+    cr_assert(json_has(dead, "\"state\":\"dead\""), "%s", out);
+    cr_assert(json_has(dead, "\"creator_alive\":false"), "%s", out);
+    cr_assert(strstr(out, live) < strstr(out, dead), "entries are sorted by name");
+    remove_obj(live);
+    remove_obj(dead);
+}
+
+MPROC_TEST(tool, ls_json_of_nothing_is_an_empty_array)
+{
+    name_of("none");
+    cr_assert_eq(run_tool((const char *[]){"ls", "--json", pattern, NULL}), 0);
+    cr_assert_str_eq(out, "[]\n");
+}
+
+MPROC_TEST(tool, ls_marks_file_with_bad_magic_foreign)
+{
+    const char *n = name_of("foreign"), *s = name_of("short");
+    struct fake f = good(MPROC__SEG_SHM, getpid(), 0);
+    f.magic = 0xdeadbeef;
+    make(n, f);
+    char path[256];
+    path_of(path, sizeof path, s);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    cr_assert(fd >= 0);
+    cr_assert(write(fd, "hello", 5) == 5);
+    close(fd);
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(n, "foreign"), "%s", out);
+    cr_assert(line_has(s, "foreign"), "%s", out);
+    remove_obj(n);
+    remove_obj(s);
+}
+
+MPROC_TEST(tool, ls_marks_other_abi_version_and_bad_sizes)
+{
+    const char *v = name_of("version"), *c = name_of("corrupt"), *k = name_of("kind");
+    struct fake f = good(MPROC__SEG_QUEUE, dead_pid(), 0);
+    f.version = MPROC__SEG_VERSION + 7;
+    make(v, f);
+    f = good(MPROC__SEG_QUEUE, dead_pid(), 0);
+    f.total = 1u << 20; /* claims 1 MiB, the file holds 4 KiB */
+    f.file_size = 4096;
+    make(c, f);
+    make(k, good(MPROC__SEG_KIND_MAX + 1, dead_pid(), 0));
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(v, "version"), "%s", out);
+    cr_assert(line_has(c, "corrupt"), "%s", out);
+    cr_assert(line_has(k, "corrupt"), "%s", out);
+    /* Their creators are dead, but what cannot be read is never removed. */
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(v) && exists(c) && exists(k), "%s", out);
+    remove_obj(v);
+    remove_obj(c);
+    remove_obj(k);
+}
+
+MPROC_TEST(tool, ls_does_not_follow_symlinks)
+{
+    const char *n = name_of("link");
+    char path[256];
+    path_of(path, sizeof path, n);
+    cr_assert(symlink("/etc/passwd", path) == 0);
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(n, "foreign"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(n));
+    remove_obj(n);
+}
+
+MPROC_TEST(tool, ls_patterns_select_names)
+{
+    const char *a = name_of("pick-1"), *b = name_of("other");
+    make(a, good(MPROC__SEG_SEM, getpid(), 0));
+    make(b, good(MPROC__SEG_SEM, getpid(), 0));
+    char pat[96];
+    snprintf(pat, sizeof pat, "tt%d-pick-*", (int)getpid());
+    cr_assert_eq(run_tool((const char *[]){"ls", pat, NULL}), 0);
+    cr_assert(line_of(a) && !line_of(b), "%s", out);
+    remove_obj(a);
+    remove_obj(b);
+}
+
+/* clean ----------------------------------------------------------------------*/
+
+MPROC_TEST(tool, clean_removes_object_of_dead_creator)
+{
+    const char *n = name_of("dead");
+    make(n, good(MPROC__SEG_QUEUE, dead_pid(), 0));
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(!exists(n), "%s", out);
+    cr_assert(strstr(out, "removed /dev/shm/mproc-") && strstr(out, n), "%s", out);
+    cr_assert(strstr(out, "removed 1 object\n"), "%s", out);
+}
+
+MPROC_TEST(tool, clean_never_removes_live_creators_object)
+{
+    const char *n = name_of("mine"), *parent = name_of("parent");
+    make(n, good(MPROC__SEG_BARRIER, getpid(), self_start()));
+    make(parent, good(MPROC__SEG_EVENT, getppid(), 0));
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(n) && exists(parent), "%s", out);
+    cr_assert(strstr(out, "removed 0 objects"), "%s", out);
+    remove_obj(n);
+    remove_obj(parent);
+}
+
+MPROC_TEST(tool, clean_treats_reused_pid_as_dead)
+{
+    /* Our pid, but another start time: the creator was an earlier process
+     * that had this pid. */
+    const char *n = name_of("reused");
+    make(n, good(MPROC__SEG_SHM, getpid(), self_start() + 12345));
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(n, "dead"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(!exists(n), "%s", out);
+}
+
+MPROC_TEST(tool, clean_dry_run_removes_nothing)
+{
+    const char *n = name_of("dry");
+    make(n, good(MPROC__SEG_SHM, dead_pid(), 0));
+    cr_assert_eq(run_tool((const char *[]){"clean", "--dry-run", pattern, NULL}), 0);
+    cr_assert(exists(n));
+    cr_assert(strstr(out, "would remove /dev/shm/mproc-") && strstr(out, n), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", "-n", pattern, NULL}), 0);
+    cr_assert(exists(n));
+    remove_obj(n);
+}
+
+MPROC_TEST(tool, clean_leaves_foreign_files_alone)
+{
+    const char *n = name_of("notours");
+    struct fake f = good(MPROC__SEG_SHM, dead_pid(), 0);
+    f.magic = 0x12345678;
+    make(n, f);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(n), "%s", out);
+    remove_obj(n);
+}
+
+MPROC_TEST(tool, clean_removes_unpublished_object_of_dead_creator)
+{
+    /* The creator died after writing the header, before publishing. */
+    const char *n = name_of("unpublished"), *busy = name_of("busy");
+    struct fake f = good(MPROC__SEG_QUEUE, dead_pid(), 0);
+    f.magic = 0;
+    make(n, f);
+    f = good(MPROC__SEG_QUEUE, getpid(), 0);
+    f.magic = 0;
+    make(busy, f);
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(n, "dead") && line_has(busy, "init"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(!exists(n) && exists(busy), "%s", out);
+    remove_obj(busy);
+}
