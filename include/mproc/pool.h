@@ -1,12 +1,317 @@
-/* mproc/pool.h - (to be written). Included by <mproc.h>. */
+/* mproc/pool.h - a pool of worker processes that runs tasks: map, unordered
+ * map, streaming map and futures. Included by <mproc.h>.
+ *
+ *   static int square(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+ *   {
+ *       int64_t x;
+ *       memcpy(&x, in, sizeof x);
+ *       x *= x;
+ *       memcpy(out, &x, sizeof x);
+ *       *out_len = sizeof x;
+ *       return 0;
+ *   }
+ *   MPROC_TASK(square);                     // optional: name it for spawn / MPI
+ *
+ *   mproc_pool *pool;
+ *   mproc_pool_create(&pool, NULL);          // mproc_cpu_count() workers
+ *   int64_t in[1000], out[1000];
+ *   int rc = mproc_pool_map(pool, square, in, 1000, sizeof in[0], out, sizeof out[0], NULL,
+ *                           MPROC_FOREVER);
+ *   mproc_pool_close(pool);
+ *   mproc_pool_join(pool, MPROC_FOREVER);
+ *   mproc_pool_free(pool);
+ *
+ * Model
+ * -----
+ * Python's multiprocessing.Pool, with crash behaviour one can rely on. The
+ * process that creates the pool (the owner) forks `workers` daemon children.
+ * Each worker has its own small ring of task slots in shared memory; the
+ * owner copies a chunk of inputs into a free slot, the worker runs the task
+ * function on each item of the chunk and writes the results beside them, the
+ * owner copies the results out. Dispatch is shared memory plus futexes with a
+ * brief spin: no system call per task while the pool is busy; idle workers
+ * sleep on a futex.
+ *
+ * The pool is driven by the calls of its owner: results are collected while
+ * the owner is inside mproc_pool_map*(), mproc_future_wait() or
+ * mproc_pool_join(); there is no background thread. A pool handle is used by
+ * one thread at a time (it is not thread-safe); it belongs to the process
+ * that created it: in a forked child every call returns MPROC_ENOTCHILD.
+ *
+ * Tasks
+ * -----
+ * A task function gets one input item (in, in_len bytes) and writes at most
+ * *out_len bytes to out (*out_len holds the capacity on entry and must be set
+ * to the bytes written; it starts as the full capacity). It returns 0 on
+ * success or a negative code: the task failed on purpose, that item's status
+ * is that code (a positive return becomes MPROC_ETASKFAILED) and the pool
+ * goes on. `ctx` is opts.task_ctx of the pool (a pointer inherited by fork).
+ *
+ * Worker death
+ * ------------
+ * The owner knows exactly which item each worker is running (a per-slot
+ * progress word the worker advances before each item). When a worker dies
+ * (SIGKILL, a crash, the OOM killer, exit() inside a task), the item it was
+ * running fails with MPROC_EWORKERDIED and a struct mproc_pool_error naming
+ * the item's index, the worker's pid and the signal or exit code; items it
+ * had finished keep their results; items it had been given but not started
+ * are dispatched again to other workers (never lost, never run twice); the
+ * worker is replaced. opts.on_death chooses what happens to the item that
+ * was running: fail it (default), retry it up to opts.max_retries times, or
+ * fail the whole pool (every later call then returns MPROC_EBROKEN).
+ * Python's Pool hangs forever in this case; ProcessPoolExecutor breaks the
+ * whole executor.
+ *
+ * Processes
+ * ---------
+ * Workers are daemon children: they die with the owner, even when the owner
+ * is SIGKILLed (PR_SET_PDEATHSIG; create the pool from a thread that lives
+ * as long as the process). After mproc_pool_join(), mproc_pool_terminate()
+ * or mproc_pool_free() no worker is left, reaped or running. Across exec the
+ * pool's descriptors are closed (close-on-exec).
+ */
 #ifndef MPROC_POOL_H
 #define MPROC_POOL_H
 
 #include "common.h"
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef struct mproc_pool mproc_pool;
+typedef struct mproc_future mproc_future;
+
+/* A task: see "Tasks" above. */
+typedef int (*mproc_task_fn)(const void *in, size_t in_len, void *out, size_t *out_len,
+                             void *ctx);
+
+/* An initializer, run once in each worker before its first task (also in a
+ * worker that replaces a dead or retired one). A nonzero return makes the
+ * worker exit; a pool whose workers cannot initialise is broken (calls return
+ * MPROC_EBROKEN) instead of restarting them forever. */
+typedef int (*mproc_pool_init_fn)(void *arg);
+
+/* What happens to the item a worker was running when it died. */
+enum mproc_pool_on_death {
+    MPROC_POOL_FAIL_TASK = 0,  /* that item fails with MPROC_EWORKERDIED (default) */
+    MPROC_POOL_RETRY_TASK = 1, /* run it again, up to max_retries times, then fail it */
+    MPROC_POOL_FAIL_POOL = 2   /* the pool is broken: the current call fails, later ones too */
+};
+
+struct mproc_pool_opts {
+    int workers;                   /* 0: mproc_cpu_count() */
+    mproc_pool_init_fn initializer; /* NULL: none */
+    void *init_arg;
+    unsigned max_tasks_per_worker; /* items a worker runs before it is replaced; 0: no limit */
+    int on_death;                  /* enum mproc_pool_on_death */
+    int max_retries;               /* MPROC_POOL_RETRY_TASK: extra attempts per item (0: 3) */
+    void *task_ctx;                /* passed to every task as ctx */
+    size_t slot_bytes;             /* bytes of one task slot (inputs + results of a chunk);
+                                      0: 64 KiB. An item whose input plus result does not
+                                      fit is refused with MPROC_EMSGSIZE */
+    unsigned slots_per_worker;     /* chunks queued per worker; 0: 8 */
+    int start_method;              /* MPROC_START_FORK (only fork for the local pool; spawn
+                                      gives MPROC_ENOTSUP for now) */
+};
+
+/* Why one item failed. code is the item's status: a task's own negative
+ * code, MPROC_ETASKFAILED, MPROC_EWORKERDIED (pid and signal or exit_code
+ * say which worker and how it ended), MPROC_ECANCELED (terminate) or
+ * MPROC_EBROKEN (the pool broke before it ran). */
+struct mproc_pool_error {
+    int code;
+    uint64_t index;   /* the item's index in its map, 0 for a future */
+    pid_t pid;        /* the worker that ran it (0 if none did) */
+    int signal;       /* the signal that killed the worker, or 0 */
+    int exit_code;    /* the worker's exit code if it exited, or -1 */
+    int attempts;     /* how many times the item was started */
+};
+
+/* mproc_pool_create - start a pool. opts may be NULL (all defaults). Does
+ * not wait for the workers to initialise.
+ * Returns 0 and *out; MPROC_EINVAL (NULL out, workers < 0, bad on_death,
+ * max_retries < 0, slot_bytes too small (< 4 KiB) or > 1 GiB); MPROC_ENOTSUP
+ * (spawn start method); MPROC_EAGAIN / MPROC_ENOMEM / MPROC_EMFILE (no more
+ * processes, memory or descriptors; nothing is left behind). */
+MPROC_API int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts);
+
+/* Called as items complete: done out of total (total 0: unknown, a stream).
+ * Runs in the owner, from inside the map call. */
+typedef void (*mproc_pool_progress_fn)(void *arg, uint64_t done, uint64_t total);
+
+/* Called with each result, in the owner: out/out_len are the item's result
+ * (valid during the call), err is NULL on success or says why it failed.
+ * Return 0 to go on; a negative value stops the map, which returns it (items
+ * in flight are abandoned: their results are dropped). */
+typedef int (*mproc_pool_result_fn)(void *arg, uint64_t index, const void *out, size_t out_len,
+                                    const struct mproc_pool_error *err);
+
+/* Produces the next input item for mproc_pool_map_stream: write at most
+ * *item_len bytes (the capacity on entry) to item, set *item_len, return 1;
+ * return 0 at the end of the input, or a negative code to stop the map
+ * (which returns that code). index counts items from 0. */
+typedef int (*mproc_pool_next_fn)(void *arg, uint64_t index, void *item, size_t *item_len);
+
+/* Options of one map call. NULL or all-zero means: automatic chunk size, the
+ * default bound on items in flight, no per-item report, no progress. */
+struct mproc_pool_map_opts {
+    size_t chunksize;     /* items per chunk; 0: ceil(n / (4 * workers)) for map (like
+                             Python), 1 for a stream; always capped so that a chunk fits a
+                             slot */
+    size_t max_in_flight; /* items dispatched but not yet delivered; 0: every slot of every
+                             worker may hold a chunk */
+    int *statuses;        /* map only, optional: n entries, each item's status (0 or code) */
+    size_t *out_lens;     /* map only, optional: n entries, the bytes each result holds */
+    struct mproc_pool_error *errors; /* map only, optional: n entries, filled for failed
+                                        items (code 0 for items that succeeded) */
+    mproc_pool_progress_fn progress;
+    void *progress_arg;
+};
+
+/* mproc_pool_map - run fn on each of the n items of in (in_size bytes each)
+ * and store item i's result at out + i * out_size (out_size bytes of
+ * capacity each; out may be NULL if out_size is 0). Blocks until every item
+ * finished or timeout_ms passed.
+ * Returns 0 when every item succeeded; otherwise the status of the failed
+ * item with the lowest index (a task's code, MPROC_ETASKFAILED,
+ * MPROC_EWORKERDIED), with details per item in opts->statuses / errors;
+ * MPROC_ETIMEDOUT (items still running are abandoned: results already
+ * stored stay, the rest of out is untouched); MPROC_EBROKEN (the pool broke,
+ * on_death = FAIL_POOL, or workers could not initialise); MPROC_ECLOSED
+ * (after close); MPROC_ECANCELED (terminated); MPROC_EMSGSIZE (an item and
+ * its result do not fit a slot); MPROC_EINVAL (NULL pool or fn, in == NULL
+ * with n > 0, in_size == 0 with n > 0, bad timeout); MPROC_ENOTCHILD (the
+ * handle was inherited across fork). */
+MPROC_API int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                             size_t in_size, void *out, size_t out_size,
+                             const struct mproc_pool_map_opts *opts, int timeout_ms);
+
+/* mproc_pool_map_unordered - like mproc_pool_map, but each result is handed
+ * to on_result(arg, ...) as soon as it arrives, in completion order; every
+ * index exactly once (unless the call stops early). Returns 0 when every
+ * item succeeded, else as mproc_pool_map (or on_result's negative value). */
+MPROC_API int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in,
+                                       size_t n, size_t in_size, size_t out_size,
+                                       mproc_pool_result_fn on_result, void *arg,
+                                       const struct mproc_pool_map_opts *opts, int timeout_ms);
+
+/* mproc_pool_map_stream - imap over an input of unknown length: items are
+ * pulled from next(next_arg, ...) (at most max_in_size bytes each) only while
+ * fewer than max_in_flight items are in flight, so a huge or endless input
+ * never sits in memory. Results go to on_result in completion order.
+ * Returns as mproc_pool_map_unordered, plus next's negative value. */
+MPROC_API int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn next,
+                                    void *next_arg, size_t max_in_size, size_t out_size,
+                                    mproc_pool_result_fn on_result, void *arg,
+                                    const struct mproc_pool_map_opts *opts, int timeout_ms);
+
+/* mproc_pool_submit - queue one task (in_len bytes of input copied now, a
+ * result of at most out_cap bytes) and return a future. Does not block: the
+ * task is dispatched while the owner waits on any future or runs a map.
+ * Returns 0 and *out; MPROC_EINVAL, MPROC_ECLOSED, MPROC_EBROKEN,
+ * MPROC_EMSGSIZE, MPROC_ENOMEM, MPROC_ENOTCHILD. */
+MPROC_API int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in,
+                                size_t in_len, size_t out_cap, mproc_future **out);
+
+/* mproc_future_wait - wait up to timeout_ms for the task to finish (driving
+ * the pool meanwhile). 0 when it finished (successfully or not: see
+ * mproc_future_result), MPROC_ETIMEDOUT, MPROC_EINVAL. */
+MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
+
+/* mproc_future_done - 1 if finished, 0 if not (never blocks; collects
+ * results that have arrived), or a negative code. */
+MPROC_API int mproc_future_done(mproc_future *f);
+
+/* mproc_future_result - the outcome of a finished task: 0 and the result
+ * bytes in *out / *out_len (owned by the future, valid until it is freed;
+ * either pointer may be NULL); the task's status if it failed (then
+ * mproc_future_error says more); MPROC_EAGAIN if it has not finished. */
+MPROC_API int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len);
+
+/* mproc_future_error - the details of a failed task into *err: 0, or
+ * MPROC_EAGAIN (not finished), MPROC_EINVAL. For a task that succeeded
+ * err->code is 0. */
+MPROC_API int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err);
+
+/* mproc_future_free - release a future (a task still running finishes and
+ * its result is dropped). A future must be freed before its pool. NULL is
+ * ignored. */
+MPROC_API void mproc_future_free(mproc_future *f);
+
+/* mproc_pool_close - no more work may be submitted (maps and submit return
+ * MPROC_ECLOSED); work already submitted goes on. Never blocks. 0 or
+ * MPROC_EINVAL / MPROC_ENOTCHILD. */
+MPROC_API int mproc_pool_close(mproc_pool *pool);
+
+/* mproc_pool_join - after close (or terminate): finish every submitted
+ * task, then stop the workers and reap them, waiting at most timeout_ms.
+ * 0 when no worker is left; MPROC_EINVAL if the pool is still open (as in
+ * Python); MPROC_ETIMEDOUT (call again, or terminate). */
+MPROC_API int mproc_pool_join(mproc_pool *pool, int timeout_ms);
+
+/* mproc_pool_terminate - kill every worker now (SIGKILL) and reap them;
+ * every unfinished task and future fails with MPROC_ECANCELED. Implies
+ * close. Blocks only for the reaping of the killed workers. */
+MPROC_API int mproc_pool_terminate(mproc_pool *pool);
+
+/* mproc_pool_free - terminate if still running, then release the handle.
+ * NULL is ignored. */
+MPROC_API void mproc_pool_free(mproc_pool *pool);
+
+/* mproc_pool_workers - the number of worker processes. */
+MPROC_API int mproc_pool_workers(const mproc_pool *pool);
+
+/* mproc_pool_worker_pids - the current workers' pids into out (max of
+ * them); returns the number of workers, or a negative code. */
+MPROC_API int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max);
+
+/* Counters of a pool since it was created. */
+struct mproc_pool_stats {
+    uint64_t items_done;    /* items delivered (successful or failed) */
+    uint64_t items_failed;
+    uint64_t worker_deaths; /* workers that died unexpectedly */
+    uint64_t worker_retired;/* workers replaced after max_tasks_per_worker */
+    uint64_t redispatched;  /* items given again after their worker died before them */
+    uint64_t retried;       /* items run again under MPROC_POOL_RETRY_TASK */
+};
+
+/* mproc_pool_get_stats - copy the counters; 0 or MPROC_EINVAL. */
+MPROC_API int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out);
+
+/* mproc_pool_progress_bar - a progress function for map opts that draws
+ * "\r[#####     ]  50% 500/1000" on stderr when stderr is a terminal (and
+ * nothing otherwise), at most about 20 times a second, with a newline at
+ * the end. arg is ignored. */
+MPROC_API void mproc_pool_progress_bar(void *arg, uint64_t done, uint64_t total);
+
+/* Task names --------------------------------------------------------------
+ * A function pointer is meaningful only in forked workers. The spawn start
+ * method and the MPI backend (mproc/pool_mpi.h) find a task by the name it was
+ * registered under, so tasks meant for them are registered:
+ *
+ *     MPROC_TASK(square);                 // registers "square", before main()
+ *
+ * and passed to the map calls as usual (by pointer): the backend looks the
+ * name up with mproc_task_name(). */
+
+/* mproc_task_register - register fn under name (1..63 bytes of
+ * [A-Za-z0-9_.-]). 0; MPROC_EEXIST if the name belongs to another function;
+ * MPROC_EINVAL; MPROC_ENOMEM. Registering the same pair twice is fine. */
+MPROC_API int mproc_task_register(const char *name, mproc_task_fn fn);
+/* mproc_task_find - the task registered under name, or NULL. */
+MPROC_API mproc_task_fn mproc_task_find(const char *name);
+/* mproc_task_name - the name fn is registered under, or NULL. */
+MPROC_API const char *mproc_task_name(mproc_task_fn fn);
+
+#define MPROC_TASK_NAMED(name_str, fn)                                                             \
+    __attribute__((constructor)) static void mproc__task_ctor_##fn(void)                           \
+    {                                                                                              \
+        (void)mproc_task_register(name_str, fn);                                                   \
+    }
+#define MPROC_TASK(fn) MPROC_TASK_NAMED(#fn, fn)
 
 #ifdef __cplusplus
 }
