@@ -42,9 +42,12 @@
  *
  * Per-kind details (the hook)
  * ---------------------------
- * entry_details() is where a kind adds its own live figures (for queues: the
- * statistics, once src/queue*.c provides a by-name stats call). It receives
- * only entries in state "alive" or "dead" whose header passed the checks.
+ * entry_details() is where a kind adds its own live figures. Queues show
+ * their statistics through mproc_queue_stats_by_name(), which attaches with
+ * the queue's own validation; it is called only for a live queue whose
+ * header passed the checks above (a dead creator's queue is not attached:
+ * the tool reports it and leaves it to `mproc clean`). A kind without a
+ * hook, or a hook that fails, simply adds nothing.
  */
 #include "tool.h"
 
@@ -276,19 +279,57 @@ static int open_shm_dir(void)
 
 /* Output --------------------------------------------------------------------*/
 
+static void fmt_size(char *buf, size_t n, uint64_t v)
+{
+    static const char units[] = "KMGTPE";
+    if (v < 1024) {
+        snprintf(buf, n, "%llu", (unsigned long long)v);
+        return;
+    }
+    double d = (double)v;
+    int u = -1;
+    while (d >= 1024 && u < 5) {
+        d /= 1024;
+        u++;
+    }
+    snprintf(buf, n, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
+}
+
 /* entry_details - the per-kind hook (see the design note): writes a short
  * human description into buf (text) or the members of a JSON object (json;
  * without braces), returns false if the kind has nothing to add. */
 static bool entry_details(const struct entry *e, bool json, char *buf, size_t bufsz)
 {
-    (void)json;
-    (void)buf;
-    (void)bufsz;
     switch (e->hdr.kind) {
-    case MPROC__SEG_QUEUE:
-        /* The queue's statistics plug in here once the queue provides a
-         * stats-by-name call. */
-        return false;
+    case MPROC__SEG_QUEUE: {
+        struct mproc_queue_stats st;
+        if (e->state != ST_ALIVE || mproc__name_check(e->name) != 0 ||
+            mproc_queue_stats_by_name(e->name, &st) != 0)
+            return false;
+        if (json) {
+            snprintf(buf, bufsz,
+                     "\"msgs\":%llu,\"bytes_used\":%llu,\"capacity\":%llu,"
+                     "\"high_water\":%llu,\"puts\":%llu,\"gets\":%llu,\"bytes_in\":%llu,"
+                     "\"bytes_out\":%llu,\"lost\":%llu,\"waiting_getters\":%u,"
+                     "\"waiting_putters\":%u,\"participants\":%u,\"closed\":%s",
+                     (unsigned long long)st.msgs, (unsigned long long)st.bytes_used,
+                     (unsigned long long)st.capacity, (unsigned long long)st.high_water,
+                     (unsigned long long)st.puts, (unsigned long long)st.gets,
+                     (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+                     (unsigned long long)st.lost, (unsigned)st.waiting_getters,
+                     (unsigned)st.waiting_putters, (unsigned)st.participants,
+                     st.closed ? "true" : "false");
+        } else {
+            char used[16], cap[16];
+            fmt_size(used, sizeof used, st.bytes_used);
+            fmt_size(cap, sizeof cap, st.capacity);
+            snprintf(buf, bufsz, "msgs=%llu used=%s/%s puts=%llu gets=%llu lost=%llu%s",
+                     (unsigned long long)st.msgs, used, cap, (unsigned long long)st.puts,
+                     (unsigned long long)st.gets, (unsigned long long)st.lost,
+                     st.closed ? " closed" : "");
+        }
+        return true;
+    }
     default:
         return false;
     }
@@ -305,22 +346,6 @@ static uint64_t entry_age_ns(const struct entry *e, uint64_t now)
 {
     uint64_t t = e->have_hdr && e->hdr.created_unix_ns ? e->hdr.created_unix_ns : e->mtime_unix_ns;
     return now > t ? now - t : 0;
-}
-
-static void fmt_size(char *buf, size_t n, uint64_t v)
-{
-    static const char units[] = "KMGTPE";
-    if (v < 1024) {
-        snprintf(buf, n, "%llu", (unsigned long long)v);
-        return;
-    }
-    double d = (double)v;
-    int u = -1;
-    while (d >= 1024 && u < 5) {
-        d /= 1024;
-        u++;
-    }
-    snprintf(buf, n, d < 10 ? "%.1f%c" : "%.0f%c", d, units[u]);
 }
 
 static void fmt_age(char *buf, size_t n, uint64_t ns)
