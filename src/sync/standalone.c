@@ -1,0 +1,104 @@
+/* sync/standalone.c - primitives that live in a segment of their own.
+ *
+ * Layout: one page (or a few) holding struct mproc__seg_hdr (128 bytes,
+ * kind MPROC__SEG_LOCK, _SEM, ...) followed by the object itself, whose size
+ * is the segment's body_size. The caller gets a pointer to the object, of
+ * the same type as an in-place object, and no separate handle: close finds
+ * the header 128 bytes before the object, in the same page, checks it, and
+ * unmaps exactly the size this library maps for that kind (never a size
+ * read from shared memory). The fd is closed right after mapping: the
+ * mapping keeps the object alive, a fork inherits it, an exec drops it.
+ *
+ * Named objects are /dev/shm/mproc-<name> (0600, O_EXCL on create). Nothing
+ * is unlinked implicitly: mproc_<x>_unlink removes the name (POSIX
+ * sem_unlink's model), after checking that the name is an object of the
+ * expected kind.
+ */
+#include "sync.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+static size_t sync_map_size(size_t size)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    return (MPROC__SEG_HDR_SIZE + size + pg - 1) / pg * pg;
+}
+
+int mproc__sync_create(void **out, const char *name, unsigned kind, size_t size)
+{
+    struct mproc__seg seg;
+    int rc;
+    if (name && (rc = mproc__name_check(name)) < 0)
+        return rc;
+    rc = mproc__seg_create(&seg, name, kind, size);
+    if (rc < 0)
+        return rc;
+    MPROC__ASSERT(seg.map_size == sync_map_size(size));
+    close(seg.fd);
+    *out = seg.body;
+    return 0;
+}
+
+void mproc__sync_publish(void *obj)
+{
+    struct mproc__seg_hdr *h = (void *)((char *)obj - MPROC__SEG_HDR_SIZE);
+    atomic_store_explicit(&h->magic, MPROC__SEG_MAGIC, memory_order_release);
+}
+
+void mproc__sync_discard(void *obj, size_t size)
+{
+    struct mproc__seg_hdr *h = (void *)((char *)obj - MPROC__SEG_HDR_SIZE);
+    if (h->name[0])
+        mproc__shm_unlink(h->name);
+    munmap(h, sync_map_size(size));
+}
+
+int mproc__sync_open(void **out, const char *name, unsigned kind, size_t size)
+{
+    struct mproc__seg seg;
+    int rc;
+    if (!name)
+        return MPROC_EINVAL;
+    if ((rc = mproc__name_check(name)) < 0)
+        return rc;
+    rc = mproc__seg_open(&seg, name, kind);
+    if (rc < 0)
+        return rc;
+    if (seg.body_size != size || seg.map_size != sync_map_size(size)) {
+        mproc__seg_close(&seg, false);
+        return MPROC_ECORRUPT;
+    }
+    close(seg.fd);
+    *out = seg.body;
+    return 0;
+}
+
+int mproc__sync_close(void *obj, unsigned kind, size_t size)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    if (!obj || ((uintptr_t)obj & (pg - 1)) != MPROC__SEG_HDR_SIZE)
+        return MPROC_EINVAL;
+    struct mproc__seg_hdr *h = (void *)((char *)obj - MPROC__SEG_HDR_SIZE);
+    if (atomic_load_explicit(&h->magic, memory_order_acquire) != MPROC__SEG_MAGIC ||
+        h->kind != kind || h->body_size != size)
+        return MPROC_EINVAL;
+    munmap(h, sync_map_size(size));
+    return 0;
+}
+
+int mproc__sync_unlink(const char *name, unsigned kind)
+{
+    struct mproc__seg seg;
+    int rc;
+    if (!name)
+        return MPROC_EINVAL;
+    if ((rc = mproc__name_check(name)) < 0)
+        return rc;
+    rc = mproc__seg_open(&seg, name, kind);
+    if (rc == 0)
+        mproc__seg_close(&seg, false);
+    else if (rc != MPROC_ECORRUPT && rc != MPROC_EAGAIN)
+        return rc; /* ENOENT, EACCES, or another kind of object: leave it */
+    return mproc__shm_unlink(name);
+}
