@@ -1,4 +1,36 @@
-/* mproc/shm.h - (to be written). Included by <mproc.h>. */
+/* mproc/shm.h - shared memory segments: anonymous (memfd) and named
+ * (/dev/shm/mproc-<name>). Included by <mproc.h>.
+ *
+ * A segment is a block of bytes mapped by several processes. Two kinds:
+ *
+ *  - anonymous (name NULL): backed by a memfd. Inherited across fork (the
+ *    child sees the same bytes at the same address) and passable to any
+ *    other process as a file descriptor over a Pipe (mproc_pipe_send_fds +
+ *    mproc_shm_from_fd). Nothing is left behind when the last process
+ *    holding it exits, however it exits (even SIGKILL).
+ *  - named: a file /dev/shm/mproc-<name>, opened by name from unrelated
+ *    processes of the same user. The name is random ("" asks for one; read
+ *    it back with mproc_shm_name()) unless you give one. Named segments
+ *    outlive their processes until the creator calls mproc_shm_unlink()
+ *    (`mproc clean` removes leftovers of dead creators).
+ *
+ * Ownership: the creating handle (in the creating process) is the only one
+ * that may unlink; attaching (open, from_fd) never unlinks; close just
+ * unmaps. Objects are created 0600 with O_EXCL|O_NOFOLLOW|O_CLOEXEC, and
+ * every byte is reserved at creation, so a full /dev/shm is MPROC_ENOSPC
+ * from mproc_shm_create(), never a SIGBUS on first touch later. The size of
+ * a segment never changes.
+ *
+ * Every segment begins with mproc's 128-byte header (magic, ABI version,
+ * kind, sizes, creator); mproc_shm_ptr() is the body after it, aligned to
+ * 128 bytes. Opening checks the header against the file and fails cleanly
+ * (MPROC_EFOREIGN, MPROC_EVERSION, MPROC_ECORRUPT) on anything odd.
+ *
+ * Across fork: the child inherits the mapping and may use the handle, but
+ * it is not the creator (mproc_shm_unlink() gives MPROC_EPERM there); it
+ * should mproc_shm_close() its copy. Across exec: the fd is close-on-exec
+ * and the mapping is gone.
+ */
 #ifndef MPROC_SHM_H
 #define MPROC_SHM_H
 
@@ -7,6 +39,62 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+typedef struct mproc_shm mproc_shm;
+
+/* mproc_shm_create - create a segment with `size` usable bytes (zeroed)
+ * and map it. name == NULL: anonymous; name == "": a fresh random name;
+ * otherwise that name (1..200 bytes of [A-Za-z0-9._-], not starting with
+ * '.'). Does not block.
+ * Returns 0 and the handle in *out; MPROC_EINVAL (NULL out, size 0, bad
+ * name), MPROC_ENAMETOOLONG, MPROC_EEXIST (the name is taken, also by a
+ * symlink or anything else: nothing is followed or reused), MPROC_ENOSPC
+ * (not enough room in /dev/shm or memory for the memfd), MPROC_ENOMEM,
+ * MPROC_EMFILE. On failure nothing is left behind. */
+MPROC_API int mproc_shm_create(mproc_shm **out, const char *name, size_t size);
+
+/* mproc_shm_open - attach to the named segment `name` (as passed to create)
+ * and map it. Does not block, except that it waits up to ~1 s for a creator
+ * that is still initialising the segment.
+ * Returns 0 and *out; MPROC_EINVAL / MPROC_ENAMETOOLONG (bad name),
+ * MPROC_ENOENT, MPROC_EACCES (not a regular file of ours, or a symlink),
+ * MPROC_EFOREIGN (not an mproc shm segment), MPROC_EVERSION (another ABI
+ * version), MPROC_ECORRUPT (header disagrees with the file, or the creator
+ * died before finishing), MPROC_EAGAIN (still being initialised),
+ * MPROC_ENOMEM, MPROC_EMFILE. */
+MPROC_API int mproc_shm_open(mproc_shm **out, const char *name);
+
+/* mproc_shm_from_fd - attach to the segment behind fd (anonymous or named,
+ * for example received with mproc_pipe_recv_fds()). The handle takes its own
+ * duplicate: the caller still owns fd and should close it. Same errors as
+ * mproc_shm_open(), MPROC_EBADF for a bad fd. */
+MPROC_API int mproc_shm_from_fd(mproc_shm **out, int fd);
+
+/* mproc_shm_ptr - the first usable byte (128-byte aligned); valid until
+ * mproc_shm_close(). mproc_shm_size - the number of usable bytes.
+ * Both give NULL / 0 for a NULL handle. */
+MPROC_API void *mproc_shm_ptr(const mproc_shm *s);
+MPROC_API size_t mproc_shm_size(const mproc_shm *s);
+
+/* mproc_shm_name - the name ("" for an anonymous segment, "" for NULL);
+ * valid until mproc_shm_close(). */
+MPROC_API const char *mproc_shm_name(const mproc_shm *s);
+
+/* mproc_shm_fd - the segment's file descriptor (owned by the handle; pass
+ * it with mproc_pipe_send_fds(), never close it), or MPROC_EINVAL. */
+MPROC_API int mproc_shm_fd(const mproc_shm *s);
+
+/* mproc_shm_unlink - remove the name of a named segment, so that no one
+ * else can open it; mappings stay valid until closed. Only the creating
+ * handle in the creating process may do this.
+ * Returns 0; MPROC_EPERM (not the creator: opened, received, or inherited
+ * across fork), MPROC_EINVAL (NULL, or an anonymous segment: nothing to
+ * unlink), MPROC_ENOENT (already unlinked). */
+MPROC_API int mproc_shm_unlink(mproc_shm *s);
+
+/* mproc_shm_close - unmap, close the fd and free the handle. Never unlinks.
+ * Returns 0, or MPROC_EINVAL for NULL. */
+MPROC_API int mproc_shm_close(mproc_shm *s);
 
 #ifdef __cplusplus
 }
