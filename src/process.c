@@ -1,9 +1,513 @@
-/* process.c - (being written) */
+/* process.c - child processes: start (fork or spawn), join, signal, free;
+ * the identity of the current process; daemon children.
+ *
+ * Model
+ * -----
+ * A handle (struct mproc_process) belongs to the process that started the
+ * child (`owner`, its pid). It holds a pidfd opened right after fork() or
+ * posix_spawn(): until we reap the child nobody else can (we install no
+ * SIGCHLD handler and never call waitpid(-1)), so the pid cannot be recycled
+ * in that window and the pidfd names exactly our child. From then on every
+ * wait and signal goes through the pidfd:
+ *   join      poll(pidfd, timeout) then waitid(P_PIDFD, WEXITED|WNOHANG)
+ *   signal    pidfd_send_signal (ESRCH after the end: reported as success)
+ *   is_alive  poll(pidfd, 0), which does not reap
+ *
+ * Threads: each handle has a mutex that guards `joined`, `status` and the
+ * reap itself, but it is never held while sleeping, so one thread may join
+ * (also with MPROC_FOREVER) while others call is_alive, signal or join. Two
+ * joiners both wake up; the first reaps and the second finds `joined` set.
+ * mproc_process_free() must not race with other calls on the same handle.
+ *
+ * The child list
+ * --------------
+ * Every handle of this process is on one process-local list (list_mu). A
+ * freed handle whose child still runs stays there, marked `freed`, and is
+ * reaped without blocking by later calls (start, join, active_children) and
+ * at exit, so no zombie is left behind. Lock order: list_mu, then a handle's
+ * mu. A pthread_atfork child handler empties the list in every forked child:
+ * the parent's children are not ours (their handles answer ENOTCHILD there).
+ *
+ * Daemons
+ * -------
+ * A daemon child arms PR_SET_PDEATHSIG(SIGKILL) and then checks that
+ * getppid() is still the starter (the parent may have died before the prctl;
+ * then it is killed at once). An atexit handler SIGKILLs and reaps daemon
+ * children that are still running when the parent exits normally; a child
+ * started by mproc runs the same clean-up before its own _exit().
+ *
+ * In the fork child: run fn(arg), flush stdout/stderr, clean up our own
+ * daemon children, _exit(rc & 0xff). Never return into the caller and never
+ * run the parent's atexit handlers.
+ */
 #include "internal.h"
+#include "linux/child.h"
 
-MPROC_API int mproc_main(int argc, char **argv)
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct mproc_process {
+    pthread_mutex_t mu;
+    pid_t pid;
+    pid_t owner; /* pid of the process that started it */
+    int pidfd;
+    int daemon;
+    int joined; /* under mu */
+    int freed;  /* under list_mu */
+    struct mproc_exit status; /* under mu, valid once joined */
+    struct mproc_process *next; /* under list_mu */
+    char name[MPROC__PROC_NAME_MAX + 1];
+};
+
+static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct mproc_process *list_head;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static _Atomic unsigned name_counter;
+
+/* Who we are. Written in a new child before anything else runs in it. */
+static char current_name[MPROC__PROC_NAME_MAX + 1] = "MainProcess";
+static int started_by_mproc;
+static pid_t parent_pid;
+static uint64_t parent_start;
+static char saved_argv0[4096];
+
+static void atfork_prepare(void)
 {
-    (void)argc;
-    (void)argv;
+    pthread_mutex_lock(&list_mu);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&list_mu);
+}
+
+static void atfork_child(void)
+{
+    /* The parent's children are not ours. The handles themselves stay valid
+     * memory (the user may still free them) but are off our list. */
+    list_head = NULL;
+    pthread_mutex_init(&list_mu, NULL);
+}
+
+static void children_atexit(void);
+
+static void process_init(void)
+{
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    atexit(children_atexit);
+}
+
+static void status_from_info(struct mproc_exit *st, const siginfo_t *info)
+{
+    memset(st, 0, sizeof *st);
+    if (info->si_code == CLD_EXITED) {
+        st->exited = 1;
+        st->code = info->si_status & 0xff;
+    } else {
+        st->signaled = 1;
+        st->signal = info->si_status;
+        st->core_dumped = info->si_code == CLD_DUMPED;
+    }
+}
+
+static void handle_destroy(struct mproc_process *p)
+{
+    if (p->pidfd >= 0)
+        close(p->pidfd);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+/* Reap without blocking; 1 if the child is (now or already) reaped. Caller
+ * holds p->mu. */
+static int try_reap_locked(struct mproc_process *p)
+{
+    if (p->joined)
+        return 1;
+    siginfo_t info;
+    int rc = mproc__child_reap(p->pidfd, false, &info);
+    if (rc == 1) {
+        status_from_info(&p->status, &info);
+        p->joined = 1;
+    } else if (rc == MPROC_ECHILD) {
+        /* Someone else reaped it (waitpid(-1) elsewhere): it is gone. */
+        memset(&p->status, 0, sizeof p->status);
+        p->joined = 1;
+    }
+    return p->joined;
+}
+
+/* Reap freed handles whose child ended. Never blocks. */
+static void reap_freed(void)
+{
+    pid_t self = mproc__self_pid();
+    pthread_mutex_lock(&list_mu);
+    struct mproc_process **pp = &list_head;
+    while (*pp) {
+        struct mproc_process *p = *pp;
+        if (p->freed && p->owner == self) {
+            pthread_mutex_lock(&p->mu);
+            int gone = try_reap_locked(p);
+            pthread_mutex_unlock(&p->mu);
+            if (gone) {
+                *pp = p->next;
+                handle_destroy(p);
+                continue;
+            }
+        }
+        pp = &p->next;
+    }
+    pthread_mutex_unlock(&list_mu);
+}
+
+/* At exit (and before a child of ours _exits): SIGKILL and reap the daemon
+ * children still running; reap the freed ones that ended. Handles are not
+ * freed: the user may still hold them. */
+static void children_atexit(void)
+{
+    pid_t self = mproc__self_pid();
+    pthread_mutex_lock(&list_mu);
+    for (struct mproc_process *p = list_head; p; p = p->next) {
+        if (p->owner != self)
+            continue;
+        pthread_mutex_lock(&p->mu);
+        if (!p->joined && p->daemon) {
+            siginfo_t info;
+            (void)mproc__child_signal(p->pidfd, SIGKILL);
+            if (mproc__child_reap(p->pidfd, true, &info) == 1) {
+                status_from_info(&p->status, &info);
+                p->joined = 1;
+            }
+        } else if (!p->joined && p->freed) {
+            (void)try_reap_locked(p);
+        }
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_mutex_unlock(&list_mu);
+}
+
+void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon)
+{
+    if (daemon) {
+        /* Armed first, checked second: if the parent died before the prctl,
+         * getppid() already shows the reaper and we go now. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != ppid) {
+            raise(SIGKILL);
+            _exit(128 + SIGKILL);
+        }
+    }
+    list_head = NULL;
+    started_by_mproc = 1;
+    parent_pid = ppid;
+    parent_start = pstart;
+    snprintf(current_name, sizeof current_name, "%s", name);
+    /* The kernel keeps 15 bytes; the full name stays in current_name. */
+    prctl(PR_SET_NAME, current_name);
+}
+
+void mproc__save_argv0(const char *argv0)
+{
+    if (argv0 && strlen(argv0) < sizeof saved_argv0)
+        snprintf(saved_argv0, sizeof saved_argv0, "%s", argv0);
+}
+
+const char *mproc__saved_argv0(void)
+{
+    return saved_argv0[0] ? saved_argv0 : NULL;
+}
+
+_Noreturn void mproc__child_exit(int rc)
+{
+    fflush(stdout);
+    fflush(stderr);
+    children_atexit();
+    _exit(rc & 0xff);
+}
+
+static int check_opts(mproc_fn fn, const struct mproc_process_opts *o)
+{
+    if (o->start_method == MPROC_START_FORK) {
+        if (fn == NULL)
+            return MPROC_EINVAL;
+        return 0;
+    }
+    if (o->start_method != MPROC_START_SPAWN || fn != NULL || o->entry == NULL)
+        return MPROC_EINVAL;
+    if (o->arg_len > 0 && o->arg == NULL)
+        return MPROC_EINVAL;
+    if (o->arg_len > MPROC__SPAWN_ARG_MAX)
+        return MPROC_EMSGSIZE;
+    if (mproc_entry_find(o->entry) == NULL)
+        return MPROC_ENOENTRY;
     return 0;
+}
+
+static int start_spawn(struct mproc_process *p, const struct mproc_process_opts *o, pid_t ppid,
+                       uint64_t pstart, pid_t *pid_out)
+{
+    struct mproc__handoff h;
+    memset(&h, 0, sizeof h);
+    snprintf(h.entry, sizeof h.entry, "%s", o->entry);
+    snprintf(h.name, sizeof h.name, "%s", p->name);
+    h.daemon = p->daemon;
+    h.ppid = ppid;
+    h.pstart = pstart;
+    h.arg = (void *)o->arg;
+    h.arg_len = o->arg_len;
+    const char *argv0 = mproc__saved_argv0();
+    if (argv0 == NULL)
+        argv0 = program_invocation_name;
+    return mproc__spawn_start(&h, argv0, pid_out);
+}
+
+MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
+                                  const struct mproc_process_opts *opts)
+{
+    static const struct mproc_process_opts defaults = {0};
+    const struct mproc_process_opts *o = opts ? opts : &defaults;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    int rc = check_opts(fn, o);
+    if (rc < 0)
+        return rc;
+    if (o->name && strlen(o->name) > MPROC__PROC_NAME_MAX)
+        return MPROC_ENAMETOOLONG;
+
+    pthread_once(&init_once, process_init);
+    reap_freed();
+
+    struct mproc_process *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return MPROC_ENOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    p->pidfd = -1;
+    p->daemon = o->daemon != 0;
+    if (o->name)
+        snprintf(p->name, sizeof p->name, "%s", o->name);
+    else
+        snprintf(p->name, sizeof p->name, "mproc-%u",
+                 atomic_fetch_add_explicit(&name_counter, 1, memory_order_relaxed) + 1);
+
+    pid_t ppid = mproc__self_pid();
+    uint64_t pstart = mproc__self_start();
+    pid_t pid;
+    if (o->start_method == MPROC_START_SPAWN) {
+        rc = start_spawn(p, o, ppid, pstart, &pid);
+        if (rc < 0) {
+            handle_destroy(p);
+            return rc;
+        }
+    } else {
+        /* Flush first, or the child would print the parent's pending
+         * output a second time. */
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0) {
+            rc = mproc__err();
+            handle_destroy(p);
+            return rc;
+        }
+        if (pid == 0) {
+            mproc__child_setup(p->name, ppid, pstart, p->daemon);
+            free(p);
+            mproc__child_exit(fn(arg));
+        }
+    }
+
+    rc = mproc__child_pidfd(pid, &p->pidfd);
+    if (rc < 0) {
+        /* Still ours and unreaped, so the pid cannot have been reused. */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        handle_destroy(p);
+        return rc;
+    }
+    p->pid = pid;
+    p->owner = ppid;
+    pthread_mutex_lock(&list_mu);
+    p->next = list_head;
+    list_head = p;
+    pthread_mutex_unlock(&list_mu);
+    *out = p;
+    return 0;
+}
+
+static bool is_ours(const mproc_process *p)
+{
+    return p->owner == mproc__self_pid();
+}
+
+MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms, struct mproc_exit *status)
+{
+    if (p == NULL)
+        return MPROC_EINVAL;
+    struct mproc__deadline d;
+    int rc = mproc__deadline_init(&d, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (!is_ours(p))
+        return MPROC_ENOTCHILD;
+    reap_freed();
+
+    pthread_mutex_lock(&p->mu);
+    int joined = p->joined;
+    pthread_mutex_unlock(&p->mu);
+    if (!joined) {
+        rc = mproc__child_wait(p->pidfd, &d);
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return MPROC_ETIMEDOUT;
+    }
+    pthread_mutex_lock(&p->mu);
+    if (!try_reap_locked(p)) {
+        /* pidfd readable means the child ended; a non-blocking reap can
+         * still lose a race with the kernel's bookkeeping for a moment. */
+        siginfo_t info;
+        rc = mproc__child_reap(p->pidfd, true, &info);
+        if (rc == 1) {
+            status_from_info(&p->status, &info);
+            p->joined = 1;
+        }
+    }
+    if (p->joined && status)
+        *status = p->status;
+    rc = p->joined ? 0 : rc;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+MPROC_API int mproc_process_is_alive(mproc_process *p)
+{
+    if (p == NULL)
+        return MPROC_EINVAL;
+    if (!is_ours(p))
+        return MPROC_ENOTCHILD;
+    pthread_mutex_lock(&p->mu);
+    int alive = 0;
+    if (!p->joined) {
+        struct mproc__deadline d;
+        mproc__deadline_init(&d, 0);
+        int rc = mproc__child_wait(p->pidfd, &d);
+        alive = rc < 0 ? rc : !rc;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return alive;
+}
+
+MPROC_API int mproc_process_signal(mproc_process *p, int sig)
+{
+    if (p == NULL || sig <= 0 || sig > SIGRTMAX)
+        return MPROC_EINVAL;
+    if (!is_ours(p))
+        return MPROC_ENOTCHILD;
+    int rc = 0;
+    /* Under mu: nobody reaps meanwhile, so the pidfd cannot outlive the
+     * zombie unnoticed (a zombie answers ESRCH: nothing is sent). */
+    pthread_mutex_lock(&p->mu);
+    if (!p->joined) {
+        rc = mproc__child_signal(p->pidfd, sig);
+        if (rc == MPROC_ESRCH)
+            rc = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+MPROC_API int mproc_process_terminate(mproc_process *p)
+{
+    return mproc_process_signal(p, SIGTERM);
+}
+
+MPROC_API int mproc_process_kill(mproc_process *p)
+{
+    return mproc_process_signal(p, SIGKILL);
+}
+
+MPROC_API pid_t mproc_process_pid(const mproc_process *p)
+{
+    return p ? p->pid : MPROC_EINVAL;
+}
+
+MPROC_API const char *mproc_process_name(const mproc_process *p)
+{
+    return p ? p->name : NULL;
+}
+
+MPROC_API int mproc_process_pidfd(const mproc_process *p)
+{
+    return p ? p->pidfd : MPROC_EINVAL;
+}
+
+MPROC_API void mproc_process_free(mproc_process *p)
+{
+    if (p == NULL)
+        return;
+    if (!is_ours(p)) {
+        /* Inherited across fork: not on our list; drop our copy of the fd. */
+        handle_destroy(p);
+        return;
+    }
+    pthread_mutex_lock(&list_mu);
+    pthread_mutex_lock(&p->mu);
+    int gone = try_reap_locked(p);
+    pthread_mutex_unlock(&p->mu);
+    if (gone) {
+        for (struct mproc_process **pp = &list_head; *pp; pp = &(*pp)->next) {
+            if (*pp == p) {
+                *pp = p->next;
+                break;
+            }
+        }
+        handle_destroy(p);
+    } else {
+        p->freed = 1;
+    }
+    pthread_mutex_unlock(&list_mu);
+}
+
+MPROC_API int mproc_active_children(mproc_process **out, int max)
+{
+    if (max < 0 || (max > 0 && out == NULL))
+        return MPROC_EINVAL;
+    reap_freed();
+    pid_t self = mproc__self_pid();
+    int count = 0;
+    pthread_mutex_lock(&list_mu);
+    for (struct mproc_process *p = list_head; p; p = p->next) {
+        if (p->freed || p->owner != self)
+            continue;
+        if (mproc_process_is_alive(p) == 1) {
+            if (count < max)
+                out[count] = p;
+            count++;
+        }
+    }
+    pthread_mutex_unlock(&list_mu);
+    return count;
+}
+
+MPROC_API int mproc_parent_alive(void)
+{
+    if (!started_by_mproc)
+        return MPROC_ESRCH;
+    return mproc__proc_alive(parent_pid, parent_start) ? 1 : 0;
+}
+
+MPROC_API const char *mproc_current_name(void)
+{
+    return current_name;
+}
+
+MPROC_API pid_t mproc_current_pid(void)
+{
+    return mproc__self_pid();
 }

@@ -1,0 +1,91 @@
+/* linux/child.h - the kernel seam of processes: pidfds, the spawn hand-over,
+ * CPU counting; and the hooks process.c offers to the spawn child.
+ *
+ * Implemented in linux/pidfd.c, linux/spawn.c, linux/cpu.c and process.c.
+ * Private to the library except the cpu parsers, which are exported (with
+ * their mproc__ names, in no public header) so that tests can feed them fake
+ * cgroup trees.
+ */
+#ifndef MPROC_LINUX_CHILD_H
+#define MPROC_LINUX_CHILD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mproc__deadline;
+
+/* pidfd.c ---------------------------------------------------------------------*/
+
+/* mproc__child_pidfd - a pidfd (close-on-exec) for the child pid. */
+int mproc__child_pidfd(pid_t pid, int *fd_out);
+/* mproc__child_signal - send sig through the pidfd. 0, MPROC_ESRCH once the
+ * process has ended (also while it is an unreaped zombie), or a code. */
+int mproc__child_signal(int pidfd, int sig);
+/* mproc__child_wait - wait until the process behind pidfd has ended or the
+ * deadline passes. 1 ended, 0 still running, or a negative code. EINTR is
+ * retried with the time that is left. */
+int mproc__child_wait(int pidfd, const struct mproc__deadline *d);
+/* mproc__child_reap - waitid(P_PIDFD, WEXITED), blocking or not. 1 and *info
+ * when reaped, 0 when still running (non-blocking only), or a code. */
+int mproc__child_reap(int pidfd, bool block, siginfo_t *info);
+
+/* spawn.c ---------------------------------------------------------------------
+ * The spawn start method. The parent writes a hand-over record into a memfd
+ * and starts /proc/self/exe with MPROC_SPAWN="<fd>:<ppid>" in its
+ * environment and the memfd at descriptor <fd> (inherited by that child
+ * only). The child's mproc_main() reads and validates the record. */
+
+#define MPROC__SPAWN_ENV "MPROC_SPAWN"
+#define MPROC__ENTRY_NAME_MAX 63
+#define MPROC__PROC_NAME_MAX 63
+#define MPROC__SPAWN_ARG_MAX ((size_t)1 << 30)
+
+struct mproc__handoff {
+    char entry[MPROC__ENTRY_NAME_MAX + 1];
+    char name[MPROC__PROC_NAME_MAX + 1];
+    int daemon;
+    pid_t ppid;
+    uint64_t pstart;
+    void *arg; /* malloc'ed (NULL when arg_len == 0): the child owns it */
+    size_t arg_len;
+};
+
+/* mproc__spawn_start - start a child of this program running h->entry.
+ * argv0 is the argv[0] it gets. Returns 0 and the pid, or a code; nothing is
+ * left behind on failure. */
+int mproc__spawn_start(const struct mproc__handoff *h, const char *argv0, pid_t *pid_out);
+/* mproc__spawn_receive - in mproc_main: 0 when this is not a spawned child,
+ * 1 and *h (the caller frees h->arg) when it is, or a negative code for a
+ * broken hand-over. Removes MPROC_SPAWN from the environment either way. */
+int mproc__spawn_receive(struct mproc__handoff *h);
+
+/* cpu.c -------------------------------------------------------------------------*/
+
+/* mproc__cpu_parse_v2 - parse a cgroup v2 cpu.max ("max 100000",
+ * "150000 100000"). 1 and quota/period when limited, 0 when unlimited,
+ * MPROC_EINVAL when malformed. */
+MPROC_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_t *period);
+/* mproc__cpu_quota_limit - the CPU limit from the cgroup files under root
+ * ("/sys/fs/cgroup" normally) for a process whose /proc/self/cgroup reads
+ * cgroup_text: the smallest quota/period along the hierarchy (v2 cpu.max,
+ * else v1 cpu.cfs_quota_us / cpu.cfs_period_us), rounded up, at least 1.
+ * 0 when there is no limit. */
+MPROC_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text);
+
+/* process.c ---------------------------------------------------------------------*/
+
+/* mproc__child_setup - in a new child (fork or spawn): take the name, record
+ * the parent, drop the parent's children, and for a daemon arm
+ * PR_SET_PDEATHSIG and _exit at once if the parent is already gone. */
+void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon);
+/* mproc__saved_argv0 - argv[0] as mproc_main saw it, or NULL. */
+const char *mproc__saved_argv0(void);
+void mproc__save_argv0(const char *argv0);
+/* mproc__child_exit - end a child started by mproc: flush stdout/stderr,
+ * kill and reap its own daemon children, _exit(rc & 0xff). */
+_Noreturn void mproc__child_exit(int rc);
+
+#endif

@@ -1,0 +1,76 @@
+/* linux/pidfd.c - waiting for and signalling children through pidfds.
+ *
+ * A pidfd names one process for as long as the fd is open: unlike a pid it
+ * cannot be recycled, so signals never reach a stranger and waitid(P_PIDFD)
+ * never reaps a child that is not the one we mean. poll() on it becomes
+ * readable when the process ends (exit or signal), before it is reaped, so a
+ * wait with a timeout needs no SIGCHLD handler and no polling loop.
+ *
+ * The raw system calls are used (not the glibc 2.36 wrappers) so that the
+ * library also builds against older C libraries; kernel 5.4+ is required.
+ */
+#include "../internal.h"
+#include "child.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int mproc__child_pidfd(pid_t pid, int *fd_out)
+{
+    /* pidfd_open always sets O_CLOEXEC on the new fd. */
+    long fd = syscall(SYS_pidfd_open, pid, 0u);
+    if (fd < 0)
+        return mproc__err();
+    *fd_out = (int)fd;
+    return 0;
+}
+
+int mproc__child_signal(int pidfd, int sig)
+{
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0u) == 0)
+        return 0;
+    return mproc__err();
+}
+
+int mproc__child_wait(int pidfd, const struct mproc__deadline *d)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+        int ms = d->poll ? 0 : mproc__deadline_remaining_ms(d);
+        int rc = poll(&pfd, 1, ms);
+        if (rc > 0)
+            return 1;
+        if (rc == 0) {
+            if (d->poll || mproc__deadline_expired(d))
+                return 0;
+            continue; /* poll rounds down: wait out the rest */
+        }
+        if (errno != EINTR)
+            return mproc__err();
+    }
+}
+
+int mproc__child_reap(int pidfd, bool block, siginfo_t *info)
+{
+    for (;;) {
+        memset(info, 0, sizeof *info);
+        int rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, info, WEXITED | (block ? 0 : WNOHANG));
+        if (rc == 0)
+            return info->si_pid != 0 ? 1 : 0;
+        if (errno != EINTR)
+            return mproc__err();
+    }
+}
