@@ -1,34 +1,742 @@
-/* queue.c - the shared-memory queue (stub; implementation in progress). */
-#include "internal.h"
+/* queue.c - the shared-memory MPMC queue: put, get, zero copy, blocking.
+ *
+ * Model
+ * -----
+ * One segment (src/segment.h) holds a struct q_hdr, an index of N entries
+ * and a data ring of N units of `unit` bytes (N a power of two). The data
+ * ring is mapped twice back to back in every process (queue_attach.c), so
+ * a message that wraps around the end of the ring is still contiguous in
+ * memory: copies are one memcpy and zero-copy pointers are single pointers.
+ *
+ * Positions are 64-bit unit counts that never wrap. A message of len bytes
+ * occupies k = max(min_units, ceil(len / unit)) consecutive units [p, p+k)
+ * and one index entry, slot(p), holding {stamp, meta}. Three frontiers:
+ *   tail  producers claim [t, t+k) by CAS tail t -> t+k;
+ *   head  consumers claim [h, h+k) by CAS head h -> h+k, after they saw
+ *         stamp(slot(h)) == PUB(h) = h+1 (the stamp is published last,
+ *         with release order, after the data and meta);
+ *   rel   every unit below rel is free: producers may claim while
+ *         t + k - rel <= limit. Consumers release in any order: the one
+ *         releasing at rel advances it by CAS; one that finishes early marks
+ *         its slot CONSUMED(h) instead, and whoever advances rel sweeps on
+ *         over consecutive CONSUMED marks. The marker stores its mark and
+ *         then re-reads rel, the sweeper CASes rel and then re-reads the
+ *         mark, both seq_cst: at least one of them sees the other, so no
+ *         mark is ever stranded.
+ * Invariant: rel <= head <= tail <= rel + limit, limit <= N. Because a stamp
+ * names its position and positions never repeat, a stale stamp from an
+ * earlier lap never looks fresh, and payload bytes never look like stamps
+ * (stamps live only in the index).
+ *
+ * Bounds: limit units in flight. With max_msgs every message is charged at
+ * least min_units = ceil(capacity_units / max_msgs) units and
+ * limit = min_units * max_msgs, so at most max_msgs messages fit and the byte
+ * capacity is at least what was asked for; no extra shared counter sits on
+ * the fast path.
+ *
+ * Index layout: consecutive positions are spread over different 128-byte
+ * blocks of the index (q_slot) so that a producer publishing p+1 does not
+ * steal the line a consumer is reading p from (adjacent-line prefetcher).
+ *
+ * Fast path: put = load tail, compare with a thread-cached rel, two relaxed
+ * stores to my participant record (intent), CAS tail, memcpy, store meta,
+ * store stamp (release), a seq_cst fence and one load of get_waiters.
+ * get is symmetric. No syscalls, no locks; pid/tid are cached, fork is
+ * noticed through mproc__fork_generation().
+ *
+ * Blocking (futex protocol): a waiter reads the futex word v, increments
+ * the waiters count (seq_cst), re-checks its condition, then sleeps on
+ * (word, v). A waker changes the condition, issues a seq_cst fence, and only
+ * if the waiters count is non-zero increments the word and wakes everyone.
+ * Either the waiter's re-check sees the new state or the waker sees the
+ * waiter: no wake-up is lost. Waiters spin briefly (pause), yield a few
+ * times, then sleep at most 50 ms at a time so that they look for dead
+ * participants (mproc__q_recover) when nothing moves.
+ *
+ * Crash safety: before each claim CAS a thread records its intent
+ * (op, position, k) in its participant record; after the CAS it marks it
+ * held; it clears it after publishing / releasing. A position that makes
+ * no progress is repaired by queue_recover.c only when no live participant
+ * has an intent on it and a dead one has (see the note there).
+ */
+#include "queue_internal.h"
 
-int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_queue_opts *opts)
-{ (void)out; (void)name; (void)opts; return MPROC_ENOSYS; }
-int mproc_queue_open(mproc_queue **out, const char *name) { (void)out; (void)name; return MPROC_ENOSYS; }
-int mproc_queue_from_fd(mproc_queue **out, int fd) { (void)out; (void)fd; return MPROC_ENOSYS; }
-int mproc_queue_fd(const mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-const char *mproc_queue_name(const mproc_queue *q) { (void)q; return ""; }
-int mproc_queue_close(mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-int mproc_queue_unlink(const char *name) { (void)name; return MPROC_ENOSYS; }
-int mproc_queue_shutdown(mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
+#include <limits.h>
+#include <sched.h>
+#include <stdlib.h>
+
+#define Q_SPIN 4000 /* pause iterations before yielding (a few microseconds) */
+#define Q_YIELDS 8
+#define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
+
+static inline uint64_t rd(_Atomic uint64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+/* Single-writer counters in my own participant record. */
+static inline void bump(_Atomic uint64_t *a, uint64_t d)
+{
+    atomic_store_explicit(a, rd(a) + d, memory_order_relaxed);
+}
+
+static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
+{
+    return q->data + ((pos & q->mask) << q->unit_shift);
+}
+
+void mproc__q_wake_getters(struct mproc_queue *q)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (MPROC__UNLIKELY(atomic_load_explicit(&q->h->get_waiters, memory_order_relaxed) != 0)) {
+        atomic_fetch_add_explicit(&q->h->get_futex, 1, memory_order_seq_cst);
+        mproc__futex_wake(&q->h->get_futex, INT_MAX);
+    }
+}
+
+void mproc__q_wake_putters(struct mproc_queue *q)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    if (MPROC__UNLIKELY(atomic_load_explicit(&q->h->put_waiters, memory_order_relaxed) != 0)) {
+        atomic_fetch_add_explicit(&q->h->put_futex, 1, memory_order_seq_cst);
+        mproc__futex_wake(&q->h->put_futex, INT_MAX);
+    }
+}
+
+/* Advance rel over consecutive CONSUMED marks starting wherever it is. */
+static void q_sweep(struct mproc_queue *q)
+{
+    for (;;) {
+        uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
+        struct q_entry *e = q_slot(q, r);
+        if (atomic_load_explicit(&e->stamp, memory_order_seq_cst) != Q_CONSUMED(r))
+            return;
+        uint64_t k = Q_META_UNITS(atomic_load_explicit(&e->meta, memory_order_relaxed));
+        if (k == 0 || k > q->limit)
+            return; /* corrupt: leave rel; producers will report it */
+        atomic_compare_exchange_strong_explicit(&q->h->rel, &r, r + k, memory_order_seq_cst,
+                                                memory_order_relaxed);
+    }
+}
+
+void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
+{
+    uint64_t r = pos;
+    if (!atomic_compare_exchange_strong_explicit(&q->h->rel, &r, pos + k, memory_order_seq_cst,
+                                                 memory_order_relaxed)) {
+        /* An earlier message is still being read: leave a mark for its
+         * reader, then make sure it did not pass by before the mark. */
+        atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_seq_cst);
+        if (atomic_load_explicit(&q->h->rel, memory_order_seq_cst) != pos)
+            return;
+    }
+    q_sweep(q);
+    mproc__q_wake_putters(q);
+}
+
+/* ------------------------------------------------------------------------
+ * Waiting. */
+
+struct q_wait {
+    struct mproc__deadline dl;
+    bool init;
+    int spins;
+    uint64_t stuck_since; /* ns; 0 = progress seen */
+};
+
+static int q_wait_init(struct q_wait *w, int timeout_ms)
+{
+    if (timeout_ms == 0)
+        return MPROC_EAGAIN;
+    if (!w->init) {
+        int rc = mproc__deadline_init(&w->dl, timeout_ms);
+        if (rc < 0)
+            return rc;
+        w->init = true;
+    }
+    return 0;
+}
+
+/* One round of waiting while `ready` is false. Spins, yields, then sleeps on
+ * the given futex. Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
+static int q_wait_round(struct mproc_queue *q, struct q_wait *w, int timeout_ms,
+                        _Atomic uint32_t *fut, _Atomic uint32_t *waiters,
+                        bool (*ready)(struct mproc_queue *, void *), void *arg)
+{
+    int rc = q_wait_init(w, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (w->spins < Q_SPIN) {
+        for (int i = 0; i < 64; i++)
+            mproc__cpu_relax();
+        w->spins += 64;
+        return 0;
+    }
+    if (w->spins < Q_SPIN + Q_YIELDS) {
+        w->spins++;
+        sched_yield();
+        return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
+    }
+    uint32_t v = atomic_load_explicit(fut, memory_order_seq_cst);
+    atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
+    if (!ready(q, arg) && !atomic_load_explicit(&q->h->closed, memory_order_seq_cst))
+        rc = mproc__futex_wait_capped(fut, v, &w->dl, Q_NAP_MS);
+    atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+    if (rc == MPROC_ETIMEDOUT)
+        return rc;
+    /* Nothing moved for a while: a participant may have died holding the
+     * position everyone waits for. */
+    uint64_t now = mproc__now_ns();
+    if (w->stuck_since == 0)
+        w->stuck_since = now;
+    else if (now - w->stuck_since >= (uint64_t)Q_NAP_MS * 1000000u) {
+        w->stuck_since = now;
+        rc = mproc__q_recover(q);
+        if (rc < 0)
+            return rc;
+    }
+    return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
+}
+
+struct q_room {
+    uint64_t k;
+};
+
+static bool q_has_room(struct mproc_queue *q, void *arg)
+{
+    uint64_t k = ((struct q_room *)arg)->k;
+    uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
+    uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
+    return r > t || t + k - r <= q->limit;
+}
+
+static bool q_has_msg(struct mproc_queue *q, void *arg)
+{
+    (void)arg;
+    uint64_t h = atomic_load_explicit(&q->h->head, memory_order_seq_cst);
+    return atomic_load_explicit(&q_slot(q, h)->stamp, memory_order_seq_cst) == Q_PUB(h);
+}
+
+/* ------------------------------------------------------------------------
+ * Producers. */
+
+static int q_check_common(struct mproc_queue *q, int timeout_ms)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    if (timeout_ms < 0 && timeout_ms != MPROC_FOREVER)
+        return MPROC_EINVAL;
+    return 0;
+}
+
+/* Claim k units for a message; on success my put intent is HELD at *pos. */
+static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int timeout_ms,
+                       uint64_t *pos)
+{
+    struct q_hdr *h = q->h;
+    struct q_part *p = ts->p;
+    struct q_wait w = {0};
+    struct q_room room = {k};
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    for (;;) {
+        if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_relaxed)))
+            return MPROC_ECLOSED;
+        if (MPROC__UNLIKELY(t + k - ts->rel_cache > q->limit || ts->rel_cache > t)) {
+            uint64_t r = atomic_load_explicit(&h->rel, memory_order_acquire);
+            ts->rel_cache = r;
+            if (r > t) { /* my tail is stale */
+                t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+                continue;
+            }
+            /* t was read before r, so t - r <= limit unless the counters are bad */
+            if (t - r > q->limit)
+                return MPROC_ECORRUPT;
+            if (t + k - r > q->limit) {
+                int rc = q_wait_round(q, &w, timeout_ms, &h->put_futex, &h->put_waiters,
+                                      q_has_room, &room);
+                if (rc < 0)
+                    return rc;
+                t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+                continue;
+            }
+        }
+        atomic_store_explicit(&p->put_k, (uint32_t)k, memory_order_relaxed);
+        atomic_store_explicit(&p->put_intent, t | Q_I_PENDING, memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&h->tail, &t, t + k, memory_order_seq_cst,
+                                                  memory_order_relaxed))
+            break;
+    }
+    atomic_store_explicit(&p->put_intent, t | Q_I_HELD, memory_order_relaxed);
+    uint64_t used = t + k - ts->rel_cache;
+    if (MPROC__UNLIKELY(used > ts->hw)) {
+        uint64_t r = atomic_load_explicit(&h->rel, memory_order_relaxed);
+        used = r <= t ? t + k - r : k;
+        if (used > ts->hw) {
+            ts->hw = used;
+            atomic_store_explicit(&p->high_water, used, memory_order_relaxed);
+        }
+    }
+    *pos = t;
+    return 0;
+}
+
+static void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint64_t k, size_t len,
+                      uint32_t flags)
+{
+    struct q_entry *e = q_slot(q, t);
+    atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
+    atomic_store_explicit(&e->stamp, Q_PUB(t), memory_order_release);
+    if (flags == 0) {
+        bump(&ts->p->puts, 1);
+        bump(&ts->p->bytes_in, len);
+    }
+    atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
+    mproc__q_wake_getters(q);
+}
+
+static int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms, struct q_tls **tsp,
+                         uint64_t *kp)
+{
+    int rc = q_check_common(q, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (len > q->cap_bytes)
+        return MPROC_EMSGSIZE;
+    uint64_t k = q_units(q, len);
+    if (k > q->limit)
+        return MPROC_EMSGSIZE;
+    struct q_tls *ts = q_tls(q);
+    if (ts == NULL)
+        return MPROC_ENOSPC;
+    *tsp = ts;
+    *kp = k;
+    return 0;
+}
+
 int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
-{ (void)q; (void)buf; (void)len; (void)timeout_ms; return MPROC_ENOSYS; }
-ssize_t mproc_queue_get(mproc_queue *q, void *buf, size_t cap, int timeout_ms)
-{ (void)q; (void)buf; (void)cap; (void)timeout_ms; return MPROC_ENOSYS; }
-ssize_t mproc_queue_get_alloc(mproc_queue *q, void **out, int timeout_ms)
-{ (void)q; (void)out; (void)timeout_ms; return MPROC_ENOSYS; }
-ssize_t mproc_queue_peek_size(mproc_queue *q, int timeout_ms) { (void)q; (void)timeout_ms; return MPROC_ENOSYS; }
+{
+    struct q_tls *ts;
+    uint64_t k, t;
+    if (buf == NULL && len > 0)
+        return MPROC_EINVAL;
+    int rc = q_put_prepare(q, len, timeout_ms, &ts, &k);
+    if (rc < 0)
+        return rc;
+    rc = q_claim_put(q, ts, k, timeout_ms, &t);
+    if (rc < 0)
+        return rc;
+    MPROC__KILL_POINT("queue.put.reserved");
+    unsigned char *dst = q_data(q, t);
+#ifdef MPROC_FAULT_INJECTION
+    if (MPROC__UNLIKELY(mproc__kill_armed) && len > 0) {
+        memcpy(dst, buf, len / 2);
+        MPROC__KILL_POINT("queue.put.copying");
+        memcpy(dst + len / 2, (const unsigned char *)buf + len / 2, len - len / 2);
+    } else
+#endif
+        if (len > 0)
+        memcpy(dst, buf, len);
+    MPROC__KILL_POINT("queue.put.before_publish");
+    q_publish(q, ts, t, k, len, 0);
+    return 0;
+}
+
 int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms)
-{ (void)q; (void)len; (void)ptr; (void)timeout_ms; return MPROC_ENOSYS; }
-int mproc_queue_commit(mproc_queue *q, size_t len) { (void)q; (void)len; return MPROC_ENOSYS; }
-int mproc_queue_cancel(mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
+{
+    struct q_tls *ts;
+    uint64_t k, t;
+    if (ptr == NULL)
+        return MPROC_EINVAL;
+    int rc = q_put_prepare(q, len, timeout_ms, &ts, &k);
+    if (rc < 0)
+        return rc;
+    if (ts->res)
+        return MPROC_EBUSY;
+    rc = q_claim_put(q, ts, k, timeout_ms, &t);
+    if (rc < 0)
+        return rc;
+    MPROC__KILL_POINT("queue.put.reserved");
+    ts->res = true;
+    ts->res_pos = t;
+    ts->res_k = (uint32_t)k;
+    ts->res_len = len;
+    *ptr = q_data(q, t);
+    return 0;
+}
+
+int mproc_queue_commit(mproc_queue *q, size_t len)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    struct q_tls *ts = q_tls(q);
+    if (ts == NULL || !ts->res || len > ts->res_len)
+        return MPROC_EINVAL;
+    MPROC__KILL_POINT("queue.put.before_publish");
+    ts->res = false;
+    q_publish(q, ts, ts->res_pos, ts->res_k, len, 0);
+    return 0;
+}
+
+int mproc_queue_cancel(mproc_queue *q)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    struct q_tls *ts = q_tls(q);
+    if (ts == NULL || !ts->res)
+        return MPROC_EINVAL;
+    ts->res = false;
+    q_publish(q, ts, ts->res_pos, ts->res_k, 0, Q_F_SKIP);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Consumers. */
+
+enum q_get_mode { Q_GET_COPY, Q_GET_ALLOC, Q_GET_PEEK, Q_GET_VIEW };
+
+struct q_got {
+    uint64_t pos, k;
+    size_t len;
+};
+
+/* Find and (unless peeking) claim the next real message; skips LOST and
+ * cancelled records. On success with a claim, my get intent is HELD. */
+static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode mode, size_t cap,
+                       int timeout_ms, struct q_got *got)
+{
+    struct q_hdr *h = q->h;
+    struct q_part *p = ts->p;
+    struct q_wait w = {0};
+    uint64_t hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+    for (;;) {
+        struct q_entry *e = q_slot(q, hd);
+        uint64_t s = atomic_load_explicit(&e->stamp, memory_order_acquire);
+        if (MPROC__LIKELY(s == Q_PUB(hd))) {
+            uint64_t m = atomic_load_explicit(&e->meta, memory_order_relaxed);
+            uint64_t k = Q_META_UNITS(m);
+            size_t len = Q_META_LEN(m);
+            uint32_t fl = Q_META_FLAGS(m);
+            if (MPROC__UNLIKELY(k == 0 || k > q->limit || len > q->cap_bytes ||
+                                len > (k << q->unit_shift) || (fl & ~(Q_F_LOST | Q_F_SKIP)))) {
+                uint64_t h2 = atomic_load_explicit(&h->head, memory_order_acquire);
+                if (h2 == hd)
+                    return MPROC_ECORRUPT;
+                hd = h2;
+                continue;
+            }
+            bool skip = fl != 0;
+            if (!skip) {
+                if (mode == Q_GET_PEEK) {
+                    got->len = len;
+                    return 0;
+                }
+                if (mode == Q_GET_COPY && len > cap)
+                    return MPROC_EMSGSIZE;
+            }
+            atomic_store_explicit(&p->get_k, (uint32_t)k, memory_order_relaxed);
+            atomic_store_explicit(&p->get_intent, hd | Q_I_PENDING, memory_order_relaxed);
+            if (!atomic_compare_exchange_weak_explicit(&h->head, &hd, hd + k, memory_order_seq_cst,
+                                                       memory_order_relaxed))
+                continue;
+            atomic_store_explicit(&p->get_intent, hd | Q_I_HELD, memory_order_relaxed);
+            if (skip) {
+                mproc__q_release(q, hd, k);
+                atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_release);
+                hd += k;
+                continue;
+            }
+            got->pos = hd;
+            got->k = k;
+            got->len = len;
+            return 0;
+        }
+        uint64_t h2 = atomic_load_explicit(&h->head, memory_order_acquire);
+        if (h2 != hd) {
+            hd = h2;
+            continue;
+        }
+        /* Nothing published at head: empty, or a put in flight. */
+        uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
+        if (t == hd && atomic_load_explicit(&h->closed, memory_order_acquire)) {
+            /* closed is set before any put can fail, so a put that claimed
+             * before it shows in tail: re-read tail after closed */
+            if (atomic_load_explicit(&h->tail, memory_order_seq_cst) == hd)
+                return MPROC_ECLOSED;
+        }
+        if (timeout_ms == 0) {
+            /* try once, but a put already in flight is worth a short spin */
+            if (t == hd || w.spins >= Q_SPIN)
+                return MPROC_EAGAIN;
+            for (int i = 0; i < 64; i++)
+                mproc__cpu_relax();
+            w.spins += 64;
+            hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+            continue;
+        }
+        int rc = q_wait_round(q, &w, timeout_ms, &h->get_futex, &h->get_waiters, q_has_msg,
+                              NULL);
+        if (rc < 0)
+            return rc;
+        hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+    }
+}
+
+static void q_get_done(struct mproc_queue *q, struct q_tls *ts, const struct q_got *g)
+{
+    MPROC__KILL_POINT("queue.get.before_release");
+    bump(&ts->p->gets, 1);
+    bump(&ts->p->bytes_out, g->len);
+    mproc__q_release(q, g->pos, g->k);
+    atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
+}
+
+static void q_copy_out(struct mproc_queue *q, void *dst, const struct q_got *g)
+{
+    const unsigned char *src = q_data(q, g->pos);
+#ifdef MPROC_FAULT_INJECTION
+    if (MPROC__UNLIKELY(mproc__kill_armed) && g->len > 0) {
+        memcpy(dst, src, g->len / 2);
+        MPROC__KILL_POINT("queue.get.copying");
+        memcpy((unsigned char *)dst + g->len / 2, src + g->len / 2, g->len - g->len / 2);
+        return;
+    }
+#endif
+    if (g->len > 0)
+        memcpy(dst, src, g->len);
+}
+
+static int q_get_prepare(struct mproc_queue *q, int timeout_ms, struct q_tls **tsp)
+{
+    int rc = q_check_common(q, timeout_ms);
+    if (rc < 0)
+        return rc;
+    struct q_tls *ts = q_tls(q);
+    if (ts == NULL)
+        return MPROC_ENOSPC;
+    *tsp = ts;
+    return 0;
+}
+
+ssize_t mproc_queue_get(mproc_queue *q, void *buf, size_t cap, int timeout_ms)
+{
+    struct q_tls *ts;
+    struct q_got g;
+    if (buf == NULL && cap > 0)
+        return MPROC_EINVAL;
+    int rc = q_get_prepare(q, timeout_ms, &ts);
+    if (rc < 0)
+        return rc;
+    rc = q_claim_get(q, ts, Q_GET_COPY, cap, timeout_ms, &g);
+    if (rc < 0)
+        return rc;
+    MPROC__KILL_POINT("queue.get.claimed");
+    q_copy_out(q, buf, &g);
+    q_get_done(q, ts, &g);
+    return (ssize_t)g.len;
+}
+
+ssize_t mproc_queue_get_alloc(mproc_queue *q, void **out, int timeout_ms)
+{
+    struct q_tls *ts;
+    struct q_got g;
+    if (out == NULL)
+        return MPROC_EINVAL;
+    int rc = q_get_prepare(q, timeout_ms, &ts);
+    if (rc < 0)
+        return rc;
+    /* Allocate for the size announced by a peek, then claim only a message
+     * that fits: another consumer may take the peeked one. */
+    void *buf = NULL;
+    size_t have = 0;
+    for (;;) {
+        rc = q_claim_get(q, ts, Q_GET_PEEK, 0, timeout_ms, &g);
+        if (rc < 0)
+            break;
+        if (g.len + 1 > have) {
+            void *nb = realloc(buf, g.len + 1);
+            if (nb == NULL) {
+                rc = MPROC_ENOMEM;
+                break;
+            }
+            buf = nb;
+            have = g.len + 1;
+        }
+        rc = q_claim_get(q, ts, Q_GET_COPY, have, timeout_ms, &g);
+        if (rc == MPROC_EMSGSIZE)
+            continue;
+        break;
+    }
+    if (rc < 0) {
+        free(buf);
+        return rc;
+    }
+    MPROC__KILL_POINT("queue.get.claimed");
+    q_copy_out(q, buf, &g);
+    q_get_done(q, ts, &g);
+    *out = buf;
+    return (ssize_t)g.len;
+}
+
+ssize_t mproc_queue_peek_size(mproc_queue *q, int timeout_ms)
+{
+    struct q_tls *ts;
+    struct q_got g;
+    int rc = q_get_prepare(q, timeout_ms, &ts);
+    if (rc < 0)
+        return rc;
+    rc = q_claim_get(q, ts, Q_GET_PEEK, 0, timeout_ms, &g);
+    return rc < 0 ? rc : (ssize_t)g.len;
+}
+
 ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int timeout_ms)
-{ (void)q; (void)ptr; (void)timeout_ms; return MPROC_ENOSYS; }
-int mproc_queue_release_view(mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-int mproc_queue_task_done(mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-int mproc_queue_join(mproc_queue *q, int timeout_ms) { (void)q; (void)timeout_ms; return MPROC_ENOSYS; }
-ssize_t mproc_queue_qsize(const mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-int mproc_queue_empty(const mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-int mproc_queue_full(const mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-ssize_t mproc_queue_capacity(const mproc_queue *q) { (void)q; return MPROC_ENOSYS; }
-int mproc_queue_stats(mproc_queue *q, struct mproc_queue_stats *st) { (void)q; (void)st; return MPROC_ENOSYS; }
-int mproc_queue_stats_by_name(const char *name, struct mproc_queue_stats *st) { (void)name; (void)st; return MPROC_ENOSYS; }
+{
+    struct q_tls *ts;
+    struct q_got g;
+    if (ptr == NULL)
+        return MPROC_EINVAL;
+    int rc = q_get_prepare(q, timeout_ms, &ts);
+    if (rc < 0)
+        return rc;
+    if (ts->view)
+        return MPROC_EBUSY;
+    rc = q_claim_get(q, ts, Q_GET_VIEW, 0, timeout_ms, &g);
+    if (rc < 0)
+        return rc;
+    MPROC__KILL_POINT("queue.get.claimed");
+    ts->view = true;
+    ts->view_pos = g.pos;
+    ts->view_k = (uint32_t)g.k;
+    ts->view_len = g.len;
+    bump(&ts->p->gets, 1);
+    bump(&ts->p->bytes_out, g.len);
+    *ptr = q_data(q, g.pos);
+    return (ssize_t)g.len;
+}
+
+int mproc_queue_release_view(mproc_queue *q)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    struct q_tls *ts = q_tls(q);
+    if (ts == NULL || !ts->view)
+        return MPROC_EINVAL;
+    ts->view = false;
+    MPROC__KILL_POINT("queue.get.before_release");
+    mproc__q_release(q, ts->view_pos, ts->view_k);
+    atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
+    return 0;
+}
+
+void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t)
+{
+    if (t->res) {
+        t->res = false;
+        atomic_fetch_add(&q->h->lost_put, 1);
+        q_publish(q, t, t->res_pos, t->res_k, 0, Q_F_LOST);
+    }
+    if (t->view) {
+        t->view = false;
+        mproc__q_release(q, t->view_pos, t->view_k);
+        atomic_store_explicit(&t->p->get_intent, Q_I_NONE, memory_order_release);
+    }
+}
+
+/* ------------------------------------------------------------------------
+ * Close, joinable, sizes. */
+
+int mproc_queue_shutdown(mproc_queue *q)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    struct q_hdr *h = q->h;
+    atomic_store_explicit(&h->closed, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&h->get_futex, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&h->put_futex, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&h->join_futex, 1, memory_order_seq_cst);
+    mproc__futex_wake(&h->get_futex, INT_MAX);
+    mproc__futex_wake(&h->put_futex, INT_MAX);
+    mproc__futex_wake(&h->join_futex, INT_MAX);
+    return 0;
+}
+
+static int64_t q_unfinished(struct mproc_queue *q)
+{
+    struct mproc_queue_stats st;
+    mproc__q_stats_sum(q, &st);
+    return (int64_t)st.unfinished;
+}
+
+int mproc_queue_task_done(mproc_queue *q)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    if (!(q->flags & MPROC_QUEUE_JOINABLE))
+        return MPROC_ENOTSUP;
+    struct q_tls *ts = q_tls(q);
+    if (ts == NULL)
+        return MPROC_ENOSPC;
+    if (q_unfinished(q) <= 0)
+        return MPROC_ERANGE;
+    bump(&ts->p->task_done, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&q->h->join_waiters, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&q->h->join_futex, 1, memory_order_seq_cst);
+        mproc__futex_wake(&q->h->join_futex, INT_MAX);
+    }
+    return 0;
+}
+
+int mproc_queue_join(mproc_queue *q, int timeout_ms)
+{
+    int rc = q_check_common(q, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (!(q->flags & MPROC_QUEUE_JOINABLE))
+        return MPROC_ENOTSUP;
+    struct mproc__deadline dl;
+    if ((rc = mproc__deadline_init(&dl, timeout_ms)) < 0)
+        return rc;
+    struct q_hdr *h = q->h;
+    for (;;) {
+        if (q_unfinished(q) <= 0)
+            return 0;
+        if (timeout_ms == 0)
+            return MPROC_EAGAIN;
+        uint32_t v = atomic_load_explicit(&h->join_futex, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&h->join_waiters, 1, memory_order_seq_cst);
+        if (q_unfinished(q) > 0)
+            rc = mproc__futex_wait_capped(&h->join_futex, v, &dl, Q_NAP_MS);
+        atomic_fetch_sub_explicit(&h->join_waiters, 1, memory_order_seq_cst);
+        if (rc == MPROC_ETIMEDOUT)
+            return q_unfinished(q) <= 0 ? 0 : rc;
+    }
+}
+
+ssize_t mproc_queue_qsize(const mproc_queue *q)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    struct mproc_queue_stats st;
+    mproc__q_stats_sum((struct mproc_queue *)q, &st);
+    return (ssize_t)st.msgs;
+}
+
+int mproc_queue_empty(const mproc_queue *q)
+{
+    ssize_t n = mproc_queue_qsize(q);
+    return n < 0 ? (int)n : n == 0;
+}
+
+int mproc_queue_full(const mproc_queue *q)
+{
+    if (q == NULL)
+        return MPROC_EINVAL;
+    uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
+    uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
+    return t >= r && t + q->min_units - r > q->limit;
+}
+
+ssize_t mproc_queue_capacity(const mproc_queue *q)
+{
+    return q == NULL ? MPROC_EINVAL : (ssize_t)q->cap_bytes;
+}
