@@ -1,0 +1,474 @@
+/* test_sync_crash.c - what survivors see when a holder or a waiter of a
+ * lock, semaphore, condition, event or barrier is SIGKILLed (or its thread
+ * exits) at the worst moment. */
+#include "harness.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+
+struct shared {
+    mproc_lock lock;
+    mproc_rlock rlock;
+    mproc_sem sem;
+    mproc_cond cond;
+    mproc_event event;
+    mproc_barrier barrier;
+    _Atomic int ready;
+    _Atomic int ready2;
+    long data;
+};
+
+static struct shared *shared_map(void)
+{
+    void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                   -1, 0);
+    cr_assert(p != MAP_FAILED);
+    return p;
+}
+
+static void wait_flag(_Atomic int *flag)
+{
+    for (int i = 0; i < 5000 && !atomic_load(flag); i++)
+        mproc_test_sleep_ms(1);
+    cr_assert(atomic_load(flag), "child never got ready");
+}
+
+static void kill_and_reap(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    int st = mproc_test_wait(pid, 5000);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status %d", st);
+}
+
+static void assert_exit0(pid_t pid)
+{
+    int st = mproc_test_wait(pid, 8000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status %d (exit %d)", st,
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static __attribute__((noreturn)) void park(void)
+{
+    for (;;)
+        pause();
+}
+
+/* Lock ------------------------------------------------------------------------ */
+
+static int hold_lock(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_lock_acquire(&s->lock, MPROC_FOREVER) != 0)
+        return 1;
+    s->data = -1; /* half-done update */
+    atomic_store(&s->ready, 1);
+    park();
+}
+
+MPROC_TEST(sync_crash, lock_owner_killed_gives_eownerdead_and_consistent_repairs)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(hold_lock, s);
+    wait_flag(&s->ready);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&s->lock, MPROC_FOREVER), MPROC_EOWNERDEAD);
+    cr_assert_eq(mproc_lock_held(&s->lock), 1);
+    s->data = 0; /* repair */
+    MPROC_ASSERT_OK(mproc_lock_consistent(&s->lock));
+    MPROC_ASSERT_RC(mproc_lock_consistent(&s->lock), MPROC_EINVAL);
+    MPROC_ASSERT_OK(mproc_lock_release(&s->lock));
+    MPROC_ASSERT_OK(mproc_lock_acquire(&s->lock, 0));
+    MPROC_ASSERT_OK(mproc_lock_release(&s->lock));
+    munmap(s, sizeof *s);
+}
+
+MPROC_TEST(sync_crash, lock_try_once_detects_dead_owner_at_once)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(hold_lock, s);
+    wait_flag(&s->ready);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&s->lock, 0), MPROC_EOWNERDEAD);
+    MPROC_ASSERT_OK(mproc_lock_consistent(&s->lock));
+    MPROC_ASSERT_OK(mproc_lock_release(&s->lock));
+    munmap(s, sizeof *s);
+}
+
+MPROC_TEST(sync_crash, lock_released_without_consistent_becomes_notrecoverable)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(hold_lock, s);
+    wait_flag(&s->ready);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&s->lock, 1000), MPROC_EOWNERDEAD);
+    MPROC_ASSERT_RC(mproc_lock_release(&s->lock), MPROC_ENOTRECOVERABLE);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&s->lock, 0), MPROC_ENOTRECOVERABLE);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&s->lock, MPROC_FOREVER), MPROC_ENOTRECOVERABLE);
+    MPROC_ASSERT_OK(mproc_lock_init(&s->lock)); /* explicit re-init makes it usable */
+    MPROC_ASSERT_OK(mproc_lock_acquire(&s->lock, 0));
+    MPROC_ASSERT_OK(mproc_lock_release(&s->lock));
+    munmap(s, sizeof *s);
+}
+
+static int recover_then_die(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_lock_acquire(&s->lock, 2000) != MPROC_EOWNERDEAD)
+        return 1;
+    atomic_store(&s->ready2, 1);
+    park(); /* dies while repairing */
+}
+
+MPROC_TEST(sync_crash, lock_recoverer_killed_passes_eownerdead_on)
+{
+    struct shared *s = shared_map();
+    pid_t a = mproc_test_fork(hold_lock, s);
+    wait_flag(&s->ready);
+    kill_and_reap(a);
+    pid_t b = mproc_test_fork(recover_then_die, s);
+    wait_flag(&s->ready2);
+    kill_and_reap(b);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&s->lock, 0), MPROC_EOWNERDEAD);
+    MPROC_ASSERT_OK(mproc_lock_consistent(&s->lock));
+    MPROC_ASSERT_OK(mproc_lock_release(&s->lock));
+    munmap(s, sizeof *s);
+}
+
+static int waiter_expects_ownerdead(void *arg)
+{
+    struct shared *s = arg;
+    atomic_store(&s->ready2, 1);
+    int rc = mproc_lock_acquire(&s->lock, MPROC_FOREVER);
+    if (rc != MPROC_EOWNERDEAD)
+        return 10 + (rc == 0);
+    mproc_lock_consistent(&s->lock);
+    mproc_lock_release(&s->lock);
+    return 0;
+}
+
+MPROC_TEST(sync_crash, lock_sleeping_waiter_takes_over_when_owner_is_killed)
+{
+    struct shared *s = shared_map();
+    pid_t owner = mproc_test_fork(hold_lock, s);
+    wait_flag(&s->ready);
+    pid_t waiter = mproc_test_fork(waiter_expects_ownerdead, s);
+    wait_flag(&s->ready2);
+    mproc_test_sleep_ms(30); /* asleep in the kernel by now */
+    kill_and_reap(owner);
+    assert_exit0(waiter);
+    MPROC_ASSERT_OK(mproc_lock_acquire(&s->lock, 0));
+    MPROC_ASSERT_OK(mproc_lock_release(&s->lock));
+    munmap(s, sizeof *s);
+}
+
+static int two_waiters_race(void *arg)
+{
+    struct shared *s = arg;
+    atomic_fetch_add(&s->ready2, 1);
+    int rc = mproc_lock_acquire(&s->lock, 5000);
+    if (rc == MPROC_EOWNERDEAD) {
+        s->data = 100; /* exactly one process may see this */
+        mproc_test_sleep_ms(20);
+        mproc_lock_consistent(&s->lock);
+        mproc_lock_release(&s->lock);
+        return 0;
+    }
+    if (rc == 0) {
+        int repaired = s->data == 100;
+        mproc_lock_release(&s->lock);
+        return repaired ? 1 : 3;
+    }
+    return 2;
+}
+
+MPROC_TEST(sync_crash, lock_exactly_one_of_two_waiters_gets_eownerdead)
+{
+    struct shared *s = shared_map();
+    pid_t owner = mproc_test_fork(hold_lock, s);
+    wait_flag(&s->ready);
+    pid_t w1 = mproc_test_fork(two_waiters_race, s);
+    pid_t w2 = mproc_test_fork(two_waiters_race, s);
+    for (int i = 0; i < 5000 && atomic_load(&s->ready2) < 2; i++)
+        mproc_test_sleep_ms(1);
+    kill_and_reap(owner);
+    int s1 = mproc_test_wait(w1, 8000), s2 = mproc_test_wait(w2, 8000);
+    cr_assert(WIFEXITED(s1) && WIFEXITED(s2));
+    int e1 = WEXITSTATUS(s1), e2 = WEXITSTATUS(s2);
+    cr_assert((e1 == 0 && e2 == 1) || (e1 == 1 && e2 == 0), "exits %d and %d", e1, e2);
+    munmap(s, sizeof *s);
+}
+
+static void *thread_takes_lock_and_exits(void *arg)
+{
+    mproc_lock *l = arg;
+    return (void *)(intptr_t)mproc_lock_acquire(l, 0);
+}
+
+MPROC_TEST(sync_crash, lock_owner_thread_that_exits_counts_as_dead)
+{
+    mproc_lock l = MPROC_LOCK_INITIALIZER;
+    pthread_t t;
+    void *ret;
+    cr_assert_eq(pthread_create(&t, NULL, thread_takes_lock_and_exits, &l), 0);
+    pthread_join(t, &ret);
+    cr_assert_eq((intptr_t)ret, 0);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&l, MPROC_FOREVER), MPROC_EOWNERDEAD);
+    MPROC_ASSERT_OK(mproc_lock_consistent(&l));
+    MPROC_ASSERT_OK(mproc_lock_release(&l));
+}
+
+static int hold_rlock_nested(void *arg)
+{
+    struct shared *s = arg;
+    for (int i = 0; i < 3; i++)
+        if (mproc_rlock_acquire(&s->rlock, MPROC_FOREVER) != 0)
+            return 1;
+    atomic_store(&s->ready, 1);
+    park();
+}
+
+MPROC_TEST(sync_crash, rlock_owner_killed_new_owner_starts_at_depth_one)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(hold_rlock_nested, s);
+    wait_flag(&s->ready);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_rlock_acquire(&s->rlock, 2000), MPROC_EOWNERDEAD);
+    cr_assert_eq(mproc_rlock_depth(&s->rlock), 1u);
+    MPROC_ASSERT_OK(mproc_rlock_consistent(&s->rlock));
+    MPROC_ASSERT_OK(mproc_rlock_release(&s->rlock));
+    cr_assert_eq(mproc_rlock_depth(&s->rlock), 0u);
+    MPROC_ASSERT_OK(mproc_rlock_acquire(&s->rlock, 0));
+    MPROC_ASSERT_OK(mproc_rlock_release(&s->rlock));
+    munmap(s, sizeof *s);
+}
+
+/* Semaphore ------------------------------------------------------------------- */
+
+static int hold_sem_unit(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_sem_acquire(&s->sem, MPROC_FOREVER) != 0)
+        return 1;
+    atomic_store(&s->ready, 1);
+    park();
+}
+
+MPROC_TEST(sync_crash, sem_tracked_units_of_killed_holder_come_back_to_waiter)
+{
+    struct shared *s = shared_map();
+    MPROC_ASSERT_OK(mproc_sem_init(&s->sem, 1, MPROC_SEM_TRACKED | MPROC_SEM_BOUNDED));
+    pid_t pid = mproc_test_fork(hold_sem_unit, s);
+    wait_flag(&s->ready);
+    MPROC_ASSERT_RC(mproc_sem_acquire(&s->sem, 0), MPROC_ETIMEDOUT);
+    kill_and_reap(pid);
+    MPROC_ASSERT_OK(mproc_sem_acquire(&s->sem, 3000));
+    cr_assert_eq(mproc_sem_value(&s->sem), 0);
+    MPROC_ASSERT_OK(mproc_sem_release(&s->sem));
+    cr_assert_eq(mproc_sem_value(&s->sem), 1);
+    MPROC_ASSERT_RC(mproc_sem_release(&s->sem), MPROC_ENOTOWNER);
+    munmap(s, sizeof *s);
+}
+
+MPROC_TEST(sync_crash, sem_tracked_try_once_recovers_dead_holder_at_once)
+{
+    struct shared *s = shared_map();
+    MPROC_ASSERT_OK(mproc_sem_init(&s->sem, 1, MPROC_SEM_TRACKED));
+    pid_t pid = mproc_test_fork(hold_sem_unit, s);
+    wait_flag(&s->ready);
+    kill_and_reap(pid);
+    MPROC_ASSERT_OK(mproc_sem_acquire(&s->sem, 0));
+    MPROC_ASSERT_OK(mproc_sem_release(&s->sem));
+    munmap(s, sizeof *s);
+}
+
+static int sem_waiter(void *arg)
+{
+    struct shared *s = arg;
+    atomic_store(&s->ready2, 1);
+    return mproc_sem_acquire(&s->sem, 5000) == 0 ? 0 : 1;
+}
+
+MPROC_TEST(sync_crash, sem_tracked_sleeping_waiter_gets_unit_of_killed_holder)
+{
+    struct shared *s = shared_map();
+    MPROC_ASSERT_OK(mproc_sem_init(&s->sem, 1, MPROC_SEM_TRACKED));
+    pid_t holder = mproc_test_fork(hold_sem_unit, s);
+    wait_flag(&s->ready);
+    pid_t waiter = mproc_test_fork(sem_waiter, s);
+    wait_flag(&s->ready2);
+    mproc_test_sleep_ms(30);
+    kill_and_reap(holder);
+    assert_exit0(waiter);
+    munmap(s, sizeof *s);
+}
+
+MPROC_TEST(sync_crash, sem_untracked_units_of_killed_holder_are_lost)
+{
+    struct shared *s = shared_map();
+    MPROC_ASSERT_OK(mproc_sem_init(&s->sem, 1, 0));
+    pid_t pid = mproc_test_fork(hold_sem_unit, s);
+    wait_flag(&s->ready);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_sem_acquire(&s->sem, 100), MPROC_ETIMEDOUT);
+    munmap(s, sizeof *s);
+}
+
+/* Condition ------------------------------------------------------------------- */
+
+static int cond_waiter_dies_in_wait(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_cond_acquire(&s->cond, MPROC_FOREVER) != 0)
+        return 1;
+    mproc_fault_arm("cond.wait");
+    mproc_cond_wait(&s->cond, MPROC_FOREVER);
+    return 2; /* not reached: killed inside the wait */
+}
+
+MPROC_TEST(sync_crash, cond_waiter_killed_in_wait_leaves_condition_usable)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(cond_waiter_dies_in_wait, s);
+    int st = mproc_test_wait(pid, 5000);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %d", st);
+    /* It died after releasing the lock: no owner death to report. */
+    MPROC_ASSERT_OK(mproc_cond_acquire(&s->cond, 0));
+    MPROC_ASSERT_OK(mproc_cond_notify_all(&s->cond));
+    MPROC_ASSERT_RC(mproc_cond_wait(&s->cond, 20), MPROC_ETIMEDOUT);
+    MPROC_ASSERT_OK(mproc_cond_release(&s->cond));
+    munmap(s, sizeof *s);
+}
+
+static int cond_waiter_expects_ownerdead(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_cond_acquire(&s->cond, MPROC_FOREVER) != 0)
+        return 1;
+    atomic_store(&s->ready, 1);
+    int rc = mproc_cond_wait(&s->cond, MPROC_FOREVER);
+    if (rc != MPROC_EOWNERDEAD)
+        return 10 + (rc == 0);
+    mproc_cond_consistent(&s->cond);
+    mproc_cond_release(&s->cond);
+    return 0;
+}
+
+static int cond_notifier_dies_before_wake(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_cond_acquire(&s->cond, MPROC_FOREVER) != 0)
+        return 1;
+    mproc_fault_arm("cond.notify");
+    mproc_cond_notify(&s->cond, 1); /* dies between the bump and the wake */
+    return 2;
+}
+
+MPROC_TEST(sync_crash, cond_notifier_killed_before_wake_strands_no_waiter)
+{
+    struct shared *s = shared_map();
+    pid_t waiter = mproc_test_fork(cond_waiter_expects_ownerdead, s);
+    wait_flag(&s->ready);
+    mproc_test_sleep_ms(30);
+    pid_t notifier = mproc_test_fork(cond_notifier_dies_before_wake, s);
+    int st = mproc_test_wait(notifier, 5000);
+    cr_assert(WIFSIGNALED(st), "status %d", st);
+    /* The waiter wakes on its own, sees the notify, and inherits the lock
+     * the notifier died holding. */
+    assert_exit0(waiter);
+    munmap(s, sizeof *s);
+}
+
+/* Event ----------------------------------------------------------------------- */
+
+static int event_waiter(void *arg)
+{
+    struct shared *s = arg;
+    atomic_store(&s->ready, 1);
+    return mproc_event_wait(&s->event, 5000) == 0 ? 0 : 1;
+}
+
+static int event_setter_dies_before_wake(void *arg)
+{
+    struct shared *s = arg;
+    mproc_fault_arm("event.set");
+    mproc_event_set(&s->event);
+    return 2;
+}
+
+MPROC_TEST(sync_crash, event_setter_killed_before_wake_strands_no_waiter)
+{
+    struct shared *s = shared_map();
+    pid_t waiter = mproc_test_fork(event_waiter, s);
+    wait_flag(&s->ready);
+    mproc_test_sleep_ms(30);
+    pid_t setter = mproc_test_fork(event_setter_dies_before_wake, s);
+    int st = mproc_test_wait(setter, 5000);
+    cr_assert(WIFSIGNALED(st), "status %d", st);
+    assert_exit0(waiter);
+    cr_assert_eq(mproc_event_is_set(&s->event), 1);
+    munmap(s, sizeof *s);
+}
+
+/* Barrier --------------------------------------------------------------------- */
+
+static int barrier_arrive_and_die(void *arg)
+{
+    struct shared *s = arg;
+    mproc_fault_arm("barrier.wait");
+    mproc_barrier_wait(&s->barrier, MPROC_FOREVER);
+    return 2;
+}
+
+static int barrier_waiter_expects_broken(void *arg)
+{
+    struct shared *s = arg;
+    int rc = mproc_barrier_wait(&s->barrier, 5000);
+    return rc == MPROC_EBROKEN ? 0 : 1;
+}
+
+MPROC_TEST(sync_crash, barrier_waiter_killed_breaks_it_for_everyone)
+{
+    struct shared *s = shared_map();
+    MPROC_ASSERT_OK(mproc_barrier_init(&s->barrier, 4));
+    pid_t w = mproc_test_fork(barrier_waiter_expects_broken, s);
+    pid_t dead = mproc_test_fork(barrier_arrive_and_die, s);
+    int st = mproc_test_wait(dead, 5000);
+    cr_assert(WIFSIGNALED(st), "status %d", st);
+    MPROC_ASSERT_RC(mproc_barrier_wait(&s->barrier, 5000), MPROC_EBROKEN);
+    assert_exit0(w);
+    cr_assert_eq(mproc_barrier_broken(&s->barrier), 1);
+    MPROC_ASSERT_RC(mproc_barrier_wait(&s->barrier, 0), MPROC_EBROKEN);
+    MPROC_ASSERT_OK(mproc_barrier_reset(&s->barrier));
+    cr_assert_eq(mproc_barrier_broken(&s->barrier), 0);
+    munmap(s, sizeof *s);
+}
+
+static int barrier_join_and_park(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_barrier_join(&s->barrier) != 0)
+        return 1;
+    atomic_store(&s->ready, 1);
+    park();
+}
+
+MPROC_TEST(sync_crash, barrier_joined_party_killed_before_arriving_breaks_it)
+{
+    struct shared *s = shared_map();
+    MPROC_ASSERT_OK(mproc_barrier_init(&s->barrier, 2));
+    pid_t pid = mproc_test_fork(barrier_join_and_park, s);
+    wait_flag(&s->ready);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_barrier_wait(&s->barrier, 5000), MPROC_EBROKEN);
+    /* reset forgets the dead member: the barrier works again */
+    MPROC_ASSERT_OK(mproc_barrier_reset(&s->barrier));
+    MPROC_ASSERT_OK(mproc_barrier_join(&s->barrier));
+    MPROC_ASSERT_OK(mproc_barrier_leave(&s->barrier));
+    MPROC_ASSERT_RC(mproc_barrier_leave(&s->barrier), MPROC_ENOENT);
+    munmap(s, sizeof *s);
+}
