@@ -119,9 +119,12 @@ struct mproc_pool {
     bool joined;
     int broken;                    /* 0, or the code every call returns */
     size_t in_flight_chunks;
+    struct mproc__pool_pchunk **ctab;        /* chunks in flight, by token index */
+    uint32_t ctab_size;
+    uint32_t token_seq;
     struct mproc__pool_pchunk *pending_head; /* chunks to (re)dispatch, FIFO */
     struct mproc__pool_pchunk *pending_tail;
-    struct mproc__pool_job *futures;         /* jobs of submitted futures */
+    struct mproc__pool_job *futures;         /* jobs of unfinished futures */
     struct mproc_pool_stats stats;
 };
 
@@ -138,7 +141,5 @@ MPROC_API int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *re
 /* The local backend (src/pool_local.c). */
 extern const struct mproc__pool_backend mproc__pool_local_backend;
 int mproc__pool_local_start(const struct mproc_pool_opts *resolved, void **be_out);
-
-/* Task registry (src/pool_task.c). */
 
 #endif

@@ -1,0 +1,493 @@
+/* pool_local.c - the local backend of the pool: forked worker processes, a
+ * ring of task slots per worker in one shared segment (layout and slot
+ * protocol in pool_local.h, the worker's loop in pool_worker.c).
+ *
+ * Owner side model: for each worker w the owner keeps `post` (ring index of
+ * the next slot to fill) and `harvest` (ring index of the oldest slot not yet
+ * handed to the engine); slots [harvest, post) are in flight. Only the owner
+ * moves these counters, and only from the engine's thread. A slot handed to
+ * the engine stays DONE (not reusable) until the engine releases its event.
+ *
+ * poll(): the oldest in-flight slot of each worker, round robin; DONE gives
+ * an event. With nothing DONE it spins briefly, then sleeps on
+ * shm.done_bell (capped at DEATH_CHECK_MS), and looks for dead workers
+ * before every sleep and every DEATH_CHECK_POLLS polls: waitid(P_PIDFD,
+ * WNOHANG) reaps a dead worker and tells how it ended. A dead worker's
+ * in-flight slots are then reported oldest first - DONE ones as DONE, the
+ * RUNNING one and the POSTED ones as LOST with their exact progress -
+ * followed by WORKER_GONE. Its slots are untouched until respawn(), so the
+ * inputs the engine copies for re-dispatch are intact.
+ */
+#include "pool_local.h"
+#include "linux/pool_pidfd.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define OWNER_SPIN 2000
+#define DEATH_CHECK_MS 10
+#define DEATH_CHECK_POLLS 4096
+
+struct lp_worker {
+    pid_t pid;
+    int pidfd; /* -1 when no process */
+    uint64_t post;
+    uint64_t harvest;
+    bool dead; /* reaped, its slots being reported */
+    bool gone_sent;
+    struct mproc__reaped how;
+    struct mproc__lp_worker_args args;
+};
+
+struct lp {
+    struct mproc__seg seg;
+    struct mproc__lp_shm *shm;
+    struct lp_worker *w;
+    int nworkers;
+    uint32_t nslots;
+    uint64_t slot_bytes;
+    int rr; /* round-robin start of poll and post */
+    unsigned polls;
+};
+
+static struct lp *lp_of(struct mproc_pool *p)
+{
+    return p->be;
+}
+
+static struct mproc__lp_wctl *wctl_of(struct lp *lp, int w)
+{
+    return (struct mproc__lp_wctl *)(void *)((unsigned char *)lp->shm + sizeof *lp->shm) + w;
+}
+
+static struct mproc__lp_slot *slot_of(struct lp *lp, int w, uint64_t i)
+{
+    unsigned char *base = (unsigned char *)lp->shm + sizeof *lp->shm +
+                          sizeof(struct mproc__lp_wctl) * (size_t)lp->nworkers;
+    size_t idx = (size_t)w * lp->nslots + (size_t)(i % lp->nslots);
+    return (struct mproc__lp_slot *)(void *)(base + idx * lp->slot_bytes);
+}
+
+/* The layout of a chunk of n items inside a slot (the owner computes it from
+ * what it posted and never reads offsets back from shared memory). */
+struct lp_layout {
+    size_t status, out_len, in_len, in, out, end;
+};
+
+static struct lp_layout layout(size_t n, size_t in_stride, size_t out_size)
+{
+    struct lp_layout l;
+    l.status = sizeof(struct mproc__lp_slot);
+    l.out_len = l.status + 4 * n;
+    l.in_len = l.out_len + 4 * n;
+    l.in = (l.in_len + 4 * n + 15) & ~(size_t)15;
+    l.out = (l.in + n * in_stride + 15) & ~(size_t)15;
+    l.end = l.out + n * out_size;
+    return l;
+}
+
+static size_t lp_max_items(struct mproc_pool *p, size_t in_size, size_t out_size)
+{
+    struct lp *lp = lp_of(p);
+    if (in_size > lp->slot_bytes || out_size > lp->slot_bytes)
+        return 0;
+    size_t per = 12 + in_size + out_size;
+    size_t n = (lp->slot_bytes - sizeof(struct mproc__lp_slot)) / per;
+    while (n > 0 && layout(n, in_size, out_size).end > lp->slot_bytes)
+        n--;
+    return n > UINT32_MAX ? UINT32_MAX : n;
+}
+
+static size_t lp_max_chunks(struct mproc_pool *p)
+{
+    struct lp *lp = lp_of(p);
+    return (size_t)lp->nworkers * lp->nslots;
+}
+
+static int spawn_worker(struct lp *lp, int w)
+{
+    struct lp_worker *wk = &lp->w[w];
+    struct mproc__lp_wctl *c = wctl_of(lp, w);
+    for (uint32_t i = 0; i < lp->nslots; i++) {
+        atomic_store_explicit(&slot_of(lp, w, i)->state, MPROC__LP_FREE, memory_order_relaxed);
+        atomic_store_explicit(&slot_of(lp, w, i)->ndone, 0, memory_order_relaxed);
+    }
+    atomic_store(&c->sleeping, 0);
+    atomic_store(&c->stop, 0);
+    atomic_store(&c->ready, 0);
+    atomic_store(&c->retired, 0);
+    wk->post = wk->harvest = 0;
+    wk->dead = wk->gone_sent = false;
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return mproc__err();
+    if (pid == 0) {
+        if (!mproc__pdeathsig_kill(wk->args.owner))
+            _exit(0);
+        mproc__lp_worker_main(&wk->args);
+    }
+    int fd = mproc__pidfd_open(pid);
+    if (fd < 0) {
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return fd;
+    }
+    c->pid = pid;
+    wk->pid = pid;
+    wk->pidfd = fd;
+    return 0;
+}
+
+static void reap_worker(struct lp_worker *wk, bool kill_it)
+{
+    if (wk->pidfd < 0)
+        return;
+    if (kill_it)
+        mproc__pidfd_signal(wk->pidfd, SIGKILL);
+    struct mproc__reaped how;
+    (void)mproc__pidfd_reap(wk->pidfd, false, &how);
+    close(wk->pidfd);
+    wk->pidfd = -1;
+}
+
+static void lp_free(struct lp *lp)
+{
+    if (lp->w) {
+        for (int i = 0; i < lp->nworkers; i++)
+            reap_worker(&lp->w[i], true);
+        free(lp->w);
+    }
+    if (lp->shm)
+        mproc__seg_close(&lp->seg, false);
+    free(lp);
+}
+
+int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
+{
+    struct lp *lp = calloc(1, sizeof *lp);
+    if (!lp)
+        return MPROC_ENOMEM;
+    lp->nworkers = o->workers;
+    lp->nslots = o->slots_per_worker;
+    lp->slot_bytes = o->slot_bytes;
+    size_t body = sizeof(struct mproc__lp_shm) +
+                  sizeof(struct mproc__lp_wctl) * (size_t)o->workers +
+                  (size_t)o->workers * lp->nslots * lp->slot_bytes;
+    int rc = mproc__seg_create(&lp->seg, NULL, MPROC__SEG_POOL, body);
+    if (rc < 0) {
+        free(lp);
+        return rc;
+    }
+    lp->shm = lp->seg.body;
+    lp->shm->workers = (uint32_t)o->workers;
+    lp->shm->slots = lp->nslots;
+    lp->shm->slot_bytes = lp->slot_bytes;
+    mproc__seg_publish(&lp->seg);
+    lp->w = calloc((size_t)o->workers, sizeof *lp->w);
+    if (!lp->w) {
+        lp_free(lp);
+        return MPROC_ENOMEM;
+    }
+    for (int i = 0; i < o->workers; i++)
+        lp->w[i].pidfd = -1;
+    for (int i = 0; i < o->workers; i++) {
+        struct mproc__lp_worker_args *a = &lp->w[i].args;
+        a->shm = lp->shm;
+        a->wctl = wctl_of(lp, i);
+        a->slots = (unsigned char *)slot_of(lp, i, 0);
+        a->nslots = lp->nslots;
+        a->slot_bytes = lp->slot_bytes;
+        a->owner = getpid();
+        a->initializer = o->initializer;
+        a->init_arg = o->init_arg;
+        a->task_ctx = o->task_ctx;
+        a->max_tasks = o->max_tasks_per_worker;
+        if ((rc = spawn_worker(lp, i)) < 0) {
+            lp_free(lp);
+            return rc;
+        }
+    }
+    *be_out = lp;
+    return 0;
+}
+
+static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
+{
+    struct lp *lp = lp_of(p);
+    /* The worker with the fewest chunks in flight, round robin among equals. */
+    int best = -1;
+    uint64_t best_load = lp->nslots;
+    for (int k = 0; k < lp->nworkers; k++) {
+        int w = (lp->rr + k) % lp->nworkers;
+        struct lp_worker *wk = &lp->w[w];
+        if (wk->pidfd < 0 || wk->dead)
+            continue;
+        uint64_t load = wk->post - wk->harvest;
+        if (load < best_load &&
+            atomic_load_explicit(&slot_of(lp, w, wk->post)->state, memory_order_acquire) ==
+                MPROC__LP_FREE) {
+            best_load = load;
+            best = w;
+            if (load == 0)
+                break;
+        }
+    }
+    if (best < 0)
+        return MPROC_EAGAIN;
+    lp->rr = (best + 1) % lp->nworkers;
+    struct lp_worker *wk = &lp->w[best];
+    struct mproc__lp_slot *s = slot_of(lp, best, wk->post);
+    struct lp_layout l = layout(c->count, c->in_stride, c->out_size);
+    if (c->count == 0 || l.end > lp->slot_bytes)
+        return MPROC_EMSGSIZE;
+    unsigned char *base = (unsigned char *)s;
+    s->token = c->token;
+    s->fn = (uint64_t)(uintptr_t)c->fn;
+    s->count = c->count;
+    s->in_stride = c->in_stride;
+    s->out_size = c->out_size;
+    s->off_status = (uint32_t)l.status;
+    s->off_out_len = (uint32_t)l.out_len;
+    s->off_in_len = (uint32_t)l.in_len;
+    s->off_in = (uint32_t)l.in;
+    s->off_out = (uint32_t)l.out;
+    uint32_t *in_len = (uint32_t *)(void *)(base + l.in_len);
+    for (uint32_t i = 0; i < c->count; i++)
+        in_len[i] = c->in_lens ? c->in_lens[i] : c->in_stride;
+    if (c->in_stride)
+        memcpy(base + l.in, c->in, (size_t)c->count * c->in_stride);
+    atomic_store_explicit(&s->ndone, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->state, MPROC__LP_POSTED, memory_order_release);
+    wk->post++;
+    struct mproc__lp_wctl *wc = wctl_of(lp, best);
+    atomic_fetch_add_explicit(&wc->bell, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&wc->sleeping, memory_order_seq_cst))
+        mproc__futex_wake(&wc->bell, 1);
+    return 0;
+}
+
+static void fill_event(struct lp *lp, int w, struct mproc__lp_slot *s,
+                       struct mproc__pool_event *ev)
+{
+    struct lp_layout l = layout(s->count, s->in_stride, s->out_size);
+    unsigned char *base = (unsigned char *)s;
+    ev->worker = w;
+    ev->token = s->token;
+    ev->count = s->count;
+    ev->pid = lp->w[w].pid;
+    ev->status = (const int32_t *)(const void *)(base + l.status);
+    ev->out_len = (const uint32_t *)(const void *)(base + l.out_len);
+    ev->out = base + l.out;
+    ev->out_stride = s->out_size;
+    ev->in = base + l.in;
+    ev->in_stride = s->in_stride;
+    ev->in_lens = (const uint32_t *)(const void *)(base + l.in_len);
+    ev->backend_ref = s;
+}
+
+/* Look for workers that ended and reap them. True if one did. */
+static bool check_deaths(struct lp *lp)
+{
+    bool any = false;
+    for (int w = 0; w < lp->nworkers; w++) {
+        struct lp_worker *wk = &lp->w[w];
+        if (wk->pidfd < 0 || wk->dead)
+            continue;
+        struct mproc__reaped how;
+        if (mproc__pidfd_reap(wk->pidfd, true, &how) == 1) {
+            close(wk->pidfd);
+            wk->pidfd = -1;
+            wk->dead = true;
+            wk->how = how;
+            any = true;
+        }
+    }
+    return any;
+}
+
+/* The next event of a dead worker, if any. */
+static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
+{
+    for (int w = 0; w < lp->nworkers; w++) {
+        struct lp_worker *wk = &lp->w[w];
+        if (!wk->dead || wk->gone_sent)
+            continue;
+        memset(ev, 0, sizeof *ev);
+        ev->signal = wk->how.signal;
+        ev->exit_code = wk->how.exit_code;
+        if (wk->harvest < wk->post) {
+            struct mproc__lp_slot *s = slot_of(lp, w, wk->harvest);
+            uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+            fill_event(lp, w, s, ev);
+            if (st == MPROC__LP_DONE) {
+                ev->kind = MPROC__POOL_EV_DONE;
+                ev->ndone = s->count;
+            } else {
+                ev->kind = MPROC__POOL_EV_LOST;
+                uint32_t nd = st == MPROC__LP_RUNNING
+                                  ? atomic_load_explicit(&s->ndone, memory_order_acquire)
+                                  : 0;
+                if (nd > s->count)
+                    nd = s->count; /* a corrupt word from a dead worker */
+                ev->ndone = nd;
+                ev->running = st == MPROC__LP_RUNNING && nd < s->count;
+            }
+            wk->harvest++;
+            return true;
+        }
+        ev->kind = MPROC__POOL_EV_WORKER_GONE;
+        ev->worker = w;
+        ev->pid = wk->pid;
+        struct mproc__lp_wctl *c = wctl_of(lp, w);
+        ev->retired = atomic_load(&c->retired) && wk->how.exit_code == 0;
+        ev->init_failed = !atomic_load(&c->ready) && wk->how.exit_code == 111;
+        wk->gone_sent = true;
+        return true;
+    }
+    return false;
+}
+
+static bool ready_event(struct lp *lp, struct mproc__pool_event *ev)
+{
+    for (int k = 0; k < lp->nworkers; k++) {
+        int w = (lp->rr + k) % lp->nworkers;
+        struct lp_worker *wk = &lp->w[w];
+        if (wk->dead || wk->harvest == wk->post)
+            continue;
+        struct mproc__lp_slot *s = slot_of(lp, w, wk->harvest);
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != MPROC__LP_DONE)
+            continue;
+        memset(ev, 0, sizeof *ev);
+        fill_event(lp, w, s, ev);
+        ev->kind = MPROC__POOL_EV_DONE;
+        ev->ndone = s->count;
+        wk->harvest++;
+        return true;
+    }
+    return false;
+}
+
+static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
+                   const struct mproc__deadline *d)
+{
+    struct lp *lp = lp_of(p);
+    if (++lp->polls % DEATH_CHECK_POLLS == 0)
+        check_deaths(lp);
+    for (int spin = 0;; spin++) {
+        if (dead_event(lp, ev) || ready_event(lp, ev))
+            return 0;
+        if (d == NULL) {
+            if (check_deaths(lp) && dead_event(lp, ev))
+                return 0;
+            return MPROC_ETIMEDOUT;
+        }
+        if (spin < OWNER_SPIN) {
+            mproc__cpu_relax();
+            continue;
+        }
+        if (check_deaths(lp))
+            continue;
+        uint32_t b = atomic_load_explicit(&lp->shm->done_bell, memory_order_seq_cst);
+        atomic_store_explicit(&lp->shm->owner_waiting, 1, memory_order_seq_cst);
+        if (ready_event(lp, ev)) {
+            atomic_store_explicit(&lp->shm->owner_waiting, 0, memory_order_relaxed);
+            return 0;
+        }
+        int rc = mproc__futex_wait_capped(&lp->shm->done_bell, b, d, DEATH_CHECK_MS);
+        atomic_store_explicit(&lp->shm->owner_waiting, 0, memory_order_relaxed);
+        if (rc == MPROC_ETIMEDOUT) {
+            if ((check_deaths(lp) && dead_event(lp, ev)) || ready_event(lp, ev))
+                return 0;
+            return MPROC_ETIMEDOUT;
+        }
+        spin = OWNER_SPIN - 64; /* woken: a short spin, then sleep again */
+    }
+}
+
+static void lp_release(struct mproc_pool *p, struct mproc__pool_event *ev)
+{
+    (void)p;
+    if (ev->backend_ref)
+        atomic_store_explicit(&((struct mproc__lp_slot *)ev->backend_ref)->state,
+                              MPROC__LP_FREE, memory_order_release);
+}
+
+static int lp_respawn(struct mproc_pool *p, int w)
+{
+    struct lp *lp = lp_of(p);
+    if (w < 0 || w >= lp->nworkers || lp->w[w].pidfd >= 0)
+        return MPROC_EINVAL;
+    return spawn_worker(lp, w);
+}
+
+static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
+{
+    struct lp *lp = lp_of(p);
+    for (int w = 0; w < lp->nworkers; w++) {
+        struct mproc__lp_wctl *c = wctl_of(lp, w);
+        atomic_store_explicit(&c->stop, 1, memory_order_seq_cst);
+        atomic_fetch_add_explicit(&c->bell, 1, memory_order_seq_cst);
+        mproc__futex_wake(&c->bell, 1);
+    }
+    for (int w = 0; w < lp->nworkers; w++) {
+        struct lp_worker *wk = &lp->w[w];
+        if (wk->pidfd < 0)
+            continue;
+        if (!mproc__pidfd_wait(wk->pidfd, mproc__deadline_remaining_ms(d)))
+            return MPROC_ETIMEDOUT;
+        reap_worker(wk, false);
+    }
+    return 0;
+}
+
+static void lp_kill(struct mproc_pool *p)
+{
+    struct lp *lp = lp_of(p);
+    for (int w = 0; w < lp->nworkers; w++)
+        if (lp->w[w].pidfd >= 0)
+            mproc__pidfd_signal(lp->w[w].pidfd, SIGKILL);
+    for (int w = 0; w < lp->nworkers; w++) {
+        reap_worker(&lp->w[w], false);
+        lp->w[w].dead = false;
+        lp->w[w].gone_sent = true;
+        lp->w[w].harvest = lp->w[w].post;
+    }
+}
+
+static void lp_destroy(struct mproc_pool *p)
+{
+    lp_free(lp_of(p));
+    p->be = NULL;
+}
+
+static int lp_worker_pids(const struct mproc_pool *p, pid_t *out, int max)
+{
+    const struct lp *lp = p->be;
+    int n = 0;
+    for (int w = 0; w < lp->nworkers; w++) {
+        if (lp->w[w].pidfd < 0)
+            continue;
+        if (out && n < max)
+            out[n] = lp->w[w].pid;
+        n++;
+    }
+    return n;
+}
+
+const struct mproc__pool_backend mproc__pool_local_backend = {
+    .name = "local",
+    .max_items = lp_max_items,
+    .max_chunks = lp_max_chunks,
+    .post = lp_post,
+    .poll = lp_poll,
+    .release = lp_release,
+    .respawn = lp_respawn,
+    .stop = lp_stop,
+    .kill = lp_kill,
+    .destroy = lp_destroy,
+    .worker_pids = lp_worker_pids,
+};

@@ -1,0 +1,106 @@
+/* pool_local.h - the shared-memory layout of the local pool, shared by the
+ * owner side (pool_local.c) and the worker loop (pool_worker.c).
+ *
+ * One anonymous segment (memfd, kind MPROC__SEG_POOL), inherited by fork:
+ *
+ *   struct mproc__lp_shm                     pool-wide words (owner's futex)
+ *   struct mproc__lp_wctl  [workers]         one control block per worker
+ *   slot [workers][slots]                    slot_bytes each
+ *
+ * A slot holds one chunk: struct mproc__lp_slot, then (offsets in the
+ * header, all checked against slot_bytes by the worker)
+ *   int32_t  status[count]     0 or the task's code, per finished item
+ *   uint32_t out_len[count]    bytes of each result
+ *   uint32_t in_len[count]     bytes of each input (always filled)
+ *   inputs                     count * in_stride
+ *   outputs                    count * out_size
+ *
+ * Slot state (the slot's futex-free ownership word, `state`):
+ *   FREE    -> POSTED   owner, after filling the slot (release)
+ *   POSTED  -> RUNNING  worker, before its first item (release)
+ *   RUNNING -> DONE     worker, after the last item (release)
+ *   DONE    -> FREE     owner, after copying results out
+ * While RUNNING, `ndone` (release, by the worker after each item) counts the
+ * items finished: the item being run is ndone. That is the owner's exact
+ * knowledge of what a worker holds when it dies. Each worker uses its own
+ * ring of slots in order (index i -> slot i % slots), so the owner posts and
+ * harvests in ring order too.
+ *
+ * Futexes:
+ *   wctl.bell     owner increments (seq_cst) after posting; a worker with no
+ *                 POSTED slot sets `sleeping` = 1 (seq_cst), re-checks its
+ *                 next slot and sleeps on bell with the value read before the
+ *                 re-check. The owner wakes only when it sees sleeping == 1.
+ *   shm.done_bell workers increment (seq_cst) after each DONE; the owner
+ *                 sleeps on it the same way with shm.owner_waiting.
+ * The Dekker pair (store own flag, load the other side's word, both seq_cst)
+ * guarantees that a sleeper is never missed.
+ */
+#ifndef MPROC_POOL_LOCAL_H
+#define MPROC_POOL_LOCAL_H
+
+#include "pool_internal.h"
+
+enum {
+    MPROC__LP_FREE = 0,
+    MPROC__LP_POSTED = 1,
+    MPROC__LP_RUNNING = 2,
+    MPROC__LP_DONE = 3
+};
+
+struct mproc__lp_shm {
+    uint32_t workers;
+    uint32_t slots;
+    uint64_t slot_bytes;
+    uint8_t pad0[MPROC__FALSE_SHARING - 16];
+    _Atomic uint32_t done_bell;
+    _Atomic uint32_t owner_waiting;
+    uint8_t pad1[MPROC__FALSE_SHARING - 8];
+};
+
+struct mproc__lp_wctl {
+    _Atomic uint32_t bell;
+    _Atomic uint32_t sleeping;
+    _Atomic uint32_t stop;     /* owner: 1 = exit once no slot is POSTED */
+    _Atomic uint32_t ready;    /* worker: 1 once the initializer succeeded */
+    _Atomic uint32_t retired;  /* worker: 1 when leaving after max tasks */
+    int32_t pid;
+    uint8_t pad[MPROC__FALSE_SHARING - 24];
+};
+
+struct mproc__lp_slot {
+    _Atomic uint32_t state;
+    _Atomic uint32_t ndone;
+    uint64_t token;
+    uint64_t fn;              /* mproc_task_fn, meaningful in forked workers */
+    uint32_t count;
+    uint32_t in_stride;
+    uint32_t out_size;
+    uint32_t off_status;
+    uint32_t off_out_len;
+    uint32_t off_in_len;
+    uint32_t off_in;
+    uint32_t off_out;
+    uint8_t pad[MPROC__CACHELINE - 56];
+};
+_Static_assert(sizeof(struct mproc__lp_slot) == MPROC__CACHELINE, "slot header size");
+
+/* Everything a worker needs; lives in the owner's memory and is inherited
+ * by fork. */
+struct mproc__lp_worker_args {
+    struct mproc__lp_shm *shm;
+    struct mproc__lp_wctl *wctl;
+    unsigned char *slots;     /* this worker's first slot */
+    uint32_t nslots;
+    uint64_t slot_bytes;
+    pid_t owner;
+    mproc_pool_init_fn initializer;
+    void *init_arg;
+    void *task_ctx;
+    uint64_t max_tasks;
+};
+
+/* mproc__lp_worker_main - the worker's loop (pool_worker.c); never returns. */
+_Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a);
+
+#endif
