@@ -1,0 +1,472 @@
+/* bench_queue.cpp - mproc's Queue against every peer a user would pick
+ * instead, all measured in the same run, interleaved round by round.
+ *
+ * Rows (area "queue"; CSV area,case,impl,median,min,max,unit):
+ *   1to1_64B             1 producer -> 1 consumer, 64 B messages, Mmsg/s
+ *   2x2_64B              2 producers + 2 consumers, 64 B, Mmsg/s; the ids
+ *                        received are checked (count, sum, sum of squares)
+ *   1to1_4KiB/64KiB/1MiB throughput in GB/s, copy path and zero-copy path
+ *   pingpong_spin_64B    round trip, both sides spinning, us/op
+ *   pingpong_sleep_64B   round trip, both sides sleeping in the kernel
+ *
+ * Peers (peers.hpp): pipe(2), socketpair SOCK_STREAM and SOCK_SEQPACKET,
+ * POSIX mq, ZeroMQ PUSH/PULL over ipc://, Boost.Interprocess message_queue,
+ * a futex single-slot channel (ping-pong), Python's multiprocessing.Queue
+ * (bench/python/mp_bench.py, run as a subprocess per round) and the ceiling:
+ * the fixed-slot spinning ring of ring.h, 128-byte slots and a 64-byte-slot
+ * variant (56 B payload: the slot also holds the sequence number).
+ *
+ * Every case forks its producer(s) and consumer(s) anew (procs.h) and times
+ * only the transfer, from the release of the start barrier to the last
+ * consumer's last message. Pinning: 1 -> 1 and ping-pong put the producer
+ * (initiator) on CPU 0 and the consumer (echoer) on CPU 1; 2 x 2 puts
+ * producer i and consumer i on CPU i. Every message carries an id in its
+ * first 8 bytes; 1 -> 1 consumers check the order, every row checks that
+ * nothing was lost or duplicated.
+ *
+ * The number of messages per round is chosen per peer from a rough cost
+ * estimate so that one round takes ~60 ms; MPROC_BENCH_SCALE multiplies it,
+ * MPROC_BENCH_REPS sets the rounds (default 7). MPROC_BENCH_ONLY=substring
+ * keeps only the rows whose case name contains it.
+ */
+#include "peers.hpp"
+#include "pyrun.h"
+
+#include <mproc.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+/* mproc's Queue behind the peers.hpp interface. The parent creates an
+ * anonymous queue before the fork; each child uses its inherited handle and
+ * closes it before exiting (the parent closes its own in teardown).
+ *   Mode::Block     put/get with MPROC_FOREVER (what a user writes)
+ *   Mode::Poll      put/get with timeout 0 in a loop (both sides spinning)
+ *   Mode::ZeroCopy  reserve + commit / get_view + release_view; only the
+ *                   8-byte id is written and read, the payload is left as
+ *                   it is, as when it is produced or consumed in place
+ * Capacity: 1 MiB, or 8 messages for big ones. */
+enum class Mode { Block, Poll, ZeroCopy };
+
+template <Mode M> struct MprocPeer {
+    static constexpr bool per_pair = false;
+    size_t size = 0;
+    mproc_queue *q = nullptr;
+    bool setup(size_t sz, int, int)
+    {
+        size = sz;
+        struct mproc_queue_opts o = {};
+        o.capacity = std::max<size_t>(1u << 20, 8 * sz);
+        if (mproc_queue_create(&q, nullptr, &o) != 0) {
+            q = nullptr;
+            return false;
+        }
+        /* the stubs of an unfinished Queue create fine but cannot put */
+        void *ptr = nullptr;
+        if (mproc_queue_reserve(q, sz, &ptr, 0) != 0 || mproc_queue_cancel(q) != 0) {
+            teardown();
+            return false;
+        }
+        return true;
+    }
+    bool child_init(int, int) { return true; }
+    bool child_fini()
+    {
+        mproc_queue_close(q);
+        q = nullptr;
+        return true;
+    }
+    bool send(const void *m, int)
+    {
+        if (M == Mode::ZeroCopy) {
+            void *ptr;
+            if (mproc_queue_reserve(q, size, &ptr, MPROC_FOREVER) != 0)
+                return false;
+            memcpy(ptr, m, 8);
+            return mproc_queue_commit(q, size) == 0;
+        }
+        if (M == Mode::Poll) {
+            int rc;
+            while ((rc = mproc_queue_put(q, m, size, 0)) == MPROC_EAGAIN)
+                bench_pause();
+            return rc == 0;
+        }
+        return mproc_queue_put(q, m, size, MPROC_FOREVER) == 0;
+    }
+    bool recv(void *m)
+    {
+        ssize_t k;
+        if (M == Mode::ZeroCopy) {
+            const void *ptr;
+            k = mproc_queue_get_view(q, &ptr, MPROC_FOREVER);
+            if (k >= 8)
+                memcpy(m, ptr, 8);
+            if (k >= 0 && mproc_queue_release_view(q) != 0)
+                return false;
+        } else if (M == Mode::Poll) {
+            while ((k = mproc_queue_get(q, m, size, 0)) == MPROC_EAGAIN)
+                bench_pause();
+        } else {
+            k = mproc_queue_get(q, m, size, MPROC_FOREVER);
+        }
+        return k == (ssize_t)size;
+    }
+    void teardown()
+    {
+        if (q)
+            mproc_queue_close(q);
+        q = nullptr;
+    }
+};
+
+namespace {
+
+struct bp_ctl *g_ctl;
+const uint64_t POISON = ~0ull;
+const double TARGET_NS = 60e6;
+
+template <class P> struct Job {
+    P peer;
+    size_t size;
+    int nprod, ncons;
+    uint64_t n;
+    std::string what;
+};
+
+int ncpu()
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (int)n;
+}
+
+template <class P> int stream_child(int role, int idx, void *a, struct bp_ctl *ctl)
+{
+    Job<P> *j = (Job<P> *)a;
+    P &p = j->peer;
+    if (!p.child_init(role, idx))
+        return 10;
+    size_t alloc = (j->size + 63) / 64 * 64;
+    unsigned char *buf = (unsigned char *)aligned_alloc(64, alloc);
+    memset(buf, 0x5a, j->size);
+    bp_start(ctl);
+    if (role == BP_PRODUCER) {
+        uint64_t per = j->n / (uint64_t)j->nprod;
+        uint64_t lo = (uint64_t)idx * per;
+        uint64_t hi = idx == j->nprod - 1 ? j->n : lo + per;
+        for (uint64_t id = lo; id < hi; id++) {
+            memcpy(buf, &id, 8);
+            if (!p.send(buf, (int)(id % (uint64_t)j->ncons)))
+                return 11;
+        }
+        memcpy(buf, &POISON, 8);
+        if (P::per_pair) {
+            for (int c = 0; c < j->ncons; c++)
+                if (!p.send(buf, c))
+                    return 11;
+        } else if (__atomic_add_fetch(&ctl->producers_done, 1, __ATOMIC_ACQ_REL) ==
+                   (uint64_t)j->nprod) {
+            /* every real message is in the channel before any poison pill */
+            for (int c = 0; c < j->ncons; c++)
+                if (!p.send(buf, 0))
+                    return 11;
+        }
+    } else {
+        bool ordered = j->nprod == 1 && j->ncons == 1;
+        uint64_t cnt = 0, sum = 0, sq = 0;
+        int poisons = 0;
+        for (;;) {
+            if (!p.recv(buf))
+                return 12;
+            uint64_t id;
+            memcpy(&id, buf, 8);
+            if (id == POISON) {
+                if (!P::per_pair || ++poisons == j->nprod)
+                    break;
+                continue;
+            }
+            if (ordered && id != cnt)
+                return 13;
+            cnt++;
+            sum += id;
+            sq += id * id;
+        }
+        ctl->t_end[BP_MAXPROC + idx] = bench_now_ns();
+        ctl->count[idx] = cnt;
+        ctl->sum[idx] = sum;
+        ctl->sumsq[idx] = sq;
+    }
+    free(buf);
+    return p.child_fini() ? 0 : 14;
+}
+
+template <class P> uint64_t stream_fn(uint64_t n, void *a)
+{
+    Job<P> *j = (Job<P> *)a;
+    j->n = n;
+    if (!j->peer.setup(j->size, j->nprod, j->ncons)) {
+        bp_error(j->what.c_str(), "set-up failed");
+        return 1;
+    }
+    struct bp_spec s = {};
+    s.nprod = j->nprod;
+    s.ncons = j->ncons;
+    bool one = j->nprod == 1 && j->ncons == 1;
+    for (int i = 0; i < BP_MAXPROC; i++) {
+        s.pin_prod[i] = one ? 0 : i % ncpu();
+        s.pin_cons[i] = one ? 1 % ncpu() : i % ncpu();
+    }
+    s.fn = stream_child<P>;
+    s.arg = j;
+    s.what = j->what.c_str();
+    uint64_t ns = bp_run(&s, g_ctl);
+    if (!bp_check_ids(g_ctl, j->ncons, n))
+        bp_error(s.what, "accounting: messages lost or duplicated");
+    j->peer.teardown();
+    return ns;
+}
+
+/* Ping-pong: process A (CPU 0) sends on fwd and waits on bwd; B (CPU 1)
+ * echoes. A stores its end time. */
+template <class P> struct PPJob {
+    P fwd, bwd;
+    size_t size;
+    uint64_t n;
+    std::string what;
+};
+
+template <class P> int pp_child(int role, int, void *a, struct bp_ctl *ctl)
+{
+    PPJob<P> *j = (PPJob<P> *)a;
+    bool A = role == BP_PRODUCER;
+    if (A ? !j->fwd.child_init(BP_PRODUCER, 0) || !j->bwd.child_init(BP_CONSUMER, 0)
+          : !j->fwd.child_init(BP_CONSUMER, 0) || !j->bwd.child_init(BP_PRODUCER, 0))
+        return 10;
+    unsigned char *buf = (unsigned char *)aligned_alloc(64, (j->size + 63) / 64 * 64);
+    memset(buf, 0x5a, j->size);
+    bp_start(ctl);
+    for (uint64_t i = 0; i < j->n; i++) {
+        if (A) {
+            memcpy(buf, &i, 8);
+            if (!j->fwd.send(buf, 0) || !j->bwd.recv(buf))
+                return 11;
+            uint64_t id;
+            memcpy(&id, buf, 8);
+            if (id != i)
+                return 13;
+        } else if (!j->fwd.recv(buf) || !j->bwd.send(buf, 0)) {
+            return 12;
+        }
+    }
+    if (A)
+        ctl->t_end[0] = bench_now_ns();
+    free(buf);
+    return j->fwd.child_fini() && j->bwd.child_fini() ? 0 : 14;
+}
+
+template <class P> uint64_t pp_fn(uint64_t n, void *a)
+{
+    PPJob<P> *j = (PPJob<P> *)a;
+    j->n = n;
+    if (!j->fwd.setup(j->size, 1, 1) || !j->bwd.setup(j->size, 1, 1)) {
+        bp_error(j->what.c_str(), "set-up failed");
+        return 1;
+    }
+    struct bp_spec s = {};
+    s.nprod = 1;
+    s.ncons = 1;
+    s.pin_prod[0] = 0;
+    s.pin_cons[0] = 1 % ncpu();
+    s.fn = pp_child<P>;
+    s.arg = j;
+    s.what = j->what.c_str();
+    uint64_t ns = bp_run(&s, g_ctl);
+    j->fwd.teardown();
+    j->bwd.teardown();
+    return ns;
+}
+
+/* Rough ns per message (base + per byte) of each peer on this kind of VM,
+ * only used to size a round (~TARGET_NS). */
+struct Est {
+    double base, per_byte;
+};
+
+uint64_t count_for(Est e, size_t size)
+{
+    double ns = e.base + e.per_byte * (double)size;
+    double n = TARGET_NS / ns;
+    if (n < 8)
+        n = 8;
+    return bench_scale((uint64_t)n);
+}
+
+struct Row {
+    const char *name;
+    std::vector<bench_case> cases;
+    std::vector<std::string> impls; /* keeps the impl strings alive */
+};
+
+std::string g_only;
+
+bool row_wanted(const char *name)
+{
+    return g_only.empty() || std::string(name).find(g_only) != std::string::npos;
+}
+
+void add_case(Row &r, const std::string &impl, bench_fn fn, void *arg, uint64_t n)
+{
+    r.impls.push_back(impl);
+    bench_case c = {};
+    c.fn = fn;
+    c.arg = arg;
+    c.n = n;
+    r.cases.push_back(c);
+}
+
+template <class P>
+void add_stream(Row &r, const char *impl, size_t size, int np, int nc, Est e)
+{
+    Job<P> *j = new Job<P>();
+    j->size = size;
+    j->nprod = np;
+    j->ncons = nc;
+    j->what = std::string(r.name) + "/" + impl;
+    /* probe once: peers that cannot carry this row (limits) are left out */
+    if (!j->peer.setup(size, np, nc)) {
+        printf("# %s: not available here (set-up failed), left out\n", j->what.c_str());
+        delete j;
+        return;
+    }
+    j->peer.teardown();
+    add_case(r, impl, stream_fn<P>, j, count_for(e, size));
+}
+
+template <class P> void add_pp(Row &r, const char *impl, size_t size, Est e)
+{
+    PPJob<P> *j = new PPJob<P>();
+    j->size = size;
+    j->what = std::string(r.name) + "/" + impl;
+    if (!j->fwd.setup(size, 1, 1)) {
+        printf("# %s: not available here (set-up failed), left out\n", j->what.c_str());
+        delete j;
+        return;
+    }
+    j->fwd.teardown();
+    add_case(r, impl, pp_fn<P>, j, count_for(e, size));
+}
+
+void add_py(Row &r, const char *mode, size_t size, int np, int nc, Est e)
+{
+    if (!py_available())
+        return;
+    struct py_job *j = new py_job();
+    j->impl = "queue";
+    j->mode = mode;
+    j->size = size;
+    j->nprod = np;
+    j->ncons = nc;
+    std::string *w = new std::string(std::string(r.name) + "/py-mp.Queue");
+    j->what = w->c_str();
+    add_case(r, "py-mp.Queue", py_case_fn, j, count_for(e, size));
+}
+
+void run_row(Row &r, const char *unit, double bytes)
+{
+    if (r.cases.empty())
+        return;
+    for (size_t i = 0; i < r.cases.size(); i++)
+        r.cases[i].impl = r.impls[i].c_str();
+    fprintf(stderr, "bench_queue: %s (%zu peers)\n", r.name, r.cases.size());
+    bench_run("queue", r.name, r.cases.data(), (int)r.cases.size(), unit, bytes);
+}
+
+/* The cost estimates (ns per message = base + per_byte * size). */
+const Est E_MPROC = {30, 0.12}, E_MPROC_ZC = {60, 0}, E_RING = {25, 0.12}, E_PIPE = {1500, 0.25}, E_SOCK = {1800, 0.25},
+          E_MQ = {1500, 0.3}, E_ZMQ = {500, 0.3}, E_BOOST = {2500, 0.3}, E_PY = {25000, 1.5},
+          E_PP_SLEEP = {15000, 0}, E_PP_SPIN = {400, 0}, E_PP_RING = {250, 0};
+
+void stream_row(const char *name, size_t size, int np, int nc, const char *unit)
+{
+    if (!row_wanted(name))
+        return;
+    Row r;
+    r.name = name;
+    add_stream<MprocPeer<Mode::Block>>(r, "mproc", size, np, nc, E_MPROC);
+    if (size >= 4096)
+        add_stream<MprocPeer<Mode::ZeroCopy>>(r, "mproc-zerocopy", size, np, nc, E_MPROC_ZC);
+    add_stream<RingPeer<128>>(r, "ring-128B-slot", size, np, nc, E_RING);
+    if (size <= 56 || (size == 64 && np == 1))
+        add_stream<RingPeer<64>>(r, "ring-64B-slot", size == 64 ? 56 : size, np, nc, E_RING);
+    add_stream<PipePeer<false>>(r, "pipe", size, np, nc, E_PIPE);
+    if (np == 1 && nc == 1) /* a byte stream has no message boundaries for 2 readers */
+        add_stream<SockPeer<SOCK_STREAM, false>>(r, "socketpair-stream", size, np, nc, E_SOCK);
+    add_stream<SockPeer<SOCK_SEQPACKET, false>>(r, "socketpair-seqpacket", size, np, nc, E_SOCK);
+    add_stream<MqPeer>(r, "posix-mq", size, np, nc, E_MQ);
+#ifdef MPROC_BENCH_HAVE_ZMQ
+    add_stream<ZmqPeer>(r, "zmq-ipc", size, np, nc, E_ZMQ);
+#endif
+#ifdef MPROC_BENCH_HAVE_BOOST
+    add_stream<BoostPeer>(r, "boost-mq", size, np, nc, E_BOOST);
+#endif
+    add_py(r, "stream", size, np, nc, E_PY);
+    run_row(r, unit, (double)size);
+}
+
+void pingpong_rows(void)
+{
+    if (row_wanted("pingpong_spin_64B")) {
+        Row r;
+        r.name = "pingpong_spin_64B";
+        add_pp<MprocPeer<Mode::Poll>>(r, "mproc-poll", 64, E_PP_RING);
+        add_pp<RingPeer<128>>(r, "ring-128B-slot", 64, E_PP_RING);
+        add_pp<PipePeer<true>>(r, "pipe-nonblock-poll", 64, E_PP_SPIN);
+        add_pp<SockPeer<SOCK_SEQPACKET, true>>(r, "socketpair-seqpacket-nonblock-poll", 64,
+                                                E_PP_SPIN);
+        run_row(r, "us/op", 64);
+    }
+    if (row_wanted("pingpong_sleep_64B")) {
+        Row r;
+        r.name = "pingpong_sleep_64B";
+        add_pp<MprocPeer<Mode::Block>>(r, "mproc", 64, E_PP_SLEEP);
+        add_pp<FutexPeer>(r, "futex", 64, E_PP_SLEEP);
+        add_pp<PipePeer<false>>(r, "pipe", 64, E_PP_SLEEP);
+        add_pp<SockPeer<SOCK_STREAM, false>>(r, "socketpair-stream", 64, E_PP_SLEEP);
+        add_pp<SockPeer<SOCK_SEQPACKET, false>>(r, "socketpair-seqpacket", 64, E_PP_SLEEP);
+        add_pp<MqPeer>(r, "posix-mq", 64, E_PP_SLEEP);
+#ifdef MPROC_BENCH_HAVE_ZMQ
+        add_pp<ZmqPeer>(r, "zmq-ipc", 64, E_PP_SLEEP);
+#endif
+#ifdef MPROC_BENCH_HAVE_BOOST
+        add_pp<BoostPeer>(r, "boost-mq", 64, E_PP_SLEEP);
+#endif
+        add_py(r, "pingpong", 64, 1, 1, {60000, 0});
+        run_row(r, "us/op", 64);
+    }
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+    if (mproc_main(argc, argv) < 0)
+        return 1;
+    const char *only = getenv("MPROC_BENCH_ONLY");
+    if (only)
+        g_only = only;
+    peers_raise_limits();
+    signal(SIGPIPE, SIG_IGN);
+    g_ctl = (struct bp_ctl *)bp_shared_alloc(sizeof(struct bp_ctl));
+    bench_print_header();
+    printf("# bench_queue: %d CPUs; 1->1 and ping-pong: producer on CPU 0, consumer on CPU 1; "
+           "2x2: producer i and consumer i on CPU i; reps %d\n",
+           ncpu(), bench_reps());
+    stream_row("1to1_64B", 64, 1, 1, "Mmsg/s");
+    stream_row("2x2_64B", 64, 2, 2, "Mmsg/s");
+    stream_row("1to1_4KiB", 4096, 1, 1, "GB/s");
+    stream_row("1to1_64KiB", 65536, 1, 1, "GB/s");
+    stream_row("1to1_1MiB", 1 << 20, 1, 1, "GB/s");
+    pingpong_rows();
+    bp_shared_free(g_ctl, sizeof(struct bp_ctl));
+    return bp_failed ? 1 : 0;
+}
