@@ -96,7 +96,7 @@ MPROC_API int mproc_main(int argc, char **argv)
 {
     if (argc > 0 && argv && argv[0])
         mproc__save_argv0(argv[0]);
-    struct mproc__handoff h;
+    static struct mproc__handoff h; /* static: the name is kept by pointer */
     int rc = mproc__spawn_receive(&h);
     if (rc == 0)
         return 0;

@@ -46,8 +46,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,47 +60,50 @@ struct mproc_process {
     int pidfd;
     int daemon;
     int joined; /* under mu */
-    int freed;  /* under list_mu */
+    int freed;  /* under g.list_mu */
     struct mproc_exit status; /* under mu, valid once joined */
-    struct mproc_process *next; /* under list_mu */
+    struct mproc_process *next; /* under g.list_mu */
     char name[MPROC__PROC_NAME_MAX + 1];
 };
 
-static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct mproc_process *list_head;
+/* Process-wide state, kept on one page (256-byte aligned, smaller than
+ * that): a fork child writes all of it (reset, name, parent), and every
+ * page it writes costs a copy-on-write fault on the start-up path. */
+static struct {
+    pthread_mutex_t list_mu;
+    struct mproc_process *list_head;
+    _Atomic int list_len; /* handles on the list (changed under g.list_mu) */
+    int started;          /* this process was started by mproc */
+    pid_t parent_pid;
+    uint64_t parent_start;
+    const char *name;     /* mproc_current_name() */
+} g __attribute__((aligned(256))) = {
+    .list_mu = PTHREAD_MUTEX_INITIALIZER,
+    .name = "MainProcess",
+};
+_Static_assert(sizeof g <= 256, "process state fits its alignment");
+
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic unsigned name_counter;
-
-/* Who we are. Written in a new child before anything else runs in it. */
-static char current_name[MPROC__PROC_NAME_MAX + 1] = "MainProcess";
-static int started_by_mproc;
-static pid_t parent_pid;
-static uint64_t parent_start;
 static char saved_argv0[4096];
 
-static void atfork_prepare(void)
-{
-    pthread_mutex_lock(&list_mu);
-}
-
-static void atfork_parent(void)
-{
-    pthread_mutex_unlock(&list_mu);
-}
-
+/* In every forked child: the parent's children are not ours. The handles
+ * stay valid memory (the user may still free them) but are off our list.
+ * The list is dropped, not repaired, so there is no need to hold list_mu
+ * across fork: a copy caught mid-change or locked by another thread is
+ * simply replaced. Plain stores, no libc call: see the note on g. */
 static void atfork_child(void)
 {
-    /* The parent's children are not ours. The handles themselves stay valid
-     * memory (the user may still free them) but are off our list. */
-    list_head = NULL;
-    pthread_mutex_init(&list_mu, NULL);
+    g.list_mu = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
+    g.list_head = NULL;
+    atomic_store_explicit(&g.list_len, 0, memory_order_relaxed);
 }
 
 static void children_atexit(void);
 
 static void process_init(void)
 {
-    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    pthread_atfork(NULL, NULL, atfork_child);
     atexit(children_atexit);
 }
 
@@ -146,8 +151,8 @@ static int try_reap_locked(struct mproc_process *p)
 static void reap_freed(void)
 {
     pid_t self = mproc__self_pid();
-    pthread_mutex_lock(&list_mu);
-    struct mproc_process **pp = &list_head;
+    pthread_mutex_lock(&g.list_mu);
+    struct mproc_process **pp = &g.list_head;
     while (*pp) {
         struct mproc_process *p = *pp;
         if (p->freed && p->owner == self) {
@@ -156,13 +161,14 @@ static void reap_freed(void)
             pthread_mutex_unlock(&p->mu);
             if (gone) {
                 *pp = p->next;
+                atomic_fetch_sub_explicit(&g.list_len, 1, memory_order_relaxed);
                 handle_destroy(p);
                 continue;
             }
         }
         pp = &p->next;
     }
-    pthread_mutex_unlock(&list_mu);
+    pthread_mutex_unlock(&g.list_mu);
 }
 
 /* At exit (and before a child of ours _exits): SIGKILL and reap the daemon
@@ -170,9 +176,11 @@ static void reap_freed(void)
  * freed: the user may still hold them. */
 static void children_atexit(void)
 {
+    if (atomic_load_explicit(&g.list_len, memory_order_relaxed) == 0)
+        return;
     pid_t self = mproc__self_pid();
-    pthread_mutex_lock(&list_mu);
-    for (struct mproc_process *p = list_head; p; p = p->next) {
+    pthread_mutex_lock(&g.list_mu);
+    for (struct mproc_process *p = g.list_head; p; p = p->next) {
         if (p->owner != self)
             continue;
         pthread_mutex_lock(&p->mu);
@@ -188,27 +196,32 @@ static void children_atexit(void)
         }
         pthread_mutex_unlock(&p->mu);
     }
-    pthread_mutex_unlock(&list_mu);
+    pthread_mutex_unlock(&g.list_mu);
 }
 
+/* The fork child's path calls the kernel through syscall() (already bound
+ * in the parent) rather than through libc functions the parent never
+ * called: each of those would be bound lazily again in every child, and the
+ * dynamic linker's symbol lookup touches a dozen pages on the way. */
 void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon)
 {
     if (daemon) {
         /* Armed first, checked second: if the parent died before the prctl,
          * getppid() already shows the reaper and we go now. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != ppid) {
-            raise(SIGKILL);
-            _exit(128 + SIGKILL);
+        syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        if ((pid_t)syscall(SYS_getppid) != ppid) {
+            syscall(SYS_kill, (pid_t)syscall(SYS_getpid), SIGKILL);
+            syscall(SYS_exit_group, 128 + SIGKILL);
         }
     }
-    list_head = NULL;
-    started_by_mproc = 1;
-    parent_pid = ppid;
-    parent_start = pstart;
-    snprintf(current_name, sizeof current_name, "%s", name);
-    /* The kernel keeps 15 bytes; the full name stays in current_name. */
-    prctl(PR_SET_NAME, current_name);
+    g.list_head = NULL;
+    atomic_store_explicit(&g.list_len, 0, memory_order_relaxed);
+    g.started = 1;
+    g.parent_pid = ppid;
+    g.parent_start = pstart;
+    g.name = name;
+    /* The kernel keeps 15 bytes; the full name stays in g.name. */
+    syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
 }
 
 void mproc__save_argv0(const char *argv0)
@@ -222,12 +235,23 @@ const char *mproc__saved_argv0(void)
     return saved_argv0[0] ? saved_argv0 : NULL;
 }
 
+/* Flushes only what is pending: fflush takes the stream's lock, and in a
+ * fork child that write alone costs a copy-on-write page fault. */
+static void flush_std(void)
+{
+    if (__fpending(stdout) > 0)
+        fflush(stdout);
+    if (__fpending(stderr) > 0)
+        fflush(stderr);
+}
+
 _Noreturn void mproc__child_exit(int rc)
 {
-    fflush(stdout);
-    fflush(stderr);
+    flush_std();
     children_atexit();
-    _exit(rc & 0xff);
+    /* exit_group is what _exit() does; see mproc__child_setup for why. */
+    for (;;)
+        syscall(SYS_exit_group, rc & 0xff);
 }
 
 static int check_opts(mproc_fn fn, const struct mproc_process_opts *o)
@@ -306,8 +330,7 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
     } else {
         /* Flush first, or the child would print the parent's pending
          * output a second time. */
-        fflush(stdout);
-        fflush(stderr);
+        flush_std();
         pid = fork();
         if (pid < 0) {
             rc = mproc__err();
@@ -315,8 +338,9 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
             return rc;
         }
         if (pid == 0) {
+            /* p is not freed here: the exit is near, and freeing would
+             * only dirty a heap page. */
             mproc__child_setup(p->name, ppid, pstart, p->daemon);
-            free(p);
             mproc__child_exit(fn(arg));
         }
     }
@@ -332,10 +356,11 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
     }
     p->pid = pid;
     p->owner = ppid;
-    pthread_mutex_lock(&list_mu);
-    p->next = list_head;
-    list_head = p;
-    pthread_mutex_unlock(&list_mu);
+    pthread_mutex_lock(&g.list_mu);
+    p->next = g.list_head;
+    g.list_head = p;
+    atomic_fetch_add_explicit(&g.list_len, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&g.list_mu);
     *out = p;
     return 0;
 }
@@ -456,14 +481,15 @@ MPROC_API void mproc_process_free(mproc_process *p)
         handle_destroy(p);
         return;
     }
-    pthread_mutex_lock(&list_mu);
+    pthread_mutex_lock(&g.list_mu);
     pthread_mutex_lock(&p->mu);
     int gone = try_reap_locked(p);
     pthread_mutex_unlock(&p->mu);
     if (gone) {
-        for (struct mproc_process **pp = &list_head; *pp; pp = &(*pp)->next) {
+        for (struct mproc_process **pp = &g.list_head; *pp; pp = &(*pp)->next) {
             if (*pp == p) {
                 *pp = p->next;
+                atomic_fetch_sub_explicit(&g.list_len, 1, memory_order_relaxed);
                 break;
             }
         }
@@ -471,7 +497,7 @@ MPROC_API void mproc_process_free(mproc_process *p)
     } else {
         p->freed = 1;
     }
-    pthread_mutex_unlock(&list_mu);
+    pthread_mutex_unlock(&g.list_mu);
 }
 
 MPROC_API int mproc_active_children(mproc_process **out, int max)
@@ -481,8 +507,8 @@ MPROC_API int mproc_active_children(mproc_process **out, int max)
     reap_freed();
     pid_t self = mproc__self_pid();
     int count = 0;
-    pthread_mutex_lock(&list_mu);
-    for (struct mproc_process *p = list_head; p; p = p->next) {
+    pthread_mutex_lock(&g.list_mu);
+    for (struct mproc_process *p = g.list_head; p; p = p->next) {
         if (p->freed || p->owner != self)
             continue;
         if (mproc_process_is_alive(p) == 1) {
@@ -491,20 +517,20 @@ MPROC_API int mproc_active_children(mproc_process **out, int max)
             count++;
         }
     }
-    pthread_mutex_unlock(&list_mu);
+    pthread_mutex_unlock(&g.list_mu);
     return count;
 }
 
 MPROC_API int mproc_parent_alive(void)
 {
-    if (!started_by_mproc)
+    if (!g.started)
         return MPROC_ESRCH;
-    return mproc__proc_alive(parent_pid, parent_start) ? 1 : 0;
+    return mproc__proc_alive(g.parent_pid, g.parent_start) ? 1 : 0;
 }
 
 MPROC_API const char *mproc_current_name(void)
 {
-    return current_name;
+    return g.name;
 }
 
 MPROC_API pid_t mproc_current_pid(void)

@@ -77,9 +77,10 @@ MPROC_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text);
 
 /* process.c ---------------------------------------------------------------------*/
 
-/* mproc__child_setup - in a new child (fork or spawn): take the name, record
- * the parent, drop the parent's children, and for a daemon arm
- * PR_SET_PDEATHSIG and _exit at once if the parent is already gone. */
+/* mproc__child_setup - in a new child (fork or spawn): take the name (kept
+ * by pointer: it must stay valid for the life of the process), record the
+ * parent, drop the parent's children, and for a daemon arm PR_SET_PDEATHSIG
+ * and die at once (SIGKILL) if the parent is already gone. */
 void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon);
 /* mproc__saved_argv0 - argv[0] as mproc_main saw it, or NULL. */
 const char *mproc__saved_argv0(void);
