@@ -683,6 +683,14 @@ static int run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms)
     struct mproc__deadline d;
     mproc__deadline_init(&d, timeout_ms);
     int rc = drive(p, j, &d);
+    if (p->broken && j->kind != JOB_STREAM) {
+        /* Items never cut from the input fail too: each index gets its outcome. */
+        for (uint64_t i = j->dispatched; i < j->total; i++) {
+            struct mproc_pool_error e = item_error(p->broken, i, 0, 0);
+            deliver(p, j, i, p->broken, NULL, 0, &e);
+        }
+        j->dispatched = j->total;
+    }
     if (rc == 0)
         rc = j->stop_rc ? j->stop_rc : j->first_err;
     if (!job_finished(p, j) || j->stop_rc)

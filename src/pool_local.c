@@ -28,7 +28,7 @@
 
 #define OWNER_SPIN 2000
 #define DEATH_CHECK_MS 10
-#define DEATH_CHECK_POLLS 4096
+#define DEATH_CHECK_POLLS 256
 
 struct lp_worker {
     pid_t pid;
