@@ -11,6 +11,8 @@ the (last) consumer stores. Only the transfer is timed.
 Messages are `bytes` of --size bytes whose first 8 bytes carry an id; the
 consumers add up count, sum and sum of squares of the ids and the parent
 checks that nothing was lost or duplicated (exit status 1 if anything was).
+The parent sends the consumers' poison pills once every producer has exited
+(and so flushed its Queue's feeder thread): a pill never overtakes a message.
 
   --raw   one run, prints "total_ns <ns>" (what bench_queue / bench_pipe read)
   default several rounds of the standard rows, printed as the C benchmarks'
@@ -57,7 +59,7 @@ def receiver(ch):
     return ch.get if hasattr(ch, "get") else ch.recv_bytes
 
 
-def producer(ch, idx, nprod, ncons, n, size, ready, go, done, per_pair):
+def producer(ch, idx, nprod, n, size, ready, go):
     pin(idx)
     put = sender(ch)
     body = bytes(max(0, size - 8))
@@ -69,12 +71,8 @@ def producer(ch, idx, nprod, ncons, n, size, ready, go, done, per_pair):
     go.wait()
     for i in range(lo, hi):
         put(pack(i) + body)
-    with done.get_lock():
-        done.value += 1
-        last = done.value == nprod
-    if last:
-        for _ in range(ncons):
-            put(pack(POISON) + body)
+    # A Queue's put returns before its feeder thread has written the message:
+    # flush it before exiting, so that the parent's poison pills come last.
     if hasattr(ch, "close") and hasattr(ch, "join_thread"):
         ch.close()
         ch.join_thread()
@@ -111,12 +109,11 @@ def run_stream(impl, size, nprod, ncons, n):
     tx, rx = make_channel(impl, nprod, ncons)
     ready = mp.Semaphore(0)
     go = mp.Event()
-    done = mp.Value("i", 0)
     ends = mp.RawArray("Q", ncons)
     stats = mp.RawArray("Q", 3 * ncons)
-    procs = [mp.Process(target=producer, args=(tx, i, nprod, ncons, n, size, ready, go, done, False))
+    prods = [mp.Process(target=producer, args=(tx, i, nprod, n, size, ready, go))
              for i in range(nprod)]
-    procs += [mp.Process(target=consumer, args=(rx, i, nprod, n, ready, go, ends, stats,
+    procs = prods + [mp.Process(target=consumer, args=(rx, i, nprod, n, ready, go, ends, stats,
                                                 nprod == 1 and ncons == 1))
               for i in range(ncons)]
     for p in procs:
@@ -125,6 +122,14 @@ def run_stream(impl, size, nprod, ncons, n):
         ready.acquire()
     t0 = time.monotonic_ns()
     go.set()
+    # Every message is in the channel once all producers have exited; then
+    # one poison pill per consumer (the consumers' clocks stop at the pill).
+    for p in prods:
+        p.join()
+    poison = struct.pack("<Q", POISON) + bytes(max(0, size - 8))
+    put = sender(tx)
+    for _ in range(ncons):
+        put(poison)
     for p in procs:
         p.join()
     bad = any(p.exitcode != 0 for p in procs)
