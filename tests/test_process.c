@@ -612,6 +612,23 @@ MPROC_TEST(process, spawn_of_unknown_entry_gives_enoentry)
     cr_assert_null(p);
 }
 
+static int runtime_only(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    return 0;
+}
+
+MPROC_TEST(process, spawn_child_without_the_entry_exits_127)
+{
+    /* Registered at run time, so a freshly executed copy does not know it:
+     * the parent accepts the name, the child cannot find it. */
+    MPROC_ASSERT_OK(mproc_entry_register("runtime_only", runtime_only));
+    mproc_process *p = start_spawn("runtime_only", NULL, 0);
+    assert_exited(join_ok(p), 127);
+    mproc_process_free(p);
+}
+
 MPROC_TEST(process, spawn_child_can_be_killed)
 {
     mproc_process *p = start_spawn("spawn_sleep", NULL, 0);
