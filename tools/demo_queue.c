@@ -1,10 +1,69 @@
-/* demo_queue.c - (to be written). */
+/* demo_queue.c - the seed's program 2a: a child process puts
+ * [42, None, 'hello'] on a Queue; the parent gets it and prints it.
+ *
+ *     from multiprocessing import Process, Queue
+ *     def f(q): q.put([42, None, 'hello'])
+ *     q = Queue(); p = Process(target=f, args=(q,)); p.start()
+ *     print(q.get()); p.join()
+ */
 #include "tool.h"
 
+#include <mproc.h>
 #include <stdio.h>
+
+#ifdef MPROC_HAVE_VALUE
+#include <mproc/msgpack.h>
+
+static int child(void *arg)
+{
+    mproc_queue *q = arg;
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 3);
+    msgpack_pack_int(&pk, 42);
+    msgpack_pack_nil(&pk);
+    msgpack_pack_str_with_body(&pk, "hello", 5);
+    int rc = mproc_queue_put_msgpack(q, &sb, MPROC_FOREVER);
+    msgpack_sbuffer_destroy(&sb);
+    return rc == 0 ? 0 : 1;
+}
 
 int demo_queue(void)
 {
-    printf("== demo_queue: not built yet\n");
+    printf("== The seed's program 2a: a Queue between two processes\n");
+    mproc_queue *q;
+    mproc_process *p;
+    int rc = mproc_queue_create(&q, NULL, NULL); /* anonymous: shared by fork */
+    if (rc == 0) {
+        rc = mproc_process_start(&p, child, q, NULL);
+        if (rc < 0)
+            mproc_queue_close(q);
+    }
+    if (rc < 0) {
+        printf("failed: %s\n", mproc_strerror(rc));
+        return 1;
+    }
+    mproc_msgpack_value v = MPROC_MSGPACK_VALUE_INIT;
+    rc = mproc_queue_get_msgpack(q, &v, 10000);
+    if (rc == 0) {
+        mproc_msgpack_print(stdout, &v.obj);
+        printf("\n");
+    } else {
+        printf("get failed: %s\n", mproc_strerror(rc));
+    }
+    mproc_msgpack_value_destroy(&v);
+    struct mproc_exit st;
+    int jrc = mproc_process_join(p, 10000, &st);
+    mproc_process_free(p);
+    mproc_queue_close(q);
+    return rc == 0 && jrc == 0 && st.exited && st.code == 0 ? 0 : 1;
+}
+#else
+int demo_queue(void)
+{
+    printf("== The seed's program 2a: needs msgpack-c (libmsgpack-dev), not built\n");
     return 0;
 }
+#endif
