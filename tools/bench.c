@@ -1,12 +1,283 @@
-/* bench.c - `mproc bench` (to be written). */
+/* bench.c - `mproc bench`: run the benchmark binaries one after another,
+ * pass their CSV through, and optionally draw SVG charts of it.
+ *
+ *   mproc bench [--only SUBSTR] [--scale F] [--reps N] [--plot DIR]
+ *   mproc bench --from FILE [--plot DIR]     (FILE "-" = stdin)
+ *   mproc bench --list
+ *
+ * Where the benchmarks are: $MPROC_BENCH_DIR if set, else bench/ next to
+ * this executable (the build tree puts the tool at build/mproc and the
+ * benchmarks at build/bench/bench_*), else the executable's own directory.
+ * The executable is found through /proc/self/exe, so the tool works from any
+ * working directory. Every regular executable file named bench_* there is a
+ * benchmark; they run in name order.
+ *
+ * Output: stdout carries one CSV header line (area,case,impl,median,min,max,
+ * unit) and then every row and `#` comment line of every benchmark, as it
+ * comes; stderr carries a progress line per benchmark ("[2/5] bench_pool")
+ * and the benchmarks' own progress lines. --scale and --reps set
+ * MPROC_BENCH_SCALE and MPROC_BENCH_REPS for the children.
+ *
+ * Exit status: 0 if every benchmark exited 0, 1 if one failed (its rows are
+ * still passed on), 2 for bad usage or when no benchmark was found.
+ *
+ * Each benchmark runs in a child (fork + execv, stdout through a
+ * close-on-exec pipe, stdin /dev/null); the tool waits for it before
+ * starting the next one, so two benchmarks never compete for the CPUs.
+ */
 #include "tool.h"
 
+#include "bench_plot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct rows {
+    struct bench_row *v;
+    size_t n, cap;
+};
+
+static int rows_add(struct rows *rs, const struct bench_row *r)
+{
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 64;
+        struct bench_row *v = realloc(rs->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        rs->v = v;
+        rs->cap = cap;
+    }
+    rs->v[rs->n++] = *r;
+    return 0;
+}
+
+/* Pass the CSV of f to stdout (one header in total) and keep its rows. */
+static void pass_through(FILE *f, struct rows *rs, int *header_done)
+{
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "area,case,", 10) == 0) {
+            if (*header_done)
+                continue;
+            *header_done = 1;
+        }
+        size_t len = strlen(line);
+        if (len && line[len - 1] != '\n' && len < sizeof line - 1)
+            line[len++] = '\n', line[len] = 0;
+        fputs(line, stdout);
+        fflush(stdout);
+        struct bench_row r;
+        if (bench_row_parse(line, &r) && rows_add(rs, &r) < 0)
+            fprintf(stderr, "mproc bench: out of memory, row not kept for the charts\n");
+    }
+}
+
+/* The directory of the benchmarks into dir (PATH_MAX). 0 or -1. */
+static int bench_dir(char *dir)
+{
+    const char *env = getenv("MPROC_BENCH_DIR");
+    if (env && *env) {
+        snprintf(dir, PATH_MAX, "%s", env);
+        return 0;
+    }
+    char exe[PATH_MAX - 16]; /* room for "/bench" in dir */
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0)
+        return -1;
+    exe[k] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return -1;
+    *slash = 0;
+    struct stat st;
+    snprintf(dir, PATH_MAX, "%s/bench", exe);
+    if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+        return 0;
+    snprintf(dir, PATH_MAX, "%s", exe);
+    return 0;
+}
+
+static int is_bench(const struct dirent *d)
+{
+    return strncmp(d->d_name, "bench_", 6) == 0 && !strchr(d->d_name, '.');
+}
+
+/* Runs one benchmark; returns its exit code (or 128 + signal, or 127). */
+static int run_one(const char *path, struct rows *rs, int *header_done)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return 127;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (dup2(fds[1], 1) < 0 || (devnull >= 0 && dup2(devnull, 0) < 0))
+            _exit(127);
+        execl(path, path, (char *)NULL);
+        fprintf(stderr, "mproc bench: cannot run %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return 127;
+    }
+    FILE *f = fdopen(fds[0], "r");
+    if (f) {
+        pass_through(f, rs, header_done);
+        fclose(f);
+    } else {
+        close(fds[0]);
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(st))
+        return 128 + WTERMSIG(st);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 127;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f, "usage: mproc bench [--only SUBSTR] [--scale F] [--reps N] [--plot DIR]\n"
+               "       mproc bench --from FILE [--plot DIR]\n"
+               "       mproc bench --list\n"
+               "\n"
+               "  --only SUBSTR  run only the benchmarks whose name contains SUBSTR\n"
+               "  --scale F      multiply the operation counts by F (MPROC_BENCH_SCALE)\n"
+               "  --reps N       rounds per row (MPROC_BENCH_REPS)\n"
+               "  --plot DIR     write SVG charts into DIR (created if missing)\n"
+               "  --from FILE    take the CSV from FILE ('-': stdin) instead of running\n"
+               "  --list         list the benchmarks found and exit\n");
+}
+
+static int write_plots(const char *dir, const struct rows *rs)
+{
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        fprintf(stderr, "mproc bench: cannot create %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    int k = bench_plot_write(dir, rs->v, rs->n);
+    if (k < 0) {
+        fprintf(stderr, "mproc bench: writing the charts into %s failed: %s\n", dir,
+                strerror(errno));
+        return -1;
+    }
+    fprintf(stderr, "mproc bench: %d chart%s in %s\n", k, k == 1 ? "" : "s", dir);
+    return 0;
+}
 
 int tool_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "mproc bench: not built yet\n");
-    return 1;
+    static const struct option opts[] = {
+        {"only", required_argument, 0, 'o'}, {"scale", required_argument, 0, 's'},
+        {"reps", required_argument, 0, 'r'}, {"plot", required_argument, 0, 'p'},
+        {"from", required_argument, 0, 'f'}, {"list", no_argument, 0, 'l'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+    const char *only = NULL, *plot = NULL, *from = NULL;
+    int list = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': only = optarg; break;
+        case 's':
+        case 'r': {
+            char *end;
+            double v = strtod(optarg, &end);
+            if (end == optarg || *end || !(v > 0) || (c == 'r' && v != (double)(int)v)) {
+                fprintf(stderr, "mproc bench: --%s wants a positive %s\n",
+                        c == 's' ? "scale" : "reps", c == 's' ? "number" : "integer");
+                return 2;
+            }
+            setenv(c == 's' ? "MPROC_BENCH_SCALE" : "MPROC_BENCH_REPS", optarg, 1);
+            break;
+        }
+        case 'p': plot = optarg; break;
+        case 'f': from = optarg; break;
+        case 'l': list = 1; break;
+        case 'h': bench_usage(stdout); return 0;
+        default: bench_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        bench_usage(stderr);
+        return 2;
+    }
+    struct rows rs = {0};
+    int header_done = 0, rc = 0;
+    if (from) {
+        FILE *f = strcmp(from, "-") == 0 ? stdin : fopen(from, "re");
+        if (!f) {
+            fprintf(stderr, "mproc bench: cannot read %s: %s\n", from, strerror(errno));
+            return 2;
+        }
+        pass_through(f, &rs, &header_done);
+        if (f != stdin)
+            fclose(f);
+    } else {
+        char dir[PATH_MAX];
+        struct dirent **names = NULL;
+        int n = bench_dir(dir) == 0 ? scandir(dir, &names, is_bench, alphasort) : -1;
+        int total = 0;
+        char(*paths)[PATH_MAX + 256] = n > 0 ? calloc((size_t)n, sizeof *paths) : NULL;
+        for (int i = 0; i < n; i++) {
+            struct stat st;
+            char p[PATH_MAX + 256];
+            snprintf(p, sizeof p, "%s/%s", dir, names[i]->d_name);
+            if (paths && (!only || strstr(names[i]->d_name, only)) && stat(p, &st) == 0 &&
+                S_ISREG(st.st_mode) && access(p, X_OK) == 0)
+                memcpy(paths[total++], p, sizeof p);
+            free(names[i]);
+        }
+        free(names);
+        if (total == 0) {
+            fprintf(stderr, "mproc bench: no benchmark%s%s found in %s (build with "
+                            "-DMPROC_BENCH=ON, or set MPROC_BENCH_DIR)\n",
+                    only ? " matching " : "", only ? only : "", n < 0 ? "(unknown)" : dir);
+            free(paths);
+            return 2;
+        }
+        for (int i = 0; i < total; i++) {
+            const char *base = strrchr(paths[i], '/') + 1;
+            if (list) {
+                printf("%s\n", paths[i]);
+                continue;
+            }
+            fprintf(stderr, "mproc bench: [%d/%d] %s ...\n", i + 1, total, base);
+            double t0 = seconds_now();
+            int k = run_one(paths[i], &rs, &header_done);
+            fprintf(stderr, "mproc bench: [%d/%d] %s %s in %.1f s\n", i + 1, total, base,
+                    k == 0 ? "done" : "FAILED", seconds_now() - t0);
+            if (k != 0) {
+                fprintf(stderr, "mproc bench: %s exited with %d\n", base, k);
+                rc = 1;
+            }
+        }
+        free(paths);
+        if (list)
+            return 0;
+    }
+    if (plot && write_plots(plot, &rs) < 0)
+        rc = 1;
+    free(rs.v);
+    return rc;
 }
