@@ -141,7 +141,6 @@ struct q_wait {
     struct mproc__deadline dl;
     bool init;
     int spins;
-    uint64_t stuck_since; /* ns; 0 = progress seen */
 };
 
 static int q_wait_init(struct q_wait *w, int timeout_ms)
@@ -159,8 +158,8 @@ static int q_wait_init(struct q_wait *w, int timeout_ms)
 
 /* One round of waiting while `ready` is false. Spins, yields, then sleeps on
  * the given futex. Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
-static int q_wait_round(struct mproc_queue *q, struct q_wait *w, int timeout_ms,
-                        _Atomic uint32_t *fut, _Atomic uint32_t *waiters,
+static int q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
+                        uint64_t stuck_key, _Atomic uint32_t *fut, _Atomic uint32_t *waiters,
                         bool (*ready)(struct mproc_queue *, void *), void *arg)
 {
     int rc = q_wait_init(w, timeout_ms);
@@ -179,18 +178,24 @@ static int q_wait_round(struct mproc_queue *q, struct q_wait *w, int timeout_ms,
     }
     uint32_t v = atomic_load_explicit(fut, memory_order_seq_cst);
     atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
-    if (!ready(q, arg) && !atomic_load_explicit(&q->h->closed, memory_order_seq_cst))
-        rc = mproc__futex_wait_capped(fut, v, &w->dl, Q_NAP_MS);
+    if (!ready(q, arg))
+        /* once closed nobody wakes us: only a put in flight is awaited */
+        rc = mproc__futex_wait_capped(fut, v, &w->dl,
+                                      atomic_load_explicit(&q->h->closed, memory_order_seq_cst)
+                                          ? 1
+                                          : Q_NAP_MS);
     atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
     if (rc == MPROC_ETIMEDOUT)
         return rc;
     /* Nothing moved for a while: a participant may have died holding the
-     * position everyone waits for. */
+     * position everyone waits for. Remembered per thread across calls, so
+     * that short timeouts in a loop still get there. */
     uint64_t now = mproc__now_ns();
-    if (w->stuck_since == 0)
-        w->stuck_since = now;
-    else if (now - w->stuck_since >= (uint64_t)Q_NAP_MS * 1000000u) {
-        w->stuck_since = now;
+    if (ts->stuck_key != stuck_key || ts->stuck_since == 0) {
+        ts->stuck_key = stuck_key;
+        ts->stuck_since = now;
+    } else if (now - ts->stuck_since >= (uint64_t)Q_NAP_MS * 1000000u) {
+        ts->stuck_since = now;
         rc = mproc__q_recover(q);
         if (rc < 0)
             return rc;
@@ -252,7 +257,7 @@ static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int 
             if (t - r > q->limit)
                 return MPROC_ECORRUPT;
             if (t + k - r > q->limit) {
-                int rc = q_wait_round(q, &w, timeout_ms, &h->put_futex, &h->put_waiters,
+                int rc = q_wait_round(q, ts, &w, timeout_ms, r, &h->put_futex, &h->put_waiters,
                                       q_has_room, &room);
                 if (rc < 0)
                     return rc;
@@ -473,7 +478,7 @@ static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode 
             hd = atomic_load_explicit(&h->head, memory_order_relaxed);
             continue;
         }
-        int rc = q_wait_round(q, &w, timeout_ms, &h->get_futex, &h->get_waiters, q_has_msg,
+        int rc = q_wait_round(q, ts, &w, timeout_ms, hd, &h->get_futex, &h->get_waiters, q_has_msg,
                               NULL);
         if (rc < 0)
             return rc;
@@ -607,8 +612,6 @@ ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int timeout_ms)
     ts->view_pos = g.pos;
     ts->view_k = (uint32_t)g.k;
     ts->view_len = g.len;
-    bump(&ts->p->gets, 1);
-    bump(&ts->p->bytes_out, g.len);
     *ptr = q_data(q, g.pos);
     return (ssize_t)g.len;
 }
@@ -622,6 +625,9 @@ int mproc_queue_release_view(mproc_queue *q)
         return MPROC_EINVAL;
     ts->view = false;
     MPROC__KILL_POINT("queue.get.before_release");
+    /* counted as taken only now: a viewer that dies first loses it */
+    bump(&ts->p->gets, 1);
+    bump(&ts->p->bytes_out, ts->view_len);
     mproc__q_release(q, ts->view_pos, ts->view_k);
     atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
     return 0;
@@ -636,6 +642,7 @@ void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t)
     }
     if (t->view) {
         t->view = false;
+        atomic_fetch_add(&q->h->lost_get, 1);
         mproc__q_release(q, t->view_pos, t->view_k);
         atomic_store_explicit(&t->p->get_intent, Q_I_NONE, memory_order_release);
     }

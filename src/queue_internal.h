@@ -98,6 +98,7 @@ struct q_tls {
     uint32_t gen;
     uint64_t rel_cache;
     uint64_t hw; /* my high-water mark (units), mirrors p->high_water */
+    uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
     bool res, view;
     uint64_t res_pos, view_pos;
     uint32_t res_k, view_k;

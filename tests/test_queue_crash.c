@@ -1,0 +1,296 @@
+/* test_queue_crash.c - processes SIGKILLed inside put and get never wedge a
+ * queue: survivors go on, at most the one message a victim was handling is
+ * lost, nothing is duplicated, and every loss is counted.
+ *
+ * Every message carries (tag, id). Victims arm a kill point with
+ * mproc_fault_arm("<point>:N") and die the Nth time they reach it. The test
+ * process is the surviving consumer; it then checks the received set
+ * exactly. MPROC_STRESS (default 10) sets the number of kills per stage.
+ */
+#include "harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SURV_N 3000 /* messages of the surviving producer */
+#define MAX_TAGS 64
+#define MAX_IDS 4096
+
+static int stress(void)
+{
+    const char *s = getenv("MPROC_STRESS");
+    int n = s ? atoi(s) : 10;
+    return n > 0 ? n : 10;
+}
+
+struct msg {
+    uint32_t tag, id, check;
+    char pad[20];
+};
+
+static uint32_t check_of(uint32_t tag, uint32_t id)
+{
+    return (tag * 2654435761u) ^ (id * 40503u) ^ 0x5a5a5a5au;
+}
+
+static int put_ids(mproc_queue *q, uint32_t tag, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        struct msg m = {tag, i, check_of(tag, i), {0}};
+        size_t len = 12 + (i % 20);
+        if (mproc_queue_put(q, &m, len, 20000) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+struct victim {
+    mproc_queue *q;
+    const char *point;
+    int nth;
+    uint32_t tag;
+    int fd; /* getters append what they received */
+};
+
+static int victim_putter(void *arg)
+{
+    struct victim *v = arg;
+    char spec[96];
+    snprintf(spec, sizeof spec, "%s:%d", v->point, v->nth);
+    mproc_fault_arm(spec);
+    int rc = put_ids(v->q, v->tag, (uint32_t)v->nth + 10);
+    mproc_queue_close(v->q);
+    return rc;
+}
+
+static int victim_getter(void *arg)
+{
+    struct victim *v = arg;
+    char spec[96];
+    snprintf(spec, sizeof spec, "%s:%d", v->point, v->nth);
+    mproc_fault_arm(spec);
+    struct msg m;
+    for (;;) {
+        ssize_t r;
+        const void *view = NULL;
+        /* alternate copying and zero-copy gets */
+        if (rand() & 1) {
+            r = mproc_queue_get(v->q, &m, sizeof m, 20000);
+        } else {
+            r = mproc_queue_get_view(v->q, &view, 20000);
+            if (r >= 12)
+                memcpy(&m, view, 12);
+        }
+        if (r == MPROC_ECLOSED)
+            break;
+        if (r < 12)
+            return 2;
+        if (view && mproc_queue_release_view(v->q) != 0)
+            return 4;
+        uint32_t rec[2] = {m.tag, m.id};
+        if (m.check != check_of(m.tag, m.id) || write(v->fd, rec, sizeof rec) != sizeof rec)
+            return 3;
+    }
+    mproc_queue_close(v->q);
+    return 0;
+}
+
+static int surviving_producer(void *arg)
+{
+    struct victim *v = arg;
+    int rc = put_ids(v->q, 0, SURV_N);
+    mproc_queue_close(v->q);
+    return rc;
+}
+
+struct ledger {
+    unsigned char seen[MAX_TAGS][MAX_IDS];
+    uint32_t attempted[MAX_TAGS]; /* ids 0..attempted-1 were offered to put */
+    int dups;
+    int bad;
+};
+
+static void record(struct ledger *l, uint32_t tag, uint32_t id)
+{
+    if (tag >= MAX_TAGS || id >= MAX_IDS || id >= l->attempted[tag]) {
+        l->bad++;
+        return;
+    }
+    if (l->seen[tag][id]++)
+        l->dups++;
+}
+
+static bool all_reaped(pid_t *pids, int *status, int n)
+{
+    bool all = true;
+    for (int i = 0; i < n; i++) {
+        if (pids[i] <= 0)
+            continue;
+        pid_t r = waitpid(pids[i], &status[i], WNOHANG);
+        if (r == pids[i])
+            pids[i] = 0;
+        else
+            all = false;
+    }
+    return all;
+}
+
+/* Consume in the test process until the first nprod children (the
+ * producers) have exited, then shut the queue down and drain it; victim
+ * getters leave at MPROC_ECLOSED. */
+static void consume_all(mproc_queue *q, struct ledger *l, pid_t *pids, int *status, int n,
+                        int nprod)
+{
+    struct msg m;
+    bool done = false;
+    for (;;) {
+        ssize_t r = mproc_queue_get(q, &m, sizeof m, 20);
+        if (r >= 12) {
+            cr_assert_eq(m.check, check_of(m.tag, m.id), "corrupted message %u/%u", m.tag, m.id);
+            record(l, m.tag, m.id);
+            continue;
+        }
+        if (r == MPROC_ECLOSED)
+            break;
+        cr_assert(r == MPROC_ETIMEDOUT, "get: %s", mproc_err_name((int)r));
+        if (!done && all_reaped(pids, status, nprod)) {
+            done = true;
+            MPROC_ASSERT_OK(mproc_queue_shutdown(q));
+        }
+    }
+    while (!all_reaped(pids, status, n))
+        mproc_test_sleep_ms(5);
+}
+
+static void read_victim_file(int fd, struct ledger *l)
+{
+    uint32_t rec[2];
+    lseek(fd, 0, SEEK_SET);
+    while (read(fd, rec, sizeof rec) == sizeof rec)
+        record(l, rec[0], rec[1]);
+}
+
+static int tmpfile_fd(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/mproc-test-crash-%d", getpid());
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    unlink(path);
+    cr_assert(fd >= 0);
+    return fd;
+}
+
+/* Count what is missing and check nothing is missing where it may not be. */
+static uint64_t missing(struct ledger *l, int ntags)
+{
+    uint64_t miss = 0;
+    for (int t = 0; t < ntags; t++)
+        for (uint32_t i = 0; i < l->attempted[t]; i++)
+            if (!l->seen[t][i])
+                miss++;
+    return miss;
+}
+
+/* One run: a surviving producer, `nvict` victims at `point` (putters or
+ * getters), the test process consuming. Returns kills. */
+static int run(const char *point, bool put_side, int nvict, unsigned seed, size_t cap)
+{
+    static struct ledger l;
+    memset(&l, 0, sizeof l);
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = cap};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    int fd = tmpfile_fd();
+    pid_t pids[MAX_TAGS];
+    int status[MAX_TAGS] = {0};
+    struct victim v[MAX_TAGS];
+    srand(seed);
+    l.attempted[0] = SURV_N;
+    v[0] = (struct victim){q, NULL, 0, 0, fd};
+    pids[0] = mproc_test_fork(surviving_producer, &v[0]);
+    for (int i = 1; i <= nvict; i++) {
+        v[i] = (struct victim){q, point, 1 + rand() % 40, (uint32_t)i, fd};
+        l.attempted[i] = put_side ? (uint32_t)v[i].nth + 10 : 0;
+        pids[i] = mproc_test_fork(put_side ? victim_putter : victim_getter, &v[i]);
+    }
+    consume_all(q, &l, pids, status, nvict + 1, put_side ? nvict + 1 : 1);
+    read_victim_file(fd, &l);
+    close(fd);
+
+    cr_assert(WIFEXITED(status[0]) && WEXITSTATUS(status[0]) == 0,
+              "surviving producer status 0x%x (seed %u)", status[0], seed);
+    int kills = 0;
+    for (int i = 1; i <= nvict; i++) {
+        if (WIFSIGNALED(status[i]) && WTERMSIG(status[i]) == SIGKILL) {
+            kills++;
+            if (put_side) /* died inside its nth put: ids from nth on were never offered */
+                l.attempted[i] = (uint32_t)v[i].nth;
+        } else {
+            cr_assert(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0,
+                      "victim %d status 0x%x (seed %u)", i, status[i], seed);
+        }
+    }
+    cr_assert_eq(l.dups, 0, "%d duplicates at %s (seed %u)", l.dups, point, seed);
+    cr_assert_eq(l.bad, 0, "%d messages never put at %s (seed %u)", l.bad, point, seed);
+    uint64_t miss = missing(&l, nvict + 1);
+    struct mproc_queue_stats st;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &st));
+    cr_assert(miss <= (uint64_t)kills, "%llu missing > %d kills at %s (seed %u)",
+              (unsigned long long)miss, kills, point, seed);
+    cr_assert_eq(st.lost, miss, "lost counter %llu != %llu missing at %s (seed %u)",
+                 (unsigned long long)st.lost, (unsigned long long)miss, point, seed);
+    if (put_side) /* a put killed before publishing always loses its message */
+        cr_assert_eq(miss, (uint64_t)kills, "at %s (seed %u)", point, seed);
+    cr_assert_eq(st.msgs, 0);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+    return kills;
+}
+
+static void stage(const char *point, bool put_side)
+{
+    int n = stress();
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
+    int kills = 0;
+    /* one victim at a time, then a few at once; small and larger rings */
+    for (int i = 0; i < n; i += 2) {
+        kills += run(point, put_side, 1, seed + (unsigned)i, 4096);
+        kills += run(point, put_side, 3, seed + (unsigned)i + 7919u, i % 4 ? 4096 : 65536);
+    }
+    cr_assert(kills >= n / 2, "only %d kills at %s", kills, point);
+}
+
+MPROC_TEST(queue_crash, put_killed_after_reserving_space)
+{
+    stage("queue.put.reserved", true);
+}
+
+MPROC_TEST(queue_crash, put_killed_mid_copy)
+{
+    stage("queue.put.copying", true);
+}
+
+MPROC_TEST(queue_crash, put_killed_before_publish)
+{
+    stage("queue.put.before_publish", true);
+}
+
+MPROC_TEST(queue_crash, get_killed_after_claiming)
+{
+    stage("queue.get.claimed", false);
+}
+
+MPROC_TEST(queue_crash, get_killed_mid_copy)
+{
+    stage("queue.get.copying", false);
+}
+
+MPROC_TEST(queue_crash, get_killed_before_release)
+{
+    stage("queue.get.before_release", false);
+}
