@@ -216,6 +216,7 @@ struct entry {
     size_t cap;
     MPI_Request send;
     int next_free;
+    int next_local; /* in the queue of chunks failed without a worker */
 };
 
 struct owner_worker {
@@ -237,6 +238,7 @@ struct be {
     struct entry *entries;
     int nentries;
     int free_head;
+    int local_head, local_tail; /* chunks failed at post(), reported by poll() */
     int rr; /* where the search for the least loaded worker starts */
     int nrecv;
     MPI_Request *recv_req;
@@ -289,20 +291,69 @@ static int pick_worker(struct be *b)
     return best;
 }
 
+/* A chunk whose task has no name cannot go to any worker: it completes at
+ * once, every item with MPROC_ENOENTRY, and poll() reports it like any other
+ * (so the engine needs no special path for it). The entry keeps the inputs
+ * (for the event's view), then status[] and out_len[]. */
+static int post_unnamed(struct be *b, const struct mproc__pool_chunk *c)
+{
+    if (b->free_head < 0)
+        return MPROC_EAGAIN;
+    size_t in_bytes = (size_t)c->count * c->in_stride;
+    size_t lens_off = (in_bytes + 3) & ~(size_t)3;
+    size_t st_off = lens_off + (c->in_lens ? 4 * (size_t)c->count : 0);
+    size_t total = st_off + 8 * (size_t)c->count;
+    int idx = b->free_head;
+    struct entry *e = &b->entries[idx];
+    if (e->cap < total) {
+        unsigned char *nb = realloc(e->buf, total);
+        if (!nb)
+            return MPROC_ENOMEM;
+        e->buf = nb;
+        e->cap = total;
+    }
+    memcpy(e->buf, c->in, in_bytes);
+    if (c->in_lens)
+        memcpy(e->buf + lens_off, c->in_lens, 4 * (size_t)c->count);
+    for (uint32_t i = 0; i < c->count; i++) {
+        int32_t st = MPROC_ENOENTRY;
+        uint32_t zero = 0;
+        memcpy(e->buf + st_off + 4 * (size_t)i, &st, 4);
+        memcpy(e->buf + st_off + 4 * ((size_t)c->count + i), &zero, 4);
+    }
+    b->free_head = e->next_free;
+    e->used = true;
+    e->gen++;
+    e->token = c->token;
+    e->worker = -1;
+    e->count = c->count;
+    e->in_stride = c->in_stride;
+    e->out_size = c->out_size;
+    e->in_off = 0;
+    e->lens_off = c->in_lens ? lens_off : 0;
+    e->next_local = -1;
+    if (b->local_tail >= 0)
+        b->entries[b->local_tail].next_local = idx;
+    else
+        b->local_head = idx;
+    b->local_tail = idx;
+    return 0;
+}
+
 static int be_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
 {
     struct be *b = be_of(p);
     if (c->count == 0 || !c->fn)
         return MPROC_EINVAL;
+    if (chunk_limit(b->slot_bytes, c->in_stride, c->out_size) < c->count)
+        return MPROC_EMSGSIZE;
     if (c->fn != b->name_fn) {
         const char *name = mproc_task_name(c->fn);
         if (!name)
-            return MPROC_ENOENTRY;
+            return post_unnamed(b, c);
         b->name_fn = c->fn;
         b->name = name;
     }
-    if (chunk_limit(b->slot_bytes, c->in_stride, c->out_size) < c->count)
-        return MPROC_EMSGSIZE;
     int w = pick_worker(b);
     if (w < 0 || b->free_head < 0)
         return MPROC_EAGAIN;
@@ -362,7 +413,8 @@ static void entry_free(struct be *b, int idx)
     if (e->send != MPI_REQUEST_NULL)
         wait_req(&e->send, MPI_STATUS_IGNORE);
     e->used = false;
-    b->w[e->worker].outstanding--;
+    if (e->worker >= 0)
+        b->w[e->worker].outstanding--;
     e->next_free = b->free_head;
     b->free_head = idx;
 }
@@ -425,6 +477,31 @@ static int be_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
     struct be *b = be_of(p);
     struct backoff bo;
     backoff_reset(&bo);
+    if (b->local_head >= 0) {
+        int idx = b->local_head;
+        struct entry *e = &b->entries[idx];
+        b->local_head = e->next_local;
+        if (b->local_head < 0)
+            b->local_tail = -1;
+        size_t st_off = (((size_t)e->count * e->in_stride + 3) & ~(size_t)3) +
+                        (e->lens_off ? 4 * (size_t)e->count : 0);
+        memset(ev, 0, sizeof *ev);
+        ev->kind = MPROC__POOL_EV_DONE;
+        ev->worker = 0; /* no worker ran it; the engine wants a valid index */
+        ev->token = e->token;
+        ev->count = ev->ndone = e->count;
+        ev->exit_code = -1;
+        ev->status = (const int32_t *)(const void *)(e->buf + st_off);
+        ev->out_len = (const uint32_t *)(const void *)(e->buf + st_off + 4 * (size_t)e->count);
+        ev->out = e->buf;
+        ev->out_stride = 0;
+        ev->in = e->buf;
+        ev->in_stride = e->in_stride;
+        ev->in_lens = e->lens_off ? (const uint32_t *)(const void *)(e->buf + e->lens_off)
+                                  : NULL;
+        ev->backend_ref = (void *)(uintptr_t)(b->nrecv + idx);
+        return 0;
+    }
     for (;;) {
         int i;
         MPI_Status st;
@@ -478,6 +555,10 @@ static void be_release(struct mproc_pool *p, struct mproc__pool_event *ev)
 {
     struct be *b = be_of(p);
     int i = (int)(uintptr_t)ev->backend_ref;
+    if (i >= b->nrecv) {
+        entry_free(b, i - b->nrecv);
+        return;
+    }
     struct wire_result h;
     memcpy(&h, b->recv_buf[i], sizeof h);
     entry_free(b, (int)h.entry);
@@ -672,6 +753,7 @@ static struct be *be_alloc(MPI_Comm comm, int nworkers, unsigned slots, size_t s
         b->entries[i].next_free = i + 1 < b->nentries ? i + 1 : -1;
     }
     b->free_head = 0;
+    b->local_head = b->local_tail = -1;
     for (int w = 0; w < nworkers; w++)
         b->w[w].ctl_req[0] = b->w[w].ctl_req[1] = MPI_REQUEST_NULL;
     return b;

@@ -206,17 +206,26 @@ static void backend_runs_chunks_and_returns_results_in_views(void)
     round_end(rc, served);
 }
 
-static void backend_post_of_unregistered_task_gives_enoentry(void)
+static void backend_chunk_of_unregistered_task_fails_each_item_with_enoentry(void)
 {
     struct mproc_pool p;
     struct mproc_pool_opts o = resolved();
     int rc = round_begin(&p, &o);
     if (world_rank == 0) {
-        int64_t x = 3;
-        CHECK_RC(post_items(&p, unregistered, 1, &x, 1, 8), MPROC_ENOENTRY);
-        CHECK_RC(post_items(&p, square, 1, &x, 1, 8), 0);
+        int64_t x[3] = {3, 4, 5};
+        CHECK_RC(post_items(&p, unregistered, 1, x, 3, 8), 0);
+        CHECK_RC(post_items(&p, square, 2, x, 1, 8), 0);
         struct mproc__pool_event ev;
+        CHECK_RC(p.ops->poll(&p, &ev, &forever), 0); /* at once: no worker saw it */
+        CHECK(ev.kind == MPROC__POOL_EV_DONE && ev.token == 1 && ev.count == 3);
+        for (int i = 0; i < 3; i++) {
+            int64_t in;
+            memcpy(&in, ev.in + i * ev.in_stride, 8);
+            CHECK(ev.status[i] == MPROC_ENOENTRY && ev.out_len[i] == 0 && in == x[i]);
+        }
+        p.ops->release(&p, &ev);
         CHECK_RC(p.ops->poll(&p, &ev, &forever), 0);
+        CHECK(ev.token == 2 && ev.status[0] == 0);
         p.ops->release(&p, &ev);
         CHECK_RC(p.ops->stop(&p, &forever), 0);
         p.ops->destroy(&p);
@@ -450,7 +459,7 @@ int main(int argc, char **argv)
         return 1;
     }
     backend_runs_chunks_and_returns_results_in_views();
-    backend_post_of_unregistered_task_gives_enoentry();
+    backend_chunk_of_unregistered_task_fails_each_item_with_enoentry();
     backend_task_failures_become_item_statuses();
     backend_post_gives_eagain_when_every_worker_is_full();
     backend_refuses_a_chunk_larger_than_a_slot();
