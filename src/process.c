@@ -343,6 +343,9 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
             mproc__child_setup(p->name, ppid, pstart, p->daemon);
             mproc__child_exit(fn(arg));
         }
+        /* Crash tests: the parent dies before it has a pidfd, perhaps
+         * before a daemon child has armed its parent-death signal. */
+        MPROC__KILL_POINT("process.start.forked");
     }
 
     rc = mproc__child_pidfd(pid, &p->pidfd);

@@ -131,6 +131,20 @@ static int daemon_parent(const void *arg, size_t len)
 }
 MPROC_ENTRY(daemon_parent)
 
+/* Dies (kill point) right after forking a daemon child. */
+static int daemon_parent_killed_at_fork(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    mproc_fault_arm("process.start.forked");
+    struct mproc_process_opts o = {.daemon = 1};
+    mproc_process *d;
+    if (mproc_process_start(&d, sleep_forever, NULL, &o) != 0)
+        return 21;
+    return 22; /* the kill point did not fire */
+}
+MPROC_ENTRY(daemon_parent_killed_at_fork)
+
 static pid_t exiting_daemon_pid;
 
 static void check_daemon_reaped(void)
@@ -545,6 +559,52 @@ MPROC_TEST(process, daemon_children_die_when_parent_is_sigkilled)
         }
         cr_assert_eq(r, pids[i], "daemon %d still alive 1 s after its parent died", i);
         cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "daemon %d status %d", i, st);
+    }
+}
+
+/* Pids of this process's children (all threads), at most max. */
+static int list_children(pid_t *out, int max)
+{
+    char path[64], buf[4096];
+    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    int k = 0;
+    buf[n > 0 ? n : 0] = '\0';
+    for (char *tok = strtok(buf, " \n"); tok && k < max; tok = strtok(NULL, " \n"))
+        out[k++] = (pid_t)atoi(tok);
+    return k;
+}
+
+MPROC_TEST(process, daemon_child_dies_when_parent_is_killed_right_after_fork)
+{
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    for (int round = 0; round < 10; round++) {
+        mproc_process *mid = start_spawn("daemon_parent_killed_at_fork", NULL, 0);
+        struct mproc_exit st = join_ok(mid);
+        mproc_process_free(mid);
+        if (st.exited && st.code == 22)
+            cr_skip("built without fault injection");
+        assert_killed_by(st, SIGKILL);
+        /* The orphaned daemon comes back to us (subreaper); it must die. */
+        pid_t kids[8];
+        int n = 0;
+        for (int ms = 0; ms < 1000; ms++) {
+            while (waitpid(-1, NULL, WNOHANG) > 0) {
+            }
+            n = list_children(kids, 8);
+            if (n == 0)
+                break;
+            mproc_test_sleep_ms(1);
+        }
+        for (int i = 0; i < n; i++) {
+            kill(kids[i], SIGKILL);
+            waitpid(kids[i], NULL, 0);
+        }
+        cr_assert_eq(n, 0, "round %d: a daemon outlived its parent by 1 s", round);
     }
 }
 
