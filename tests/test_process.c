@@ -100,6 +100,26 @@ static int spawn_exit_code(const void *arg, size_t len)
 }
 MPROC_ENTRY_NAMED("exit.code", spawn_exit_code)
 
+/* 0 if SIGPIPE and SIGCHLD are at their defaults and nothing is blocked. */
+static int spawn_signal_state(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    struct sigaction sa;
+    sigset_t mask;
+    if (sigaction(SIGPIPE, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+        return 1;
+    if (sigaction(SIGCHLD, NULL, &sa) != 0 || sa.sa_handler != SIG_DFL)
+        return 2;
+    if (sigprocmask(SIG_BLOCK, NULL, &mask) != 0 || sigismember(&mask, SIGUSR1))
+        return 3;
+    /* The parent ignored SIGCHLD while starting us: give it time to stop,
+     * or the kernel would reap us for it. */
+    mproc_test_sleep_ms(50);
+    return 0;
+}
+MPROC_ENTRY(spawn_signal_state)
+
 static int spawn_sleep(const void *arg, size_t len)
 {
     (void)arg;
@@ -686,6 +706,23 @@ MPROC_TEST(process, spawn_child_without_the_entry_exits_127)
     MPROC_ASSERT_OK(mproc_entry_register("runtime_only", runtime_only));
     mproc_process *p = start_spawn("runtime_only", NULL, 0);
     assert_exited(join_ok(p), 127);
+    mproc_process_free(p);
+}
+
+MPROC_TEST(process, spawn_child_starts_with_default_signals_and_empty_mask)
+{
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe, old_chld;
+    sigset_t block, old_mask;
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    sigaction(SIGCHLD, &ign, &old_chld);
+    pthread_sigmask(SIG_BLOCK, &block, &old_mask);
+    mproc_process *p = start_spawn("spawn_signal_state", NULL, 0);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    sigaction(SIGCHLD, &old_chld, NULL);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+    assert_exited(join_ok(p), 0);
     mproc_process_free(p);
 }
 

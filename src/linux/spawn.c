@@ -24,8 +24,12 @@
  * [A-Za-z0-9_.-]. The variable is removed before the entry runs, so the
  * entry's own children do not mistake themselves for spawned ones.
  *
- * The child starts with an empty signal mask and default dispositions: it
- * is a fresh process, not a copy of whatever state the parent's thread had.
+ * The child starts with an empty signal mask (not whatever the spawning
+ * thread had blocked). exec resets caught signals by itself; of the ignored
+ * ones, SIGPIPE and SIGCHLD are reset to default: an inherited SIG_IGN on
+ * SIGCHLD would make the kernel reap the child's own children behind its
+ * back. Resetting every signal would cost one sigaction per signal in the
+ * child (a fifth of a spawn's price on a VM) for no use.
  */
 #include "../internal.h"
 #include "child.h"
@@ -106,17 +110,16 @@ static int write_record(const struct mproc__handoff *h, int *fd_out)
     int fd = memfd_create("mproc-spawn", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
         return mproc__err();
-    off_t off = 0;
-    int rc = write_all(fd, &hdr, sizeof hdr, off);
-    off += (off_t)sizeof hdr;
-    if (rc == 0)
-        rc = write_all(fd, h->entry, hdr.entry_len, off);
-    off += hdr.entry_len;
-    if (rc == 0)
-        rc = write_all(fd, h->name, hdr.name_len, off);
-    off += hdr.name_len;
+    /* Header, entry and name go in one call; the argument may be large and
+     * gets its own loop. */
+    char head[sizeof hdr + MPROC__ENTRY_NAME_MAX + MPROC__PROC_NAME_MAX];
+    size_t head_len = sizeof hdr + hdr.entry_len + hdr.name_len;
+    memcpy(head, &hdr, sizeof hdr);
+    memcpy(head + sizeof hdr, h->entry, hdr.entry_len);
+    memcpy(head + sizeof hdr + hdr.entry_len, h->name, hdr.name_len);
+    int rc = write_all(fd, head, head_len, 0);
     if (rc == 0 && h->arg_len > 0)
-        rc = write_all(fd, h->arg, h->arg_len, off);
+        rc = write_all(fd, h->arg, h->arg_len, (off_t)head_len);
     if (rc == 0 &&
         fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
         rc = mproc__err();
@@ -162,11 +165,11 @@ int mproc__spawn_start(const struct mproc__handoff *h, const char *argv0, pid_t 
     char *argv[] = {(char *)argv0, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    sigset_t none, all;
+    sigset_t none, reset;
     sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
+    sigemptyset(&reset);
+    sigaddset(&reset, SIGPIPE);
+    sigaddset(&reset, SIGCHLD);
     bool fa_ok = false, attr_ok = false;
 
     if (env == NULL) {
@@ -181,7 +184,7 @@ int mproc__spawn_start(const struct mproc__handoff *h, const char *argv0, pid_t 
     attr_ok = true;
     if ((rc = -posix_spawn_file_actions_adddup2(&fa, fd, fd)) != 0 ||
         (rc = -posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
-        (rc = -posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
+        (rc = -posix_spawnattr_setsigdefault(&attr, &reset)) != 0 ||
         (rc = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
         goto out;
     pid_t pid;
@@ -245,33 +248,36 @@ static int read_record(int fd, pid_t ppid, struct mproc__handoff *h)
     if (!S_ISREG(st.st_mode) || seals < 0 || !(seals & F_SEAL_WRITE))
         return MPROC_EPROTO;
     struct handoff_hdr hdr;
-    if ((size_t)st.st_size < sizeof hdr)
+    char head[sizeof hdr + MPROC__ENTRY_NAME_MAX + MPROC__PROC_NAME_MAX];
+    size_t file_size = (size_t)st.st_size;
+    if (st.st_size < (off_t)sizeof hdr)
         return MPROC_EPROTO;
-    int rc = read_all(fd, &hdr, sizeof hdr, 0);
+    /* One read for header, entry and name (and maybe part of the arg). */
+    size_t head_len = file_size < sizeof head ? file_size : sizeof head;
+    int rc = read_all(fd, head, head_len, 0);
     if (rc < 0)
         return rc;
+    memcpy(&hdr, head, sizeof hdr);
     if (hdr.magic != HANDOFF_MAGIC || hdr.version != HANDOFF_VERSION)
         return MPROC_EPROTO;
     if (hdr.entry_len < 1 || hdr.entry_len > MPROC__ENTRY_NAME_MAX ||
         hdr.name_len > MPROC__PROC_NAME_MAX || hdr.arg_len > MPROC__SPAWN_ARG_MAX ||
-        (uint64_t)st.st_size != sizeof hdr + hdr.entry_len + hdr.name_len + hdr.arg_len ||
+        (uint64_t)file_size != sizeof hdr + hdr.entry_len + hdr.name_len + hdr.arg_len ||
         hdr.ppid != ppid || (hdr.daemon != 0 && hdr.daemon != 1))
+        return MPROC_EPROTO;
+    /* The sizes add up to the file size, so entry and name are in head. */
+    const char *entry = head + sizeof hdr, *name = entry + hdr.entry_len;
+    if (!name_ok(entry, hdr.entry_len) || !printable(name, hdr.name_len))
         return MPROC_EPROTO;
 
     memset(h, 0, sizeof *h);
-    off_t off = (off_t)sizeof hdr;
-    if ((rc = read_all(fd, h->entry, hdr.entry_len, off)) < 0)
-        return rc;
-    off += hdr.entry_len;
-    if ((rc = read_all(fd, h->name, hdr.name_len, off)) < 0)
-        return rc;
-    off += hdr.name_len;
-    if (!name_ok(h->entry, hdr.entry_len) || !printable(h->name, hdr.name_len))
-        return MPROC_EPROTO;
+    memcpy(h->entry, entry, hdr.entry_len);
+    memcpy(h->name, name, hdr.name_len);
     if (hdr.arg_len > 0) {
         h->arg = malloc(hdr.arg_len);
         if (h->arg == NULL)
             return MPROC_ENOMEM;
+        off_t off = (off_t)(sizeof hdr + hdr.entry_len + hdr.name_len);
         if ((rc = read_all(fd, h->arg, hdr.arg_len, off)) < 0) {
             free(h->arg);
             h->arg = NULL;
