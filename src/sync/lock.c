@@ -11,7 +11,9 @@
  *
  * Acquire: CAS 0 -> tid (the whole uncontended path: no system call). Else
  * spin a little (the owner is probably running on the other CPU and leaves
- * soon), then set WAITERS and FUTEX_WAIT on the word. A waiter that takes a
+ * soon), then set WAITERS and FUTEX_WAIT on the word. The spinner may take a
+ * free lock even while others sleep (barging: better throughput than a
+ * hand-off; a woken sleeper that loses sets WAITERS again before sleeping). A waiter that takes a
  * free lock after sleeping stores tid | WAITERS, because other sleepers may
  * remain (the classic three-state mutex of Drepper's "Futexes are tricky").
  * Release: exchange the word with 0 (release order: the protected data is
@@ -106,8 +108,8 @@ int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
                     lk_record_owner(l, me);
                     return 0;
                 }
-            } else if ((w & (MPROC__LK_WAITERS | MPROC__LK_NOTREC)) || (w & MPROC__LK_TID) == tid) {
-                break; /* others already sleep, or spinning cannot help */
+            } else if ((w & MPROC__LK_NOTREC) || (w & MPROC__LK_TID) == tid) {
+                break; /* spinning cannot help */
             }
             mproc__cpu_relax();
         }
