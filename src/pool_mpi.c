@@ -43,11 +43,8 @@
  *
  * Waiting
  * -------
- * Open MPI's blocking calls busy-poll, which would burn a CPU per idle
- * worker. Every wait here is MPI_Test in a loop with a backoff: about 20 us
- * of spinning, then sched_yield() up to 200 us, then nanosleep growing from
- * 20 us to 1 ms. A busy pool never gets past the spin; an idle worker wakes
- * about a thousand times a second.
+ * Never a blocking MPI call (Open MPI's busy-poll): MPI_Test with a backoff
+ * (src/mpi/wait.c). The worker's loop is in src/mpi/worker.c.
  *
  * Stopping
  * --------
@@ -57,137 +54,10 @@
  * either, no message of the pool is left in flight and the remaining posted
  * receives are cancelled, so MPI_Finalize finds nothing pending.
  */
-#include "pool_internal.h"
+#include "pool_mpi_wire.h"
 
-#include "mproc/pool_mpi.h"
-
-#include <sched.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <unistd.h>
-
-enum { TAG_CONFIG = 1, TAG_HELLO = 2, TAG_CHUNK = 3, TAG_TERM = 4, TAG_RESULT = 5 };
-enum { KIND_CHUNK = 0x4d43, KIND_STOP = 0x4d53, KIND_RESULT = 0x4d52, KIND_BYE = 0x4d42 };
-#define FLAG_LENS 1u
-#define NAME_MAX_LEN 63
-
-struct wire_config {
-    int32_t status;
-    uint32_t use;
-    uint64_t slot_bytes;
-    uint32_t slots;
-    uint32_t pad;
-};
-
-struct wire_hello {
-    int32_t init_rc;
-    uint32_t pid;
-};
-
-struct wire_chunk {
-    uint32_t kind;
-    uint32_t count;
-    uint32_t in_stride;
-    uint32_t out_size;
-    uint32_t entry; /* the owner's chunk entry, echoed in the result */
-    uint32_t gen;   /* the entry's generation, echoed too */
-    uint16_t name_len;
-    uint16_t flags;
-    uint32_t pad;
-};
-#define CHUNK_HDR sizeof(struct wire_chunk)
-#define CHUNK_EXTRA (CHUNK_HDR + 64)
-
-struct wire_result {
-    uint32_t kind;
-    uint32_t entry;
-    uint32_t gen;
-    uint32_t count;
-    uint32_t out_size;
-    uint32_t pad;
-};
-#define RESULT_HDR sizeof(struct wire_result)
-
-/* Backoff ------------------------------------------------------------------ */
-
-struct backoff {
-    uint64_t start_ns;
-    long sleep_ns;
-};
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void backoff_reset(struct backoff *b)
-{
-    b->start_ns = 0;
-    b->sleep_ns = 0;
-}
-
-static void backoff_pause(struct backoff *b)
-{
-    uint64_t now = now_ns();
-    if (b->start_ns == 0)
-        b->start_ns = now;
-    uint64_t idle = now - b->start_ns;
-    if (idle < 20000) {
-        mproc__cpu_relax();
-    } else if (idle < 200000) {
-        sched_yield();
-    } else {
-        b->sleep_ns = b->sleep_ns == 0 ? 20000 : b->sleep_ns * 2;
-        if (b->sleep_ns > 1000000)
-            b->sleep_ns = 1000000;
-        struct timespec ts = {0, b->sleep_ns};
-        nanosleep(&ts, NULL); /* EINTR only shortens one pause */
-    }
-}
-
-/* Waits for one request without burning a CPU. */
-static int wait_req(MPI_Request *r, MPI_Status *st)
-{
-    struct backoff b;
-    backoff_reset(&b);
-    for (;;) {
-        int flag = 0;
-        if (MPI_Test(r, &flag, st) != MPI_SUCCESS)
-            return MPROC_EIO;
-        if (flag)
-            return 0;
-        backoff_pause(&b);
-    }
-}
-
-static int send_wait(const void *buf, int len, int dest, int tag, MPI_Comm comm)
-{
-    MPI_Request r;
-    if (MPI_Isend(buf, len, MPI_BYTE, dest, tag, comm, &r) != MPI_SUCCESS)
-        return MPROC_EIO;
-    return wait_req(&r, MPI_STATUS_IGNORE);
-}
-
-static int recv_wait(void *buf, int len, int src, int tag, MPI_Comm comm, MPI_Status *st)
-{
-    MPI_Request r;
-    if (MPI_Irecv(buf, len, MPI_BYTE, src, tag, comm, &r) != MPI_SUCCESS)
-        return MPROC_EIO;
-    return wait_req(&r, st);
-}
-
-/* Cancels a posted receive and completes it (a receive that already matched
- * a message completes normally; the message is dropped). */
-static void cancel_recv(MPI_Request *r)
-{
-    if (*r == MPI_REQUEST_NULL)
-        return;
-    MPI_Cancel(r);
-    wait_req(r, MPI_STATUS_IGNORE);
-    *r = MPI_REQUEST_NULL;
-}
 
 /* Sizes -------------------------------------------------------------------- */
 
@@ -411,7 +281,7 @@ static void entry_free(struct be *b, int idx)
 {
     struct entry *e = &b->entries[idx];
     if (e->send != MPI_REQUEST_NULL)
-        wait_req(&e->send, MPI_STATUS_IGNORE);
+        mproc__mpi_wait(&e->send, MPI_STATUS_IGNORE);
     e->used = false;
     if (e->worker >= 0)
         b->w[e->worker].outstanding--;
@@ -475,8 +345,8 @@ static int be_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                    const struct mproc__deadline *d)
 {
     struct be *b = be_of(p);
-    struct backoff bo;
-    backoff_reset(&bo);
+    struct mproc__mpi_backoff bo;
+    mproc__mpi_backoff_reset(&bo);
     if (b->local_head >= 0) {
         int idx = b->local_head;
         struct entry *e = &b->entries[idx];
@@ -547,7 +417,7 @@ static int be_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                 (now.tv_sec == d->abs.tv_sec && now.tv_nsec >= d->abs.tv_nsec))
                 return MPROC_ETIMEDOUT;
         }
-        backoff_pause(&bo);
+        mproc__mpi_backoff_pause(&bo);
     }
 }
 
@@ -587,8 +457,8 @@ static int send_ctl(struct be *b, int w, int tag, int slot)
  * meanwhile are dropped (only kill() can see any). */
 static int drain_byes(struct be *b, const struct mproc__deadline *d)
 {
-    struct backoff bo;
-    backoff_reset(&bo);
+    struct mproc__mpi_backoff bo;
+    mproc__mpi_backoff_reset(&bo);
     for (;;) {
         bool all = true;
         for (int w = 0; w < b->nworkers; w++)
@@ -609,7 +479,7 @@ static int drain_byes(struct be *b, const struct mproc__deadline *d)
                     entry_free(b, (int)(e - b->entries));
             }
             post_recv(b, i);
-            backoff_reset(&bo);
+            mproc__mpi_backoff_reset(&bo);
             continue;
         }
         if (d && !d->forever) {
@@ -619,7 +489,7 @@ static int drain_byes(struct be *b, const struct mproc__deadline *d)
                 (now.tv_sec == d->abs.tv_sec && now.tv_nsec >= d->abs.tv_nsec))
                 return MPROC_ETIMEDOUT;
         }
-        backoff_pause(&bo);
+        mproc__mpi_backoff_pause(&bo);
     }
 }
 
@@ -631,11 +501,11 @@ static void finish(struct be *b)
         return;
     b->finished = true;
     for (int i = 0; i < b->nrecv; i++)
-        cancel_recv(&b->recv_req[i]);
+        mproc__mpi_cancel_recv(&b->recv_req[i]);
     for (int w = 0; w < b->nworkers; w++)
         for (int k = 0; k < 2; k++)
             if (b->w[w].ctl_req[k] != MPI_REQUEST_NULL)
-                wait_req(&b->w[w].ctl_req[k], MPI_STATUS_IGNORE);
+                mproc__mpi_wait(&b->w[w].ctl_req[k], MPI_STATUS_IGNORE);
 }
 
 static int be_stop(struct mproc_pool *p, const struct mproc__deadline *d)
@@ -686,7 +556,7 @@ static void be_destroy(struct mproc_pool *p)
     be_kill(p);
     for (int i = 0; i < b->nentries; i++) {
         if (b->entries[i].send != MPI_REQUEST_NULL)
-            wait_req(&b->entries[i].send, MPI_STATUS_IGNORE);
+            mproc__mpi_wait(&b->entries[i].send, MPI_STATUS_IGNORE);
         free(b->entries[i].buf);
     }
     for (int i = 0; i < b->nrecv; i++)
@@ -769,228 +639,6 @@ fail:
     return NULL;
 }
 
-/* The worker's side -------------------------------------------------------- */
-
-struct wslot {
-    unsigned char *in;
-    unsigned char *res;
-    MPI_Request req;
-    bool sending;
-};
-
-struct wstate {
-    MPI_Comm comm;
-    size_t in_cap;
-    size_t res_cap;
-    void *task_ctx;
-    char name[NAME_MAX_LEN + 1];
-    mproc_task_fn fn;
-    bool terminating;
-};
-
-/* Runs one chunk message (bytes long) from s->in into s->res; returns the
- * result's length, or 0 when the message is too broken to answer. */
-static size_t run_chunk(struct wstate *ws, struct wslot *s, int bytes)
-{
-    struct wire_chunk h;
-    memcpy(&h, s->in, sizeof h);
-    size_t n = h.count;
-    size_t off = CHUNK_HDR + (((size_t)h.name_len + 3) & ~(size_t)3);
-    size_t lens_off = off;
-    if (h.flags & FLAG_LENS)
-        off += 4 * n;
-    bool ok = n > 0 && h.name_len <= NAME_MAX_LEN &&
-              off + n * h.in_stride == (size_t)bytes &&
-              RESULT_HDR + n * (8 + (size_t)h.out_size) <= ws->res_cap;
-    if (!(n > 0 && RESULT_HDR + n * (8 + (size_t)h.out_size) <= ws->res_cap))
-        return 0;
-    int32_t *status = (int32_t *)(void *)(s->res + RESULT_HDR);
-    uint32_t *out_len = (uint32_t *)(void *)(s->res + RESULT_HDR + 4 * n);
-    unsigned char *out = s->res + RESULT_HDR + 8 * n;
-    struct wire_result r = {.kind = KIND_RESULT,
-                            .entry = h.entry,
-                            .gen = h.gen,
-                            .count = h.count,
-                            .out_size = h.out_size};
-    memcpy(s->res, &r, sizeof r);
-    if (ok && h.name_len > 0) {
-        memcpy(ws->name, s->in + CHUNK_HDR, h.name_len);
-        ws->name[h.name_len] = '\0';
-        ws->fn = mproc_task_find(ws->name);
-    }
-    int fail = !ok ? MPROC_ECORRUPT : ws->terminating ? MPROC_ECANCELED : !ws->fn ? MPROC_ENOENTRY : 0;
-    for (size_t i = 0; i < n; i++) {
-        int rc = fail;
-        size_t olen = h.out_size;
-        if (!rc) {
-            size_t ilen = h.in_stride;
-            if (h.flags & FLAG_LENS) {
-                uint32_t l;
-                memcpy(&l, s->in + lens_off + 4 * i, 4);
-                ilen = l <= h.in_stride ? l : h.in_stride;
-            }
-            rc = ws->fn(s->in + off + i * h.in_stride, ilen, out + i * h.out_size, &olen,
-                        ws->task_ctx);
-            if (rc > 0)
-                rc = MPROC_ETASKFAILED;
-            if (rc == 0 && olen > h.out_size)
-                rc = MPROC_EOVERFLOW;
-        }
-        status[i] = rc;
-        out_len[i] = rc == 0 ? (uint32_t)olen : 0;
-    }
-    return RESULT_HDR + 8 * n + (n - 1) * h.out_size + out_len[n - 1];
-}
-
-static int worker_serve(struct wstate *ws, unsigned k)
-{
-    struct wslot *slots = calloc(k, sizeof *slots);
-    unsigned *fifo = calloc(k, sizeof *fifo);
-    unsigned head = 0, len = 0;
-    int rc = 0, term_msg = 0;
-    MPI_Request term_req = MPI_REQUEST_NULL;
-    if (!slots || !fifo) {
-        rc = MPROC_ENOMEM;
-        goto out;
-    }
-    for (unsigned i = 0; i < k; i++)
-        slots[i].req = MPI_REQUEST_NULL;
-    for (unsigned i = 0; i < k; i++) {
-        slots[i].in = malloc(ws->in_cap);
-        slots[i].res = malloc(ws->res_cap);
-        if (!slots[i].in || !slots[i].res) {
-            rc = MPROC_ENOMEM;
-            goto out;
-        }
-    }
-    for (unsigned i = 0; i < k; i++) {
-        if (MPI_Irecv(slots[i].in, (int)ws->in_cap, MPI_BYTE, 0, TAG_CHUNK, ws->comm,
-                      &slots[i].req) != MPI_SUCCESS) {
-            rc = MPROC_EIO;
-            goto out;
-        }
-        fifo[len++] = i;
-    }
-    if (MPI_Irecv(&term_msg, sizeof term_msg, MPI_BYTE, 0, TAG_TERM, ws->comm, &term_req) !=
-        MPI_SUCCESS) {
-        rc = MPROC_EIO;
-        goto out;
-    }
-    struct backoff bo;
-    backoff_reset(&bo);
-    bool stopping = false;
-    while (!stopping) {
-        bool progress = false;
-        int flag = 0;
-        for (unsigned i = 0; i < k; i++) {
-            if (!slots[i].sending)
-                continue;
-            MPI_Test(&slots[i].req, &flag, MPI_STATUS_IGNORE);
-            if (!flag)
-                continue;
-            slots[i].sending = false;
-            MPI_Irecv(slots[i].in, (int)ws->in_cap, MPI_BYTE, 0, TAG_CHUNK, ws->comm,
-                      &slots[i].req);
-            fifo[(head + len++) % k] = i;
-            progress = true;
-        }
-        if (!ws->terminating && term_req != MPI_REQUEST_NULL) {
-            MPI_Test(&term_req, &flag, MPI_STATUS_IGNORE);
-            ws->terminating = flag;
-        }
-        if (len > 0) {
-            struct wslot *s = &slots[fifo[head]];
-            MPI_Status st;
-            MPI_Test(&s->req, &flag, &st);
-            if (flag) {
-                head = (head + 1) % k;
-                len--;
-                progress = true;
-                int bytes = 0;
-                uint32_t kind = 0;
-                MPI_Get_count(&st, MPI_BYTE, &bytes);
-                if (bytes >= (int)CHUNK_HDR)
-                    memcpy(&kind, s->in, sizeof kind);
-                if (kind == KIND_STOP) {
-                    stopping = true;
-                    fifo[(head + len++) % k] = (unsigned)(s - slots);
-                    s->req = MPI_REQUEST_NULL;
-                } else {
-                    size_t rlen = kind == KIND_CHUNK ? run_chunk(ws, s, bytes) : 0;
-                    if (rlen > 0) {
-                        MPI_Isend(s->res, (int)rlen, MPI_BYTE, 0, TAG_RESULT, ws->comm,
-                                  &s->req);
-                        s->sending = true;
-                    } else {
-                        MPI_Irecv(s->in, (int)ws->in_cap, MPI_BYTE, 0, TAG_CHUNK, ws->comm,
-                                  &s->req);
-                        fifo[(head + len++) % k] = (unsigned)(s - slots);
-                    }
-                }
-            }
-        }
-        if (progress)
-            backoff_reset(&bo);
-        else
-            backoff_pause(&bo);
-    }
-out:
-    if (slots) {
-        for (unsigned i = 0; i < k; i++) {
-            if (slots[i].sending)
-                wait_req(&slots[i].req, MPI_STATUS_IGNORE);
-            else
-                cancel_recv(&slots[i].req);
-        }
-    }
-    cancel_recv(&term_req);
-    if (rc == 0) {
-        struct wire_result bye = {.kind = KIND_BYE};
-        rc = send_wait(&bye, sizeof bye, 0, TAG_RESULT, ws->comm);
-    }
-    if (slots)
-        for (unsigned i = 0; i < k; i++) {
-            free(slots[i].in);
-            free(slots[i].res);
-        }
-    free(slots);
-    free(fifo);
-    return rc;
-}
-
-static int worker_main(MPI_Comm comm, const struct mproc_pool_opts *opts)
-{
-    struct wire_config cfg;
-    MPI_Status st;
-    int bytes = 0;
-    if (recv_wait(&cfg, sizeof cfg, 0, TAG_CONFIG, comm, &st) < 0)
-        return MPROC_EIO;
-    MPI_Get_count(&st, MPI_BYTE, &bytes);
-    if (bytes != (int)sizeof cfg)
-        return MPROC_EIO;
-    if (cfg.status < 0)
-        return cfg.status;
-    if (!cfg.use)
-        return MPROC_MPI_SERVED;
-    if (cfg.slots == 0 || cfg.slots > 4096 || cfg.slot_bytes < 64 || cfg.slot_bytes > (1u << 30))
-        return MPROC_ECORRUPT;
-    struct wire_hello hello = {.init_rc = 0, .pid = (uint32_t)getpid()};
-    if (opts && opts->initializer)
-        hello.init_rc = opts->initializer(opts->init_arg) != 0;
-    if (send_wait(&hello, sizeof hello, 0, TAG_HELLO, comm) < 0)
-        return MPROC_EIO;
-    if (hello.init_rc)
-        return MPROC_EBROKEN;
-    struct wstate ws = {
-        .comm = comm,
-        .in_cap = (size_t)cfg.slot_bytes + CHUNK_EXTRA,
-        .res_cap = (size_t)cfg.slot_bytes + RESULT_HDR,
-        .task_ctx = opts ? opts->task_ctx : NULL,
-    };
-    int rc = worker_serve(&ws, cfg.slots);
-    return rc < 0 ? rc : MPROC_MPI_SERVED;
-}
-
 /* Start-up ----------------------------------------------------------------- */
 
 /* Rank 0: tells every worker rank to go or to give up (status < 0). */
@@ -1004,7 +652,7 @@ static int owner_config(MPI_Comm comm, int size, int workers, int status,
             cfg.slot_bytes = r->slot_bytes;
             cfg.slots = r->slots_per_worker;
         }
-        if (send_wait(&cfg, sizeof cfg, rank, TAG_CONFIG, comm) < 0)
+        if (mproc__mpi_send_wait(&cfg, sizeof cfg, rank, TAG_CONFIG, comm) < 0)
             rc = MPROC_EIO;
     }
     return rc;
@@ -1038,7 +686,7 @@ int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void *
         struct wire_hello h;
         MPI_Status st;
         int bytes = 0;
-        rc = recv_wait(&h, sizeof h, w + 1, TAG_HELLO, comm, &st);
+        rc = mproc__mpi_recv_wait(&h, sizeof h, w + 1, TAG_HELLO, comm, &st);
         MPI_Get_count(&st, MPI_BYTE, &bytes);
         if (rc == 0 && bytes != (int)sizeof h)
             rc = MPROC_EIO;
@@ -1073,7 +721,7 @@ int mproc_pool_create_mpi_comm(mproc_pool **out, const struct mproc_pool_opts *o
     MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
     MPI_Comm_rank(dup, &rank);
     if (rank != 0) {
-        int rc = worker_main(dup, opts);
+        int rc = mproc__mpi_worker_main(dup, opts);
         MPI_Comm_free(&dup);
         return rc;
     }
