@@ -183,7 +183,7 @@ int main(int argc, char **argv)
         {.impl = "two_processes", .fn = count_two, .n = 1},
     };
     bench_run("process", "count_100M", count_cases, 2, "ms/op", 0);
-    printf("# count_100M (%lld): two processes are %.2fx faster than one (cpus: %d)\n",
+    printf("# count_100M (%lld): speed-up of two processes over one = %.2fx (cpus: %d)\n",
            count_total, count_cases[0].median / count_cases[1].median, mproc_cpu_count());
     fflush(stdout);
     return 0;
