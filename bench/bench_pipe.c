@@ -327,7 +327,7 @@ static void pb_stream_row(const char *name, size_t size, const char *unit, doubl
     pb_add(&r, "socketpair-stream", PB_STREAM, size, 0, est);
     if (size <= 4096)
         pb_add(&r, "socketpair-seqpacket", PB_SEQPACKET, size, 0, est);
-    pb_add_py(&r, "stream", size, est_py + 1.5 * (double)size);
+    pb_add_py(&r, "stream", size, est_py + 15 * (double)size);
     pb_row_run(&r, unit, (double)size);
 }
 
@@ -340,7 +340,7 @@ static void pb_pingpong_row(void)
     pb_add(&r, "mproc", PB_MPROC, 64, 1, 15000);
     pb_add(&r, "socketpair-stream", PB_STREAM, 64, 1, 15000);
     pb_add(&r, "socketpair-seqpacket", PB_SEQPACKET, 64, 1, 15000);
-    pb_add_py(&r, "pingpong", 64, 60000);
+    pb_add_py(&r, "pingpong", 64, 150000);
     pb_row_run(&r, "us/op", 64);
 }
 

@@ -112,7 +112,7 @@ static const char *color_of(const char *impl, int index)
     if (strncmp(impl, "mproc", 5) == 0)
         return strstr(impl, "zerocopy") ? "#ff6f61" : "#d62728";
     if (strncmp(impl, "ring", 4) == 0)
-        return "#7f7f7f";
+        return strstr(impl, "64B") ? "#b5b5b5" : "#7f7f7f";
     if (strncmp(impl, "py-", 3) == 0)
         return "#9467bd";
     return palette[index % (int)(sizeof palette / sizeof palette[0])];
