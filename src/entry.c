@@ -94,8 +94,7 @@ MPROC_API mproc_entry_fn mproc_entry_find(const char *name)
 
 MPROC_API int mproc_main(int argc, char **argv)
 {
-    if (argc > 0 && argv && argv[0])
-        mproc__save_argv0(argv[0]);
+    mproc__save_argv0(argc > 0 && argv ? argv[0] : NULL);
     static struct mproc__handoff h; /* static: the name is kept by pointer */
     int rc = mproc__spawn_receive(&h);
     if (rc == 0)

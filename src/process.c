@@ -86,6 +86,7 @@ _Static_assert(sizeof g <= 256, "process state fits its alignment");
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic unsigned name_counter;
 static char saved_argv0[4096];
+static _Atomic int main_seen; /* mproc_main() ran in this program */
 
 /* In every forked child: the parent's children are not ours. The handles
  * stay valid memory (the user may still free them) but are off our list.
@@ -226,6 +227,7 @@ void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemo
 
 void mproc__save_argv0(const char *argv0)
 {
+    atomic_store_explicit(&main_seen, 1, memory_order_relaxed);
     if (argv0 && strlen(argv0) < sizeof saved_argv0)
         snprintf(saved_argv0, sizeof saved_argv0, "%s", argv0);
 }
@@ -267,6 +269,10 @@ static int check_opts(mproc_fn fn, const struct mproc_process_opts *o)
         return MPROC_EINVAL;
     if (o->arg_len > MPROC__SPAWN_ARG_MAX)
         return MPROC_EMSGSIZE;
+    /* Without mproc_main() the new copy would run the program's main()
+     * from the top, and perhaps spawn again: refuse instead. */
+    if (!atomic_load_explicit(&main_seen, memory_order_relaxed))
+        return MPROC_EINVAL;
     if (mproc_entry_find(o->entry) == NULL)
         return MPROC_ENOENTRY;
     return 0;

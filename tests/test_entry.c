@@ -95,3 +95,13 @@ MPROC_TEST(entry, threads_register_and_find_concurrently)
         }
     cr_assert_eq(mproc_entry_find("entry_a"), entry_a);
 }
+
+MPROC_TEST(entry, spawn_is_refused_when_main_did_not_call_mproc_main)
+{
+    /* This binary runs Criterion's own main(): a spawned copy would start
+     * the test runner again instead of the entry. */
+    struct mproc_process_opts o = {.start_method = MPROC_START_SPAWN, .entry = "entry_a"};
+    mproc_process *p = NULL;
+    MPROC_ASSERT_RC(mproc_process_start(&p, NULL, NULL, &o), MPROC_EINVAL);
+    cr_assert_null(p);
+}

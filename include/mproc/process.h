@@ -66,9 +66,11 @@ struct mproc_process_opts {
  * then). opts may be NULL (fork, not a daemon). Does not block beyond the
  * fork or exec itself.
  * Returns 0 and a handle in *out; MPROC_EINVAL (NULL out, NULL fn for fork,
- * fn given for spawn, bad method), MPROC_ENOENTRY (spawn: name not
- * registered in this program), MPROC_EAGAIN / MPROC_ENOMEM (no more
- * processes or memory). */
+ * fn given for spawn, bad method, spawn in a program whose main() did not
+ * call mproc_main(): the copy would run main() from the top),
+ * MPROC_ENOENTRY (spawn: name not registered in this program),
+ * MPROC_ENAMETOOLONG (name over 63 bytes), MPROC_EMSGSIZE (spawn argument
+ * over 1 GiB), MPROC_EAGAIN / MPROC_ENOMEM (no more processes or memory). */
 MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
                                   const struct mproc_process_opts *opts);
 
@@ -108,8 +110,10 @@ MPROC_API const char *mproc_process_name(const mproc_process *p);
 MPROC_API int mproc_process_pidfd(const mproc_process *p);
 
 /* mproc_process_free - release the handle. A child still running is not
- * killed (unless a daemon) and is reaped later, without blocking, by the
- * library's bookkeeping (or at exit); NULL is ignored. */
+ * killed (a daemon one still is when this process exits) and is reaped
+ * later, without blocking, by the library's bookkeeping (or at exit); NULL
+ * is ignored. Must not race with other calls on the same handle; any other
+ * pair of calls on one handle may come from different threads. */
 MPROC_API void mproc_process_free(mproc_process *p);
 
 /* mproc_active_children - up to max handles of this process's children that

@@ -82,7 +82,9 @@ MPROC_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text);
  * parent, drop the parent's children, and for a daemon arm PR_SET_PDEATHSIG
  * and die at once (SIGKILL) if the parent is already gone. */
 void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon);
-/* mproc__saved_argv0 - argv[0] as mproc_main saw it, or NULL. */
+/* mproc__save_argv0 - called by mproc_main (argv0 may be NULL): spawn is
+ * allowed from then on. mproc__saved_argv0 - argv[0] as mproc_main saw it,
+ * or NULL. */
 const char *mproc__saved_argv0(void);
 void mproc__save_argv0(const char *argv0);
 /* mproc__child_exit - end a child started by mproc: flush stdout/stderr,
