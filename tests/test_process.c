@@ -165,17 +165,22 @@ static int daemon_parent_killed_at_fork(const void *arg, size_t len)
 }
 MPROC_ENTRY(daemon_parent_killed_at_fork)
 
-static pid_t exiting_daemon_pid;
+static pid_t exiting_daemon_pids[2];
 
 static void check_daemon_reaped(void)
 {
     /* Runs after mproc's own atexit handler (registered later, runs first). */
-    int st;
-    pid_t r = waitpid(exiting_daemon_pid, &st, WNOHANG);
-    _exit(r < 0 && errno == ECHILD ? 0 : 30);
+    for (int i = 0; i < 2; i++) {
+        int st;
+        pid_t r = waitpid(exiting_daemon_pids[i], &st, WNOHANG);
+        if (!(r < 0 && errno == ECHILD))
+            _exit(30 + i);
+    }
+    _exit(0);
 }
 
-/* Starts a daemon, reports its pid, and exits normally with exit(). */
+/* Starts two daemons (frees the handle of one), reports their pids, and
+ * exits normally with exit(). */
 static int daemon_parent_exits(const void *arg, size_t len)
 {
     int fd;
@@ -184,11 +189,15 @@ static int daemon_parent_exits(const void *arg, size_t len)
     memcpy(&fd, arg, sizeof fd);
     atexit(check_daemon_reaped);
     struct mproc_process_opts o = {.daemon = 1};
-    mproc_process *d;
-    if (mproc_process_start(&d, sleep_forever, NULL, &o) != 0)
-        return 21;
-    exiting_daemon_pid = mproc_process_pid(d);
-    if (write(fd, &exiting_daemon_pid, sizeof exiting_daemon_pid) != (ssize_t)sizeof(pid_t))
+    mproc_process *d[2];
+    for (int i = 0; i < 2; i++) {
+        if (mproc_process_start(&d[i], sleep_forever, NULL, &o) != 0)
+            return 21;
+        exiting_daemon_pids[i] = mproc_process_pid(d[i]);
+    }
+    mproc_process_free(d[1]);
+    if (write(fd, exiting_daemon_pids, sizeof exiting_daemon_pids) !=
+        (ssize_t)sizeof exiting_daemon_pids)
         return 23;
     exit(0);
 }
@@ -634,15 +643,17 @@ MPROC_TEST(process, daemon_children_are_killed_and_reaped_at_normal_exit)
     cr_assert_eq(pipe(fds), 0);
     mproc_process *mid = start_spawn("daemon_parent_exits", &fds[1], sizeof fds[1]);
     close(fds[1]);
-    pid_t d = 0;
-    bool got = read_within(fds[0], &d, sizeof d);
+    pid_t d[2] = {0, 0};
+    bool got = read_within(fds[0], d, sizeof d);
     close(fds[0]);
     if (!got)
         mproc_process_kill(mid);
-    cr_assert(got, "the intermediate did not report its daemon");
+    cr_assert(got, "the intermediate did not report its daemons");
     assert_exited(join_ok(mid), 0);
     mproc_process_free(mid);
-    cr_assert(kill(d, 0) < 0 && errno == ESRCH, "daemon %d survived its parent's exit", d);
+    for (int i = 0; i < 2; i++)
+        cr_assert(kill(d[i], 0) < 0 && errno == ESRCH, "daemon %d survived its parent's exit",
+                  d[i]);
 }
 
 /* Spawn method ----------------------------------------------------------------*/
