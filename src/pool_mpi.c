@@ -372,6 +372,8 @@ static int be_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         ev->backend_ref = (void *)(uintptr_t)(b->nrecv + idx);
         return 0;
     }
+    if (b->finished)
+        return MPROC_ECANCELED; /* every worker is gone: nothing can arrive */
     for (;;) {
         int i;
         MPI_Status st;
@@ -553,6 +555,16 @@ static void be_destroy(struct mproc_pool *p)
     struct be *b = be_of(p);
     if (!b)
         return;
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (finalized) {
+        /* Freed after MPI_Finalize (a usage error): no MPI call is allowed
+         * any more; release the memory only. */
+        b->finished = true;
+        for (int i = 0; i < b->nentries; i++)
+            b->entries[i].send = MPI_REQUEST_NULL;
+        b->comm = MPI_COMM_NULL;
+    }
     be_kill(p);
     for (int i = 0; i < b->nentries; i++) {
         if (b->entries[i].send != MPI_REQUEST_NULL)
@@ -565,7 +577,8 @@ static void be_destroy(struct mproc_pool *p)
     free(b->recv_req);
     free(b->entries);
     free(b->w);
-    MPI_Comm_free(&b->comm);
+    if (b->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&b->comm);
     free(b);
     p->be = NULL;
 }

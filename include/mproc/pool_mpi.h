@@ -66,6 +66,10 @@
  * finished the item it is running; the unfinished items fail with
  * MPROC_ECANCELED as usual.
  *
+ * mproc_pool_worker_pids() gives each worker rank's pid on its own node.
+ * Free the pool before MPI_Finalize (a pool freed after it only releases
+ * its memory).
+ *
  * Threads: the pool's MPI calls are made by the thread that calls the pool
  * (rank 0) or mproc_pool_create_mpi (workers); MPI must be initialised with
  * at least MPI_THREAD_FUNNELED for that thread (mproc_mpi_init asks for it).
