@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 static pid_t self_pid;
-static uint64_t self_start;
+static _Atomic uint64_t self_start; /* threads may fill it concurrently */
 static _Atomic uint32_t fork_gen;
 static __thread pid_t self_tid __attribute__((tls_model("initial-exec")));
 static __thread uint32_t self_tid_gen __attribute__((tls_model("initial-exec")));
@@ -28,7 +28,7 @@ static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
 static void proc_atfork_child(void)
 {
     self_pid = (pid_t)syscall(SYS_getpid);
-    self_start = 0;
+    atomic_store_explicit(&self_start, 0, memory_order_relaxed);
     atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
 }
 
@@ -63,9 +63,12 @@ pid_t mproc__self_tid(void)
 uint64_t mproc__self_start(void)
 {
     pid_t pid = mproc__self_pid();
-    if (self_start == 0)
-        self_start = mproc__proc_start(pid);
-    return self_start;
+    uint64_t start = atomic_load_explicit(&self_start, memory_order_relaxed);
+    if (start == 0) {
+        start = mproc__proc_start(pid);
+        atomic_store_explicit(&self_start, start, memory_order_relaxed);
+    }
+    return start;
 }
 
 /* Reads state and start time from /proc/<pid>/stat. The command name in
