@@ -19,10 +19,14 @@
  *         t + k - rel <= limit. Consumers release in any order: the one
  *         releasing at rel advances it by CAS; one that finishes early marks
  *         its slot CONSUMED(h) instead, and whoever advances rel sweeps on
- *         over consecutive CONSUMED marks. The marker stores its mark and
- *         then re-reads rel, the sweeper CASes rel and then re-reads the
- *         mark, both seq_cst: at least one of them sees the other, so no
- *         mark is ever stranded.
+ *         over consecutive CONSUMED marks. The marker increments `marks`,
+ *         stores its mark and then re-reads rel; the sweeper CASes rel and
+ *         then reads `marks` (and, if non-zero, the mark), all seq_cst: at
+ *         least one of them sees the other, so no mark is ever stranded.
+ *         `marks` (decremented by whoever advances over a mark) keeps the
+ *         1->1 path from touching the slot the producer writes next; if a
+ *         process dies between the two updates it only stays too high,
+ *         which costs a look, never correctness.
  * Invariant: rel <= head <= tail <= rel + limit, limit <= N. Because a stamp
  * names its position and positions never repeat, a stale stamp from an
  * earlier lap never looks fresh, and payload bytes never look like stamps
@@ -44,12 +48,15 @@
  * get is symmetric. No syscalls, no locks; pid/tid are cached, fork is
  * noticed through mproc__fork_generation().
  *
- * Blocking (futex protocol): a waiter reads the futex word v, increments
- * the waiters count (seq_cst), re-checks its condition, then sleeps on
- * (word, v). A waker changes the condition, issues a seq_cst fence, and only
- * if the waiters count is non-zero increments the word and wakes everyone.
- * Either the waiter's re-check sees the new state or the waker sees the
- * waiter: no wake-up is lost. Waiters spin briefly (pause), yield a few
+ * Blocking (futex protocol): a waiter reads the futex word v, stores
+ * need = 1 (seq_cst), re-checks its condition, then sleeps on (word, v).
+ * A waker changes the condition, issues a seq_cst fence, and only if need
+ * is set exchanges it to 0, increments the word and wakes everyone. Either
+ * the waiter's re-check sees the new state, or the waker sees need = 1 and
+ * bumps the word after the waiter read v (so its futex_wait returns at
+ * once): no wake-up is lost. A waiter that stores need = 1 after a waker's
+ * exchange re-checks after the waker's fence and sees the new state. The
+ * waiters counts are statistics only. Waiters spin briefly (pause), yield a few
  * times, then sleep at most 50 ms at a time so that they look for dead
  * participants (mproc__q_recover) when nothing moves.
  *
@@ -65,7 +72,7 @@
 #include <sched.h>
 #include <stdlib.h>
 
-#define Q_SPIN 4000 /* pause iterations before yielding (a few microseconds) */
+#define Q_SPIN 8000 /* pause iterations before yielding (~40 us) */
 #define Q_YIELDS 8
 #define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
 
@@ -85,26 +92,30 @@ static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
     return q->data + ((pos & q->mask) << q->unit_shift);
 }
 
-void mproc__q_wake_getters(struct mproc_queue *q)
+/* Wake every sleeper of one side, if any announced itself (need = 1). The
+ * exchange makes one waker per sleeping episode pay for the system call. */
+static inline void q_wake(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 {
     atomic_thread_fence(memory_order_seq_cst);
-    if (MPROC__UNLIKELY(atomic_load_explicit(&q->h->get_waiters, memory_order_relaxed) != 0)) {
-        atomic_fetch_add_explicit(&q->h->get_futex, 1, memory_order_seq_cst);
-        mproc__futex_wake(&q->h->get_futex, INT_MAX);
+    if (MPROC__UNLIKELY(atomic_load_explicit(need, memory_order_relaxed) != 0) &&
+        atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
+        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
+        mproc__futex_wake(fut, INT_MAX);
     }
+}
+
+void mproc__q_wake_getters(struct mproc_queue *q)
+{
+    q_wake(&q->h->get_need, &q->h->get_futex);
 }
 
 void mproc__q_wake_putters(struct mproc_queue *q)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (MPROC__UNLIKELY(atomic_load_explicit(&q->h->put_waiters, memory_order_relaxed) != 0)) {
-        atomic_fetch_add_explicit(&q->h->put_futex, 1, memory_order_seq_cst);
-        mproc__futex_wake(&q->h->put_futex, INT_MAX);
-    }
+    q_wake(&q->h->put_need, &q->h->put_futex);
 }
 
 /* Advance rel over consecutive CONSUMED marks starting wherever it is. */
-static void q_sweep(struct mproc_queue *q)
+void mproc__q_sweep(struct mproc_queue *q)
 {
     for (;;) {
         uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
@@ -114,23 +125,30 @@ static void q_sweep(struct mproc_queue *q)
         uint64_t k = Q_META_UNITS(atomic_load_explicit(&e->meta, memory_order_relaxed));
         if (k == 0 || k > q->limit)
             return; /* corrupt: leave rel; producers will report it */
-        atomic_compare_exchange_strong_explicit(&q->h->rel, &r, r + k, memory_order_seq_cst,
-                                                memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&q->h->rel, &r, r + k, memory_order_seq_cst,
+                                                    memory_order_relaxed))
+            atomic_fetch_sub_explicit(&q->h->marks, 1, memory_order_relaxed);
     }
 }
 
 void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
 {
     uint64_t r = pos;
-    if (!atomic_compare_exchange_strong_explicit(&q->h->rel, &r, pos + k, memory_order_seq_cst,
-                                                 memory_order_relaxed)) {
+    if (MPROC__LIKELY(atomic_compare_exchange_strong_explicit(
+            &q->h->rel, &r, pos + k, memory_order_seq_cst, memory_order_relaxed))) {
+        /* Marks are rare (consumers finishing out of order): look for one
+         * only if some were left. */
+        if (atomic_load_explicit(&q->h->marks, memory_order_seq_cst) != 0)
+            mproc__q_sweep(q);
+    } else {
         /* An earlier message is still being read: leave a mark for its
          * reader, then make sure it did not pass by before the mark. */
+        atomic_fetch_add_explicit(&q->h->marks, 1, memory_order_seq_cst);
         atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_seq_cst);
         if (atomic_load_explicit(&q->h->rel, memory_order_seq_cst) != pos)
             return;
+        mproc__q_sweep(q);
     }
-    q_sweep(q);
     mproc__q_wake_putters(q);
 }
 
@@ -156,19 +174,28 @@ static int q_wait_init(struct q_wait *w, int timeout_ms)
     return 0;
 }
 
-/* One round of waiting while `ready` is false. Spins, yields, then sleeps on
- * the given futex. Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
+/* One round of waiting while `ready` is false: spin (re-checking every few
+ * pauses, so that a peer's publish is seen within tens of ns), yield a few
+ * times, then sleep on the side's futex. After a wake-up the next wait
+ * spins again, so a stream of messages does not turn into a stream of
+ * futex calls. Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
 static int q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
-                        uint64_t stuck_key, _Atomic uint32_t *fut, _Atomic uint32_t *waiters,
+                        uint64_t stuck_key, bool getter,
                         bool (*ready)(struct mproc_queue *, void *), void *arg)
 {
+    struct q_hdr *h = q->h;
+    _Atomic uint32_t *fut = getter ? &h->get_futex : &h->put_futex;
+    _Atomic uint32_t *need = getter ? &h->get_need : &h->put_need;
+    _Atomic uint32_t *waiters = getter ? &h->get_waiters : &h->put_waiters;
     int rc = q_wait_init(w, timeout_ms);
     if (rc < 0)
         return rc;
     if (w->spins < Q_SPIN) {
-        for (int i = 0; i < 64; i++)
+        for (int i = 0; i < 4; i++)
             mproc__cpu_relax();
-        w->spins += 64;
+        w->spins += 4;
+        if ((w->spins & 1023) == 0 && mproc__deadline_expired(&w->dl))
+            return MPROC_ETIMEDOUT;
         return 0;
     }
     if (w->spins < Q_SPIN + Q_YIELDS) {
@@ -177,16 +204,19 @@ static int q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
         return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
     }
     uint32_t v = atomic_load_explicit(fut, memory_order_seq_cst);
-    atomic_fetch_add_explicit(waiters, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
+    atomic_store_explicit(need, 1, memory_order_seq_cst);
     if (!ready(q, arg))
         /* once closed nobody wakes us: only a put in flight is awaited */
         rc = mproc__futex_wait_capped(fut, v, &w->dl,
-                                      atomic_load_explicit(&q->h->closed, memory_order_seq_cst)
+                                      atomic_load_explicit(&h->closed, memory_order_seq_cst)
                                           ? 1
                                           : Q_NAP_MS);
-    atomic_fetch_sub_explicit(waiters, 1, memory_order_seq_cst);
+    atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
     if (rc == MPROC_ETIMEDOUT)
         return rc;
+    if (atomic_load_explicit(fut, memory_order_relaxed) != v)
+        w->spins = 0; /* woken: things move, spin again next time */
     /* Nothing moved for a while: a participant may have died holding the
      * position everyone waits for. Remembered per thread across calls, so
      * that short timeouts in a loop still get there. */
@@ -234,6 +264,9 @@ static int q_check_common(struct mproc_queue *q, int timeout_ms)
     return 0;
 }
 
+static void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint64_t k, size_t len,
+                      uint32_t flags);
+
 /* Claim k units for a message; on success my put intent is HELD at *pos. */
 static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int timeout_ms,
                        uint64_t *pos)
@@ -257,8 +290,7 @@ static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int 
             if (t - r > q->limit)
                 return MPROC_ECORRUPT;
             if (t + k - r > q->limit) {
-                int rc = q_wait_round(q, ts, &w, timeout_ms, r, &h->put_futex, &h->put_waiters,
-                                      q_has_room, &room);
+                int rc = q_wait_round(q, ts, &w, timeout_ms, r, false, q_has_room, &room);
                 if (rc < 0)
                     return rc;
                 t = atomic_load_explicit(&h->tail, memory_order_relaxed);
@@ -272,6 +304,12 @@ static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int 
             break;
     }
     atomic_store_explicit(&p->put_intent, t | Q_I_HELD, memory_order_relaxed);
+    if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_seq_cst))) {
+        /* shut down while we claimed: a getter may already have reported
+         * the queue drained, so this message must not appear */
+        q_publish(q, ts, t, k, 0, Q_F_SKIP);
+        return MPROC_ECLOSED;
+    }
     uint64_t used = t + k - ts->rel_cache;
     if (MPROC__UNLIKELY(used > ts->hw)) {
         uint64_t r = atomic_load_explicit(&h->rel, memory_order_relaxed);
@@ -460,13 +498,23 @@ static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode 
             hd = h2;
             continue;
         }
-        /* Nothing published at head: empty, or a put in flight. */
-        uint64_t t = atomic_load_explicit(&h->tail, memory_order_acquire);
-        if (t == hd && atomic_load_explicit(&h->closed, memory_order_acquire)) {
-            /* closed is set before any put can fail, so a put that claimed
-             * before it shows in tail: re-read tail after closed */
-            if (atomic_load_explicit(&h->tail, memory_order_seq_cst) == hd)
-                return MPROC_ECLOSED;
+        /* Nothing published at head: empty, or a put in flight. While
+         * spinning, only the slot is watched: reading tail would pull the
+         * producers' line away from them on every message. */
+        if (timeout_ms != 0 && w.spins < Q_SPIN &&
+            !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
+            int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
+            if (rc < 0)
+                return rc;
+            hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+            continue;
+        }
+        uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
+        if (t == hd && atomic_load_explicit(&h->closed, memory_order_seq_cst)) {
+            /* A put that claims after this point sees closed and publishes
+             * a skipped record instead (q_claim_put), so empty now means
+             * drained for good. */
+            return MPROC_ECLOSED;
         }
         if (timeout_ms == 0) {
             /* try once, but a put already in flight is worth a short spin */
@@ -478,8 +526,7 @@ static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode 
             hd = atomic_load_explicit(&h->head, memory_order_relaxed);
             continue;
         }
-        int rc = q_wait_round(q, ts, &w, timeout_ms, hd, &h->get_futex, &h->get_waiters, q_has_msg,
-                              NULL);
+        int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
         if (rc < 0)
             return rc;
         hd = atomic_load_explicit(&h->head, memory_order_relaxed);

@@ -18,7 +18,7 @@
 #define Q_MAX_UNITS (1u << 24)
 #define Q_MAX_CAPACITY (1ull << 32) /* len must fit in 32 bits */
 #define Q_DEFAULT_CAPACITY (1u << 20)
-#define Q_DEFAULT_UNIT 64u
+#define Q_DEFAULT_UNIT 128u /* 64 B messages land 128 B apart (prefetcher pairs) */
 
 /* Index stamps (64-bit positions never wrap, so a stamp written for another
  * lap can never match): */
@@ -78,9 +78,12 @@ struct q_hdr {
     Q_ALIGNED _Atomic uint64_t tail; /* producers' claim frontier (units) */
     Q_ALIGNED _Atomic uint64_t head; /* consumers' claim frontier */
     Q_ALIGNED _Atomic uint64_t rel;  /* every unit < rel is free */
-    Q_ALIGNED _Atomic uint32_t get_futex;
-    _Atomic uint32_t get_waiters;
+    _Atomic uint64_t marks;          /* CONSUMED marks not yet swept (upper bound) */
+    Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
+    _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
+    _Atomic uint32_t get_waiters;         /* statistics only */
     Q_ALIGNED _Atomic uint32_t put_futex;
+    _Atomic uint32_t put_need;
     _Atomic uint32_t put_waiters;
     Q_ALIGNED _Atomic uint32_t join_futex;
     _Atomic uint32_t join_waiters;
@@ -157,6 +160,7 @@ void mproc__q_part_free(struct q_hdr *h, struct q_part *p);
 
 /* queue.c */
 void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k);
+void mproc__q_sweep(struct mproc_queue *q);
 void mproc__q_wake_putters(struct mproc_queue *q);
 void mproc__q_wake_getters(struct mproc_queue *q);
 /* abandon an outstanding reservation / view of a live thread (close, exit) */

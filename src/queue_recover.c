@@ -145,7 +145,8 @@ static int q_repair_rel(struct mproc_queue *q)
         uint64_t units = Q_META_UNITS(atomic_load(&e->meta));
         if (units == 0 || units > hd - r)
             return MPROC_ECORRUPT;
-        mproc__q_release(q, r, units);
+        mproc__q_sweep(q);
+        mproc__q_wake_putters(q);
         return atomic_load(&h->rel) != r;
     }
     if (s != Q_PUB(r))

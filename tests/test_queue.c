@@ -144,7 +144,7 @@ MPROC_TEST(queue, put_times_out_when_full)
     int n = 0;
     while (mproc_queue_put(q, "x", 1, 0) == 0)
         n++;
-    cr_assert_eq(n, 4096 / 64);
+    cr_assert_eq(n, 4096 / 128); /* one 128-byte unit each */
     MPROC_ASSERT_RC(mproc_queue_put(q, "x", 1, 0), MPROC_EAGAIN);
     MPROC_ASSERT_RC(mproc_queue_put(q, "x", 1, 30), MPROC_ETIMEDOUT);
     cr_assert_eq(mproc_queue_full(q), 1);
@@ -756,7 +756,7 @@ MPROC_TEST(queue, stats_count_puts_gets_bytes_and_high_water)
     cr_assert_eq(st.bytes_used, 6 * 128);
     cr_assert_eq(st.high_water, 10 * 128);
     cr_assert_eq(st.capacity, 65536);
-    cr_assert_eq(st.unit_size, 64);
+    cr_assert_eq(st.unit_size, 128);
     cr_assert_eq(st.participants, 1);
     cr_assert_eq(st.lost, 0);
     cr_assert_eq(st.creator_pid, getpid());

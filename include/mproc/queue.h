@@ -70,8 +70,10 @@ typedef struct mproc_queue mproc_queue;
  *  max_msgs   the most messages the queue holds at once; 0 = no count bound
  *             (the byte bound alone applies; cheaper).
  *  unit_size  allocation granule in bytes, a power of two in [8, 65536];
- *             0 = 64. Small units waste less for small messages, large
- *             units make big queues' index smaller.
+ *             0 = 128. Each message occupies whole units (at least one).
+ *             Small units waste less space on small messages; 128 keeps
+ *             consecutive small messages on separate cache-line pairs
+ *             (fastest); large units make a big queue's index smaller.
  *  flags      MPROC_QUEUE_JOINABLE or 0. */
 struct mproc_queue_opts {
     size_t capacity;
