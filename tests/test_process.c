@@ -1,23 +1,12 @@
 /* test_process.c - processes: start (fork and spawn), join, signals,
- * identity, daemons, bookkeeping of freed handles, bad input.
+ * identity, bookkeeping of freed handles, threads, bad input. Daemon
+ * children are in test_daemon.c.
  *
- * This file has its own main(): it calls mproc_main() first, so that the
- * spawn start method can re-execute this very binary and run the entry
- * points registered below, and then hands over to Criterion.
+ * This file has its own main() (MPROC_TEST_MAIN): it calls mproc_main()
+ * first, so that the spawn start method can re-execute this very binary and
+ * run the entry points registered below, and then hands over to Criterion.
  */
-#include "harness.h"
-
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "process_util.h"
 
 /* Child bodies (fork method) ------------------------------------------------*/
 
@@ -30,14 +19,6 @@ static int kill_self(void *arg)
 {
     raise((int)(intptr_t)arg);
     return 99;
-}
-
-static int sleep_forever(void *arg)
-{
-    (void)arg;
-    for (;;)
-        pause();
-    return 0;
 }
 
 static int check_identity(void *arg)
@@ -119,153 +100,6 @@ static int spawn_signal_state(const void *arg, size_t len)
     return 0;
 }
 MPROC_ENTRY(spawn_signal_state)
-
-static int spawn_sleep(const void *arg, size_t len)
-{
-    (void)arg;
-    (void)len;
-    return sleep_forever(NULL);
-}
-MPROC_ENTRY(spawn_sleep)
-
-/* An intermediate parent: starts a fork daemon and a spawn daemon, reports
- * their pids through the pipe fd in arg, then waits to be killed. */
-static int daemon_parent(const void *arg, size_t len)
-{
-    int fd;
-    if (len != sizeof fd)
-        return 20;
-    memcpy(&fd, arg, sizeof fd);
-    struct mproc_process_opts fo = {.daemon = 1, .name = "d-fork"};
-    struct mproc_process_opts so = {
-        .daemon = 1, .name = "d-spawn", .start_method = MPROC_START_SPAWN, .entry = "spawn_sleep"};
-    mproc_process *a, *b;
-    if (mproc_process_start(&a, sleep_forever, NULL, &fo) != 0)
-        return 21;
-    if (mproc_process_start(&b, NULL, NULL, &so) != 0)
-        return 22;
-    pid_t pids[2] = {mproc_process_pid(a), mproc_process_pid(b)};
-    if (write(fd, pids, sizeof pids) != (ssize_t)sizeof pids)
-        return 23;
-    return sleep_forever(NULL);
-}
-MPROC_ENTRY(daemon_parent)
-
-/* Dies (kill point) right after forking a daemon child. */
-static int daemon_parent_killed_at_fork(const void *arg, size_t len)
-{
-    (void)arg;
-    (void)len;
-    mproc_fault_arm("process.start.forked");
-    struct mproc_process_opts o = {.daemon = 1};
-    mproc_process *d;
-    if (mproc_process_start(&d, sleep_forever, NULL, &o) != 0)
-        return 21;
-    return 22; /* the kill point did not fire */
-}
-MPROC_ENTRY(daemon_parent_killed_at_fork)
-
-static pid_t exiting_daemon_pids[2];
-
-static void check_daemon_reaped(void)
-{
-    /* Runs after mproc's own atexit handler (registered later, runs first). */
-    for (int i = 0; i < 2; i++) {
-        int st;
-        pid_t r = waitpid(exiting_daemon_pids[i], &st, WNOHANG);
-        if (!(r < 0 && errno == ECHILD))
-            _exit(30 + i);
-    }
-    _exit(0);
-}
-
-/* Starts two daemons (frees the handle of one), reports their pids, and
- * exits normally with exit(). */
-static int daemon_parent_exits(const void *arg, size_t len)
-{
-    int fd;
-    if (len != sizeof fd)
-        return 20;
-    memcpy(&fd, arg, sizeof fd);
-    atexit(check_daemon_reaped);
-    struct mproc_process_opts o = {.daemon = 1};
-    mproc_process *d[2];
-    for (int i = 0; i < 2; i++) {
-        if (mproc_process_start(&d[i], sleep_forever, NULL, &o) != 0)
-            return 21;
-        exiting_daemon_pids[i] = mproc_process_pid(d[i]);
-    }
-    mproc_process_free(d[1]);
-    if (write(fd, exiting_daemon_pids, sizeof exiting_daemon_pids) !=
-        (ssize_t)sizeof exiting_daemon_pids)
-        return 23;
-    exit(0);
-}
-MPROC_ENTRY(daemon_parent_exits)
-
-/* Helpers ------------------------------------------------------------------*/
-
-static mproc_process *start_fork(mproc_fn fn, void *arg)
-{
-    mproc_process *p = NULL;
-    MPROC_ASSERT_OK(mproc_process_start(&p, fn, arg, NULL));
-    cr_assert_not_null(p);
-    return p;
-}
-
-/* Criterion's sandbox marks its workers with BXFI_MAP, and its constructor
- * aborts any process that inherits the variable without being a worker.
- * The variable has done its job once the test body runs. */
-static void drop_sandbox_env(void)
-{
-    unsetenv("BXFI_MAP");
-}
-
-static mproc_process *start_spawn(const char *entry, const void *arg, size_t len)
-{
-    drop_sandbox_env();
-    struct mproc_process_opts o = {
-        .start_method = MPROC_START_SPAWN, .entry = entry, .arg = arg, .arg_len = len};
-    mproc_process *p = NULL;
-    MPROC_ASSERT_OK(mproc_process_start(&p, NULL, NULL, &o));
-    return p;
-}
-
-/* Reads exactly len bytes within 5 s; false on EOF, error or timeout. */
-static bool read_within(int fd, void *buf, size_t len)
-{
-    char *b = buf;
-    while (len > 0) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        if (poll(&pfd, 1, 5000) <= 0)
-            return false;
-        ssize_t n = read(fd, b, len);
-        if (n <= 0)
-            return false;
-        b += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-static struct mproc_exit join_ok(mproc_process *p)
-{
-    struct mproc_exit st;
-    MPROC_ASSERT_OK(mproc_process_join(p, 10000, &st));
-    return st;
-}
-
-static void assert_exited(struct mproc_exit st, int code)
-{
-    cr_assert(st.exited && !st.signaled, "not a normal exit (signal %d)", st.signal);
-    cr_assert_eq(st.code, code, "exit code %d, expected %d", st.code, code);
-}
-
-static void assert_killed_by(struct mproc_exit st, int sig)
-{
-    cr_assert(st.signaled && !st.exited, "not killed by a signal (exit code %d)", st.code);
-    cr_assert_eq(st.signal, sig, "signal %d, expected %d", st.signal, sig);
-}
 
 /* Fork method ------------------------------------------------------------*/
 
@@ -554,108 +388,6 @@ MPROC_TEST(process, fork_child_never_runs_parents_atexit_handlers)
     close(fds[0]);
 }
 
-/* Daemons ---------------------------------------------------------------------*/
-
-MPROC_TEST(process, daemon_children_die_when_parent_is_sigkilled)
-{
-    /* Orphans come back to us, so we can reap them and leave nothing. */
-    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0); /* inherited by the spawned intermediate */
-    mproc_process *mid = start_spawn("daemon_parent", &fds[1], sizeof fds[1]);
-    close(fds[1]);
-    pid_t pids[2];
-    bool got = read_within(fds[0], pids, sizeof pids);
-    close(fds[0]);
-    if (!got)
-        mproc_process_kill(mid);
-    cr_assert(got, "the intermediate did not report its daemons");
-    MPROC_ASSERT_OK(mproc_process_kill(mid));
-    assert_killed_by(join_ok(mid), SIGKILL);
-    mproc_process_free(mid);
-
-    for (int i = 0; i < 2; i++) {
-        int st = 0;
-        pid_t r = 0;
-        for (int ms = 0; ms < 1000 && r == 0; ms++) {
-            r = waitpid(pids[i], &st, WNOHANG);
-            if (r == 0)
-                mproc_test_sleep_ms(1);
-        }
-        if (r == 0) {
-            kill(pids[i], SIGKILL);
-            waitpid(pids[i], &st, 0);
-        }
-        cr_assert_eq(r, pids[i], "daemon %d still alive 1 s after its parent died", i);
-        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "daemon %d status %d", i, st);
-    }
-}
-
-/* Pids of this process's children (all threads), at most max. */
-static int list_children(pid_t *out, int max)
-{
-    char path[64], buf[4096];
-    snprintf(path, sizeof path, "/proc/self/task/%d/children", (int)getpid());
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    int k = 0;
-    buf[n > 0 ? n : 0] = '\0';
-    for (char *tok = strtok(buf, " \n"); tok && k < max; tok = strtok(NULL, " \n"))
-        out[k++] = (pid_t)atoi(tok);
-    return k;
-}
-
-MPROC_TEST(process, daemon_child_dies_when_parent_is_killed_right_after_fork)
-{
-    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
-    for (int round = 0; round < 10; round++) {
-        mproc_process *mid = start_spawn("daemon_parent_killed_at_fork", NULL, 0);
-        struct mproc_exit st = join_ok(mid);
-        mproc_process_free(mid);
-        if (st.exited && st.code == 22)
-            cr_skip("built without fault injection");
-        assert_killed_by(st, SIGKILL);
-        /* The orphaned daemon comes back to us (subreaper); it must die. */
-        pid_t kids[8];
-        int n = 0;
-        for (int ms = 0; ms < 1000; ms++) {
-            while (waitpid(-1, NULL, WNOHANG) > 0) {
-            }
-            n = list_children(kids, 8);
-            if (n == 0)
-                break;
-            mproc_test_sleep_ms(1);
-        }
-        for (int i = 0; i < n; i++) {
-            kill(kids[i], SIGKILL);
-            waitpid(kids[i], NULL, 0);
-        }
-        cr_assert_eq(n, 0, "round %d: a daemon outlived its parent by 1 s", round);
-    }
-}
-
-MPROC_TEST(process, daemon_children_are_killed_and_reaped_at_normal_exit)
-{
-    int fds[2];
-    cr_assert_eq(pipe(fds), 0);
-    mproc_process *mid = start_spawn("daemon_parent_exits", &fds[1], sizeof fds[1]);
-    close(fds[1]);
-    pid_t d[2] = {0, 0};
-    bool got = read_within(fds[0], d, sizeof d);
-    close(fds[0]);
-    if (!got)
-        mproc_process_kill(mid);
-    cr_assert(got, "the intermediate did not report its daemons");
-    assert_exited(join_ok(mid), 0);
-    mproc_process_free(mid);
-    for (int i = 0; i < 2; i++)
-        cr_assert(kill(d[i], 0) < 0 && errno == ESRCH, "daemon %d survived its parent's exit",
-                  d[i]);
-}
-
 /* Spawn method ----------------------------------------------------------------*/
 
 MPROC_TEST(process, spawn_runs_entry_with_argument_bytes)
@@ -779,24 +511,4 @@ MPROC_TEST(process, main_returns_zero_in_a_normal_run)
     MPROC_ASSERT_OK(mproc_main(0, NULL));
 }
 
-int main(int argc, char *argv[])
-{
-    int rc = mproc_main(argc, argv);
-    if (rc < 0)
-        return 1;
-    /* Criterion runs each test in a re-executed copy of this binary. Its
-     * sandbox (BoxFort) redirects libcriterion's own main() to the test body
-     * but cannot find ours (the executable has no DT_HASH table), so a
-     * worker hands itself over to that main. */
-    if (getenv("BXFI_MAP") != NULL) {
-        int (*criterion_main)(int, char **) = (int (*)(int, char **))dlsym(RTLD_NEXT, "main");
-        if (criterion_main != NULL)
-            return criterion_main(argc, argv);
-    }
-    struct criterion_test_set *tests = criterion_initialize();
-    int result = 0;
-    if (criterion_handle_args(argc, argv, true))
-        result = !criterion_run_all_tests(tests);
-    criterion_finalize(tests);
-    return result;
-}
+MPROC_TEST_MAIN()
