@@ -19,8 +19,8 @@
  * Every fd is close-on-exec. Names are never left behind: the POSIX message
  * queue and the Boost.Interprocess queue are unlinked right after the parent
  * created them (the children inherit the open descriptor / mapping through
- * fork and never need the name), and the ZeroMQ ipc:// socket files are
- * unlinked by the parent after every run, whatever happened.
+ * fork and never need the name), and the ZeroMQ ipc:// endpoints live in the
+ * abstract socket namespace (no file at all).
  *
  * Tuning each peer gets, so that the comparison is against the best a user
  * would reasonably do: pipes grown to 1 MiB (F_SETPIPE_SZ), socket buffers
@@ -342,19 +342,28 @@ struct FutexPeer {
 
 #ifdef MPROC_BENCH_HAVE_ZMQ
 /* ZeroMQ PUSH/PULL over ipc://: every consumer binds its own endpoint, every
- * producer connects one PUSH socket to each (so poison pills can be aimed). */
+ * producer connects one PUSH socket to each (so poison pills can be aimed).
+ * The endpoints are in Linux's abstract socket namespace (ipc://@name), so
+ * there is no socket file that a killed run could leave behind; speed is the
+ * same as with a path.
+ *
+ * A producer does not close its sockets before every consumer has finished
+ * (the shared `done` counter): closing a PUSH socket whose peer is still
+ * reading has lost the last messages (a 2 x 2 run hung waiting for a pill).
+ * That wait is outside the timed part, which ends at the consumers. */
 struct ZmqPeer {
     static constexpr bool per_pair = true;
     size_t size = 0;
-    int nprod = 0, ncons = 0;
+    int nprod = 0, ncons = 0, role = -1;
     unsigned id = 0;
+    int owner_pid = 0;
+    uint64_t *done = nullptr; /* consumers finished (shared, made before fork) */
     void *ctx = nullptr;
     void *sock[BP_MAXPROC] = {};
-    void path(char *buf, size_t n, int c) const
+    void endpoint(char *buf, size_t n, int c) const
     {
-        snprintf(buf, n, "/tmp/mproc-bench-zmq-%d-%u-%d.ipc", (int)owner_pid, id, c);
+        snprintf(buf, n, "ipc://@mproc-bench-zmq-%d-%u-%d", owner_pid, id, c);
     }
-    int owner_pid = 0;
     bool setup(size_t sz, int np, int nc)
     {
         size = sz;
@@ -362,43 +371,40 @@ struct ZmqPeer {
         ncons = nc;
         id = bench_seq++;
         owner_pid = (int)getpid();
+        done = (uint64_t *)bp_shared_alloc(sizeof *done);
         return true;
     }
     int hwm() const { return (int)std::max<size_t>(16, std::min<size_t>(1000, (64u << 20) / size)); }
-    bool child_init(int role, int idx)
+    bool child_init(int r, int idx)
     {
+        role = r;
         ctx = zmq_ctx_new();
         if (!ctx)
             return false;
-        char ep[160], p[128];
+        char ep[160];
         int h = hwm();
         if (role == BP_CONSUMER) {
             void *s = zmq_socket(ctx, ZMQ_PULL);
+            sock[0] = s;
             zmq_setsockopt(s, ZMQ_RCVHWM, &h, sizeof h);
-            path(p, sizeof p, idx);
-            snprintf(ep, sizeof ep, "ipc://%s", p);
+            endpoint(ep, sizeof ep, idx);
             if (zmq_bind(s, ep) != 0)
                 return false;
-            sock[0] = s;
             /* one warm-up message per producer: every connection is up */
             std::string w(size, 0);
             for (int i = 0; i < nprod; i++)
                 if (zmq_recv(s, &w[0], size, 0) < 0)
                     return false;
-            /* every producer is connected: the name is no longer needed
-             * (connected ipc sockets survive the unlink) */
-            unlink(p);
         } else {
             int ivl = 2;
             for (int c = 0; c < ncons; c++) {
                 void *s = zmq_socket(ctx, ZMQ_PUSH);
+                sock[c] = s;
                 zmq_setsockopt(s, ZMQ_SNDHWM, &h, sizeof h);
                 zmq_setsockopt(s, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
-                path(p, sizeof p, c);
-                snprintf(ep, sizeof ep, "ipc://%s", p);
+                endpoint(ep, sizeof ep, c);
                 if (zmq_connect(s, ep) != 0)
                     return false;
-                sock[c] = s;
                 std::string w(size, 0);
                 if (zmq_send(s, w.data(), size, 0) < 0)
                     return false;
@@ -406,10 +412,16 @@ struct ZmqPeer {
         }
         return true;
     }
-    /* Close with an infinite linger: zmq_ctx_term returns only once the I/O
-     * thread has passed every queued message to the peer. */
     bool child_fini()
     {
+        if (role == BP_CONSUMER) {
+            __atomic_add_fetch(done, 1, __ATOMIC_RELEASE);
+        } else {
+            uint64_t t0 = bench_now_ns();
+            while (__atomic_load_n(done, __ATOMIC_ACQUIRE) < (uint64_t)ncons &&
+                   bench_now_ns() - t0 < 60000000000ull)
+                usleep(1000);
+        }
         int linger = -1;
         for (int c = 0; c < BP_MAXPROC; c++)
             if (sock[c]) {
@@ -442,11 +454,8 @@ struct ZmqPeer {
     }
     void teardown()
     {
-        char p[128];
-        for (int c = 0; c < ncons; c++) {
-            path(p, sizeof p, c);
-            unlink(p);
-        }
+        bp_shared_free(done, sizeof *done);
+        done = nullptr;
     }
 };
 #endif
