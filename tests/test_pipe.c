@@ -292,6 +292,36 @@ MPROC_TEST(pipe, peer_killed_mid_frame_gives_econnreset)
     MPROC_ASSERT_OK(mproc_pipe_close(e.mine));
 }
 
+static int child_send_16mib(void *arg)
+{
+    struct ends *e = arg;
+    mproc_pipe_close(e->mine);
+    size_t n = 16 << 20;
+    char *m = calloc(1, n);
+    /* Blocks: nobody reads until the parent has seen the frame begin. */
+    int rc = m ? mproc_pipe_send(e->theirs, m, n, MPROC_FOREVER) : 1;
+    free(m);
+    return rc == 0 ? 0 : 1;
+}
+
+MPROC_TEST(pipe, sender_killed_inside_a_large_send_gives_econnreset)
+{
+    struct ends e;
+    MPROC_ASSERT_OK(mproc_pipe_create(&e.mine, &e.theirs, 0));
+    pid_t pid = mproc_test_fork(child_send_16mib, &e);
+    MPROC_ASSERT_OK(mproc_pipe_close(e.theirs));
+    /* The header is in, and the socket holds far less than 16 MiB: the
+     * child is blocked in the middle of the frame. */
+    cr_assert_eq(mproc_pipe_next_size(e.mine, 5000), 16 << 20);
+    char *buf = malloc(16 << 20);
+    kill(pid, SIGKILL);
+    cr_assert_eq(exited_with(mproc_test_wait(pid, 5000)), 1000 + SIGKILL);
+    MPROC_ASSERT_RC((int)mproc_pipe_recv(e.mine, buf, 16 << 20, 5000), MPROC_ECONNRESET);
+    MPROC_ASSERT_RC(mproc_pipe_poll(e.mine, 0), 1);
+    free(buf);
+    MPROC_ASSERT_OK(mproc_pipe_close(e.mine));
+}
+
 static void raw_write(mproc_pipe *p, uint32_t magic, uint32_t nfds, uint64_t len)
 {
     struct {
