@@ -384,6 +384,8 @@ struct q_tls *mproc__q_tls_slow(struct mproc_queue *q)
     pthread_mutex_lock(&q->mu);
     q_forget_parent(q, gen);
     pthread_mutex_unlock(&q->mu);
+    /* my key may still point at an entry inherited (and just freed) */
+    pthread_setspecific(q->key, NULL);
     struct q_tls *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
