@@ -472,3 +472,55 @@ MPROC_TEST(sync_crash, barrier_joined_party_killed_before_arriving_breaks_it)
     MPROC_ASSERT_RC(mproc_barrier_leave(&s->barrier), MPROC_ENOENT);
     munmap(s, sizeof *s);
 }
+
+/* Kill points and capacity ----------------------------------------------------- */
+
+static int die_right_after_acquiring(void *arg)
+{
+    struct shared *s = arg;
+    mproc_fault_arm("lock.held");
+    mproc_lock_acquire(&s->lock, MPROC_FOREVER);
+    return 2; /* not reached */
+}
+
+MPROC_TEST(sync_crash, lock_killed_at_lock_held_point_gives_eownerdead)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(die_right_after_acquiring, s);
+    int st = mproc_test_wait(pid, 5000);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "status %d", st);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&s->lock, 2000), MPROC_EOWNERDEAD);
+    MPROC_ASSERT_OK(mproc_lock_consistent(&s->lock));
+    MPROC_ASSERT_OK(mproc_lock_release(&s->lock));
+    munmap(s, sizeof *s);
+}
+
+static int hold_one_and_park(void *arg)
+{
+    struct shared *s = arg;
+    if (mproc_sem_acquire(&s->sem, 1000) != 0)
+        return 1;
+    atomic_fetch_add(&s->ready, 1);
+    park();
+}
+
+MPROC_TEST(sync_crash, sem_tracked_table_full_gives_enospc_until_holders_die)
+{
+    struct shared *s = shared_map();
+    MPROC_ASSERT_OK(mproc_sem_init(&s->sem, 100, MPROC_SEM_TRACKED));
+    pid_t pids[MPROC_SEM_TRACK_MAX];
+    for (int i = 0; i < MPROC_SEM_TRACK_MAX; i++)
+        pids[i] = mproc_test_fork(hold_one_and_park, s);
+    for (int i = 0; i < 5000 && atomic_load(&s->ready) < MPROC_SEM_TRACK_MAX; i++)
+        mproc_test_sleep_ms(1);
+    cr_assert_eq(atomic_load(&s->ready), MPROC_SEM_TRACK_MAX);
+    cr_assert_eq(mproc_sem_value(&s->sem), 100 - MPROC_SEM_TRACK_MAX);
+    MPROC_ASSERT_RC(mproc_sem_acquire(&s->sem, 0), MPROC_ENOSPC);
+    cr_assert_eq(mproc_sem_value(&s->sem), 100 - MPROC_SEM_TRACK_MAX, "ENOSPC took a unit");
+    for (int i = 0; i < MPROC_SEM_TRACK_MAX; i++)
+        kill_and_reap(pids[i]);
+    MPROC_ASSERT_OK(mproc_sem_acquire(&s->sem, 0));
+    cr_assert_eq(mproc_sem_value(&s->sem), 99);
+    MPROC_ASSERT_OK(mproc_sem_release(&s->sem));
+    munmap(s, sizeof *s);
+}

@@ -370,8 +370,10 @@ MPROC_API int mproc_array_unlock(mproc_array *a);
 MPROC_API int mproc_array_lock_consistent(mproc_array *a);
 /* Element i as int64 / double, atomically. Integer types convert through
  * int64 (U64 values above INT64_MAX wrap); set of an out-of-range value
- * truncates as a C cast does. MPROC_ERANGE for i >= len; MPROC_EINVAL for
- * NULL or (i64 calls) a float type. */
+ * truncates as a C cast does. get_f64 also reads integer elements (as a
+ * double); set_f64 only writes float elements. MPROC_ERANGE for i >= len;
+ * MPROC_EINVAL for NULL, for the i64 calls on a float type and for set_f64
+ * on an integer type. */
 MPROC_API int mproc_array_get_i64(const mproc_array *a, size_t i, int64_t *out);
 MPROC_API int mproc_array_set_i64(mproc_array *a, size_t i, int64_t v);
 MPROC_API int mproc_array_get_f64(const mproc_array *a, size_t i, double *out);

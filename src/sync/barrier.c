@@ -111,6 +111,8 @@ static bool bar_break(struct barrier *k, uint32_t gen)
 /* A dead waiter of generation `gen` or a dead member? */
 static bool bar_someone_died(struct barrier *k, uint32_t gen)
 {
+    if (!mproc__sync_can_judge())
+        return false;
     for (int i = 0; i < MPROC_BARRIER_TRACK_MAX; i++) {
         uint64_t id = atomic_load_explicit(&k->wait[i].id, memory_order_acquire);
         if (id == 0 || (uint32_t)(id >> 32) != gen)
@@ -222,7 +224,7 @@ MPROC_API int mproc_barrier_reset(mproc_barrier *b)
     int rc = bar_check(k);
     if (rc < 0)
         return rc;
-    for (int i = 0; i < MPROC_BARRIER_JOIN_MAX; i++) {
+    for (int i = 0; i < MPROC_BARRIER_JOIN_MAX && mproc__sync_can_judge(); i++) {
         uint64_t id = atomic_load_explicit(&k->member[i].id, memory_order_acquire);
         uint64_t start = atomic_load_explicit(&k->member[i].start, memory_order_relaxed);
         if (id != 0 && !mproc__proc_alive((pid_t)(uint32_t)id, start))

@@ -82,12 +82,12 @@ static inline void lk_record_owner(struct mproc__lk *l, const struct mproc__sync
 static bool lk_owner_dead(struct mproc__lk *l, uint32_t tid)
 {
     if (!mproc__tid_alive((pid_t)tid))
-        return true;
+        return mproc__sync_can_judge();
     if (atomic_load_explicit(&l->rec_tid, memory_order_acquire) == tid) {
         pid_t pid = atomic_load_explicit(&l->rec_pid, memory_order_relaxed);
         uint64_t start = atomic_load_explicit(&l->rec_start, memory_order_relaxed);
         if (pid > 0 && start != 0 && !mproc__proc_alive(pid, start))
-            return true;
+            return mproc__sync_can_judge();
     }
     return false;
 }
@@ -173,7 +173,10 @@ int mproc__lk_acquire(struct mproc__lk *l, int timeout_ms)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
-    return mproc__lk_acquire_dl(l, &d);
+    rc = mproc__lk_acquire_dl(l, &d);
+    if (rc == 0 || rc == MPROC_EOWNERDEAD)
+        MPROC__KILL_POINT("lock.held");
+    return rc;
 }
 
 int mproc__lk_release(struct mproc__lk *l)
@@ -237,6 +240,7 @@ MPROC_API int mproc_lock_acquire(mproc_lock *l, int timeout_ms)
     if (MPROC__LIKELY(atomic_compare_exchange_strong_explicit(
             &k->word, &expect, (uint32_t)me->tid, memory_order_acquire, memory_order_relaxed))) {
         lk_record_owner(k, me);
+        MPROC__KILL_POINT("lock.held");
         return 0;
     }
     return mproc__lk_acquire(k, timeout_ms);

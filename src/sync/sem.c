@@ -76,8 +76,10 @@ MPROC_API int mproc_sem_destroy(mproc_sem *s)
     return (w & SEM_WAITERS) ? MPROC_EBUSY : 0;
 }
 
-/* The caller's slot, claimed if needed (recycling slots of dead processes
- * that hold nothing); NULL if the table is full. */
+static uint32_t sem_recover(struct sem *m);
+
+/* The caller's slot, claimed if needed (recycling the slots of dead
+ * processes); NULL if the table is full. */
 static struct sem_slot *sem_my_slot(struct sem *m, const struct mproc__sync_self *me, bool claim)
 {
     for (int i = 0; i < MPROC_SEM_TRACK_MAX; i++) {
@@ -100,18 +102,10 @@ static struct sem_slot *sem_my_slot(struct sem *m, const struct mproc__sync_self
                 return sl;
             }
         }
-        /* Full: free the slots of dead processes that hold nothing. */
-        for (int i = 0; i < MPROC_SEM_TRACK_MAX; i++) {
-            struct sem_slot *sl = &m->slot[i];
-            uint32_t pid = atomic_load_explicit(&sl->pid, memory_order_acquire);
-            if (pid == 0 || pid == SEM_RECOVERING ||
-                atomic_load_explicit(&sl->units, memory_order_relaxed) != 0)
-                continue;
-            uint64_t start = atomic_load_explicit(&sl->start, memory_order_relaxed);
-            if (!mproc__proc_alive((pid_t)pid, start))
-                atomic_compare_exchange_strong_explicit(&sl->pid, &pid, 0, memory_order_acq_rel,
-                                                        memory_order_relaxed);
-        }
+        /* Full: free the slots of dead processes (returning their units). */
+        if (pass == 1)
+            break;
+        sem_recover(m);
     }
     return NULL;
 }
@@ -136,6 +130,8 @@ static void sem_give(struct sem *m, uint32_t units)
 static uint32_t sem_recover(struct sem *m)
 {
     uint32_t total = 0;
+    if (!mproc__sync_can_judge())
+        return 0;
     for (int i = 0; i < MPROC_SEM_TRACK_MAX; i++) {
         struct sem_slot *sl = &m->slot[i];
         uint32_t pid = atomic_load_explicit(&sl->pid, memory_order_acquire);
@@ -227,6 +223,7 @@ MPROC_API int mproc_sem_acquire(mproc_sem *s, int timeout_ms)
     if (rc == 0 && slot) {
         MPROC__KILL_POINT("sem.acquired.untracked");
         atomic_fetch_add_explicit(&slot->units, 1, memory_order_relaxed);
+        MPROC__KILL_POINT("sem.held");
     }
     return rc;
 }

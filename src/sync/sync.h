@@ -32,6 +32,15 @@ static inline const struct mproc__sync_self *mproc__sync_self(void)
     return &mproc__sync_self_tls;
 }
 
+/* mproc__sync_can_judge - true if /proc answers for this very process. A
+ * process that cannot see itself in /proc (not mounted, another PID
+ * namespace's view) must never declare anyone dead: every liveness test
+ * would say "dead" and a lock would be stolen from a living owner. */
+static inline bool mproc__sync_can_judge(void)
+{
+    return mproc__proc_alive(mproc__sync_self()->pid, 0);
+}
+
 /* Spin iterations before a contended waiter sleeps. */
 #define MPROC__SYNC_SPIN 200
 
