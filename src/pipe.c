@@ -184,8 +184,13 @@ static int flush_rest(mproc_pipe *p, const struct mproc__deadline *d)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                return send_errno();
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                /* Nobody will ever read the rest: drop it. */
+                int rc = send_errno();
+                free(p->sbuf);
+                p->sbuf = NULL;
+                return rc;
+            }
             int rc = wait_fd(p->fd, POLLOUT, d);
             if (rc < 0)
                 return rc;
@@ -378,7 +383,11 @@ static ssize_t rx(mproc_pipe *p, void *dst, size_t cap, bool waitall,
         struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
                            .msg_controllen = sizeof ctl.buf};
         int flags = MSG_CMSG_CLOEXEC;
-        flags |= d->forever ? (waitall ? MSG_WAITALL : 0) : MSG_DONTWAIT;
+        /* With the rest of a timed-out send still to go out, never sleep
+         * in recvmsg: the peer may be waiting for that rest before it
+         * answers, so the wait below also pushes it out. */
+        bool block = d->forever && p->sbuf == NULL;
+        flags |= block ? (waitall ? MSG_WAITALL : 0) : MSG_DONTWAIT;
         ssize_t n = recvmsg(p->fd, &m, flags);
         if (n > 0 || (n == 0 && m.msg_controllen > 0)) {
             int rc = take_cmsgs(p, &m, p->rx_off, p->rx_off + (uint64_t)n);
@@ -400,9 +409,14 @@ static ssize_t rx(mproc_pipe *p, void *dst, size_t cap, bool waitall,
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return mproc__err();
-        int rc = wait_fd(p->fd, POLLIN, d);
+        int rc = wait_fd(p->fd, p->sbuf ? POLLIN | POLLOUT : POLLIN, d);
         if (rc < 0)
             return rc;
+        if (p->sbuf != NULL) {
+            struct mproc__deadline now;
+            mproc__deadline_init(&now, 0);
+            flush_rest(p, &now); /* a closed peer shows up in recvmsg */
+        }
     }
 }
 
@@ -655,6 +669,8 @@ static bool ready_in_user_space(const mproc_pipe *p)
 
 int mproc_pipe_poll(mproc_pipe *p, int timeout_ms)
 {
+    if (p != NULL && !p->can_recv)
+        return MPROC_EBADF;
     return mproc_pipe_wait(&p, 1, timeout_ms, NULL);
 }
 
@@ -670,7 +686,7 @@ int mproc_pipe_wait(mproc_pipe *const *pipes, size_t n, int timeout_ms, int *rea
         if (pipes[i] == NULL)
             return MPROC_EINVAL;
         if (!pipes[i]->can_recv)
-            return n == 1 ? MPROC_EBADF : MPROC_EINVAL;
+            return MPROC_EINVAL;
     }
     struct pollfd stack[POLL_STACK], *pfd = stack;
     if (n > POLL_STACK && (pfd = calloc(n, sizeof *pfd)) == NULL)
@@ -686,7 +702,10 @@ int mproc_pipe_wait(mproc_pipe *const *pipes, size_t n, int timeout_ms, int *rea
                 flush_rest(pipes[i], &now);
             }
             any_buffered |= ready_in_user_space(pipes[i]);
-            pfd[i] = (struct pollfd){.fd = pipes[i]->fd, .events = POLLIN};
+            /* POLLOUT too while a rest waits to go out, so a long wait
+             * keeps pushing it (the peer may need it to answer). */
+            short ev = pipes[i]->sbuf ? POLLIN | POLLOUT : POLLIN;
+            pfd[i] = (struct pollfd){.fd = pipes[i]->fd, .events = ev};
         }
         int ms = any_buffered ? 0 : mproc__deadline_remaining_ms(&d);
         int r = n > 0 ? poll(pfd, (nfds_t)n, ms) : poll(NULL, 0, ms);
@@ -696,7 +715,8 @@ int mproc_pipe_wait(mproc_pipe *const *pipes, size_t n, int timeout_ms, int *rea
         }
         count = 0;
         for (size_t i = 0; r >= 0 && i < n; i++) {
-            bool ok = ready_in_user_space(pipes[i]) || (pfd[i].revents != 0);
+            bool ok = ready_in_user_space(pipes[i]) ||
+                      (pfd[i].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0;
             if (ready != NULL)
                 ready[i] = ok;
             count += ok;

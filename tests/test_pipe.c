@@ -221,6 +221,7 @@ MPROC_TEST(pipe, wait_reports_which_of_many_pipes_are_ready)
     MPROC_ASSERT_RC(mproc_pipe_wait(r, N, 0, NULL), 3);
     mproc_pipe *bad[2] = {r[0], w[0]};
     MPROC_ASSERT_RC(mproc_pipe_wait(bad, 2, 0, NULL), MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_pipe_wait(&w[0], 1, 0, NULL), MPROC_EINVAL);
     for (int i = 0; i < N; i++) {
         MPROC_ASSERT_OK(mproc_pipe_close(r[i]));
         if (i != 50)
@@ -530,6 +531,40 @@ MPROC_TEST(pipe, timed_out_send_and_recv_lose_nothing)
     free(in);
     MPROC_ASSERT_OK(mproc_pipe_close(a));
     MPROC_ASSERT_OK(mproc_pipe_close(b));
+}
+
+static int child_take_big_then_ack(void *arg)
+{
+    struct ends *e = arg;
+    mproc_pipe_close(e->mine);
+    void *m;
+    ssize_t n = mproc_pipe_recv_alloc(e->theirs, &m, 10000);
+    if (n != 4 << 20)
+        return 40;
+    bool ok = check_pattern(m, (size_t)n, 9);
+    free(m);
+    int rc = mproc_pipe_send(e->theirs, "ack", 3, 10000);
+    mproc_pipe_close(e->theirs);
+    return ok && rc == 0 ? 0 : 41;
+}
+
+/* Request/response after a send that timed out part-way: the receive that
+ * waits for the answer must push the rest of the request out meanwhile. */
+MPROC_TEST(pipe, recv_pushes_out_the_rest_of_a_timed_out_send)
+{
+    struct ends e;
+    MPROC_ASSERT_OK(mproc_pipe_create(&e.mine, &e.theirs, 0));
+    size_t big = 4 << 20;
+    unsigned char *m = malloc(big);
+    fill_pattern(m, big, 9);
+    MPROC_ASSERT_OK(mproc_pipe_send(e.mine, m, big, 0)); /* part-way: rest kept */
+    free(m);
+    pid_t pid = mproc_test_fork(child_take_big_then_ack, &e);
+    MPROC_ASSERT_OK(mproc_pipe_close(e.theirs));
+    char buf[8];
+    cr_assert_eq(mproc_pipe_recv(e.mine, buf, sizeof buf, MPROC_FOREVER), 3);
+    cr_assert_eq(exited_with(mproc_test_wait(pid, 10000)), 0);
+    MPROC_ASSERT_OK(mproc_pipe_close(e.mine));
 }
 
 static void listener_name(char *buf, size_t n)

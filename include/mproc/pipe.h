@@ -71,9 +71,9 @@ MPROC_API int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b, unsigned flags);
  * socket is full, at most timeout_ms.
  * Returns 0 once the message is accepted: handed to the kernel, or, if the
  * timeout struck after part of it was written, with the rest kept in the
- * end's own buffer; that rest goes out first on the next send, poll or
- * mproc_pipe_flush() (mproc_pipe_close() sends it only if that does not
- * block). MPROC_ETIMEDOUT if no byte of it could be written (nothing sent);
+ * end's own buffer; that rest goes out first on the next send, and is
+ * pushed out while recv, poll or wait wait, and by mproc_pipe_flush()
+ * (mproc_pipe_close() sends it only if that does not block). MPROC_ETIMEDOUT if no byte of it could be written (nothing sent);
  * MPROC_ECLOSED (peer closed or died); MPROC_EBADF (this end cannot send:
  * one-way pipe); MPROC_EMSGSIZE (len above the maximum message size);
  * MPROC_EINVAL (NULL pipe, NULL buf with len > 0, bad timeout). */
