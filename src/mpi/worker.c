@@ -18,18 +18,24 @@
  * Every field of a chunk message is checked against the message's size and
  * the result buffer before use; a chunk that does not add up is answered
  * with MPROC_ECORRUPT per item (or not at all if even its count is absurd).
- * Idle, the loop sleeps (mproc__mpi_backoff_pause): no busy-polling.
+ * Idle, the loop sleeps (mproc__mpi_backoff_pause): no busy-polling. One
+ * MPI_Testsome over every pending request per iteration keeps the cost of
+ * Open MPI's progress engine to one pass.
+ *
+ * A worker that cannot go on (out of memory, an MPI error) calls MPI_Abort:
+ * rank 0 relies on one answer per chunk, and MPI is fail-stop anyway.
  */
 #include "pool_mpi_wire.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 struct wslot {
     unsigned char *in;
     unsigned char *res;
-    MPI_Request req;
-    bool sending;
+    bool recv_done; /* a chunk arrived, not yet run */
+    int bytes;      /* its size */
 };
 
 struct wstate {
@@ -96,19 +102,39 @@ static size_t run_chunk(struct wstate *ws, struct wslot *s, int bytes)
     return RESULT_HDR + 8 * n + (n - 1) * h.out_size + out_len[n - 1];
 }
 
+/* Posts slot i's receive and appends it to the fifo. */
+static int post_slot(struct wstate *ws, struct wslot *s, MPI_Request *req)
+{
+    s->recv_done = false;
+    return MPI_Irecv(s->in, (int)ws->in_cap, MPI_BYTE, 0, TAG_CHUNK, ws->comm, req) ==
+                   MPI_SUCCESS
+               ? 0
+               : MPROC_EIO;
+}
+
+/* The serving loop. reqs[] holds every request the loop waits on, so that
+ * one MPI_Testsome (one pass of Open MPI's progress engine) per iteration
+ * sees everything: [0, k) the slots' receives, [k, 2k) their result sends,
+ * [2k] the TERM receive. */
 static int worker_serve(struct wstate *ws, unsigned k)
 {
     struct wslot *slots = calloc(k, sizeof *slots);
     unsigned *fifo = calloc(k, sizeof *fifo);
-    unsigned head = 0, len = 0;
+    MPI_Request *reqs = malloc((2 * (size_t)k + 1) * sizeof *reqs);
+    int *idx = malloc((2 * (size_t)k + 1) * sizeof *idx);
+    MPI_Status *sts = malloc((2 * (size_t)k + 1) * sizeof *sts);
+    unsigned head = 0, len = 0, nreq = 2 * k + 1;
     int rc = 0, term_msg = 0;
-    MPI_Request term_req = MPI_REQUEST_NULL;
-    if (!slots || !fifo) {
+    if (!slots || !fifo || !reqs || !idx || !sts) {
+        free(slots);
+        free(reqs);
+        slots = NULL;
+        reqs = NULL;
         rc = MPROC_ENOMEM;
         goto out;
     }
-    for (unsigned i = 0; i < k; i++)
-        slots[i].req = MPI_REQUEST_NULL;
+    for (unsigned i = 0; i < nreq; i++)
+        reqs[i] = MPI_REQUEST_NULL;
     for (unsigned i = 0; i < k; i++) {
         slots[i].in = malloc(ws->in_cap);
         slots[i].res = malloc(ws->res_cap);
@@ -117,70 +143,60 @@ static int worker_serve(struct wstate *ws, unsigned k)
             goto out;
         }
     }
-    for (unsigned i = 0; i < k; i++) {
-        if (MPI_Irecv(slots[i].in, (int)ws->in_cap, MPI_BYTE, 0, TAG_CHUNK, ws->comm,
-                      &slots[i].req) != MPI_SUCCESS) {
-            rc = MPROC_EIO;
-            goto out;
-        }
+    for (unsigned i = 0; i < k && rc == 0; i++) {
+        rc = post_slot(ws, &slots[i], &reqs[i]);
         fifo[len++] = i;
     }
-    if (MPI_Irecv(&term_msg, sizeof term_msg, MPI_BYTE, 0, TAG_TERM, ws->comm, &term_req) !=
-        MPI_SUCCESS) {
+    if (rc == 0 && MPI_Irecv(&term_msg, sizeof term_msg, MPI_BYTE, 0, TAG_TERM, ws->comm,
+                             &reqs[2 * k]) != MPI_SUCCESS)
         rc = MPROC_EIO;
-        goto out;
-    }
     struct mproc__mpi_backoff bo;
     mproc__mpi_backoff_reset(&bo);
     bool stopping = false;
-    while (!stopping) {
+    while (rc == 0 && !stopping) {
         bool progress = false;
-        int flag = 0;
-        for (unsigned i = 0; i < k; i++) {
-            if (!slots[i].sending)
-                continue;
-            MPI_Test(&slots[i].req, &flag, MPI_STATUS_IGNORE);
-            if (!flag)
-                continue;
-            slots[i].sending = false;
-            MPI_Irecv(slots[i].in, (int)ws->in_cap, MPI_BYTE, 0, TAG_CHUNK, ws->comm,
-                      &slots[i].req);
-            fifo[(head + len++) % k] = i;
+        int n = 0;
+        if (MPI_Testsome((int)nreq, reqs, &n, idx, sts) != MPI_SUCCESS) {
+            rc = MPROC_EIO;
+            break;
+        }
+        for (int j = 0; j < n && n != MPI_UNDEFINED; j++) {
+            unsigned i = (unsigned)idx[j];
             progress = true;
-        }
-        if (!ws->terminating && term_req != MPI_REQUEST_NULL) {
-            MPI_Test(&term_req, &flag, MPI_STATUS_IGNORE);
-            ws->terminating = flag;
-        }
-        if (len > 0) {
-            struct wslot *s = &slots[fifo[head]];
-            MPI_Status st;
-            MPI_Test(&s->req, &flag, &st);
-            if (flag) {
-                head = (head + 1) % k;
-                len--;
-                progress = true;
+            if (i < k) { /* a chunk arrived in slot i */
                 int bytes = 0;
-                uint32_t kind = 0;
-                MPI_Get_count(&st, MPI_BYTE, &bytes);
-                if (bytes >= (int)CHUNK_HDR)
-                    memcpy(&kind, s->in, sizeof kind);
-                if (kind == KIND_STOP) {
-                    stopping = true;
-                    fifo[(head + len++) % k] = (unsigned)(s - slots);
-                    s->req = MPI_REQUEST_NULL;
-                } else {
-                    size_t rlen = kind == KIND_CHUNK ? run_chunk(ws, s, bytes) : 0;
-                    if (rlen > 0) {
-                        MPI_Isend(s->res, (int)rlen, MPI_BYTE, 0, TAG_RESULT, ws->comm,
-                                  &s->req);
-                        s->sending = true;
-                    } else {
-                        MPI_Irecv(s->in, (int)ws->in_cap, MPI_BYTE, 0, TAG_CHUNK, ws->comm,
-                                  &s->req);
-                        fifo[(head + len++) % k] = (unsigned)(s - slots);
-                    }
-                }
+                MPI_Get_count(&sts[j], MPI_BYTE, &bytes);
+                slots[i].bytes = bytes;
+                slots[i].recv_done = true;
+            } else if (i < 2 * k) { /* slot i - k's result is out: receive again */
+                rc = post_slot(ws, &slots[i - k], &reqs[i - k]);
+                fifo[(head + len++) % k] = i - k;
+            } else {
+                ws->terminating = true;
+            }
+        }
+        /* Run the chunks that arrived, oldest first (see the design note). */
+        while (rc == 0 && len > 0 && slots[fifo[head]].recv_done) {
+            unsigned i = fifo[head];
+            struct wslot *s = &slots[i];
+            head = (head + 1) % k;
+            len--;
+            s->recv_done = false;
+            uint32_t kind = 0;
+            if (s->bytes >= (int)CHUNK_HDR)
+                memcpy(&kind, s->in, sizeof kind);
+            if (kind == KIND_STOP) {
+                stopping = true;
+                break;
+            }
+            size_t rlen = kind == KIND_CHUNK ? run_chunk(ws, s, s->bytes) : 0;
+            if (rlen > 0) {
+                if (MPI_Isend(s->res, (int)rlen, MPI_BYTE, 0, TAG_RESULT, ws->comm,
+                              &reqs[k + i]) != MPI_SUCCESS)
+                    rc = MPROC_EIO;
+            } else { /* unanswerable: drop it and receive again */
+                rc = post_slot(ws, s, &reqs[i]);
+                fifo[(head + len++) % k] = i;
             }
         }
         if (progress)
@@ -189,15 +205,16 @@ static int worker_serve(struct wstate *ws, unsigned k)
             mproc__mpi_backoff_pause(&bo);
     }
 out:
-    if (slots) {
-        for (unsigned i = 0; i < k; i++) {
-            if (slots[i].sending)
-                mproc__mpi_wait(&slots[i].req, MPI_STATUS_IGNORE);
+    /* Results still going out complete (rank 0 has receives posted for
+     * them); receives still posted are cancelled. */
+    if (reqs) {
+        for (unsigned i = 0; i < nreq; i++) {
+            if (i >= k && i < 2 * k)
+                mproc__mpi_wait(&reqs[i], MPI_STATUS_IGNORE);
             else
-                mproc__mpi_cancel_recv(&slots[i].req);
+                mproc__mpi_cancel_recv(&reqs[i]);
         }
     }
-    mproc__mpi_cancel_recv(&term_req);
     if (rc == 0) {
         struct wire_result bye = {.kind = KIND_BYE};
         rc = mproc__mpi_send_wait(&bye, sizeof bye, 0, TAG_RESULT, ws->comm);
@@ -209,6 +226,9 @@ out:
         }
     free(slots);
     free(fifo);
+    free(reqs);
+    free(idx);
+    free(sts);
     return rc;
 }
 
@@ -242,5 +262,12 @@ int mproc__mpi_worker_main(MPI_Comm comm, const struct mproc_pool_opts *opts)
         .task_ctx = opts ? opts->task_ctx : NULL,
     };
     int rc = worker_serve(&ws, cfg.slots);
-    return rc < 0 ? rc : MPROC_MPI_SERVED;
+    if (rc < 0) {
+        /* Rank 0 counts on an answer to every chunk it sent: a worker that
+         * cannot serve any more ends the job, as a dead rank would. */
+        fprintf(stderr, "mproc MPI pool: worker rank failed: %s; aborting the job\n",
+                mproc_strerror(rc));
+        MPI_Abort(comm, 70);
+    }
+    return MPROC_MPI_SERVED;
 }
