@@ -1,7 +1,8 @@
-/* test_daemon.c - daemon children die with their parent: at its normal
- * exit (atexit: SIGKILL and reap, also for freed handles), when it is
- * SIGKILLed (PR_SET_PDEATHSIG), and when it dies right after fork, before
- * the child could arm the signal (the getppid check).
+/* test_daemon.c - what children see when their parent dies. Daemon
+ * children die with it: at its normal exit (atexit: SIGKILL and reap, also
+ * for freed handles), when it is SIGKILLed (PR_SET_PDEATHSIG), and when it
+ * dies right after fork, before the child could arm the signal (the getppid
+ * check). Other children live on and see mproc_parent_alive() turn 0.
  *
  * Each test starts an intermediate parent with the spawn method (a fresh
  * process, not a fork of the Criterion worker) and makes itself a child
@@ -182,6 +183,67 @@ MPROC_TEST(daemon, children_are_killed_and_reaped_at_normal_exit)
     for (int i = 0; i < 2; i++)
         cr_assert(kill(d[i], 0) < 0 && errno == ESRCH, "daemon %d survived its parent's exit",
                   d[i]);
+}
+
+struct watch {
+    int report; /* to the test */
+    int ready;  /* to the intermediate: the first look is done */
+};
+
+/* Reports what mproc_parent_alive() says while the parent lives and, within
+ * 5 s, after it died. */
+static int watch_parent(void *arg)
+{
+    const struct watch *w = arg;
+    char seen[2] = {(char)('0' + mproc_parent_alive()), '?'};
+    if (write(w->ready, "r", 1) != 1)
+        return 1;
+    for (int ms = 0; ms < 5000 && mproc_parent_alive() == 1; ms++)
+        mproc_test_sleep_ms(1);
+    seen[1] = (char)('0' + mproc_parent_alive());
+    return write(w->report, seen, 2) == 2 ? 0 : 1;
+}
+
+/* Starts a (non-daemon) watcher and exits once it has had its first look. */
+static int parent_of_watcher(const void *arg, size_t len)
+{
+    struct watch w;
+    int ready[2];
+    if (len != sizeof w.report || pipe2(ready, O_CLOEXEC) != 0)
+        return 20;
+    memcpy(&w.report, arg, sizeof w.report);
+    w.ready = ready[1];
+    mproc_process *p;
+    if (mproc_process_start(&p, watch_parent, &w, NULL) != 0)
+        return 21;
+    char c;
+    return read(ready[0], &c, 1) == 1 ? 0 : 22;
+}
+MPROC_ENTRY(parent_of_watcher)
+
+MPROC_TEST(daemon, non_daemon_child_outlives_parent_and_sees_it_dead)
+{
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    mproc_process *mid = start_spawn("parent_of_watcher", &fds[1], sizeof fds[1]);
+    close(fds[1]);
+    assert_exited(join_ok(mid), 0);
+    mproc_process_free(mid);
+    char seen[3] = {0};
+    bool got = read_within(fds[0], seen, 2);
+    close(fds[0]);
+    /* The orphaned watcher came back to us: reap it. */
+    int st = -1;
+    pid_t kids[8];
+    for (int ms = 0; ms < 5000 && list_children(kids, 8) > 0; ms++) {
+        if (waitpid(-1, &st, WNOHANG) > 0)
+            break;
+        mproc_test_sleep_ms(1);
+    }
+    cr_assert(got, "the watcher did not report");
+    cr_assert_str_eq(seen, "10", "parent_alive before/after the parent's death: %s", seen);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "watcher status %d", st);
 }
 
 MPROC_TEST_MAIN()

@@ -352,6 +352,47 @@ MPROC_TEST(process, bad_input_gives_clear_errors)
     mproc_process_free(p);
 }
 
+static int print_b(void *arg)
+{
+    (void)arg;
+    printf("B");
+    return 0;
+}
+
+/* stdout is a fully buffered pipe here: "A" is pending at the fork. */
+static int print_around_a_child(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    if (dup2(fd, STDOUT_FILENO) < 0)
+        return 1;
+    setvbuf(stdout, NULL, _IOFBF, 4096);
+    printf("A");
+    mproc_process *p;
+    if (mproc_process_start(&p, print_b, NULL, NULL) != 0)
+        return 2;
+    struct mproc_exit st;
+    if (mproc_process_join(p, 5000, &st) != 0 || !st.exited || st.code != 0)
+        return 3;
+    mproc_process_free(p);
+    printf("C");
+    fflush(stdout);
+    return 0;
+}
+
+MPROC_TEST(process, pending_output_is_flushed_before_fork_not_printed_twice)
+{
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    pid_t mid = mproc_test_fork(print_around_a_child, (void *)(intptr_t)fds[1]);
+    int st = mproc_test_wait(mid, 5000);
+    close(fds[1]);
+    char buf[16] = {0};
+    ssize_t n = read(fds[0], buf, sizeof buf - 1);
+    close(fds[0]);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "intermediate status %d", st);
+    cr_assert(n == 3 && strcmp(buf, "ABC") == 0, "output \"%s\"", buf);
+}
+
 /* A fork child _exits: the parent's atexit handlers must not run in it. */
 static int pipe_w = -1;
 static void atexit_marker(void)
