@@ -294,3 +294,146 @@ MPROC_TEST(queue_crash, get_killed_before_release)
 {
     stage("queue.get.before_release", false);
 }
+
+static const char *const points[] = {
+    "queue.put.reserved", "queue.put.copying",  "queue.put.before_publish",
+    "queue.get.claimed",  "queue.get.copying", "queue.get.before_release",
+};
+
+MPROC_TEST(queue_crash, mixed_kills_on_one_full_queue_lose_only_the_victims_messages)
+{
+    int rounds = stress() / 5 + 1;
+    for (int round = 0; round < rounds; round++) {
+        static struct ledger l;
+        memset(&l, 0, sizeof l);
+        unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() ^ (unsigned)round * 7919u;
+        srand(seed);
+        mproc_queue *q;
+        /* a small ring: producers block on full, so they repair dead getters */
+        struct mproc_queue_opts o = {.capacity = 4096};
+        MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+        int fd = tmpfile_fd();
+        enum { NV = 8 };
+        pid_t pids[NV + 1];
+        int status[NV + 1] = {0};
+        struct victim v[NV + 1];
+        bool put_side[NV + 1];
+        l.attempted[0] = SURV_N;
+        v[0] = (struct victim){q, NULL, 0, 0, fd};
+        /* producers first (the first nprod pids), then getters */
+        int nprod = 1;
+        for (int i = 1; i <= NV; i++)
+            put_side[i] = i <= NV / 2;
+        pids[0] = mproc_test_fork(surviving_producer, &v[0]);
+        for (int i = 1; i <= NV; i++) {
+            const char *pt = points[(put_side[i] ? 0 : 3) + rand() % 3];
+            v[i] = (struct victim){q, pt, 1 + rand() % 60, (uint32_t)i, fd};
+            l.attempted[i] = put_side[i] ? (uint32_t)v[i].nth + 10 : 0;
+            pids[i] = mproc_test_fork(put_side[i] ? victim_putter : victim_getter, &v[i]);
+            if (put_side[i])
+                nprod++;
+        }
+        consume_all(q, &l, pids, status, NV + 1, nprod);
+        read_victim_file(fd, &l);
+        close(fd);
+        int kills = 0;
+        for (int i = 1; i <= NV; i++) {
+            if (WIFSIGNALED(status[i]) && WTERMSIG(status[i]) == SIGKILL) {
+                kills++;
+                if (put_side[i])
+                    l.attempted[i] = (uint32_t)v[i].nth;
+            } else {
+                cr_assert(WIFEXITED(status[i]) && WEXITSTATUS(status[i]) == 0,
+                          "victim %d status 0x%x (seed %u)", i, status[i], seed);
+            }
+        }
+        cr_assert(WIFEXITED(status[0]) && WEXITSTATUS(status[0]) == 0);
+        cr_assert_eq(l.dups, 0, "duplicates (seed %u)", seed);
+        cr_assert_eq(l.bad, 0, "messages never put (seed %u)", seed);
+        uint64_t miss = missing(&l, NV + 1);
+        struct mproc_queue_stats st;
+        MPROC_ASSERT_OK(mproc_queue_stats(q, &st));
+        cr_assert(miss <= (uint64_t)kills, "%llu missing > %d kills (seed %u)",
+                  (unsigned long long)miss, kills, seed);
+        cr_assert_eq(st.lost, miss, "lost %llu != missing %llu (seed %u)",
+                     (unsigned long long)st.lost, (unsigned long long)miss, seed);
+        cr_assert_eq(st.participants, 1, "dead records not reclaimed (seed %u)", seed);
+        MPROC_ASSERT_OK(mproc_queue_close(q));
+    }
+}
+
+static int hold_reservation_and_die(void *arg)
+{
+    mproc_queue *q = arg;
+    void *w;
+    if (mproc_queue_reserve(q, 300, &w, 1000) != 0)
+        return 1;
+    memset(w, 'r', 300);
+    raise(SIGKILL);
+    return 2;
+}
+
+static int hold_view_and_die(void *arg)
+{
+    mproc_queue *q = arg;
+    const void *v;
+    if (mproc_queue_get_view(q, &v, 1000) != 5)
+        return 1;
+    raise(SIGKILL);
+    return 2;
+}
+
+MPROC_TEST(queue_crash, dead_holder_of_a_reservation_or_view_loses_only_that_message)
+{
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = 4096};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    MPROC_ASSERT_OK(mproc_queue_put(q, "first", 5, 0));
+    int st = mproc_test_wait(mproc_test_fork(hold_view_and_die, q), 5000);
+    cr_assert(WIFSIGNALED(st));
+    st = mproc_test_wait(mproc_test_fork(hold_reservation_and_die, q), 5000);
+    cr_assert(WIFSIGNALED(st));
+    MPROC_ASSERT_OK(mproc_queue_put(q, "after", 5, 0));
+    char b[8];
+    /* the dead reservation is skipped once it is found orphaned */
+    cr_assert_eq(mproc_queue_get(q, b, sizeof b, 5000), 5);
+    cr_assert(memcmp(b, "after", 5) == 0);
+    /* the ring is reused past the dead viewer's message */
+    int n = 0;
+    while (n < 200 && mproc_queue_put(q, "fill", 4, 1000) == 0) {
+        cr_assert_eq(mproc_queue_get(q, b, sizeof b, 1000), 4);
+        n++;
+    }
+    cr_assert_eq(n, 200);
+    struct mproc_queue_stats s;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &s));
+    cr_assert_eq(s.lost, 2);
+    cr_assert_eq(s.msgs, 0);
+    cr_assert_eq(s.participants, 1);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+static int put_one_and_exit(void *arg)
+{
+    /* exits without closing: its record is left for the survivors to reclaim */
+    return mproc_queue_put(arg, "p", 1, 1000) == 0 ? 0 : 1;
+}
+
+MPROC_TEST(queue_crash, records_of_dead_processes_are_reclaimed)
+{
+    mproc_queue *q;
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, NULL));
+    char b[4];
+    for (int i = 0; i < 300; i++) { /* more processes than participant records */
+        int st = mproc_test_wait(mproc_test_fork(put_one_and_exit, q), 5000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child %d status 0x%x", i, st);
+        cr_assert_eq(mproc_queue_get(q, b, sizeof b, 0), 1);
+    }
+    struct mproc_queue_stats s;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &s));
+    cr_assert_eq(s.participants, 1);
+    cr_assert_eq(s.puts, 300);
+    cr_assert_eq(s.gets, 300);
+    cr_assert_eq(s.lost, 0);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
