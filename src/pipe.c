@@ -392,8 +392,12 @@ static ssize_t rx(mproc_pipe *p, void *dst, size_t cap, bool waitall,
         if (n > 0 || (n == 0 && m.msg_controllen > 0)) {
             int rc = take_cmsgs(p, &m, p->rx_off, p->rx_off + (uint64_t)n);
             p->rx_off += (uint64_t)n;
-            if (rc < 0)
+            if (rc < 0) {
+                /* Descriptors were lost, and the bytes of this read with
+                 * them: the stream cannot be trusted any more. */
+                p->broken = rc;
                 return rc;
+            }
             if (n > 0)
                 return n;
         }
@@ -442,8 +446,6 @@ static int buffer_at_least(mproc_pipe *p, size_t need, const struct mproc__deadl
             /* Whole frames before the end are fine; the end inside one is
              * a reset. */
             return p->rend == p->rpos ? MPROC_ECLOSED : set_broken(p, MPROC_ECONNRESET);
-        if (n == MPROC_EBADMSG)
-            return set_broken(p, MPROC_EBADMSG);
         if (n < 0)
             return (int)n;
         p->rend += (size_t)n;

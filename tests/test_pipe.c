@@ -485,6 +485,65 @@ MPROC_TEST(pipe, descriptors_stay_with_their_frames_through_read_ahead)
     MPROC_ASSERT_OK(mproc_pipe_close(b));
 }
 
+/* A peer that attaches descriptors to a frame that does not announce them. */
+static void raw_send_with_fd(mproc_pipe *p, int fd)
+{
+    struct {
+        uint32_t magic, nfds;
+        uint64_t len;
+    } h = {0x3146504Du, 0, 1};
+    char body = 'U';
+    struct iovec iov[2] = {{&h, sizeof h}, {&body, 1}};
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof u);
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf,
+                       .msg_controllen = sizeof u.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    cr_assert_eq(sendmsg(mproc_pipe_fd(p), &m, 0), (ssize_t)(sizeof h + 1));
+}
+
+MPROC_TEST(pipe, unannounced_descriptors_are_closed_not_handed_to_a_later_frame)
+{
+    mproc_pipe *a, *b;
+    MPROC_ASSERT_OK(mproc_pipe_create(&a, &b, 0));
+    int pp[2];
+    cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+    raw_send_with_fd(b, pp[0]);
+    MPROC_ASSERT_OK(mproc_pipe_send(b, "V", 1, 0));
+    MPROC_ASSERT_OK(mproc_pipe_send_fds(b, "W", 1, &pp[1], 1, 0));
+    char c;
+    int fds[2];
+    size_t nfds = 2;
+    cr_assert_eq(mproc_pipe_recv_fds(a, &c, 1, fds, &nfds, 0), 1);
+    cr_assert_eq(c, 'U');
+    cr_assert_eq(nfds, 0u);
+    nfds = 2;
+    cr_assert_eq(mproc_pipe_recv_fds(a, &c, 1, fds, &nfds, 0), 1);
+    cr_assert_eq(c, 'V');
+    cr_assert_eq(nfds, 0u, "V must not get U's descriptor");
+    nfds = 2;
+    cr_assert_eq(mproc_pipe_recv_fds(a, &c, 1, fds, &nfds, 0), 1);
+    cr_assert_eq(c, 'W');
+    cr_assert_eq(nfds, 1u);
+    /* W's descriptor is the write end of pp. */
+    cr_assert_eq(write(fds[0], "z", 1), 1);
+    cr_assert_eq(read(pp[0], &c, 1), 1);
+    cr_assert_eq(c, 'z');
+    close(fds[0]);
+    close(pp[0]);
+    close(pp[1]);
+    MPROC_ASSERT_OK(mproc_pipe_close(a));
+    MPROC_ASSERT_OK(mproc_pipe_close(b));
+    /* The harness's fd check proves U's descriptor was closed. */
+}
+
 MPROC_TEST(pipe, timed_out_send_and_recv_lose_nothing)
 {
     mproc_pipe *a, *b;
