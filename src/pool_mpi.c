@@ -112,6 +112,9 @@ struct be {
     int rr; /* where the search for the least loaded worker starts */
     int nrecv;
     MPI_Request *recv_req;
+    int *ready_idx; /* receives completed by the last MPI_Testsome ... */
+    MPI_Status *ready_st;
+    int ready_n, ready_pos; /* ... and how many of them were handed out */
     unsigned char **recv_buf;
     size_t recv_cap;
     mproc_task_fn name_fn; /* one-entry cache of mproc_task_name() */
@@ -316,13 +319,24 @@ static int check_result(struct be *b, const unsigned char *buf, int bytes, int s
     return 0;
 }
 
-/* One completed receive, if any: 1 and its index and status, or 0. */
+/* One completed receive, if any: 1 and its index and status, or 0. One
+ * MPI_Testsome (one pass of the progress engine) collects every receive
+ * that completed; they are handed out one per call, in index order. */
 static int test_recvs(struct be *b, int *idx, MPI_Status *st)
 {
-    int flag = 0;
-    if (MPI_Testany(b->nrecv, b->recv_req, idx, &flag, st) != MPI_SUCCESS)
-        return MPROC_EIO;
-    return flag && *idx != MPI_UNDEFINED;
+    if (b->ready_pos == b->ready_n) {
+        int n = 0;
+        if (MPI_Testsome(b->nrecv, b->recv_req, &n, b->ready_idx, b->ready_st) != MPI_SUCCESS)
+            return MPROC_EIO;
+        b->ready_pos = 0;
+        b->ready_n = n == MPI_UNDEFINED ? 0 : n;
+        if (b->ready_n == 0)
+            return 0;
+    }
+    *idx = b->ready_idx[b->ready_pos];
+    *st = b->ready_st[b->ready_pos];
+    b->ready_pos++;
+    return 1;
 }
 
 /* A BYE in receive buffer i: that worker is done. */
@@ -575,6 +589,8 @@ static void be_destroy(struct mproc_pool *p)
         free(b->recv_buf[i]);
     free(b->recv_buf);
     free(b->recv_req);
+    free(b->ready_idx);
+    free(b->ready_st);
     free(b->entries);
     free(b->w);
     if (b->comm != MPI_COMM_NULL)
@@ -623,8 +639,10 @@ static struct be *be_alloc(MPI_Comm comm, int nworkers, unsigned slots, size_t s
     b->w = calloc((size_t)nworkers, sizeof *b->w);
     b->entries = calloc((size_t)b->nentries, sizeof *b->entries);
     b->recv_req = calloc((size_t)b->nrecv, sizeof *b->recv_req);
+    b->ready_idx = calloc((size_t)b->nrecv, sizeof *b->ready_idx);
+    b->ready_st = calloc((size_t)b->nrecv, sizeof *b->ready_st);
     b->recv_buf = calloc((size_t)b->nrecv, sizeof *b->recv_buf);
-    if (!b->w || !b->entries || !b->recv_req || !b->recv_buf)
+    if (!b->w || !b->entries || !b->recv_req || !b->recv_buf || !b->ready_idx || !b->ready_st)
         goto fail;
     for (int i = 0; i < b->nrecv; i++) {
         b->recv_req[i] = MPI_REQUEST_NULL;
@@ -646,6 +664,8 @@ fail:
             free(b->recv_buf[i]);
     free(b->recv_buf);
     free(b->recv_req);
+    free(b->ready_idx);
+    free(b->ready_st);
     free(b->entries);
     free(b->w);
     free(b);
