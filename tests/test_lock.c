@@ -3,6 +3,7 @@
  * in test_sync_crash.c. */
 #include "harness.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -273,4 +274,31 @@ MPROC_TEST(rlock, other_process_cannot_enter_while_nested)
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     MPROC_ASSERT_OK(mproc_rlock_release(l));
     MPROC_ASSERT_OK(mproc_rlock_close(l));
+}
+
+static void *count_thread(void *arg)
+{
+    return (void *)(intptr_t)count_under_lock(arg);
+}
+
+static int count_with_two_threads(void *arg)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, count_thread, arg) != 0)
+        return 1;
+    int mine = count_under_lock(arg);
+    void *theirs;
+    pthread_join(t, &theirs);
+    return mine || theirs ? 2 : 0;
+}
+
+MPROC_TEST(lock, excludes_threads_of_two_processes_together)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(count_with_two_threads, s);
+    cr_assert_eq(count_with_two_threads(s), 0);
+    int st = mproc_test_wait(pid, 20000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+    cr_assert_eq(s->counter, 4L * ROUNDS);
+    munmap(s, sizeof *s);
 }

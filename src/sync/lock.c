@@ -170,6 +170,16 @@ int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
 int mproc__lk_acquire(struct mproc__lk *l, int timeout_ms)
 {
     struct mproc__deadline d;
+    const struct mproc__sync_self *me = mproc__sync_self();
+    uint32_t expect = 0;
+    if (MPROC__LIKELY(timeout_ms >= MPROC_FOREVER &&
+                      atomic_compare_exchange_strong_explicit(&l->word, &expect, (uint32_t)me->tid,
+                                                              memory_order_acquire,
+                                                              memory_order_relaxed))) {
+        lk_record_owner(l, me);
+        MPROC__KILL_POINT("lock.held");
+        return 0;
+    }
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
