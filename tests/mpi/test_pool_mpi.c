@@ -293,6 +293,69 @@ static void pool_mpi_free_without_join_releases_the_workers(void)
     round_end(rc, served);
 }
 
+static void pool_mpi_map_times_out_and_the_pool_stays_usable(void)
+{
+    mproc_pool *pool = NULL;
+    int rc = mproc_pool_create_mpi(&pool, NULL);
+    if (world_rank == 0) {
+        int64_t in[8] = {0}, out[8];
+        struct mproc_pool_map_opts mo = {.chunksize = 1};
+        /* 8 naps of 30 ms on 2 workers take 120 ms; the map may wait 10. */
+        CHECK_RC(mproc_pool_map(pool, nap, in, 8, 8, NULL, 0, &mo, 10), MPROC_ETIMEDOUT);
+        for (int i = 0; i < 8; i++)
+            in[i] = i;
+        CHECK_RC(mproc_pool_map(pool, square, in, 8, 8, out, 8, &mo, MPROC_FOREVER), 0);
+        CHECK(out[7] == 49);
+        finish_pool(pool);
+    }
+    round_end(rc, served);
+}
+
+struct counter {
+    uint64_t next, limit, sum;
+};
+
+static int next_item(void *arg, uint64_t index, void *item, size_t *item_len)
+{
+    struct counter *c = arg;
+    (void)index;
+    if (c->next == c->limit)
+        return 0;
+    int64_t x = (int64_t)c->next++;
+    memcpy(item, &x, sizeof x);
+    *item_len = sizeof x;
+    return 1;
+}
+
+static int add_result(void *arg, uint64_t index, const void *out, size_t out_len,
+                      const struct mproc_pool_error *err)
+{
+    struct counter *c = arg;
+    (void)index;
+    int64_t y = 0;
+    if (!err && out_len == 8)
+        memcpy(&y, out, 8);
+    c->sum += (uint64_t)y;
+    return 0;
+}
+
+static void pool_mpi_map_stream_pulls_every_item(void)
+{
+    mproc_pool *pool = NULL;
+    int rc = mproc_pool_create_mpi(&pool, NULL);
+    if (world_rank == 0) {
+        struct counter c = {0, 1000, 0};
+        struct mproc_pool_map_opts mo = {.max_in_flight = 16};
+        CHECK_RC(mproc_pool_map_stream(pool, square, next_item, &c, 8, 8, add_result, &c, &mo,
+                                       MPROC_FOREVER),
+                 0);
+        CHECK(c.next == 1000);
+        CHECK(c.sum == 999ull * 1000 * 1999 / 6); /* sum of squares below 1000 */
+        finish_pool(pool);
+    }
+    round_end(rc, served);
+}
+
 static void pool_mpi_bad_options_fail_on_every_rank(void)
 {
     mproc_pool *pool = NULL;
@@ -341,6 +404,8 @@ int main(int argc, char **argv)
     pool_mpi_initializer_and_task_ctx_are_each_ranks_own();
     pool_mpi_terminate_cancels_unfinished_futures();
     pool_mpi_free_without_join_releases_the_workers();
+    pool_mpi_map_times_out_and_the_pool_stays_usable();
+    pool_mpi_map_stream_pulls_every_item();
     pool_mpi_bad_options_fail_on_every_rank();
     pool_mpi_one_rank_communicator_has_no_worker();
     int status = world_rank == 0 ? mpicheck_end("test_pool_mpi") : 0;
