@@ -33,7 +33,7 @@ static int mpicheck_passed, mpicheck_failed;
             mpicheck_passed++;                                                                     \
         } else {                                                                                   \
             mpicheck_failed++;                                                                     \
-            fprintf(stderr, "%s:%d: %s: %s returned %d (%s), expected %s\n", __FILE__, __LINE__,  \
+            fprintf(stderr, "%s:%d: %s: %s returned %d (%s), expected %s\n", __FILE__, __LINE__,   \
                     __func__, #expr, rc_, mproc_err_name(rc_), #want);                             \
         }                                                                                          \
     } while (0)
