@@ -29,6 +29,21 @@
  * within slot_bytes. Every size and index in a message is checked by its
  * receiver before use; a bad result makes poll() return MPROC_ECORRUPT.
  *
+ * Start-up (collective, in mproc_pool_create_mpi_comm)
+ * ----------------------------------------------------
+ * Every rank duplicates the communicator. Rank 0 checks its options and
+ * sends CONFIG to every other rank, also when it fails (status < 0), so that
+ * no rank is left waiting; each used worker runs its initializer and
+ * answers HELLO; a failed initializer fails the create on rank 0 with
+ * MPROC_EBROKEN and the serving workers are stopped again.
+ *
+ * Tasks without a name
+ * --------------------
+ * post() of a function that was never registered cannot go to a worker: the
+ * chunk completes at rank 0 at once with MPROC_ENOENTRY for every item and
+ * is reported by the next poll() (before any MPI result), so the engine
+ * handles it like any finished chunk.
+ *
  * Flow control and pipelining
  * ---------------------------
  * The owner keeps at most K = slots_per_worker chunks per worker between
