@@ -14,6 +14,7 @@ declare -A pkgs=(
   [bench]="libzmq3-dev libboost-dev python3 python3-mpi4py openmpi-bin libopenmpi-dev"
   [fuzz]="clang libclang-rt-14-dev"
   [clang]="clang"
+  [valgrind]="valgrind"
 )
 
 want=()
