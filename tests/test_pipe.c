@@ -712,3 +712,88 @@ MPROC_TEST(pipe, bad_arguments_are_errors)
     MPROC_ASSERT_OK(mproc_pipe_close(a));
     MPROC_ASSERT_OK(mproc_pipe_close(b));
 }
+
+/* Credentials: needs root to have a second uid at hand. */
+struct cred_arg {
+    char name[64];
+    int expect_connect; /* what the client's connect must return */
+};
+
+static int child_connect_as_nobody(void *arg)
+{
+    struct cred_arg *a = arg;
+    if (setgid(65534) != 0 || setuid(65534) != 0)
+        return 50;
+    mproc_pipe *p;
+    int rc = mproc_pipe_connect(&p, a->name, 5000);
+    if (rc != 0)
+        return 51;
+    /* Trusts the root listener; whether it is served is the listener's
+     * choice: send, and see the answer or the close. */
+    rc = mproc_pipe_send(p, "hi", 2, 5000);
+    char buf[8];
+    ssize_t n = mproc_pipe_recv(p, buf, sizeof buf, 5000);
+    mproc_pipe_close(p);
+    if (rc == MPROC_ECLOSED || (rc == 0 && n == MPROC_ECLOSED))
+        return 3; /* turned away, before or after the send */
+    return rc == 0 && n == 2 ? 0 : 52;
+}
+
+MPROC_TEST(pipe, listener_turns_away_other_users_unless_any_uid)
+{
+    if (geteuid() != 0)
+        return; /* needs a second uid */
+    struct cred_arg a;
+    listener_name(a.name, sizeof a.name);
+    mproc_listener *l;
+    MPROC_ASSERT_OK(mproc_listener_create(&l, a.name, 0));
+    pid_t pid = mproc_test_fork(child_connect_as_nobody, &a);
+    mproc_pipe *p;
+    MPROC_ASSERT_RC(mproc_listener_accept(l, &p, 300), MPROC_ETIMEDOUT);
+    int st = exited_with(mproc_test_wait(pid, 5000));
+    cr_assert_eq(st, 3, "the client was closed (status %d)", st);
+    MPROC_ASSERT_OK(mproc_listener_close(l));
+
+    MPROC_ASSERT_OK(mproc_listener_create(&l, a.name, MPROC_LISTENER_ANY_UID));
+    pid = mproc_test_fork(child_connect_as_nobody, &a);
+    MPROC_ASSERT_OK(mproc_listener_accept(l, &p, 5000));
+    char buf[8];
+    cr_assert_eq(mproc_pipe_recv(p, buf, sizeof buf, 5000), 2);
+    MPROC_ASSERT_OK(mproc_pipe_send(p, "ok", 2, 5000));
+    cr_assert_eq(exited_with(mproc_test_wait(pid, 5000)), 0);
+    MPROC_ASSERT_OK(mproc_pipe_close(p));
+    MPROC_ASSERT_OK(mproc_listener_close(l));
+}
+
+static int child_listen_as_nobody(void *arg)
+{
+    struct cred_arg *a = arg;
+    if (setgid(65534) != 0 || setuid(65534) != 0)
+        return 60;
+    mproc_listener *l;
+    if (mproc_listener_create(&l, a->name, MPROC_LISTENER_ANY_UID) != 0)
+        return 61;
+    /* Stay until the parent has tried (it closes its end of the pipe). */
+    mproc_pipe *p;
+    int rc = mproc_listener_accept(l, &p, 5000);
+    if (rc == 0)
+        mproc_pipe_close(p);
+    mproc_listener_close(l);
+    return 0;
+}
+
+MPROC_TEST(pipe, client_refuses_a_listener_of_another_user)
+{
+    if (geteuid() != 0)
+        return; /* needs a second uid */
+    struct cred_arg a;
+    listener_name(a.name, sizeof a.name);
+    pid_t pid = mproc_test_fork(child_listen_as_nobody, &a);
+    mproc_pipe *p;
+    int rc;
+    /* Wait for the listener to appear; then the answer is EACCES. */
+    while ((rc = mproc_pipe_connect(&p, a.name, 0)) == MPROC_ECONNREFUSED)
+        mproc_test_sleep_ms(5);
+    MPROC_ASSERT_RC(rc, MPROC_EACCES);
+    cr_assert_eq(exited_with(mproc_test_wait(pid, 10000)), 0);
+}
