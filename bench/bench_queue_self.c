@@ -107,24 +107,24 @@ static uint64_t run_pingpong(uint64_t n, void *arg)
     return t;
 }
 
+static void one(const char *casename, const char *impl, bench_fn fn, void *arg, uint64_t n,
+                const char *unit, double bytes)
+{
+    struct bench_case c = {.impl = impl, .fn = fn, .arg = arg, .n = bench_scale(n)};
+    bench_run("queue_self", casename, &c, 1, unit, bytes);
+}
+
 int main(void)
 {
     bench_print_header();
     struct flow f64 = {64, 1 << 20, 1, 1, 0}, f64x2 = {64, 1 << 20, 2, 2, 0};
     struct flow f4k = {4096, 4 << 20, 1, 1, 0}, f1m = {1 << 20, 16 << 20, 1, 1, 0};
     struct flow z1m = {1 << 20, 16 << 20, 1, 1, 1};
-    struct bench_case c;
-    c = (struct bench_case){"mproc", run_flow, &f64, bench_scale(4000000)};
-    bench_run("queue_self", "1to1_64B", &c, 1, "Mmsg/s", 64);
-    c = (struct bench_case){"mproc", run_flow, &f64x2, bench_scale(4000000)};
-    bench_run("queue_self", "2to2_64B", &c, 1, "Mmsg/s", 64);
-    c = (struct bench_case){"mproc", run_flow, &f4k, bench_scale(1000000)};
-    bench_run("queue_self", "1to1_4KiB", &c, 1, "GB/s", 4096);
-    c = (struct bench_case){"mproc", run_flow, &f1m, bench_scale(10000)};
-    bench_run("queue_self", "1to1_1MiB", &c, 1, "GB/s", 1 << 20);
-    c = (struct bench_case){"mproc-zerocopy", run_flow, &z1m, bench_scale(200000)};
-    bench_run("queue_self", "1to1_1MiB_zc", &c, 1, "ns/op", 1 << 20);
-    c = (struct bench_case){"mproc", run_pingpong, NULL, bench_scale(200000)};
-    bench_run("queue_self", "pingpong_64B", &c, 1, "us/op", 64);
+    one("1to1_64B", "mproc", run_flow, &f64, 4000000, "Mmsg/s", 64);
+    one("2to2_64B", "mproc", run_flow, &f64x2, 4000000, "Mmsg/s", 64);
+    one("1to1_4KiB", "mproc", run_flow, &f4k, 1000000, "GB/s", 4096);
+    one("1to1_1MiB", "mproc", run_flow, &f1m, 10000, "GB/s", 1 << 20);
+    one("1to1_1MiB_zc", "mproc-zerocopy", run_flow, &z1m, 200000, "ns/op", 1 << 20);
+    one("pingpong_64B", "mproc", run_pingpong, NULL, 200000, "us/op", 64);
     return 0;
 }
