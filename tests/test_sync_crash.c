@@ -6,9 +6,12 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 struct shared {
     mproc_lock lock;
@@ -523,4 +526,69 @@ MPROC_TEST(sync_crash, sem_tracked_table_full_gives_enospc_until_holders_die)
     cr_assert_eq(mproc_sem_value(&s->sem), 99);
     MPROC_ASSERT_OK(mproc_sem_release(&s->sem));
     munmap(s, sizeof *s);
+}
+
+/* Random kills --------------------------------------------------------------- */
+
+struct pair {
+    mproc_lock lock;
+    _Atomic int started;
+    long a, b; /* invariant under the lock: a == b */
+    long repairs;
+};
+
+static int hammer_pair(void *arg)
+{
+    struct pair *p = arg;
+    atomic_fetch_add(&p->started, 1);
+    for (;;) {
+        int rc = mproc_lock_acquire(&p->lock, 5000);
+        if (rc == MPROC_EOWNERDEAD) {
+            p->b = p->a;
+            p->repairs++;
+            mproc_lock_consistent(&p->lock);
+        } else if (rc != 0) {
+            return 1;
+        } else if (p->a != p->b) {
+            return 3; /* saw a half-done update without being told */
+        }
+        p->a++;
+        for (volatile int k = 0; k < 50; k++)
+            ;
+        p->b++;
+        mproc_lock_release(&p->lock);
+    }
+}
+
+MPROC_TEST(sync_crash, lock_invariant_holds_across_twenty_random_kills)
+{
+    struct pair *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                          -1, 0);
+    cr_assert(p != MAP_FAILED);
+    pid_t survivor = mproc_test_fork(hammer_pair, p);
+    unsigned seed = (unsigned)getpid();
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&p->started, 0);
+        pid_t victim = mproc_test_fork(hammer_pair, p);
+        for (int i = 0; i < 5000 && atomic_load(&p->started) == 0; i++)
+            mproc_test_sleep_ms(1);
+        struct timespec ts = {0, (long)(rand_r(&seed) % 20000) * 1000};
+        nanosleep(&ts, NULL);
+        kill_and_reap(victim);
+    }
+    /* The survivor never saw a broken invariant and is still going. */
+    mproc_test_sleep_ms(100);
+    int st = mproc_test_wait(survivor, 0);
+    cr_assert_eq(st, -1, "survivor ended with status %d", st); /* -1: still running, now killed */
+    int rc = mproc_lock_acquire(&p->lock, 2000);
+    cr_assert(rc == 0 || rc == MPROC_EOWNERDEAD, "final acquire %d", rc);
+    if (rc == MPROC_EOWNERDEAD) {
+        p->b = p->a;
+        MPROC_ASSERT_OK(mproc_lock_consistent(&p->lock));
+    }
+    cr_assert_eq(p->a, p->b);
+    cr_assert_gt(p->a, 0);
+    cr_log_info("%ld updates, %ld repairs after owner deaths", p->a, p->repairs);
+    MPROC_ASSERT_OK(mproc_lock_release(&p->lock));
+    munmap(p, sizeof *p);
 }
