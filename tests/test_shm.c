@@ -6,7 +6,10 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -396,4 +399,42 @@ MPROC_TEST(shm, from_fd_reports_a_name_only_if_it_leads_to_that_file)
     MPROC_ASSERT_OK(mproc_shm_close(v));
     MPROC_ASSERT_OK(mproc_shm_close(u));
     MPROC_ASSERT_OK(mproc_shm_close(s));
+}
+
+/* In a private mount namespace, a 1 MiB tmpfs over /dev/shm. Exit codes:
+ * 0 as expected, 77 cannot set up (not root), others a failure. */
+static int child_tiny_dev_shm(void *arg)
+{
+    (void)arg;
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("tmpfs", "/dev/shm", "tmpfs", 0, "size=1m") != 0)
+        return 77;
+    mproc_shm *s, *t;
+    if (mproc_shm_create(&s, "big", 700 * 1024) != 0)
+        return 1;
+    /* Every page was reserved: touching them all cannot SIGBUS. */
+    memset(mproc_shm_ptr(s), 1, mproc_shm_size(s));
+    if (mproc_shm_create(&t, "more", 700 * 1024) != MPROC_ENOSPC)
+        return 2;
+    if (mproc_shm_create(&t, "", 2 << 20) != MPROC_ENOSPC)
+        return 3;
+    mproc_shm_unlink(s);
+    mproc_shm_close(s);
+    /* Nothing left behind by the failures. */
+    DIR *d = opendir("/dev/shm");
+    int entries = 0;
+    for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+        entries += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return entries == 0 ? 0 : 4;
+}
+
+MPROC_TEST(shm, full_dev_shm_is_enospc_at_creation_never_sigbus_later)
+{
+    int st = mproc_test_wait(mproc_test_fork(child_tiny_dev_shm, NULL), 5000);
+    cr_assert(WIFEXITED(st), "child died of signal %d", WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+    if (WEXITSTATUS(st) == 77)
+        return; /* no private mount namespace here (needs root) */
+    cr_assert_eq(WEXITSTATUS(st), 0);
 }
