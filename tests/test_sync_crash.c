@@ -592,3 +592,52 @@ MPROC_TEST(sync_crash, lock_invariant_holds_across_twenty_random_kills)
     MPROC_ASSERT_OK(mproc_lock_release(&p->lock));
     munmap(p, sizeof *p);
 }
+
+struct slots {
+    mproc_sem sem;
+    _Atomic int started;
+};
+
+static int hammer_slots(void *arg)
+{
+    struct slots *p = arg;
+    atomic_fetch_add(&p->started, 1);
+    for (;;) {
+        int rc = mproc_sem_acquire(&p->sem, 5000);
+        if (rc != 0)
+            return 1;
+        for (volatile int k = 0; k < 200; k++)
+            ;
+        rc = mproc_sem_release(&p->sem);
+        if (rc != 0)
+            return 2; /* MPROC_ERANGE here would mean a unit was counted twice */
+    }
+}
+
+MPROC_TEST(sync_crash, sem_tracked_never_exceeds_its_bound_across_random_kills)
+{
+    struct slots *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                           -1, 0);
+    cr_assert(p != MAP_FAILED);
+    MPROC_ASSERT_OK(mproc_sem_init(&p->sem, 2, MPROC_SEM_TRACKED | MPROC_SEM_BOUNDED));
+    pid_t survivor = mproc_test_fork(hammer_slots, p);
+    unsigned seed = (unsigned)getpid();
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&p->started, 0);
+        pid_t victim = mproc_test_fork(hammer_slots, p);
+        for (int i = 0; i < 5000 && atomic_load(&p->started) == 0; i++)
+            mproc_test_sleep_ms(1);
+        struct timespec ts = {0, (long)(rand_r(&seed) % 20000) * 1000};
+        nanosleep(&ts, NULL);
+        kill_and_reap(victim);
+    }
+    mproc_test_sleep_ms(50);
+    int st = mproc_test_wait(survivor, 0);
+    cr_assert_eq(st, -1, "survivor ended with status %d", st);
+    /* Everyone is dead now: the units of all of them come back. */
+    int got = 0;
+    while (got < 3 && mproc_sem_acquire(&p->sem, 200) == 0)
+        got++;
+    cr_assert(got >= 1 && got <= 2, "%d units available after recovery", got);
+    munmap(p, sizeof *p);
+}
