@@ -268,8 +268,8 @@ static void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint6
                       uint32_t flags);
 
 /* Claim k units for a message; on success my put intent is HELD at *pos. */
-static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int timeout_ms,
-                       uint64_t *pos)
+static int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int timeout_ms,
+                            uint64_t *pos)
 {
     struct q_hdr *h = q->h;
     struct q_part *p = ts->p;
@@ -290,6 +290,9 @@ static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int 
             if (t - r > q->limit)
                 return MPROC_ECORRUPT;
             if (t + k - r > q->limit) {
+                /* never wait with an intent left from a failed CAS: a repairer
+                 * would take it for a live claim and wait for us forever */
+                atomic_store_explicit(&p->put_intent, Q_I_NONE, memory_order_relaxed);
                 int rc = q_wait_round(q, ts, &w, timeout_ms, r, false, q_has_room, &room);
                 if (rc < 0)
                     return rc;
@@ -321,6 +324,16 @@ static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int 
     }
     *pos = t;
     return 0;
+}
+
+/* On failure no intent of mine may stay behind (see above). */
+static int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int timeout_ms,
+                       uint64_t *pos)
+{
+    int rc = q_claim_put_loop(q, ts, k, timeout_ms, pos);
+    if (rc < 0)
+        atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
+    return rc;
 }
 
 static void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint64_t k, size_t len,
@@ -444,8 +457,8 @@ struct q_got {
 
 /* Find and (unless peeking) claim the next real message; skips LOST and
  * cancelled records. On success with a claim, my get intent is HELD. */
-static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode mode, size_t cap,
-                       int timeout_ms, struct q_got *got)
+static int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode mode,
+                            size_t cap, int timeout_ms, struct q_got *got)
 {
     struct q_hdr *h = q->h;
     struct q_part *p = ts->p;
@@ -503,7 +516,8 @@ static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode 
          * producers' line away from them on every message. */
         if (timeout_ms != 0 && w.spins < Q_SPIN &&
             !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
-            int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
+            atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
+        int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
             if (rc < 0)
                 return rc;
             hd = atomic_load_explicit(&h->head, memory_order_relaxed);
@@ -526,11 +540,21 @@ static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode 
             hd = atomic_load_explicit(&h->head, memory_order_relaxed);
             continue;
         }
+        atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
         int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
         if (rc < 0)
             return rc;
         hd = atomic_load_explicit(&h->head, memory_order_relaxed);
     }
+}
+
+static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode mode, size_t cap,
+                       int timeout_ms, struct q_got *got)
+{
+    int rc = q_claim_get_loop(q, ts, mode, cap, timeout_ms, got);
+    if (rc < 0 || mode == Q_GET_PEEK)
+        atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
+    return rc;
 }
 
 static void q_get_done(struct mproc_queue *q, struct q_tls *ts, const struct q_got *g)

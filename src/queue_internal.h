@@ -26,7 +26,8 @@
 #define Q_CONSUMED(p) (((p) + 1) | (1ull << 63)) /* taken and released out of order */
 
 /* meta word of an index entry: len | units << 32 | flags << 56 */
-#define Q_META(len, units, fl) ((uint64_t)(len) | ((uint64_t)(units) << 32) | ((uint64_t)(fl) << 56))
+#define Q_META(len, units, fl)                                                                     \
+    ((uint64_t)(len) | ((uint64_t)(units) << 32) | ((uint64_t)(fl) << 56))
 #define Q_META_LEN(m) ((uint32_t)(m))
 #define Q_META_UNITS(m) ((uint32_t)(((m) >> 32) & 0xFFFFFFu))
 #define Q_META_FLAGS(m) ((uint32_t)((m) >> 56))
