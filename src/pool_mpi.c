@@ -49,8 +49,9 @@
  * The owner keeps at most K = slots_per_worker chunks per worker between
  * post() and release(); chunks go to the least loaded worker, so each worker
  * has several chunks queued and never waits for a round trip. The owner has
- * W * K + W receives for results (and BYEs) posted with MPI_ANY_SOURCE; a
- * receive buffer handed out in an event is re-posted at release(). Each
+ * W * K + W receives for results (and BYEs) posted with MPI_ANY_SOURCE (at
+ * most MAX_RECVS: correctness does not depend on the number); a receive
+ * buffer handed out in an event is re-posted at release(). Each
  * worker posts K receives for chunks and processes them in the order they
  * were posted (MPI matches messages of one sender and tag to receives in
  * posting order, so that is the order rank 0 sent them). A receive slot is
@@ -75,6 +76,8 @@
 #include <unistd.h>
 
 /* Sizes -------------------------------------------------------------------- */
+
+#define MAX_RECVS 256 /* result receives rank 0 keeps posted, at most */
 
 static size_t chunk_limit(size_t slot_bytes, size_t in_size, size_t out_size)
 {
@@ -606,7 +609,10 @@ static struct be *be_alloc(MPI_Comm comm, int nworkers, unsigned slots, size_t s
     b->slots = slots;
     b->slot_bytes = slot_bytes;
     b->nentries = nworkers * (int)slots;
-    b->nrecv = b->nentries + nworkers;
+    /* One receive per chunk that can be in flight (and per BYE), but not
+     * thousands on a big job: results beyond wait in MPI (small ones in its
+     * unexpected queue, large ones at the sender) until a receive is free. */
+    b->nrecv = b->nentries + nworkers < MAX_RECVS ? b->nentries + nworkers : MAX_RECVS;
     b->recv_cap = slot_bytes + RESULT_HDR;
     b->w = calloc((size_t)nworkers, sizeof *b->w);
     b->entries = calloc((size_t)b->nentries, sizeof *b->entries);

@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static int world_rank, world_size;
@@ -61,6 +62,22 @@ static int nap(const void *in, size_t in_len, void *out, size_t *out_len, void *
     return 0;
 }
 MPROC_TASK(nap)
+
+/* The worker's rank and its CPU time so far (user + system, ns). */
+static int cpu_used(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    (void)in, (void)in_len, (void)ctx;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    int64_t v[2] = {world_rank, (int64_t)ru.ru_utime.tv_sec * 1000000000 +
+                                    (int64_t)ru.ru_utime.tv_usec * 1000 +
+                                    (int64_t)ru.ru_stime.tv_sec * 1000000000 +
+                                    (int64_t)ru.ru_stime.tv_usec * 1000};
+    memcpy(out, v, sizeof v);
+    *out_len = sizeof v;
+    return 0;
+}
+MPROC_TASK(cpu_used)
 
 static int not_registered(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
 {
@@ -349,6 +366,37 @@ static void pool_mpi_map_stream_pulls_every_item(void)
     round_end(rc, served);
 }
 
+/* Between two maps the workers idle for a second; each reports its CPU time
+ * before and after (a chunk of 1 goes to the least loaded worker, so two
+ * items reach both). A busy-polling rank would use about 1000 ms. */
+static void pool_mpi_idle_workers_use_little_cpu(void)
+{
+    mproc_pool *pool = NULL;
+    int rc = mproc_pool_create_mpi(&pool, NULL);
+    if (world_rank == 0) {
+        int64_t in[2] = {0, 0}, out[2][2][2];
+        struct mproc_pool_map_opts mo = {.chunksize = 1};
+        CHECK_RC(mproc_pool_map(pool, cpu_used, in, 2, 8, out[0], 16, &mo, MPROC_FOREVER), 0);
+        sleep(1);
+        CHECK_RC(mproc_pool_map(pool, cpu_used, in, 2, 8, out[1], 16, &mo, MPROC_FOREVER), 0);
+        for (int r = 1; r <= 2; r++) {
+            int64_t before = -1, after = -1;
+            for (int i = 0; i < 2; i++) {
+                if (out[0][i][0] == r) before = out[0][i][1];
+                if (out[1][i][0] == r) after = out[1][i][1];
+            }
+            CHECK(before >= 0 && after >= before);
+            if (before >= 0 && after >= before) {
+                double ms = (double)(after - before) / 1e6;
+                printf("pool_mpi: idle worker rank %d used %.1f ms of CPU in 1 s\n", r, ms);
+                CHECK(ms < 250.0);
+            }
+        }
+        finish_pool(pool);
+    }
+    round_end(rc, served);
+}
+
 static void pool_mpi_bad_options_fail_on_every_rank(void)
 {
     mproc_pool *pool = NULL;
@@ -395,6 +443,7 @@ int main(int argc, char **argv)
     pool_mpi_free_without_join_releases_the_workers();
     pool_mpi_map_times_out_and_the_pool_stays_usable();
     pool_mpi_map_stream_pulls_every_item();
+    pool_mpi_idle_workers_use_little_cpu();
     pool_mpi_bad_options_fail_on_every_rank();
     pool_mpi_one_rank_communicator_has_no_worker();
     int status = world_rank == 0 ? mpicheck_end("test_pool_mpi") : 0;
