@@ -308,12 +308,25 @@ static int pb_wanted(const char *name)
     return !only || !*only || strstr(name, only) != NULL;
 }
 
+/* Runs the row, then frees its jobs. */
 static void pb_row_run(struct pb_row *r, const char *unit, double bytes)
 {
-    if (r->ncases == 0)
-        return;
-    fprintf(stderr, "bench_pipe: %s (%d cases)\n", r->name, r->ncases);
-    bench_run("pipe", r->name, r->cases, r->ncases, unit, bytes);
+    if (r->ncases > 0) {
+        fprintf(stderr, "bench_pipe: %s (%d cases)\n", r->name, r->ncases);
+        bench_run("pipe", r->name, r->cases, r->ncases, unit, bytes);
+    }
+    for (int i = 0; i < r->ncases; i++) {
+        if (r->cases[i].fn == py_case_fn) {
+            struct py_job *j = r->cases[i].arg;
+            free((char *)j->what);
+            free(j);
+        } else {
+            struct pb_job *j = r->cases[i].arg;
+            free((char *)j->what);
+            free(j);
+        }
+    }
+    r->ncases = 0;
 }
 
 static void pb_stream_row(const char *name, size_t size, const char *unit, double est_base,

@@ -42,6 +42,7 @@
 
 #include <mproc.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -312,7 +313,16 @@ uint64_t count_for(Est e, size_t size)
 struct Row {
     const char *name;
     std::vector<bench_case> cases;
-    std::vector<std::string> impls; /* keeps the impl strings alive */
+    std::vector<std::string> impls;              /* keeps the impl strings alive */
+    std::vector<std::function<void()>> cleanups; /* free the cases' jobs */
+    Row() = default;
+    Row(const Row &) = delete;
+    Row &operator=(const Row &) = delete;
+    ~Row()
+    {
+        for (auto &f : cleanups)
+            f();
+    }
 };
 
 std::string g_only;
@@ -348,6 +358,7 @@ void add_stream(Row &r, const char *impl, size_t size, int np, int nc, Est e)
     }
     j->peer.teardown();
     add_case(r, impl, stream_fn<P>, j, count_for(e, size));
+    r.cleanups.push_back([j] { delete j; });
 }
 
 template <class P> void add_pp(Row &r, const char *impl, size_t size, Est e)
@@ -362,6 +373,7 @@ template <class P> void add_pp(Row &r, const char *impl, size_t size, Est e)
     }
     j->fwd.teardown();
     add_case(r, impl, pp_fn<P>, j, count_for(e, size));
+    r.cleanups.push_back([j] { delete j; });
 }
 
 void add_py(Row &r, const char *mode, size_t size, int np, int nc, Est e)
@@ -377,6 +389,10 @@ void add_py(Row &r, const char *mode, size_t size, int np, int nc, Est e)
     std::string *w = new std::string(std::string(r.name) + "/py-mp.Queue");
     j->what = w->c_str();
     add_case(r, "py-mp.Queue", py_case_fn, j, count_for(e, size));
+    r.cleanups.push_back([j, w] {
+        delete w;
+        delete j;
+    });
 }
 
 void run_row(Row &r, const char *unit, double bytes)
