@@ -55,6 +55,8 @@ static size_t run_chunk(struct wstate *ws, struct wslot *s, int bytes)
     struct wire_chunk h;
     memcpy(&h, s->in, sizeof h);
     size_t n = h.count;
+    /* Bounded first, so that the products below cannot wrap. */
+    if (n == 0 || n > ws->res_cap || h.out_size > ws->res_cap || h.in_stride > ws->in_cap) return 0;
     size_t off = CHUNK_HDR + (((size_t)h.name_len + 3) & ~(size_t)3);
     size_t lens_off = off;
     if (h.flags & FLAG_LENS) off += 4 * n;
@@ -100,7 +102,7 @@ static size_t run_chunk(struct wstate *ws, struct wslot *s, int bytes)
     return RESULT_HDR + 8 * n + (n - 1) * h.out_size + out_len[n - 1];
 }
 
-/* Posts slot i's receive and appends it to the fifo. */
+/* Posts a slot's receive (the caller appends it to the fifo). */
 static int post_slot(struct wstate *ws, struct wslot *s, MPI_Request *req)
 {
     s->recv_done = false;
