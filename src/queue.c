@@ -94,14 +94,19 @@ static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
 
 /* Wake every sleeper of one side, if any announced itself (need = 1). The
  * exchange makes one waker per sleeping episode pay for the system call. */
-static inline void q_wake(_Atomic uint32_t *need, _Atomic uint32_t *fut)
+static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (MPROC__UNLIKELY(atomic_load_explicit(need, memory_order_relaxed) != 0) &&
+    if (MPROC__UNLIKELY(atomic_load_explicit(need, memory_order_seq_cst) != 0) &&
         atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
         atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
         mproc__futex_wake(fut, INT_MAX);
     }
+}
+
+static inline void q_wake(_Atomic uint32_t *need, _Atomic uint32_t *fut)
+{
+    atomic_thread_fence(memory_order_seq_cst);
+    q_wake_nofence(need, fut);
 }
 
 void mproc__q_wake_getters(struct mproc_queue *q)
@@ -140,6 +145,11 @@ void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
          * only if some were left. */
         if (atomic_load_explicit(&q->h->marks, memory_order_seq_cst) != 0)
             mproc__q_sweep(q);
+        /* The seq_cst CAS on rel orders it before the seq_cst load of
+         * put_need (a sleeper stores need, then loads rel, both seq_cst):
+         * no fence needed on this, the most common, path. */
+        q_wake_nofence(&q->h->put_need, &q->h->put_futex);
+        return;
     } else {
         /* An earlier message is still being read: leave a mark for its
          * reader, then make sure it did not pass by before the mark. */
