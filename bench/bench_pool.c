@@ -179,6 +179,11 @@ static uint64_t run_pipe(uint64_t n, size_t chunk)
             abort();
         pid_t pid = fork();
         if (pid == 0) {
+            /* Earlier workers' pipe ends would keep them from seeing EOF. */
+            for (int j = 0; j < k; j++) {
+                close(w[j].to);
+                close(w[j].from);
+            }
             close(a[1]);
             close(b[0]);
             pipe_worker(a[0], b[1]);
@@ -189,12 +194,16 @@ static uint64_t run_pipe(uint64_t n, size_t chunk)
         w[k].to = a[1];
         w[k].from = b[0];
     }
+    /* At most 16 KiB in flight each way per worker, so that neither side can
+     * block on a full pipe while the other waits for it. */
+    unsigned window = (unsigned)(16384 / (chunk * sizeof(int64_t)));
+    window = window < 1 ? 1 : window > PIPE_WINDOW ? PIPE_WINDOW : window;
     uint64_t next = 0, done = 0;
     uint64_t t0 = bench_now_ns();
     while (done < n) {
         for (int k = 0; k < WORKERS; k++) {
             struct pipe_w *x = &w[k];
-            while (next < n && x->head - x->tail < PIPE_WINDOW) {
+            while (next < n && x->head - x->tail < window) {
                 uint32_t c = (uint32_t)(n - next < chunk ? n - next : chunk);
                 if (write_full(x->to, &c, sizeof c) < 0 ||
                     write_full(x->to, in + next, c * sizeof(int64_t)) < 0)

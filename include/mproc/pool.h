@@ -110,7 +110,7 @@ struct mproc_pool_opts {
     int max_retries;               /* MPROC_POOL_RETRY_TASK: extra attempts per item (0: 3) */
     void *task_ctx;                /* passed to every task as ctx */
     size_t slot_bytes;             /* bytes of one task slot (inputs + results of a chunk);
-                                      0: 64 KiB. An item whose input plus result does not
+                                      0: 256 KiB. An item whose input plus result does not
                                       fit is refused with MPROC_EMSGSIZE */
     unsigned slots_per_worker;     /* chunks queued per worker; 0: 8 */
     int start_method;              /* MPROC_START_FORK (only fork for the local pool; spawn
