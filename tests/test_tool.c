@@ -4,15 +4,20 @@
  * read its output through a pipe. The objects it looks at are written by
  * hand here (a struct mproc__seg_hdr and a body) so that every state can be
  * produced on purpose: a live creator, a dead one, a reused pid, bad magic,
- * another ABI version, sizes that disagree. Each test names its files
- * "tt<pid>-..." and passes "tt<pid>-*" to the tool, so it never sees (and
- * `clean` never removes) what other tests running at the same time create.
+ * another ABI version, sizes that disagree. Those hand-made files live in a
+ * private temporary directory that the tool is pointed at with --dir, so
+ * that tests of other files running at the same time (whose leak checks
+ * watch /dev/shm) and these never see each other's files. The few tests
+ * with real library objects must use /dev/shm; they call shared_dir().
+ * Every test names its files "tt<pid>-..." and passes "tt<pid>-*" to the
+ * tool, so `clean` never removes anything another test created.
  */
 #include "harness.h"
 
 #include "linux/linux.h" /* segment.h needs MPROC__NAME_MAX */
 #include "segment.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,38 @@
 #define OUT_MAX 65536
 
 static char out[OUT_MAX];
+
+/* Where this test's objects live: a private directory (default) or
+ * /dev/shm (shared_dir()). Each test runs in a process of its own, so this
+ * state is per test. */
+static char tdir[128];
+static bool use_shm_dir;
+
+static void shared_dir(void)
+{
+    use_shm_dir = true;
+}
+
+static const char *dir_prefix(void)
+{
+    return use_shm_dir ? "/dev/shm/" : tdir;
+}
+
+static void remove_tdir(void)
+{
+    DIR *d = opendir(tdir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s%s", tdir, e->d_name);
+        unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(tdir);
+}
 
 /* run_tool - run the tool with args (NULL-terminated, without argv[0]);
  * stdout and stderr go to `out`. Returns the exit code, or -1 if the tool
@@ -39,8 +76,14 @@ static int run_tool(const char *const *args)
 
     const char *argv[32] = {tool};
     int argc = 1;
-    for (; args[argc - 1]; argc++)
-        argv[argc] = args[argc - 1];
+    for (int i = 0; args[i]; i++) {
+        argv[argc++] = args[i];
+        if (i == 0 && !use_shm_dir && tdir[0] &&
+            (strcmp(args[0], "ls") == 0 || strcmp(args[0], "clean") == 0)) {
+            argv[argc++] = "--dir";
+            argv[argc++] = tdir;
+        }
+    }
     argv[argc] = NULL;
 
     int p[2];
@@ -80,12 +123,18 @@ static const char *name_of(const char *suffix)
     char *b = buf[next++ % 8];
     snprintf(b, sizeof buf[0], "tt%d-%s", (int)getpid(), suffix);
     snprintf(pattern, sizeof pattern, "tt%d-*", (int)getpid());
+    if (!use_shm_dir && !tdir[0]) {
+        char tmpl[] = "/tmp/mproc-tooltest-XXXXXX";
+        cr_assert(mkdtemp(tmpl) != NULL, "mkdtemp: %s", strerror(errno));
+        snprintf(tdir, sizeof tdir, "%s/", tmpl);
+        atexit(remove_tdir);
+    }
     return b;
 }
 
 static void path_of(char *buf, size_t n, const char *name)
 {
-    snprintf(buf, n, "/dev/shm/mproc-%s", name);
+    snprintf(buf, n, "%smproc-%s", dir_prefix(), name);
 }
 
 static bool exists(const char *name)
@@ -152,7 +201,7 @@ static struct fake good(unsigned kind, pid_t pid, uint64_t start)
     return (struct fake){MPROC__SEG_MAGIC, MPROC__SEG_VERSION, (uint16_t)kind, pid, start, 0, 0};
 }
 
-/* make - write /dev/shm/mproc-<name> with a header built from f. */
+/* make - write <dir>/mproc-<name> with a header built from f. */
 static void make(const char *name, struct fake f)
 {
     char path[256];
@@ -234,6 +283,13 @@ MPROC_TEST(tool, unknown_command_or_option_exits_2)
     cr_assert_eq(run_tool((const char *[]){"ls", "--jsn", NULL}), 2);
     cr_assert(strstr(out, "unknown option"), "%s", out);
     cr_assert_eq(run_tool((const char *[]){"clean", "--force", NULL}), 2);
+}
+
+MPROC_TEST(tool, missing_directory_is_an_error)
+{
+    cr_assert_eq(run_tool((const char *[]){"ls", "--dir", "/nonexistent/mproc-dir", NULL}), 1);
+    cr_assert(strstr(out, "/nonexistent/mproc-dir/"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", "--dir", "/nonexistent/mproc-dir", NULL}), 1);
 }
 
 MPROC_TEST(tool, version_prints_library_version)
@@ -361,7 +417,9 @@ MPROC_TEST(tool, clean_removes_object_of_dead_creator)
     make(n, good(MPROC__SEG_QUEUE, dead_pid(), 0));
     cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
     cr_assert(!exists(n), "%s", out);
-    cr_assert(strstr(out, "removed /dev/shm/mproc-") && strstr(out, n), "%s", out);
+    char line[256];
+    snprintf(line, sizeof line, "removed %smproc-%s (queue, creator ", dir_prefix(), n);
+    cr_assert(strstr(out, line), "%s", out);
     cr_assert(strstr(out, "removed 1 object\n"), "%s", out);
 }
 
@@ -395,7 +453,9 @@ MPROC_TEST(tool, clean_dry_run_removes_nothing)
     make(n, good(MPROC__SEG_SHM, dead_pid(), 0));
     cr_assert_eq(run_tool((const char *[]){"clean", "--dry-run", pattern, NULL}), 0);
     cr_assert(exists(n));
-    cr_assert(strstr(out, "would remove /dev/shm/mproc-") && strstr(out, n), "%s", out);
+    char line[256];
+    snprintf(line, sizeof line, "would remove %smproc-%s (shm, creator ", dir_prefix(), n);
+    cr_assert(strstr(out, line), "%s", out);
     cr_assert_eq(run_tool((const char *[]){"clean", "-n", pattern, NULL}), 0);
     cr_assert(exists(n));
     remove_obj(n);
@@ -427,4 +487,58 @@ MPROC_TEST(tool, clean_removes_unpublished_object_of_dead_creator)
     cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
     cr_assert(!exists(n) && exists(busy), "%s", out);
     remove_obj(busy);
+}
+
+/* With real objects of the library ---------------------------------------------*/
+
+MPROC_TEST(tool, ls_shows_statistics_of_a_live_queue)
+{
+    shared_dir();
+    const char *n = name_of("queue");
+    mproc_queue *q;
+    MPROC_ASSERT_OK(mproc_queue_create(&q, n, NULL));
+    MPROC_ASSERT_OK(mproc_queue_put(q, "one", 3, 0));
+    MPROC_ASSERT_OK(mproc_queue_put(q, "two", 3, 0));
+    cr_assert_eq(run_tool((const char *[]){"ls", "--json", pattern, NULL}), 0);
+    cr_assert(json_has(n, "\"kind\":\"queue\""), "%s", out);
+    cr_assert(json_has(n, "\"state\":\"alive\""), "%s", out);
+    cr_assert(json_has(n, "\"details\":{\"msgs\":2,"), "%s", out);
+    cr_assert(json_has(n, "\"puts\":2,"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(n, "msgs=2"), "%s", out);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+static int leave_named_shm(void *arg)
+{
+    mproc_shm *s;
+    /* Created and never unlinked: the process exits with its object left
+     * behind, as a crashed program would. */
+    return mproc_shm_create(&s, (const char *)arg, 100) == 0 ? 0 : 1;
+}
+
+MPROC_TEST(tool, clean_removes_what_a_dead_process_left_behind)
+{
+    shared_dir();
+    const char *n = name_of("leftover");
+    pid_t pid = mproc_test_fork(leave_named_shm, (void *)n);
+    int status = mproc_test_wait(pid, 5000);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_assert(exists(n));
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(n, "shm") && line_has(n, "dead"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(!exists(n), "%s", out);
+}
+
+MPROC_TEST(tool, clean_keeps_a_live_processs_shm)
+{
+    shared_dir();
+    const char *n = name_of("kept");
+    mproc_shm *s;
+    MPROC_ASSERT_OK(mproc_shm_create(&s, n, 100));
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(n), "%s", out);
+    MPROC_ASSERT_OK(mproc_shm_unlink(s));
+    MPROC_ASSERT_OK(mproc_shm_close(s));
 }

@@ -40,6 +40,13 @@
  * that Linux does not have. Unlinking removes only the name: processes that
  * already opened the object keep their mappings and keep working.
  *
+ * Another directory
+ * -----------------
+ * --dir DIR looks at DIR instead of /dev/shm: a container's
+ * /proc/<pid>/root/dev/shm, a copy, or a test's private directory. Liveness
+ * is still judged by this machine's /proc, in the tool's pid namespace, and
+ * the per-kind hook is skipped (it finds objects by name in /dev/shm).
+ *
  * Per-kind details (the hook)
  * ---------------------------
  * entry_details() is where a kind adds its own live figures. Queues show
@@ -272,9 +279,18 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
     return rc;
 }
 
+/* The directory looked at: MPROC__SHM_DIR unless --dir says otherwise
+ * (always ending in '/'). */
+static char shm_dir[4096] = MPROC__SHM_DIR;
+
+static bool default_dir(void)
+{
+    return strcmp(shm_dir, MPROC__SHM_DIR) == 0;
+}
+
 static int open_shm_dir(void)
 {
-    return open(MPROC__SHM_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return open(shm_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 /* Output --------------------------------------------------------------------*/
@@ -303,7 +319,7 @@ static bool entry_details(const struct entry *e, bool json, char *buf, size_t bu
     switch (e->hdr.kind) {
     case MPROC__SEG_QUEUE: {
         struct mproc_queue_stats st;
-        if (e->state != ST_ALIVE || mproc__name_check(e->name) != 0 ||
+        if (e->state != ST_ALIVE || !default_dir() || mproc__name_check(e->name) != 0 ||
             mproc_queue_stats_by_name(e->name, &st) != 0)
             return false;
         if (json) {
@@ -423,8 +439,8 @@ static void print_json(FILE *f, const struct entry_list *l)
         const struct entry *e = &l->v[i];
         char details[1024];
         fputs(i ? ",\n  {" : "\n  {", f);
-        char path[MPROC__PATH_MAX + 64];
-        snprintf(path, sizeof path, "%s%s", MPROC__SHM_DIR, e->file);
+        char path[sizeof shm_dir + 256];
+        snprintf(path, sizeof path, "%s%s", shm_dir, e->file);
         fputs("\"name\":", f);
         put_json_string(f, e->name);
         fputs(",\"path\":", f);
@@ -459,7 +475,7 @@ static void print_json(FILE *f, const struct entry_list *l)
 
 static void ls_usage(FILE *f)
 {
-    fputs("usage: mproc ls [--json] [PATTERN...]\n"
+    fputs("usage: mproc ls [--json] [--dir DIR] [PATTERN...]\n"
           "\n"
           "List the named mproc objects in " MPROC__SHM_DIR " (files " MPROC__SHM_PREFIX
           "<name>):\n"
@@ -477,6 +493,8 @@ static void ls_usage(FILE *f)
           "\n"
           "options:\n"
           "  --json     one JSON array of objects (sizes in bytes, age in seconds)\n"
+          "  --dir DIR  look in DIR instead of " MPROC__SHM_DIR " (a container's\n"
+          "             /proc/<pid>/root/dev/shm, a copy, or a test directory)\n"
           "  -h, --help this text\n"
           "\n"
           "exit status: 0 ok, 1 error, 2 usage\n",
@@ -485,7 +503,7 @@ static void ls_usage(FILE *f)
 
 static void clean_usage(FILE *f)
 {
-    fputs("usage: mproc clean [--dry-run] [PATTERN...]\n"
+    fputs("usage: mproc clean [--dry-run] [--dir DIR] [PATTERN...]\n"
           "\n"
           "Remove the named mproc objects whose creator process is dead (state \"dead\"\n"
           "in `mproc ls`) and that belong to you; print each one removed. Objects of a\n"
@@ -495,6 +513,7 @@ static void clean_usage(FILE *f)
           "\n"
           "options:\n"
           "  -n, --dry-run  print what would be removed, remove nothing\n"
+          "  --dir DIR      look in DIR instead of " MPROC__SHM_DIR "\n"
           "  -h, --help     this text\n"
           "\n"
           "exit status: 0 ok (also when nothing was dead), 1 error, 2 usage\n",
@@ -505,9 +524,12 @@ static void clean_usage(FILE *f)
  * exit status to return. */
 static int parse(int argc, char **argv, bool is_clean, bool *flag)
 {
-    static const struct option ls_opts[] = {
-        {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option ls_opts[] = {{"json", no_argument, NULL, 'j'},
+                                            {"dir", required_argument, NULL, 'd'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
     static const struct option clean_opts[] = {{"dry-run", no_argument, NULL, 'n'},
+                                               {"dir", required_argument, NULL, 'd'},
                                                {"help", no_argument, NULL, 'h'},
                                                {NULL, 0, NULL, 0}};
     void (*usage)(FILE *) = is_clean ? clean_usage : ls_usage;
@@ -521,6 +543,15 @@ static int parse(int argc, char **argv, bool is_clean, bool *flag)
         case 'n':
             *flag = true;
             break;
+        case 'd': {
+            size_t len = strlen(optarg);
+            if (len == 0 || len + 2 > sizeof shm_dir) {
+                fprintf(stderr, "mproc: --dir: bad directory\n");
+                return 2;
+            }
+            snprintf(shm_dir, sizeof shm_dir, "%s%s", optarg, optarg[len - 1] == '/' ? "" : "/");
+            break;
+        }
         case 'h':
             usage(stdout);
             return 0;
@@ -542,7 +573,7 @@ int tool_ls(int argc, char **argv)
         return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
-        fprintf(stderr, "mproc ls: %s: %s\n", MPROC__SHM_DIR, strerror(errno));
+        fprintf(stderr, "mproc ls: %s: %s\n", shm_dir, strerror(errno));
         return 1;
     }
     struct entry_list l = {0};
@@ -589,7 +620,7 @@ int tool_clean(int argc, char **argv)
         return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
-        fprintf(stderr, "mproc clean: %s: %s\n", MPROC__SHM_DIR, strerror(errno));
+        fprintf(stderr, "mproc clean: %s: %s\n", shm_dir, strerror(errno));
         return 1;
     }
     struct entry_list l = {0};
@@ -612,7 +643,7 @@ int tool_clean(int argc, char **argv)
             if (unlinkat(dirfd, e->file, 0) != 0) {
                 if (errno == ENOENT)
                     continue; /* someone else cleaned it first */
-                fprintf(stderr, "mproc clean: %s%s: %s\n", MPROC__SHM_DIR, e->file,
+                fprintf(stderr, "mproc clean: %s%s: %s\n", shm_dir, e->file,
                         strerror(errno));
                 status = 1;
                 continue;
@@ -620,7 +651,7 @@ int tool_clean(int argc, char **argv)
         }
         count++;
         printf("%s %s%s (%s, creator %d dead)\n", dry ? "would remove" : "removed",
-               MPROC__SHM_DIR, e->file, entry_kind(e), (int)e->hdr.creator_pid);
+               shm_dir, e->file, entry_kind(e), (int)e->hdr.creator_pid);
     }
     printf("%s %d object%s\n", dry ? "would remove" : "removed", count, count == 1 ? "" : "s");
     entries_free(&l);
