@@ -49,13 +49,18 @@
  * noticed through mproc__fork_generation().
  *
  * Blocking (futex protocol): a waiter reads the futex word v, stores
- * need = 1 (seq_cst), re-checks its condition, then sleeps on (word, v).
- * A waker changes the condition, issues a seq_cst fence, and only if need
- * is set exchanges it to 0, increments the word and wakes everyone. Either
- * the waiter's re-check sees the new state, or the waker sees need = 1 and
- * bumps the word after the waiter read v (so its futex_wait returns at
- * once): no wake-up is lost. A waiter that stores need = 1 after a waker's
- * exchange re-checks after the waker's fence and sees the new state. The
+ * need = 1 (seq_cst), re-checks its condition (seq_cst loads), then sleeps
+ * on (word, v). A waker makes its change with a seq_cst RMW (the CAS on
+ * tail for putters, on rel for releasing getters; a fence where there is
+ * none), then loads need (seq_cst); only if it is set does it exchange it
+ * to 0, increment the word and wake everyone. Either the waiter's re-check
+ * sees the change, or the waker sees need = 1 and bumps the word after the
+ * waiter read v (so its futex_wait returns at once): no wake-up is lost.
+ * The exchange makes one waker per sleeping episode pay for the system
+ * call; any waker that took it bumped the word after the waiter read v.
+ * Putters check get_need right after claiming and wake after publishing,
+ * so a getter that saw the claim but not the message naps 1 ms at a time
+ * (only when a put stalls between claim and publish for ~40 us). The
  * waiters counts are statistics only. Waiters spin briefly (pause), yield a few
  * times, then sleep at most 50 ms at a time so that they look for dead
  * participants (mproc__q_recover) when nothing moves.
@@ -165,6 +170,8 @@ void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
 /* ------------------------------------------------------------------------
  * Waiting. */
 
+enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
+
 struct q_wait {
     struct mproc__deadline dl;
     bool init;
@@ -191,7 +198,7 @@ static int q_wait_init(struct q_wait *w, int timeout_ms)
  * futex calls. Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
 static int q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
                         uint64_t stuck_key, bool getter,
-                        bool (*ready)(struct mproc_queue *, void *), void *arg)
+                        int (*ready)(struct mproc_queue *, void *), void *arg)
 {
     struct q_hdr *h = q->h;
     _Atomic uint32_t *fut = getter ? &h->get_futex : &h->put_futex;
@@ -216,12 +223,17 @@ static int q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
     uint32_t v = atomic_load_explicit(fut, memory_order_seq_cst);
     atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
     atomic_store_explicit(need, 1, memory_order_seq_cst);
-    if (!ready(q, arg))
-        /* once closed nobody wakes us: only a put in flight is awaited */
-        rc = mproc__futex_wait_capped(fut, v, &w->dl,
-                                      atomic_load_explicit(&h->closed, memory_order_seq_cst)
-                                          ? 1
-                                          : Q_NAP_MS);
+    int rd = ready(q, arg);
+    /* Not ready: sleep until woken, looking around every Q_NAP_MS. A put
+     * in flight (claimed, not yet published) may not wake us (it may have
+     * checked get_need before we set it): nap 1 ms at a time. Once closed
+     * nobody wakes us either. */
+    if (rd != Q_READY)
+        rc = mproc__futex_wait_capped(
+            fut, v, &w->dl,
+            rd == Q_INFLIGHT || atomic_load_explicit(&h->closed, memory_order_seq_cst)
+                ? 1
+                : Q_NAP_MS);
     atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
     if (rc == MPROC_ETIMEDOUT)
         return rc;
@@ -247,19 +259,23 @@ struct q_room {
     uint64_t k;
 };
 
-static bool q_has_room(struct mproc_queue *q, void *arg)
+static int q_has_room(struct mproc_queue *q, void *arg)
 {
     uint64_t k = ((struct q_room *)arg)->k;
     uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
     uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
-    return r > t || t + k - r <= q->limit;
+    return r > t || t + k - r <= q->limit ? Q_READY : Q_NOT_READY;
 }
 
-static bool q_has_msg(struct mproc_queue *q, void *arg)
+/* The getters' re-check after need = 1: pairs with the putter's seq_cst CAS
+ * on tail followed by its seq_cst load of get_need (q_claim_put_loop). */
+static int q_has_msg(struct mproc_queue *q, void *arg)
 {
     (void)arg;
     uint64_t h = atomic_load_explicit(&q->h->head, memory_order_seq_cst);
-    return atomic_load_explicit(&q_slot(q, h)->stamp, memory_order_seq_cst) == Q_PUB(h);
+    if (atomic_load_explicit(&q_slot(q, h)->stamp, memory_order_seq_cst) == Q_PUB(h))
+        return Q_READY;
+    return atomic_load_explicit(&q->h->tail, memory_order_seq_cst) > h ? Q_INFLIGHT : Q_NOT_READY;
 }
 
 /* ------------------------------------------------------------------------
@@ -317,6 +333,13 @@ static int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
             break;
     }
     atomic_store_explicit(&p->put_intent, t | Q_I_HELD, memory_order_relaxed);
+    /* Dekker with sleeping getters without a fence of our own: our seq_cst
+     * CAS on tail, then this seq_cst load of get_need; a getter stores
+     * get_need = 1, then loads tail (q_has_msg). Either it sees our claim
+     * (and naps only briefly until we publish), or we see it and wake it
+     * after publishing. */
+    if (MPROC__UNLIKELY(atomic_load_explicit(&h->get_need, memory_order_seq_cst) != 0))
+        ts->wake_getters = true;
     if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_seq_cst))) {
         /* shut down while we claimed: a getter may already have reported
          * the queue drained, so this message must not appear */
@@ -357,7 +380,13 @@ static void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint6
         bump(&ts->p->bytes_in, len);
     }
     atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
-    mproc__q_wake_getters(q);
+    if (MPROC__UNLIKELY(flags != 0)) {
+        ts->wake_getters = false;
+        mproc__q_wake_getters(q);
+    } else if (MPROC__UNLIKELY(ts->wake_getters)) {
+        ts->wake_getters = false;
+        q_wake_nofence(&q->h->get_need, &q->h->get_futex);
+    }
 }
 
 static int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms, struct q_tls **tsp,

@@ -104,6 +104,7 @@ struct q_tls {
     uint64_t hw; /* my high-water mark (units), mirrors p->high_water */
     uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
     bool res, view;
+    bool wake_getters; /* a getter was sleeping when I claimed: wake at publish */
     uint64_t res_pos, view_pos;
     uint32_t res_k, view_k;
     size_t res_len, view_len;
