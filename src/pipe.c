@@ -9,8 +9,9 @@
  *
  * Native byte order: both ends are on one machine.
  *
- * Sending: header and payload go out in one sendmsg (an iovec of two), so a
- * small message costs one system call. Descriptors ride in SCM_RIGHTS on
+ * Sending: header and payload go out in one system call: a small frame
+ * without descriptors is copied into one buffer and sent with send(), any
+ * other with one sendmsg (an iovec of two). Descriptors ride in SCM_RIGHTS on
  * the sendmsg that carries the header's first byte: the kernel attaches
  * them to the first skb of that call. With MPROC_FOREVER the socket's own
  * blocking is used (no poll); with a finite timeout MSG_DONTWAIT + poll. A
@@ -56,6 +57,7 @@
  * for all of them means MSG_CTRUNC can only come from a real problem. */
 #define CMSG_FDS_MAX 253
 #define POLL_STACK 64
+#define SMALL_FRAME 2048
 
 struct frame_hdr {
     uint32_t magic;
@@ -266,28 +268,43 @@ static int send_frame(mproc_pipe *p, const void *buf, size_t len, const int *fds
     } ctl;
     size_t total = HDR_SIZE + len, sent = 0;
     int flags = MSG_NOSIGNAL | (d.forever ? 0 : MSG_DONTWAIT);
+    /* A small frame without descriptors is copied into one buffer and sent
+     * with send(): the kernel's sendmsg path (copying the msghdr, importing
+     * the iovec) costs more than copying up to SMALL_FRAME bytes. */
+    char small[SMALL_FRAME];
+    bool contiguous = nfds == 0 && total <= SMALL_FRAME;
+    if (contiguous) {
+        memcpy(small, &h, HDR_SIZE);
+        if (len)
+            memcpy(small + HDR_SIZE, buf, len);
+    }
     while (sent < total) {
-        struct iovec iov[2];
-        int niov = 0;
-        if (sent < HDR_SIZE)
-            iov[niov++] = (struct iovec){(char *)&h + sent, HDR_SIZE - sent};
-        size_t boff = sent < HDR_SIZE ? 0 : sent - HDR_SIZE;
-        if (len > boff)
-            iov[niov++] = (struct iovec){(char *)buf + boff, len - boff};
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
-        if (sent == 0 && nfds > 0) {
-            /* The descriptors go with the frame's first byte (see the note
-             * at the top). */
-            memset(&ctl, 0, sizeof ctl);
-            m.msg_control = ctl.buf;
-            m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-            struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-            memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+        ssize_t n;
+        if (contiguous) {
+            n = send(p->fd, small + sent, total - sent, flags);
+        } else {
+            struct iovec iov[2];
+            int niov = 0;
+            if (sent < HDR_SIZE)
+                iov[niov++] = (struct iovec){(char *)&h + sent, HDR_SIZE - sent};
+            size_t boff = sent < HDR_SIZE ? 0 : sent - HDR_SIZE;
+            if (len > boff)
+                iov[niov++] = (struct iovec){(char *)buf + boff, len - boff};
+            struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)niov};
+            if (sent == 0 && nfds > 0) {
+                /* The descriptors go with the frame's first byte (see the
+                 * note at the top). */
+                memset(&ctl, 0, sizeof ctl);
+                m.msg_control = ctl.buf;
+                m.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+            }
+            n = sendmsg(p->fd, &m, flags);
         }
-        ssize_t n = sendmsg(p->fd, &m, flags);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
