@@ -9,7 +9,9 @@
  *
  * A task gets one input item as bytes and writes its result as bytes; the
  * pool copies both through shared memory. mproc_pool_map stores item i's
- * result at out[i], in order, whichever worker ran it.
+ * result at out[i], in order, whichever worker ran it. The ready-made
+ * mproc_pool_progress_bar draws "[#####     ]  50% 100000/200000" on a
+ * terminal while it runs.
  *
  * Build: cc primes_pool.c $(pkg-config --cflags --libs mproc)
  */
@@ -57,7 +59,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "mproc_pool_create: %s\n", mproc_strerror(rc));
         return 1;
     }
-    rc = mproc_pool_map(pool, is_prime, in, N, sizeof *in, flags, 1, NULL, MPROC_FOREVER);
+    /* A progress bar on stderr when it is a terminal (nothing otherwise);
+     * chunks of 2000 items so that it moves smoothly. */
+    struct mproc_pool_map_opts mo = {.chunksize = 2000, .progress = mproc_pool_progress_bar};
+    rc = mproc_pool_map(pool, is_prime, in, N, sizeof *in, flags, 1, &mo, MPROC_FOREVER);
     if (rc == 0) {
         long count = 0;
         for (size_t i = 0; i < N; i++)
