@@ -172,6 +172,25 @@ void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
 
 enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
 
+/* Nothing moved for a while: a participant may have died holding the
+ * position everyone waits for (stuck_key: head for getters, rel for
+ * putters). Remembered per thread across calls, so that short timeouts or
+ * polls in a loop still get there. 0, or MPROC_ECORRUPT. */
+static int q_stuck(struct mproc_queue *q, struct q_tls *ts, uint64_t stuck_key)
+{
+    uint64_t now = mproc__now_ns();
+    if (ts->stuck_key != stuck_key || ts->stuck_since == 0) {
+        ts->stuck_key = stuck_key;
+        ts->stuck_since = now;
+    } else if (now - ts->stuck_since >= (uint64_t)Q_NAP_MS * 1000000u) {
+        ts->stuck_since = now;
+        int rc = mproc__q_recover(q);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 struct q_wait {
     struct mproc__deadline dl;
     bool init;
@@ -239,19 +258,9 @@ static int q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
         return rc;
     if (atomic_load_explicit(fut, memory_order_relaxed) != v)
         w->spins = 0; /* woken: things move, spin again next time */
-    /* Nothing moved for a while: a participant may have died holding the
-     * position everyone waits for. Remembered per thread across calls, so
-     * that short timeouts in a loop still get there. */
-    uint64_t now = mproc__now_ns();
-    if (ts->stuck_key != stuck_key || ts->stuck_since == 0) {
-        ts->stuck_key = stuck_key;
-        ts->stuck_since = now;
-    } else if (now - ts->stuck_since >= (uint64_t)Q_NAP_MS * 1000000u) {
-        ts->stuck_since = now;
-        rc = mproc__q_recover(q);
-        if (rc < 0)
-            return rc;
-    }
+    rc = q_stuck(q, ts, stuck_key);
+    if (rc < 0)
+        return rc;
     return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
 }
 
@@ -319,6 +328,10 @@ static int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
                 /* never wait with an intent left from a failed CAS: a repairer
                  * would take it for a live claim and wait for us forever */
                 atomic_store_explicit(&p->put_intent, Q_I_NONE, memory_order_relaxed);
+                if (timeout_ms == 0) {
+                    int rc = q_stuck(q, ts, r);
+                    return rc < 0 ? rc : MPROC_EAGAIN;
+                }
                 int rc = q_wait_round(q, ts, &w, timeout_ms, r, false, q_has_room, &room);
                 if (rc < 0)
                     return rc;
@@ -556,11 +569,23 @@ static int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, enum q_get_
         if (timeout_ms != 0 && w.spins < Q_SPIN &&
             !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
             atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
-        int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
+            int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
             if (rc < 0)
                 return rc;
             hd = atomic_load_explicit(&h->head, memory_order_relaxed);
             continue;
+        }
+        if (timeout_ms == 0 && !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
+            /* Try once. Callers that poll in a loop must still get past a
+             * dead putter's slot, so now and then look at tail (not every
+             * time: that line is the producers'). */
+            if ((++ts->poll_misses & 63) == 0 &&
+                atomic_load_explicit(&h->tail, memory_order_seq_cst) > hd) {
+                int rc = q_stuck(q, ts, hd);
+                if (rc < 0)
+                    return rc;
+            }
+            return MPROC_EAGAIN;
         }
         uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
         if (t == hd && atomic_load_explicit(&h->closed, memory_order_seq_cst)) {
@@ -569,16 +594,8 @@ static int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, enum q_get_
              * drained for good. */
             return MPROC_ECLOSED;
         }
-        if (timeout_ms == 0) {
-            /* try once, but a put already in flight is worth a short spin */
-            if (t == hd || w.spins >= Q_SPIN)
-                return MPROC_EAGAIN;
-            for (int i = 0; i < 64; i++)
-                mproc__cpu_relax();
-            w.spins += 64;
-            hd = atomic_load_explicit(&h->head, memory_order_relaxed);
-            continue;
-        }
+        if (timeout_ms == 0)
+            return MPROC_EAGAIN; /* closed, but a put is still in flight */
         atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
         int rc = q_wait_round(q, ts, &w, timeout_ms, hd, true, q_has_msg, NULL);
         if (rc < 0)

@@ -103,6 +103,7 @@ struct q_tls {
     uint64_t rel_cache;
     uint64_t hw; /* my high-water mark (units), mirrors p->high_water */
     uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
+    uint32_t poll_misses;            /* failed try-once gets (see q_claim_get_loop) */
     bool res, view;
     bool wake_getters; /* a getter was sleeping when I claimed: wake at publish */
     uint64_t res_pos, view_pos;

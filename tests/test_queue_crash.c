@@ -437,3 +437,72 @@ MPROC_TEST(queue_crash, records_of_dead_processes_are_reclaimed)
     cr_assert_eq(s.lost, 0);
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
+
+static int put_and_die_mid_put(void *arg)
+{
+    mproc_fault_arm("queue.put.before_publish:2");
+    mproc_queue_put(arg, "one", 3, 1000);
+    mproc_queue_put(arg, "two", 3, 1000); /* dies here */
+    return 1;
+}
+
+MPROC_TEST(queue_crash, polling_getter_gets_past_a_dead_putters_slot)
+{
+    mproc_queue *q;
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, NULL));
+    int st = mproc_test_wait(mproc_test_fork(put_and_die_mid_put, q), 5000);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    MPROC_ASSERT_OK(mproc_queue_put(q, "three", 5, 0));
+    char b[8];
+    ssize_t r;
+    cr_assert_eq(mproc_queue_get(q, b, sizeof b, 0), 3);
+    /* try-once gets only, as a polling loop would do */
+    int polls = 0;
+    while ((r = mproc_queue_get(q, b, sizeof b, 0)) == MPROC_EAGAIN && polls < 1000000) {
+        polls++;
+        if (polls % 1000 == 0)
+            mproc_test_sleep_ms(1);
+    }
+    cr_assert_eq(r, 5, "got %zd after %d polls", r, polls);
+    cr_assert(memcmp(b, "three", 5) == 0);
+    struct mproc_queue_stats s;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &s));
+    cr_assert_eq(s.lost, 1);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+static int fill_then_die_reading(void *arg)
+{
+    const void *v;
+    mproc_queue_get_view(arg, &v, 1000);
+    raise(SIGKILL); /* holds the oldest message forever */
+    return 1;
+}
+
+MPROC_TEST(queue_crash, polling_putter_gets_past_a_dead_getters_claim)
+{
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = 4096};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    int n = 0;
+    while (mproc_queue_put(q, "x", 1, 0) == 0)
+        n++;
+    int st = mproc_test_wait(mproc_test_fork(fill_then_die_reading, q), 5000);
+    cr_assert(WIFSIGNALED(st));
+    char b[4];
+    /* the second message is taken, but its unit comes back only once the
+     * dead reader's (older) one is repaired */
+    cr_assert_eq(mproc_queue_get(q, b, sizeof b, 0), 1);
+    int polls = 0, rc;
+    while ((rc = mproc_queue_put(q, "z", 1, 0)) == MPROC_EAGAIN && polls < 1000000) {
+        polls++;
+        if (polls % 1000 == 0)
+            mproc_test_sleep_ms(1);
+    }
+    MPROC_ASSERT_OK(rc);
+    struct mproc_queue_stats s;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &s));
+    cr_assert_eq(s.lost, 1);
+    cr_assert_eq(s.msgs, (uint64_t)n - 1);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
