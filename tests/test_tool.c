@@ -489,6 +489,22 @@ MPROC_TEST(tool, clean_removes_unpublished_object_of_dead_creator)
     remove_obj(busy);
 }
 
+MPROC_TEST(tool, clean_leaves_zero_filled_stranger_alone)
+{
+    /* Magic 0 and a dead pid where mproc keeps the creator, but nothing else
+     * of an mproc header: not ours to remove. */
+    const char *n = name_of("zeros");
+    struct fake f = good(MPROC__SEG_SHM, dead_pid(), 0);
+    f.magic = 0;
+    f.version = 0;
+    make(n, f);
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(n, "foreign"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(n), "%s", out);
+    remove_obj(n);
+}
+
 /* With real objects of the library ---------------------------------------------*/
 
 MPROC_TEST(tool, ls_shows_statistics_of_a_live_queue)

@@ -18,7 +18,9 @@
  * Every entry gets one state:
  *   alive    published, its creator (pid + start time) still runs
  *   dead     its creator is gone (the pid is free, a zombie, or now names
- *            another process: the start time differs)
+ *            another process: the start time differs). Also an unpublished
+ *            segment whose dead creator left a complete header (version,
+ *            sizes, kind): it died while creating the object
  *   init     not yet published (magic 0) and its creator is alive, or the
  *            creator fields are still zero (the creator is between creating
  *            the file and writing the header)
@@ -127,11 +129,20 @@ static enum entry_state classify(const struct mproc__seg_hdr *h, ssize_t got, ui
                                           memory_order_relaxed);
     if (magic == 0) {
         /* Unpublished: the creator fields are written before the magic, so
-         * either they are still zero (creator busy) or they name it. */
+         * either they are still zero (creator busy) or they name it. While
+         * the creator lives its other fields may still be half written; once
+         * it is dead they are final, and they must describe a segment of
+         * this file before the entry counts as an abandoned mproc object
+         * (a stranger's file that merely starts with zeros stays foreign). */
         if (h->creator_pid <= 0)
             return ST_INIT;
+        if (mproc__proc_alive(h->creator_pid, h->creator_start))
+            return ST_INIT;
+        if (h->version != MPROC__SEG_VERSION || h->hdr_size != MPROC__SEG_HDR_SIZE ||
+            h->total_size != size || h->kind == 0 || h->kind > MPROC__SEG_KIND_MAX)
+            return ST_FOREIGN;
         *have_hdr = true;
-        return mproc__proc_alive(h->creator_pid, h->creator_start) ? ST_INIT : ST_DEAD;
+        return ST_DEAD;
     }
     if (magic != MPROC__SEG_MAGIC)
         return ST_FOREIGN;
