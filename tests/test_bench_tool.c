@@ -258,6 +258,79 @@ MPROC_TEST(bench_tool, runs_every_benchmark_in_name_order_and_reports_failures)
     remove_tree(tmpdir);
 }
 
+/* 1 when pid is gone (or a zombie about to be reaped by init), within ~3 s. */
+static int gone_soon(pid_t pid)
+{
+    for (int i = 0; i < 300; i++) {
+        char path[64], st[256];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return 1;
+        ssize_t n = read(fd, st, sizeof st - 1);
+        close(fd);
+        st[n > 0 ? n : 0] = 0;
+        const char *rp = strrchr(st, ')');
+        if (rp && rp[1] == ' ' && rp[2] == 'Z')
+            return 1;
+        mproc_test_sleep_ms(10);
+    }
+    return 0;
+}
+
+static pid_t read_pid(const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    long v = strtol(read_file(path), NULL, 10);
+    cr_assert(v > 0, "%s: no pid written", name);
+    return (pid_t)v;
+}
+
+MPROC_TEST(bench_tool, timeout_kills_the_benchmark_and_everything_it_forked)
+{
+    make_tmpdir();
+    char body[512];
+    snprintf(body, sizeof body,
+             "echo area,case,impl,median,min,max,unit\n"
+             "echo t,c,mproc,1,1,1,ns/op\n"
+             "sleep 60 & echo $! > %s/child.pid\n"
+             "echo $$ > %s/bench.pid\n"
+             "wait\n",
+             tmpdir, tmpdir);
+    fake_bench("bench_hang", body);
+    cr_assert(setenv("MPROC_BENCH_DIR", tmpdir, 1) == 0);
+    char err[4096];
+    int rc = run_bench((const char *[]){"--timeout", "1", NULL}, err, sizeof err);
+    unsetenv("MPROC_BENCH_DIR");
+    cr_assert_eq(rc, 1, "a benchmark past its timeout fails the run");
+    cr_assert(strstr(out, "t,c,mproc,1,1,1,ns/op\n") != NULL, "rows before the hang are kept");
+    cr_assert(strstr(err, "still running after 1 s: killed") != NULL, "%s", err);
+    cr_assert(gone_soon(read_pid("bench.pid")));
+    cr_assert(gone_soon(read_pid("child.pid")), "the benchmark's child was killed too");
+    remove_tree(tmpdir);
+}
+
+MPROC_TEST(bench_tool, leftover_process_of_a_finished_benchmark_is_killed_and_not_waited_for)
+{
+    make_tmpdir();
+    char body[512];
+    /* the leftover keeps stdout open: EOF would only come in 60 s */
+    snprintf(body, sizeof body,
+             "sleep 60 & echo $! > %s/child.pid\n"
+             "echo l,c,mproc,1,1,1,ns/op\n"
+             "exit 0\n",
+             tmpdir);
+    fake_bench("bench_leak", body);
+    cr_assert(setenv("MPROC_BENCH_DIR", tmpdir, 1) == 0);
+    int rc = run_bench((const char *[]){"--timeout", "30", NULL}, NULL, 0);
+    unsetenv("MPROC_BENCH_DIR");
+    cr_assert_eq(rc, 0);
+    cr_assert_str_eq(out, "l,c,mproc,1,1,1,ns/op\n");
+    cr_assert(gone_soon(read_pid("child.pid")));
+    remove_tree(tmpdir);
+}
+
 MPROC_TEST(bench_tool, rejects_bad_options)
 {
     make_tmpdir();
@@ -265,6 +338,7 @@ MPROC_TEST(bench_tool, rejects_bad_options)
     cr_assert_eq(run_bench((const char *[]){"--reps", "2.5", NULL}, NULL, 0), 2);
     cr_assert_eq(run_bench((const char *[]){"--scale", "-1", NULL}, NULL, 0), 2);
     cr_assert_eq(run_bench((const char *[]){"--scale", "x", NULL}, NULL, 0), 2);
+    cr_assert_eq(run_bench((const char *[]){"--timeout", "-1", NULL}, NULL, 0), 2);
     cr_assert_eq(run_bench((const char *[]){"--bogus", NULL}, NULL, 0), 2);
     cr_assert_eq(run_bench((const char *[]){"extra", NULL}, NULL, 0), 2);
     cr_assert_eq(run_bench((const char *[]){"--from", "/nonexistent/x.csv", NULL}, NULL, 0), 2);

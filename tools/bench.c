@@ -1,7 +1,7 @@
 /* bench.c - `mproc bench`: run the benchmark binaries one after another,
  * pass their CSV through, and optionally draw SVG charts of it.
  *
- *   mproc bench [--only SUBSTR] [--scale F] [--reps N] [--plot DIR]
+ *   mproc bench [--only SUBSTR] [--scale F] [--reps N] [--timeout S] [--plot DIR]
  *   mproc bench --from FILE [--plot DIR]     (FILE "-" = stdin)
  *   mproc bench --list
  *
@@ -22,8 +22,12 @@
  * still passed on), 2 for bad usage or when no benchmark was found.
  *
  * Each benchmark runs in a child (fork + execv, stdout through a
- * close-on-exec pipe, stdin /dev/null); the tool waits for it before
- * starting the next one, so two benchmarks never compete for the CPUs.
+ * close-on-exec pipe, stdin /dev/null) in a process group of its own; the
+ * tool waits for it before starting the next one, so two benchmarks never
+ * compete for the CPUs. A benchmark that runs past --timeout (default 900 s)
+ * is killed with its whole group and counts as failed; when it exits, what
+ * it left running in its group is killed too; SIGINT, SIGTERM or SIGHUP to
+ * the tool kill the running benchmark's group before the tool dies.
  */
 #include "tool.h"
 
@@ -34,6 +38,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,25 +67,30 @@ static int rows_add(struct rows *rs, const struct bench_row *r)
     return 0;
 }
 
+/* One line of CSV (with its newline, if it had one): to stdout (only the
+ * first header of all), and kept for the charts if it is a row. */
+static void handle_line(const char *line, struct rows *rs, int *header_done)
+{
+    if (strncmp(line, "area,case,", 10) == 0) {
+        if (*header_done)
+            return;
+        *header_done = 1;
+    }
+    fputs(line, stdout);
+    if (line[0] && line[strlen(line) - 1] != '\n')
+        fputc('\n', stdout);
+    fflush(stdout);
+    struct bench_row r;
+    if (bench_row_parse(line, &r) && rows_add(rs, &r) < 0)
+        fprintf(stderr, "mproc bench: out of memory, row not kept for the charts\n");
+}
+
 /* Pass the CSV of f to stdout (one header in total) and keep its rows. */
 static void pass_through(FILE *f, struct rows *rs, int *header_done)
 {
     char line[1024];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "area,case,", 10) == 0) {
-            if (*header_done)
-                continue;
-            *header_done = 1;
-        }
-        size_t len = strlen(line);
-        if (len && line[len - 1] != '\n' && len < sizeof line - 1)
-            line[len++] = '\n', line[len] = 0;
-        fputs(line, stdout);
-        fflush(stdout);
-        struct bench_row r;
-        if (bench_row_parse(line, &r) && rows_add(rs, &r) < 0)
-            fprintf(stderr, "mproc bench: out of memory, row not kept for the charts\n");
-    }
+    while (fgets(line, sizeof line, f))
+        handle_line(line, rs, header_done);
 }
 
 /* The directory of the benchmarks into dir (PATH_MAX). 0 or -1. */
@@ -112,8 +123,52 @@ static int is_bench(const struct dirent *d)
     return strncmp(d->d_name, "bench_", 6) == 0 && !strchr(d->d_name, '.');
 }
 
-/* Runs one benchmark; returns its exit code (or 128 + signal, or 127). */
-static int run_one(const char *path, struct rows *rs, int *header_done)
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* consume - line[0..used) holds bytes read; pass on every complete line and
+ * return how many bytes of an incomplete one are left at the start. */
+static size_t consume(char *line, size_t used, size_t cap, struct rows *rs, int *header_done)
+{
+    line[used] = 0;
+    char *start = line, *nl;
+    while ((nl = strchr(start, '\n')) != NULL) {
+        char c = nl[1];
+        nl[1] = 0;
+        handle_line(start, rs, header_done);
+        nl[1] = c;
+        start = nl + 1;
+    }
+    used -= (size_t)(start - line);
+    memmove(line, start, used);
+    if (used == cap - 1) { /* an overlong line: pass it on in pieces */
+        line[used] = 0;
+        handle_line(line, rs, header_done);
+        used = 0;
+    }
+    return used;
+}
+
+/* The process group of the benchmark running now (0: none). A benchmark
+ * runs in a group of its own so that a timeout or an interrupt of the tool
+ * reaches every process it forked. */
+static volatile sig_atomic_t g_group;
+
+static void on_signal(int sig)
+{
+    if (g_group > 0)
+        kill(-(pid_t)g_group, SIGKILL);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* Runs one benchmark, at most timeout_s seconds (0: no limit); returns its
+ * exit code (or 128 + signal, 124 for a timeout, 127 if it could not run). */
+static int run_one(const char *path, double timeout_s, struct rows *rs, int *header_done)
 {
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -122,6 +177,7 @@ static int run_one(const char *path, struct rows *rs, int *header_done)
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
+        setpgid(0, 0);
         int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (dup2(fds[1], 1) < 0 || (devnull >= 0 && dup2(devnull, 0) < 0))
             _exit(127);
@@ -134,37 +190,102 @@ static int run_one(const char *path, struct rows *rs, int *header_done)
         close(fds[0]);
         return 127;
     }
-    FILE *f = fdopen(fds[0], "r");
-    if (f) {
-        pass_through(f, rs, header_done);
-        fclose(f);
-    } else {
-        close(fds[0]);
+    setpgid(pid, pid); /* also here: no window before the child's own call */
+    g_group = pid;
+    double deadline = timeout_s > 0 ? seconds_now() + timeout_s : 0;
+    int timed_out = 0;
+    char line[1024];
+    size_t used = 0;
+    /* Read until EOF, the deadline, or the benchmark's exit: a process it
+     * left behind may keep the pipe open (and EOF away) for ever. */
+    int exited = 0;
+    while (!exited) {
+        int wait_ms = 200;
+        if (deadline) {
+            double left = deadline - seconds_now();
+            if (left <= 0) {
+                timed_out = 1;
+                break;
+            }
+            if (left < 0.2)
+                wait_ms = (int)(left * 1000) + 1;
+        }
+        struct pollfd p = {fds[0], POLLIN, 0};
+        int r = poll(&p, 1, wait_ms);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r <= 0) {
+            siginfo_t si;
+            si.si_pid = 0;
+            if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+                exited = 1;
+            continue;
+        }
+        ssize_t k;
+        do {
+            k = read(fds[0], line + used, sizeof line - 1 - used);
+        } while (k < 0 && errno == EINTR);
+        if (k <= 0)
+            break; /* EOF: the benchmark (and every child holding stdout) is gone */
+        used = consume(line, used + (size_t)k, sizeof line, rs, header_done);
     }
+    /* the benchmark has exited: take what it wrote last, without waiting */
+    for (struct pollfd p = {fds[0], POLLIN, 0}; exited && poll(&p, 1, 0) > 0;) {
+        ssize_t k = read(fds[0], line + used, sizeof line - 1 - used);
+        if (k <= 0)
+            break;
+        used = consume(line, used + (size_t)k, sizeof line, rs, header_done);
+    }
+    if (used) {
+        line[used] = 0;
+        handle_line(line, rs, header_done);
+    }
+    /* EOF before the exit (it closed its stdout): wait for the exit, still
+     * within the deadline */
+    while (!timed_out && !exited) {
+        siginfo_t si;
+        si.si_pid = 0;
+        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pid)
+            break;
+        if (deadline && seconds_now() >= deadline)
+            timed_out = 1;
+        else
+            usleep(50000);
+    }
+    if (timed_out) {
+        fprintf(stderr, "mproc bench: %s still running after %.0f s: killed\n", path, timeout_s);
+        kill(-pid, SIGKILL);
+    }
+    close(fds[0]);
+    /* Once the benchmark has exited, but before it is reaped (its zombie
+     * keeps the group id from being reused), whatever it left running in
+     * its group goes with it. */
+    siginfo_t si;
+    while (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+    }
+    kill(-pid, SIGKILL);
     int st = 0;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
     }
+    g_group = 0;
+    if (timed_out)
+        return 124;
     if (WIFSIGNALED(st))
         return 128 + WTERMSIG(st);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 127;
 }
 
-static double seconds_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void bench_usage(FILE *f)
 {
-    fprintf(f, "usage: mproc bench [--only SUBSTR] [--scale F] [--reps N] [--plot DIR]\n"
+    fprintf(f, "usage: mproc bench [--only SUBSTR] [--scale F] [--reps N] [--timeout S] [--plot DIR]\n"
                "       mproc bench --from FILE [--plot DIR]\n"
                "       mproc bench --list\n"
                "\n"
                "  --only SUBSTR  run only the benchmarks whose name contains SUBSTR\n"
                "  --scale F      multiply the operation counts by F (MPROC_BENCH_SCALE)\n"
                "  --reps N       rounds per row (MPROC_BENCH_REPS)\n"
+               "  --timeout S    kill a benchmark (and all it forked) after S seconds\n"
+               "                 (default 900, 0: no limit); it counts as failed\n"
                "  --plot DIR     write SVG charts into DIR (created if missing)\n"
                "  --from FILE    take the CSV from FILE ('-': stdin) instead of running\n"
                "  --list         list the benchmarks found and exit\n");
@@ -192,7 +313,9 @@ int tool_bench(int argc, char **argv)
         {"only", required_argument, 0, 'o'}, {"scale", required_argument, 0, 's'},
         {"reps", required_argument, 0, 'r'}, {"plot", required_argument, 0, 'p'},
         {"from", required_argument, 0, 'f'}, {"list", no_argument, 0, 'l'},
-        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
+        {"timeout", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    double timeout_s = 900;
     const char *only = NULL, *plot = NULL, *from = NULL;
     int list = 0, c;
     optind = 1;
@@ -209,6 +332,15 @@ int tool_bench(int argc, char **argv)
                 return 2;
             }
             setenv(c == 's' ? "MPROC_BENCH_SCALE" : "MPROC_BENCH_REPS", optarg, 1);
+            break;
+        }
+        case 't': {
+            char *end;
+            timeout_s = strtod(optarg, &end);
+            if (end == optarg || *end || !(timeout_s >= 0)) {
+                fprintf(stderr, "mproc bench: --timeout wants seconds >= 0 (0: no limit)\n");
+                return 2;
+            }
             break;
         }
         case 'p': plot = optarg; break;
@@ -256,6 +388,15 @@ int tool_bench(int argc, char **argv)
             free(paths);
             return 2;
         }
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_signal;
+        sigemptyset(&sa.sa_mask);
+        if (!list) {
+            sigaction(SIGINT, &sa, NULL);
+            sigaction(SIGTERM, &sa, NULL);
+            sigaction(SIGHUP, &sa, NULL);
+        }
         for (int i = 0; i < total; i++) {
             const char *base = strrchr(paths[i], '/') + 1;
             if (list) {
@@ -264,7 +405,7 @@ int tool_bench(int argc, char **argv)
             }
             fprintf(stderr, "mproc bench: [%d/%d] %s ...\n", i + 1, total, base);
             double t0 = seconds_now();
-            int k = run_one(paths[i], &rs, &header_done);
+            int k = run_one(paths[i], timeout_s, &rs, &header_done);
             fprintf(stderr, "mproc bench: [%d/%d] %s %s in %.1f s\n", i + 1, total, base,
                     k == 0 ? "done" : "FAILED", seconds_now() - t0);
             if (k != 0) {

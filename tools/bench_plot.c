@@ -434,6 +434,18 @@ static int pick_area_unit(const struct bench_row *r, const void *c)
     return strcmp(r->area, p->area) == 0 && strcmp(r->unit, p->unit) == 0;
 }
 
+/* A few words after the area's name in a bar chart's title. */
+static const char *area_title(const char *area)
+{
+    if (strcmp(area, "pool") == 0)
+        return ": overhead per task, mproc's Pool beside its peers";
+    if (strcmp(area, "process") == 0)
+        return ": starting and joining processes";
+    if (strcmp(area, "sync") == 0)
+        return ": locks, semaphores and hand-offs across processes";
+    return "";
+}
+
 static int is_ipc(const char *area)
 {
     return strcmp(area, "queue") == 0 || strcmp(area, "pipe") == 0;
@@ -473,7 +485,7 @@ int bench_plot_write(const char *dir, const struct bench_row *rows, size_t n)
             rc = bar_chart(dir, name, title, r->unit, rows, n, pick_area_unit, &ctx);
         } else {
             snprintf(name, sizeof name, "%s_%s.svg", r->area, r->unit);
-            snprintf(title, sizeof title, "%s", r->area);
+            snprintf(title, sizeof title, "%s%s", r->area, area_title(r->area));
             rc = bar_chart(dir, name, title, r->unit, rows, n, pick_area_unit, &ctx);
         }
         if (rc < 0)
