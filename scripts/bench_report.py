@@ -80,6 +80,18 @@ def read_first_line(path):
         return ""
 
 
+def cache_value(build, key):
+    """A variable of the build tree's CMakeCache.txt, or ""."""
+    try:
+        with open(os.path.join(build, "CMakeCache.txt")) as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
 def machine(build):
     model = "unknown"
     try:
@@ -453,7 +465,11 @@ def main():
                        not (k == "MPROC_BENCH_SCALE" and a.scale) and
                        not (k == "MPROC_BENCH_REPS" and a.reps))
         argv = [os.path.relpath(os.path.abspath(sys.argv[0]), ROOT)] + sys.argv[1:]
-        command = ("cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release && cmake --build build\n"
+        build = os.path.relpath(os.path.abspath(a.build), ROOT)
+        bt = cache_value(a.build, "CMAKE_BUILD_TYPE")
+        command = (f"cmake -S . -B {shlex.quote(build)} -G Ninja"
+                   + (f" -DCMAKE_BUILD_TYPE={bt}" if bt else "")
+                   + f" && cmake --build {shlex.quote(build)}\n"
                    + (env + " " if env else "") + " ".join(shlex.quote(x) for x in argv))
     if a.save:
         with open(a.save, "w") as fh:
