@@ -217,7 +217,8 @@ static struct mproc__pool_pchunk *chunk_copy(struct mproc__pool_job *j, uint64_t
         chunk_free(c);
         return NULL;
     }
-    memcpy(c->in, in, count * stride);
+    if (count > 0 && stride > 0)
+        memcpy(c->in, in, (size_t)count * stride);
     if (lens)
         memcpy(c->in_lens, lens, count * sizeof *lens);
     return c;

@@ -17,7 +17,7 @@ static int square(const void *in, size_t in_len, void *out, size_t *out_len, voi
     if (in_len != sizeof x)
         return -EINVAL;
     memcpy(&x, in, sizeof x);
-    x = x * x + 1;
+    x = (int64_t)((uint64_t)x * (uint64_t)x + 1); /* wraps, never UB */
     memcpy(out, &x, sizeof x);
     *out_len = sizeof x;
     return 0;
@@ -473,7 +473,8 @@ MPROC_TEST(pool, stream_keeps_items_in_flight_bounded)
 
 static int stream_error(void *arg, uint64_t index, void *item, size_t *item_len)
 {
-    (void)arg, (void)item;
+    (void)arg;
+    memset(item, 0, 8);
     *item_len = 8;
     return index == 50 ? -EIO : 1;
 }
