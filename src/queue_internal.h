@@ -10,6 +10,7 @@
 
 #include "internal.h"
 
+#include <limits.h>
 #include <pthread.h>
 
 #define Q_MAGIC 0x51434F52u /* "ROCQ" on little-endian: queue body magic */
@@ -148,6 +149,65 @@ static inline uint64_t q_units(const struct mproc_queue *q, size_t len)
     return k;
 }
 
+static inline uint64_t rd(_Atomic uint64_t *a)
+{
+    return atomic_load_explicit(a, memory_order_relaxed);
+}
+
+/* Single-writer counters in my own participant record. */
+static inline void bump(_Atomic uint64_t *a, uint64_t d)
+{
+    atomic_store_explicit(a, rd(a) + d, memory_order_relaxed);
+}
+
+static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
+{
+    return q->data + ((pos & q->mask) << q->unit_shift);
+}
+
+/* Wake every sleeper of one side, if any announced itself (need = 1). The
+ * exchange makes one waker per sleeping episode pay for the system call. */
+static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
+{
+    if (MPROC__UNLIKELY(atomic_load_explicit(need, memory_order_seq_cst) != 0) &&
+        atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
+        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
+        mproc__futex_wake(fut, INT_MAX);
+    }
+}
+
+/* queue_wait.c ---------------------------------------------------------- */
+#define Q_SPIN 8000 /* pause iterations before yielding (~40 us) */
+#define Q_YIELDS 8
+#define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
+
+enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
+
+struct q_wait {
+    struct mproc__deadline dl;
+    bool init;
+    int spins;
+};
+
+struct q_room {
+    uint64_t k;
+};
+
+void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k);
+void mproc__q_sweep(struct mproc_queue *q);
+void mproc__q_wake_putters(struct mproc_queue *q);
+void mproc__q_wake_getters(struct mproc_queue *q);
+/* mproc__q_stuck - note that I wait on stuck_key (head or rel); after
+ * Q_NAP_MS without progress run mproc__q_recover. 0 or MPROC_ECORRUPT. */
+int mproc__q_stuck(struct mproc_queue *q, struct q_tls *ts, uint64_t stuck_key);
+/* mproc__q_wait_round - one round of waiting (spin, yield or sleep) while
+ * ready() says Q_NOT_READY/Q_INFLIGHT. 0 to re-check, or an error. */
+int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
+                        uint64_t stuck_key, bool getter, int (*ready)(struct mproc_queue *, void *),
+                        void *arg);
+int mproc__q_has_room(struct mproc_queue *q, void *arg); /* arg: struct q_room */
+int mproc__q_has_msg(struct mproc_queue *q, void *arg);
+
 /* queue_attach.c */
 struct q_tls *mproc__q_tls_slow(struct mproc_queue *q);
 static inline struct q_tls *q_tls(struct mproc_queue *q)
@@ -162,10 +222,6 @@ void mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st);
 void mproc__q_part_free(struct q_hdr *h, struct q_part *p);
 
 /* queue.c */
-void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k);
-void mproc__q_sweep(struct mproc_queue *q);
-void mproc__q_wake_putters(struct mproc_queue *q);
-void mproc__q_wake_getters(struct mproc_queue *q);
 /* abandon an outstanding reservation / view of a live thread (close, exit) */
 void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t);
 
