@@ -43,10 +43,15 @@
  * steal the line a consumer is reading p from (adjacent-line prefetcher).
  *
  * Fast path: put = load tail, compare with a thread-cached rel, two relaxed
- * stores to my participant record (intent), CAS tail, memcpy, store meta,
- * store stamp (release), a seq_cst fence and one load of get_waiters.
- * get is symmetric. No syscalls, no locks; pid/tid are cached, fork is
- * noticed through mproc__fork_generation().
+ * stores to my participant record (intent), CAS tail, one load of
+ * get_need, memcpy, store meta, store stamp (release), counters in my own
+ * record. get = load head, load the slot's stamp and meta, intent stores,
+ * CAS head, memcpy, CAS rel, one load of `marks` and of put_need. So a
+ * put costs one locked instruction and a get two; no syscalls, no locks;
+ * pid/tid are cached, fork is noticed through mproc__fork_generation().
+ * A spinning getter watches only the slot it waits for, never tail (that
+ * line belongs to the producers); a try-once get looks at tail only every
+ * 64th miss.
  *
  * Blocking (futex protocol): a waiter reads the futex word v, stores
  * need = 1 (seq_cst), re-checks its condition (seq_cst loads), then sleeps
@@ -64,6 +69,23 @@
  * waiters counts are statistics only. Waiters spin briefly (pause), yield a few
  * times, then sleep at most 50 ms at a time so that they look for dead
  * participants (mproc__q_recover) when nothing moves.
+ *
+ * Where this departs from the first sketch, and why:
+ *  - max_msgs charges each message min_units instead of keeping a shared
+ *    message counter: no extra contended word, nothing to repair after a
+ *    crash, and qsize stays exact (it is summed from per-participant
+ *    counters, see queue_attach.c).
+ *  - `marks` counts unswept CONSUMED marks so that the in-order release
+ *    (every release in 1->1) does not read the slot the producer is about to
+ *    write; and need flags instead of bare waiter counts so that one waker,
+ *    not every put, pays for a futex wake.
+ *  - the putter's Dekker check rides on its tail CAS (no fence on put);
+ *    the releaser's on its rel CAS.
+ *  - repairs take a small lock (queue_recover.c) instead of CASing stamps:
+ *    a repair writes two words (meta, stamp), and a lone stamp CAS cannot
+ *    stop a slow repairer's meta store from landing on the next lap.
+ *  - the default unit is 128 bytes, so 64-byte messages sit on separate
+ *    adjacent-line-prefetch pairs; the index is permuted for the same reason.
  *
  * Crash safety: before each claim CAS a thread records its intent
  * (op, position, k) in its participant record; after the CAS it marks it
