@@ -200,6 +200,13 @@ template <int Type, bool Spin> struct SockPeer {
                 }
                 frag /= 2;
             }
+            static size_t told; /* say it once per message size */
+            if (frag < sz && told != sz) {
+                told = sz;
+                printf("# socketpair-seqpacket: a %zu B message goes as %zu datagrams of %zu B "
+                       "(the socket buffers take no bigger one)\n",
+                       sz, (sz + frag - 1) / frag, frag);
+            }
         }
         return true;
     }
