@@ -32,6 +32,8 @@
  */
 #include "sync.h"
 
+#include <sched.h>
+
 #define SEM_WAITERS 0x80000000u
 #define SEM_COUNT 0x7fffffffu
 #define SEM_RECOVERING UINT32_MAX
@@ -173,12 +175,18 @@ static int sem_wait_slow(struct sem *m, int timeout_ms, bool tracked)
     if (rc < 0)
         return rc;
     if (!d.poll) {
-        for (int i = 0; i < MPROC__SYNC_SPIN * 4; i++) {
+        /* Spin briefly (a releaser on the other CPU answers within a few
+         * hundred ns), then yield a few times (on an overloaded machine
+         * the releaser may be waiting for our CPU), then sleep. */
+        for (int i = 0; i < MPROC__SYNC_SPIN + MPROC__SYNC_YIELDS; i++) {
             if (atomic_load_explicit(&m->word, memory_order_relaxed) & SEM_COUNT) {
                 if (sem_try(m))
                     return 0;
             }
-            mproc__cpu_relax();
+            if (i < MPROC__SYNC_SPIN)
+                mproc__cpu_relax();
+            else
+                sched_yield();
         }
     }
     uint64_t next_check = 0;

@@ -41,8 +41,10 @@ static inline bool mproc__sync_can_judge(void)
     return mproc__proc_alive(mproc__sync_self()->pid, 0);
 }
 
-/* Spin iterations before a contended waiter sleeps. */
+/* Spin iterations (pause) before a contended waiter sleeps, and
+ * sched_yield()s after them (semaphores). */
 #define MPROC__SYNC_SPIN 200
+#define MPROC__SYNC_YIELDS 4
 
 /* The lock core (lock.c), shared by Lock, RLock, Condition and Value.
  *
