@@ -11,6 +11,8 @@
  *   sync,handoff,<impl>      two processes ping-pong through two
  *                            semaphores; ns per hand-off (a round trip is
  *                            two)
+ * Python rows run /usr/bin/python3 (or $MPROC_BENCH_PYTHON) with an inline
+ * script that forks, times only its loop, and prints the nanoseconds.
  *
  * Driver: everything lives in one anonymous MAP_SHARED mapping made before
  * fork. The child spins on `go` after announcing itself ready, so the
@@ -274,9 +276,26 @@ static const char py_contended[] =
     "    t = time.monotonic_ns() - t0\n"
     "    print(t if v.value == 2 * n else -1)\n";
 
+/* Python: ping-pong through two multiprocessing.Semaphores, n round trips. */
+static const char py_handoff[] =
+    "import multiprocessing as mp, sys, time\n"
+    "def pong(a, b, n):\n"
+    "    for _ in range(n):\n"
+    "        a.acquire(); b.release()\n"
+    "if __name__ == '__main__':\n"
+    "    mp.set_start_method('fork')\n"
+    "    n = int(sys.argv[1]); a = mp.Semaphore(0); b = mp.Semaphore(0)\n"
+    "    p = mp.Process(target=pong, args=(a, b, n)); p.start(); time.sleep(0.2)\n"
+    "    t0 = time.monotonic_ns()\n"
+    "    for _ in range(n):\n"
+    "        a.release(); b.acquire()\n"
+    "    t = time.monotonic_ns() - t0\n"
+    "    p.join()\n"
+    "    print(t)\n";
+
 static uint64_t run_python(uint64_t n, void *arg)
 {
-    (void)arg;
+    const char *script = arg ? arg : py_contended;
     char cmd[64];
     snprintf(cmd, sizeof cmd, "%llu", (unsigned long long)n);
     int fds[2];
@@ -288,7 +307,7 @@ static uint64_t run_python(uint64_t n, void *arg)
         close(fds[0]);
         close(fds[1]);
         const char *py = getenv("MPROC_BENCH_PYTHON");
-        execl(py && *py ? py : "/usr/bin/python3", "python3", "-c", py_contended, cmd, (char *)NULL);
+        execl(py && *py ? py : "/usr/bin/python3", "python3", "-c", script, cmd, (char *)NULL);
         _exit(127);
     }
     close(fds[1]);
@@ -342,7 +361,8 @@ int main(void)
         {"mproc_sem", run_handoff, ARG(I_MPROC_SEM), nh},
         {"sem_t", run_handoff, ARG(I_SEM_T), nh},
         {"sem_open", run_handoff, ARG(I_SEM_OPEN), nh},
+        {"python_mp_semaphore", run_python, (void *)py_handoff, bench_scale(20000)},
     };
-    bench_run("sync", "handoff", handoff, 3, "ns/op", 0);
+    bench_run("sync", "handoff", handoff, py_ok ? 4 : 3, "ns/op", 0);
     return failed;
 }
