@@ -406,9 +406,10 @@ void run_row(Row &r, const char *unit, double bytes)
 }
 
 /* The cost estimates (ns per message = base + per_byte * size). */
-const Est E_MPROC = {30, 0.12}, E_MPROC_ZC = {250, 0}, E_RING = {25, 0.12}, E_PIPE = {1500, 0.25}, E_SOCK = {1800, 0.25},
-          E_MQ = {1500, 0.3}, E_ZMQ = {500, 0.3}, E_BOOST = {2500, 0.3}, E_PY = {25000, 15},
-          E_PP_SLEEP = {15000, 0}, E_PP_SPIN = {400, 0}, E_PP_RING = {250, 0};
+const Est E_MPROC = {30, 0.12}, E_MPROC_ZC = {250, 0}, E_RING = {25, 0.12},
+          E_PIPE = {1500, 0.25}, E_SOCK = {1800, 0.25}, E_MQ = {1500, 0.3}, E_ZMQ = {500, 0.3},
+          E_BOOST = {2500, 0.3}, E_PY = {25000, 15}, E_PP_SLEEP = {15000, 0},
+          E_PP_SPIN = {400, 0}, E_PP_RING = {250, 0};
 
 void stream_row(const char *name, size_t size, int np, int nc, const char *unit)
 {
