@@ -56,7 +56,8 @@ static void remove_tdir(void)
             continue;
         char path[512];
         snprintf(path, sizeof path, "%s%s", tdir, e->d_name);
-        unlink(path);
+        if (unlink(path) != 0)
+            rmdir(path);
     }
     if (d)
         closedir(d);
@@ -394,6 +395,24 @@ MPROC_TEST(tool, ls_does_not_follow_symlinks)
     cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
     cr_assert(exists(n));
     remove_obj(n);
+}
+
+MPROC_TEST(tool, ls_shows_fifo_and_directory_foreign_without_opening)
+{
+    const char *f = name_of("fifo"), *d = name_of("dir");
+    char path[256];
+    path_of(path, sizeof path, f);
+    cr_assert(mkfifo(path, 0600) == 0);
+    path_of(path, sizeof path, d);
+    cr_assert(mkdir(path, 0700) == 0);
+    /* Opening the FIFO for reading would block without O_NONBLOCK; it is
+     * not opened at all. */
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    cr_assert(line_has(f, "foreign") && line_has(d, "foreign"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(f) && exists(d), "%s", out);
+    remove_obj(f);
+    rmdir(path);
 }
 
 MPROC_TEST(tool, ls_patterns_select_names)

@@ -165,6 +165,22 @@ static int read_entry(int dirfd, const char *dname, struct entry *e, bool *oom)
 {
     memset(e, 0, sizeof *e);
     *oom = false;
+    /* Only regular files are opened: opening a device or a FIFO someone
+     * named with our prefix could have side effects. (If the name is
+     * replaced between this look and the open, the fstat below still sees
+     * what was opened.) */
+    struct stat lst;
+    if (fstatat(dirfd, dname, &lst, AT_SYMLINK_NOFOLLOW) != 0)
+        return -1;
+    if (!S_ISREG(lst.st_mode)) {
+        e->uid = lst.st_uid;
+        e->mtime_unix_ns = (uint64_t)lst.st_mtim.tv_sec * 1000000000ull +
+                           (uint64_t)lst.st_mtim.tv_nsec;
+        e->state = ST_FOREIGN;
+        e->file = strdup(dname);
+        *oom = e->file == NULL;
+        return -1;
+    }
     int fd = openat(dirfd, dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         if (errno == ENOENT)
