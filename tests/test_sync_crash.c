@@ -641,3 +641,79 @@ MPROC_TEST(sync_crash, sem_tracked_never_exceeds_its_bound_across_random_kills)
     cr_assert(got >= 1 && got <= 2, "%d units available after recovery", got);
     munmap(p, sizeof *p);
 }
+
+/* Waiters killed in their sleep ------------------------------------------------ */
+
+static int event_wait_forever(void *arg)
+{
+    struct shared *s = arg;
+    atomic_store(&s->ready, 1);
+    mproc_event_wait(&s->event, MPROC_FOREVER);
+    return 0;
+}
+
+MPROC_TEST(sync_crash, event_waiter_killed_in_its_sleep_leaves_event_usable)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(event_wait_forever, s);
+    wait_flag(&s->ready);
+    mproc_test_sleep_ms(30);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_event_wait(&s->event, 0), MPROC_ETIMEDOUT);
+    MPROC_ASSERT_OK(mproc_event_set(&s->event));
+    cr_assert_eq(mproc_event_is_set(&s->event), 1);
+    MPROC_ASSERT_OK(mproc_event_clear(&s->event));
+    MPROC_ASSERT_RC(mproc_event_wait(&s->event, 10), MPROC_ETIMEDOUT);
+    munmap(s, sizeof *s);
+}
+
+static int sem_wait_forever(void *arg)
+{
+    struct shared *s = arg;
+    atomic_store(&s->ready, 1);
+    mproc_sem_acquire(&s->sem, MPROC_FOREVER);
+    return 0;
+}
+
+MPROC_TEST(sync_crash, sem_waiter_killed_in_its_sleep_costs_nothing)
+{
+    struct shared *s = shared_map();
+    pid_t pid = mproc_test_fork(sem_wait_forever, s);
+    wait_flag(&s->ready);
+    mproc_test_sleep_ms(30);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_sem_destroy(&s->sem), MPROC_EBUSY); /* its flag is still there */
+    MPROC_ASSERT_OK(mproc_sem_release(&s->sem));              /* ... until a release */
+    MPROC_ASSERT_OK(mproc_sem_destroy(&s->sem));
+    cr_assert_eq(mproc_sem_value(&s->sem), 1);
+    MPROC_ASSERT_OK(mproc_sem_acquire(&s->sem, 0));
+    munmap(s, sizeof *s);
+}
+
+static int hold_value_lock(void *arg)
+{
+    mproc_value *v = arg;
+    if (mproc_value_lock(v, MPROC_FOREVER) != 0)
+        return 1;
+    mproc_value_set_i64(v, -1); /* half-done */
+    park();
+}
+
+MPROC_TEST(sync_crash, value_lock_owner_killed_gives_eownerdead)
+{
+    mproc_value *v;
+    MPROC_ASSERT_OK(mproc_value_create(&v, MPROC_TYPE_I64, NULL, 0));
+    pid_t pid = mproc_test_fork(hold_value_lock, v);
+    int64_t x = 0;
+    for (int i = 0; i < 5000 && x != -1; i++) {
+        mproc_test_sleep_ms(1);
+        mproc_value_get_i64(v, &x);
+    }
+    cr_assert_eq(x, -1);
+    kill_and_reap(pid);
+    MPROC_ASSERT_RC(mproc_value_lock(v, 2000), MPROC_EOWNERDEAD);
+    MPROC_ASSERT_OK(mproc_value_set_i64(v, 0));
+    MPROC_ASSERT_OK(mproc_value_lock_consistent(v));
+    MPROC_ASSERT_OK(mproc_value_unlock(v));
+    MPROC_ASSERT_OK(mproc_value_close(v));
+}
