@@ -21,12 +21,14 @@
 #include "pool_local.h"
 #include "linux/pool_pidfd.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OWNER_SPIN 2000
+#define OWNER_SPIN 2048
+#define OWNER_YIELD_EVERY 128
 #define DEATH_CHECK_MS 10
 #define DEATH_CHECK_POLLS 256
 
@@ -386,7 +388,10 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
             return MPROC_ETIMEDOUT;
         }
         if (spin < OWNER_SPIN) {
-            mproc__cpu_relax();
+            if (spin % OWNER_YIELD_EVERY == OWNER_YIELD_EVERY - 1)
+                sched_yield(); /* see pool_worker.c: the CPU may be oversubscribed */
+            else
+                mproc__cpu_relax();
             continue;
         }
         if (check_deaths(lp))

@@ -19,9 +19,11 @@
  */
 #include "pool_local.h"
 
+#include <sched.h>
 #include <unistd.h>
 
-#define WORKER_SPIN 4000       /* polls of the next slot before sleeping */
+#define WORKER_SPIN 2048       /* polls of the next slot before sleeping */
+#define WORKER_YIELD_EVERY 128
 #define WORKER_SLEEP_CAP_MS 1000
 
 static struct mproc__lp_slot *slot_at(const struct mproc__lp_worker_args *a, uint64_t i)
@@ -81,7 +83,13 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
         struct mproc__lp_slot *s = slot_at(a, next);
         uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
         for (int spin = 0; st != MPROC__LP_POSTED && spin < WORKER_SPIN; spin++) {
-            mproc__cpu_relax();
+            /* Every WORKER_YIELD_EVERY polls, give the CPU to whoever wants it:
+             * on a machine with more runnable processes than CPUs, the owner
+             * we wait for may be waiting for our CPU. */
+            if (spin % WORKER_YIELD_EVERY == WORKER_YIELD_EVERY - 1)
+                sched_yield();
+            else
+                mproc__cpu_relax();
             st = atomic_load_explicit(&s->state, memory_order_acquire);
         }
         if (st != MPROC__LP_POSTED) {
