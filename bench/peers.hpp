@@ -85,7 +85,8 @@ template <unsigned Align> struct RingPeer {
             return false;
         uint64_t stride = ring_stride(sz, Align);
         /* ~1 MiB of slots for small messages, at least 8 slots for big ones */
-        uint64_t nslots = pow2_floor(std::max<uint64_t>(8, std::min<uint64_t>(1024, (4u << 20) / stride)));
+        uint64_t fit = std::min<uint64_t>(1024, (4u << 20) / stride);
+        uint64_t nslots = pow2_floor(std::max<uint64_t>(8, fit));
         bytes = ring_bytes(nslots, stride);
         mem = bp_shared_alloc(bytes);
         ring_init(&h, mem, nslots, stride);
@@ -381,7 +382,10 @@ struct ZmqPeer {
         done = (uint64_t *)bp_shared_alloc(sizeof *done);
         return true;
     }
-    int hwm() const { return (int)std::max<size_t>(16, std::min<size_t>(1000, (64u << 20) / size)); }
+    int hwm() const
+    {
+        return (int)std::max<size_t>(16, std::min<size_t>(1000, (64u << 20) / size));
+    }
     bool child_init(int r, int idx)
     {
         role = r;

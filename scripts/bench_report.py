@@ -228,7 +228,8 @@ def table(area, case, rs):
         line = f"| {name} | {fmt(r.median)} | {fmt(lo)} .. {fmt(hi)} |"
         if ref:
             # another mproc variant (zero copy, polling) is not a peer
-            line += " |" if is_mproc(r.impl) else f" {fmt_ratio(ratio(ref.median, r.median, unit))} |"
+            vs = "" if is_mproc(r.impl) else fmt_ratio(ratio(ref.median, r.median, unit))
+            line += f" {vs} |"
         if per_msg:
             line += f" {fmt(size / r.median) if r.median > 0 else '-'} |"
         out.append(line)
@@ -248,7 +249,8 @@ def find(rows, area, case, impl=None, pred=None):
 def best(rs, unit):
     if not rs:
         return None
-    return max(rs, key=lambda r: r.median) if higher_is_better(unit) else min(rs, key=lambda r: r.median)
+    pick = max if higher_is_better(unit) else min
+    return pick(rs, key=lambda r: r.median)
 
 
 def peers_of(rows, area, case):
@@ -435,7 +437,8 @@ def draw_charts(build, text, plot):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--build", help="build tree with the mproc tool and bench/ (runs the benchmarks)")
+    ap.add_argument("--build",
+                    help="build tree with the mproc tool and bench/ (runs the benchmarks)")
     ap.add_argument("--csv", action="append", help="read this CSV instead of running (repeatable)")
     ap.add_argument("--only", action="append", help="run only benchmarks whose name contains this")
     ap.add_argument("--scale", help="MPROC_BENCH_SCALE for the run")
@@ -456,7 +459,7 @@ def main():
             with (sys.stdin if f == "-" else open(f)) as fh:
                 text += fh.read() + "\n"
         command = ("# the CSV was read from " + ", ".join(a.csv) + "; it is produced by\n"
-                   "build/mproc bench > bench.csv   # MPROC_BENCH_SCALE / MPROC_BENCH_REPS as noted\n"
+                   "build/mproc bench > bench.csv  # MPROC_BENCH_SCALE / _REPS as noted\n"
                    "scripts/bench_report.py --csv bench.csv")
     else:
         text = run_bench(a.build, a.only, a.scale, a.reps)

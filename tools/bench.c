@@ -277,7 +277,8 @@ static int run_one(const char *path, double timeout_s, struct rows *rs, int *hea
 
 static void bench_usage(FILE *f)
 {
-    fprintf(f, "usage: mproc bench [--only SUBSTR] [--scale F] [--reps N] [--timeout S] [--plot DIR]\n"
+    fprintf(f, "usage: mproc bench [--only SUBSTR] [--scale F] [--reps N] [--timeout S]\n"
+               "                   [--plot DIR]\n"
                "       mproc bench --from FILE [--plot DIR]\n"
                "       mproc bench --list\n"
                "\n"

@@ -282,7 +282,9 @@ static int throughput_chart(const char *dir, const char *area, const struct benc
         fprintf(f, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, y,
                 L + pw, y);
         fmt_value(lbl, sizeof lbl, d);
-        fprintf(f, "<text x=\"%d\" y=\"%.1f\" " FONT " font-size=\"11\" text-anchor=\"end\">%s</text>\n",
+        fprintf(f,
+                "<text x=\"%d\" y=\"%.1f\" " FONT
+                " font-size=\"11\" text-anchor=\"end\">%s</text>\n",
                 L - 6, y + 4, lbl);
     }
     /* x ticks at the sizes that occur */
@@ -391,7 +393,8 @@ static int bar_chart(const char *dir, const char *name, const char *title, const
         if (!first)
             continue;
         y += 8;
-        fprintf(f, "<text x=\"10\" y=\"%d\" " FONT " font-size=\"13\" font-weight=\"bold\">", y + 14);
+        fprintf(f, "<text x=\"10\" y=\"%d\" " FONT " font-size=\"13\" font-weight=\"bold\">",
+                y + 14);
         xml_text(f, rows[g].casename);
         fprintf(f, "</text>\n");
         y += GH;

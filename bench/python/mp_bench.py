@@ -255,7 +255,7 @@ def main():
     for area, case, impl, mode, size, np_, nc, n, unit in ROWS:
         n = scale(n)
         per_op = sorted(run_once(impl, mode, size, np_, nc, n) / n for _ in range(max(1, a.reps)))
-        vals = sorted(convert(x, unit, size) for x in (per_op[len(per_op) // 2], per_op[0], per_op[-1]))
+        vals = sorted(convert(x, unit, size) for x in (per_op[0], per_op[-1]))
         med = convert(per_op[len(per_op) // 2], unit, size)
         name = "py-mp.Queue" if impl == "queue" else "py-mp.Pipe"
         print(f"{area},{case},{name},{med:.4g},{vals[0]:.4g},{vals[-1]:.4g},{unit}", flush=True)
