@@ -5,6 +5,7 @@
 
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -580,6 +581,48 @@ MPROC_TEST(pool, handle_inherited_across_fork_is_inert)
     pid_t c = mproc_test_fork(use_in_child, p);
     int st = mproc_test_wait(c, 10000);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    finish(p);
+}
+
+/* utime + stime of a process, in clock ticks; -1 if unreadable. */
+static long cpu_ticks(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut, st;
+    /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+     * utime(14) stime(15) */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (long)(ut + st);
+}
+
+MPROC_TEST(pool, idle_workers_sleep_instead_of_spinning)
+{
+    mproc_pool *p = new_pool(2);
+    int64_t in[64] = {0}, out[64];
+    MPROC_ASSERT_OK(mproc_pool_map(p, square, in, 64, 8, out, 8, NULL, MPROC_FOREVER));
+    pid_t pids[2];
+    cr_assert_eq(mproc_pool_worker_pids(p, pids, 2), 2);
+    mproc_test_sleep_ms(100); /* past the brief spin */
+    long before[2], after[2];
+    for (int i = 0; i < 2; i++)
+        before[i] = cpu_ticks(pids[i]);
+    mproc_test_sleep_ms(600);
+    for (int i = 0; i < 2; i++) {
+        after[i] = cpu_ticks(pids[i]);
+        cr_assert(before[i] >= 0 && after[i] >= 0);
+        /* A spinning worker would use ~60 ticks (at 100 Hz) in 600 ms. */
+        cr_assert_leq(after[i] - before[i], 5, "idle worker %d used %ld ticks", (int)pids[i],
+                      after[i] - before[i]);
+    }
     finish(p);
 }
 
