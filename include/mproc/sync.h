@@ -180,7 +180,8 @@ typedef struct mproc_sem {
 /* mproc_sem_init - value units, flags as above. 0; MPROC_EINVAL for NULL,
  * unknown flags or value > MPROC_SEM_VALUE_MAX. */
 MPROC_API int mproc_sem_init(mproc_sem *s, unsigned value, unsigned flags);
-/* mproc_sem_destroy - 0, or MPROC_EBUSY while a waiter sleeps on it. */
+/* mproc_sem_destroy - 0, or MPROC_EBUSY while a waiter sleeps on it (also
+ * when one was killed in its sleep, until the next release). */
 MPROC_API int mproc_sem_destroy(mproc_sem *s);
 /* mproc_sem_acquire - take one unit, waiting at most timeout_ms.
  * Uncontended: one compare-and-swap. 0, MPROC_ETIMEDOUT, MPROC_ENOSPC

@@ -78,8 +78,7 @@ MPROC_API int mproc_barrier_init(mproc_barrier *b, unsigned parties)
     if (!b || parties == 0 || parties > MPROC_BARRIER_PARTIES_MAX)
         return MPROC_EINVAL;
     memset(b, 0, sizeof *b);
-    br(b)->parties = parties;
-    atomic_thread_fence(memory_order_release);
+    br(b)->parties = parties; /* published by however the memory is shared */
     return 0;
 }
 
