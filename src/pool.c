@@ -137,6 +137,10 @@ int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
     p->opts = *resolved;
     p->owner = getpid();
     size_t n = ops->max_chunks(p);
+    if (n == 0) {
+        free(p);
+        return MPROC_EINVAL;
+    }
     p->ctab_size = n > 1u << 20 ? 1u << 20 : (uint32_t)n;
     p->ctab = calloc(p->ctab_size ? p->ctab_size : 1, sizeof *p->ctab);
     if (!p->ctab) {
@@ -507,11 +511,13 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
 /* 0 posted, MPROC_EAGAIN (no room), or another code (chunk not posted). */
 static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
 {
-    uint32_t idx = 0;
-    while (idx < p->ctab_size && p->ctab[idx])
-        idx++;
-    if (idx == p->ctab_size)
+    if (p->in_flight_chunks >= p->ctab_size)
         return MPROC_EAGAIN;
+    /* Chunks mostly finish in the order they were posted, so the entry after
+     * the last one used is almost always free. */
+    uint32_t idx = p->ctab_hint;
+    while (p->ctab[idx])
+        idx = idx + 1 == p->ctab_size ? 0 : idx + 1;
     c->token = (uint64_t)(++p->token_seq) << 32 | idx;
     const unsigned char *in = c->in ? c->in : c->job->in + c->base * c->job->in_size;
     struct mproc__pool_chunk ch = {.token = c->token,
@@ -525,6 +531,7 @@ static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
     if (rc < 0)
         return rc;
     p->ctab[idx] = c;
+    p->ctab_hint = idx + 1 == p->ctab_size ? 0 : idx + 1;
     p->in_flight_chunks++;
     return 0;
 }

@@ -122,6 +122,7 @@ struct mproc_pool {
     struct mproc__pool_pchunk **ctab;        /* chunks in flight, by token index */
     uint32_t ctab_size;
     uint32_t token_seq;
+    uint32_t ctab_hint;                      /* where post looks for a free entry first */
     struct mproc__pool_pchunk *pending_head; /* chunks to (re)dispatch, FIFO */
     struct mproc__pool_pchunk *pending_tail;
     struct mproc__pool_job *futures;         /* jobs of unfinished futures */
