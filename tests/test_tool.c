@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -325,6 +326,7 @@ MPROC_TEST(tool, ls_json_has_one_object_per_entry)
     cr_assert(json_has(live, "\"kind\":\"lock\""), "%s", out);
     cr_assert(json_has(live, "\"size\":4096"), "%s", out);
     cr_assert(json_has(live, "\"creator_alive\":true"), "%s", out);
+    cr_assert(json_has(live, "\"users\":0,"), "%s", out);
     char pid[32];
     snprintf(pid, sizeof pid, "\"creator_pid\":%d", (int)getpid());
     cr_assert(json_has(live, pid), "%s", out);
@@ -562,6 +564,29 @@ MPROC_TEST(tool, clean_removes_what_a_dead_process_left_behind)
     cr_assert(exists(n));
     cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
     cr_assert(line_has(n, "shm") && line_has(n, "dead"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(!exists(n), "%s", out);
+}
+
+MPROC_TEST(tool, clean_keeps_a_dead_creators_object_while_it_is_mapped)
+{
+    /* A dead creator's object that a live process (this one) still maps:
+     * removing the name now would hide it from processes about to open it. */
+    const char *n = name_of("mapped");
+    make(n, good(MPROC__SEG_QUEUE, dead_pid(), 0));
+    char path[256];
+    path_of(path, sizeof path, n);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert(fd >= 0);
+    void *map = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    cr_assert(map != MAP_FAILED);
+    cr_assert_eq(run_tool((const char *[]){"ls", "--json", pattern, NULL}), 0);
+    cr_assert(json_has(n, "\"users\":1,"), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
+    cr_assert(exists(n), "%s", out);
+    cr_assert(strstr(out, "kept ") && strstr(out, "still mapped by 1 process)"), "%s", out);
+    munmap(map, 4096);
     cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
     cr_assert(!exists(n), "%s", out);
 }

@@ -32,7 +32,10 @@
  * Clean
  * -----
  * `mproc clean` unlinks exactly the entries in state "dead" that belong to
- * the caller's effective uid; everything else is left alone. Between the
+ * the caller's effective uid and that no live process maps; everything else
+ * is left alone. Users are counted from the (dev, inode) columns of every
+ * /proc/<pid>/maps the tool may read (count_users); a process that maps
+ * the object right after that look keeps its mapping, only the name goes. Between the
  * first look and the unlink another process could remove the dead object
  * and create a new one under the same name, so right before unlinking the
  * tool reads the header again through its own fd, asks again whether the
@@ -70,6 +73,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,6 +102,8 @@ struct entry {
     dev_t dev;
     ino_t ino;
     uint64_t mtime_unix_ns;
+    int users;                  /* processes that map it; -1: not counted */
+    pid_t users_seen_in;        /* last pid counted (a pid maps it many times) */
 };
 
 struct entry_list {
@@ -164,6 +170,7 @@ static enum entry_state classify(const struct mproc__seg_hdr *h, ssize_t got, ui
 static int read_entry(int dirfd, const char *dname, struct entry *e, bool *oom)
 {
     memset(e, 0, sizeof *e);
+    e->users = -1;
     *oom = false;
     /* Only regular files are opened: opening a device or a FIFO someone
      * named with our prefix could have side effects. (If the name is
@@ -306,6 +313,51 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
     return rc;
 }
 
+/* count_users - for each regular-file entry, how many processes map it,
+ * from the (dev, inode) columns of every readable /proc/<pid>/maps (only
+ * our own processes unless we are root: the others' maps are not readable,
+ * and cannot map a 0600 object of ours anyway). Best effort: a process may
+ * map or unmap it right after we looked. */
+static void count_users(struct entry_list *l)
+{
+    DIR *proc = opendir("/proc");
+    if (!proc)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        l->v[i].users = l->v[i].ino ? 0 : -1;
+    struct dirent *de;
+    char *line = NULL;
+    size_t cap = 0;
+    while ((de = readdir(proc)) != NULL) {
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (*end != '\0' || pid <= 0)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%ld/maps", pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+            continue;
+        while (getline(&line, &cap, f) > 0) {
+            unsigned maj, min;
+            unsigned long long ino;
+            if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || ino == 0)
+                continue;
+            for (size_t i = 0; i < l->n; i++) {
+                struct entry *e = &l->v[i];
+                if (e->users < 0 || e->ino != (ino_t)ino || major(e->dev) != maj ||
+                    minor(e->dev) != min || e->users_seen_in == (pid_t)pid)
+                    continue;
+                e->users++;
+                e->users_seen_in = (pid_t)pid;
+            }
+        }
+        fclose(f);
+    }
+    free(line);
+    closedir(proc);
+}
+
 /* The directory looked at: MPROC__SHM_DIR unless --dir says otherwise
  * (always ending in '/'). */
 static char shm_dir[4096] = MPROC__SHM_DIR;
@@ -438,20 +490,24 @@ static void print_text(FILE *f, const struct entry_list *l)
             w = len < 48 ? len : 48;
     }
     fputs("NAME", f);
-    fprintf(f, "%*s  %-9s %7s %8s  %-7s %7s\n", w - 4, "", "KIND", "SIZE", "CREATOR", "STATE",
-            "AGE");
+    fprintf(f, "%*s  %-9s %7s %8s  %-7s %5s %7s\n", w - 4, "", "KIND", "SIZE", "CREATOR",
+            "STATE", "USERS", "AGE");
     for (size_t i = 0; i < l->n; i++) {
         const struct entry *e = &l->v[i];
-        char size[16], age[24], pid[16], details[256];
+        char size[16], age[24], pid[16], users[16], details[256];
         fmt_size(size, sizeof size, e->file_size);
         fmt_age(age, sizeof age, entry_age_ns(e, now));
         if (e->have_hdr)
             snprintf(pid, sizeof pid, "%d", (int)e->hdr.creator_pid);
         else
             snprintf(pid, sizeof pid, "-");
+        if (e->users >= 0)
+            snprintf(users, sizeof users, "%d", e->users);
+        else
+            snprintf(users, sizeof users, "-");
         put_text_name(f, e->name, w);
-        fprintf(f, "  %-9s %7s %8s  %-7s %7s", entry_kind(e), size, pid, state_names[e->state],
-                age);
+        fprintf(f, "  %-9s %7s %8s  %-7s %5s %7s", entry_kind(e), size, pid,
+                state_names[e->state], users, age);
         if (e->have_hdr && entry_details(e, false, details, sizeof details))
             fprintf(f, "  %s", details);
         fputc('\n', f);
@@ -488,6 +544,10 @@ static void print_json(FILE *f, const struct entry_list *l)
                   "\"creator_start\":null,\"creator_alive\":null,\"created_unix_ns\":null",
                   f);
         }
+        if (e->users >= 0)
+            fprintf(f, ",\"users\":%d", e->users);
+        else
+            fputs(",\"users\":null", f);
         fprintf(f, ",\"age_s\":%.3f", (double)entry_age_ns(e, now) / 1e9);
         if (e->have_hdr && entry_details(e, true, details, sizeof details))
             fprintf(f, ",\"details\":{%s}", details);
@@ -506,8 +566,9 @@ static void ls_usage(FILE *f)
           "\n"
           "List the named mproc objects in " MPROC__SHM_DIR " (files " MPROC__SHM_PREFIX
           "<name>):\n"
-          "name, kind, size, creator pid, state and age. PATTERNs (shell globs, quote\n"
-          "them) select names; without one every object is listed.\n"
+          "name, kind, size, creator pid, state, users (processes that map it, as far\n"
+          "as /proc lets us see) and age. PATTERNs (shell globs, quote them) select\n"
+          "names; without one every object is listed.\n"
           "\n"
           "STATE is one of:\n"
           "  alive    the creator process still runs\n"
@@ -535,8 +596,9 @@ static void clean_usage(FILE *f)
           "Remove the named mproc objects whose creator process is dead (state \"dead\"\n"
           "in `mproc ls`) and that belong to you; print each one removed. Objects of a\n"
           "live creator, foreign files and objects in any other state are never\n"
-          "touched. Processes that already opened a removed object keep using it:\n"
-          "only its name goes. PATTERNs (shell globs) restrict which names are looked at.\n"
+          "touched, and neither is a dead creator's object that a live process still\n"
+          "maps (it is reported as kept: run clean again when they are done).\n"
+          "PATTERNs (shell globs) restrict which names are looked at.\n"
           "\n"
           "options:\n"
           "  -n, --dry-run  print what would be removed, remove nothing\n"
@@ -605,6 +667,8 @@ int tool_ls(int argc, char **argv)
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
+    if (rc == 0)
+        count_users(&l);
     close(dirfd);
     if (rc < 0) {
         fprintf(stderr, "mproc ls: %s\n", mproc_strerror(rc));
@@ -652,6 +716,8 @@ int tool_clean(int argc, char **argv)
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
+    if (rc == 0)
+        count_users(&l);
     if (rc < 0) {
         fprintf(stderr, "mproc clean: %s\n", mproc_strerror(rc));
         entries_free(&l);
@@ -664,6 +730,12 @@ int tool_clean(int argc, char **argv)
         const struct entry *e = &l.v[i];
         if (e->state != ST_DEAD || e->uid != me)
             continue;
+        if (e->users > 0) {
+            printf("kept %s%s (%s, creator %d dead, still mapped by %d process%s)\n", shm_dir,
+                   e->file, entry_kind(e), (int)e->hdr.creator_pid, e->users,
+                   e->users == 1 ? "" : "es");
+            continue;
+        }
         if (!dry) {
             if (!still_dead(dirfd, e))
                 continue;
