@@ -128,8 +128,11 @@ static int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
         if (MPROC__UNLIKELY(t + k - ts->rel_cache > q->limit || ts->rel_cache > t)) {
             uint64_t r = atomic_load_explicit(&h->rel, memory_order_acquire);
             ts->rel_cache = r;
-            if (r > t) { /* my tail is stale */
-                t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+            if (r > t) { /* my tail is stale... */
+                uint64_t t2 = atomic_load_explicit(&h->tail, memory_order_acquire);
+                if (t2 == t) /* ...or rel passed a tail that did not move */
+                    return MPROC_ECORRUPT;
+                t = t2;
                 continue;
             }
             /* t was read before r, so t - r <= limit unless the counters are bad */

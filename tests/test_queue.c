@@ -551,7 +551,24 @@ MPROC_TEST(queue, corrupted_index_or_counters_give_ecorrupt_not_a_crash)
     cr_assert_not_null(tail);
     *tail = 1u << 30;
     MPROC_ASSERT_RC(mproc_queue_put(q, "x", 1, 100), MPROC_ECORRUPT);
-    MPROC_ASSERT_RC((int)mproc_queue_get(q, buf, sizeof buf, 50), MPROC_ETIMEDOUT);
+    /* rel beyond tail: also impossible */
+    uint64_t *rel = tail + 2 * 128 / 8; /* tail, head, rel: 128 bytes apart */
+    *tail = 1;
+    cr_assert_eq(*rel, 1);
+    *rel = 7;
+    mproc_queue *q2; /* a fresh handle reads rel afresh */
+    MPROC_ASSERT_OK(mproc_queue_from_fd(&q2, mproc_queue_fd(q)));
+    MPROC_ASSERT_RC(mproc_queue_put(q2, "x", 1, MPROC_FOREVER), MPROC_ECORRUPT);
+    *rel = 1;
+    MPROC_ASSERT_OK(mproc_queue_put(q2, "x", 1, 0));
+    MPROC_ASSERT_OK(mproc_queue_close(q2));
+    cr_assert_eq(mproc_queue_get(q, buf, sizeof buf, 0), 1);
+    /* a tail far ahead of an unpublished head: gets wait, then time out
+     * (or, if the dead-peer check ran first, find the counters corrupt) */
+    *tail = 1u << 30;
+    ssize_t r = mproc_queue_get(q, buf, sizeof buf, 50);
+    cr_assert(r == MPROC_ETIMEDOUT || r == MPROC_ECORRUPT, "%s", mproc_err_name((int)r));
+    MPROC_ASSERT_RC((int)mproc_queue_get(q, buf, sizeof buf, 300), MPROC_ECORRUPT);
     munmap(m, sz);
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
