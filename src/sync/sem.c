@@ -117,10 +117,13 @@ static void sem_give(struct sem *m, uint32_t units)
 {
     uint32_t w = atomic_load_explicit(&m->word, memory_order_relaxed);
     uint32_t nw;
+    /* Capped at the bound: slot counts come from shared memory, and a
+     * broken or hostile peer must not push a bounded semaphore past it. */
+    uint32_t cap = (m->flags & MPROC_SEM_BOUNDED) ? m->max : SEM_COUNT;
     do {
         uint32_t c = (w & SEM_COUNT) + units;
-        if (c > SEM_COUNT)
-            c = SEM_COUNT;
+        if (c > cap || c < units)
+            c = cap;
         nw = c;
     } while (!atomic_compare_exchange_weak_explicit(&m->word, &w, nw, memory_order_release,
                                                     memory_order_relaxed));
