@@ -45,7 +45,7 @@ struct mproc__pool_job {
     const unsigned char *in; /* map: the caller's array */
     size_t in_size;          /* map: item size; stream: max item size */
     size_t out_size;
-    unsigned char *out;      /* map: the caller's array */
+    unsigned char *out; /* map: the caller's array */
     struct mproc_pool_map_opts mo;
     mproc_pool_result_fn on_result;
     void *arg;
@@ -54,8 +54,8 @@ struct mproc__pool_job {
     bool eof;
     size_t chunk;
     size_t max_in_flight;
-    uint64_t total;          /* items in the job; streams: known at eof */
-    uint64_t dispatched;     /* fresh items cut so far */
+    uint64_t total;      /* items in the job; streams: known at eof */
+    uint64_t dispatched; /* fresh items cut so far */
     uint64_t delivered;
     int first_err;
     uint64_t first_err_index;
@@ -70,9 +70,9 @@ struct mproc__pool_pchunk {
     uint64_t token;
     uint64_t base;
     uint32_t count;
-    int attempts;          /* times these items were started before */
-    unsigned char *in;     /* own copy of the inputs, or NULL: from job->in */
-    uint32_t *in_lens;     /* own copy, or NULL: in_stride bytes each */
+    int attempts;      /* times these items were started before */
+    unsigned char *in; /* own copy of the inputs, or NULL: from job->in */
+    uint32_t *in_lens; /* own copy, or NULL: in_stride bytes each */
     size_t in_stride;
 };
 
@@ -92,34 +92,27 @@ __attribute__((weak)) int mproc_cpu_count(void);
 
 static int default_workers(void)
 {
-    if (mproc_cpu_count)
-        return mproc_cpu_count();
+    if (mproc_cpu_count) return mproc_cpu_count();
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
     return 1;
 }
 
 int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_pool_opts *out)
 {
     struct mproc_pool_opts o = {0};
-    if (opts)
-        o = *opts;
+    if (opts) o = *opts;
     if (o.workers < 0 || o.workers > 4096 || o.max_retries < 0 || o.on_death < 0 ||
         o.on_death > MPROC_POOL_FAIL_POOL || (o.slot_bytes && o.slot_bytes < 4096) ||
         o.slot_bytes > ((size_t)1 << 30) || o.slots_per_worker > 1024)
         return MPROC_EINVAL;
     if (o.start_method != MPROC_START_FORK && o.start_method != MPROC_START_SPAWN)
         return MPROC_EINVAL;
-    if (o.workers == 0)
-        o.workers = default_workers();
-    if (o.max_retries == 0)
-        o.max_retries = 3;
-    if (o.slot_bytes == 0)
-        o.slot_bytes = 256 * 1024;
+    if (o.workers == 0) o.workers = default_workers();
+    if (o.max_retries == 0) o.max_retries = 3;
+    if (o.slot_bytes == 0) o.slot_bytes = 256 * 1024;
     o.slot_bytes = (o.slot_bytes + 63) & ~(size_t)63;
-    if (o.slots_per_worker == 0)
-        o.slots_per_worker = 8;
+    if (o.slots_per_worker == 0) o.slots_per_worker = 8;
     *out = o;
     return 0;
 }
@@ -127,11 +120,9 @@ int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_po
 int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
                     const struct mproc__pool_backend *ops, void *be)
 {
-    if (!out || !resolved || !ops || !be)
-        return MPROC_EINVAL;
+    if (!out || !resolved || !ops || !be) return MPROC_EINVAL;
     mproc_pool *p = calloc(1, sizeof *p);
-    if (!p)
-        return MPROC_ENOMEM;
+    if (!p) return MPROC_ENOMEM;
     p->ops = ops;
     p->be = be;
     p->opts = *resolved;
@@ -155,15 +146,11 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
 {
     struct mproc_pool_opts o;
     void *be;
-    if (!out)
-        return MPROC_EINVAL;
+    if (!out) return MPROC_EINVAL;
     int rc = mproc__pool_opts_resolve(opts, &o);
-    if (rc < 0)
-        return rc;
-    if (o.start_method != MPROC_START_FORK)
-        return MPROC_ENOTSUP;
-    if ((rc = mproc__pool_local_start(&o, &be)) < 0)
-        return rc;
+    if (rc < 0) return rc;
+    if (o.start_method != MPROC_START_FORK) return MPROC_ENOTSUP;
+    if ((rc = mproc__pool_local_start(&o, &be)) < 0) return rc;
     mproc_pool *p;
     if ((rc = mproc__pool_new(&p, &o, &mproc__pool_local_backend, be)) < 0) {
         struct mproc_pool tmp = {.ops = &mproc__pool_local_backend, .be = be};
@@ -178,8 +165,7 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
 
 static void job_unref(struct mproc__pool_job *j)
 {
-    if (--j->refs == 0)
-        free(j);
+    if (--j->refs == 0) free(j);
 }
 
 static void chunk_free(struct mproc__pool_pchunk *c)
@@ -191,11 +177,10 @@ static void chunk_free(struct mproc__pool_pchunk *c)
 }
 
 static struct mproc__pool_pchunk *chunk_new(struct mproc__pool_job *j, uint64_t base,
-                                           uint32_t count, int attempts)
+                                            uint32_t count, int attempts)
 {
     struct mproc__pool_pchunk *c = calloc(1, sizeof *c);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->job = j;
     c->base = base;
     c->count = count;
@@ -208,12 +193,11 @@ static struct mproc__pool_pchunk *chunk_new(struct mproc__pool_job *j, uint64_t 
 /* A chunk of `count` items with their own copy of inputs (stride bytes each,
  * lens may be NULL). */
 static struct mproc__pool_pchunk *chunk_copy(struct mproc__pool_job *j, uint64_t base,
-                                            uint32_t count, int attempts, const void *in,
-                                            size_t stride, const uint32_t *lens)
+                                             uint32_t count, int attempts, const void *in,
+                                             size_t stride, const uint32_t *lens)
 {
     struct mproc__pool_pchunk *c = chunk_new(j, base, count, attempts);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->in_stride = stride;
     c->in = malloc((size_t)count * stride + 1);
     c->in_lens = lens ? malloc(count * sizeof *lens) : NULL;
@@ -221,10 +205,8 @@ static struct mproc__pool_pchunk *chunk_copy(struct mproc__pool_job *j, uint64_t
         chunk_free(c);
         return NULL;
     }
-    if (count > 0 && stride > 0)
-        memcpy(c->in, in, (size_t)count * stride);
-    if (lens)
-        memcpy(c->in_lens, lens, count * sizeof *lens);
+    if (count > 0 && stride > 0) memcpy(c->in, in, (size_t)count * stride);
+    if (lens) memcpy(c->in_lens, lens, count * sizeof *lens);
     return c;
 }
 
@@ -232,8 +214,7 @@ static void pending_push_front(mproc_pool *p, struct mproc__pool_pchunk *c)
 {
     c->next = p->pending_head;
     p->pending_head = c;
-    if (!p->pending_tail)
-        p->pending_tail = c;
+    if (!p->pending_tail) p->pending_tail = c;
 }
 
 static void pending_push_back(mproc_pool *p, struct mproc__pool_pchunk *c)
@@ -251,8 +232,7 @@ static struct mproc__pool_pchunk *pending_pop(mproc_pool *p)
     struct mproc__pool_pchunk *c = p->pending_head;
     if (c) {
         p->pending_head = c->next;
-        if (!p->pending_head)
-            p->pending_tail = NULL;
+        if (!p->pending_head) p->pending_tail = NULL;
         c->next = NULL;
     }
     return c;
@@ -268,14 +248,11 @@ static void future_finish(mproc_pool *p, struct mproc__pool_job *j, int status, 
         j->fprev->fnext = j->fnext;
     else if (p->futures == j)
         p->futures = j->fnext;
-    if (j->fnext)
-        j->fnext->fprev = j->fprev;
+    if (j->fnext) j->fnext->fprev = j->fprev;
     j->fnext = j->fprev = NULL;
-    if (!f)
-        return;
+    if (!f) return;
     f->status = status;
-    if (err)
-        f->err = *err;
+    if (err) f->err = *err;
     if (status == 0 && len > 0) {
         f->out = malloc(len);
         if (f->out) {
@@ -295,24 +272,18 @@ static void deliver(mproc_pool *p, struct mproc__pool_job *j, uint64_t index, in
 {
     j->delivered++;
     p->stats.items_done++;
-    if (status != 0)
-        p->stats.items_failed++;
-    if (j->abandoned)
-        return;
+    if (status != 0) p->stats.items_failed++;
+    if (j->abandoned) return;
     if (status != 0 && (j->first_err == 0 || index < j->first_err_index)) {
         j->first_err = status;
         j->first_err_index = index;
     }
     switch (j->kind) {
     case JOB_MAP:
-        if (index >= j->total)
-            return;
-        if (status == 0 && len)
-            memcpy(j->out + index * j->out_size, out, len);
-        if (j->mo.statuses)
-            j->mo.statuses[index] = status;
-        if (j->mo.out_lens)
-            j->mo.out_lens[index] = status == 0 ? len : 0;
+        if (index >= j->total) return;
+        if (status == 0 && len) memcpy(j->out + index * j->out_size, out, len);
+        if (j->mo.statuses) j->mo.statuses[index] = status;
+        if (j->mo.out_lens) j->mo.out_lens[index] = status == 0 ? len : 0;
         if (j->mo.errors) {
             struct mproc_pool_error none = {0};
             j->mo.errors[index] = err ? *err : none;
@@ -322,8 +293,7 @@ static void deliver(mproc_pool *p, struct mproc__pool_job *j, uint64_t index, in
     case JOB_STREAM:
         if (j->stop_rc == 0) {
             int rc = j->on_result ? j->on_result(j->arg, index, out, len, err) : 0;
-            if (rc < 0)
-                j->stop_rc = rc;
+            if (rc < 0) j->stop_rc = rc;
         }
         break;
     case JOB_FUTURE:
@@ -340,8 +310,12 @@ static void progress(struct mproc__pool_job *j)
 
 static struct mproc_pool_error item_error(int code, uint64_t index, pid_t pid, int attempts)
 {
-    struct mproc_pool_error e = {.code = code, .index = index, .pid = pid, .signal = 0,
-                                 .exit_code = -1, .attempts = attempts};
+    struct mproc_pool_error e = {.code = code,
+                                 .index = index,
+                                 .pid = pid,
+                                 .signal = 0,
+                                 .exit_code = -1,
+                                 .attempts = attempts};
     return e;
 }
 
@@ -367,10 +341,8 @@ static void deliver_done(mproc_pool *p, struct mproc__pool_pchunk *c,
     for (uint32_t i = 0; i < n; i++) {
         int st = ev->status[i];
         size_t len = ev->out_len[i];
-        if (st == 0 && len > j->out_size)
-            st = MPROC_ECORRUPT;
-        if (st > 0)
-            st = MPROC_ECORRUPT;
+        if (st == 0 && len > j->out_size) st = MPROC_ECORRUPT;
+        if (st > 0) st = MPROC_ECORRUPT;
         uint64_t idx = c->base + i;
         if (st == 0) {
             deliver(p, j, idx, 0, ev->out + (size_t)i * ev->out_stride, len, NULL);
@@ -386,8 +358,7 @@ static void fail_everything(mproc_pool *p, int code)
 {
     for (uint32_t t = 0; t < p->ctab_size; t++) {
         struct mproc__pool_pchunk *c = p->ctab[t];
-        if (!c)
-            continue;
+        if (!c) continue;
         p->ctab[t] = NULL;
         p->in_flight_chunks--;
         pending_push_back(p, c);
@@ -405,8 +376,7 @@ static void fail_everything(mproc_pool *p, int code)
 
 static void pool_break(mproc_pool *p, int code)
 {
-    if (p->broken)
-        return;
+    if (p->broken) return;
     p->broken = code;
     p->closed = true;
     p->ops->kill(p);
@@ -431,8 +401,7 @@ static void handle_lost(mproc_pool *p, struct mproc__pool_pchunk *c,
             !j->abandoned) {
             retry = chunk_copy(j, idx, 1, started, ev->in + (size_t)nd * ev->in_stride,
                                ev->in_stride, ev->in_lens ? ev->in_lens + nd : NULL);
-            if (retry)
-                p->stats.retried++;
+            if (retry) p->stats.retried++;
         }
         if (!retry) {
             struct mproc_pool_error e = item_error(MPROC_EWORKERDIED, idx, ev->pid, started);
@@ -459,16 +428,14 @@ static void handle_lost(mproc_pool *p, struct mproc__pool_pchunk *c,
             }
         }
     }
-    if (retry)
-        pending_push_front(p, retry);
+    if (retry) pending_push_front(p, retry);
     progress(j);
 }
 
 static struct mproc__pool_pchunk *take_token(mproc_pool *p, uint64_t token)
 {
     uint32_t idx = (uint32_t)token;
-    if (idx >= p->ctab_size || !p->ctab[idx] || p->ctab[idx]->token != token)
-        return NULL;
+    if (idx >= p->ctab_size || !p->ctab[idx] || p->ctab[idx]->token != token) return NULL;
     struct mproc__pool_pchunk *c = p->ctab[idx];
     p->ctab[idx] = NULL;
     p->in_flight_chunks--;
@@ -489,14 +456,12 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
         }
         if (!p->terminated) {
             int rc = p->ops->respawn(p, ev->worker);
-            if (rc < 0)
-                pool_break(p, MPROC_EBROKEN);
+            if (rc < 0) pool_break(p, MPROC_EBROKEN);
         }
         return;
     }
     struct mproc__pool_pchunk *c = take_token(p, ev->token);
-    if (!c)
-        return; /* not ours (corrupt token): ignore rather than trust it */
+    if (!c) return; /* not ours (corrupt token): ignore rather than trust it */
     if (ev->kind == MPROC__POOL_EV_DONE) {
         deliver_done(p, c, ev, c->count);
         progress(c->job);
@@ -511,8 +476,7 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
 /* 0 posted, MPROC_EAGAIN (no room), or another code (chunk not posted). */
 static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
 {
-    if (p->in_flight_chunks >= p->ctab_size)
-        return MPROC_EAGAIN;
+    if (p->in_flight_chunks >= p->ctab_size) return MPROC_EAGAIN;
     /* Chunks mostly finish in the order they were posted, so the entry after
      * the last one used is almost always free. */
     uint32_t idx = p->ctab_hint;
@@ -528,8 +492,7 @@ static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
                                    .in = in,
                                    .in_lens = c->in_lens};
     int rc = p->ops->post(p, &ch);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     p->ctab[idx] = c;
     p->ctab_hint = idx + 1 == p->ctab_size ? 0 : idx + 1;
     p->in_flight_chunks++;
@@ -538,10 +501,8 @@ static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
 
 static bool job_may_cut(const struct mproc__pool_job *j)
 {
-    if (!j || j->abandoned || j->stop_rc || j->kind == JOB_FUTURE)
-        return false;
-    if (j->kind == JOB_STREAM ? j->eof : j->dispatched >= j->total)
-        return false;
+    if (!j || j->abandoned || j->stop_rc || j->kind == JOB_FUTURE) return false;
+    if (j->kind == JOB_STREAM ? j->eof : j->dispatched >= j->total) return false;
     uint64_t in_flight = j->dispatched - j->delivered;
     return in_flight == 0 || in_flight + j->chunk <= j->max_in_flight;
 }
@@ -553,13 +514,11 @@ static struct mproc__pool_pchunk *cut_chunk(struct mproc__pool_job *j)
         uint64_t n = j->total - j->dispatched;
         uint32_t k = (uint32_t)(n < j->chunk ? n : j->chunk);
         struct mproc__pool_pchunk *c = chunk_new(j, j->dispatched, k, 0);
-        if (c)
-            j->dispatched += k;
+        if (c) j->dispatched += k;
         return c;
     }
     struct mproc__pool_pchunk *c = chunk_new(j, j->dispatched, 0, 0);
-    if (!c)
-        return NULL;
+    if (!c) return NULL;
     c->in = malloc(j->chunk * j->in_size + 1);
     c->in_lens = malloc(j->chunk * sizeof *c->in_lens);
     if (!c->in || !c->in_lens) {
@@ -617,18 +576,16 @@ static void fill(mproc_pool *p, struct mproc__pool_job *j)
             }
             continue;
         }
-        if (!job_may_cut(j))
-            return;
+        if (!job_may_cut(j)) return;
         c = cut_chunk(j);
-        if (!c)
-            return;
+        if (!c) return;
         int rc = post_chunk(p, c);
         if (rc < 0) {
             /* Keep its inputs: a map chunk copies them out of the caller's array. */
             struct mproc__pool_pchunk *keep = c;
             if (!c->in) {
-                keep = chunk_copy(j, c->base, c->count, 0, j->in + c->base * j->in_size,
-                                  j->in_size, NULL);
+                keep = chunk_copy(j, c->base, c->count, 0, j->in + c->base * j->in_size, j->in_size,
+                                  NULL);
                 chunk_free(c);
             }
             if (!keep) {
@@ -645,12 +602,9 @@ static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 {
     if (!j) /* join: everything */
         return p->futures == NULL && p->in_flight_chunks == 0 && p->pending_head == NULL;
-    if (j->kind == JOB_FUTURE)
-        return j->fut == NULL || j->fut->done;
-    if (j->stop_rc)
-        return true;
-    if (j->kind == JOB_STREAM)
-        return j->eof && j->delivered == j->dispatched;
+    if (j->kind == JOB_FUTURE) return j->fut == NULL || j->fut->done;
+    if (j->stop_rc) return true;
+    if (j->kind == JOB_STREAM) return j->eof && j->delivered == j->dispatched;
     return j->delivered >= j->total;
 }
 
@@ -659,17 +613,13 @@ static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 static int drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
 {
     for (;;) {
-        if (p->broken)
-            return p->broken;
+        if (p->broken) return p->broken;
         fill(p, j);
-        if (job_finished(p, j))
-            return 0;
-        if (p->broken)
-            return p->broken;
+        if (job_finished(p, j)) return 0;
+        if (p->broken) return p->broken;
         struct mproc__pool_event ev;
         int rc = p->ops->poll(p, &ev, d->poll ? NULL : d);
-        if (rc < 0)
-            return rc;
+        if (rc < 0) return rc;
         handle_event(p, &ev);
         p->ops->release(p, &ev);
     }
@@ -679,24 +629,18 @@ static int drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__d
 
 static int check_pool(const mproc_pool *p)
 {
-    if (!p)
-        return MPROC_EINVAL;
-    if (p->owner != getpid())
-        return MPROC_ENOTCHILD;
+    if (!p) return MPROC_EINVAL;
+    if (p->owner != getpid()) return MPROC_ENOTCHILD;
     return 0;
 }
 
 static int check_open(const mproc_pool *p)
 {
     int rc = check_pool(p);
-    if (rc < 0)
-        return rc;
-    if (p->broken)
-        return p->broken;
-    if (p->terminated)
-        return MPROC_ECANCELED;
-    if (p->closed)
-        return MPROC_ECLOSED;
+    if (rc < 0) return rc;
+    if (p->broken) return p->broken;
+    if (p->terminated) return MPROC_ECANCELED;
+    if (p->closed) return MPROC_ECLOSED;
     return 0;
 }
 
@@ -713,10 +657,8 @@ static int run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms)
         }
         j->dispatched = j->total;
     }
-    if (rc == 0)
-        rc = j->stop_rc ? j->stop_rc : j->first_err;
-    if (!job_finished(p, j) || j->stop_rc)
-        j->abandoned = true;
+    if (rc == 0) rc = j->stop_rc ? j->stop_rc : j->first_err;
+    if (!job_finished(p, j) || j->stop_rc) j->abandoned = true;
     job_unref(j);
     return rc;
 }
@@ -727,22 +669,17 @@ static int map_common(mproc_pool *p, int kind, mproc_task_fn fn, const void *in,
                       struct mproc__pool_job **jout)
 {
     int rc = check_open(p);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     struct mproc__deadline d;
     if (!fn || mproc__deadline_init(&d, timeout_ms) < 0 || out_size > UINT32_MAX ||
         in_size > UINT32_MAX)
         return MPROC_EINVAL;
-    if (kind != JOB_STREAM && n > 0 && (!in || in_size == 0))
-        return MPROC_EINVAL;
-    if (kind == JOB_MAP && n > 0 && out_size > 0 && !out)
-        return MPROC_EINVAL;
+    if (kind != JOB_STREAM && n > 0 && (!in || in_size == 0)) return MPROC_EINVAL;
+    if (kind == JOB_MAP && n > 0 && out_size > 0 && !out) return MPROC_EINVAL;
     size_t max = p->ops->max_items(p, in_size, out_size);
-    if (max == 0)
-        return MPROC_EMSGSIZE;
+    if (max == 0) return MPROC_EMSGSIZE;
     struct mproc__pool_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return MPROC_ENOMEM;
+    if (!j) return MPROC_ENOMEM;
     j->kind = kind;
     j->refs = 1;
     j->fn = fn;
@@ -751,15 +688,13 @@ static int map_common(mproc_pool *p, int kind, mproc_task_fn fn, const void *in,
     j->out = out;
     j->out_size = out_size;
     j->total = n;
-    if (opts)
-        j->mo = *opts;
+    if (opts) j->mo = *opts;
     size_t chunk = j->mo.chunksize;
     if (chunk == 0) {
         size_t w4 = 4 * (size_t)p->opts.workers;
         chunk = kind == JOB_STREAM ? 1 : (n + w4 - 1) / w4;
     }
-    if (chunk == 0)
-        chunk = 1;
+    if (chunk == 0) chunk = 1;
     j->chunk = chunk < max ? chunk : max;
     j->max_in_flight = j->mo.max_in_flight ? j->mo.max_in_flight : j->chunk * p->ctab_size;
     *jout = j;
@@ -780,10 +715,9 @@ int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in,
                              void *arg, const struct mproc_pool_map_opts *opts, int timeout_ms)
 {
     struct mproc__pool_job *j;
-    int rc = map_common(pool, JOB_UNORDERED, fn, in, n, in_size, NULL, out_size, opts,
-                        timeout_ms, &j);
-    if (rc < 0)
-        return rc;
+    int rc =
+        map_common(pool, JOB_UNORDERED, fn, in, n, in_size, NULL, out_size, opts, timeout_ms, &j);
+    if (rc < 0) return rc;
     j->on_result = on_result;
     j->arg = arg;
     return run_job(pool, j, timeout_ms);
@@ -795,15 +729,12 @@ int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn
                           const struct mproc_pool_map_opts *opts, int timeout_ms)
 {
     int rc = check_pool(pool);
-    if (rc < 0)
-        return rc;
-    if (!next)
-        return MPROC_EINVAL;
+    if (rc < 0) return rc;
+    if (!next) return MPROC_EINVAL;
     struct mproc__pool_job *j;
-    rc = map_common(pool, JOB_STREAM, fn, NULL, 0, max_in_size, NULL, out_size, opts,
-                        timeout_ms, &j);
-    if (rc < 0)
-        return rc;
+    rc = map_common(pool, JOB_STREAM, fn, NULL, 0, max_in_size, NULL, out_size, opts, timeout_ms,
+                    &j);
+    if (rc < 0) return rc;
     j->next = next;
     j->next_arg = next_arg;
     j->on_result = on_result;
@@ -815,12 +746,10 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
                       size_t out_cap, mproc_future **out)
 {
     int rc = check_open(pool);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     if (!fn || !out || (in_len && !in) || in_len > UINT32_MAX || out_cap > UINT32_MAX)
         return MPROC_EINVAL;
-    if (pool->ops->max_items(pool, in_len, out_cap) == 0)
-        return MPROC_EMSGSIZE;
+    if (pool->ops->max_items(pool, in_len, out_cap) == 0) return MPROC_EMSGSIZE;
     mproc_future *f = calloc(1, sizeof *f);
     struct mproc__pool_job *j = calloc(1, sizeof *j);
     if (!f || !j) {
@@ -845,8 +774,7 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
         return MPROC_ENOMEM;
     }
     j->fnext = pool->futures;
-    if (pool->futures)
-        pool->futures->fprev = j;
+    if (pool->futures) pool->futures->fprev = j;
     pool->futures = j;
     pending_push_back(pool, c);
     fill(pool, NULL);
@@ -857,23 +785,18 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
 int mproc_future_wait(mproc_future *f, int timeout_ms)
 {
     struct mproc__deadline d;
-    if (!f || mproc__deadline_init(&d, timeout_ms) < 0)
-        return MPROC_EINVAL;
-    if (f->done)
-        return 0;
+    if (!f || mproc__deadline_init(&d, timeout_ms) < 0) return MPROC_EINVAL;
+    if (f->done) return 0;
     int rc = check_pool(f->pool);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     rc = drive(f->pool, f->job, &d);
-    if (f->done)
-        return 0;
+    if (f->done) return 0;
     return rc < 0 ? rc : MPROC_ETIMEDOUT;
 }
 
 int mproc_future_done(mproc_future *f)
 {
-    if (!f)
-        return MPROC_EINVAL;
+    if (!f) return MPROC_EINVAL;
     if (!f->done && check_pool(f->pool) == 0) {
         struct mproc__deadline d;
         mproc__deadline_init(&d, 0);
@@ -884,33 +807,25 @@ int mproc_future_done(mproc_future *f)
 
 int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len)
 {
-    if (!f)
-        return MPROC_EINVAL;
-    if (!f->done)
-        return MPROC_EAGAIN;
-    if (f->status != 0)
-        return f->status;
-    if (out)
-        *out = f->out;
-    if (out_len)
-        *out_len = f->out_len;
+    if (!f) return MPROC_EINVAL;
+    if (!f->done) return MPROC_EAGAIN;
+    if (f->status != 0) return f->status;
+    if (out) *out = f->out;
+    if (out_len) *out_len = f->out_len;
     return 0;
 }
 
 int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
 {
-    if (!f || !err)
-        return MPROC_EINVAL;
-    if (!f->done)
-        return MPROC_EAGAIN;
+    if (!f || !err) return MPROC_EINVAL;
+    if (!f->done) return MPROC_EAGAIN;
     *err = f->err;
     return 0;
 }
 
 void mproc_future_free(mproc_future *f)
 {
-    if (!f)
-        return;
+    if (!f) return;
     struct mproc__pool_job *j = f->job;
     if (!f->done) {
         j->abandoned = true;
@@ -918,8 +833,7 @@ void mproc_future_free(mproc_future *f)
             j->fprev->fnext = j->fnext;
         else if (f->pool && f->pool->futures == j)
             f->pool->futures = j->fnext;
-        if (j->fnext)
-            j->fnext->fprev = j->fprev;
+        if (j->fnext) j->fnext->fprev = j->fprev;
         j->fnext = j->fprev = NULL;
     }
     j->fut = NULL;
@@ -931,8 +845,7 @@ void mproc_future_free(mproc_future *f)
 int mproc_pool_close(mproc_pool *pool)
 {
     int rc = check_pool(pool);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     pool->closed = true;
     return 0;
 }
@@ -941,18 +854,13 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 {
     struct mproc__deadline d;
     int rc = check_pool(pool);
-    if (rc < 0)
-        return rc;
-    if (mproc__deadline_init(&d, timeout_ms) < 0 || !pool->closed)
-        return MPROC_EINVAL;
-    if (pool->joined)
-        return 0;
+    if (rc < 0) return rc;
+    if (mproc__deadline_init(&d, timeout_ms) < 0 || !pool->closed) return MPROC_EINVAL;
+    if (pool->joined) return 0;
     if (!pool->terminated && !pool->broken) {
         rc = drive(pool, NULL, &d);
-        if (rc < 0 && rc != MPROC_EBROKEN)
-            return rc;
-        if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0)
-            return rc;
+        if (rc < 0 && rc != MPROC_EBROKEN) return rc;
+        if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0) return rc;
     }
     pool->ops->kill(pool); /* reaps anything left (nothing, normally) */
     pool->joined = true;
@@ -962,8 +870,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 int mproc_pool_terminate(mproc_pool *pool)
 {
     int rc = check_pool(pool);
-    if (rc < 0)
-        return rc;
+    if (rc < 0) return rc;
     pool->closed = true;
     if (!pool->terminated) {
         pool->terminated = true;
@@ -975,15 +882,12 @@ int mproc_pool_terminate(mproc_pool *pool)
 
 void mproc_pool_free(mproc_pool *pool)
 {
-    if (!pool)
-        return;
+    if (!pool) return;
     if (pool->owner == getpid()) {
-        if (!pool->joined)
-            mproc_pool_terminate(pool);
+        if (!pool->joined) mproc_pool_terminate(pool);
         /* Futures the caller still holds stay valid but will not finish. */
         for (struct mproc__pool_job *j = pool->futures; j; j = j->fnext)
-            if (j->fut)
-                j->fut->pool = NULL;
+            if (j->fut) j->fut->pool = NULL;
         pool->ops->destroy(pool);
     }
     free(pool->ctab);
@@ -998,17 +902,14 @@ int mproc_pool_workers(const mproc_pool *pool)
 int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
 {
     int rc = check_pool(pool);
-    if (rc < 0)
-        return rc;
-    if (max < 0 || (max > 0 && !out))
-        return MPROC_EINVAL;
+    if (rc < 0) return rc;
+    if (max < 0 || (max > 0 && !out)) return MPROC_EINVAL;
     return pool->ops->worker_pids(pool, out, max);
 }
 
 int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
 {
-    if (!pool || !out)
-        return MPROC_EINVAL;
+    if (!pool || !out) return MPROC_EINVAL;
     *out = pool->stats;
     return 0;
 }

@@ -52,7 +52,7 @@ struct mproc__deadline;
  * in + i * in_stride and is in_lens[i] bytes long (in_lens NULL: in_stride
  * bytes each). Each item gets out_size bytes of result capacity. */
 struct mproc__pool_chunk {
-    uint64_t token;    /* the engine's name for this chunk; returned in events */
+    uint64_t token; /* the engine's name for this chunk; returned in events */
     mproc_task_fn fn;
     uint32_t count;
     uint32_t in_stride;
@@ -62,9 +62,9 @@ struct mproc__pool_chunk {
 };
 
 enum mproc__pool_ev_kind {
-    MPROC__POOL_EV_DONE = 1,        /* a chunk finished: count results */
-    MPROC__POOL_EV_LOST = 2,        /* a chunk of a worker that died or retired */
-    MPROC__POOL_EV_WORKER_GONE = 3  /* the worker itself: respawn() it (or not) */
+    MPROC__POOL_EV_DONE = 1,       /* a chunk finished: count results */
+    MPROC__POOL_EV_LOST = 2,       /* a chunk of a worker that died or retired */
+    MPROC__POOL_EV_WORKER_GONE = 3 /* the worker itself: respawn() it (or not) */
 };
 
 struct mproc__pool_event {
@@ -112,20 +112,20 @@ struct mproc__pool_backend {
 struct mproc_pool {
     const struct mproc__pool_backend *ops;
     void *be;
-    struct mproc_pool_opts opts;   /* resolved: workers > 0, slot sizes set */
+    struct mproc_pool_opts opts; /* resolved: workers > 0, slot sizes set */
     pid_t owner;
     bool closed;
     bool terminated;
     bool joined;
-    int broken;                    /* 0, or the code every call returns */
+    int broken; /* 0, or the code every call returns */
     size_t in_flight_chunks;
-    struct mproc__pool_pchunk **ctab;        /* chunks in flight, by token index */
+    struct mproc__pool_pchunk **ctab; /* chunks in flight, by token index */
     uint32_t ctab_size;
     uint32_t token_seq;
     uint32_t ctab_hint;                      /* where post looks for a free entry first */
     struct mproc__pool_pchunk *pending_head; /* chunks to (re)dispatch, FIFO */
     struct mproc__pool_pchunk *pending_tail;
-    struct mproc__pool_job *futures;         /* jobs of unfinished futures */
+    struct mproc__pool_job *futures; /* jobs of unfinished futures */
     struct mproc_pool_stats stats;
 };
 

@@ -93,8 +93,7 @@ static struct lp_layout layout(size_t n, size_t in_stride, size_t out_size)
 static size_t lp_max_items(struct mproc_pool *p, size_t in_size, size_t out_size)
 {
     struct lp *lp = lp_of(p);
-    if (in_size > lp->slot_bytes || out_size > lp->slot_bytes)
-        return 0;
+    if (in_size > lp->slot_bytes || out_size > lp->slot_bytes) return 0;
     size_t per = 12 + in_size + out_size;
     size_t n = (lp->slot_bytes - sizeof(struct mproc__lp_slot)) / per;
     while (n > 0 && layout(n, in_size, out_size).end > lp->slot_bytes)
@@ -124,11 +123,9 @@ static int spawn_worker(struct lp *lp, int w)
     wk->dead = wk->gone_sent = false;
 
     pid_t pid = fork();
-    if (pid < 0)
-        return mproc__err();
+    if (pid < 0) return mproc__err();
     if (pid == 0) {
-        if (!mproc__pdeathsig_kill(wk->args.owner))
-            _exit(0);
+        if (!mproc__pdeathsig_kill(wk->args.owner)) _exit(0);
         mproc__lp_worker_main(&wk->args);
     }
     int fd = mproc__pidfd_open(pid);
@@ -146,10 +143,8 @@ static int spawn_worker(struct lp *lp, int w)
 
 static void reap_worker(struct lp_worker *wk, bool kill_it)
 {
-    if (wk->pidfd < 0)
-        return;
-    if (kill_it)
-        mproc__pidfd_signal(wk->pidfd, SIGKILL);
+    if (wk->pidfd < 0) return;
+    if (kill_it) mproc__pidfd_signal(wk->pidfd, SIGKILL);
     struct mproc__reaped how;
     (void)mproc__pidfd_reap(wk->pidfd, false, &how);
     close(wk->pidfd);
@@ -163,16 +158,14 @@ static void lp_free(struct lp *lp)
             reap_worker(&lp->w[i], true);
         free(lp->w);
     }
-    if (lp->shm)
-        mproc__seg_close(&lp->seg, false);
+    if (lp->shm) mproc__seg_close(&lp->seg, false);
     free(lp);
 }
 
 int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
 {
     struct lp *lp = calloc(1, sizeof *lp);
-    if (!lp)
-        return MPROC_ENOMEM;
+    if (!lp) return MPROC_ENOMEM;
     lp->nworkers = o->workers;
     lp->nslots = o->slots_per_worker;
     lp->slot_bytes = o->slot_bytes;
@@ -226,26 +219,21 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     for (int k = 0; k < lp->nworkers; k++) {
         int w = (lp->rr + k) % lp->nworkers;
         struct lp_worker *wk = &lp->w[w];
-        if (wk->pidfd < 0 || wk->dead)
-            continue;
+        if (wk->pidfd < 0 || wk->dead) continue;
         uint64_t load = wk->post - wk->harvest;
-        if (load < best_load &&
-            atomic_load_explicit(&slot_of(lp, w, wk->post)->state, memory_order_acquire) ==
-                MPROC__LP_FREE) {
+        if (load < best_load && atomic_load_explicit(&slot_of(lp, w, wk->post)->state,
+                                                     memory_order_acquire) == MPROC__LP_FREE) {
             best_load = load;
             best = w;
-            if (load == 0)
-                break;
+            if (load == 0) break;
         }
     }
-    if (best < 0)
-        return MPROC_EAGAIN;
+    if (best < 0) return MPROC_EAGAIN;
     lp->rr = (best + 1) % lp->nworkers;
     struct lp_worker *wk = &lp->w[best];
     struct mproc__lp_slot *s = slot_of(lp, best, wk->post);
     struct lp_layout l = layout(c->count, c->in_stride, c->out_size);
-    if (c->count == 0 || l.end > lp->slot_bytes)
-        return MPROC_EMSGSIZE;
+    if (c->count == 0 || l.end > lp->slot_bytes) return MPROC_EMSGSIZE;
     unsigned char *base = (unsigned char *)s;
     s->token = c->token;
     s->fn = (uint64_t)(uintptr_t)c->fn;
@@ -260,20 +248,17 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     uint32_t *in_len = (uint32_t *)(void *)(base + l.in_len);
     for (uint32_t i = 0; i < c->count; i++)
         in_len[i] = c->in_lens ? c->in_lens[i] : c->in_stride;
-    if (c->in_stride)
-        memcpy(base + l.in, c->in, (size_t)c->count * c->in_stride);
+    if (c->in_stride) memcpy(base + l.in, c->in, (size_t)c->count * c->in_stride);
     atomic_store_explicit(&s->ndone, 0, memory_order_relaxed);
     atomic_store_explicit(&s->state, MPROC__LP_POSTED, memory_order_release);
     wk->post++;
     struct mproc__lp_wctl *wc = wctl_of(lp, best);
     atomic_fetch_add_explicit(&wc->bell, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&wc->sleeping, memory_order_seq_cst))
-        mproc__futex_wake(&wc->bell, 1);
+    if (atomic_load_explicit(&wc->sleeping, memory_order_seq_cst)) mproc__futex_wake(&wc->bell, 1);
     return 0;
 }
 
-static void fill_event(struct lp *lp, int w, struct mproc__lp_slot *s,
-                       struct mproc__pool_event *ev)
+static void fill_event(struct lp *lp, int w, struct mproc__lp_slot *s, struct mproc__pool_event *ev)
 {
     struct lp_layout l = layout(s->count, s->in_stride, s->out_size);
     unsigned char *base = (unsigned char *)s;
@@ -297,8 +282,7 @@ static bool check_deaths(struct lp *lp)
     bool any = false;
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
-        if (wk->pidfd < 0 || wk->dead)
-            continue;
+        if (wk->pidfd < 0 || wk->dead) continue;
         struct mproc__reaped how;
         if (mproc__pidfd_reap(wk->pidfd, true, &how) == 1) {
             close(wk->pidfd);
@@ -316,8 +300,7 @@ static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
 {
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
-        if (!wk->dead || wk->gone_sent)
-            continue;
+        if (!wk->dead || wk->gone_sent) continue;
         memset(ev, 0, sizeof *ev);
         ev->signal = wk->how.signal;
         ev->exit_code = wk->how.exit_code;
@@ -333,8 +316,7 @@ static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
                 uint32_t nd = st == MPROC__LP_RUNNING
                                   ? atomic_load_explicit(&s->ndone, memory_order_acquire)
                                   : 0;
-                if (nd > s->count)
-                    nd = s->count; /* a corrupt word from a dead worker */
+                if (nd > s->count) nd = s->count; /* a corrupt word from a dead worker */
                 ev->ndone = nd;
                 ev->running = st == MPROC__LP_RUNNING && nd < s->count;
             }
@@ -358,11 +340,9 @@ static bool ready_event(struct lp *lp, struct mproc__pool_event *ev)
     for (int k = 0; k < lp->nworkers; k++) {
         int w = (lp->rr + k) % lp->nworkers;
         struct lp_worker *wk = &lp->w[w];
-        if (wk->dead || wk->harvest == wk->post)
-            continue;
+        if (wk->dead || wk->harvest == wk->post) continue;
         struct mproc__lp_slot *s = slot_of(lp, w, wk->harvest);
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != MPROC__LP_DONE)
-            continue;
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != MPROC__LP_DONE) continue;
         memset(ev, 0, sizeof *ev);
         fill_event(lp, w, s, ev);
         ev->kind = MPROC__POOL_EV_DONE;
@@ -377,14 +357,11 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                    const struct mproc__deadline *d)
 {
     struct lp *lp = lp_of(p);
-    if (++lp->polls % DEATH_CHECK_POLLS == 0)
-        check_deaths(lp);
+    if (++lp->polls % DEATH_CHECK_POLLS == 0) check_deaths(lp);
     for (int spin = 0;; spin++) {
-        if (dead_event(lp, ev) || ready_event(lp, ev))
-            return 0;
+        if (dead_event(lp, ev) || ready_event(lp, ev)) return 0;
         if (d == NULL) {
-            if (check_deaths(lp) && dead_event(lp, ev))
-                return 0;
+            if (check_deaths(lp) && dead_event(lp, ev)) return 0;
             return MPROC_ETIMEDOUT;
         }
         if (spin < OWNER_SPIN) {
@@ -394,8 +371,7 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                 mproc__cpu_relax();
             continue;
         }
-        if (check_deaths(lp))
-            continue;
+        if (check_deaths(lp)) continue;
         uint32_t b = atomic_load_explicit(&lp->shm->done_bell, memory_order_seq_cst);
         atomic_store_explicit(&lp->shm->owner_waiting, 1, memory_order_seq_cst);
         if (ready_event(lp, ev)) {
@@ -405,8 +381,7 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         int rc = mproc__futex_wait_capped(&lp->shm->done_bell, b, d, DEATH_CHECK_MS);
         atomic_store_explicit(&lp->shm->owner_waiting, 0, memory_order_relaxed);
         if (rc == MPROC_ETIMEDOUT) {
-            if ((check_deaths(lp) && dead_event(lp, ev)) || ready_event(lp, ev))
-                return 0;
+            if ((check_deaths(lp) && dead_event(lp, ev)) || ready_event(lp, ev)) return 0;
             return MPROC_ETIMEDOUT;
         }
         spin = OWNER_SPIN - 64; /* woken: a short spin, then sleep again */
@@ -417,15 +392,14 @@ static void lp_release(struct mproc_pool *p, struct mproc__pool_event *ev)
 {
     (void)p;
     if (ev->backend_ref)
-        atomic_store_explicit(&((struct mproc__lp_slot *)ev->backend_ref)->state,
-                              MPROC__LP_FREE, memory_order_release);
+        atomic_store_explicit(&((struct mproc__lp_slot *)ev->backend_ref)->state, MPROC__LP_FREE,
+                              memory_order_release);
 }
 
 static int lp_respawn(struct mproc_pool *p, int w)
 {
     struct lp *lp = lp_of(p);
-    if (w < 0 || w >= lp->nworkers || lp->w[w].pidfd >= 0)
-        return MPROC_EINVAL;
+    if (w < 0 || w >= lp->nworkers || lp->w[w].pidfd >= 0) return MPROC_EINVAL;
     return spawn_worker(lp, w);
 }
 
@@ -440,10 +414,8 @@ static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
     }
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
-        if (wk->pidfd < 0)
-            continue;
-        if (!mproc__pidfd_wait(wk->pidfd, mproc__deadline_remaining_ms(d)))
-            return MPROC_ETIMEDOUT;
+        if (wk->pidfd < 0) continue;
+        if (!mproc__pidfd_wait(wk->pidfd, mproc__deadline_remaining_ms(d))) return MPROC_ETIMEDOUT;
         reap_worker(wk, false);
     }
     return 0;
@@ -453,8 +425,7 @@ static void lp_kill(struct mproc_pool *p)
 {
     struct lp *lp = lp_of(p);
     for (int w = 0; w < lp->nworkers; w++)
-        if (lp->w[w].pidfd >= 0)
-            mproc__pidfd_signal(lp->w[w].pidfd, SIGKILL);
+        if (lp->w[w].pidfd >= 0) mproc__pidfd_signal(lp->w[w].pidfd, SIGKILL);
     for (int w = 0; w < lp->nworkers; w++) {
         reap_worker(&lp->w[w], false);
         lp->w[w].dead = false;
@@ -474,10 +445,8 @@ static int lp_worker_pids(const struct mproc_pool *p, pid_t *out, int max)
     const struct lp *lp = p->be;
     int n = 0;
     for (int w = 0; w < lp->nworkers; w++) {
-        if (lp->w[w].pidfd < 0)
-            continue;
-        if (out && n < max)
-            out[n] = lp->w[w].pid;
+        if (lp->w[w].pidfd < 0) continue;
+        if (out && n < max) out[n] = lp->w[w].pid;
         n++;
     }
     return n;

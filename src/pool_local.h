@@ -41,12 +41,7 @@
 
 #include "pool_internal.h"
 
-enum {
-    MPROC__LP_FREE = 0,
-    MPROC__LP_POSTED = 1,
-    MPROC__LP_RUNNING = 2,
-    MPROC__LP_DONE = 3
-};
+enum { MPROC__LP_FREE = 0, MPROC__LP_POSTED = 1, MPROC__LP_RUNNING = 2, MPROC__LP_DONE = 3 };
 
 struct mproc__lp_shm {
     uint32_t workers;
@@ -61,9 +56,9 @@ struct mproc__lp_shm {
 struct mproc__lp_wctl {
     _Atomic uint32_t bell;
     _Atomic uint32_t sleeping;
-    _Atomic uint32_t stop;     /* owner: 1 = exit once no slot is POSTED */
-    _Atomic uint32_t ready;    /* worker: 1 once the initializer succeeded */
-    _Atomic uint32_t retired;  /* worker: 1 when leaving after max tasks */
+    _Atomic uint32_t stop;    /* owner: 1 = exit once no slot is POSTED */
+    _Atomic uint32_t ready;   /* worker: 1 once the initializer succeeded */
+    _Atomic uint32_t retired; /* worker: 1 when leaving after max tasks */
     int32_t pid;
     uint8_t pad[MPROC__FALSE_SHARING - 24];
 };
@@ -72,7 +67,7 @@ struct mproc__lp_slot {
     _Atomic uint32_t state;
     _Atomic uint32_t ndone;
     uint64_t token;
-    uint64_t fn;              /* mproc_task_fn, meaningful in forked workers */
+    uint64_t fn; /* mproc_task_fn, meaningful in forked workers */
     uint32_t count;
     uint32_t in_stride;
     uint32_t out_size;
@@ -90,7 +85,7 @@ _Static_assert(sizeof(struct mproc__lp_slot) == MPROC__CACHELINE, "slot header s
 struct mproc__lp_worker_args {
     struct mproc__lp_shm *shm;
     struct mproc__lp_wctl *wctl;
-    unsigned char *slots;     /* this worker's first slot */
+    unsigned char *slots; /* this worker's first slot */
     uint32_t nslots;
     uint64_t slot_bytes;
     pid_t owner;

@@ -17,12 +17,10 @@ static _Atomic uint64_t last_draw_ns;
 void mproc_pool_progress_bar(void *arg, uint64_t done, uint64_t total)
 {
     (void)arg;
-    if (!isatty(STDERR_FILENO))
-        return;
+    if (!isatty(STDERR_FILENO)) return;
     bool last = total != 0 && done >= total;
     uint64_t now = mproc__now_ns();
-    if (!last && now - atomic_load(&last_draw_ns) < BAR_MIN_INTERVAL_NS)
-        return;
+    if (!last && now - atomic_load(&last_draw_ns) < BAR_MIN_INTERVAL_NS) return;
     atomic_store(&last_draw_ns, now);
     if (total == 0) {
         fprintf(stderr, "\r%llu done", (unsigned long long)done);
@@ -34,6 +32,6 @@ void mproc_pool_progress_bar(void *arg, uint64_t done, uint64_t total)
     for (int i = 0; i < BAR_WIDTH; i++)
         bar[i] = i < fill ? '#' : ' ';
     bar[BAR_WIDTH] = '\0';
-    fprintf(stderr, "\r[%s] %3d%% %llu/%llu%s", bar, (int)(d * 100 / total),
-            (unsigned long long)d, (unsigned long long)total, last ? "\n" : "");
+    fprintf(stderr, "\r[%s] %3d%% %llu/%llu%s", bar, (int)(d * 100 / total), (unsigned long long)d,
+            (unsigned long long)total, last ? "\n" : "");
 }

@@ -22,7 +22,7 @@
 #include <sched.h>
 #include <unistd.h>
 
-#define WORKER_SPIN 2048       /* polls of the next slot before sleeping */
+#define WORKER_SPIN 2048 /* polls of the next slot before sleeping */
 #define WORKER_YIELD_EVERY 128
 #define WORKER_SLEEP_CAP_MS 1000
 
@@ -34,19 +34,17 @@ static struct mproc__lp_slot *slot_at(const struct mproc__lp_worker_args *a, uin
 static bool slot_valid(const struct mproc__lp_slot *s, uint64_t slot_bytes)
 {
     uint64_t n = s->count;
-    if (n == 0)
-        return false;
+    if (n == 0) return false;
     uint64_t end_status = (uint64_t)s->off_status + 4 * n;
     uint64_t end_outlen = (uint64_t)s->off_out_len + 4 * n;
     uint64_t end_inlen = (uint64_t)s->off_in_len + 4 * n;
     uint64_t end_in = (uint64_t)s->off_in + n * s->in_stride;
     uint64_t end_out = (uint64_t)s->off_out + n * s->out_size;
     uint64_t lo = sizeof *s;
-    return s->off_status >= lo && s->off_out_len >= lo && s->off_in_len >= lo &&
-           s->off_in >= lo && s->off_out >= lo && end_status <= slot_bytes &&
-           end_outlen <= slot_bytes && end_inlen <= slot_bytes && end_in <= slot_bytes &&
-           end_out <= slot_bytes && s->fn != 0 && (s->off_status & 3) == 0 &&
-           (s->off_out_len & 3) == 0 && (s->off_in_len & 3) == 0;
+    return s->off_status >= lo && s->off_out_len >= lo && s->off_in_len >= lo && s->off_in >= lo &&
+           s->off_out >= lo && end_status <= slot_bytes && end_outlen <= slot_bytes &&
+           end_inlen <= slot_bytes && end_in <= slot_bytes && end_out <= slot_bytes && s->fn != 0 &&
+           (s->off_status & 3) == 0 && (s->off_out_len & 3) == 0 && (s->off_in_len & 3) == 0;
 }
 
 static void run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slot *s)
@@ -62,10 +60,8 @@ static void run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slo
         size_t olen = s->out_size;
         unsigned char *out = base + s->off_out + (size_t)i * s->out_size;
         int rc = fn(base + s->off_in + (size_t)i * s->in_stride, ilen, out, &olen, a->task_ctx);
-        if (rc > 0)
-            rc = MPROC_ETASKFAILED;
-        if (rc == 0 && olen > s->out_size)
-            rc = MPROC_EOVERFLOW;
+        if (rc > 0) rc = MPROC_ETASKFAILED;
+        if (rc == 0 && olen > s->out_size) rc = MPROC_EOVERFLOW;
         status[i] = rc;
         out_len[i] = rc == 0 ? (uint32_t)olen : 0;
         atomic_store_explicit(&s->ndone, i + 1, memory_order_release);
@@ -74,8 +70,7 @@ static void run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slo
 
 _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
 {
-    if (a->initializer && a->initializer(a->init_arg) != 0)
-        _exit(111);
+    if (a->initializer && a->initializer(a->init_arg) != 0) _exit(111);
     atomic_store_explicit(&a->wctl->ready, 1, memory_order_release);
 
     uint64_t next = 0, tasks = 0;
@@ -93,8 +88,7 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
             st = atomic_load_explicit(&s->state, memory_order_acquire);
         }
         if (st != MPROC__LP_POSTED) {
-            if (atomic_load_explicit(&a->wctl->stop, memory_order_acquire))
-                _exit(0);
+            if (atomic_load_explicit(&a->wctl->stop, memory_order_acquire)) _exit(0);
             uint32_t b = atomic_load_explicit(&a->wctl->bell, memory_order_seq_cst);
             atomic_store_explicit(&a->wctl->sleeping, 1, memory_order_seq_cst);
             st = atomic_load_explicit(&s->state, memory_order_seq_cst);

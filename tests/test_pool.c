@@ -15,8 +15,7 @@ static int square(const void *in, size_t in_len, void *out, size_t *out_len, voi
 {
     (void)ctx;
     int64_t x;
-    if (in_len != sizeof x)
-        return -EINVAL;
+    if (in_len != sizeof x) return -EINVAL;
     memcpy(&x, in, sizeof x);
     x = (int64_t)((uint64_t)x * (uint64_t)x + 1); /* wraps, never UB */
     memcpy(out, &x, sizeof x);
@@ -29,8 +28,7 @@ static int odd_fails(const void *in, size_t in_len, void *out, size_t *out_len, 
 {
     int64_t x;
     memcpy(&x, in, sizeof x);
-    if (x % 2)
-        return -EDOM;
+    if (x % 2) return -EDOM;
     return square(in, in_len, out, out_len, ctx);
 }
 
@@ -78,8 +76,7 @@ static int read_init_value(const void *in, size_t in_len, void *out, size_t *out
 static int echo(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
 {
     (void)ctx;
-    if (in_len > *out_len)
-        return -EMSGSIZE;
+    if (in_len > *out_len) return -EMSGSIZE;
     memcpy(out, in, in_len);
     *out_len = in_len;
     return 0;
@@ -111,8 +108,8 @@ MPROC_TEST(pool, map_results_in_order_for_various_chunk_sizes)
     for (size_t c = 0; c < sizeof chunks / sizeof chunks[0]; c++) {
         memset(out, 0, sizeof out);
         struct mproc_pool_map_opts mo = {.chunksize = chunks[c]};
-        MPROC_ASSERT_OK(mproc_pool_map(p, square, in, N, sizeof in[0], out, sizeof out[0], &mo,
-                                       MPROC_FOREVER));
+        MPROC_ASSERT_OK(
+            mproc_pool_map(p, square, in, N, sizeof in[0], out, sizeof out[0], &mo, MPROC_FOREVER));
         for (int i = 0; i < N; i++)
             cr_assert_eq(out[i], in[i] * in[i] + 1, "chunk %zu item %d", chunks[c], i);
     }
@@ -143,8 +140,7 @@ static int count_result(void *arg, uint64_t index, const void *out, size_t out_l
     }
     memcpy(&v, out, sizeof v);
     int64_t x = (int64_t)index * 3;
-    if (v != x * x + 1)
-        s->bad++;
+    if (v != x * x + 1) s->bad++;
     s->count[index]++;
     return 0;
 }
@@ -181,9 +177,9 @@ MPROC_TEST(pool, map_unordered_stops_when_callback_says_so)
     mproc_pool *p = new_pool(2);
     int calls = 0;
     struct mproc_pool_map_opts mo = {.chunksize = 1};
-    MPROC_ASSERT_RC(mproc_pool_map_unordered(p, square, in, N, 8, 8, stop_at_ten, &calls, &mo,
-                                             MPROC_FOREVER),
-                    -ECANCELED);
+    MPROC_ASSERT_RC(
+        mproc_pool_map_unordered(p, square, in, N, 8, 8, stop_at_ten, &calls, &mo, MPROC_FOREVER),
+        -ECANCELED);
     cr_assert_eq(calls, 10);
     /* The pool is still fine afterwards. */
     int64_t out[4];
@@ -404,8 +400,7 @@ struct prog {
 static void record_progress(void *arg, uint64_t done, uint64_t total)
 {
     struct prog *pr = arg;
-    if (done < pr->last)
-        pr->backwards++;
+    if (done < pr->last) pr->backwards++;
     pr->last = done;
     pr->total = total;
     pr->calls++;
@@ -417,8 +412,8 @@ MPROC_TEST(pool, progress_callback_reaches_total)
     static int64_t in[N], out[N];
     mproc_pool *p = new_pool(2);
     struct prog pr = {0};
-    struct mproc_pool_map_opts mo = {.chunksize = 10, .progress = record_progress,
-                                     .progress_arg = &pr};
+    struct mproc_pool_map_opts mo = {
+        .chunksize = 10, .progress = record_progress, .progress_arg = &pr};
     MPROC_ASSERT_OK(mproc_pool_map(p, square, in, N, 8, out, 8, &mo, MPROC_FOREVER));
     cr_assert_eq(pr.last, N);
     cr_assert_eq(pr.total, N);
@@ -435,16 +430,13 @@ struct stream {
 static int stream_next(void *arg, uint64_t index, void *item, size_t *item_len)
 {
     struct stream *s = arg;
-    if (s->produced == s->limit)
-        return 0;
-    if (index != s->produced)
-        s->bad++;
+    if (s->produced == s->limit) return 0;
+    if (index != s->produced) s->bad++;
     int64_t x = (int64_t)index;
     memcpy(item, &x, sizeof x);
     *item_len = sizeof x;
     s->produced++;
-    if (s->produced - s->received > s->max_gap)
-        s->max_gap = s->produced - s->received;
+    if (s->produced - s->received > s->max_gap) s->max_gap = s->produced - s->received;
     return 1;
 }
 static int stream_result(void *arg, uint64_t index, const void *out, size_t out_len,
@@ -453,8 +445,7 @@ static int stream_result(void *arg, uint64_t index, const void *out, size_t out_
     struct stream *s = arg;
     int64_t v;
     memcpy(&v, out, sizeof v);
-    if (err || out_len != 8 || v != (int64_t)(index * index + 1))
-        s->bad++;
+    if (err || out_len != 8 || v != (int64_t)(index * index + 1)) s->bad++;
     s->received++;
     return 0;
 }
@@ -464,8 +455,8 @@ MPROC_TEST(pool, stream_keeps_items_in_flight_bounded)
     mproc_pool *p = new_pool(2);
     struct stream s = {.limit = 20000};
     struct mproc_pool_map_opts mo = {.chunksize = 4, .max_in_flight = 32};
-    MPROC_ASSERT_OK(mproc_pool_map_stream(p, square, stream_next, &s, 8, 8, stream_result, &s,
-                                          &mo, MPROC_FOREVER));
+    MPROC_ASSERT_OK(mproc_pool_map_stream(p, square, stream_next, &s, 8, 8, stream_result, &s, &mo,
+                                          MPROC_FOREVER));
     cr_assert_eq(s.bad, 0);
     cr_assert_eq(s.received, 20000);
     cr_assert_leq(s.max_gap, 32, "in flight reached %llu", (unsigned long long)s.max_gap);
@@ -483,9 +474,9 @@ static int stream_error(void *arg, uint64_t index, void *item, size_t *item_len)
 MPROC_TEST(pool, stream_stops_on_input_error)
 {
     mproc_pool *p = new_pool(2);
-    MPROC_ASSERT_RC(mproc_pool_map_stream(p, square, stream_error, NULL, 8, 8, NULL, NULL, NULL,
-                                          MPROC_FOREVER),
-                    -EIO);
+    MPROC_ASSERT_RC(
+        mproc_pool_map_stream(p, square, stream_error, NULL, 8, 8, NULL, NULL, NULL, MPROC_FOREVER),
+        -EIO);
     finish(p);
 }
 
@@ -519,8 +510,7 @@ MPROC_TEST(pool, map_timeout_abandons_items_and_pool_goes_on)
     for (int i = 0; i < 8; i++)
         in[i] = 400;
     struct mproc_pool_map_opts mo = {.chunksize = 1};
-    MPROC_ASSERT_RC(mproc_pool_map(p, sleep_ms_task, in, 8, 4, out, 4, &mo, 50),
-                    MPROC_ETIMEDOUT);
+    MPROC_ASSERT_RC(mproc_pool_map(p, sleep_ms_task, in, 8, 4, out, 4, &mo, 50), MPROC_ETIMEDOUT);
     for (int i = 0; i < 8; i++)
         in[i] = 1;
     MPROC_ASSERT_OK(mproc_pool_map(p, sleep_ms_task, in, 8, 4, out, 4, &mo, MPROC_FOREVER));
@@ -590,8 +580,7 @@ static long cpu_ticks(pid_t pid)
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
+    if (!f) return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';

@@ -36,8 +36,7 @@ static int killer(const void *in, size_t in_len, void *out, size_t *out_len, voi
     int64_t x;
     memcpy(&x, in, sizeof x);
     int started = c->attempts ? atomic_fetch_add(&c->attempts[x], 1) : 0;
-    if (is_victim(x) && (!c->kill_first_only || started == 0))
-        raise(SIGKILL);
+    if (is_victim(x) && (!c->kill_first_only || started == 0)) raise(SIGKILL);
     x = x * 2 + 1;
     memcpy(out, &x, sizeof x);
     *out_len = sizeof x;
@@ -49,8 +48,7 @@ static int exiter(const void *in, size_t in_len, void *out, size_t *out_len, voi
     (void)in_len, (void)ctx;
     int64_t x;
     memcpy(&x, in, sizeof x);
-    if (x == 3)
-        _exit(3);
+    if (x == 3) _exit(3);
     memcpy(out, &x, sizeof x);
     *out_len = sizeof x;
     return 0;
@@ -70,8 +68,8 @@ static int slow_double(const void *in, size_t in_len, void *out, size_t *out_len
 
 static _Atomic int *shared_counters(size_t n)
 {
-    void *m = mmap(NULL, n * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                   -1, 0);
+    void *m =
+        mmap(NULL, n * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert_neq(m, MAP_FAILED);
     return m;
 }
@@ -136,8 +134,7 @@ static void check_fail_task(size_t chunk)
     MPROC_ASSERT_OK(mproc_pool_get_stats(p, &s));
     cr_assert_eq(s.worker_deaths, (uint64_t)victims);
     cr_assert_eq(s.items_failed, (uint64_t)victims);
-    if (chunk > 1)
-        cr_assert_gt(s.redispatched, 0);
+    if (chunk > 1) cr_assert_gt(s.redispatched, 0);
     /* The pool goes on with replaced workers. */
     pid_t now[2];
     cr_assert_eq(mproc_pool_worker_pids(p, now, 2), 2);
@@ -192,8 +189,7 @@ MPROC_TEST(pool_crash, retry_policy_gives_up_after_max_retries)
     mproc_pool *p = crash_pool(2, MPROC_POOL_RETRY_TASK, 2, &ctx);
     fill_in();
     struct mproc_pool_map_opts mo = {.chunksize = 3, .statuses = st, .errors = err};
-    MPROC_ASSERT_RC(mproc_pool_map(p, killer, in, 100, 8, out, 8, &mo, 20000),
-                    MPROC_EWORKERDIED);
+    MPROC_ASSERT_RC(mproc_pool_map(p, killer, in, 100, 8, out, 8, &mo, 20000), MPROC_EWORKERDIED);
     for (int i = 0; i < 100; i++) {
         if (is_victim(i)) {
             cr_assert_eq(err[i].code, MPROC_EWORKERDIED);
@@ -252,8 +248,7 @@ MPROC_TEST(pool_crash, exit_inside_a_task_reports_the_exit_code)
     cr_assert_eq(err[3].signal, 0);
     cr_assert_eq(err[3].exit_code, 3);
     for (int i = 0; i < 10; i++)
-        if (i != 3)
-            cr_assert_eq(out[i], i);
+        if (i != 3) cr_assert_eq(out[i], i);
     finish(p);
 }
 
@@ -292,8 +287,7 @@ static void snipe(void *arg, uint64_t done, uint64_t total)
 {
     struct sniper *s = arg;
     (void)total;
-    if (done < s->next_at || s->kills >= 40)
-        return;
+    if (done < s->next_at || s->kills >= 40) return;
     s->next_at = done + (uint64_t)s->every;
     pid_t pids[8];
     int n = mproc_pool_worker_pids(s->pool, pids, 8);
@@ -315,8 +309,8 @@ static void check_sniped(int policy)
     struct mproc_pool_opts o = {.workers = 3, .on_death = policy, .max_retries = 50};
     MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
     struct sniper s = {.pool = p, .every = 30, .next_at = 10};
-    struct mproc_pool_map_opts mo = {.chunksize = 2, .statuses = sst, .errors = serr,
-                                     .progress = snipe, .progress_arg = &s};
+    struct mproc_pool_map_opts mo = {
+        .chunksize = 2, .statuses = sst, .errors = serr, .progress = snipe, .progress_arg = &s};
     int rc = mproc_pool_map(p, slow_double, sin, M, 8, sout, 8, &mo, 25000);
     cr_assert(rc == 0 || rc == MPROC_EWORKERDIED, "map gave %s", mproc_err_name(rc));
     cr_assert_geq(s.kills, 20);
@@ -333,8 +327,7 @@ static void check_sniped(int policy)
         cr_assert_gt(serr[i].pid, 0);
     }
     cr_assert_leq(failed, s.kills, "at most one item per kill fails");
-    if (policy == MPROC_POOL_RETRY_TASK)
-        cr_assert_eq(failed, 0);
+    if (policy == MPROC_POOL_RETRY_TASK) cr_assert_eq(failed, 0);
     struct mproc_pool_stats st2;
     MPROC_ASSERT_OK(mproc_pool_get_stats(p, &st2));
     cr_assert_eq(st2.worker_deaths, (uint64_t)s.kills);
@@ -359,8 +352,7 @@ static bool pid_gone(pid_t pid)
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "re");
-    if (!f)
-        return true;
+    if (!f) return true;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -373,13 +365,10 @@ static int owner_then_hang(void *arg)
     int fd = *(int *)arg;
     mproc_pool *p;
     struct mproc_pool_opts o = {.workers = 3};
-    if (mproc_pool_create(&p, &o) < 0)
-        return 1;
+    if (mproc_pool_create(&p, &o) < 0) return 1;
     pid_t pids[3];
-    if (mproc_pool_worker_pids(p, pids, 3) != 3)
-        return 2;
-    if (write(fd, pids, sizeof pids) != (ssize_t)sizeof pids)
-        return 3;
+    if (mproc_pool_worker_pids(p, pids, 3) != 3) return 2;
+    if (write(fd, pids, sizeof pids) != (ssize_t)sizeof pids) return 3;
     for (;;)
         pause();
 }

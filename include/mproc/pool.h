@@ -85,8 +85,7 @@ typedef struct mproc_pool mproc_pool;
 typedef struct mproc_future mproc_future;
 
 /* A task: see "Tasks" above. */
-typedef int (*mproc_task_fn)(const void *in, size_t in_len, void *out, size_t *out_len,
-                             void *ctx);
+typedef int (*mproc_task_fn)(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx);
 
 /* An initializer, run once in each worker before its first task (also in a
  * worker that replaces a dead or retired one). A nonzero return makes the
@@ -102,7 +101,7 @@ enum mproc_pool_on_death {
 };
 
 struct mproc_pool_opts {
-    int workers;                   /* 0: mproc_cpu_count() */
+    int workers;                    /* 0: mproc_cpu_count() */
     mproc_pool_init_fn initializer; /* NULL: none */
     void *init_arg;
     unsigned max_tasks_per_worker; /* items a worker runs before it is replaced; 0: no limit */
@@ -123,11 +122,11 @@ struct mproc_pool_opts {
  * MPROC_EBROKEN (the pool broke before it ran). */
 struct mproc_pool_error {
     int code;
-    uint64_t index;   /* the item's index in its map, 0 for a future */
-    pid_t pid;        /* the worker that ran it (0 if none did) */
-    int signal;       /* the signal that killed the worker, or 0 */
-    int exit_code;    /* the worker's exit code if it exited, or -1 */
-    int attempts;     /* how many times the item was started */
+    uint64_t index; /* the item's index in its map, 0 for a future */
+    pid_t pid;      /* the worker that ran it (0 if none did) */
+    int signal;     /* the signal that killed the worker, or 0 */
+    int exit_code;  /* the worker's exit code if it exited, or -1 */
+    int attempts;   /* how many times the item was started */
 };
 
 /* mproc_pool_create - start a pool. opts may be NULL (all defaults). Does
@@ -193,8 +192,8 @@ MPROC_API int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in,
  * to on_result(arg, ...) as soon as it arrives, in completion order; every
  * index exactly once (unless the call stops early). Returns 0 when every
  * item succeeded, else as mproc_pool_map (or on_result's negative value). */
-MPROC_API int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in,
-                                       size_t n, size_t in_size, size_t out_size,
+MPROC_API int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                                       size_t in_size, size_t out_size,
                                        mproc_pool_result_fn on_result, void *arg,
                                        const struct mproc_pool_map_opts *opts, int timeout_ms);
 
@@ -213,8 +212,8 @@ MPROC_API int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_po
  * task is dispatched while the owner waits on any future or runs a map.
  * Returns 0 and *out; MPROC_EINVAL, MPROC_ECLOSED, MPROC_EBROKEN,
  * MPROC_EMSGSIZE, MPROC_ENOMEM, MPROC_ENOTCHILD. */
-MPROC_API int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in,
-                                size_t in_len, size_t out_cap, mproc_future **out);
+MPROC_API int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
+                                size_t out_cap, mproc_future **out);
 
 /* mproc_future_wait - wait up to timeout_ms for the task to finish (driving
  * the pool meanwhile). 0 when it finished (successfully or not: see
@@ -270,12 +269,12 @@ MPROC_API int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max
 
 /* Counters of a pool since it was created. */
 struct mproc_pool_stats {
-    uint64_t items_done;    /* items delivered (successful or failed) */
+    uint64_t items_done; /* items delivered (successful or failed) */
     uint64_t items_failed;
-    uint64_t worker_deaths; /* workers that died unexpectedly */
-    uint64_t worker_retired;/* workers replaced after max_tasks_per_worker */
-    uint64_t redispatched;  /* items given again after their worker died before them */
-    uint64_t retried;       /* items run again under MPROC_POOL_RETRY_TASK */
+    uint64_t worker_deaths;  /* workers that died unexpectedly */
+    uint64_t worker_retired; /* workers replaced after max_tasks_per_worker */
+    uint64_t redispatched;   /* items given again after their worker died before them */
+    uint64_t retried;        /* items run again under MPROC_POOL_RETRY_TASK */
 };
 
 /* mproc_pool_get_stats - copy the counters; 0 or MPROC_EINVAL. */

@@ -33,8 +33,7 @@ int mproc__pidfd_open(pid_t pid)
 
 int mproc__pidfd_signal(int pidfd, int sig)
 {
-    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0)
-        return 0;
+    if (syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0) return 0;
     return errno == ESRCH ? 0 : mproc__err();
 }
 
@@ -45,11 +44,9 @@ int mproc__pidfd_reap(int pidfd, bool nohang, struct mproc__reaped *how)
         memset(&si, 0, sizeof si);
         if (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | (nohang ? WNOHANG : 0)) == 0)
             break;
-        if (errno != EINTR)
-            return mproc__err();
+        if (errno != EINTR) return mproc__err();
     }
-    if (si.si_pid == 0)
-        return 0;
+    if (si.si_pid == 0) return 0;
     if (si.si_code == CLD_EXITED) {
         how->signal = 0;
         how->exit_code = si.si_status;
@@ -63,17 +60,13 @@ int mproc__pidfd_reap(int pidfd, bool nohang, struct mproc__reaped *how)
 int mproc__pidfd_wait(int pidfd, int timeout_ms)
 {
     struct mproc__deadline d;
-    if (mproc__deadline_init(&d, timeout_ms < 0 ? MPROC_FOREVER : timeout_ms) < 0)
-        return 0;
+    if (mproc__deadline_init(&d, timeout_ms < 0 ? MPROC_FOREVER : timeout_ms) < 0) return 0;
     for (;;) {
         struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
         int rc = poll(&pfd, 1, mproc__deadline_remaining_ms(&d));
-        if (rc > 0)
-            return 1;
-        if (rc == 0)
-            return 0;
-        if (errno != EINTR)
-            return 0;
+        if (rc > 0) return 1;
+        if (rc == 0) return 0;
+        if (errno != EINTR) return 0;
     }
 }
 
