@@ -62,6 +62,20 @@ struct mproc__pool_job {
     int stop_rc;
     struct mproc_future *fut;
     struct mproc__pool_job *fnext, *fprev; /* p->futures */
+    /* Ordered streams: results wait in a ring of rb_cap entries, by index, until
+     * every earlier one was handed over; emitted counts those handed over. */
+    bool ordered;
+    uint64_t emitted;
+    size_t rb_cap;
+    struct held *rb;
+    unsigned char *rb_out; /* rb_cap * out_size bytes */
+};
+
+struct held {
+    bool have;
+    int status;
+    size_t len;
+    struct mproc_pool_error err;
 };
 
 struct mproc__pool_pchunk {
@@ -165,7 +179,11 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
 
 static void job_unref(struct mproc__pool_job *j)
 {
-    if (--j->refs == 0) free(j);
+    if (--j->refs == 0) {
+        free(j->rb);
+        free(j->rb_out);
+        free(j);
+    }
 }
 
 static void chunk_free(struct mproc__pool_pchunk *c)
@@ -266,6 +284,43 @@ static void future_finish(mproc_pool *p, struct mproc__pool_job *j, int status, 
     f->done = true;
 }
 
+static void emit(struct mproc__pool_job *j, uint64_t index, const void *out, size_t len,
+                 const struct mproc_pool_error *err)
+{
+    if (j->stop_rc == 0) {
+        int rc = j->on_result ? j->on_result(j->arg, index, out, len, err) : 0;
+        if (rc < 0) j->stop_rc = rc;
+    }
+}
+
+/* Ordered streams: hand over index if it is the next one (and then every
+ * held result that follows it), else hold it. The window (job_may_cut) keeps
+ * index - emitted below rb_cap. */
+static void hold_or_emit(struct mproc__pool_job *j, uint64_t index, int status, const void *out,
+                         size_t len, const struct mproc_pool_error *err)
+{
+    if (index != j->emitted) {
+        if (index < j->emitted || index - j->emitted >= j->rb_cap) return; /* cannot happen */
+        struct held *h = &j->rb[index % j->rb_cap];
+        h->have = true;
+        h->status = status;
+        h->len = status == 0 ? len : 0;
+        if (h->len) memcpy(j->rb_out + (index % j->rb_cap) * j->out_size, out, h->len);
+        if (err) h->err = *err;
+        return;
+    }
+    emit(j, index, out, len, err);
+    j->emitted++;
+    for (;;) {
+        struct held *h = &j->rb[j->emitted % j->rb_cap];
+        if (!h->have) break;
+        h->have = false;
+        emit(j, j->emitted, j->rb_out + (j->emitted % j->rb_cap) * j->out_size, h->len,
+             h->status ? &h->err : NULL);
+        j->emitted++;
+    }
+}
+
 /* Deliver one item's outcome to its job. err is NULL on success. */
 static void deliver(mproc_pool *p, struct mproc__pool_job *j, uint64_t index, int status,
                     const void *out, size_t len, const struct mproc_pool_error *err)
@@ -289,8 +344,13 @@ static void deliver(mproc_pool *p, struct mproc__pool_job *j, uint64_t index, in
             j->mo.errors[index] = err ? *err : none;
         }
         break;
-    case JOB_UNORDERED:
     case JOB_STREAM:
+        if (j->ordered) {
+            hold_or_emit(j, index, status, out, len, err);
+            break;
+        }
+        /* fall through */
+    case JOB_UNORDERED:
         if (j->stop_rc == 0) {
             int rc = j->on_result ? j->on_result(j->arg, index, out, len, err) : 0;
             if (rc < 0) j->stop_rc = rc;
@@ -503,7 +563,7 @@ static bool job_may_cut(const struct mproc__pool_job *j)
 {
     if (!j || j->abandoned || j->stop_rc || j->kind == JOB_FUTURE) return false;
     if (j->kind == JOB_STREAM ? j->eof : j->dispatched >= j->total) return false;
-    uint64_t in_flight = j->dispatched - j->delivered;
+    uint64_t in_flight = j->dispatched - (j->ordered ? j->emitted : j->delivered);
     return in_flight == 0 || in_flight + j->chunk <= j->max_in_flight;
 }
 
@@ -739,6 +799,17 @@ int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn
     j->next_arg = next_arg;
     j->on_result = on_result;
     j->arg = arg;
+    if (j->mo.ordered) {
+        j->ordered = true;
+        j->rb_cap = j->max_in_flight > j->chunk ? j->max_in_flight : j->chunk;
+        j->rb = j->rb_cap <= SIZE_MAX / sizeof *j->rb ? calloc(j->rb_cap, sizeof *j->rb) : NULL;
+        j->rb_out =
+            out_size && j->rb_cap <= SIZE_MAX / out_size ? malloc(j->rb_cap * out_size) : NULL;
+        if (!j->rb || (out_size && !j->rb_out)) {
+            job_unref(j);
+            return MPROC_ENOMEM;
+        }
+    }
     return run_job(pool, j, timeout_ms);
 }
 

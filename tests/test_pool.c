@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 static int square(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
@@ -460,6 +461,43 @@ MPROC_TEST(pool, stream_keeps_items_in_flight_bounded)
     cr_assert_eq(s.bad, 0);
     cr_assert_eq(s.received, 20000);
     cr_assert_leq(s.max_gap, 32, "in flight reached %llu", (unsigned long long)s.max_gap);
+    finish(p);
+}
+
+static int jitter_square(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    struct timespec ts = {0, (long)(x % 4) * 100000L};
+    nanosleep(&ts, NULL);
+    return square(in, in_len, out, out_len, ctx);
+}
+
+struct ordered {
+    struct stream s;
+    uint64_t expect;
+    uint64_t out_of_order;
+};
+static int ordered_result(void *arg, uint64_t index, const void *out, size_t out_len,
+                          const struct mproc_pool_error *err)
+{
+    struct ordered *o = arg;
+    if (index != o->expect) o->out_of_order++;
+    o->expect = index + 1;
+    return stream_result(&o->s, index, out, out_len, err);
+}
+
+MPROC_TEST(pool, ordered_stream_hands_results_over_in_index_order)
+{
+    mproc_pool *p = new_pool(3);
+    struct ordered o = {.s = {.limit = 2000}};
+    struct mproc_pool_map_opts mo = {.chunksize = 2, .max_in_flight = 24, .ordered = 1};
+    MPROC_ASSERT_OK(mproc_pool_map_stream(p, jitter_square, stream_next, &o.s, 8, 8, ordered_result,
+                                          &o, &mo, MPROC_FOREVER));
+    cr_assert_eq(o.s.bad, 0);
+    cr_assert_eq(o.out_of_order, 0);
+    cr_assert_eq(o.s.received, 2000);
+    cr_assert_leq(o.s.max_gap, 24);
     finish(p);
 }
 

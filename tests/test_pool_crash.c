@@ -276,6 +276,51 @@ MPROC_TEST(pool_crash, future_of_a_killed_worker_fails_with_its_pid)
     finish(p);
 }
 
+struct ostream {
+    uint64_t produced, expect, bad, victims;
+};
+static int ostream_next(void *arg, uint64_t index, void *item, size_t *item_len)
+{
+    struct ostream *o = arg;
+    if (o->produced == 400) return 0;
+    int64_t x = (int64_t)index;
+    memcpy(item, &x, sizeof x);
+    *item_len = sizeof x;
+    o->produced++;
+    return 1;
+}
+static int ostream_result(void *arg, uint64_t index, const void *res, size_t res_len,
+                          const struct mproc_pool_error *e)
+{
+    struct ostream *o = arg;
+    if (index != o->expect++) o->bad++;
+    if (is_victim((int64_t)index)) {
+        o->victims++;
+        if (!e || e->code != MPROC_EWORKERDIED || e->signal != SIGKILL || e->index != index)
+            o->bad++;
+        return 0;
+    }
+    int64_t v;
+    memcpy(&v, res, sizeof v);
+    if (e || res_len != 8 || v != 2 * (int64_t)index + 1) o->bad++;
+    return 0;
+}
+
+MPROC_TEST(pool_crash, ordered_stream_keeps_order_across_worker_deaths)
+{
+    struct crash_ctx ctx = {0};
+    mproc_pool *p = crash_pool(2, MPROC_POOL_FAIL_TASK, 0, &ctx);
+    struct ostream o = {0};
+    struct mproc_pool_map_opts mo = {.chunksize = 3, .max_in_flight = 30, .ordered = 1};
+    MPROC_ASSERT_RC(
+        mproc_pool_map_stream(p, killer, ostream_next, &o, 8, 8, ostream_result, &o, &mo, 20000),
+        MPROC_EWORKERDIED);
+    cr_assert_eq(o.expect, 400);
+    cr_assert_eq(o.bad, 0);
+    cr_assert_eq(o.victims, 11); /* 5, 42, ..., 375 */
+    finish(p);
+}
+
 /* The test kills worker pids from outside, from the progress callback, many
  * times during one map. */
 struct sniper {

@@ -168,6 +168,8 @@ struct mproc_pool_map_opts {
                                         items (code 0 for items that succeeded) */
     mproc_pool_progress_fn progress;
     void *progress_arg;
+    int ordered; /* stream only: nonzero hands results to on_result in index order (like
+                    Python's imap; at most max_in_flight of them wait for an earlier one) */
 };
 
 /* mproc_pool_map - run fn on each of the n items of in (in_size bytes each)
@@ -200,7 +202,9 @@ MPROC_API int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const
 /* mproc_pool_map_stream - imap over an input of unknown length: items are
  * pulled from next(next_arg, ...) (at most max_in_size bytes each) only while
  * fewer than max_in_flight items are in flight, so a huge or endless input
- * never sits in memory. Results go to on_result in completion order.
+ * never sits in memory. Results go to on_result in completion order, or in
+ * index order with opts->ordered (then max_in_flight also bounds the results
+ * held back while an earlier item is still running).
  * Returns as mproc_pool_map_unordered, plus next's negative value. */
 MPROC_API int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn next,
                                     void *next_arg, size_t max_in_size, size_t out_size,
