@@ -23,161 +23,20 @@
  *    token is used only after it matches ctab exactly.
  *  - Each item is delivered exactly once: a chunk's items are delivered from
  *    the DONE/LOST event, or moved into a new chunk, or failed by
- *    fail_everything(); the chunk is then freed.
+ *    mproc__pool_fail_everything(); the chunk is then freed.
  *  - A job lives while a chunk or its caller refers to it (refs). A caller
  *    that gives up (timeout, stop) marks it abandoned: its chunks still in
  *    flight are collected later and their results dropped - nothing is ever
  *    written to the caller's arrays after its call returned.
  */
-#include "pool_internal.h"
+#include "pool_engine.h"
 
-#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-enum job_kind { JOB_MAP, JOB_UNORDERED, JOB_STREAM, JOB_FUTURE };
-
-struct mproc__pool_job {
-    int kind;
-    int refs;
-    bool abandoned;
-    mproc_task_fn fn;
-    const unsigned char *in; /* map: the caller's array */
-    size_t in_size;          /* map: item size; stream: max item size */
-    size_t out_size;
-    unsigned char *out; /* map: the caller's array */
-    struct mproc_pool_map_opts mo;
-    mproc_pool_result_fn on_result;
-    void *arg;
-    mproc_pool_next_fn next;
-    void *next_arg;
-    bool eof;
-    size_t chunk;
-    size_t max_in_flight;
-    uint64_t total;      /* items in the job; streams: known at eof */
-    uint64_t dispatched; /* fresh items cut so far */
-    uint64_t delivered;
-    int first_err;
-    uint64_t first_err_index;
-    int stop_rc;
-    struct mproc_future *fut;
-    struct mproc__pool_job *fnext, *fprev; /* p->futures */
-    /* Ordered streams: results wait in a ring of rb_cap entries, by index, until
-     * every earlier one was handed over; emitted counts those handed over. */
-    bool ordered;
-    uint64_t emitted;
-    size_t rb_cap;
-    struct held *rb;
-    unsigned char *rb_out; /* rb_cap * out_size bytes */
-};
-
-struct held {
-    bool have;
-    int status;
-    size_t len;
-    struct mproc_pool_error err;
-};
-
-struct mproc__pool_pchunk {
-    struct mproc__pool_pchunk *next; /* pending FIFO */
-    struct mproc__pool_job *job;
-    uint64_t token;
-    uint64_t base;
-    uint32_t count;
-    int attempts;      /* times these items were started before */
-    unsigned char *in; /* own copy of the inputs, or NULL: from job->in */
-    uint32_t *in_lens; /* own copy, or NULL: in_stride bytes each */
-    size_t in_stride;
-};
-
-struct mproc_future {
-    mproc_pool *pool;
-    struct mproc__pool_job *job;
-    bool done;
-    int status;
-    struct mproc_pool_error err;
-    unsigned char *out;
-    size_t out_len;
-};
-
-/* mproc_cpu_count lives in process.c; weak so that the pool also links in a
- * tree where it is not there yet (then the affinity mask is used). */
-__attribute__((weak)) int mproc_cpu_count(void);
-
-static int default_workers(void)
-{
-    if (mproc_cpu_count) return mproc_cpu_count();
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-    return 1;
-}
-
-int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_pool_opts *out)
-{
-    struct mproc_pool_opts o = {0};
-    if (opts) o = *opts;
-    if (o.workers < 0 || o.workers > 4096 || o.max_retries < 0 || o.on_death < 0 ||
-        o.on_death > MPROC_POOL_FAIL_POOL || (o.slot_bytes && o.slot_bytes < 4096) ||
-        o.slot_bytes > ((size_t)1 << 30) || o.slots_per_worker > 1024)
-        return MPROC_EINVAL;
-    if (o.start_method != MPROC_START_FORK && o.start_method != MPROC_START_SPAWN)
-        return MPROC_EINVAL;
-    if (o.workers == 0) o.workers = default_workers();
-    if (o.max_retries == 0) o.max_retries = 3;
-    if (o.slot_bytes == 0) o.slot_bytes = 256 * 1024;
-    o.slot_bytes = (o.slot_bytes + 63) & ~(size_t)63;
-    if (o.slots_per_worker == 0) o.slots_per_worker = 8;
-    *out = o;
-    return 0;
-}
-
-int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
-                    const struct mproc__pool_backend *ops, void *be)
-{
-    if (!out || !resolved || !ops || !be) return MPROC_EINVAL;
-    mproc_pool *p = calloc(1, sizeof *p);
-    if (!p) return MPROC_ENOMEM;
-    p->ops = ops;
-    p->be = be;
-    p->opts = *resolved;
-    p->owner = getpid();
-    size_t n = ops->max_chunks(p);
-    if (n == 0) {
-        free(p);
-        return MPROC_EINVAL;
-    }
-    p->ctab_size = n > 1u << 20 ? 1u << 20 : (uint32_t)n;
-    p->ctab = calloc(p->ctab_size ? p->ctab_size : 1, sizeof *p->ctab);
-    if (!p->ctab) {
-        free(p);
-        return MPROC_ENOMEM;
-    }
-    *out = p;
-    return 0;
-}
-
-int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
-{
-    struct mproc_pool_opts o;
-    void *be;
-    if (!out) return MPROC_EINVAL;
-    int rc = mproc__pool_opts_resolve(opts, &o);
-    if (rc < 0) return rc;
-    if (o.start_method != MPROC_START_FORK) return MPROC_ENOTSUP;
-    if ((rc = mproc__pool_local_start(&o, &be)) < 0) return rc;
-    mproc_pool *p;
-    if ((rc = mproc__pool_new(&p, &o, &mproc__pool_local_backend, be)) < 0) {
-        struct mproc_pool tmp = {.ops = &mproc__pool_local_backend, .be = be};
-        mproc__pool_local_backend.destroy(&tmp);
-        return rc;
-    }
-    *out = p;
-    return 0;
-}
-
 /* Jobs and chunks ------------------------------------------------------------ */
 
-static void job_unref(struct mproc__pool_job *j)
+void mproc__pool_job_unref(struct mproc__pool_job *j)
 {
     if (--j->refs == 0) {
         free(j->rb);
@@ -188,7 +47,7 @@ static void job_unref(struct mproc__pool_job *j)
 
 static void chunk_free(struct mproc__pool_pchunk *c)
 {
-    job_unref(c->job);
+    mproc__pool_job_unref(c->job);
     free(c->in);
     free(c->in_lens);
     free(c);
@@ -210,9 +69,9 @@ static struct mproc__pool_pchunk *chunk_new(struct mproc__pool_job *j, uint64_t 
 
 /* A chunk of `count` items with their own copy of inputs (stride bytes each,
  * lens may be NULL). */
-static struct mproc__pool_pchunk *chunk_copy(struct mproc__pool_job *j, uint64_t base,
-                                             uint32_t count, int attempts, const void *in,
-                                             size_t stride, const uint32_t *lens)
+struct mproc__pool_pchunk *mproc__pool_chunk_copy(struct mproc__pool_job *j, uint64_t base,
+                                                  uint32_t count, int attempts, const void *in,
+                                                  size_t stride, const uint32_t *lens)
 {
     struct mproc__pool_pchunk *c = chunk_new(j, base, count, attempts);
     if (!c) return NULL;
@@ -235,7 +94,7 @@ static void pending_push_front(mproc_pool *p, struct mproc__pool_pchunk *c)
     if (!p->pending_tail) p->pending_tail = c;
 }
 
-static void pending_push_back(mproc_pool *p, struct mproc__pool_pchunk *c)
+void mproc__pool_pending_push_back(mproc_pool *p, struct mproc__pool_pchunk *c)
 {
     c->next = NULL;
     if (p->pending_tail)
@@ -414,14 +273,14 @@ static void deliver_done(mproc_pool *p, struct mproc__pool_pchunk *c,
 }
 
 /* Every chunk in flight or pending fails with `code` (terminate, broken). */
-static void fail_everything(mproc_pool *p, int code)
+void mproc__pool_fail_everything(mproc_pool *p, int code)
 {
     for (uint32_t t = 0; t < p->ctab_size; t++) {
         struct mproc__pool_pchunk *c = p->ctab[t];
         if (!c) continue;
         p->ctab[t] = NULL;
         p->in_flight_chunks--;
-        pending_push_back(p, c);
+        mproc__pool_pending_push_back(p, c);
     }
     struct mproc__pool_pchunk *c;
     while ((c = pending_pop(p))) {
@@ -440,7 +299,7 @@ static void pool_break(mproc_pool *p, int code)
     p->broken = code;
     p->closed = true;
     p->ops->kill(p);
-    fail_everything(p, code);
+    mproc__pool_fail_everything(p, code);
 }
 
 /* A chunk of a worker that died (or retired): deliver what it finished,
@@ -459,8 +318,8 @@ static void handle_lost(mproc_pool *p, struct mproc__pool_pchunk *c,
         rest_from = nd + 1;
         if (p->opts.on_death == MPROC_POOL_RETRY_TASK && started <= p->opts.max_retries &&
             !j->abandoned) {
-            retry = chunk_copy(j, idx, 1, started, ev->in + (size_t)nd * ev->in_stride,
-                               ev->in_stride, ev->in_lens ? ev->in_lens + nd : NULL);
+            retry = mproc__pool_chunk_copy(j, idx, 1, started, ev->in + (size_t)nd * ev->in_stride,
+                                           ev->in_stride, ev->in_lens ? ev->in_lens + nd : NULL);
             if (retry) p->stats.retried++;
         }
         if (!retry) {
@@ -474,9 +333,9 @@ static void handle_lost(mproc_pool *p, struct mproc__pool_pchunk *c,
         uint32_t k = c->count - rest_from;
         struct mproc__pool_pchunk *rest = NULL;
         if (!j->abandoned)
-            rest = chunk_copy(j, c->base + rest_from, k, c->attempts,
-                              ev->in + (size_t)rest_from * ev->in_stride, ev->in_stride,
-                              ev->in_lens ? ev->in_lens + rest_from : NULL);
+            rest = mproc__pool_chunk_copy(j, c->base + rest_from, k, c->attempts,
+                                          ev->in + (size_t)rest_from * ev->in_stride, ev->in_stride,
+                                          ev->in_lens ? ev->in_lens + rest_from : NULL);
         if (rest) {
             pending_push_front(p, rest);
             p->stats.redispatched += k;
@@ -610,7 +469,7 @@ static struct mproc__pool_pchunk *cut_chunk(struct mproc__pool_job *j)
 }
 
 /* Post as much as fits: pending chunks first, then fresh ones of job. */
-static void fill(mproc_pool *p, struct mproc__pool_job *j)
+void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j)
 {
     while (!p->broken && p->in_flight_chunks < p->ctab_size) {
         struct mproc__pool_pchunk *c = pending_pop(p);
@@ -644,8 +503,8 @@ static void fill(mproc_pool *p, struct mproc__pool_job *j)
             /* Keep its inputs: a map chunk copies them out of the caller's array. */
             struct mproc__pool_pchunk *keep = c;
             if (!c->in) {
-                keep = chunk_copy(j, c->base, c->count, 0, j->in + c->base * j->in_size, j->in_size,
-                                  NULL);
+                keep = mproc__pool_chunk_copy(j, c->base, c->count, 0, j->in + c->base * j->in_size,
+                                              j->in_size, NULL);
                 chunk_free(c);
             }
             if (!keep) {
@@ -670,11 +529,11 @@ static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 
 /* Run the pool until job finished (NULL: all work), the deadline passed, or
  * the pool broke. */
-static int drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
+int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
 {
     for (;;) {
         if (p->broken) return p->broken;
-        fill(p, j);
+        mproc__pool_fill(p, j);
         if (job_finished(p, j)) return 0;
         if (p->broken) return p->broken;
         struct mproc__pool_event ev;
@@ -685,18 +544,18 @@ static int drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__d
     }
 }
 
-/* Public calls --------------------------------------------------------------- */
+/* Checks and map jobs, for pool_api.c ----------------------------------- */
 
-static int check_pool(const mproc_pool *p)
+int mproc__pool_check(const mproc_pool *p)
 {
     if (!p) return MPROC_EINVAL;
     if (p->owner != getpid()) return MPROC_ENOTCHILD;
     return 0;
 }
 
-static int check_open(const mproc_pool *p)
+int mproc__pool_check_open(const mproc_pool *p)
 {
-    int rc = check_pool(p);
+    int rc = mproc__pool_check(p);
     if (rc < 0) return rc;
     if (p->broken) return p->broken;
     if (p->terminated) return MPROC_ECANCELED;
@@ -704,11 +563,11 @@ static int check_open(const mproc_pool *p)
     return 0;
 }
 
-static int run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms)
+int mproc__pool_run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms)
 {
     struct mproc__deadline d;
     mproc__deadline_init(&d, timeout_ms);
-    int rc = drive(p, j, &d);
+    int rc = mproc__pool_drive(p, j, &d);
     if (p->broken && j->kind != JOB_STREAM) {
         /* Items never cut from the input fail too: each index gets its outcome. */
         for (uint64_t i = j->dispatched; i < j->total; i++) {
@@ -719,16 +578,16 @@ static int run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms)
     }
     if (rc == 0) rc = j->stop_rc ? j->stop_rc : j->first_err;
     if (!job_finished(p, j) || j->stop_rc) j->abandoned = true;
-    job_unref(j);
+    mproc__pool_job_unref(j);
     return rc;
 }
 
-static int map_common(mproc_pool *p, int kind, mproc_task_fn fn, const void *in, size_t n,
-                      size_t in_size, void *out, size_t out_size,
-                      const struct mproc_pool_map_opts *opts, int timeout_ms,
-                      struct mproc__pool_job **jout)
+int mproc__pool_map_job(mproc_pool *p, int kind, mproc_task_fn fn, const void *in, size_t n,
+                        size_t in_size, void *out, size_t out_size,
+                        const struct mproc_pool_map_opts *opts, int timeout_ms,
+                        struct mproc__pool_job **jout)
 {
-    int rc = check_open(p);
+    int rc = mproc__pool_check_open(p);
     if (rc < 0) return rc;
     struct mproc__deadline d;
     if (!fn || mproc__deadline_init(&d, timeout_ms) < 0 || out_size > UINT32_MAX ||
@@ -758,229 +617,5 @@ static int map_common(mproc_pool *p, int kind, mproc_task_fn fn, const void *in,
     j->chunk = chunk < max ? chunk : max;
     j->max_in_flight = j->mo.max_in_flight ? j->mo.max_in_flight : j->chunk * p->ctab_size;
     *jout = j;
-    return 0;
-}
-
-int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n, size_t in_size,
-                   void *out, size_t out_size, const struct mproc_pool_map_opts *opts,
-                   int timeout_ms)
-{
-    struct mproc__pool_job *j;
-    int rc = map_common(pool, JOB_MAP, fn, in, n, in_size, out, out_size, opts, timeout_ms, &j);
-    return rc < 0 ? rc : run_job(pool, j, timeout_ms);
-}
-
-int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
-                             size_t in_size, size_t out_size, mproc_pool_result_fn on_result,
-                             void *arg, const struct mproc_pool_map_opts *opts, int timeout_ms)
-{
-    struct mproc__pool_job *j;
-    int rc =
-        map_common(pool, JOB_UNORDERED, fn, in, n, in_size, NULL, out_size, opts, timeout_ms, &j);
-    if (rc < 0) return rc;
-    j->on_result = on_result;
-    j->arg = arg;
-    return run_job(pool, j, timeout_ms);
-}
-
-int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn next,
-                          void *next_arg, size_t max_in_size, size_t out_size,
-                          mproc_pool_result_fn on_result, void *arg,
-                          const struct mproc_pool_map_opts *opts, int timeout_ms)
-{
-    int rc = check_pool(pool);
-    if (rc < 0) return rc;
-    if (!next) return MPROC_EINVAL;
-    struct mproc__pool_job *j;
-    rc = map_common(pool, JOB_STREAM, fn, NULL, 0, max_in_size, NULL, out_size, opts, timeout_ms,
-                    &j);
-    if (rc < 0) return rc;
-    j->next = next;
-    j->next_arg = next_arg;
-    j->on_result = on_result;
-    j->arg = arg;
-    if (j->mo.ordered) {
-        j->ordered = true;
-        j->rb_cap = j->max_in_flight > j->chunk ? j->max_in_flight : j->chunk;
-        j->rb = j->rb_cap <= SIZE_MAX / sizeof *j->rb ? calloc(j->rb_cap, sizeof *j->rb) : NULL;
-        j->rb_out =
-            out_size && j->rb_cap <= SIZE_MAX / out_size ? malloc(j->rb_cap * out_size) : NULL;
-        if (!j->rb || (out_size && !j->rb_out)) {
-            job_unref(j);
-            return MPROC_ENOMEM;
-        }
-    }
-    return run_job(pool, j, timeout_ms);
-}
-
-int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
-                      size_t out_cap, mproc_future **out)
-{
-    int rc = check_open(pool);
-    if (rc < 0) return rc;
-    if (!fn || !out || (in_len && !in) || in_len > UINT32_MAX || out_cap > UINT32_MAX)
-        return MPROC_EINVAL;
-    if (pool->ops->max_items(pool, in_len, out_cap) == 0) return MPROC_EMSGSIZE;
-    mproc_future *f = calloc(1, sizeof *f);
-    struct mproc__pool_job *j = calloc(1, sizeof *j);
-    if (!f || !j) {
-        free(f);
-        free(j);
-        return MPROC_ENOMEM;
-    }
-    j->kind = JOB_FUTURE;
-    j->refs = 1; /* the future's */
-    j->fn = fn;
-    j->in_size = in_len;
-    j->out_size = out_cap;
-    j->total = 1;
-    j->fut = f;
-    f->pool = pool;
-    f->job = j;
-    uint32_t len32 = (uint32_t)in_len;
-    struct mproc__pool_pchunk *c = chunk_copy(j, 0, 1, 0, in, in_len, &len32);
-    if (!c) {
-        free(j);
-        free(f);
-        return MPROC_ENOMEM;
-    }
-    j->fnext = pool->futures;
-    if (pool->futures) pool->futures->fprev = j;
-    pool->futures = j;
-    pending_push_back(pool, c);
-    fill(pool, NULL);
-    *out = f;
-    return 0;
-}
-
-int mproc_future_wait(mproc_future *f, int timeout_ms)
-{
-    struct mproc__deadline d;
-    if (!f || mproc__deadline_init(&d, timeout_ms) < 0) return MPROC_EINVAL;
-    if (f->done) return 0;
-    int rc = check_pool(f->pool);
-    if (rc < 0) return rc;
-    rc = drive(f->pool, f->job, &d);
-    if (f->done) return 0;
-    return rc < 0 ? rc : MPROC_ETIMEDOUT;
-}
-
-int mproc_future_done(mproc_future *f)
-{
-    if (!f) return MPROC_EINVAL;
-    if (!f->done && check_pool(f->pool) == 0) {
-        struct mproc__deadline d;
-        mproc__deadline_init(&d, 0);
-        (void)drive(f->pool, f->job, &d);
-    }
-    return f->done ? 1 : 0;
-}
-
-int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len)
-{
-    if (!f) return MPROC_EINVAL;
-    if (!f->done) return MPROC_EAGAIN;
-    if (f->status != 0) return f->status;
-    if (out) *out = f->out;
-    if (out_len) *out_len = f->out_len;
-    return 0;
-}
-
-int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
-{
-    if (!f || !err) return MPROC_EINVAL;
-    if (!f->done) return MPROC_EAGAIN;
-    *err = f->err;
-    return 0;
-}
-
-void mproc_future_free(mproc_future *f)
-{
-    if (!f) return;
-    struct mproc__pool_job *j = f->job;
-    if (!f->done) {
-        j->abandoned = true;
-        if (j->fprev)
-            j->fprev->fnext = j->fnext;
-        else if (f->pool && f->pool->futures == j)
-            f->pool->futures = j->fnext;
-        if (j->fnext) j->fnext->fprev = j->fprev;
-        j->fnext = j->fprev = NULL;
-    }
-    j->fut = NULL;
-    job_unref(j);
-    free(f->out);
-    free(f);
-}
-
-int mproc_pool_close(mproc_pool *pool)
-{
-    int rc = check_pool(pool);
-    if (rc < 0) return rc;
-    pool->closed = true;
-    return 0;
-}
-
-int mproc_pool_join(mproc_pool *pool, int timeout_ms)
-{
-    struct mproc__deadline d;
-    int rc = check_pool(pool);
-    if (rc < 0) return rc;
-    if (mproc__deadline_init(&d, timeout_ms) < 0 || !pool->closed) return MPROC_EINVAL;
-    if (pool->joined) return 0;
-    if (!pool->terminated && !pool->broken) {
-        rc = drive(pool, NULL, &d);
-        if (rc < 0 && rc != MPROC_EBROKEN) return rc;
-        if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0) return rc;
-    }
-    pool->ops->kill(pool); /* reaps anything left (nothing, normally) */
-    pool->joined = true;
-    return 0;
-}
-
-int mproc_pool_terminate(mproc_pool *pool)
-{
-    int rc = check_pool(pool);
-    if (rc < 0) return rc;
-    pool->closed = true;
-    if (!pool->terminated) {
-        pool->terminated = true;
-        pool->ops->kill(pool);
-        fail_everything(pool, MPROC_ECANCELED);
-    }
-    return 0;
-}
-
-void mproc_pool_free(mproc_pool *pool)
-{
-    if (!pool) return;
-    if (pool->owner == getpid()) {
-        if (!pool->joined) mproc_pool_terminate(pool);
-        /* Futures the caller still holds stay valid but will not finish. */
-        for (struct mproc__pool_job *j = pool->futures; j; j = j->fnext)
-            if (j->fut) j->fut->pool = NULL;
-        pool->ops->destroy(pool);
-    }
-    free(pool->ctab);
-    free(pool);
-}
-
-int mproc_pool_workers(const mproc_pool *pool)
-{
-    return pool ? pool->opts.workers : MPROC_EINVAL;
-}
-
-int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
-{
-    int rc = check_pool(pool);
-    if (rc < 0) return rc;
-    if (max < 0 || (max > 0 && !out)) return MPROC_EINVAL;
-    return pool->ops->worker_pids(pool, out, max);
-}
-
-int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
-{
-    if (!pool || !out) return MPROC_EINVAL;
-    *out = pool->stats;
     return 0;
 }

@@ -1,0 +1,315 @@
+/* pool_api.c - the public pool calls: create, the map family, futures,
+ * close / join / terminate / free, introspection. The machinery they drive
+ * is in pool.c (see its design note); the local backend in pool_local.c.
+ *
+ * Every call first checks the handle (NULL, or inherited across fork:
+ * MPROC_ENOTCHILD), then its arguments, and writes out-parameters only on
+ * success. A future holds a reference to its job; the pool keeps unfinished
+ * futures' jobs on p->futures so that join can wait for them and terminate
+ * can cancel them.
+ */
+#include "pool_engine.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* mproc_cpu_count lives in process.c; weak so that the pool also links in a
+ * tree where it is not there yet (then the affinity mask is used). */
+__attribute__((weak)) int mproc_cpu_count(void);
+
+static int default_workers(void)
+{
+    if (mproc_cpu_count) return mproc_cpu_count();
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return 1;
+}
+
+int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_pool_opts *out)
+{
+    struct mproc_pool_opts o = {0};
+    if (opts) o = *opts;
+    if (o.workers < 0 || o.workers > 4096 || o.max_retries < 0 || o.on_death < 0 ||
+        o.on_death > MPROC_POOL_FAIL_POOL || (o.slot_bytes && o.slot_bytes < 4096) ||
+        o.slot_bytes > ((size_t)1 << 30) || o.slots_per_worker > 1024)
+        return MPROC_EINVAL;
+    if (o.start_method != MPROC_START_FORK && o.start_method != MPROC_START_SPAWN)
+        return MPROC_EINVAL;
+    if (o.workers == 0) o.workers = default_workers();
+    if (o.max_retries == 0) o.max_retries = 3;
+    if (o.slot_bytes == 0) o.slot_bytes = 256 * 1024;
+    o.slot_bytes = (o.slot_bytes + 63) & ~(size_t)63;
+    if (o.slots_per_worker == 0) o.slots_per_worker = 8;
+    *out = o;
+    return 0;
+}
+
+int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
+                    const struct mproc__pool_backend *ops, void *be)
+{
+    if (!out || !resolved || !ops || !be) return MPROC_EINVAL;
+    mproc_pool *p = calloc(1, sizeof *p);
+    if (!p) return MPROC_ENOMEM;
+    p->ops = ops;
+    p->be = be;
+    p->opts = *resolved;
+    p->owner = getpid();
+    size_t n = ops->max_chunks(p);
+    if (n == 0) {
+        free(p);
+        return MPROC_EINVAL;
+    }
+    p->ctab_size = n > 1u << 20 ? 1u << 20 : (uint32_t)n;
+    p->ctab = calloc(p->ctab_size ? p->ctab_size : 1, sizeof *p->ctab);
+    if (!p->ctab) {
+        free(p);
+        return MPROC_ENOMEM;
+    }
+    *out = p;
+    return 0;
+}
+
+int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
+{
+    struct mproc_pool_opts o;
+    void *be;
+    if (!out) return MPROC_EINVAL;
+    int rc = mproc__pool_opts_resolve(opts, &o);
+    if (rc < 0) return rc;
+    if (o.start_method != MPROC_START_FORK) return MPROC_ENOTSUP;
+    if ((rc = mproc__pool_local_start(&o, &be)) < 0) return rc;
+    mproc_pool *p;
+    if ((rc = mproc__pool_new(&p, &o, &mproc__pool_local_backend, be)) < 0) {
+        struct mproc_pool tmp = {.ops = &mproc__pool_local_backend, .be = be};
+        mproc__pool_local_backend.destroy(&tmp);
+        return rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n, size_t in_size,
+                   void *out, size_t out_size, const struct mproc_pool_map_opts *opts,
+                   int timeout_ms)
+{
+    struct mproc__pool_job *j;
+    int rc =
+        mproc__pool_map_job(pool, JOB_MAP, fn, in, n, in_size, out, out_size, opts, timeout_ms, &j);
+    return rc < 0 ? rc : mproc__pool_run_job(pool, j, timeout_ms);
+}
+
+int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                             size_t in_size, size_t out_size, mproc_pool_result_fn on_result,
+                             void *arg, const struct mproc_pool_map_opts *opts, int timeout_ms)
+{
+    struct mproc__pool_job *j;
+    int rc = mproc__pool_map_job(pool, JOB_UNORDERED, fn, in, n, in_size, NULL, out_size, opts,
+                                 timeout_ms, &j);
+    if (rc < 0) return rc;
+    j->on_result = on_result;
+    j->arg = arg;
+    return mproc__pool_run_job(pool, j, timeout_ms);
+}
+
+int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn next,
+                          void *next_arg, size_t max_in_size, size_t out_size,
+                          mproc_pool_result_fn on_result, void *arg,
+                          const struct mproc_pool_map_opts *opts, int timeout_ms)
+{
+    int rc = mproc__pool_check(pool);
+    if (rc < 0) return rc;
+    if (!next) return MPROC_EINVAL;
+    struct mproc__pool_job *j;
+    rc = mproc__pool_map_job(pool, JOB_STREAM, fn, NULL, 0, max_in_size, NULL, out_size, opts,
+                             timeout_ms, &j);
+    if (rc < 0) return rc;
+    j->next = next;
+    j->next_arg = next_arg;
+    j->on_result = on_result;
+    j->arg = arg;
+    if (j->mo.ordered) {
+        j->ordered = true;
+        j->rb_cap = j->max_in_flight > j->chunk ? j->max_in_flight : j->chunk;
+        j->rb = j->rb_cap <= SIZE_MAX / sizeof *j->rb ? calloc(j->rb_cap, sizeof *j->rb) : NULL;
+        j->rb_out =
+            out_size && j->rb_cap <= SIZE_MAX / out_size ? malloc(j->rb_cap * out_size) : NULL;
+        if (!j->rb || (out_size && !j->rb_out)) {
+            mproc__pool_job_unref(j);
+            return MPROC_ENOMEM;
+        }
+    }
+    return mproc__pool_run_job(pool, j, timeout_ms);
+}
+
+int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
+                      size_t out_cap, mproc_future **out)
+{
+    int rc = mproc__pool_check_open(pool);
+    if (rc < 0) return rc;
+    if (!fn || !out || (in_len && !in) || in_len > UINT32_MAX || out_cap > UINT32_MAX)
+        return MPROC_EINVAL;
+    if (pool->ops->max_items(pool, in_len, out_cap) == 0) return MPROC_EMSGSIZE;
+    mproc_future *f = calloc(1, sizeof *f);
+    struct mproc__pool_job *j = calloc(1, sizeof *j);
+    if (!f || !j) {
+        free(f);
+        free(j);
+        return MPROC_ENOMEM;
+    }
+    j->kind = JOB_FUTURE;
+    j->refs = 1; /* the future's */
+    j->fn = fn;
+    j->in_size = in_len;
+    j->out_size = out_cap;
+    j->total = 1;
+    j->fut = f;
+    f->pool = pool;
+    f->job = j;
+    uint32_t len32 = (uint32_t)in_len;
+    struct mproc__pool_pchunk *c = mproc__pool_chunk_copy(j, 0, 1, 0, in, in_len, &len32);
+    if (!c) {
+        free(j);
+        free(f);
+        return MPROC_ENOMEM;
+    }
+    j->fnext = pool->futures;
+    if (pool->futures) pool->futures->fprev = j;
+    pool->futures = j;
+    mproc__pool_pending_push_back(pool, c);
+    mproc__pool_fill(pool, NULL);
+    *out = f;
+    return 0;
+}
+
+int mproc_future_wait(mproc_future *f, int timeout_ms)
+{
+    struct mproc__deadline d;
+    if (!f || mproc__deadline_init(&d, timeout_ms) < 0) return MPROC_EINVAL;
+    if (f->done) return 0;
+    int rc = mproc__pool_check(f->pool);
+    if (rc < 0) return rc;
+    rc = mproc__pool_drive(f->pool, f->job, &d);
+    if (f->done) return 0;
+    return rc < 0 ? rc : MPROC_ETIMEDOUT;
+}
+
+int mproc_future_done(mproc_future *f)
+{
+    if (!f) return MPROC_EINVAL;
+    if (!f->done && mproc__pool_check(f->pool) == 0) {
+        struct mproc__deadline d;
+        mproc__deadline_init(&d, 0);
+        (void)mproc__pool_drive(f->pool, f->job, &d);
+    }
+    return f->done ? 1 : 0;
+}
+
+int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len)
+{
+    if (!f) return MPROC_EINVAL;
+    if (!f->done) return MPROC_EAGAIN;
+    if (f->status != 0) return f->status;
+    if (out) *out = f->out;
+    if (out_len) *out_len = f->out_len;
+    return 0;
+}
+
+int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
+{
+    if (!f || !err) return MPROC_EINVAL;
+    if (!f->done) return MPROC_EAGAIN;
+    *err = f->err;
+    return 0;
+}
+
+void mproc_future_free(mproc_future *f)
+{
+    if (!f) return;
+    struct mproc__pool_job *j = f->job;
+    if (!f->done) {
+        j->abandoned = true;
+        if (j->fprev)
+            j->fprev->fnext = j->fnext;
+        else if (f->pool && f->pool->futures == j)
+            f->pool->futures = j->fnext;
+        if (j->fnext) j->fnext->fprev = j->fprev;
+        j->fnext = j->fprev = NULL;
+    }
+    j->fut = NULL;
+    mproc__pool_job_unref(j);
+    free(f->out);
+    free(f);
+}
+
+int mproc_pool_close(mproc_pool *pool)
+{
+    int rc = mproc__pool_check(pool);
+    if (rc < 0) return rc;
+    pool->closed = true;
+    return 0;
+}
+
+int mproc_pool_join(mproc_pool *pool, int timeout_ms)
+{
+    struct mproc__deadline d;
+    int rc = mproc__pool_check(pool);
+    if (rc < 0) return rc;
+    if (mproc__deadline_init(&d, timeout_ms) < 0 || !pool->closed) return MPROC_EINVAL;
+    if (pool->joined) return 0;
+    if (!pool->terminated && !pool->broken) {
+        rc = mproc__pool_drive(pool, NULL, &d);
+        if (rc < 0 && rc != MPROC_EBROKEN) return rc;
+        if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0) return rc;
+    }
+    pool->ops->kill(pool); /* reaps anything left (nothing, normally) */
+    pool->joined = true;
+    return 0;
+}
+
+int mproc_pool_terminate(mproc_pool *pool)
+{
+    int rc = mproc__pool_check(pool);
+    if (rc < 0) return rc;
+    pool->closed = true;
+    if (!pool->terminated) {
+        pool->terminated = true;
+        pool->ops->kill(pool);
+        mproc__pool_fail_everything(pool, MPROC_ECANCELED);
+    }
+    return 0;
+}
+
+void mproc_pool_free(mproc_pool *pool)
+{
+    if (!pool) return;
+    if (pool->owner == getpid()) {
+        if (!pool->joined) mproc_pool_terminate(pool);
+        /* Futures the caller still holds stay valid but will not finish. */
+        for (struct mproc__pool_job *j = pool->futures; j; j = j->fnext)
+            if (j->fut) j->fut->pool = NULL;
+        pool->ops->destroy(pool);
+    }
+    free(pool->ctab);
+    free(pool);
+}
+
+int mproc_pool_workers(const mproc_pool *pool)
+{
+    return pool ? pool->opts.workers : MPROC_EINVAL;
+}
+
+int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
+{
+    int rc = mproc__pool_check(pool);
+    if (rc < 0) return rc;
+    if (max < 0 || (max > 0 && !out)) return MPROC_EINVAL;
+    return pool->ops->worker_pids(pool, out, max);
+}
+
+int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
+{
+    if (!pool || !out) return MPROC_EINVAL;
+    *out = pool->stats;
+    return 0;
+}

@@ -1,0 +1,98 @@
+/* pool_engine.h - the engine's private types and the calls shared by its
+ * two files: src/pool.c (jobs, chunks, delivery, dispatch, the event loop)
+ * and src/pool_api.c (the public calls built on them). Not for backends:
+ * they see only pool_internal.h.
+ */
+#ifndef MPROC_POOL_ENGINE_H
+#define MPROC_POOL_ENGINE_H
+
+#include "pool_internal.h"
+
+enum job_kind { JOB_MAP, JOB_UNORDERED, JOB_STREAM, JOB_FUTURE };
+
+struct mproc__pool_job {
+    int kind;
+    int refs;
+    bool abandoned;
+    mproc_task_fn fn;
+    const unsigned char *in; /* map: the caller's array */
+    size_t in_size;          /* map: item size; stream: max item size */
+    size_t out_size;
+    unsigned char *out; /* map: the caller's array */
+    struct mproc_pool_map_opts mo;
+    mproc_pool_result_fn on_result;
+    void *arg;
+    mproc_pool_next_fn next;
+    void *next_arg;
+    bool eof;
+    size_t chunk;
+    size_t max_in_flight;
+    uint64_t total;      /* items in the job; streams: known at eof */
+    uint64_t dispatched; /* fresh items cut so far */
+    uint64_t delivered;
+    int first_err;
+    uint64_t first_err_index;
+    int stop_rc;
+    struct mproc_future *fut;
+    struct mproc__pool_job *fnext, *fprev; /* p->futures */
+    /* Ordered streams: results wait in a ring of rb_cap entries, by index, until
+     * every earlier one was handed over; emitted counts those handed over. */
+    bool ordered;
+    uint64_t emitted;
+    size_t rb_cap;
+    struct held *rb;
+    unsigned char *rb_out; /* rb_cap * out_size bytes */
+};
+
+struct held {
+    bool have;
+    int status;
+    size_t len;
+    struct mproc_pool_error err;
+};
+
+struct mproc__pool_pchunk {
+    struct mproc__pool_pchunk *next; /* pending FIFO */
+    struct mproc__pool_job *job;
+    uint64_t token;
+    uint64_t base;
+    uint32_t count;
+    int attempts;      /* times these items were started before */
+    unsigned char *in; /* own copy of the inputs, or NULL: from job->in */
+    uint32_t *in_lens; /* own copy, or NULL: in_stride bytes each */
+    size_t in_stride;
+};
+
+struct mproc_future {
+    mproc_pool *pool;
+    struct mproc__pool_job *job;
+    bool done;
+    int status;
+    struct mproc_pool_error err;
+    unsigned char *out;
+    size_t out_len;
+};
+
+/* pool.c */
+int mproc__pool_check(const mproc_pool *p);      /* MPROC_EINVAL, MPROC_ENOTCHILD or 0 */
+int mproc__pool_check_open(const mproc_pool *p); /* ... or broken, canceled, closed */
+void mproc__pool_job_unref(struct mproc__pool_job *j);
+struct mproc__pool_pchunk *mproc__pool_chunk_copy(struct mproc__pool_job *j, uint64_t base,
+                                                  uint32_t count, int attempts, const void *in,
+                                                  size_t stride, const uint32_t *lens);
+void mproc__pool_pending_push_back(mproc_pool *p, struct mproc__pool_pchunk *c);
+/* Post as much as fits: pending chunks first, then fresh ones of j (may be NULL). */
+void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j);
+/* Run the pool until j finished (NULL: all work), the deadline, or breakage. */
+int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d);
+/* Every chunk in flight or pending fails with code (terminate, broken). */
+void mproc__pool_fail_everything(mproc_pool *p, int code);
+/* A map job (JOB_MAP, JOB_UNORDERED, JOB_STREAM) after checking the arguments. */
+int mproc__pool_map_job(mproc_pool *p, int kind, mproc_task_fn fn, const void *in, size_t n,
+                        size_t in_size, void *out, size_t out_size,
+                        const struct mproc_pool_map_opts *opts, int timeout_ms,
+                        struct mproc__pool_job **jout);
+/* Run a map job to its end and drop the caller's reference: the call's result. */
+int mproc__pool_run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms);
+
+#endif
