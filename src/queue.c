@@ -48,7 +48,9 @@
  * record. get = load head, load the slot's stamp and meta, intent stores,
  * CAS head, memcpy, CAS rel, one load of `marks` and of put_need. So a
  * put costs one locked instruction and a get two; no syscalls, no locks;
- * pid/tid are cached, fork is noticed through mproc__fork_generation().
+ * the thread's record is found through a one-entry thread-local cache,
+ * and a fork is noticed through a generation counter bumped by an atfork
+ * handler (queue_attach.c).
  * A spinning getter watches only the slot it waits for, never tail (that
  * line belongs to the producers); a try-once get looks at tail only every
  * 64th miss.

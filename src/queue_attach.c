@@ -93,6 +93,21 @@ static int q_map_ring(struct mproc_queue *q, uint64_t data_off, uint64_t data_si
 
 static void q_tls_dtor(void *v);
 
+uint32_t mproc__q_fork_gen;
+__thread struct q_last mproc__q_last __attribute__((tls_model("initial-exec")));
+static _Atomic uint64_t q_next_id;
+static pthread_once_t q_once = PTHREAD_ONCE_INIT;
+
+static void q_atfork_child(void)
+{
+    mproc__q_fork_gen++;
+}
+
+static void q_init_once(void)
+{
+    pthread_atfork(NULL, NULL, q_atfork_child);
+}
+
 /* Fill the handle from a validated header and map the ring. */
 static int q_attach(struct mproc_queue *q)
 {
@@ -117,7 +132,9 @@ static int q_attach(struct mproc_queue *q)
         return MPROC_EAGAIN;
     }
     pthread_mutex_init(&q->mu, NULL);
-    q->gen = mproc__fork_generation();
+    pthread_once(&q_once, q_init_once);
+    q->gen = mproc__q_fork_gen;
+    q->id = atomic_fetch_add(&q_next_id, 1) + 1;
     q->pid = mproc__self_pid();
     return 0;
 }
@@ -348,7 +365,7 @@ static void q_tls_free(struct mproc_queue *q, struct q_tls *t)
 static void q_tls_dtor(void *v)
 {
     struct q_tls *t = v;
-    if (t == NULL || t->gen != mproc__fork_generation())
+    if (t == NULL || t->gen != mproc__q_fork_gen)
         return; /* inherited across fork: the parent's, still on the list */
     struct mproc_queue *q = t->q;
     pthread_mutex_lock(&q->mu);
@@ -378,15 +395,24 @@ static void q_forget_parent(struct mproc_queue *q, uint32_t gen)
     q->gen = gen;
 }
 
+static struct q_tls *q_tls_cache(struct mproc_queue *q, struct q_tls *t)
+{
+    mproc__q_last = (struct q_last){q, q->id, t->gen, t};
+    return t;
+}
+
 struct q_tls *mproc__q_tls_slow(struct mproc_queue *q)
 {
-    uint32_t gen = mproc__fork_generation();
+    uint32_t gen = mproc__q_fork_gen;
+    struct q_tls *t = pthread_getspecific(q->key);
+    if (t != NULL && t->gen == gen)
+        return q_tls_cache(q, t);
     pthread_mutex_lock(&q->mu);
     q_forget_parent(q, gen);
     pthread_mutex_unlock(&q->mu);
     /* my key may still point at an entry inherited (and just freed) */
     pthread_setspecific(q->key, NULL);
-    struct q_tls *t = calloc(1, sizeof *t);
+    t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
     t->p = q_part_claim(q);
@@ -402,14 +428,16 @@ struct q_tls *mproc__q_tls_slow(struct mproc_queue *q)
     q->tls_list = t;
     pthread_mutex_unlock(&q->mu);
     pthread_setspecific(q->key, t);
-    return t;
+    return q_tls_cache(q, t);
 }
 
 int mproc_queue_close(mproc_queue *q)
 {
     if (q == NULL)
         return MPROC_EINVAL;
-    uint32_t gen = mproc__fork_generation();
+    uint32_t gen = mproc__q_fork_gen;
+    if (mproc__q_last.q == q)
+        mproc__q_last.q = NULL;
     pthread_key_delete(q->key);
     pthread_mutex_lock(&q->mu);
     q_forget_parent(q, gen);

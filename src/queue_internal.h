@@ -128,6 +128,7 @@ struct mproc_queue {
     struct q_tls *tls_list;
     uint32_t gen;
     pid_t pid;
+    uint64_t id; /* unique per handle in this process */
 };
 
 /* Consecutive positions land in different 128-byte blocks of the index, so
@@ -210,11 +211,27 @@ int mproc__q_has_msg(struct mproc_queue *q, void *arg);
 
 /* queue_attach.c */
 struct q_tls *mproc__q_tls_slow(struct mproc_queue *q);
+/* The fork generation of the queue module: incremented in the child by a
+ * pthread_atfork handler (registered before the first handle exists), and
+ * read here without a call. */
+extern uint32_t mproc__q_fork_gen;
+
+/* A one-entry per-thread cache in front of the handle's pthread key. The
+ * handle id (never reused) keeps a closed handle's entry from matching a
+ * new handle allocated at the same address. */
+struct q_last {
+    const struct mproc_queue *q;
+    uint64_t id;
+    uint32_t gen;
+    struct q_tls *t;
+};
+extern __thread struct q_last mproc__q_last __attribute__((tls_model("initial-exec")));
+
 static inline struct q_tls *q_tls(struct mproc_queue *q)
 {
-    struct q_tls *t = pthread_getspecific(q->key);
-    if (MPROC__LIKELY(t != NULL && t->gen == mproc__fork_generation()))
-        return t;
+    struct q_last *l = &mproc__q_last;
+    if (MPROC__LIKELY(l->q == q && l->id == q->id && l->gen == mproc__q_fork_gen))
+        return l->t;
     return mproc__q_tls_slow(q);
 }
 void mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st);
