@@ -284,7 +284,15 @@ static bool check_deaths(struct lp *lp)
         struct lp_worker *wk = &lp->w[w];
         if (wk->pidfd < 0 || wk->dead) continue;
         struct mproc__reaped how;
-        if (mproc__pidfd_reap(wk->pidfd, true, &how) == 1) {
+        int rc = mproc__pidfd_reap(wk->pidfd, true, &how);
+        if (rc < 0 && mproc__pidfd_wait(wk->pidfd, 0)) {
+            /* Reaped by someone else (SIGCHLD ignored, or a waitpid(-1) in the
+             * program): it is gone, how is unknown. */
+            how.signal = 0;
+            how.exit_code = -1;
+            rc = 1;
+        }
+        if (rc == 1) {
             close(wk->pidfd);
             wk->pidfd = -1;
             wk->dead = true;

@@ -276,6 +276,28 @@ MPROC_TEST(pool_crash, future_of_a_killed_worker_fails_with_its_pid)
     finish(p);
 }
 
+MPROC_TEST(pool_crash, death_is_seen_even_when_sigchld_is_ignored)
+{
+    /* With SIGCHLD ignored the kernel reaps children itself: the pool learns
+     * of the death from the pidfd, without an exit status. */
+    signal(SIGCHLD, SIG_IGN);
+    struct crash_ctx ctx = {0};
+    mproc_pool *p = crash_pool(2, MPROC_POOL_FAIL_TASK, 0, &ctx);
+    fill_in();
+    struct mproc_pool_map_opts mo = {.chunksize = 1, .statuses = st, .errors = err};
+    MPROC_ASSERT_RC(mproc_pool_map(p, killer, in, 100, 8, out, 8, &mo, 20000), MPROC_EWORKERDIED);
+    for (int i = 0; i < 100; i++) {
+        if (is_victim(i)) {
+            cr_assert_eq(st[i], MPROC_EWORKERDIED);
+            cr_assert_gt(err[i].pid, 0);
+        } else {
+            cr_assert_eq(out[i], 2 * i + 1);
+        }
+    }
+    finish(p);
+    signal(SIGCHLD, SIG_DFL);
+}
+
 struct ostream {
     uint64_t produced, expect, bad, victims;
 };
