@@ -36,7 +36,10 @@
  *
  * Threads: a handle may be used by many threads of one process at once.
  * Each thread may hold at most one outstanding reservation and one
- * outstanding view per queue (MPROC_EBUSY otherwise).
+ * outstanding view per queue (MPROC_EBUSY otherwise). A queue keeps a
+ * record per (process, thread) using it, at most 256 at once: beyond that
+ * put/get fail with MPROC_ENOSPC (records of exited threads and dead
+ * processes are reclaimed).
  *
  * Crashes: a process killed (even SIGKILL) anywhere inside put or get never
  * wedges the queue for the others: the message it was handling at that
