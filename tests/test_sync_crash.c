@@ -634,11 +634,13 @@ MPROC_TEST(sync_crash, sem_tracked_never_exceeds_its_bound_across_random_kills)
     mproc_test_sleep_ms(50);
     int st = mproc_test_wait(survivor, 0);
     cr_assert_eq(st, -1, "survivor ended with status %d", st);
-    /* Everyone is dead now: the units of all of them come back. */
+    /* Everyone is dead now: all their units come back, exactly. */
     int got = 0;
     while (got < 3 && mproc_sem_acquire(&p->sem, 200) == 0)
         got++;
-    cr_assert(got >= 1 && got <= 2, "%d units available after recovery", got);
+    cr_assert_eq(got, 2, "%d units available after recovery, expected 2", got);
+    for (int i = 0; i < got; i++)
+        MPROC_ASSERT_OK(mproc_sem_release(&p->sem));
     munmap(p, sizeof *p);
 }
 
@@ -716,4 +718,58 @@ MPROC_TEST(sync_crash, value_lock_owner_killed_gives_eownerdead)
     MPROC_ASSERT_OK(mproc_value_lock_consistent(v));
     MPROC_ASSERT_OK(mproc_value_unlock(v));
     MPROC_ASSERT_OK(mproc_value_close(v));
+}
+
+/* Killed inside a tracked operation: after the CAS on the word, after
+ * applying it to the slot, before clearing it. Nothing is lost or made up. */
+struct sem_kill_case {
+    struct shared *s;
+    const char *point;
+    int release; /* die in the release instead of the acquire */
+};
+
+static int sem_die_at(void *arg)
+{
+    struct sem_kill_case *k = arg;
+    if (k->release) {
+        if (mproc_sem_acquire(&k->s->sem, 1000) != 0)
+            return 1;
+    }
+    mproc_fault_arm(k->point);
+    if (k->release)
+        mproc_sem_release(&k->s->sem);
+    else
+        mproc_sem_acquire(&k->s->sem, 1000);
+    return 2; /* not reached */
+}
+
+MPROC_TEST(sync_crash, sem_tracked_killed_inside_an_operation_loses_no_unit)
+{
+    static const struct {
+        const char *point;
+        int release;
+    } cases[] = {
+        {"sem.acquire.pending", 0},
+        {"sem.op.applied", 0},
+        {"sem.held", 0},
+        {"sem.release.pending", 1},
+        {"sem.op.applied", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct shared *s = shared_map();
+        MPROC_ASSERT_OK(mproc_sem_init(&s->sem, 2, MPROC_SEM_TRACKED | MPROC_SEM_BOUNDED));
+        struct sem_kill_case k = {s, cases[i].point, cases[i].release};
+        pid_t pid = mproc_test_fork(sem_die_at, &k);
+        int st = mproc_test_wait(pid, 5000);
+        cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "%s: status %d", k.point, st);
+        /* The survivor gets both units, and not a third. */
+        MPROC_ASSERT_OK(mproc_sem_acquire(&s->sem, 2000));
+        MPROC_ASSERT_OK(mproc_sem_acquire(&s->sem, 2000));
+        MPROC_ASSERT_RC(mproc_sem_acquire(&s->sem, 50), MPROC_ETIMEDOUT);
+        MPROC_ASSERT_OK(mproc_sem_release(&s->sem));
+        MPROC_ASSERT_OK(mproc_sem_release(&s->sem));
+        MPROC_ASSERT_RC(mproc_sem_release(&s->sem), MPROC_ENOTOWNER);
+        cr_assert_eq(mproc_sem_value(&s->sem), 2, "%s", k.point);
+        munmap(s, sizeof *s);
+    }
 }
