@@ -812,3 +812,26 @@ MPROC_TEST(queue, bad_arguments_are_errors_not_crashes)
     MPROC_ASSERT_RC(mproc_queue_join(q, -3), MPROC_EINVAL);
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
+
+static void *put_once(void *arg)
+{
+    return (void *)(intptr_t)mproc_queue_put(arg, "t", 1, 0);
+}
+
+MPROC_TEST(queue, thread_exit_releases_its_participant_record)
+{
+    mproc_queue *q = mk(0, 0, 0);
+    for (int i = 0; i < 300; i++) { /* more threads than records */
+        pthread_t th;
+        void *r;
+        pthread_create(&th, NULL, put_once, q);
+        pthread_join(th, &r);
+        cr_assert_eq((intptr_t)r, 0);
+    }
+    struct mproc_queue_stats st;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &st));
+    cr_assert_eq(st.participants, 0);
+    cr_assert_eq(st.puts, 300);
+    cr_assert_eq(mproc_queue_qsize(q), 300);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
