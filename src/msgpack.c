@@ -345,7 +345,7 @@ static size_t utf8_len(const unsigned char *p, size_t n)
 static void put_quoted(struct out *o, const char *s, size_t n, bool bytes)
 {
     const unsigned char *p = (const unsigned char *)s;
-    bool sq = memchr(s, '\'', n) != NULL, dq = memchr(s, '"', n) != NULL;
+    bool sq = n && memchr(s, '\'', n) != NULL, dq = n && memchr(s, '"', n) != NULL;
     char q = sq && !dq ? '"' : '\'';
     if (bytes)
         puts_(o, "b");
