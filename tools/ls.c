@@ -92,18 +92,18 @@ static const char *const state_names[] = {
 };
 
 struct entry {
-    char *file;                 /* d_name in /dev/shm ("mproc-<name>") */
-    const char *name;           /* file + the prefix */
+    char *file;       /* d_name in /dev/shm ("mproc-<name>") */
+    const char *name; /* file + the prefix */
     enum entry_state state;
-    bool have_hdr;              /* hdr passed mproc__seg_check (or magic 0) */
-    struct mproc__seg_hdr hdr;  /* valid only if have_hdr */
+    bool have_hdr;             /* hdr passed mproc__seg_check (or magic 0) */
+    struct mproc__seg_hdr hdr; /* valid only if have_hdr */
     uint64_t file_size;
     uid_t uid;
     dev_t dev;
     ino_t ino;
     uint64_t mtime_unix_ns;
-    int users;                  /* processes that map it; -1: not counted */
-    pid_t users_seen_in;        /* last pid counted (a pid maps it many times) */
+    int users;           /* processes that map it; -1: not counted */
+    pid_t users_seen_in; /* last pid counted (a pid maps it many times) */
 };
 
 struct entry_list {
@@ -131,8 +131,8 @@ static enum entry_state classify(const struct mproc__seg_hdr *h, ssize_t got, ui
          * and ftruncate(): too young to tell from a stranger's file. */
         return size == 0 ? ST_INIT : ST_FOREIGN;
     }
-    uint32_t magic = atomic_load_explicit(&((struct mproc__seg_hdr *)h)->magic,
-                                          memory_order_relaxed);
+    uint32_t magic =
+        atomic_load_explicit(&((struct mproc__seg_hdr *)h)->magic, memory_order_relaxed);
     if (magic == 0) {
         /* Unpublished: the creator fields are written before the magic, so
          * either they are still zero (creator busy) or they name it. While
@@ -140,23 +140,18 @@ static enum entry_state classify(const struct mproc__seg_hdr *h, ssize_t got, ui
          * it is dead they are final, and they must describe a segment of
          * this file before the entry counts as an abandoned mproc object
          * (a stranger's file that merely starts with zeros stays foreign). */
-        if (h->creator_pid <= 0)
-            return ST_INIT;
-        if (mproc__proc_alive(h->creator_pid, h->creator_start))
-            return ST_INIT;
+        if (h->creator_pid <= 0) return ST_INIT;
+        if (mproc__proc_alive(h->creator_pid, h->creator_start)) return ST_INIT;
         if (h->version != MPROC__SEG_VERSION || h->hdr_size != MPROC__SEG_HDR_SIZE ||
             h->total_size != size || h->kind == 0 || h->kind > MPROC__SEG_KIND_MAX)
             return ST_FOREIGN;
         *have_hdr = true;
         return ST_DEAD;
     }
-    if (magic != MPROC__SEG_MAGIC)
-        return ST_FOREIGN;
-    if (h->version != MPROC__SEG_VERSION)
-        return ST_VERSION;
+    if (magic != MPROC__SEG_MAGIC) return ST_FOREIGN;
+    if (h->version != MPROC__SEG_VERSION) return ST_VERSION;
     int rc = mproc__seg_check(h, (size_t)size, 0);
-    if (rc == MPROC_EFOREIGN)
-        return ST_FOREIGN;
+    if (rc == MPROC_EFOREIGN) return ST_FOREIGN;
     if (rc < 0 || h->kind == 0 || h->kind > MPROC__SEG_KIND_MAX || h->creator_pid <= 0)
         return ST_CORRUPT;
     *have_hdr = true;
@@ -177,12 +172,11 @@ static int read_entry(int dirfd, const char *dname, struct entry *e, bool *oom)
      * replaced between this look and the open, the fstat below still sees
      * what was opened.) */
     struct stat lst;
-    if (fstatat(dirfd, dname, &lst, AT_SYMLINK_NOFOLLOW) != 0)
-        return -1;
+    if (fstatat(dirfd, dname, &lst, AT_SYMLINK_NOFOLLOW) != 0) return -1;
     if (!S_ISREG(lst.st_mode)) {
         e->uid = lst.st_uid;
-        e->mtime_unix_ns = (uint64_t)lst.st_mtim.tv_sec * 1000000000ull +
-                           (uint64_t)lst.st_mtim.tv_nsec;
+        e->mtime_unix_ns =
+            (uint64_t)lst.st_mtim.tv_sec * 1000000000ull + (uint64_t)lst.st_mtim.tv_nsec;
         e->state = ST_FOREIGN;
         e->file = strdup(dname);
         *oom = e->file == NULL;
@@ -190,15 +184,14 @@ static int read_entry(int dirfd, const char *dname, struct entry *e, bool *oom)
     }
     int fd = openat(dirfd, dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT)
-            return -1;
+        if (errno == ENOENT) return -1;
         int err = errno;
         struct stat st;
         if (fstatat(dirfd, dname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
             e->uid = st.st_uid;
             e->file_size = S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-            e->mtime_unix_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull +
-                               (uint64_t)st.st_mtim.tv_nsec;
+            e->mtime_unix_ns =
+                (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
         }
         /* ELOOP: a symlink with our prefix is nobody's object. */
         e->state = err == EACCES || err == EPERM ? ST_DENIED : ST_FOREIGN;
@@ -253,11 +246,9 @@ static void entries_free(struct entry_list *l)
 
 static bool name_selected(const char *name, char **patterns, int npatterns)
 {
-    if (npatterns == 0)
-        return true;
+    if (npatterns == 0) return true;
     for (int i = 0; i < npatterns; i++)
-        if (fnmatch(patterns[i], name, 0) == 0)
-            return true;
+        if (fnmatch(patterns[i], name, 0) == 0) return true;
     return false;
 }
 
@@ -266,8 +257,7 @@ static bool name_selected(const char *name, char **patterns, int npatterns)
 static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *out)
 {
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dfd < 0)
-        return mproc__err();
+    if (dfd < 0) return mproc__err();
     DIR *d = fdopendir(dfd);
     if (!d) {
         int rc = mproc__err();
@@ -278,10 +268,8 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
     struct dirent *de;
     int rc = 0;
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, MPROC__SHM_PREFIX, plen) != 0)
-            continue;
-        if (!name_selected(de->d_name + plen, patterns, npatterns))
-            continue;
+        if (strncmp(de->d_name, MPROC__SHM_PREFIX, plen) != 0) continue;
+        if (!name_selected(de->d_name + plen, patterns, npatterns)) continue;
         if (out->n == out->cap) {
             size_t cap = out->cap ? out->cap * 2 : 32;
             struct entry *v = realloc(out->v, cap * sizeof *v);
@@ -295,21 +283,18 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
         struct entry *e = &out->v[out->n];
         bool oom;
         int fd = read_entry(dirfd, de->d_name, e, &oom);
-        if (fd >= 0)
-            close(fd);
+        if (fd >= 0) close(fd);
         if (oom) {
             free(e->file);
             rc = MPROC_ENOMEM;
             break;
         }
-        if (!e->file)
-            continue; /* removed while we looked */
+        if (!e->file) continue; /* removed while we looked */
         e->name = e->file + plen;
         out->n++;
     }
     closedir(d);
-    if (out->n > 1)
-        qsort(out->v, out->n, sizeof out->v[0], entry_cmp);
+    if (out->n > 1) qsort(out->v, out->n, sizeof out->v[0], entry_cmp);
     return rc;
 }
 
@@ -321,8 +306,7 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
 static void count_users(struct entry_list *l)
 {
     DIR *proc = opendir("/proc");
-    if (!proc)
-        return;
+    if (!proc) return;
     for (size_t i = 0; i < l->n; i++)
         l->v[i].users = l->v[i].ino ? 0 : -1;
     struct dirent *de;
@@ -331,18 +315,15 @@ static void count_users(struct entry_list *l)
     while ((de = readdir(proc)) != NULL) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0)
-            continue;
+        if (*end != '\0' || pid <= 0) continue;
         char path[64];
         snprintf(path, sizeof path, "/proc/%ld/maps", pid);
         FILE *f = fopen(path, "re");
-        if (!f)
-            continue;
+        if (!f) continue;
         while (getline(&line, &cap, f) > 0) {
             unsigned maj, min;
             unsigned long long ino;
-            if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || ino == 0)
-                continue;
+            if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || ino == 0) continue;
             for (size_t i = 0; i < l->n; i++) {
                 struct entry *e = &l->v[i];
                 if (e->users < 0 || e->ino != (ino_t)ino || major(e->dev) != maj ||
@@ -432,8 +413,7 @@ static bool entry_details(const struct entry *e, bool json, char *buf, size_t bu
 
 static const char *entry_kind(const struct entry *e)
 {
-    if (!e->have_hdr)
-        return "-";
+    if (!e->have_hdr) return "-";
     return mproc__seg_kind_name(e->hdr.kind);
 }
 
@@ -486,12 +466,11 @@ static void print_text(FILE *f, const struct entry_list *l)
     int w = 4;
     for (size_t i = 0; i < l->n; i++) {
         int len = (int)strlen(l->v[i].name);
-        if (len > w)
-            w = len < 48 ? len : 48;
+        if (len > w) w = len < 48 ? len : 48;
     }
     fputs("NAME", f);
-    fprintf(f, "%*s  %-9s %7s %8s  %-7s %5s %7s\n", w - 4, "", "KIND", "SIZE", "CREATOR",
-            "STATE", "USERS", "AGE");
+    fprintf(f, "%*s  %-9s %7s %8s  %-7s %5s %7s\n", w - 4, "", "KIND", "SIZE", "CREATOR", "STATE",
+            "USERS", "AGE");
     for (size_t i = 0; i < l->n; i++) {
         const struct entry *e = &l->v[i];
         char size[16], age[24], pid[16], users[16], details[256];
@@ -506,8 +485,8 @@ static void print_text(FILE *f, const struct entry_list *l)
         else
             snprintf(users, sizeof users, "-");
         put_text_name(f, e->name, w);
-        fprintf(f, "  %-9s %7s %8s  %-7s %5s %7s", entry_kind(e), size, pid,
-                state_names[e->state], users, age);
+        fprintf(f, "  %-9s %7s %8s  %-7s %5s %7s", entry_kind(e), size, pid, state_names[e->state],
+                users, age);
         if (e->have_hdr && entry_details(e, false, details, sizeof details))
             fprintf(f, "  %s", details);
         fputc('\n', f);
@@ -658,8 +637,7 @@ int tool_ls(int argc, char **argv)
 {
     bool json = false;
     int rc = parse(argc, argv, false, &json);
-    if (rc >= 0)
-        return rc;
+    if (rc >= 0) return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
         fprintf(stderr, "mproc ls: %s: %s\n", shm_dir, strerror(errno));
@@ -667,8 +645,7 @@ int tool_ls(int argc, char **argv)
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
-    if (rc == 0)
-        count_users(&l);
+    if (rc == 0) count_users(&l);
     close(dirfd);
     if (rc < 0) {
         fprintf(stderr, "mproc ls: %s\n", mproc_strerror(rc));
@@ -690,8 +667,8 @@ static bool still_dead(int dirfd, const struct entry *e)
     struct entry again;
     bool oom;
     int fd = read_entry(dirfd, e->file, &again, &oom);
-    bool dead = fd >= 0 && again.state == ST_DEAD && again.dev == e->dev &&
-                again.ino == e->ino && again.hdr.creator_pid == e->hdr.creator_pid &&
+    bool dead = fd >= 0 && again.state == ST_DEAD && again.dev == e->dev && again.ino == e->ino &&
+                again.hdr.creator_pid == e->hdr.creator_pid &&
                 again.hdr.creator_start == e->hdr.creator_start;
     if (fd >= 0) {
         struct stat st;
@@ -707,8 +684,7 @@ int tool_clean(int argc, char **argv)
 {
     bool dry = false;
     int rc = parse(argc, argv, true, &dry);
-    if (rc >= 0)
-        return rc;
+    if (rc >= 0) return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
         fprintf(stderr, "mproc clean: %s: %s\n", shm_dir, strerror(errno));
@@ -716,8 +692,7 @@ int tool_clean(int argc, char **argv)
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
-    if (rc == 0)
-        count_users(&l);
+    if (rc == 0) count_users(&l);
     if (rc < 0) {
         fprintf(stderr, "mproc clean: %s\n", mproc_strerror(rc));
         entries_free(&l);
@@ -728,8 +703,7 @@ int tool_clean(int argc, char **argv)
     uid_t me = geteuid();
     for (size_t i = 0; i < l.n; i++) {
         const struct entry *e = &l.v[i];
-        if (e->state != ST_DEAD || e->uid != me)
-            continue;
+        if (e->state != ST_DEAD || e->uid != me) continue;
         if (e->users > 0) {
             printf("kept %s%s (%s, creator %d dead, still mapped by %d process%s)\n", shm_dir,
                    e->file, entry_kind(e), (int)e->hdr.creator_pid, e->users,
@@ -737,25 +711,21 @@ int tool_clean(int argc, char **argv)
             continue;
         }
         if (!dry) {
-            if (!still_dead(dirfd, e))
-                continue;
+            if (!still_dead(dirfd, e)) continue;
             if (unlinkat(dirfd, e->file, 0) != 0) {
-                if (errno == ENOENT)
-                    continue; /* someone else cleaned it first */
-                fprintf(stderr, "mproc clean: %s%s: %s\n", shm_dir, e->file,
-                        strerror(errno));
+                if (errno == ENOENT) continue; /* someone else cleaned it first */
+                fprintf(stderr, "mproc clean: %s%s: %s\n", shm_dir, e->file, strerror(errno));
                 status = 1;
                 continue;
             }
         }
         count++;
-        printf("%s %s%s (%s, creator %d dead)\n", dry ? "would remove" : "removed",
-               shm_dir, e->file, entry_kind(e), (int)e->hdr.creator_pid);
+        printf("%s %s%s (%s, creator %d dead)\n", dry ? "would remove" : "removed", shm_dir,
+               e->file, entry_kind(e), (int)e->hdr.creator_pid);
     }
     printf("%s %d object%s\n", dry ? "would remove" : "removed", count, count == 1 ? "" : "s");
     entries_free(&l);
     close(dirfd);
-    if (fflush(stdout) != 0)
-        status = 1;
+    if (fflush(stdout) != 0) status = 1;
     return status;
 }
