@@ -104,7 +104,9 @@ struct mproc_pool_opts {
     int workers;                    /* 0: mproc_cpu_count() */
     mproc_pool_init_fn initializer; /* NULL: none */
     void *init_arg;
-    unsigned max_tasks_per_worker; /* items a worker runs before it is replaced; 0: no limit */
+    unsigned max_tasks_per_worker; /* items a worker runs before it is replaced (checked
+                                      between chunks, so with chunks > 1 it may run up to a
+                                      chunk more); 0: no limit */
     int on_death;                  /* enum mproc_pool_on_death */
     int max_retries;               /* MPROC_POOL_RETRY_TASK: extra attempts per item (0: 3) */
     void *task_ctx;                /* passed to every task as ctx */
