@@ -529,7 +529,7 @@ static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 
 /* Run the pool until job finished (NULL: all work), the deadline passed, or
  * the pool broke. */
-int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
+static int drive_loop(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
 {
     for (;;) {
         if (p->broken) return p->broken;
@@ -542,6 +542,16 @@ int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mpr
         handle_event(p, &ev);
         p->ops->release(p, &ev);
     }
+}
+
+int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
+{
+    /* Callbacks (results, progress) run inside this loop; in_engine makes the
+     * calls that would re-enter it fail with MPROC_EBUSY instead. */
+    p->in_engine = true;
+    int rc = drive_loop(p, j, d);
+    p->in_engine = false;
+    return rc;
 }
 
 /* Checks and map jobs, for pool_api.c ----------------------------------- */
@@ -557,6 +567,7 @@ int mproc__pool_check_open(const mproc_pool *p)
 {
     int rc = mproc__pool_check(p);
     if (rc < 0) return rc;
+    if (p->in_engine) return MPROC_EBUSY;
     if (p->broken) return p->broken;
     if (p->terminated) return MPROC_ECANCELED;
     if (p->closed) return MPROC_ECLOSED;

@@ -189,6 +189,7 @@ int mproc_future_wait(mproc_future *f, int timeout_ms)
     if (f->done) return 0;
     int rc = mproc__pool_check(f->pool);
     if (rc < 0) return rc;
+    if (f->pool->in_engine) return MPROC_EBUSY;
     rc = mproc__pool_drive(f->pool, f->job, &d);
     if (f->done) return 0;
     return rc < 0 ? rc : MPROC_ETIMEDOUT;
@@ -197,7 +198,7 @@ int mproc_future_wait(mproc_future *f, int timeout_ms)
 int mproc_future_done(mproc_future *f)
 {
     if (!f) return MPROC_EINVAL;
-    if (!f->done && mproc__pool_check(f->pool) == 0) {
+    if (!f->done && mproc__pool_check(f->pool) == 0 && !f->pool->in_engine) {
         struct mproc__deadline d;
         mproc__deadline_init(&d, 0);
         (void)mproc__pool_drive(f->pool, f->job, &d);
@@ -255,6 +256,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
     struct mproc__deadline d;
     int rc = mproc__pool_check(pool);
     if (rc < 0) return rc;
+    if (pool->in_engine) return MPROC_EBUSY;
     if (mproc__deadline_init(&d, timeout_ms) < 0 || !pool->closed) return MPROC_EINVAL;
     if (pool->joined) return 0;
     if (!pool->terminated && !pool->broken) {
@@ -271,6 +273,7 @@ int mproc_pool_terminate(mproc_pool *pool)
 {
     int rc = mproc__pool_check(pool);
     if (rc < 0) return rc;
+    if (pool->in_engine) return MPROC_EBUSY;
     pool->closed = true;
     if (!pool->terminated) {
         pool->terminated = true;

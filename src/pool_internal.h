@@ -117,7 +117,8 @@ struct mproc_pool {
     bool closed;
     bool terminated;
     bool joined;
-    int broken; /* 0, or the code every call returns */
+    bool in_engine; /* inside the engine's loop (callbacks may be running) */
+    int broken;     /* 0, or the code every call returns */
     size_t in_flight_chunks;
     struct mproc__pool_pchunk **ctab; /* chunks in flight, by token index */
     uint32_t ctab_size;

@@ -189,6 +189,43 @@ MPROC_TEST(pool, map_unordered_stops_when_callback_says_so)
     finish(p);
 }
 
+struct reenter {
+    mproc_pool *pool;
+    int map_rc, submit_rc, join_rc, term_rc, pids;
+};
+static int reenter_result(void *arg, uint64_t index, const void *out, size_t out_len,
+                          const struct mproc_pool_error *err)
+{
+    (void)out, (void)out_len, (void)err;
+    struct reenter *r = arg;
+    if (index == 0) {
+        int64_t x = 1, y;
+        mproc_future *f;
+        r->map_rc = mproc_pool_map(r->pool, square, &x, 1, 8, &y, 8, NULL, 100);
+        r->submit_rc = mproc_pool_submit(r->pool, square, &x, 8, 8, &f);
+        r->join_rc = mproc_pool_join(r->pool, 100);
+        r->term_rc = mproc_pool_terminate(r->pool);
+        r->pids = mproc_pool_worker_pids(r->pool, NULL, 0);
+    }
+    return 0;
+}
+
+MPROC_TEST(pool, callbacks_cannot_reenter_the_pool)
+{
+    mproc_pool *p = new_pool(2);
+    int64_t in[10] = {0};
+    struct reenter r = {.pool = p};
+    struct mproc_pool_map_opts mo = {.chunksize = 1};
+    MPROC_ASSERT_OK(
+        mproc_pool_map_unordered(p, square, in, 10, 8, 8, reenter_result, &r, &mo, MPROC_FOREVER));
+    cr_assert_eq(r.map_rc, MPROC_EBUSY);
+    cr_assert_eq(r.submit_rc, MPROC_EBUSY);
+    cr_assert_eq(r.join_rc, MPROC_EBUSY);
+    cr_assert_eq(r.term_rc, MPROC_EBUSY);
+    cr_assert_eq(r.pids, 2);
+    finish(p);
+}
+
 MPROC_TEST(pool, future_wait_times_out_then_gives_result)
 {
     mproc_pool *p = new_pool(2);

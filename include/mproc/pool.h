@@ -37,6 +37,10 @@
  * mproc_pool_join(); there is no background thread. A pool handle is used by
  * one thread at a time (it is not thread-safe); it belongs to the process
  * that created it: in a forked child every call returns MPROC_ENOTCHILD.
+ * Callbacks (results, progress, stream input) run inside the pool's loop:
+ * there they may read the pool (mproc_pool_worker_pids, _get_stats,
+ * _workers) and close it; maps, submit, future waits, join and terminate
+ * return MPROC_EBUSY, and mproc_pool_free must not be called.
  *
  * Tasks
  * -----
