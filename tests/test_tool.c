@@ -409,6 +409,23 @@ MPROC_TEST(tool, ls_shows_fifo_and_directory_foreign_without_opening)
     rmdir(path);
 }
 
+MPROC_TEST(tool, ls_escapes_odd_names)
+{
+    /* A file name may hold any byte but '/': JSON stays valid, text stays on
+     * one line. */
+    const char *n = name_of("we\"ird\\\n");
+    make(n, good(MPROC__SEG_SHM, getpid(), 0));
+    cr_assert_eq(run_tool((const char *[]){"ls", "--json", pattern, NULL}), 0);
+    char esc[128];
+    snprintf(esc, sizeof esc, "{\"name\":\"tt%d-we\\\"ird\\\\\\u000a\"", (int)getpid());
+    cr_assert(strstr(out, esc), "%s", out);
+    cr_assert_eq(run_tool((const char *[]){"ls", pattern, NULL}), 0);
+    char txt[64];
+    snprintf(txt, sizeof txt, "tt%d-we\"ird\\? ", (int)getpid());
+    cr_assert(strstr(out, txt), "%s", out);
+    remove_obj(n);
+}
+
 MPROC_TEST(tool, ls_patterns_select_names)
 {
     const char *a = name_of("pick-1"), *b = name_of("other");
