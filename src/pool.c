@@ -468,6 +468,17 @@ static struct mproc__pool_pchunk *cut_chunk(struct mproc__pool_job *j)
     return c;
 }
 
+/* Every item of a chunk that cannot be posted fails with code. */
+static void fail_chunk(mproc_pool *p, struct mproc__pool_pchunk *c, int code)
+{
+    for (uint32_t i = 0; i < c->count; i++) {
+        struct mproc_pool_error e = item_error(code, c->base + i, 0, c->attempts);
+        deliver(p, c->job, c->base + i, code, NULL, 0, &e);
+    }
+    progress(c->job);
+    chunk_free(c);
+}
+
 /* Post as much as fits: pending chunks first, then fresh ones of job. */
 void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j)
 {
@@ -486,19 +497,18 @@ void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j)
                 pending_push_front(p, c);
                 return;
             }
-            if (rc < 0) {
-                for (uint32_t i = 0; i < c->count; i++) {
-                    struct mproc_pool_error e = item_error(rc, c->base + i, 0, c->attempts);
-                    deliver(p, c->job, c->base + i, rc, NULL, 0, &e);
-                }
-                chunk_free(c);
-            }
+            if (rc < 0) fail_chunk(p, c, rc);
             continue;
         }
         if (!job_may_cut(j)) return;
         c = cut_chunk(j);
         if (!c) return;
         int rc = post_chunk(p, c);
+        if (rc < 0 && rc != MPROC_EAGAIN) {
+            /* The backend refuses it for good (unknown task name, ...). */
+            fail_chunk(p, c, rc);
+            continue;
+        }
         if (rc < 0) {
             /* Keep its inputs: a map chunk copies them out of the caller's array. */
             struct mproc__pool_pchunk *keep = c;

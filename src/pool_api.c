@@ -77,7 +77,11 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
     if (!out) return MPROC_EINVAL;
     int rc = mproc__pool_opts_resolve(opts, &o);
     if (rc < 0) return rc;
-    if (o.start_method != MPROC_START_FORK) return MPROC_ENOTSUP;
+    /* A spawned worker has no copy of our memory: pointers mean nothing there. */
+    if (o.start_method == MPROC_START_SPAWN) {
+        if (o.initializer) return MPROC_EINVAL;
+        o.task_ctx = NULL;
+    }
     if ((rc = mproc__pool_local_start(&o, &be)) < 0) return rc;
     mproc_pool *p;
     if ((rc = mproc__pool_new(&p, &o, &mproc__pool_local_backend, be)) < 0) {

@@ -23,6 +23,7 @@
 
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,7 +35,8 @@
 
 struct lp_worker {
     pid_t pid;
-    int pidfd; /* -1 when no process */
+    int pidfd;           /* -1 when no process; owned by proc if spawned */
+    mproc_process *proc; /* spawned workers: process.c's handle (it reaps) */
     uint64_t post;
     uint64_t harvest;
     bool dead; /* reaped, its slots being reported */
@@ -45,6 +47,7 @@ struct lp_worker {
 
 struct lp {
     struct mproc__seg seg;
+    bool spawn; /* workers re-execute the program (named segment) */
     struct mproc__lp_shm *shm;
     struct lp_worker *w;
     int nworkers;
@@ -107,6 +110,79 @@ static size_t lp_max_chunks(struct mproc_pool *p)
     return (size_t)lp->nworkers * lp->nslots;
 }
 
+/* The spawn start method: a daemon child that re-executes the program and
+ * runs MPROC__LP_SPAWN_ENTRY, which maps the named segment. */
+static int spawn_exec(struct lp *lp, int w)
+{
+    struct lp_worker *wk = &lp->w[w];
+    struct mproc__lp_spawn_arg arg;
+    memset(&arg, 0, sizeof arg);
+    snprintf(arg.seg_name, sizeof arg.seg_name, "%s", lp->seg.name);
+    arg.worker = (uint32_t)w;
+    arg.workers = (uint32_t)lp->nworkers;
+    arg.slots = lp->nslots;
+    arg.slot_bytes = lp->slot_bytes;
+    arg.max_tasks = wk->args.max_tasks;
+    arg.owner = wk->args.owner;
+    struct mproc_process_opts po = {.name = "mproc-pool-worker",
+                                    .start_method = MPROC_START_SPAWN,
+                                    .daemon = 1,
+                                    .entry = MPROC__LP_SPAWN_ENTRY,
+                                    .arg = &arg,
+                                    .arg_len = sizeof arg};
+    mproc_process *proc;
+    int rc = mproc_process_start(&proc, NULL, NULL, &po);
+    if (rc < 0) return rc;
+    wk->proc = proc;
+    wk->pid = mproc_process_pid(proc);
+    wk->pidfd = mproc_process_pidfd(proc);
+    wctl_of(lp, w)->pid = wk->pid;
+    return 0;
+}
+
+/* Reap worker wk if it ended (nohang) or when it ends: 1 and *how, 0 if it
+ * still runs. A worker reaped by someone else (SIGCHLD ignored, a stray
+ * waitpid(-1)) counts as ended, how unknown. */
+static int worker_reap(struct lp_worker *wk, bool nohang, struct mproc__reaped *how)
+{
+    int rc;
+    if (wk->proc) {
+        struct mproc_exit st;
+        rc = mproc_process_join(wk->proc, nohang ? 0 : MPROC_FOREVER, &st);
+        if (rc == MPROC_ETIMEDOUT) return 0;
+        how->signal = rc == 0 && st.signaled ? st.signal : 0;
+        how->exit_code = rc == 0 && st.exited ? st.code : -1;
+        return 1;
+    }
+    rc = mproc__pidfd_reap(wk->pidfd, nohang, how);
+    if (rc < 0 && mproc__pidfd_wait(wk->pidfd, 0)) {
+        how->signal = 0;
+        how->exit_code = -1;
+        rc = 1;
+    }
+    return rc;
+}
+
+/* Forget a reaped worker's process. */
+static void worker_close(struct lp_worker *wk)
+{
+    if (wk->proc) {
+        mproc_process_free(wk->proc); /* owns the pidfd */
+        wk->proc = NULL;
+    } else if (wk->pidfd >= 0) {
+        close(wk->pidfd);
+    }
+    wk->pidfd = -1;
+}
+
+static void worker_kill(struct lp_worker *wk)
+{
+    if (wk->proc)
+        mproc_process_kill(wk->proc);
+    else if (wk->pidfd >= 0)
+        mproc__pidfd_signal(wk->pidfd, SIGKILL);
+}
+
 static int spawn_worker(struct lp *lp, int w)
 {
     struct lp_worker *wk = &lp->w[w];
@@ -122,6 +198,7 @@ static int spawn_worker(struct lp *lp, int w)
     wk->post = wk->harvest = 0;
     wk->dead = wk->gone_sent = false;
 
+    if (lp->spawn) return spawn_exec(lp, w);
     pid_t pid = fork();
     if (pid < 0) return mproc__err();
     if (pid == 0) {
@@ -144,11 +221,10 @@ static int spawn_worker(struct lp *lp, int w)
 static void reap_worker(struct lp_worker *wk, bool kill_it)
 {
     if (wk->pidfd < 0) return;
-    if (kill_it) mproc__pidfd_signal(wk->pidfd, SIGKILL);
+    if (kill_it) worker_kill(wk);
     struct mproc__reaped how;
-    (void)mproc__pidfd_reap(wk->pidfd, false, &how);
-    close(wk->pidfd);
-    wk->pidfd = -1;
+    (void)worker_reap(wk, false, &how);
+    worker_close(wk);
 }
 
 static void lp_free(struct lp *lp)
@@ -158,7 +234,7 @@ static void lp_free(struct lp *lp)
             reap_worker(&lp->w[i], true);
         free(lp->w);
     }
-    if (lp->shm) mproc__seg_close(&lp->seg, false);
+    if (lp->shm) mproc__seg_close(&lp->seg, true);
     free(lp);
 }
 
@@ -169,10 +245,13 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
     lp->nworkers = o->workers;
     lp->nslots = o->slots_per_worker;
     lp->slot_bytes = o->slot_bytes;
+    lp->spawn = o->start_method == MPROC_START_SPAWN;
     size_t body = sizeof(struct mproc__lp_shm) +
                   sizeof(struct mproc__lp_wctl) * (size_t)o->workers +
                   (size_t)o->workers * lp->nslots * lp->slot_bytes;
-    int rc = mproc__seg_create(&lp->seg, NULL, MPROC__SEG_POOL, body);
+    /* Forked workers inherit an anonymous segment; spawned ones open it by a
+     * random name, removed when the pool is freed. */
+    int rc = mproc__seg_create(&lp->seg, lp->spawn ? "" : NULL, MPROC__SEG_POOL, body);
     if (rc < 0) {
         free(lp);
         return rc;
@@ -181,6 +260,7 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
     lp->shm->workers = (uint32_t)o->workers;
     lp->shm->slots = lp->nslots;
     lp->shm->slot_bytes = lp->slot_bytes;
+    lp->shm->by_name = lp->spawn;
     mproc__seg_publish(&lp->seg);
     lp->w = calloc((size_t)o->workers, sizeof *lp->w);
     if (!lp->w) {
@@ -210,9 +290,31 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
     return 0;
 }
 
+/* A spawned pool names tasks: the 1-based index of fn's registered name in
+ * shm.tasks (appended on first use), MPROC_ENOENTRY if fn has no name,
+ * MPROC_ENOSPC if the table is full. */
+static int64_t task_id(struct lp *lp, mproc_task_fn fn)
+{
+    const char *name = mproc_task_name(fn);
+    if (!name) return MPROC_ENOENTRY;
+    uint32_t n = atomic_load_explicit(&lp->shm->ntasks, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++)
+        if (strncmp(lp->shm->tasks[i], name, MPROC__LP_TASK_NAME) == 0) return i + 1;
+    if (n == MPROC__LP_TASKS || strlen(name) >= MPROC__LP_TASK_NAME) return MPROC_ENOSPC;
+    snprintf(lp->shm->tasks[n], MPROC__LP_TASK_NAME, "%s", name);
+    atomic_store_explicit(&lp->shm->ntasks, n + 1, memory_order_release);
+    return n + 1;
+}
+
 static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
 {
     struct lp *lp = lp_of(p);
+    uint64_t fn = (uint64_t)(uintptr_t)c->fn;
+    if (lp->spawn) {
+        int64_t id = task_id(lp, c->fn);
+        if (id < 0) return (int)id;
+        fn = (uint64_t)id;
+    }
     /* The worker with the fewest chunks in flight, round robin among equals. */
     int best = -1;
     uint64_t best_load = lp->nslots;
@@ -236,7 +338,7 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     if (c->count == 0 || l.end > lp->slot_bytes) return MPROC_EMSGSIZE;
     unsigned char *base = (unsigned char *)s;
     s->token = c->token;
-    s->fn = (uint64_t)(uintptr_t)c->fn;
+    s->fn = fn;
     s->count = c->count;
     s->in_stride = c->in_stride;
     s->out_size = c->out_size;
@@ -284,17 +386,8 @@ static bool check_deaths(struct lp *lp)
         struct lp_worker *wk = &lp->w[w];
         if (wk->pidfd < 0 || wk->dead) continue;
         struct mproc__reaped how;
-        int rc = mproc__pidfd_reap(wk->pidfd, true, &how);
-        if (rc < 0 && mproc__pidfd_wait(wk->pidfd, 0)) {
-            /* Reaped by someone else (SIGCHLD ignored, or a waitpid(-1) in the
-             * program): it is gone, how is unknown. */
-            how.signal = 0;
-            how.exit_code = -1;
-            rc = 1;
-        }
-        if (rc == 1) {
-            close(wk->pidfd);
-            wk->pidfd = -1;
+        if (worker_reap(wk, true, &how) == 1) {
+            worker_close(wk);
             wk->dead = true;
             wk->how = how;
             any = true;
@@ -433,7 +526,7 @@ static void lp_kill(struct mproc_pool *p)
 {
     struct lp *lp = lp_of(p);
     for (int w = 0; w < lp->nworkers; w++)
-        if (lp->w[w].pidfd >= 0) mproc__pidfd_signal(lp->w[w].pidfd, SIGKILL);
+        worker_kill(&lp->w[w]);
     for (int w = 0; w < lp->nworkers; w++) {
         reap_worker(&lp->w[w], false);
         lp->w[w].dead = false;
@@ -473,3 +566,36 @@ const struct mproc__pool_backend mproc__pool_local_backend = {
     .destroy = lp_destroy,
     .worker_pids = lp_worker_pids,
 };
+
+/* The entry point of a spawned worker: map the pool's named segment, check
+ * that it is the pool described by the argument, and run the worker loop. */
+static int lp_spawn_entry(const void *argp, size_t len)
+{
+    struct mproc__lp_spawn_arg arg;
+    if (len != sizeof arg) return 120;
+    memcpy(&arg, argp, sizeof arg);
+    arg.seg_name[sizeof arg.seg_name - 1] = '\0';
+    struct mproc__seg seg;
+    if (mproc__seg_open(&seg, arg.seg_name, MPROC__SEG_POOL) < 0) return 121;
+    struct lp lp = {.seg = seg,
+                    .shm = seg.body,
+                    .nworkers = (int)arg.workers,
+                    .nslots = arg.slots,
+                    .slot_bytes = arg.slot_bytes};
+    uint64_t need = sizeof(struct mproc__lp_shm) +
+                    sizeof(struct mproc__lp_wctl) * (uint64_t)arg.workers +
+                    (uint64_t)arg.workers * arg.slots * arg.slot_bytes;
+    if (arg.worker >= arg.workers || arg.slots == 0 || need > seg.body_size ||
+        lp.shm->workers != arg.workers || lp.shm->slots != arg.slots ||
+        lp.shm->slot_bytes != arg.slot_bytes || !lp.shm->by_name)
+        return 122;
+    struct mproc__lp_worker_args a = {.shm = lp.shm,
+                                      .wctl = wctl_of(&lp, (int)arg.worker),
+                                      .slots = (unsigned char *)slot_of(&lp, (int)arg.worker, 0),
+                                      .nslots = arg.slots,
+                                      .slot_bytes = arg.slot_bytes,
+                                      .owner = arg.owner,
+                                      .max_tasks = arg.max_tasks};
+    mproc__lp_worker_main(&a);
+}
+MPROC_ENTRY_NAMED(MPROC__LP_SPAWN_ENTRY, lp_spawn_entry)

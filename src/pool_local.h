@@ -43,14 +43,24 @@
 
 enum { MPROC__LP_FREE = 0, MPROC__LP_POSTED = 1, MPROC__LP_RUNNING = 2, MPROC__LP_DONE = 3 };
 
+#define MPROC__LP_TASKS 64
+#define MPROC__LP_TASK_NAME 64
+
 struct mproc__lp_shm {
     uint32_t workers;
     uint32_t slots;
     uint64_t slot_bytes;
-    uint8_t pad0[MPROC__FALSE_SHARING - 16];
+    uint32_t by_name; /* spawned workers: slot.fn is an index into tasks[] */
+    uint8_t pad0[MPROC__FALSE_SHARING - 20];
     _Atomic uint32_t done_bell;
     _Atomic uint32_t owner_waiting;
     uint8_t pad1[MPROC__FALSE_SHARING - 8];
+    /* Task names of a spawned pool, appended by the owner only: the name is
+     * written first, then ntasks is raised (release); a worker reads ntasks
+     * (acquire) and only names below it. */
+    _Atomic uint32_t ntasks;
+    uint8_t pad2[MPROC__CACHELINE - 4];
+    char tasks[MPROC__LP_TASKS][MPROC__LP_TASK_NAME];
 };
 
 struct mproc__lp_wctl {
@@ -67,7 +77,7 @@ struct mproc__lp_slot {
     _Atomic uint32_t state;
     _Atomic uint32_t ndone;
     uint64_t token;
-    uint64_t fn; /* mproc_task_fn, meaningful in forked workers */
+    uint64_t fn; /* mproc_task_fn (forked workers) or index into shm.tasks (by_name) */
     uint32_t count;
     uint32_t in_stride;
     uint32_t out_size;
@@ -93,6 +103,21 @@ struct mproc__lp_worker_args {
     void *init_arg;
     void *task_ctx;
     uint64_t max_tasks;
+};
+
+/* The entry point spawned workers run (registered by pool_local.c). */
+#define MPROC__LP_SPAWN_ENTRY "mproc.pool.worker"
+
+/* What the owner passes to a spawned worker (the entry's argument bytes). */
+struct mproc__lp_spawn_arg {
+    char seg_name[MPROC__NAME_MAX + 1];
+    uint32_t worker;
+    uint32_t workers;
+    uint32_t slots;
+    uint32_t pad;
+    uint64_t slot_bytes;
+    uint64_t max_tasks;
+    int32_t owner;
 };
 
 /* mproc__lp_worker_main - the worker's loop (pool_worker.c); never returns. */

@@ -47,6 +47,24 @@ static bool slot_valid(const struct mproc__lp_slot *s, uint64_t slot_bytes)
            (s->off_status & 3) == 0 && (s->off_out_len & 3) == 0 && (s->off_in_len & 3) == 0;
 }
 
+/* The task a slot names: a pointer (forked workers), or for a spawned
+ * worker the name at shm.tasks[fn - 1], looked up in this program's
+ * registry (cached). NULL if unknown. */
+static mproc_task_fn resolve(const struct mproc__lp_worker_args *a, uint64_t fn)
+{
+    static mproc_task_fn cache[MPROC__LP_TASKS];
+    if (!a->shm->by_name) return (mproc_task_fn)(uintptr_t)fn;
+    uint32_t n = atomic_load_explicit(&a->shm->ntasks, memory_order_acquire);
+    if (fn == 0 || fn > n || fn > MPROC__LP_TASKS) return NULL;
+    if (!cache[fn - 1]) {
+        char name[MPROC__LP_TASK_NAME];
+        memcpy(name, a->shm->tasks[fn - 1], sizeof name);
+        name[sizeof name - 1] = '\0';
+        cache[fn - 1] = mproc_task_find(name);
+    }
+    return cache[fn - 1];
+}
+
 static void run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slot *s)
 {
     unsigned char *base = (unsigned char *)s;
@@ -54,7 +72,15 @@ static void run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slo
     int32_t *status = (int32_t *)(void *)(base + s->off_status);
     uint32_t *out_len = (uint32_t *)(void *)(base + s->off_out_len);
     const uint32_t *in_len = (const uint32_t *)(const void *)(base + s->off_in_len);
-    mproc_task_fn fn = (mproc_task_fn)(uintptr_t)s->fn;
+    mproc_task_fn fn = resolve(a, s->fn);
+    if (!fn) {
+        for (uint32_t i = 0; i < n; i++) {
+            status[i] = MPROC_ENOENTRY;
+            out_len[i] = 0;
+        }
+        atomic_store_explicit(&s->ndone, n, memory_order_release);
+        return;
+    }
     for (uint32_t i = 0; i < n; i++) {
         size_t ilen = in_len[i] <= s->in_stride ? in_len[i] : s->in_stride;
         size_t olen = s->out_size;

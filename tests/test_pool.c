@@ -604,8 +604,10 @@ MPROC_TEST(pool, bad_arguments_are_errors)
     MPROC_ASSERT_RC(mproc_pool_create(&p, &bad), MPROC_EINVAL);
     bad = (struct mproc_pool_opts){.slot_bytes = 100};
     MPROC_ASSERT_RC(mproc_pool_create(&p, &bad), MPROC_EINVAL);
-    bad = (struct mproc_pool_opts){.start_method = MPROC_START_SPAWN};
-    MPROC_ASSERT_RC(mproc_pool_create(&p, &bad), MPROC_ENOTSUP);
+    bad = (struct mproc_pool_opts){.start_method = MPROC_START_SPAWN, .initializer = fail_init};
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &bad), MPROC_EINVAL);
+    bad = (struct mproc_pool_opts){.start_method = 7};
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &bad), MPROC_EINVAL);
 
     p = new_pool(1);
     int64_t in[2] = {0}, out[2];

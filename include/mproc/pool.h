@@ -118,8 +118,10 @@ struct mproc_pool_opts {
                                       0: 256 KiB. An item whose input plus result does not
                                       fit is refused with MPROC_EMSGSIZE */
     unsigned slots_per_worker;     /* chunks queued per worker; 0: 8 */
-    int start_method;              /* MPROC_START_FORK (only fork for the local pool; spawn
-                                      gives MPROC_ENOTSUP for now) */
+    int start_method;              /* MPROC_START_FORK (default) or MPROC_START_SPAWN: workers
+                                      re-execute the program (which must call mproc_main()
+                                      first) and find tasks by their MPROC_TASK name; no
+                                      initializer then, and tasks get ctx NULL */
 };
 
 /* Why one item failed. code is the item's status: a task's own negative
@@ -138,8 +140,9 @@ struct mproc_pool_error {
 /* mproc_pool_create - start a pool. opts may be NULL (all defaults). Does
  * not wait for the workers to initialise.
  * Returns 0 and *out; MPROC_EINVAL (NULL out, workers < 0, bad on_death,
- * max_retries < 0, slot_bytes too small (< 4 KiB) or > 1 GiB); MPROC_ENOTSUP
- * (spawn start method); MPROC_EAGAIN / MPROC_ENOMEM / MPROC_EMFILE (no more
+ * max_retries < 0, slot_bytes too small (< 4 KiB) or > 1 GiB, spawn with an
+ * initializer, spawn in a program that did not call mproc_main());
+ * MPROC_EAGAIN / MPROC_ENOMEM / MPROC_EMFILE (no more
  * processes, memory or descriptors; nothing is left behind). */
 MPROC_API int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts);
 
