@@ -17,6 +17,13 @@
  * RUNNING one and the POSTED ones as LOST with their exact progress -
  * followed by WORKER_GONE. Its slots are untouched until respawn(), so the
  * inputs the engine copies for re-dispatch are intact.
+ *
+ * Start methods: fork (default) - the worker inherits an anonymous segment
+ * and the task pointers are valid in it; we hold its pidfd and reap it with
+ * waitid(P_PIDFD). Spawn - process.c re-executes the program as a daemon
+ * running MPROC__LP_SPAWN_ENTRY, which opens the segment by its random name
+ * (removed when the pool is freed); slots then carry the index of the task's
+ * registered name in shm.tasks, and process.c's handle does the reaping.
  */
 #include "pool_local.h"
 #include "linux/pool_pidfd.h"

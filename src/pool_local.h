@@ -26,6 +26,10 @@
  * ring of slots in order (index i -> slot i % slots), so the owner posts and
  * harvests in ring order too.
  *
+ * Spawned workers (the spawn start method) cannot use pointers: shm.by_name
+ * is set, and a slot's fn is the 1-based index of the task's MPROC_TASK name
+ * in shm.tasks, which the worker looks up in its own registry.
+ *
  * Futexes:
  *   wctl.bell     owner increments (seq_cst) after posting; a worker with no
  *                 POSTED slot sets `sleeping` = 1 (seq_cst), re-checks its
