@@ -13,6 +13,8 @@ NPROC    := $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure -j1
 
 configure = cmake -S . -B $(1) -G $(GENERATOR) $(2) $(CMAKE_ARGS) >/dev/null
+# A literal comma inside $(call ...) arguments (a bare one splits them).
+comma := ,
 
 .PHONY: all demo test bench sanitize tsan fuzz stress soak install format format-check clean deps-build deps-test
 
@@ -43,7 +45,7 @@ bench: deps-test
 	$(BUILD)/mproc bench
 
 sanitize: deps-test
-	$(call configure,build-asan,-DMPROC_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF)
+	$(call configure,build-asan,-DMPROC_SANITIZE=address$(comma)undefined -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF)
 	cmake --build build-asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest $(CTEST_ARGS)
 
@@ -54,7 +56,7 @@ tsan: deps-test
 
 fuzz: deps-test
 	@scripts/deps.sh fuzz
-	CC=clang $(call configure,build-fuzz,-DMPROC_BUILD_FUZZ=ON -DMPROC_BUILD_TESTS=OFF -DMPROC_BUILD_BENCH=OFF -DMPROC_SANITIZE=address,undefined,fuzzer-no-link)
+	CC=clang $(call configure,build-fuzz,-DMPROC_BUILD_FUZZ=ON -DMPROC_BUILD_TESTS=OFF -DMPROC_BUILD_BENCH=OFF -DMPROC_SANITIZE=address$(comma)undefined$(comma)fuzzer-no-link)
 	cmake --build build-fuzz
 	scripts/fuzz.sh build-fuzz $${FUZZ_SECONDS:-60}
 

@@ -4,7 +4,7 @@
 # (copied, so the committed corpus only changes by hand). Fails on the first
 # crash, leak or timeout; the reproducer is left in BUILD_DIR/fuzz/.
 set -euo pipefail
-build=${1:-build-fuzz}
+build=$(cd "${1:-build-fuzz}" && pwd) # absolute: each target runs from its own dir
 secs=${2:-60}
 root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
