@@ -16,17 +16,14 @@
  *         stamp(slot(h)) == PUB(h) = h+1 (the stamp is published last,
  *         with release order, after the data and meta);
  *   rel   every unit below rel is free: producers may claim while
- *         t + k - rel <= limit. Consumers release in any order: the one
- *         releasing at rel advances it by CAS; one that finishes early marks
- *         its slot CONSUMED(h) instead, and whoever advances rel sweeps on
- *         over consecutive CONSUMED marks. The marker increments `marks`,
- *         stores its mark and then re-reads rel; the sweeper CASes rel and
- *         then reads `marks` (and, if non-zero, the mark), all seq_cst: at
- *         least one of them sees the other, so no mark is ever stranded.
- *         `marks` (decremented by whoever advances over a mark) keeps the
- *         1->1 path from touching the slot the producer writes next; if a
- *         process dies between the two updates it only stays too high,
- *         which costs a look, never correctness.
+ *         t + k - rel <= limit. A consumer releases its message by storing
+ *         CONSUMED(h) into its slot (release order, after its last read of
+ *         the data) - a plain store, in any order. Producers reclaim lazily:
+ *         when a producer's cached rel says "full" it sweeps rel forward
+ *         over consecutive CONSUMED marks (acquire loads) and publishes the
+ *         new rel with one CAS per batch (mproc__q_sweep, queue_wait.c).
+ *         Sleeping putters, repairs, full() and statistics sweep too, so
+ *         "full" is exact at quiescence.
  * Invariant: rel <= head <= tail <= rel + limit, limit <= N. Because a stamp
  * names its position and positions never repeat, a stale stamp from an
  * earlier lap never looks fresh, and payload bytes never look like stamps
@@ -46,8 +43,9 @@
  * stores to my participant record (intent), CAS tail, one load of
  * get_need, memcpy, store meta, store stamp (release), counters in my own
  * record. get = load head, load the slot's stamp and meta, intent stores,
- * CAS head, memcpy, CAS rel, one load of `marks` and of put_need. So a
- * put costs one locked instruction and a get two; no syscalls, no locks;
+ * CAS head, one load of put_need, memcpy, store the CONSUMED mark. So put
+ * and get cost one locked instruction each (plus a CAS on rel per batch of
+ * reclaimed messages on the producer side); no syscalls, no locks;
  * the thread's record is found through a one-entry thread-local cache,
  * and a fork is noticed through a generation counter bumped by an atfork
  * handler (queue_attach.c).
@@ -58,8 +56,9 @@
  * Blocking (futex protocol): a waiter reads the futex word v, stores
  * need = 1 (seq_cst), re-checks its condition (seq_cst loads), then sleeps
  * on (word, v). A waker makes its change with a seq_cst RMW (the CAS on
- * tail for putters, on rel for releasing getters; a fence where there is
- * none), then loads need (seq_cst); only if it is set does it exchange it
+ * tail for putters, the CAS on head for getters - their space is marked
+ * free right after; a fence where there is none), then loads need
+ * (seq_cst); only if it is set does it exchange it
  * to 0, increment the word and wake everyone. Either the waiter's re-check
  * sees the change, or the waker sees need = 1 and bumps the word after the
  * waiter read v (so its futex_wait returns at once): no wake-up is lost.
@@ -67,7 +66,10 @@
  * call; any waker that took it bumped the word after the waiter read v.
  * Putters check get_need right after claiming and wake after publishing,
  * so a getter that saw the claim but not the message naps 1 ms at a time
- * (only when a put stalls between claim and publish for ~40 us). The
+ * (only when a put stalls between claim and publish for ~40 us). In the
+ * same way getters check put_need right after claiming and wake after
+ * marking the space free; a putter that sees consumption in progress
+ * (head > rel after sweeping) naps 1 ms at a time. The
  * waiters counts are statistics only. Waiters spin briefly (pause), yield a few
  * times, then sleep at most 50 ms at a time so that they look for dead
  * participants (mproc__q_recover) when nothing moves.
@@ -77,12 +79,13 @@
  *    message counter: no extra contended word, nothing to repair after a
  *    crash, and qsize stays exact (it is summed from per-participant
  *    counters, see queue_attach.c).
- *  - `marks` counts unswept CONSUMED marks so that the in-order release
- *    (every release in 1->1) does not read the slot the producer is about to
- *    write; and need flags instead of bare waiter counts so that one waker,
- *    not every put, pays for a futex wake.
- *  - the putter's Dekker check rides on its tail CAS (no fence on put);
- *    the releaser's on its rel CAS.
+ *  - consumers release with a plain store of a CONSUMED mark and producers
+ *    reclaim in batches, instead of consumers advancing rel by CAS: a get
+ *    costs one locked instruction instead of two, and in 1->1 the rel line
+ *    is written once per batch instead of once per message.
+ *  - need flags instead of bare waiter counts, so that one waker, not every
+ *    put, pays for a futex wake; and the Dekker checks ride on the claim
+ *    CASes that are there anyway (no fence on put or get).
  *  - repairs take a small lock (queue_recover.c) instead of CASing stamps:
  *    a repair writes two words (meta, stamp), and a lone stamp CAS cannot
  *    stop a slow repairer's meta store from landing on the next lap.
@@ -128,7 +131,8 @@ static int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
         if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_relaxed)))
             return MPROC_ECLOSED;
         if (MPROC__UNLIKELY(t + k - ts->rel_cache > q->limit || ts->rel_cache > t)) {
-            uint64_t r = atomic_load_explicit(&h->rel, memory_order_acquire);
+            /* reclaim what consumers marked free since we last looked */
+            uint64_t r = mproc__q_sweep(q, Q_SWEEP_BATCH);
             ts->rel_cache = r;
             if (r > t) { /* my tail is stale... */
                 uint64_t t2 = atomic_load_explicit(&h->tail, memory_order_acquire);
@@ -364,6 +368,10 @@ static int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, enum q_get_
                                                        memory_order_relaxed))
                 continue;
             atomic_store_explicit(&p->get_intent, hd | Q_I_HELD, memory_order_relaxed);
+            /* Dekker with sleeping putters, riding on the CAS on head (see
+             * mproc__q_has_room): wake them once this space is marked free */
+            if (MPROC__UNLIKELY(atomic_load_explicit(&h->put_need, memory_order_seq_cst) != 0))
+                ts->wake_putters = true;
             if (skip) {
                 mproc__q_release(q, hd, k);
                 atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_release);
@@ -431,12 +439,24 @@ static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode 
     return rc;
 }
 
+/* Release [pos, ...): mark the slot CONSUMED (release order: my reads of
+ * the data come first); producers reclaim the space when they sweep. No
+ * locked instruction unless a putter sleeps. */
+static inline void q_mark_consumed(struct mproc_queue *q, struct q_tls *ts, uint64_t pos)
+{
+    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
+    if (MPROC__UNLIKELY(ts->wake_putters)) {
+        ts->wake_putters = false;
+        q_wake_nofence(&q->h->put_need, &q->h->put_futex);
+    }
+}
+
 static void q_get_done(struct mproc_queue *q, struct q_tls *ts, const struct q_got *g)
 {
     MPROC__KILL_POINT("queue.get.before_release");
     bump(&ts->p->gets, 1);
     bump(&ts->p->bytes_out, g->len);
-    mproc__q_release(q, g->pos, g->k);
+    q_mark_consumed(q, ts, g->pos);
     atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
 }
 
@@ -573,7 +593,7 @@ int mproc_queue_release_view(mproc_queue *q)
     /* counted as taken only now: a viewer that dies first loses it */
     bump(&ts->p->gets, 1);
     bump(&ts->p->bytes_out, ts->view_len);
-    mproc__q_release(q, ts->view_pos, ts->view_k);
+    q_mark_consumed(q, ts, ts->view_pos);
     atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
     return 0;
 }
@@ -683,7 +703,7 @@ int mproc_queue_full(const mproc_queue *q)
 {
     if (q == NULL)
         return MPROC_EINVAL;
-    uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
+    uint64_t r = mproc__q_sweep((struct mproc_queue *)q, UINT32_MAX);
     uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
     return t >= r && t + q->min_units - r > q->limit;
 }

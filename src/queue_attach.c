@@ -493,7 +493,7 @@ void mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st)
     st->unfinished = (q->flags & MPROC_QUEUE_JOINABLE) && st->puts > done ? st->puts - done : 0;
     if ((q->flags & MPROC_QUEUE_JOINABLE) && st->puts < done)
         st->unfinished = 0;
-    uint64_t r = atomic_load(&h->rel), t = atomic_load(&h->tail);
+    uint64_t r = mproc__q_sweep(q, UINT32_MAX), t = atomic_load(&h->tail);
     st->bytes_used = t >= r ? (t - r) << q->unit_shift : 0;
     st->high_water <<= q->unit_shift;
     st->capacity = q->cap_bytes;

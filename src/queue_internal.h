@@ -80,7 +80,6 @@ struct q_hdr {
     Q_ALIGNED _Atomic uint64_t tail; /* producers' claim frontier (units) */
     Q_ALIGNED _Atomic uint64_t head; /* consumers' claim frontier */
     Q_ALIGNED _Atomic uint64_t rel;  /* every unit < rel is free */
-    _Atomic uint64_t marks;          /* CONSUMED marks not yet swept (upper bound) */
     Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
     _Atomic uint32_t get_waiters;         /* statistics only */
@@ -107,6 +106,7 @@ struct q_tls {
     uint32_t poll_misses;            /* failed try-once gets (see q_claim_get_loop) */
     bool res, view;
     bool wake_getters; /* a getter was sleeping when I claimed: wake at publish */
+    bool wake_putters; /* a putter was sleeping when I claimed: wake at release */
     uint64_t res_pos, view_pos;
     uint32_t res_k, view_k;
     size_t res_len, view_len;
@@ -195,7 +195,8 @@ struct q_room {
 };
 
 void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k);
-void mproc__q_sweep(struct mproc_queue *q);
+uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max);
+#define Q_SWEEP_BATCH 64 /* messages a producer reclaims per CAS on rel */
 void mproc__q_wake_putters(struct mproc_queue *q);
 void mproc__q_wake_getters(struct mproc_queue *q);
 /* mproc__q_stuck - note that I wait on stuck_key (head or rel); after

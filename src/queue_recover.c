@@ -20,11 +20,12 @@
  *     flagged LOST with that k: getters skip it. lost_put++.
  *     While a live participant has an intent on h we do nothing: it may be
  *     between recording the intent and its CAS, or simply slow.
- *  rel r < head, stamp(r) == PUB(r): a consumer claimed the message at r
- *     and has not released it. The same argument on get_intent: if no live
- *     participant has an intent on r and a dead one has, we release r
- *     (mproc__q_release marks/sweeps as usual) and count lost_get++ (unless
- *     it was a LOST/skipped record, which is not a message).
+ *  rel r < head, stamp(r) == PUB(r) (after sweeping every CONSUMED mark):
+ *     a consumer claimed the message at r and has not released it. The same
+ *     argument on get_intent: if no live participant has an intent on r and
+ *     a dead one has, we mark r CONSUMED (mproc__q_release) and count
+ *     lost_get++ (unless it was a LOST/skipped record, which is not a
+ *     message).
  * Under the lock nothing else writes slot(h)/slot(r): the dead cannot, a
  * live putter of position h + N would need rel > h first, and other
  * repairers wait for the lock.
@@ -132,7 +133,7 @@ static int q_repair_head(struct mproc_queue *q)
 static int q_repair_rel(struct mproc_queue *q)
 {
     struct q_hdr *h = q->h;
-    uint64_t r = atomic_load(&h->rel);
+    uint64_t r = mproc__q_sweep(q, UINT32_MAX);
     uint64_t hd = atomic_load(&h->head);
     if (hd <= r)
         return 0;
@@ -140,15 +141,8 @@ static int q_repair_rel(struct mproc_queue *q)
         return MPROC_ECORRUPT;
     struct q_entry *e = q_slot(q, r);
     uint64_t s = atomic_load(&e->stamp);
-    if (s == Q_CONSUMED(r)) {
-        /* a marker died between its mark and its re-check of rel */
-        uint64_t units = Q_META_UNITS(atomic_load(&e->meta));
-        if (units == 0 || units > hd - r)
-            return MPROC_ECORRUPT;
-        mproc__q_sweep(q);
-        mproc__q_wake_putters(q);
-        return atomic_load(&h->rel) != r;
-    }
+    if (s == Q_CONSUMED(r)) /* marked since our sweep: sweep again */
+        return mproc__q_sweep(q, UINT32_MAX) != r;
     if (s != Q_PUB(r))
         return 0;
     uint64_t k;
@@ -185,7 +179,8 @@ static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
     if (Q_I_STATE(w) == Q_I_NONE)
         return true;
     uint64_t pos = Q_I_POS(w);
-    if (pos < atomic_load(&q->h->rel))
+    if (pos < atomic_load(&q->h->rel) ||
+        atomic_load(&q_slot(q, pos)->stamp) == Q_CONSUMED(pos))
         return true;
     return Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->head) <= pos;
 }

@@ -23,46 +23,47 @@ void mproc__q_wake_putters(struct mproc_queue *q)
     q_wake(&q->h->put_need, &q->h->put_futex);
 }
 
-/* Advance rel over consecutive CONSUMED marks starting wherever it is. */
-void mproc__q_sweep(struct mproc_queue *q)
+/* Advance rel over consecutive CONSUMED marks, at most `max` messages per
+ * CAS (one CAS per batch), until the first position still in use. Returns
+ * rel as left (at least the value it found). Run by producers when their
+ * cached rel runs out, by sleepers' re-checks, repairs and statistics. */
+uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
 {
+    struct q_hdr *h = q->h;
+    uint64_t r0 = atomic_load_explicit(&h->rel, memory_order_acquire);
     for (;;) {
-        uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
-        struct q_entry *e = q_slot(q, r);
-        if (atomic_load_explicit(&e->stamp, memory_order_seq_cst) != Q_CONSUMED(r))
-            return;
-        uint64_t k = Q_META_UNITS(atomic_load_explicit(&e->meta, memory_order_relaxed));
-        if (k == 0 || k > q->limit)
-            return; /* corrupt: leave rel; producers will report it */
-        if (atomic_compare_exchange_strong_explicit(&q->h->rel, &r, r + k, memory_order_seq_cst,
-                                                    memory_order_relaxed))
-            atomic_fetch_sub_explicit(&q->h->marks, 1, memory_order_relaxed);
+        uint64_t r = r0;
+        for (unsigned i = 0; i < max; i++) {
+            struct q_entry *e = q_slot(q, r);
+            /* acquire: the consumer's reads of the data happen before we
+             * hand the space to a producer */
+            if (atomic_load_explicit(&e->stamp, memory_order_acquire) != Q_CONSUMED(r))
+                break;
+            uint64_t k = Q_META_UNITS(atomic_load_explicit(&e->meta, memory_order_relaxed));
+            if (k == 0 || k > q->limit)
+                break; /* corrupt: leave rel here; the frontier checks report it */
+            r += k;
+        }
+        if (r == r0)
+            return r0;
+        if (atomic_compare_exchange_strong_explicit(&h->rel, &r0, r, memory_order_seq_cst,
+                                                    memory_order_acquire)) {
+            if (r - r0 < (uint64_t)max)
+                return r;
+            r0 = r; /* a full batch: there may be more */
+        }
+        /* else another sweeper moved rel: r0 holds its value; go on from there */
     }
 }
 
+/* Mark [pos, pos+k) free (CONSUMED) and wake sleeping putters; the space
+ * comes back when a producer sweeps over the mark. For the slow paths
+ * (skipped records, repairs, abandoned views); get and release_view do the
+ * same with a cheaper wake check. */
 void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
 {
-    uint64_t r = pos;
-    if (MPROC__LIKELY(atomic_compare_exchange_strong_explicit(
-            &q->h->rel, &r, pos + k, memory_order_seq_cst, memory_order_relaxed))) {
-        /* Marks are rare (consumers finishing out of order): look for one
-         * only if some were left. */
-        if (atomic_load_explicit(&q->h->marks, memory_order_seq_cst) != 0)
-            mproc__q_sweep(q);
-        /* The seq_cst CAS on rel orders it before the seq_cst load of
-         * put_need (a sleeper stores need, then loads rel, both seq_cst):
-         * no fence needed on this, the most common, path. */
-        q_wake_nofence(&q->h->put_need, &q->h->put_futex);
-        return;
-    } else {
-        /* An earlier message is still being read: leave a mark for its
-         * reader, then make sure it did not pass by before the mark. */
-        atomic_fetch_add_explicit(&q->h->marks, 1, memory_order_seq_cst);
-        atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_seq_cst);
-        if (atomic_load_explicit(&q->h->rel, memory_order_seq_cst) != pos)
-            return;
-        mproc__q_sweep(q);
-    }
+    (void)k;
+    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
     mproc__q_wake_putters(q);
 }
 
@@ -158,12 +159,18 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
 }
 
 
+/* The putters' re-check after need = 1: pairs with the getter's seq_cst CAS
+ * on head followed by its seq_cst load of put_need. A getter that claimed
+ * before our need store frees its space without waking us: if consumption
+ * is in progress (head > rel after the sweep) nap briefly instead. */
 int mproc__q_has_room(struct mproc_queue *q, void *arg)
 {
     uint64_t k = ((struct q_room *)arg)->k;
     uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
-    uint64_t r = atomic_load_explicit(&q->h->rel, memory_order_seq_cst);
-    return r > t || t + k - r <= q->limit ? Q_READY : Q_NOT_READY;
+    uint64_t r = mproc__q_sweep(q, 1024);
+    if (r > t || t + k - r <= q->limit)
+        return Q_READY;
+    return atomic_load_explicit(&q->h->head, memory_order_seq_cst) > r ? Q_INFLIGHT : Q_NOT_READY;
 }
 
 /* The getters' re-check after need = 1: pairs with the putter's seq_cst CAS

@@ -95,7 +95,9 @@ struct mproc_queue_stats {
     uint64_t lost;          /* messages lost because a participant died mid-operation */
     uint64_t msgs;          /* messages in the queue now (qsize) */
     uint64_t bytes_used;    /* bytes of the ring occupied now (whole units) */
-    uint64_t high_water;    /* the most bytes of the ring ever occupied (whole units) */
+    uint64_t high_water;    /* the most bytes of the ring ever occupied (whole units);
+                               space is reclaimed lazily, so under a steady stream
+                               this approaches the capacity */
     uint64_t capacity;      /* bytes (after rounding) */
     uint64_t max_msgs;      /* 0 = no count bound */
     uint64_t unit_size;
