@@ -57,7 +57,7 @@
  * need = 1 (seq_cst), re-checks its condition (seq_cst loads), then sleeps
  * on (word, v). A waker makes its change with a seq_cst RMW (the CAS on
  * tail for putters, the CAS on head for getters - their space is marked
- * free right after; a fence where there is none), then loads need
+ * free right after; an exchange on need itself on slow paths), then loads need
  * (seq_cst); only if it is set does it exchange it
  * to 0, increment the word and wake everyone. Either the waiter's re-check
  * sees the change, or the waker sees need = 1 and bumps the word after the
@@ -444,6 +444,7 @@ static int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode 
  * locked instruction unless a putter sleeps. */
 static inline void q_mark_consumed(struct mproc_queue *q, struct q_tls *ts, uint64_t pos)
 {
+    Q_TSAN_RELEASE(q);
     atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
     if (MPROC__UNLIKELY(ts->wake_putters)) {
         ts->wake_putters = false;
@@ -650,8 +651,8 @@ int mproc_queue_task_done(mproc_queue *q)
     if (q_unfinished(q) <= 0)
         return MPROC_ERANGE;
     bump(&ts->p->task_done, 1);
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&q->h->join_waiters, memory_order_relaxed)) {
+    /* an RMW, not a plain load: it orders my counter store before the look */
+    if (atomic_fetch_add_explicit(&q->h->join_waiters, 0, memory_order_seq_cst)) {
         atomic_fetch_add_explicit(&q->h->join_futex, 1, memory_order_seq_cst);
         mproc__futex_wake(&q->h->join_futex, INT_MAX);
     }

@@ -210,6 +210,28 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
 int mproc__q_has_room(struct mproc_queue *q, void *arg); /* arg: struct q_room */
 int mproc__q_has_msg(struct mproc_queue *q, void *arg);
 
+/* ThreadSanitizer cannot see synchronisation that goes through another
+ * process (a consumer thread marks a slot free, a producer in another
+ * process sweeps rel, a producer thread here reuses the space). Under TSan
+ * we tell it what the release store of the mark and the acquire load of
+ * rel already guarantee; in other builds these are nothing. */
+#if defined(__SANITIZE_THREAD__)
+#define Q_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define Q_TSAN 1
+#endif
+#endif
+#ifdef Q_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define Q_TSAN_RELEASE(q) __tsan_release((void *)&(q)->h->rel)
+#define Q_TSAN_ACQUIRE(q) __tsan_acquire((void *)&(q)->h->rel)
+#else
+#define Q_TSAN_RELEASE(q) ((void)0)
+#define Q_TSAN_ACQUIRE(q) ((void)0)
+#endif
+
 /* queue_attach.c */
 struct q_tls *mproc__q_tls_slow(struct mproc_queue *q);
 /* The fork generation of the queue module: incremented in the child by a

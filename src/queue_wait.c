@@ -7,10 +7,14 @@
 #include <limits.h>
 #include <sched.h>
 
+/* The slow-path wake: the seq_cst exchange on need is the barrier (a
+ * locked instruction, like a fence, and one ThreadSanitizer understands). */
 static inline void q_wake(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    q_wake_nofence(need, fut);
+    if (atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
+        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
+        mproc__futex_wake(fut, INT_MAX);
+    }
 }
 
 void mproc__q_wake_getters(struct mproc_queue *q)
@@ -31,6 +35,7 @@ uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
 {
     struct q_hdr *h = q->h;
     uint64_t r0 = atomic_load_explicit(&h->rel, memory_order_acquire);
+    Q_TSAN_ACQUIRE(q);
     for (;;) {
         uint64_t r = r0;
         for (unsigned i = 0; i < max; i++) {
@@ -63,6 +68,7 @@ uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
 void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
 {
     (void)k;
+    Q_TSAN_RELEASE(q);
     atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
     mproc__q_wake_putters(q);
 }
