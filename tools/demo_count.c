@@ -1,32 +1,30 @@
 /* demo_count.c - the seed's program 1: count to 100,000,000 with one
  * process, with two processes (50,000,000 each) and with two threads.
  *
- * The two children send their counts back through a plain pipe(2) (one
- * 8-byte write each, atomic below PIPE_BUF); the parent adds them up. The
- * counting loop is demo_count_to(), which the compiler cannot fold, so the
+ * The two children put their counts on an mproc Queue, as the seed's
+ * children put theirs on a multiprocessing.Queue; the parent gets both and
+ * adds them up. The counting loop is demo_count_to(), which the compiler cannot fold, so the
  * times are those of really counting, as the Python original does.
  */
 #include "tool.h"
 
-#include <fcntl.h>
 #include <mproc.h>
 #include <pthread.h>
 #include <stdio.h>
-#include <unistd.h>
 
 #define TOTAL 100000000LL
 #define HALF (TOTAL / 2)
 
 struct child_arg {
-    int fd;
+    mproc_queue *q;
     long long n;
 };
 
-static int count_and_send(void *arg)
+static int count_and_put(void *arg)
 {
     const struct child_arg *a = arg;
     long long c = demo_count_to(a->n);
-    return write(a->fd, &c, sizeof c) == (ssize_t)sizeof c ? 0 : 1;
+    return mproc_queue_put(a->q, &c, sizeof c, MPROC_FOREVER) == 0 ? 0 : 1;
 }
 
 static void *count_thread(void *arg)
@@ -38,18 +36,18 @@ static void *count_thread(void *arg)
 
 static int two_processes(long long *total)
 {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
+    mproc_queue *q;
+    if (mproc_queue_create(&q, NULL, NULL) != 0)
         return -1;
-    struct child_arg a = {fds[1], HALF};
+    struct child_arg a = {q, HALF};
     mproc_process *p[2] = {NULL, NULL};
     int rc = 0;
     for (int i = 0; i < 2 && rc == 0; i++)
-        rc = mproc_process_start(&p[i], count_and_send, &a, NULL);
+        rc = mproc_process_start(&p[i], count_and_put, &a, NULL);
     *total = 0;
     for (int i = 0; i < 2 && rc == 0; i++) {
         long long c;
-        if (read(fds[0], &c, sizeof c) != (ssize_t)sizeof c)
+        if (mproc_queue_get(q, &c, sizeof c, MPROC_FOREVER) != (ssize_t)sizeof c)
             rc = -1;
         else
             *total += c;
@@ -60,8 +58,7 @@ static int two_processes(long long *total)
             rc = -1;
         mproc_process_free(p[i]);
     }
-    close(fds[0]);
-    close(fds[1]);
+    mproc_queue_close(q);
     return rc;
 }
 
@@ -99,6 +96,8 @@ int demo_count(void)
     double t_threads = demo_seconds() - t0;
     printf("two threads    %7.3f s   total_number=%lld   (%.2fx one process)\n", t_threads,
            halves[0] + halves[1], t_one / t_threads);
+    printf("(the seed's Python on its 2-core machine: 1.3 s with two processes, 2.9 s with two "
+           "threads)\n");
     fflush(stdout);
     return one == TOTAL && two == TOTAL && halves[0] + halves[1] == TOTAL ? 0 : 1;
 }
