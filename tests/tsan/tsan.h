@@ -18,10 +18,14 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static int tsan_passed, tsan_failed;
+/* argv[1], if given: run only the cases whose name contains it, or with a
+ * leading '!', only those whose name does not. */
+static const char *tsan_filter;
 
 #define TSAN_CHECK(cond)                                                                           \
     do {                                                                                           \
@@ -44,6 +48,10 @@ static int tsan_passed, tsan_failed;
 /* tsan_run - run one case and count it. */
 static inline void tsan_run(const char *name, int (*fn)(void))
 {
+    if (tsan_filter && tsan_filter[0] == '!' && strstr(name, tsan_filter + 1))
+        return;
+    if (tsan_filter && tsan_filter[0] != '!' && !strstr(name, tsan_filter))
+        return;
     fflush(stdout);
     int rc = fn();
     if (rc == 0) {

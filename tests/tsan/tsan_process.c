@@ -207,8 +207,9 @@ static int pipe_streams_large_messages_between_threads(void)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    tsan_filter = argc > 1 ? argv[1] : NULL;
     alarm(240);
     tsan_run("process_join_kill_from_several_threads", process_join_kill_from_several_threads);
     tsan_run("process_start_join_from_several_threads", process_start_join_from_several_threads);

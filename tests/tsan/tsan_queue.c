@@ -239,8 +239,9 @@ static int queue_shutdown_wakes_blocked_threads(void)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    tsan_filter = argc > 1 ? argv[1] : NULL;
     alarm(240);
     tsan_run("queue_two_by_two_threads_exact", queue_two_by_two_threads_exact);
     tsan_run("queue_zero_copy_two_by_two_threads_exact", queue_zero_copy_two_by_two_threads_exact);

@@ -321,8 +321,9 @@ static int shared_lock_threads_of_two_processes(void)
     return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    tsan_filter = argc > 1 ? argv[1] : NULL;
     alarm(240);
     tsan_run("lock_counts_exactly_under_contention", lock_counts_exactly_under_contention);
     tsan_run("rlock_nests_and_counts_exactly", rlock_nests_and_counts_exactly);
