@@ -133,6 +133,7 @@ static int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
         if (MPROC__UNLIKELY(t + k - ts->rel_cache > q->limit || ts->rel_cache > t)) {
             /* reclaim what consumers marked free since we last looked */
             uint64_t r = mproc__q_sweep(q, Q_SWEEP_BATCH);
+            bool swept = r != ts->rel_cache;
             ts->rel_cache = r;
             if (r > t) { /* my tail is stale... */
                 uint64_t t2 = atomic_load_explicit(&h->tail, memory_order_acquire);
@@ -144,6 +145,8 @@ static int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
             /* t was read before r, so t - r <= limit unless the counters are bad */
             if (t - r > q->limit)
                 return MPROC_ECORRUPT;
+            if (t + k - r > q->limit && swept)
+                continue; /* reclaimed a batch, maybe not enough: sweep on */
             if (t + k - r > q->limit) {
                 /* never wait with an intent left from a failed CAS: a repairer
                  * would take it for a live claim and wait for us forever */

@@ -27,10 +27,11 @@ void mproc__q_wake_putters(struct mproc_queue *q)
     q_wake(&q->h->put_need, &q->h->put_futex);
 }
 
-/* Advance rel over consecutive CONSUMED marks, at most `max` messages per
- * CAS (one CAS per batch), until the first position still in use. Returns
- * rel as left (at least the value it found). Run by producers when their
- * cached rel runs out, by sleepers' re-checks, repairs and statistics. */
+/* Advance rel over consecutive CONSUMED marks - at most `max` of them, up
+ * to the first position still in use - with one CAS. Returns rel as left
+ * (at least the value it found). Run by producers when their cached rel
+ * runs out (a batch at a time, so that no put pays for a whole lap), and
+ * with no limit by sleepers' re-checks, repairs, full() and statistics. */
 uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
 {
     struct q_hdr *h = q->h;
@@ -52,12 +53,9 @@ uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
         if (r == r0)
             return r0;
         if (atomic_compare_exchange_strong_explicit(&h->rel, &r0, r, memory_order_seq_cst,
-                                                    memory_order_acquire)) {
-            if (r - r0 < (uint64_t)max)
-                return r;
-            r0 = r; /* a full batch: there may be more */
-        }
-        /* else another sweeper moved rel: r0 holds its value; go on from there */
+                                                    memory_order_acquire))
+            return r;
+        /* another sweeper moved rel: r0 holds its value; go on from there */
     }
 }
 
