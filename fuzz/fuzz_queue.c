@@ -27,8 +27,8 @@ static int known_(long rc)
 {
     return rc >= 0 || rc == MPROC_ECORRUPT || rc == MPROC_EAGAIN || rc == MPROC_EMSGSIZE ||
            rc == MPROC_ECLOSED || rc == MPROC_EFOREIGN || rc == MPROC_EVERSION ||
-           rc == MPROC_ENOSPC || rc == MPROC_ELOST || rc == MPROC_EINVAL ||
-           rc == MPROC_ETIMEDOUT || rc == MPROC_ENOMEM;
+           rc == MPROC_ENOSPC || rc == MPROC_ELOST || rc == MPROC_EINVAL || rc == MPROC_ETIMEDOUT ||
+           rc == MPROC_ENOMEM;
 }
 
 static int known(long rc)

@@ -166,8 +166,8 @@ static int pool_task(const void *in, size_t in_len, void *out, size_t *out_len, 
 static int pool_driver(void *arg)
 {
     (void)arg;
-    struct mproc_pool_opts o = {.workers = POOL_WORKERS, .on_death = MPROC_POOL_RETRY_TASK,
-                                .max_retries = 10};
+    struct mproc_pool_opts o = {
+        .workers = POOL_WORKERS, .on_death = MPROC_POOL_RETRY_TASK, .max_retries = 10};
     mproc_pool *pool;
     if (mproc_pool_create(&pool, &o) != 0)
         return 10;
@@ -183,8 +183,8 @@ static int pool_driver(void *arg)
             size_t l;
             pool_task(&in[i], sizeof in[i], &want[i], &l, NULL);
         }
-        int rc = mproc_pool_map(pool, pool_task, in, N, sizeof in[0], out, sizeof out[0], NULL,
-                                30000);
+        int rc =
+            mproc_pool_map(pool, pool_task, in, N, sizeof in[0], out, sizeof out[0], NULL, 30000);
         if (rc == MPROC_EWORKERDIED) {
             atomic_fetch_add(&S->pool_failed, 1);
             continue;
@@ -381,8 +381,8 @@ int main(int argc, char **argv)
            "lost counter %llu; %u participants at end\n",
            tags, pk, ck, seen_total, dups, atomic_load(&S->bad), unoffered, missing_done,
            missing_inflight, (unsigned long long)st.lost, st.participants);
-    printf("lock:   %ld kills, %ld increments completed, a=%ld b=%ld, %ld owner-dead repairs\n",
-           lk, atomic_load(&S->lock_completed), S->a, S->b, atomic_load(&S->lock_repairs));
+    printf("lock:   %ld kills, %ld increments completed, a=%ld b=%ld, %ld owner-dead repairs\n", lk,
+           atomic_load(&S->lock_completed), S->a, S->b, atomic_load(&S->lock_repairs));
     printf("pool:   %ld worker kills, %ld driver kills, %ld maps right, %ld wrong, "
            "%ld failed with EWORKERDIED\n",
            pool_worker_kills, dk, atomic_load(&S->pool_maps), atomic_load(&S->pool_bad),

@@ -56,9 +56,9 @@ struct world {
     _Atomic int flag;
     _Atomic int ready;
     long data;
-    int nth;         /* the victim dies the nth time it reaches the point */
+    int nth; /* the victim dies the nth time it reaches the point */
     const char *point;
-    int rec_fd;      /* a consumer victim appends (tag, id) of what it got */
+    int rec_fd; /* a consumer victim appends (tag, id) of what it got */
     pid_t daemons[2];
     char name[64];
 };
@@ -542,8 +542,8 @@ static void run_pool_map(struct world *w, int on_death)
     /* The dead worker was replaced: the pool still works. */
     int again = 7, res = 0;
     atomic_store(&w->flag, 1);
-    MPROC_ASSERT_OK(mproc_pool_map(pool, pool_task, &again, 1, sizeof again, &res, sizeof res,
-                                   NULL, 2 * SURVIVOR_TIMEOUT_MS));
+    MPROC_ASSERT_OK(mproc_pool_map(pool, pool_task, &again, 1, sizeof again, &res, sizeof res, NULL,
+                                   2 * SURVIVOR_TIMEOUT_MS));
     cr_assert_eq(res, 22);
     MPROC_ASSERT_OK(mproc_pool_close(pool));
     MPROC_ASSERT_OK(mproc_pool_join(pool, 2 * SURVIVOR_TIMEOUT_MS));
@@ -683,8 +683,7 @@ static const struct cell matrix[] = {
      check_cond_waiter},
     {"cond_notifier_killed_before_waking", "condition notifier", "cond.notify",
      cond_notifier_victim, check_cond_notifier},
-    {"event_setter_killed_before_waking", "event setter", "event.set", event_victim,
-     check_event},
+    {"event_setter_killed_before_waking", "event setter", "event.set", event_victim, check_event},
     {"barrier_party_killed_waiting", "barrier party", "barrier.wait", barrier_victim,
      check_barrier},
     {"pool_worker_killed_mid_task", "pool worker", "user.task", pool_driver, check_pool},
@@ -698,8 +697,8 @@ static const struct cell matrix[] = {
 
 static struct world *world_new(const struct cell *c, int rep)
 {
-    struct world *w = mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                           -1, 0);
+    struct world *w =
+        mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert(w != MAP_FAILED);
     w->point = c->point;
     w->nth = 1 + rep % 7;

@@ -153,9 +153,9 @@ static int fresh_reader(void *arg)
 }
 
 enum region { R_SEG_HDR, R_Q_CONFIG, R_Q_POSITIONS, R_Q_PARTS, R_INDEX, R_DATA, R_COUNT };
-static const char *const region_names[] = {"segment header", "queue configuration",
+static const char *const region_names[] = {"segment header",  "queue configuration",
                                            "queue positions", "participant records",
-                                           "index", "data"};
+                                           "index",           "data"};
 
 static void scribble(const char *name, enum region r, unsigned *seed)
 {
@@ -170,12 +170,24 @@ static void scribble(const char *name, enum region r, unsigned *seed)
     cr_assert(pread(fd, &h, sizeof h, (off_t)body) == (ssize_t)sizeof h);
     size_t lo, hi;
     switch (r) {
-    case R_SEG_HDR: lo = 0, hi = MPROC__SEG_HDR_SIZE; break;
-    case R_Q_CONFIG: lo = body, hi = body + offsetof(struct q_hdr, tail); break;
-    case R_Q_POSITIONS: lo = body + offsetof(struct q_hdr, tail), hi = body + offsetof(struct q_hdr, parts); break;
-    case R_Q_PARTS: lo = body + offsetof(struct q_hdr, parts), hi = body + sizeof(struct q_hdr); break;
-    case R_INDEX: lo = h.index_off, hi = h.data_off; break;
-    default: lo = h.data_off, hi = (size_t)st.st_size; break;
+    case R_SEG_HDR:
+        lo = 0, hi = MPROC__SEG_HDR_SIZE;
+        break;
+    case R_Q_CONFIG:
+        lo = body, hi = body + offsetof(struct q_hdr, tail);
+        break;
+    case R_Q_POSITIONS:
+        lo = body + offsetof(struct q_hdr, tail), hi = body + offsetof(struct q_hdr, parts);
+        break;
+    case R_Q_PARTS:
+        lo = body + offsetof(struct q_hdr, parts), hi = body + sizeof(struct q_hdr);
+        break;
+    case R_INDEX:
+        lo = h.index_off, hi = h.data_off;
+        break;
+    default:
+        lo = h.data_off, hi = (size_t)st.st_size;
+        break;
     }
     cr_assert(lo < hi && hi <= (size_t)st.st_size, "region %d [%zu, %zu)", r, lo, hi);
     if (r == R_Q_PARTS) /* the records in use are the interesting ones */
@@ -197,8 +209,8 @@ static void scribble(const char *name, enum region r, unsigned *seed)
 
 static void scribble_round(enum region r, unsigned seed)
 {
-    struct scribble_ctx *c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE,
-                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    struct scribble_ctx *c =
+        mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert(c != MAP_FAILED);
     snprintf(c->name, sizeof c->name, "h9-hostile-%d-%u", (int)getpid(), seed);
     mproc_queue *q;
@@ -372,8 +384,8 @@ static int open_truncated(void *arg)
 
 MPROC_TEST(hostile, truncated_segment_open_fails_cleanly)
 {
-    static const off_t sizes[] = {0, 1, MPROC__SEG_HDR_SIZE - 1, MPROC__SEG_HDR_SIZE,
-                                  MPROC__SEG_HDR_SIZE + 64, 8192};
+    static const off_t sizes[] = {
+        0, 1, MPROC__SEG_HDR_SIZE - 1, MPROC__SEG_HDR_SIZE, MPROC__SEG_HDR_SIZE + 64, 8192};
     static char name[64];
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         snprintf(name, sizeof name, "h9-trunc-%d-%zu", (int)getpid(), i);
@@ -385,8 +397,8 @@ MPROC_TEST(hostile, truncated_segment_open_fails_cleanly)
         cr_assert(truncate(path, sizes[i]) == 0);
         pid_t pid = mproc_test_fork(open_truncated, name);
         int st = mproc_test_wait(pid, READER_TIMEOUT_MS);
-        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "size %ld: status 0x%x",
-                  (long)sizes[i], st);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "size %ld: status 0x%x", (long)sizes[i],
+                  st);
         /* Grown past its recorded size: also refused. */
         cr_assert(truncate(path, 1 << 20) == 0);
         pid = mproc_test_fork(open_truncated, name);
@@ -435,8 +447,7 @@ MPROC_TEST(hostile, planted_names_are_refused_never_followed)
     cr_assert(fd >= 0);
     MPROC_ASSERT_RC(mproc_queue_create(&q, name, NULL), MPROC_EEXIST);
     rc = mproc_queue_open(&q, name);
-    cr_assert(rc == MPROC_ECORRUPT || rc == MPROC_EFOREIGN, "empty file: %s",
-              mproc_err_name(rc));
+    cr_assert(rc == MPROC_ECORRUPT || rc == MPROC_EFOREIGN, "empty file: %s", mproc_err_name(rc));
     /* Owned by someone else: refused even though root could open it. */
     if (fchown(fd, 65534, 65534) == 0) {
         rc = mproc_queue_open(&q, name);
@@ -465,11 +476,11 @@ MPROC_TEST(hostile, pipe_rejects_oversized_and_garbage_frames)
         struct raw_frame f;
         int expect;
     } cases[] = {
-        {{PIPE_MAGIC_BYTES, 0, (uint64_t)1 << 62}, MPROC_EBADMSG},       /* absurd length */
+        {{PIPE_MAGIC_BYTES, 0, (uint64_t)1 << 62}, MPROC_EBADMSG}, /* absurd length */
         {{PIPE_MAGIC_BYTES, 0, MPROC_PIPE_DEFAULT_MAX_MSG + 1}, MPROC_EBADMSG},
-        {{PIPE_MAGIC_BYTES, 1000, 4}, MPROC_EBADMSG},                     /* too many fds */
-        {{PIPE_MAGIC_BYTES, 2, 4}, MPROC_EBADMSG},                        /* fds announced, none sent */
-        {{0xdeadbeef, 0, 4}, MPROC_EBADMSG},                              /* bad magic */
+        {{PIPE_MAGIC_BYTES, 1000, 4}, MPROC_EBADMSG}, /* too many fds */
+        {{PIPE_MAGIC_BYTES, 2, 4}, MPROC_EBADMSG},    /* fds announced, none sent */
+        {{0xdeadbeef, 0, 4}, MPROC_EBADMSG},          /* bad magic */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mproc_pipe *a, *b;
@@ -593,8 +604,8 @@ MPROC_TEST(hostile, listener_and_client_of_another_uid_are_refused)
         cr_skip_test("needs root to act as another uid");
         return;
     }
-    struct uid_ctx *c = mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                             -1, 0);
+    struct uid_ctx *c =
+        mmap(NULL, sizeof *c, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert(c != MAP_FAILED);
     snprintf(c->name, sizeof c->name, "h9-uid-%d", (int)getpid());
 
@@ -603,8 +614,7 @@ MPROC_TEST(hostile, listener_and_client_of_another_uid_are_refused)
     pid_t pid = mproc_test_fork(foreign_client, c);
     mproc_pipe *p = NULL;
     int rc = mproc_listener_accept(l, &p, 1500);
-    cr_assert(rc == MPROC_ETIMEDOUT, "accept handed out a foreign client: %s",
-              mproc_err_name(rc));
+    cr_assert(rc == MPROC_ETIMEDOUT, "accept handed out a foreign client: %s", mproc_err_name(rc));
     int st = mproc_test_wait(pid, READER_TIMEOUT_MS);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "client status 0x%x", st);
     MPROC_ASSERT_OK(mproc_listener_close(l));
@@ -616,8 +626,7 @@ MPROC_TEST(hostile, listener_and_client_of_another_uid_are_refused)
         mproc_test_sleep_ms(1);
     cr_assert(atomic_load(&c->ready));
     rc = mproc_pipe_connect(&p, c->name, 2000);
-    cr_assert(rc == MPROC_EACCES, "connected to another user's listener: %s",
-              mproc_err_name(rc));
+    cr_assert(rc == MPROC_EACCES, "connected to another user's listener: %s", mproc_err_name(rc));
     atomic_store(&c->done, 1);
     st = mproc_test_wait(pid, READER_TIMEOUT_MS);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "listener status 0x%x", st);

@@ -30,7 +30,7 @@ static const char *tsan_filter;
 #define TSAN_CHECK(cond)                                                                           \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);              \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
             return 1;                                                                              \
         }                                                                                          \
     } while (0)
@@ -39,7 +39,7 @@ static const char *tsan_filter;
     do {                                                                                           \
         int rc__ = (int)(call);                                                                    \
         if (rc__ != (expected)) {                                                                  \
-            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__, __LINE__,      \
+            fprintf(stderr, "%s:%d: %s returned %d (%s), expected %d\n", __FILE__, __LINE__,       \
                     #call, rc__, mproc_err_name(rc__), (int)(expected));                           \
             return 1;                                                                              \
         }                                                                                          \

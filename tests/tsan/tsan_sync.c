@@ -331,7 +331,8 @@ int main(int argc, char **argv)
              sem_binary_excludes_and_counting_bounds_holders);
     tsan_run("cond_bounded_buffer_exact", cond_bounded_buffer_exact);
     tsan_run("event_publishes_data_to_all_waiters", event_publishes_data_to_all_waiters);
-    tsan_run("barrier_orders_rounds_and_elects_one_last", barrier_orders_rounds_and_elects_one_last);
+    tsan_run("barrier_orders_rounds_and_elects_one_last",
+             barrier_orders_rounds_and_elects_one_last);
     tsan_run("shared_lock_threads_of_two_processes", shared_lock_threads_of_two_processes);
     return tsan_finish();
 }
