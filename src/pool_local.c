@@ -26,7 +26,7 @@
  * registered name in shm.tasks, and process.c's handle does the reaping.
  */
 #include "pool_local.h"
-#include "linux/pool_pidfd.h"
+#include "linux/child.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -40,6 +40,12 @@
 #define DEATH_CHECK_MS 10
 #define DEATH_CHECK_POLLS 256
 
+/* How a reaped worker ended. */
+struct lp_reaped {
+    int signal;    /* the signal that killed it, or 0 */
+    int exit_code; /* its exit code, or -1 if killed or unknown */
+};
+
 struct lp_worker {
     pid_t pid;
     int pidfd;           /* -1 when no process; owned by proc if spawned */
@@ -48,7 +54,7 @@ struct lp_worker {
     uint64_t harvest;
     bool dead; /* reaped, its slots being reported */
     bool gone_sent;
-    struct mproc__reaped how;
+    struct lp_reaped how;
     struct mproc__lp_worker_args args;
 };
 
@@ -147,10 +153,18 @@ static int spawn_exec(struct lp *lp, int w)
     return 0;
 }
 
+/* Whether the process behind pidfd has ended (without reaping it). */
+static bool pidfd_ended(int pidfd)
+{
+    struct mproc__deadline now;
+    (void)mproc__deadline_init(&now, 0);
+    return mproc__child_wait(pidfd, &now) == 1;
+}
+
 /* Reap worker wk if it ended (nohang) or when it ends: 1 and *how, 0 if it
  * still runs. A worker reaped by someone else (SIGCHLD ignored, a stray
  * waitpid(-1)) counts as ended, how unknown. */
-static int worker_reap(struct lp_worker *wk, bool nohang, struct mproc__reaped *how)
+static int worker_reap(struct lp_worker *wk, bool nohang, struct lp_reaped *how)
 {
     int rc;
     if (wk->proc) {
@@ -161,8 +175,13 @@ static int worker_reap(struct lp_worker *wk, bool nohang, struct mproc__reaped *
         how->exit_code = rc == 0 && st.exited ? st.code : -1;
         return 1;
     }
-    rc = mproc__pidfd_reap(wk->pidfd, nohang, how);
-    if (rc < 0 && mproc__pidfd_wait(wk->pidfd, 0)) {
+    siginfo_t si;
+    rc = mproc__child_reap(wk->pidfd, !nohang, &si);
+    if (rc == 1) {
+        bool exited = si.si_code == CLD_EXITED;
+        how->signal = exited ? 0 : si.si_status;
+        how->exit_code = exited ? si.si_status : -1;
+    } else if (rc < 0 && pidfd_ended(wk->pidfd)) {
         how->signal = 0;
         how->exit_code = -1;
         rc = 1;
@@ -187,7 +206,7 @@ static void worker_kill(struct lp_worker *wk)
     if (wk->proc)
         mproc_process_kill(wk->proc);
     else if (wk->pidfd >= 0)
-        mproc__pidfd_signal(wk->pidfd, SIGKILL);
+        (void)mproc__child_signal(wk->pidfd, SIGKILL);
 }
 
 static int spawn_worker(struct lp *lp, int w)
@@ -209,15 +228,16 @@ static int spawn_worker(struct lp *lp, int w)
     pid_t pid = fork();
     if (pid < 0) return mproc__err();
     if (pid == 0) {
-        if (!mproc__pdeathsig_kill(wk->args.owner)) _exit(0);
+        if (!mproc__child_pdeathsig(wk->args.owner)) _exit(0);
         mproc__lp_worker_main(&wk->args);
     }
-    int fd = mproc__pidfd_open(pid);
-    if (fd < 0) {
+    int fd;
+    int rc = mproc__child_pidfd(pid, &fd);
+    if (rc < 0) {
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
-        return fd;
+        return rc;
     }
     c->pid = pid;
     wk->pid = pid;
@@ -229,7 +249,7 @@ static void reap_worker(struct lp_worker *wk, bool kill_it)
 {
     if (wk->pidfd < 0) return;
     if (kill_it) worker_kill(wk);
-    struct mproc__reaped how;
+    struct lp_reaped how;
     (void)worker_reap(wk, false, &how);
     worker_close(wk);
 }
@@ -392,7 +412,7 @@ static bool check_deaths(struct lp *lp)
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
         if (wk->pidfd < 0 || wk->dead) continue;
-        struct mproc__reaped how;
+        struct lp_reaped how;
         if (worker_reap(wk, true, &how) == 1) {
             worker_close(wk);
             wk->dead = true;
@@ -523,7 +543,9 @@ static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
         if (wk->pidfd < 0) continue;
-        if (!mproc__pidfd_wait(wk->pidfd, mproc__deadline_remaining_ms(d))) return MPROC_ETIMEDOUT;
+        int rc = mproc__child_wait(wk->pidfd, d);
+        if (rc < 0) return rc;
+        if (rc == 0) return MPROC_ETIMEDOUT;
         reap_worker(wk, false);
     }
     return 0;

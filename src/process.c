@@ -207,10 +207,7 @@ static void children_atexit(void)
 void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon)
 {
     if (daemon) {
-        /* Armed first, checked second: if the parent died before the prctl,
-         * getppid() already shows the reaper and we go now. */
-        syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        if ((pid_t)syscall(SYS_getppid) != ppid) {
+        if (!mproc__child_pdeathsig(ppid)) {
             syscall(SYS_kill, (pid_t)syscall(SYS_getpid), SIGKILL);
             syscall(SYS_exit_group, 128 + SIGKILL);
         }

@@ -31,6 +31,10 @@ int mproc__child_wait(int pidfd, const struct mproc__deadline *d);
 /* mproc__child_reap - waitid(P_PIDFD, WEXITED), blocking or not. 1 and *info
  * when reaped, 0 when still running (non-blocking only), or a code. */
 int mproc__child_reap(int pidfd, bool block, siginfo_t *info);
+/* mproc__child_pdeathsig - in a freshly forked child (async-signal-safe):
+ * get SIGKILL when the parent thread dies. false if the parent ppid is
+ * already gone (the caller should end at once). */
+bool mproc__child_pdeathsig(pid_t ppid);
 
 /* spawn.c ---------------------------------------------------------------------
  * The spawn start method. The parent writes a hand-over record into a memfd

@@ -1,4 +1,5 @@
-/* linux/pidfd.c - waiting for and signalling children through pidfds.
+/* linux/pidfd.c - waiting for and signalling children through pidfds; the
+ * parent-death signal. Used by process.c and by the pool's fork workers.
  *
  * A pidfd names one process for as long as the fd is open: unlike a pid it
  * cannot be recycled, so signals never reach a stranger and waitid(P_PIDFD)
@@ -14,6 +15,7 @@
 
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -73,4 +75,14 @@ int mproc__child_reap(int pidfd, bool block, siginfo_t *info)
         if (errno != EINTR)
             return mproc__err();
     }
+}
+
+/* Runs in a fork child of a possibly multi-threaded parent, so only raw
+ * system calls (async-signal-safe, and nothing to bind lazily). */
+bool mproc__child_pdeathsig(pid_t ppid)
+{
+    /* Armed first, checked second: if the parent died before the prctl,
+     * getppid() already shows the reaper. */
+    syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    return (pid_t)syscall(SYS_getppid) == ppid;
 }
