@@ -364,6 +364,7 @@ static struct mproc__pool_pchunk *take_token(mproc_pool *p, uint64_t token)
 static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
 {
     if (ev->kind == MPROC__POOL_EV_WORKER_GONE) {
+        p->death_unsettled = false;
         if (ev->retired) {
             p->stats.worker_retired++;
         } else {
@@ -379,6 +380,7 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
         }
         return;
     }
+    if (ev->kind == MPROC__POOL_EV_LOST) p->death_unsettled = true;
     struct mproc__pool_pchunk *c = take_token(p, ev->token);
     if (!c) return; /* not ours (corrupt token): ignore rather than trust it */
     if (ev->kind == MPROC__POOL_EV_DONE) {
@@ -539,12 +541,29 @@ static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 
 /* Run the pool until job finished (NULL: all work), the deadline passed, or
  * the pool broke. */
+/* A worker's death ends with its LOST chunks, then WORKER_GONE (counted,
+ * replaced). When the last LOST chunk finishes the job, the GONE event is
+ * usually ready too: take it now (never waiting), so that the caller finds
+ * the death counted and the worker replaced when its call returns. */
+static void settle_deaths(mproc_pool *p)
+{
+    while (p->death_unsettled && !p->broken) {
+        struct mproc__pool_event ev;
+        if (p->ops->poll(p, &ev, NULL) < 0) return;
+        handle_event(p, &ev);
+        p->ops->release(p, &ev);
+    }
+}
+
 static int drive_loop(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
 {
     for (;;) {
         if (p->broken) return p->broken;
         mproc__pool_fill(p, j);
-        if (job_finished(p, j)) return 0;
+        if (job_finished(p, j)) {
+            settle_deaths(p);
+            return 0;
+        }
         if (p->broken) return p->broken;
         struct mproc__pool_event ev;
         int rc = p->ops->poll(p, &ev, d->poll ? NULL : d);

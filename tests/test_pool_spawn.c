@@ -83,6 +83,41 @@ MPROC_TEST(pool_spawn, unregistered_task_fails_with_enoentry)
     finish(p);
 }
 
+static int count_result(void *arg, uint64_t index, const void *out, size_t len,
+                        const struct mproc_pool_error *err)
+{
+    (void)index, (void)out, (void)len;
+    if (err && err->code == MPROC_ENOENTRY) ++*(int *)arg;
+    return 0;
+}
+
+/* The refused chunk is the only work there is (nothing in flight): it must
+ * fail at once, not wait for an event that never comes. Futures take the
+ * pending path, unordered maps the fresh-chunk path. */
+MPROC_TEST(pool_spawn, unregistered_task_fails_future_and_unordered_map_without_hanging)
+{
+    mproc_pool *p = spawn_pool(1);
+    int64_t x = 4;
+    mproc_future *f;
+    MPROC_ASSERT_OK(mproc_pool_submit(p, unnamed, &x, 8, 8, &f));
+    MPROC_ASSERT_OK(mproc_future_wait(f, 20000));
+    const void *r;
+    MPROC_ASSERT_RC(mproc_future_result(f, &r, NULL), MPROC_ENOENTRY);
+    struct mproc_pool_error e;
+    MPROC_ASSERT_OK(mproc_future_error(f, &e));
+    cr_assert_eq(e.code, MPROC_ENOENTRY);
+    mproc_future_free(f);
+
+    int64_t in[5] = {1, 2, 3, 4, 5};
+    int failed = 0;
+    struct mproc_pool_map_opts mo = {.chunksize = 2};
+    MPROC_ASSERT_RC(mproc_pool_map_unordered(p, unnamed, in, 5, 8, 8, count_result, &failed, &mo,
+                                             20000),
+                    MPROC_ENOENTRY);
+    cr_assert_eq(failed, 5);
+    finish(p);
+}
+
 MPROC_TEST(pool_spawn, spawned_worker_death_fails_its_item_and_is_replaced)
 {
     enum { N = 60 };
