@@ -125,8 +125,10 @@ MPROC_API int mproc_array_open(mproc_array **out, const char *name)
     if (rc < 0)
         return rc;
     struct value_hdr *h = seg.body;
-    size_t es = seg.body_size >= VALUE_HDR ? mproc_type_size((mproc_type)h->type) : 0;
-    uint64_t n = es ? h->n : 0;
+    /* Each field is read once: a peer may rewrite them after the check. */
+    uint32_t type = seg.body_size >= VALUE_HDR ? *(volatile uint32_t *)&h->type : 0;
+    size_t es = seg.body_size >= VALUE_HDR ? mproc_type_size((mproc_type)type) : 0;
+    uint64_t n = es ? *(volatile uint64_t *)&h->n : 0;
     uint32_t flags = es ? h->flags : 0;
     if (es == 0 || n == 0 || (flags & ~MPROC_VALUE_RAW) ||
         n > (seg.body_size - VALUE_HDR) / es) {
@@ -138,7 +140,7 @@ MPROC_API int mproc_array_open(mproc_array **out, const char *name)
         mproc__seg_close(&seg, false);
         return MPROC_ENOMEM;
     }
-    a->type = (mproc_type)h->type;
+    a->type = (mproc_type)type;
     a->n = (size_t)n;
     a->flags = flags;
     array_adopt(a, &seg);
