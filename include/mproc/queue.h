@@ -67,9 +67,12 @@ typedef struct mproc_queue mproc_queue;
 #define MPROC_QUEUE_JOINABLE 0x1u /* keep a count of unfinished tasks: task_done/join */
 
 /* struct mproc_queue_opts - creation parameters; all-zero means defaults.
- *  capacity   bytes of messages the queue can hold; 0 = 1 MiB. Rounded up so
- *             that capacity / unit_size is a power of two (at least 2 units).
- *             A single message can be at most this large.
+ *  capacity   bytes of messages the queue can hold; 0 = 1 MiB, at most
+ *             4 GiB. Rounded up so that capacity / unit_size is a power of
+ *             two and the ring is at least one page (with max_msgs: to
+ *             max_msgs * ceil(units / max_msgs) units); see
+ *             mproc_queue_capacity. A single message can be at most this
+ *             large (and below 4 GiB).
  *  max_msgs   the most messages the queue holds at once; 0 = no count bound
  *             (the byte bound alone applies; cheaper).
  *  unit_size  allocation granule in bytes, a power of two in [8, 65536];
