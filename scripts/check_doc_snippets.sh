@@ -94,9 +94,12 @@ for meta in "$tmp"/*.meta; do
         if [ ! -e "$build/libmproc_value.so" ]; then
             echo "SKIP  $where (libmproc_value not built)"; skipn=$((skipn + 1)); continue
         fi
-        libs+=(-lmproc_value -lmsgpack-c)
-        if pkg-config --exists msgpack-c 2>/dev/null; then
-            read -r -a extra <<<"$(pkg-config --cflags msgpack-c)"; incs+=("${extra[@]}")
+        libs+=(-lmproc_value)
+        if pkg-config --exists msgpack 2>/dev/null; then   # msgpack-c's .pc is "msgpack"
+            read -r -a extra <<<"$(pkg-config --cflags msgpack)"; incs+=("${extra[@]}")
+            read -r -a extra <<<"$(pkg-config --libs msgpack)"; libs+=("${extra[@]}")
+        else
+            libs+=(-lmsgpackc)
         fi
     fi
     if grep -q 'mproc/pool_mpi.h\|mproc_mpi_' "$body"; then
