@@ -451,8 +451,10 @@ int mproc_queue_close(mproc_queue *q)
     }
     pthread_mutex_destroy(&q->mu);
     munmap(q->data, 2 * q->data_size);
-    /* Only the creating process unlinks, never a child that inherited it. */
-    bool unlink_name = q->seg.owner && q->seg.hdr->creator_pid == mproc__self_pid();
+    /* Only the creating process unlinks, never a child that inherited it.
+     * Decided from process-local state only: a peer may have scribbled over
+     * the header's creator_pid. */
+    bool unlink_name = q->seg.owner && q->pid == mproc__self_pid();
     mproc__seg_close(&q->seg, unlink_name);
     free(q);
     return 0;

@@ -126,9 +126,12 @@ static int seg_map_fd(struct mproc__seg *seg, int fd, size_t size, unsigned kind
         return mproc__err();
     struct mproc__seg_hdr *h = map;
     int rc = mproc__seg_check(h, size, kind);
-    /* A creator may still be initialising: give it up to ~1 s, unless it
-     * is already dead (then it never will). */
-    for (int i = 0; rc == MPROC_EAGAIN && wait_ready && i < 1000; i++) {
+    /* A creator may still be initialising: give it up to 1 s (a deadline,
+     * so signals do not shorten or stretch it), unless it is already dead
+     * (then it never will). After that, MPROC_EAGAIN: try again later. */
+    struct mproc__deadline d;
+    mproc__deadline_init(&d, 1000);
+    while (rc == MPROC_EAGAIN && wait_ready && !mproc__deadline_expired(&d)) {
         if (h->creator_pid != 0 && !mproc__proc_alive(h->creator_pid, h->creator_start)) {
             rc = MPROC_ECORRUPT;
             break;
@@ -137,13 +140,18 @@ static int seg_map_fd(struct mproc__seg *seg, int fd, size_t size, unsigned kind
         nanosleep(&ms, NULL);
         rc = mproc__seg_check(h, size, kind);
     }
+    /* The header stays writable by peers: keep the body size that was
+     * validated, never read it again. */
+    uint64_t body = atomic_load_explicit((_Atomic uint64_t *)&h->body_size, memory_order_relaxed);
+    if (rc == 0 && body > size - MPROC__SEG_HDR_SIZE)
+        rc = MPROC_ECORRUPT;
     if (rc < 0) {
         munmap(map, size);
         return rc;
     }
     seg->hdr = h;
     seg->body = (char *)map + MPROC__SEG_HDR_SIZE;
-    seg->body_size = (size_t)h->body_size;
+    seg->body_size = (size_t)body;
     seg->map_size = size;
     seg->fd = fd;
     seg->owner = false;

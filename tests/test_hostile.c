@@ -283,11 +283,10 @@ MPROC_TEST(hostile, queue_survives_scribbled_data)
     scribble_region(R_DATA);
 }
 
-/* Finding (docs/RELIABILITY.md): mproc_queue_close decides whether to
- * unlink from creator_pid in the shared header, so a peer that scribbles it
- * makes the creator leave its name behind. Enable once the decision uses a
- * process-local copy. */
-MPROC_TEST(hostile, queue_creator_close_unlinks_despite_scribbled_header, .disabled = true)
+/* mproc_queue_close decides whether to unlink from process-local state, so
+ * a peer that scribbles the header's creator_pid cannot make the creator
+ * leave its name behind. */
+MPROC_TEST(hostile, queue_creator_close_unlinks_despite_scribbled_header)
 {
     char name[64], path[128];
     snprintf(name, sizeof name, "h9-owner-%d", (int)getpid());
