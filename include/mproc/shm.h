@@ -49,7 +49,8 @@ typedef struct mproc_shm mproc_shm;
  * Returns 0 and the handle in *out; MPROC_EINVAL (NULL out, size 0, bad
  * name), MPROC_ENAMETOOLONG, MPROC_EEXIST (the name is taken, also by a
  * symlink or anything else: nothing is followed or reused), MPROC_ENOSPC
- * (not enough room in /dev/shm or memory for the memfd), MPROC_ENOMEM,
+ * (not enough free space in /dev/shm, or the reservation of the file or
+ * memfd failed), MPROC_ENOMEM (size above RAM + swap, or out of memory),
  * MPROC_EMFILE. On failure nothing is left behind. */
 MPROC_API int mproc_shm_create(mproc_shm **out, const char *name, size_t size);
 
