@@ -148,26 +148,6 @@ int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b, unsigned flags)
     return 0;
 }
 
-/* Wait until the socket is ready for `events` or the deadline passes:
- * 0 ready, MPROC_ETIMEDOUT. Signals resume with the time left. */
-static int wait_fd(int fd, short events, const struct mproc__deadline *d)
-{
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = events};
-        int ms = mproc__deadline_remaining_ms(d);
-        int r = poll(&pfd, 1, ms);
-        if (r > 0)
-            return 0;
-        if (r == 0) {
-            if (mproc__deadline_expired(d))
-                return MPROC_ETIMEDOUT;
-            continue;
-        }
-        if (errno != EINTR)
-            return mproc__err();
-    }
-}
-
 /* Send side ------------------------------------------------------------------ */
 
 static int send_errno(void)
@@ -193,7 +173,7 @@ static int flush_rest(mproc_pipe *p, const struct mproc__deadline *d)
                 p->sbuf = NULL;
                 return rc;
             }
-            int rc = wait_fd(p->fd, POLLOUT, d);
+            int rc = mproc__fd_wait(p->fd, POLLOUT, d);
             if (rc < 0)
                 return rc;
             continue;
@@ -310,7 +290,7 @@ static int send_frame(mproc_pipe *p, const void *buf, size_t len, const int *fds
                 continue;
             if (errno != EAGAIN && errno != EWOULDBLOCK)
                 return send_errno();
-            rc = wait_fd(p->fd, POLLOUT, &d);
+            rc = mproc__fd_wait(p->fd, POLLOUT, &d);
             if (rc == MPROC_ETIMEDOUT && sent > 0)
                 return keep_rest(p, &h, buf, len, sent);
             if (rc < 0)
@@ -430,7 +410,7 @@ static ssize_t rx(mproc_pipe *p, void *dst, size_t cap, bool waitall,
         }
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             return mproc__err();
-        int rc = wait_fd(p->fd, p->sbuf ? POLLIN | POLLOUT : POLLIN, d);
+        int rc = mproc__fd_wait(p->fd, p->sbuf ? POLLIN | POLLOUT : POLLIN, d);
         if (rc < 0)
             return rc;
         if (p->sbuf != NULL) {

@@ -67,12 +67,8 @@ int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms)
         }
         if (rc != MPROC_EAGAIN && rc != -ECONNABORTED)
             return rc;
-        struct pollfd pfd = {.fd = l->fd, .events = POLLIN};
-        int r = poll(&pfd, 1, mproc__deadline_remaining_ms(&d));
-        if (r < 0 && errno != EINTR)
-            return mproc__err();
-        if (r == 0 && mproc__deadline_expired(&d))
-            return MPROC_ETIMEDOUT;
+        if ((rc = mproc__fd_wait(l->fd, POLLIN, &d)) < 0)
+            return rc;
     }
 }
 

@@ -33,6 +33,11 @@ int mproc__futex_wait_capped(_Atomic uint32_t *word, uint32_t expected,
  * many were woken. */
 int mproc__futex_wake(_Atomic uint32_t *word, int n);
 
+/* mproc__fd_wait - poll fd for events until ready or the deadline passes
+ * (fdwait.c): 0 ready (also on POLLHUP/POLLERR), MPROC_ETIMEDOUT, or a
+ * negative code. EINTR is retried with the time left. */
+int mproc__fd_wait(int fd, short events, const struct mproc__deadline *d);
+
 /* proc.c ----------------------------------------------------------------------
  * Identity and liveness of processes. A pid alone can be reused; a pid
  * together with its start time (field 22 of /proc/<pid>/stat, in clock ticks

@@ -49,20 +49,10 @@ int mproc__child_signal(int pidfd, int sig)
 
 int mproc__child_wait(int pidfd, const struct mproc__deadline *d)
 {
-    for (;;) {
-        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-        int ms = d->poll ? 0 : mproc__deadline_remaining_ms(d);
-        int rc = poll(&pfd, 1, ms);
-        if (rc > 0)
-            return 1;
-        if (rc == 0) {
-            if (d->poll || mproc__deadline_expired(d))
-                return 0;
-            continue; /* poll rounds down: wait out the rest */
-        }
-        if (errno != EINTR)
-            return mproc__err();
-    }
+    int rc = mproc__fd_wait(pidfd, POLLIN, d);
+    if (rc == MPROC_ETIMEDOUT)
+        return 0;
+    return rc == 0 ? 1 : rc;
 }
 
 int mproc__child_reap(int pidfd, bool block, siginfo_t *info)
