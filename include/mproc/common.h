@@ -5,8 +5,8 @@
  *
  * Errors
  * ------
- * Every fallible call returns an int: 0 (or a count >= 0) on success, a
- * negative code on failure. Codes that have an errno twin are exactly
+ * Every fallible call returns an int (an ssize_t for byte counts): 0 (or a
+ * count >= 0) on success, a negative code on failure. Codes that have an errno twin are exactly
  * -errno (MPROC_EAGAIN == -EAGAIN), so `strerror(-rc)` works for them too;
  * codes of mproc's own live in [-4199, -4000]. Nothing sets errno for you and
  * nothing keeps thread-local error state. Out-parameters are written only on
@@ -94,24 +94,27 @@ MPROC_API const char *mproc_version_string(void);
 
 /* Error codes of mproc's own. */
 #define MPROC_ECLOSED (-4001)     /* the object was closed: nothing more will come */
-#define MPROC_EBROKEN (-4002)     /* a barrier was broken (a party died or gave up) */
+#define MPROC_EBROKEN (-4002)     /* a barrier or a pool is broken (a party died or gave up) */
 #define MPROC_EFOREIGN (-4003)    /* not an mproc object of the expected kind (bad magic) */
 #define MPROC_EVERSION (-4004)    /* an mproc object of another ABI version */
 #define MPROC_ECORRUPT (-4005)    /* shared state failed validation (corrupt or hostile peer) */
-#define MPROC_EPEERDEAD (-4006)   /* the peer process died */
+#define MPROC_EPEERDEAD (-4006)   /* the peer process died (reserved: no call returns it yet) */
 #define MPROC_ENOENTRY (-4007)    /* no entry point registered under that name */
 #define MPROC_ENOTCHILD (-4008)   /* the process is not a child of this process */
 #define MPROC_ETASKFAILED (-4009) /* a pool task returned an error */
 #define MPROC_EWORKERDIED (-4010) /* a pool worker died while running the task */
-#define MPROC_ELOST (-4011)       /* a message was lost because its writer died */
+#define MPROC_ELOST (-4011)       /* a message was lost because its writer died (reserved: no
+                                     call returns it yet; queue losses are counted in
+                                     mproc_queue_stats.lost) */
 #define MPROC_ENOTOWNER (-4012)   /* released by a thread that does not hold it */
 
 /* mproc_strerror - a short English description of an mproc error code (or of
- * any -errno value). Never NULL; unknown codes give "unknown error". */
+ * one of the -errno values above). Never NULL; 0 gives "success", unknown
+ * codes give "unknown error". */
 MPROC_API const char *mproc_strerror(int err);
 
 /* mproc_err_name - the symbolic name of an error code ("MPROC_ETIMEDOUT"),
- * "MPROC_EUNKNOWN" for codes it does not know. Never NULL. */
+ * "MPROC_OK" for 0, "MPROC_EUNKNOWN" for codes it does not know. Never NULL. */
 MPROC_API const char *mproc_err_name(int err);
 
 #ifdef __cplusplus
