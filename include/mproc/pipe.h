@@ -73,7 +73,8 @@ MPROC_API int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b, unsigned flags);
  * timeout struck after part of it was written, with the rest kept in the
  * end's own buffer; that rest goes out first on the next send, and is
  * pushed out while recv, poll or wait wait, and by mproc_pipe_flush()
- * (mproc_pipe_close() sends it only if that does not block). MPROC_ETIMEDOUT if no byte of it could be written (nothing sent);
+ * (mproc_pipe_close() sends it only if that does not block).
+ * MPROC_ETIMEDOUT if no byte of it could be written (nothing sent);
  * MPROC_ECLOSED (peer closed or died); MPROC_EBADF (this end cannot send:
  * one-way pipe); MPROC_EMSGSIZE (len above the maximum message size);
  * MPROC_EINVAL (NULL pipe, NULL buf with len > 0, bad timeout). */
@@ -147,8 +148,8 @@ MPROC_API int mproc_pipe_fd(const mproc_pipe *p);
 /* mproc_pipe_close - close this end and free the handle (a pending rest of
  * a timed-out send is written only if that does not block). The peer's
  * recv then returns MPROC_ECLOSED after the messages in flight. File
- * descriptors received but not handed out are closed. NULL is ignored.
- * Returns 0, or MPROC_EINVAL for NULL. */
+ * descriptors received but not handed out are closed. Returns 0, or
+ * MPROC_EINVAL for NULL (which does nothing else). */
 MPROC_API int mproc_pipe_close(mproc_pipe *p);
 
 /* Named connections for unrelated processes --------------------------------
