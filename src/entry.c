@@ -32,16 +32,11 @@ static size_t n_entries, cap_entries;
 
 static int entry_name_check(const char *name)
 {
-    if (name == NULL || name[0] == '\0')
+    if (name == NULL)
         return MPROC_EINVAL;
-    size_t n = 0;
-    for (const char *p = name; *p; p++, n++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok || n >= MPROC__ENTRY_NAME_MAX)
-            return MPROC_EINVAL;
-    }
+    size_t n = strnlen(name, MPROC__ENTRY_NAME_MAX + 1);
+    if (n == 0 || n > MPROC__ENTRY_NAME_MAX || !mproc__entry_name_ok(name, n))
+        return MPROC_EINVAL;
     return 0;
 }
 

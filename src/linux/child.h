@@ -57,6 +57,9 @@ struct mproc__handoff {
     size_t arg_len;
 };
 
+/* mproc__entry_name_ok - whether s[0..len) is all [A-Za-z0-9_.-] (the
+ * characters of an entry name; the length is the caller's to check). */
+bool mproc__entry_name_ok(const char *s, size_t len);
 /* mproc__spawn_start - start a child of this program running h->entry.
  * argv0 is the argv[0] it gets. Returns 0 and the pid, or a code; nothing is
  * left behind on failure. */

@@ -218,7 +218,7 @@ static int parse_int(const char *s, char stop, const char **end, long max)
     return (int)v;
 }
 
-static bool name_ok(const char *s, size_t len)
+bool mproc__entry_name_ok(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -267,7 +267,7 @@ static int read_record(int fd, pid_t ppid, struct mproc__handoff *h)
         return MPROC_EPROTO;
     /* The sizes add up to the file size, so entry and name are in head. */
     const char *entry = head + sizeof hdr, *name = entry + hdr.entry_len;
-    if (!name_ok(entry, hdr.entry_len) || !printable(name, hdr.name_len))
+    if (!mproc__entry_name_ok(entry, hdr.entry_len) || !printable(name, hdr.name_len))
         return MPROC_EPROTO;
 
     memset(h, 0, sizeof *h);
