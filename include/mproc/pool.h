@@ -24,7 +24,8 @@
  * Model
  * -----
  * Python's multiprocessing.Pool, with crash behaviour one can rely on. The
- * process that creates the pool (the owner) forks `workers` daemon children.
+ * process that creates the pool (the owner) forks `workers` daemon children
+ * (or spawns them: opts.start_method = MPROC_START_SPAWN).
  * Each worker has its own small ring of task slots in shared memory; the
  * owner copies a chunk of inputs into a free slot, the worker runs the task
  * function on each item of the chunk and writes the results beside them, the
@@ -54,7 +55,7 @@
  * Worker death
  * ------------
  * The owner knows exactly which item each worker is running (a per-slot
- * progress word the worker advances before each item). When a worker dies
+ * progress word, ndone, that the worker publishes after each item). When a worker dies
  * (SIGKILL, a crash, the OOM killer, exit() inside a task), the item it was
  * running fails with MPROC_EWORKERDIED and a struct mproc_pool_error naming
  * the item's index, the worker's pid and the signal or exit code; items it
