@@ -44,9 +44,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 # Split every file into numbered blocks: $tmp/<n>.c plus $tmp/<n>.meta
 # (file, line, kind, context file, run flag).
-n=0
 for md in "$src/README.md" "$src"/docs/*.md; do
-    awk -v out="$tmp" -v md="${md#"$src"/}" -v start="$(ls "$tmp"/*.c 2>/dev/null | wc -l)" '
+    awk -v out="$tmp" -v md="${md#"$src"/}" -v start="$(find "$tmp" -name '*.meta' | wc -l)" '
         BEGIN { n = start; ctx = ""; inctx = 0; flag = "" }
         inctx {
             if (index($0, "-->")) { sub(/-->.*/, ""); ctx = ctx $0 "\n"; inctx = 0 }
@@ -74,11 +73,14 @@ for md in "$src/README.md" "$src"/docs/*.md; do
     ' "$md"
 done
 
+indent() { printf '%s\n' "$1" | sed 's/^/      /'; }   # compiler output under its block
+
 pass=0
 failn=0
 skipn=0
-for meta in "$tmp"/*.meta; do
-    i=$(basename "$meta" .meta)
+nblocks=$(find "$tmp" -name '*.meta' | wc -l)
+for i in $(seq 1 "$nblocks"); do
+    meta=$tmp/$i.meta
     body=$tmp/$i.c
     IFS=$'\t' read -r md line flag <"$meta"
     where="$md:$line"
@@ -88,7 +90,7 @@ for meta in "$tmp"/*.meta; do
         skipn=$((skipn + 1))
         continue
     fi
-    libs=(-L"$build" -Wl,-rpath,"$build" -lmproc)
+    libs=(-L"$build" "-Wl,-rpath,$build" -lmproc)
     incs=(-I"$src/include")
     if grep -q 'mproc/msgpack.h\|msgpack_' "$body"; then
         if [ ! -e "$build/libmproc_value.so" ]; then
@@ -114,12 +116,12 @@ for meta in "$tmp"/*.meta; do
         cp "$body" "$tmp/$i.prog.c"
         if ! out=$($cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "${incs[@]}" \
                    "$tmp/$i.prog.c" -o "$tmp/$i.bin" "${libs[@]}" 2>&1); then
-            echo "FAIL  $where ($kind)"; echo "$out" | sed 's/^/      /'
+            echo "FAIL  $where ($kind)"; indent "$out"
             failn=$((failn + 1)); continue
         fi
         if [ $run = 1 ] && [ "$flag" = run ]; then
             if ! out=$(cd "$tmp" && timeout 30 "$tmp/$i.bin" 2>&1); then
-                echo "FAIL  $where (program exited non-zero)"; echo "$out" | sed 's/^/      /'
+                echo "FAIL  $where (program exited non-zero)"; indent "$out"
                 failn=$((failn + 1)); continue
             fi
             kind="program, ran"
@@ -160,7 +162,7 @@ for meta in "$tmp"/*.meta; do
                    -Wno-unused-but-set-variable -Wno-unused-function -Wno-unused-parameter \
                    -Wno-unused-value -Wno-unused-result -fsyntax-only "${incs[@]}" \
                    "$tmp/$i.frag.c" 2>&1); then
-            echo "FAIL  $where ($kind)"; echo "$out" | sed 's/^/      /'
+            echo "FAIL  $where ($kind)"; indent "$out"
             failn=$((failn + 1)); continue
         fi
     fi
