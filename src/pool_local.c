@@ -58,6 +58,14 @@ struct lp_worker {
     struct mproc__lp_worker_args args;
 };
 
+/* What the owner posted into a slot. Events are built from this copy, never
+ * from the slot's header: a worker's task that scribbles over the header
+ * must not make the owner read outside the slot. */
+struct lp_posted {
+    uint64_t token;
+    uint32_t count, in_stride, out_size;
+};
+
 struct lp {
     struct mproc__seg seg;
     bool spawn; /* workers re-execute the program (named segment) */
@@ -68,6 +76,7 @@ struct lp {
     uint64_t slot_bytes;
     int rr; /* round-robin start of poll and post */
     unsigned polls;
+    struct lp_posted *posted; /* nworkers * nslots, owner's copy of each slot's header */
 };
 
 static struct lp *lp_of(struct mproc_pool *p)
@@ -80,12 +89,22 @@ static struct mproc__lp_wctl *wctl_of(struct lp *lp, int w)
     return (struct mproc__lp_wctl *)(void *)((unsigned char *)lp->shm + sizeof *lp->shm) + w;
 }
 
+static unsigned char *slots_base(struct lp *lp)
+{
+    return (unsigned char *)lp->shm + sizeof *lp->shm +
+           sizeof(struct mproc__lp_wctl) * (size_t)lp->nworkers;
+}
+
 static struct mproc__lp_slot *slot_of(struct lp *lp, int w, uint64_t i)
 {
-    unsigned char *base = (unsigned char *)lp->shm + sizeof *lp->shm +
-                          sizeof(struct mproc__lp_wctl) * (size_t)lp->nworkers;
     size_t idx = (size_t)w * lp->nslots + (size_t)(i % lp->nslots);
-    return (struct mproc__lp_slot *)(void *)(base + idx * lp->slot_bytes);
+    return (struct mproc__lp_slot *)(void *)(slots_base(lp) + idx * lp->slot_bytes);
+}
+
+static struct lp_posted *posted_of(struct lp *lp, const struct mproc__lp_slot *s)
+{
+    size_t idx = (size_t)((const unsigned char *)s - slots_base(lp)) / lp->slot_bytes;
+    return &lp->posted[idx];
 }
 
 /* The layout of a chunk of n items inside a slot (the owner computes it from
@@ -261,6 +280,7 @@ static void lp_free(struct lp *lp)
             reap_worker(&lp->w[i], true);
         free(lp->w);
     }
+    free(lp->posted);
     if (lp->shm) mproc__seg_close(&lp->seg, true);
     free(lp);
 }
@@ -290,7 +310,8 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
     lp->shm->by_name = lp->spawn;
     mproc__seg_publish(&lp->seg);
     lp->w = calloc((size_t)o->workers, sizeof *lp->w);
-    if (!lp->w) {
+    lp->posted = calloc((size_t)o->workers * lp->nslots, sizeof *lp->posted);
+    if (!lp->w || !lp->posted) {
         lp_free(lp);
         return MPROC_ENOMEM;
     }
@@ -364,6 +385,8 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     struct lp_layout l = layout(c->count, c->in_stride, c->out_size);
     if (c->count == 0 || l.end > lp->slot_bytes) return MPROC_EMSGSIZE;
     unsigned char *base = (unsigned char *)s;
+    *posted_of(lp, s) = (struct lp_posted){
+        .token = c->token, .count = c->count, .in_stride = c->in_stride, .out_size = c->out_size};
     s->token = c->token;
     s->fn = fn;
     s->count = c->count;
@@ -389,18 +412,19 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
 
 static void fill_event(struct lp *lp, int w, struct mproc__lp_slot *s, struct mproc__pool_event *ev)
 {
-    struct lp_layout l = layout(s->count, s->in_stride, s->out_size);
+    const struct lp_posted *ps = posted_of(lp, s);
+    struct lp_layout l = layout(ps->count, ps->in_stride, ps->out_size);
     unsigned char *base = (unsigned char *)s;
     ev->worker = w;
-    ev->token = s->token;
-    ev->count = s->count;
+    ev->token = ps->token;
+    ev->count = ps->count;
     ev->pid = lp->w[w].pid;
     ev->status = (const int32_t *)(const void *)(base + l.status);
     ev->out_len = (const uint32_t *)(const void *)(base + l.out_len);
     ev->out = base + l.out;
-    ev->out_stride = s->out_size;
+    ev->out_stride = ps->out_size;
     ev->in = base + l.in;
-    ev->in_stride = s->in_stride;
+    ev->in_stride = ps->in_stride;
     ev->in_lens = (const uint32_t *)(const void *)(base + l.in_len);
     ev->backend_ref = s;
 }
@@ -438,15 +462,15 @@ static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
             fill_event(lp, w, s, ev);
             if (st == MPROC__LP_DONE) {
                 ev->kind = MPROC__POOL_EV_DONE;
-                ev->ndone = s->count;
+                ev->ndone = ev->count;
             } else {
                 ev->kind = MPROC__POOL_EV_LOST;
                 uint32_t nd = st == MPROC__LP_RUNNING
                                   ? atomic_load_explicit(&s->ndone, memory_order_acquire)
                                   : 0;
-                if (nd > s->count) nd = s->count; /* a corrupt word from a dead worker */
+                if (nd > ev->count) nd = ev->count; /* a corrupt word from a dead worker */
                 ev->ndone = nd;
-                ev->running = st == MPROC__LP_RUNNING && nd < s->count;
+                ev->running = st == MPROC__LP_RUNNING && nd < ev->count;
             }
             wk->harvest++;
             return true;
@@ -474,7 +498,7 @@ static bool ready_event(struct lp *lp, struct mproc__pool_event *ev)
         memset(ev, 0, sizeof *ev);
         fill_event(lp, w, s, ev);
         ev->kind = MPROC__POOL_EV_DONE;
-        ev->ndone = s->count;
+        ev->ndone = ev->count;
         wk->harvest++;
         return true;
     }

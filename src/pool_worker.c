@@ -65,10 +65,14 @@ static mproc_task_fn resolve(const struct mproc__lp_worker_args *a, uint64_t fn)
     return cache[fn - 1];
 }
 
-static void run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slot *s)
+/* Runs the chunk in slot s (checked by slot_valid); returns its item count.
+ * The header is read once, before any task runs: a task that scribbles
+ * over it cannot steer the loop. */
+static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slot *s)
 {
     unsigned char *base = (unsigned char *)s;
-    uint32_t n = s->count;
+    const uint32_t n = s->count, in_stride = s->in_stride, out_size = s->out_size;
+    unsigned char *in = base + s->off_in, *outs = base + s->off_out;
     int32_t *status = (int32_t *)(void *)(base + s->off_status);
     uint32_t *out_len = (uint32_t *)(void *)(base + s->off_out_len);
     const uint32_t *in_len = (const uint32_t *)(const void *)(base + s->off_in_len);
@@ -79,19 +83,20 @@ static void run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp_slo
             out_len[i] = 0;
         }
         atomic_store_explicit(&s->ndone, n, memory_order_release);
-        return;
+        return n;
     }
     for (uint32_t i = 0; i < n; i++) {
-        size_t ilen = in_len[i] <= s->in_stride ? in_len[i] : s->in_stride;
-        size_t olen = s->out_size;
-        unsigned char *out = base + s->off_out + (size_t)i * s->out_size;
-        int rc = fn(base + s->off_in + (size_t)i * s->in_stride, ilen, out, &olen, a->task_ctx);
+        size_t ilen = in_len[i] <= in_stride ? in_len[i] : in_stride;
+        size_t olen = out_size;
+        unsigned char *out = outs + (size_t)i * out_size;
+        int rc = fn(in + (size_t)i * in_stride, ilen, out, &olen, a->task_ctx);
         if (rc > 0) rc = MPROC_ETASKFAILED;
-        if (rc == 0 && olen > s->out_size) rc = MPROC_EOVERFLOW;
+        if (rc == 0 && olen > out_size) rc = MPROC_EOVERFLOW;
         status[i] = rc;
         out_len[i] = rc == 0 ? (uint32_t)olen : 0;
         atomic_store_explicit(&s->ndone, i + 1, memory_order_release);
     }
+    return n;
 }
 
 _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
@@ -130,9 +135,11 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
         }
         atomic_store_explicit(&s->ndone, 0, memory_order_relaxed);
         atomic_store_explicit(&s->state, MPROC__LP_RUNNING, memory_order_release);
+        uint32_t count;
         if (slot_valid(s, a->slot_bytes)) {
-            run_slot(a, s);
+            count = run_slot(a, s);
         } else {
+            count = s->count;
             /* A corrupt slot: report every item as failed, run nothing. */
             atomic_store_explicit(&s->ndone, 0, memory_order_relaxed);
             if (s->count > 0 && s->off_status >= sizeof *s &&
@@ -147,7 +154,7 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
                 atomic_store_explicit(&s->ndone, s->count, memory_order_release);
             }
         }
-        tasks += s->count;
+        tasks += count;
         atomic_store_explicit(&s->state, MPROC__LP_DONE, memory_order_seq_cst);
         atomic_fetch_add_explicit(&a->shm->done_bell, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&a->shm->owner_waiting, memory_order_seq_cst))

@@ -4,6 +4,7 @@
  * and the signal, unstarted items are dispatched again, and the pool goes
  * on. Also: workers die with their owner. */
 #include "harness.h"
+#include "pool_local.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -49,6 +50,35 @@ static int exiter(const void *in, size_t in_len, void *out, size_t *out_len, voi
     int64_t x;
     memcpy(&x, in, sizeof x);
     if (x == 3) _exit(3);
+    memcpy(out, &x, sizeof x);
+    *out_len = sizeof x;
+    return 0;
+}
+
+/* Finds its own slot's header before its input (checked by off_in,
+ * so a changed layout fails the test instead of passing it) and overwrites
+ * the sizes in it with huge ones, then answers normally. */
+static int scribbler(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    (void)in_len, (void)ctx;
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    if (x % 5 == 2) {
+        struct mproc__lp_slot *h = NULL;
+        for (size_t k = sizeof *h; k < 512 && !h; k += 8) {
+            struct mproc__lp_slot *c = (struct mproc__lp_slot *)(void *)((char *)in - k);
+            /* in is input j of the chunk: k == off_in + j * in_stride */
+            if (c->count >= 1 && c->count <= 64 && c->in_stride == sizeof x &&
+                c->off_in >= sizeof *c && k >= c->off_in && (k - c->off_in) % sizeof x == 0 &&
+                (k - c->off_in) / sizeof x < c->count)
+                h = c;
+        }
+        if (!h) return -EPROTO;
+        h->count = UINT32_MAX;
+        h->in_stride = h->out_size = 1u << 30;
+        h->off_status = h->off_out_len = h->off_in_len = h->off_in = h->off_out = UINT32_MAX - 3;
+    }
+    x = x * 2 + 1;
     memcpy(out, &x, sizeof x);
     *out_len = sizeof x;
     return 0;
@@ -460,4 +490,39 @@ MPROC_TEST(pool_crash, workers_die_when_the_owner_is_sigkilled)
         }
         cr_assert(pid_gone(pids[i]), "worker %d outlived its owner", (int)pids[i]);
     }
+}
+
+/* A task that overwrites its slot's header must not make the owner read or
+ * write outside the slot: the owner builds results from what it posted. */
+MPROC_TEST(pool_crash, task_scribbling_its_slot_header_does_not_crash_owner)
+{
+    enum { NS = 40 };
+    int64_t sin[NS], sout[NS];
+    int sst[NS];
+    for (int i = 0; i < NS; i++)
+        sin[i] = i;
+    mproc_pool *p;
+    struct mproc_pool_opts o = {.workers = 2};
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    const size_t chunks[] = {1, 4};
+    for (size_t c = 0; c < 2; c++) {
+        memset(sst, 0x55, sizeof sst);
+        struct mproc_pool_map_opts mo = {.chunksize = chunks[c], .statuses = sst};
+        int rc = mproc_pool_map(p, scribbler, sin, NS, 8, sout, 8, &mo, 20000);
+        cr_assert(rc == 0 || rc == MPROC_ECORRUPT || rc == MPROC_EOVERFLOW, "%s",
+                  mproc_err_name(rc));
+        for (int i = 0; i < NS; i++) {
+            cr_assert_neq(sst[i], -EPROTO, "the slot header was not found");
+            if (sst[i] == 0)
+                cr_assert_eq(sout[i], 2 * i + 1);
+            else
+                cr_assert(sst[i] == MPROC_ECORRUPT || sst[i] == MPROC_EOVERFLOW, "item %d: %s", i,
+                          mproc_err_name(sst[i]));
+        }
+        /* The item that scribbled comes back intact: it ran to the end. */
+        cr_assert_eq(sst[2], 0, "%s", mproc_err_name(sst[2]));
+    }
+    MPROC_ASSERT_OK(mproc_pool_close(p));
+    MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
+    mproc_pool_free(p);
 }
