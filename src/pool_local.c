@@ -27,6 +27,7 @@
  */
 #include "pool_local.h"
 #include "linux/child.h"
+#include "linux/sysmem.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -296,9 +297,16 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
     size_t body = sizeof(struct mproc__lp_shm) +
                   sizeof(struct mproc__lp_wctl) * (size_t)o->workers +
                   (size_t)o->workers * lp->nslots * lp->slot_bytes;
+    /* Before reserving: fallocate of more than memory + swap would not fail
+     * but run the machine into the OOM killer. */
+    int rc = mproc__sysmem_check(body + MPROC__SEG_HDR_SIZE, lp->spawn);
+    if (rc < 0) {
+        free(lp);
+        return rc;
+    }
     /* Forked workers inherit an anonymous segment; spawned ones open it by a
      * random name, removed when the pool is freed. */
-    int rc = mproc__seg_create(&lp->seg, lp->spawn ? "" : NULL, MPROC__SEG_POOL, body);
+    rc = mproc__seg_create(&lp->seg, lp->spawn ? "" : NULL, MPROC__SEG_POOL, body);
     if (rc < 0) {
         free(lp);
         return rc;

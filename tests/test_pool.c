@@ -704,3 +704,15 @@ MPROC_TEST(pool, tasks_are_found_by_registered_name)
     MPROC_ASSERT_RC(mproc_task_register("", echo), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_task_register("x", NULL), MPROC_EINVAL);
 }
+
+/* 64 workers x 1024 slots x 1 GiB is 64 TiB of slots: refused before any
+ * reservation or worker (reserving it would feed the OOM killer). */
+MPROC_TEST(pool, create_with_slots_beyond_memory_fails_with_enomem)
+{
+    mproc_pool *p = NULL;
+    struct mproc_pool_opts o = {
+        .workers = 64, .slots_per_worker = 1024, .slot_bytes = (size_t)1 << 30};
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &o), MPROC_ENOMEM);
+    cr_assert_null(p);
+    cr_assert_eq(mproc_test_child_count(), 0);
+}

@@ -144,7 +144,9 @@ struct mproc_pool_error {
  * max_retries < 0, slot_bytes too small (< 4 KiB) or > 1 GiB, spawn with an
  * initializer, spawn in a program that did not call mproc_main());
  * MPROC_EAGAIN / MPROC_ENOMEM / MPROC_EMFILE (no more
- * processes, memory or descriptors; nothing is left behind). */
+ * processes, memory or descriptors; ENOMEM also when workers *
+ * slots_per_worker * slot_bytes exceeds memory + swap); MPROC_ENOSPC (spawn:
+ * more than /dev/shm can hold). Nothing is left behind on failure. */
 MPROC_API int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts);
 
 /* Called as items complete: done out of total (total 0: unknown, a stream).
