@@ -125,9 +125,8 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
     if (rc < 0)
         return rc;
     if (w->spins < Q_SPIN) {
-        for (int i = 0; i < 4; i++)
-            mproc__cpu_relax();
-        w->spins += 4;
+        mproc__cpu_relax();
+        w->spins++;
         if ((w->spins & 1023) == 0 && mproc__deadline_expired(&w->dl))
             return MPROC_ETIMEDOUT;
         return 0;
