@@ -64,6 +64,7 @@ struct q_part {
 _Static_assert(sizeof(struct q_part) == 128, "participant record size");
 
 #define Q_ALIGNED _Alignas(MPROC__FALSE_SHARING)
+#define Q_INLINE inline __attribute__((always_inline)) /* fast paths (queue.c) */
 
 /* The queue header: the body of the segment starts with it. */
 struct q_hdr {
