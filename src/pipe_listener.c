@@ -51,6 +51,10 @@ int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
+    /* Turned-away clients count against the deadline: a flood of them
+     * must not keep the call past it (a poll gives up after a backlog's
+     * worth). */
+    int turned_away = 0;
     for (;;) {
         int fd;
         uid_t uid;
@@ -58,6 +62,8 @@ int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms)
         if (rc == 0) {
             if (!(l->flags & MPROC_LISTENER_ANY_UID) && uid != geteuid()) {
                 close(fd);
+                if (d.poll ? ++turned_away >= MPROC__SOCK_BACKLOG : mproc__deadline_expired(&d))
+                    return MPROC_ETIMEDOUT;
                 continue;
             }
             rc = mproc__pipe_wrap(fd, true, true, out);

@@ -3,12 +3,15 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -762,6 +765,51 @@ MPROC_TEST(pipe, listener_turns_away_other_users_unless_any_uid)
     MPROC_ASSERT_OK(mproc_pipe_send(p, "ok", 2, 5000));
     cr_assert_eq(exited_with(mproc_test_wait(pid, 5000)), 0);
     MPROC_ASSERT_OK(mproc_pipe_close(p));
+    MPROC_ASSERT_OK(mproc_listener_close(l));
+}
+
+/* Connects as another user again and again until killed, with raw
+ * sockets (cheaper than the listener's accept, so the backlog stays full),
+ * keeping the last RING connections open. */
+static int child_flood_as_nobody(void *arg)
+{
+    enum { RING = 256 };
+    struct cred_arg *a = arg;
+    if (setgid(65534) != 0 || setuid(65534) != 0)
+        return 50;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "mproc-%s", a->name);
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+    int ring[RING];
+    for (int i = 0; i < RING; i++)
+        ring[i] = -1;
+    for (unsigned i = 0;; i = (i + 1) % RING) {
+        if (ring[i] >= 0)
+            close(ring[i]);
+        ring[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(ring[i], (struct sockaddr *)&sa, len);
+    }
+}
+
+/* Turned-away clients must not keep accept past its deadline: every one
+ * of them used to restart the wait. */
+MPROC_TEST(pipe, listener_accept_times_out_under_a_flood_of_other_users)
+{
+    if (geteuid() != 0)
+        return; /* needs a second uid */
+    struct cred_arg a;
+    listener_name(a.name, sizeof a.name);
+    mproc_listener *l;
+    MPROC_ASSERT_OK(mproc_listener_create(&l, a.name, 0));
+    pid_t pid = mproc_test_fork(child_flood_as_nobody, &a);
+    mproc_pipe *p;
+    /* Wait until the flood has begun: a client is waiting. */
+    struct pollfd pfd = {.fd = mproc_listener_fd(l), .events = POLLIN};
+    cr_assert_eq(poll(&pfd, 1, 5000), 1);
+    MPROC_ASSERT_RC(mproc_listener_accept(l, &p, 200), MPROC_ETIMEDOUT);
+    MPROC_ASSERT_RC(mproc_listener_accept(l, &p, 0), MPROC_ETIMEDOUT);
+    kill(pid, SIGKILL);
+    mproc_test_wait(pid, 5000);
     MPROC_ASSERT_OK(mproc_listener_close(l));
 }
 

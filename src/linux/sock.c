@@ -56,7 +56,7 @@ int mproc__sock_listen(const char *name, int *fd_out)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return mproc__err();
-    if (bind(fd, (struct sockaddr *)&a, alen) != 0 || listen(fd, 128) != 0) {
+    if (bind(fd, (struct sockaddr *)&a, alen) != 0 || listen(fd, MPROC__SOCK_BACKLOG) != 0) {
         rc = errno == EADDRINUSE ? MPROC_EEXIST : mproc__err();
         close(fd);
         return rc;

@@ -13,6 +13,9 @@
 /* mproc__sock_pair - a connected SOCK_STREAM pair. 0 or a negative code. */
 int mproc__sock_pair(int sv[2]);
 
+/* The listen() backlog of a listener. */
+#define MPROC__SOCK_BACKLOG 128
+
 /* mproc__sock_listen - a non-blocking listening socket bound to the
  * abstract name "\0mproc-<name>". MPROC_EEXIST if the name is taken. */
 int mproc__sock_listen(const char *name, int *fd_out);
