@@ -543,6 +543,21 @@ static void be_kill(struct mproc_pool *p)
     finish(b);
 }
 
+/* The owner's tables and b itself (what be_alloc made; any may be NULL). */
+static void be_free_tables(struct be *b)
+{
+    if (b->recv_buf)
+        for (int i = 0; i < b->nrecv; i++)
+            free(b->recv_buf[i]);
+    free(b->recv_buf);
+    free(b->recv_req);
+    free(b->ready_idx);
+    free(b->ready_st);
+    free(b->entries);
+    free(b->w);
+    free(b);
+}
+
 static void be_destroy(struct mproc_pool *p)
 {
     struct be *b = be_of(p);
@@ -563,16 +578,8 @@ static void be_destroy(struct mproc_pool *p)
             mproc__mpi_wait(&b->entries[i].send, MPI_STATUS_IGNORE);
         free(b->entries[i].buf);
     }
-    for (int i = 0; i < b->nrecv; i++)
-        free(b->recv_buf[i]);
-    free(b->recv_buf);
-    free(b->recv_req);
-    free(b->ready_idx);
-    free(b->ready_st);
-    free(b->entries);
-    free(b->w);
     if (b->comm != MPI_COMM_NULL) MPI_Comm_free(&b->comm);
-    free(b);
+    be_free_tables(b);
     p->be = NULL;
 }
 
@@ -636,16 +643,7 @@ static struct be *be_alloc(MPI_Comm comm, int nworkers, unsigned slots, size_t s
         b->w[w].ctl_req[0] = b->w[w].ctl_req[1] = MPI_REQUEST_NULL;
     return b;
 fail:
-    if (b->recv_buf)
-        for (int i = 0; i < b->nrecv; i++)
-            free(b->recv_buf[i]);
-    free(b->recv_buf);
-    free(b->recv_req);
-    free(b->ready_idx);
-    free(b->ready_st);
-    free(b->entries);
-    free(b->w);
-    free(b);
+    be_free_tables(b);
     return NULL;
 }
 
