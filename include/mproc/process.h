@@ -66,11 +66,12 @@ struct mproc_process_opts {
  * then). opts may be NULL (fork, not a daemon). Does not block beyond the
  * fork or exec itself.
  * Returns 0 and a handle in *out; MPROC_EINVAL (NULL out, NULL fn for fork,
- * fn given for spawn, bad method, spawn in a program whose main() did not
- * call mproc_main(): the copy would run main() from the top),
- * MPROC_ENOENTRY (spawn: name not registered in this program),
- * MPROC_ENAMETOOLONG (name over 63 bytes), MPROC_EMSGSIZE (spawn argument
- * over 1 GiB), MPROC_EAGAIN / MPROC_ENOMEM (no more processes or memory). */
+ * fn given for spawn, bad method, NULL arg with arg_len > 0, spawn in a
+ * program whose main() did not call mproc_main(): the copy would run main()
+ * from the top), MPROC_ENOENTRY (spawn: name not registered in this
+ * program), MPROC_ENAMETOOLONG (name over 63 bytes), MPROC_EMSGSIZE (spawn
+ * argument over 1 GiB), MPROC_EAGAIN / MPROC_ENOMEM / MPROC_EMFILE (no more
+ * processes, memory or descriptors). Nothing is left behind on failure. */
 MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
                                   const struct mproc_process_opts *opts);
 
