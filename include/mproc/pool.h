@@ -280,7 +280,10 @@ MPROC_API void mproc_pool_free(mproc_pool *pool);
 MPROC_API int mproc_pool_workers(const mproc_pool *pool);
 
 /* mproc_pool_worker_pids - the current workers' pids into out (max of
- * them); returns the number of workers, or a negative code. */
+ * them); returns the number of workers running now, or a negative code. A
+ * worker that dies is replaced while the pool runs (inside a map, wait or
+ * join); one whose death was noticed by a call is replaced before the call
+ * returns, one that died while the pool was idle only by the next call. */
 MPROC_API int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max);
 
 /* Counters of a pool since it was created. */
