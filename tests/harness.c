@@ -1,6 +1,9 @@
 /* harness.c - per-test leak checks and child helpers (see harness.h). */
 #include "harness.h"
 
+#include "linux/linux.h"
+#include "segment.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -20,6 +27,61 @@ static int fds_before[MAX_TRACK];
 static int nfds_before;
 static char *shm_before[MAX_TRACK];
 static int nshm_before;
+static struct timespec setup_time;
+
+/* The pids of this test's process tree: every fork below the test process
+ * appends its pid here (a pthread_atfork child handler writing to a page
+ * shared with the whole tree), so that a /dev/shm entry is blamed on this
+ * test only if one of its own processes created it; another suite running
+ * at the same time can neither fail this test nor lose its objects to it. */
+#define MAX_TREE 8192
+struct tree {
+    _Atomic int n;
+    pid_t pid[MAX_TREE];
+};
+static struct tree *tree;
+
+static void tree_note_child(void)
+{
+    if (tree == NULL)
+        return;
+    int i = atomic_fetch_add(&tree->n, 1);
+    if (i < MAX_TREE)
+        tree->pid[i] = getpid();
+}
+
+static bool tree_has(pid_t pid)
+{
+    if (pid == getpid())
+        return true;
+    int n = tree ? atomic_load(&tree->n) : 0;
+    for (int i = 0; i < n && i < MAX_TREE; i++)
+        if (tree->pid[i] == pid)
+            return true;
+    return false;
+}
+
+/* Whether the new entry `name` is this test's: an mproc segment created by
+ * a process of this test's tree, or a file that is not an mproc segment
+ * (tests plant those by hand) changed since the test started. */
+static bool shm_entry_is_ours(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "/dev/shm/%s", name);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return false;
+    struct mproc__seg_hdr h;
+    struct stat st;
+    bool seg = pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
+               atomic_load(&h.magic) == MPROC__SEG_MAGIC;
+    bool fresh = fstat(fd, &st) == 0 &&
+                 (st.st_ctim.tv_sec > setup_time.tv_sec ||
+                  (st.st_ctim.tv_sec == setup_time.tv_sec &&
+                   st.st_ctim.tv_nsec >= setup_time.tv_nsec));
+    close(fd);
+    return seg ? tree_has(h.creator_pid) : fresh;
+}
 
 static int list_fds(int *out, int max)
 {
@@ -98,6 +160,21 @@ void mproc_test_setup(void)
 {
     nfds_before = list_fds(fds_before, MAX_TRACK);
     nshm_before = list_shm(shm_before, MAX_TRACK);
+    /* File times on tmpfs come from the coarse clock: compare with it, and
+     * allow one tick of it. */
+    clock_gettime(CLOCK_REALTIME_COARSE, &setup_time);
+    struct timespec tick;
+    clock_getres(CLOCK_REALTIME_COARSE, &tick);
+    setup_time.tv_nsec -= tick.tv_nsec;
+    if (setup_time.tv_nsec < 0) {
+        setup_time.tv_sec--;
+        setup_time.tv_nsec += 1000000000L;
+    }
+    tree = mmap(NULL, sizeof *tree, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (tree == MAP_FAILED)
+        tree = NULL;
+    else
+        pthread_atfork(NULL, NULL, tree_note_child);
 }
 
 void mproc_test_teardown(void)
@@ -126,8 +203,7 @@ void mproc_test_teardown(void)
         }
     }
 
-    /* Entries are compared by name; the suite runs one test at a time
-     * (ctest -j1, criterion --jobs 1), so a new entry is this test's. */
+    /* A new entry is blamed (and removed) only if this test made it. */
     char *names[MAX_TRACK];
     int m = list_shm(names, MAX_TRACK);
     char leaked[300] = "";
@@ -135,7 +211,7 @@ void mproc_test_teardown(void)
         bool known = false;
         for (int j = 0; j < nshm_before && !known; j++)
             known = strcmp(names[i], shm_before[j]) == 0;
-        if (!known && leaked[0] == '\0') {
+        if (!known && leaked[0] == '\0' && shm_entry_is_ours(names[i])) {
             char path[512];
             snprintf(leaked, sizeof leaked, "%s", names[i]);
             snprintf(path, sizeof path, "/dev/shm/%s", names[i]);

@@ -3,7 +3,8 @@
  * Criterion runs each test in a process of its own; MPROC_TEST adds a
  * timeout and a check, after the test body, that the test left nothing
  * behind: no child process (zombie or alive), no file descriptor it opened,
- * no /dev/shm entry with mproc's prefix that appeared during the test.
+ * no /dev/shm entry with mproc's prefix that one of the test's own processes
+ * created (another suite running at the same time is never blamed).
  *
  * Children forked by a test report through their exit status
  * (mproc_test_child_exit); only the test's own process asserts.
