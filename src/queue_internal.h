@@ -179,7 +179,7 @@ static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 }
 
 /* queue_wait.c ---------------------------------------------------------- */
-#define Q_SPIN 8000 /* pause iterations before yielding (~40 us) */
+#define Q_SPIN 8000 /* pauses before yielding (~40-60 us with the re-checks) */
 #define Q_YIELDS 8
 #define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
 
