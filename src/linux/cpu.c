@@ -94,22 +94,23 @@ MPROC_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_t *per
     return 1;
 }
 
+/* true and *v if dir/file holds a positive number. */
+static bool read_positive(const char *dir, const char *file, int64_t *v)
+{
+    char path[PATH_MAX + 32], buf[64];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (read_small(path, buf, sizeof buf) < 0)
+        return false;
+    const char *p = buf;
+    return parse_i64(&p, v) && *v > 0;
+}
+
 /* 1 and quota/period if the v1 files in dir set a limit, else 0. */
 static int read_v1(const char *dir, int64_t *quota, int64_t *period)
 {
-    char path[PATH_MAX + 32], buf[64];
-    snprintf(path, sizeof path, "%s/cpu.cfs_quota_us", dir);
-    if (read_small(path, buf, sizeof buf) < 0)
-        return 0;
-    const char *p = buf;
     int64_t q, per;
-    if (!parse_i64(&p, &q) || q <= 0)
-        return 0;
-    snprintf(path, sizeof path, "%s/cpu.cfs_period_us", dir);
-    if (read_small(path, buf, sizeof buf) < 0)
-        return 0;
-    p = buf;
-    if (!parse_i64(&p, &per) || per <= 0)
+    if (!read_positive(dir, "cpu.cfs_quota_us", &q) ||
+        !read_positive(dir, "cpu.cfs_period_us", &per))
         return 0;
     *quota = q;
     *period = per;
