@@ -163,6 +163,18 @@ static int adopt(mproc_msgpack_value *out, void *bytes, size_t len)
     return 0;
 }
 
+/* A message received into a malloc'd buffer (n bytes, or a negative code):
+ * out takes it over, or it is freed. */
+static int adopt_received(mproc_msgpack_value *out, ssize_t n, void *bytes)
+{
+    if (n < 0)
+        return (int)n;
+    int rc = adopt(out, bytes, (size_t)n);
+    if (rc < 0)
+        free(bytes);
+    return rc;
+}
+
 int mproc_msgpack_unpack(mproc_msgpack_value *out, const void *buf, size_t len)
 {
     if (out == NULL || (buf == NULL && len > 0))
@@ -214,14 +226,9 @@ int mproc_pipe_recv_msgpack(mproc_pipe *p, mproc_msgpack_value *out, int timeout
 {
     if (out == NULL)
         return MPROC_EINVAL;
-    void *bytes;
+    void *bytes = NULL;
     ssize_t n = mproc_pipe_recv_alloc(p, &bytes, timeout_ms);
-    if (n < 0)
-        return (int)n;
-    int rc = adopt(out, bytes, (size_t)n);
-    if (rc < 0)
-        free(bytes);
-    return rc;
+    return adopt_received(out, n, bytes);
 }
 
 int mproc_queue_put_msgpack(mproc_queue *q, const msgpack_sbuffer *sb, int timeout_ms)
@@ -248,14 +255,9 @@ int mproc_queue_get_msgpack(mproc_queue *q, mproc_msgpack_value *out, int timeou
 {
     if (out == NULL)
         return MPROC_EINVAL;
-    void *bytes;
+    void *bytes = NULL;
     ssize_t n = mproc_queue_get_alloc(q, &bytes, timeout_ms);
-    if (n < 0)
-        return (int)n;
-    int rc = adopt(out, bytes, (size_t)n);
-    if (rc < 0)
-        free(bytes);
-    return rc;
+    return adopt_received(out, n, bytes);
 }
 
 /* repr ---------------------------------------------------------------------------- */
