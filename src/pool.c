@@ -380,7 +380,8 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
         }
         return;
     }
-    if (ev->kind == MPROC__POOL_EV_LOST) p->death_unsettled = true;
+    if (ev->kind == MPROC__POOL_EV_LOST)
+        p->death_unsettled = true;
     struct mproc__pool_pchunk *c = take_token(p, ev->token);
     if (!c) return; /* not ours (corrupt token): ignore rather than trust it */
     if (ev->kind == MPROC__POOL_EV_DONE) {
@@ -549,7 +550,8 @@ static void settle_deaths(mproc_pool *p)
 {
     while (p->death_unsettled && !p->broken) {
         struct mproc__pool_event ev;
-        if (p->ops->poll(p, &ev, NULL) < 0) return;
+        if (p->ops->poll(p, &ev, NULL) < 0)
+            return;
         handle_event(p, &ev);
         p->ops->release(p, &ev);
     }

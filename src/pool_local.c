@@ -248,7 +248,8 @@ static int spawn_worker(struct lp *lp, int w)
     pid_t pid = fork();
     if (pid < 0) return mproc__err();
     if (pid == 0) {
-        if (!mproc__child_pdeathsig(wk->args.owner)) _exit(0);
+        if (!mproc__child_pdeathsig(wk->args.owner))
+            _exit(0);
         mproc__lp_worker_main(&wk->args);
     }
     int fd;
@@ -476,7 +477,8 @@ static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
                 uint32_t nd = st == MPROC__LP_RUNNING
                                   ? atomic_load_explicit(&s->ndone, memory_order_acquire)
                                   : 0;
-                if (nd > ev->count) nd = ev->count; /* a corrupt word from a dead worker */
+                if (nd > ev->count)
+                    nd = ev->count; /* a corrupt word from a dead worker */
                 ev->ndone = nd;
                 ev->running = st == MPROC__LP_RUNNING && nd < ev->count;
             }
@@ -576,8 +578,10 @@ static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
         struct lp_worker *wk = &lp->w[w];
         if (wk->pidfd < 0) continue;
         int rc = mproc__child_wait(wk->pidfd, d);
-        if (rc < 0) return rc;
-        if (rc == 0) return MPROC_ETIMEDOUT;
+        if (rc < 0)
+            return rc;
+        if (rc == 0)
+            return MPROC_ETIMEDOUT;
         reap_worker(wk, false);
     }
     return 0;

@@ -91,7 +91,8 @@ static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp
         unsigned char *out = outs + (size_t)i * out_size;
         int rc = fn(in + (size_t)i * in_stride, ilen, out, &olen, a->task_ctx);
         if (rc > 0) rc = MPROC_ETASKFAILED;
-        if (rc == 0 && olen > out_size) rc = MPROC_EOVERFLOW;
+        if (rc == 0 && olen > out_size)
+            rc = MPROC_EOVERFLOW;
         status[i] = rc;
         out_len[i] = rc == 0 ? (uint32_t)olen : 0;
         atomic_store_explicit(&s->ndone, i + 1, memory_order_release);

@@ -73,7 +73,8 @@ static int scribbler(const void *in, size_t in_len, void *out, size_t *out_len, 
                 (k - c->off_in) / sizeof x < c->count)
                 h = c;
         }
-        if (!h) return -EPROTO;
+        if (!h)
+            return -EPROTO;
         h->count = UINT32_MAX;
         h->in_stride = h->out_size = 1u << 30;
         h->off_status = h->off_out_len = h->off_in_len = h->off_in = h->off_out = UINT32_MAX - 3;

@@ -87,7 +87,8 @@ static int count_result(void *arg, uint64_t index, const void *out, size_t len,
                         const struct mproc_pool_error *err)
 {
     (void)index, (void)out, (void)len;
-    if (err && err->code == MPROC_ENOENTRY) ++*(int *)arg;
+    if (err && err->code == MPROC_ENOENTRY)
+        ++*(int *)arg;
     return 0;
 }
 
@@ -111,9 +112,9 @@ MPROC_TEST(pool_spawn, unregistered_task_fails_future_and_unordered_map_without_
     int64_t in[5] = {1, 2, 3, 4, 5};
     int failed = 0;
     struct mproc_pool_map_opts mo = {.chunksize = 2};
-    MPROC_ASSERT_RC(mproc_pool_map_unordered(p, unnamed, in, 5, 8, 8, count_result, &failed, &mo,
-                                             20000),
-                    MPROC_ENOENTRY);
+    MPROC_ASSERT_RC(
+        mproc_pool_map_unordered(p, unnamed, in, 5, 8, 8, count_result, &failed, &mo, 20000),
+        MPROC_ENOENTRY);
     cr_assert_eq(failed, 5);
     finish(p);
 }
