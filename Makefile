@@ -74,10 +74,10 @@ install: all
 	cmake --install $(BUILD)
 
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp')
+	clang-format -i $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
 
 format-check:
-	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp')
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp')
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz build-clang

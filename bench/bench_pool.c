@@ -48,7 +48,8 @@ static size_t auto_chunk(uint64_t n)
 static int64_t *make_input(uint64_t n)
 {
     int64_t *in = malloc(n * sizeof *in);
-    if (!in) abort();
+    if (!in)
+        abort();
     for (uint64_t i = 0; i < n; i++)
         in[i] = (int64_t)i;
     return in;
@@ -70,7 +71,8 @@ static uint64_t run_mproc(uint64_t n, size_t chunk)
     int64_t *in = make_input(n), *out = calloc(n, sizeof *out);
     mproc_pool *p;
     struct mproc_pool_opts o = {.workers = WORKERS};
-    if (!out || mproc_pool_create(&p, &o) < 0) abort();
+    if (!out || mproc_pool_create(&p, &o) < 0)
+        abort();
     int64_t warm[64];
     mproc_pool_map(p, inc_task, in, 64, 8, warm, 8, NULL, MPROC_FOREVER);
     struct mproc_pool_map_opts mo = {.chunksize = chunk};
@@ -113,8 +115,10 @@ static int read_full(int fd, void *buf, size_t len)
     unsigned char *b = buf;
     while (len) {
         ssize_t r = read(fd, b, len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
         b += r;
         len -= (size_t)r;
     }
@@ -126,8 +130,10 @@ static int write_full(int fd, const void *buf, size_t len)
     const unsigned char *b = buf;
     while (len) {
         ssize_t r = write(fd, b, len);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return -1;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
         b += r;
         len -= (size_t)r;
     }
@@ -139,13 +145,16 @@ static void pipe_worker(int rfd, int wfd)
     static int64_t buf[PIPE_MAX_CHUNK + 1];
     for (;;) {
         uint32_t count;
-        if (read_full(rfd, &count, sizeof count) < 0 || count > PIPE_MAX_CHUNK) _exit(0);
-        if (read_full(rfd, buf, count * sizeof(int64_t)) < 0) _exit(1);
+        if (read_full(rfd, &count, sizeof count) < 0 || count > PIPE_MAX_CHUNK)
+            _exit(0);
+        if (read_full(rfd, buf, count * sizeof(int64_t)) < 0)
+            _exit(1);
         for (uint32_t i = 0; i < count; i++) {
             size_t ol = 8;
             inc_task(&buf[i], 8, &buf[i], &ol, NULL);
         }
-        if (write_full(wfd, buf, count * sizeof(int64_t)) < 0) _exit(1);
+        if (write_full(wfd, buf, count * sizeof(int64_t)) < 0)
+            _exit(1);
     }
 }
 
@@ -159,13 +168,15 @@ struct pipe_w {
 
 static uint64_t run_pipe(uint64_t n, size_t chunk)
 {
-    if (chunk > PIPE_MAX_CHUNK) chunk = PIPE_MAX_CHUNK;
+    if (chunk > PIPE_MAX_CHUNK)
+        chunk = PIPE_MAX_CHUNK;
     int64_t *in = make_input(n), *out = calloc(n, sizeof *out);
     struct pipe_w w[WORKERS];
     memset(w, 0, sizeof w);
     for (int k = 0; k < WORKERS; k++) {
         int a[2], b[2];
-        if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0) abort();
+        if (pipe2(a, O_CLOEXEC) < 0 || pipe2(b, O_CLOEXEC) < 0)
+            abort();
         pid_t pid = fork();
         if (pid == 0) {
             /* Earlier workers' pipe ends would keep them from seeing EOF. */
@@ -204,7 +215,8 @@ static uint64_t run_pipe(uint64_t n, size_t chunk)
             }
             if (x->head != x->tail) {
                 unsigned t = x->tail % PIPE_WINDOW;
-                if (read_full(x->from, out + x->sent_base[t], x->sent_count[t] * 8) < 0) abort();
+                if (read_full(x->from, out + x->sent_base[t], x->sent_count[t] * 8) < 0)
+                    abort();
                 done += x->sent_count[t];
                 x->tail++;
             }
@@ -267,7 +279,8 @@ static uint64_t run_python(const char *kind, uint64_t n, size_t chunk)
     unsigned long long ns = 0;
     if (!f || fscanf(f, "%llu", &ns) != 1) {
         fprintf(stderr, "bench_pool: %s failed\n", cmd);
-        if (f) pclose(f);
+        if (f)
+            pclose(f);
         return 0;
     }
     pclose(f);
@@ -301,8 +314,10 @@ int main(void)
     bool py = access(py_interp(), X_OK) == 0 && getenv("MPROC_BENCH_NO_PYTHON") == NULL;
     uint64_t n1 = bench_scale(2000000), npy1 = bench_scale(100000);
     uint64_t na = bench_scale(50000000), npya = bench_scale(5000000);
-    if (npy1 < 100) npy1 = 100;
-    if (npya < 1000) npya = 1000;
+    if (npy1 < 100)
+        npy1 = 100;
+    if (npya < 1000)
+        npya = 1000;
 
     struct bench_case c1[] = {
         {.impl = "mproc", .fn = mproc_chunk1, .n = n1},

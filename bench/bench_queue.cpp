@@ -79,7 +79,10 @@ template <Mode M> struct MprocPeer {
         }
         return true;
     }
-    bool child_init(int, int) { return true; }
+    bool child_init(int, int)
+    {
+        return true;
+    }
     bool child_fini()
     {
         mproc_queue_close(q);
@@ -129,7 +132,8 @@ template <Mode M> struct MprocPeer {
     }
 };
 
-namespace {
+namespace
+{
 
 struct bp_ctl *g_ctl;
 const uint64_t POISON = ~0ull;
@@ -342,8 +346,7 @@ void add_case(Row &r, const std::string &impl, bench_fn fn, void *arg, uint64_t 
     r.cases.push_back(c);
 }
 
-template <class P>
-void add_stream(Row &r, const char *impl, size_t size, int np, int nc, Est e)
+template <class P> void add_stream(Row &r, const char *impl, size_t size, int np, int nc, Est e)
 {
     Job<P> *j = new Job<P>();
     j->size = size;
@@ -406,10 +409,9 @@ void run_row(Row &r, const char *unit, double bytes)
 }
 
 /* The cost estimates (ns per message = base + per_byte * size). */
-const Est E_MPROC = {30, 0.12}, E_MPROC_ZC = {250, 0}, E_RING = {25, 0.12},
-          E_PIPE = {1500, 0.25}, E_SOCK = {1800, 0.25}, E_MQ = {1500, 0.3}, E_ZMQ = {500, 0.3},
-          E_BOOST = {2500, 0.3}, E_PY = {25000, 15}, E_PP_SLEEP = {15000, 0},
-          E_PP_SPIN = {400, 0}, E_PP_RING = {250, 0};
+const Est E_MPROC = {30, 0.12}, E_MPROC_ZC = {250, 0}, E_RING = {25, 0.12}, E_PIPE = {1500, 0.25},
+          E_SOCK = {1800, 0.25}, E_MQ = {1500, 0.3}, E_ZMQ = {500, 0.3}, E_BOOST = {2500, 0.3},
+          E_PY = {25000, 15}, E_PP_SLEEP = {15000, 0}, E_PP_SPIN = {400, 0}, E_PP_RING = {250, 0};
 
 void stream_row(const char *name, size_t size, int np, int nc, const char *unit)
 {
@@ -449,7 +451,7 @@ void pingpong_rows(void)
         add_pp<RingPeer<128>>(r, "ring-128B-slot", 64, E_PP_RING);
         add_pp<PipePeer<true>>(r, "pipe-nonblock-poll", 64, E_PP_SPIN);
         add_pp<SockPeer<SOCK_SEQPACKET, true>>(r, "socketpair-seqpacket-nonblock-poll", 64,
-                                                E_PP_SPIN);
+                                               E_PP_SPIN);
         run_row(r, "us/op", 64);
     }
     if (row_wanted("pingpong_sleep_64B")) {

@@ -96,26 +96,54 @@ static void shared_setup(void)
 static inline void do_lock(enum impl i)
 {
     switch (i) {
-    case I_MPROC: mproc_lock_acquire(&S->lock, MPROC_FOREVER); break;
-    case I_PTHREAD: pthread_mutex_lock(&S->mutex); break;
-    case I_ROBUST: pthread_mutex_lock(&S->robust); break;
-    case I_SEM_T: while (sem_wait(&S->sem) != 0) {} break;
-    case I_SEM_OPEN: while (sem_wait(named_sem) != 0) {} break;
-    case I_MPROC_SEM: mproc_sem_acquire(&S->msem, MPROC_FOREVER); break;
-    default: break;
+    case I_MPROC:
+        mproc_lock_acquire(&S->lock, MPROC_FOREVER);
+        break;
+    case I_PTHREAD:
+        pthread_mutex_lock(&S->mutex);
+        break;
+    case I_ROBUST:
+        pthread_mutex_lock(&S->robust);
+        break;
+    case I_SEM_T:
+        while (sem_wait(&S->sem) != 0) {
+        }
+        break;
+    case I_SEM_OPEN:
+        while (sem_wait(named_sem) != 0) {
+        }
+        break;
+    case I_MPROC_SEM:
+        mproc_sem_acquire(&S->msem, MPROC_FOREVER);
+        break;
+    default:
+        break;
     }
 }
 
 static inline void do_unlock(enum impl i)
 {
     switch (i) {
-    case I_MPROC: mproc_lock_release(&S->lock); break;
-    case I_PTHREAD: pthread_mutex_unlock(&S->mutex); break;
-    case I_ROBUST: pthread_mutex_unlock(&S->robust); break;
-    case I_SEM_T: sem_post(&S->sem); break;
-    case I_SEM_OPEN: sem_post(named_sem); break;
-    case I_MPROC_SEM: mproc_sem_release(&S->msem); break;
-    default: break;
+    case I_MPROC:
+        mproc_lock_release(&S->lock);
+        break;
+    case I_PTHREAD:
+        pthread_mutex_unlock(&S->mutex);
+        break;
+    case I_ROBUST:
+        pthread_mutex_unlock(&S->robust);
+        break;
+    case I_SEM_T:
+        sem_post(&S->sem);
+        break;
+    case I_SEM_OPEN:
+        sem_post(named_sem);
+        break;
+    case I_MPROC_SEM:
+        mproc_sem_release(&S->msem);
+        break;
+    default:
+        break;
     }
 }
 
@@ -138,8 +166,8 @@ LOOP_CONTENDED(I_SEM_OPEN)
 LOOP_CONTENDED(I_MPROC_SEM)
 
 static void (*const contended_loop[I_COUNT])(uint64_t) = {
-    contended_I_MPROC,  contended_I_PTHREAD,  contended_I_ROBUST,
-    contended_I_SEM_T,  contended_I_SEM_OPEN, contended_I_MPROC_SEM,
+    contended_I_MPROC, contended_I_PTHREAD,  contended_I_ROBUST,
+    contended_I_SEM_T, contended_I_SEM_OPEN, contended_I_MPROC_SEM,
 };
 
 static pid_t start_child(void (*fn)(uint64_t, int), uint64_t n, int arg)
@@ -197,13 +225,44 @@ static uint64_t run_uncontended(uint64_t n, void *arg)
     enum impl impl = (enum impl)(intptr_t)arg;
     uint64_t t0 = bench_now_ns();
     switch (impl) {
-    case I_MPROC: for (uint64_t k = 0; k < n; k++) { do_lock(I_MPROC); do_unlock(I_MPROC); } break;
-    case I_PTHREAD: for (uint64_t k = 0; k < n; k++) { do_lock(I_PTHREAD); do_unlock(I_PTHREAD); } break;
-    case I_ROBUST: for (uint64_t k = 0; k < n; k++) { do_lock(I_ROBUST); do_unlock(I_ROBUST); } break;
-    case I_SEM_T: for (uint64_t k = 0; k < n; k++) { do_lock(I_SEM_T); do_unlock(I_SEM_T); } break;
-    case I_SEM_OPEN: for (uint64_t k = 0; k < n; k++) { do_lock(I_SEM_OPEN); do_unlock(I_SEM_OPEN); } break;
-    case I_MPROC_SEM: for (uint64_t k = 0; k < n; k++) { do_lock(I_MPROC_SEM); do_unlock(I_MPROC_SEM); } break;
-    default: break;
+    case I_MPROC:
+        for (uint64_t k = 0; k < n; k++) {
+            do_lock(I_MPROC);
+            do_unlock(I_MPROC);
+        }
+        break;
+    case I_PTHREAD:
+        for (uint64_t k = 0; k < n; k++) {
+            do_lock(I_PTHREAD);
+            do_unlock(I_PTHREAD);
+        }
+        break;
+    case I_ROBUST:
+        for (uint64_t k = 0; k < n; k++) {
+            do_lock(I_ROBUST);
+            do_unlock(I_ROBUST);
+        }
+        break;
+    case I_SEM_T:
+        for (uint64_t k = 0; k < n; k++) {
+            do_lock(I_SEM_T);
+            do_unlock(I_SEM_T);
+        }
+        break;
+    case I_SEM_OPEN:
+        for (uint64_t k = 0; k < n; k++) {
+            do_lock(I_SEM_OPEN);
+            do_unlock(I_SEM_OPEN);
+        }
+        break;
+    case I_MPROC_SEM:
+        for (uint64_t k = 0; k < n; k++) {
+            do_lock(I_MPROC_SEM);
+            do_unlock(I_MPROC_SEM);
+        }
+        break;
+    default:
+        break;
     }
     return bench_now_ns() - t0;
 }
@@ -219,14 +278,17 @@ static void pong_child(uint64_t n, int impl)
             mproc_sem_release(&S->mpong);
             break;
         case I_SEM_T:
-            while (sem_wait(&S->ping) != 0) {}
+            while (sem_wait(&S->ping) != 0) {
+            }
             sem_post(&S->pong);
             break;
         case I_SEM_OPEN:
-            while (sem_wait(named_ping) != 0) {}
+            while (sem_wait(named_ping) != 0) {
+            }
             sem_post(named_pong);
             break;
-        default: break;
+        default:
+            break;
         }
     }
 }
@@ -245,13 +307,16 @@ static uint64_t run_handoff(uint64_t n, void *arg)
             break;
         case I_SEM_T:
             sem_post(&S->ping);
-            while (sem_wait(&S->pong) != 0) {}
+            while (sem_wait(&S->pong) != 0) {
+            }
             break;
         case I_SEM_OPEN:
             sem_post(named_ping);
-            while (sem_wait(named_pong) != 0) {}
+            while (sem_wait(named_pong) != 0) {
+            }
             break;
-        default: break;
+        default:
+            break;
         }
     }
     finish_child(pid);

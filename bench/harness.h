@@ -24,7 +24,7 @@ struct bench_case {
     const char *impl; /* "mproc", "pipe", "zmq", ... */
     bench_fn fn;
     void *arg;
-    uint64_t n;       /* operations per repetition */
+    uint64_t n; /* operations per repetition */
     /* filled by bench_run */
     double median, min, max; /* ns per operation */
 };

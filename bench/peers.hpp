@@ -92,10 +92,22 @@ template <unsigned Align> struct RingPeer {
         ring_init(&h, mem, nslots, stride);
         return true;
     }
-    bool child_init(int, int) { return true; }
-    bool child_fini() { return true; }
-    bool send(const void *m, int) { return ring_put(&h, m, size), true; }
-    bool recv(void *m) { return ring_get(&h, m, size), true; }
+    bool child_init(int, int)
+    {
+        return true;
+    }
+    bool child_fini()
+    {
+        return true;
+    }
+    bool send(const void *m, int)
+    {
+        return ring_put(&h, m, size), true;
+    }
+    bool recv(void *m)
+    {
+        return ring_get(&h, m, size), true;
+    }
     void teardown()
     {
         bp_shared_free(mem, bytes);
@@ -158,10 +170,22 @@ template <bool Spin> struct PipePeer {
         (void)fcntl(fd[1], F_SETPIPE_SZ, 1 << 20);
         return true;
     }
-    bool child_init(int, int) { return true; }
-    bool child_fini() { return true; }
-    bool send(const void *m, int) { return write_all(fd[1], m, size, Spin); }
-    bool recv(void *m) { return read_all(fd[0], m, size, Spin); }
+    bool child_init(int, int)
+    {
+        return true;
+    }
+    bool child_fini()
+    {
+        return true;
+    }
+    bool send(const void *m, int)
+    {
+        return write_all(fd[1], m, size, Spin);
+    }
+    bool recv(void *m)
+    {
+        return read_all(fd[0], m, size, Spin);
+    }
     void teardown()
     {
         close(fd[0]);
@@ -211,8 +235,14 @@ template <int Type, bool Spin> struct SockPeer {
         }
         return true;
     }
-    bool child_init(int, int) { return true; }
-    bool child_fini() { return true; }
+    bool child_init(int, int)
+    {
+        return true;
+    }
+    bool child_fini()
+    {
+        return true;
+    }
     bool send(const void *m, int)
     {
         if (Type == SOCK_STREAM)
@@ -280,8 +310,14 @@ struct MqPeer {
         }
         return false;
     }
-    bool child_init(int, int) { return true; }
-    bool child_fini() { return true; }
+    bool child_init(int, int)
+    {
+        return true;
+    }
+    bool child_fini()
+    {
+        return true;
+    }
     bool send(const void *m, int)
     {
         while (mq_send(q, (const char *)m, size, 0) < 0)
@@ -300,7 +336,10 @@ struct MqPeer {
             return false;
         }
     }
-    void teardown() { mq_close(q); }
+    void teardown()
+    {
+        mq_close(q);
+    }
 };
 
 /* One word + one buffer per direction, futex wait/wake: the hand-rolled
@@ -325,8 +364,14 @@ struct FutexPeer {
         b = (box *)bp_shared_alloc(bytes);
         return true;
     }
-    bool child_init(int, int) { return true; }
-    bool child_fini() { return true; }
+    bool child_init(int, int)
+    {
+        return true;
+    }
+    bool child_fini()
+    {
+        return true;
+    }
     bool send(const void *m, int)
     {
         while (__atomic_load_n(&b->full, __ATOMIC_ACQUIRE) != 0)
@@ -345,7 +390,10 @@ struct FutexPeer {
         fx(&b->full, FUTEX_WAKE, 1);
         return true;
     }
-    void teardown() { bp_shared_free(b, bytes); }
+    void teardown()
+    {
+        bp_shared_free(b, bytes);
+    }
 };
 
 #ifdef MPROC_BENCH_HAVE_ZMQ
@@ -494,8 +542,14 @@ struct BoostPeer {
         mq::remove(name);
         return true;
     }
-    bool child_init(int, int) { return true; }
-    bool child_fini() { return true; }
+    bool child_init(int, int)
+    {
+        return true;
+    }
+    bool child_fini()
+    {
+        return true;
+    }
     bool send(const void *m, int)
     {
         try {

@@ -56,9 +56,9 @@ static inline uint64_t py_run_raw(const char *impl, const char *mode, size_t siz
     snprintf(a_n, sizeof a_n, "%llu", (unsigned long long)n);
     snprintf(a_p, sizeof a_p, "%d", nprod);
     snprintf(a_c, sizeof a_c, "%d", ncons);
-    const char *argv[] = {py_interp(), py_script(), "--raw", "--impl", impl,  "--mode", mode,
-                          "--size",    a_size,      "--n",   a_n,    "--prod", a_p,    "--cons",
-                          a_c,         NULL};
+    const char *argv[] = {py_interp(), py_script(), "--raw", "--impl", impl, "--mode",
+                          mode,        "--size",    a_size,  "--n",    a_n,  "--prod",
+                          a_p,         "--cons",    a_c,     NULL};
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) < 0)
         return 0;

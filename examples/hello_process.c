@@ -28,7 +28,8 @@ int main(int argc, char **argv)
 {
     /* First thing in main() of every mproc program: in a child started by
      * the spawn method this runs the child's entry point and never returns. */
-    if (mproc_main(argc, argv) < 0) return 1;
+    if (mproc_main(argc, argv) < 0)
+        return 1;
 
     mproc_process *p;
     struct mproc_process_opts opts = {.name = "greeter"};

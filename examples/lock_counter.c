@@ -52,7 +52,8 @@ static int work(void *arg)
 {
     (void)arg;
     for (int i = 0; i < EACH; i++) {
-        if (take() != 0) return 1;
+        if (take() != 0)
+            return 1;
         sh->in_progress = 1;
         sh->total++;
         sh->in_progress = 0;
@@ -65,7 +66,8 @@ static int work(void *arg)
 static int die_holding(void *arg)
 {
     (void)arg;
-    if (take() != 0) return 1;
+    if (take() != 0)
+        return 1;
     sh->in_progress = 1;
     raise(SIGKILL);
     return 1;
@@ -73,7 +75,8 @@ static int die_holding(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (mproc_main(argc, argv) < 0) return 1;
+    if (mproc_main(argc, argv) < 0)
+        return 1;
 
     mproc_shm *shm;
     int rc = mproc_shm_create(&shm, NULL, sizeof *sh);
@@ -109,7 +112,8 @@ int main(int argc, char **argv)
 
     printf("total = %ld (expected %d), repairs after a dead owner = %ld\n", sh->total,
            started * EACH, sh->repairs);
-    if (sh->total != (long)WORKERS * EACH || sh->repairs != 1) failed = 1;
+    if (sh->total != (long)WORKERS * EACH || sh->repairs != 1)
+        failed = 1;
     mproc_shm_close(shm);
     return failed;
 }

@@ -29,7 +29,8 @@ static int child(void *arg)
     mproc_pipe_close(parent_end); /* the child uses its own end only */
     char buf[256];
     ssize_t n = mproc_pipe_recv(child_end, buf, sizeof buf, 5000);
-    if (n < 0) return 1;
+    if (n < 0)
+        return 1;
     for (ssize_t i = 0; i < n; i++)
         buf[i] = (char)toupper((unsigned char)buf[i]);
     int rc = mproc_pipe_send(child_end, buf, (size_t)n, 5000);
@@ -39,7 +40,8 @@ static int child(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (mproc_main(argc, argv) < 0) return 1;
+    if (mproc_main(argc, argv) < 0)
+        return 1;
 
     int rc = mproc_pipe_create(&parent_end, &child_end, MPROC_PIPE_DUPLEX);
     if (rc < 0) {
@@ -67,10 +69,12 @@ int main(int argc, char **argv)
         failed = 1;
     }
     /* After the reply the child closes its end: the next recv says so. */
-    if (mproc_pipe_recv(parent_end, reply, sizeof reply, 5000) != MPROC_ECLOSED) failed = 1;
+    if (mproc_pipe_recv(parent_end, reply, sizeof reply, 5000) != MPROC_ECLOSED)
+        failed = 1;
 
     struct mproc_exit st;
-    if (mproc_process_join(p, MPROC_FOREVER, &st) != 0 || !st.exited || st.code != 0) failed = 1;
+    if (mproc_process_join(p, MPROC_FOREVER, &st) != 0 || !st.exited || st.code != 0)
+        failed = 1;
     mproc_process_free(p);
     mproc_pipe_close(parent_end);
     return failed;

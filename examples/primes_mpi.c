@@ -25,10 +25,13 @@ struct range {
 
 static int is_prime(uint64_t n)
 {
-    if (n < 2) return 0;
-    if (n % 2 == 0) return n == 2;
+    if (n < 2)
+        return 0;
+    if (n % 2 == 0)
+        return n == 2;
     for (uint64_t d = 3; d * d <= n; d += 2)
-        if (n % d == 0) return 0;
+        if (n % d == 0)
+            return 0;
     return 1;
 }
 
@@ -37,7 +40,8 @@ static int count_primes(const void *in, size_t in_len, void *out, size_t *out_le
 {
     (void)ctx;
     struct range r;
-    if (in_len != sizeof r || *out_len < sizeof(uint64_t)) return MPROC_EINVAL;
+    if (in_len != sizeof r || *out_len < sizeof(uint64_t))
+        return MPROC_EINVAL;
     memcpy(&r, in, sizeof r);
     uint64_t count = 0;
     for (uint64_t n = r.lo; n < r.hi; n++)

@@ -28,11 +28,13 @@ static int is_prime(const void *in, size_t in_len, void *out, size_t *out_len, v
 {
     (void)ctx;
     uint64_t n;
-    if (in_len != sizeof n || *out_len < 1) return MPROC_EINVAL;
+    if (in_len != sizeof n || *out_len < 1)
+        return MPROC_EINVAL;
     memcpy(&n, in, sizeof n);
     uint8_t prime = n >= 2;
     for (uint64_t d = 2; prime && d * d <= n; d++)
-        if (n % d == 0) prime = 0;
+        if (n % d == 0)
+            prime = 0;
     *(uint8_t *)out = prime;
     *out_len = 1;
     return 0;
@@ -41,11 +43,13 @@ MPROC_TASK(is_prime); /* a name, for the spawn and MPI backends */
 
 int main(int argc, char **argv)
 {
-    if (mproc_main(argc, argv) < 0) return 1;
+    if (mproc_main(argc, argv) < 0)
+        return 1;
 
     uint64_t *in = malloc(N * sizeof *in);
     uint8_t *flags = malloc(N);
-    if (!in || !flags) return 1;
+    if (!in || !flags)
+        return 1;
     for (uint64_t i = 0; i < N; i++)
         in[i] = i;
 

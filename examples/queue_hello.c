@@ -34,7 +34,8 @@ static int produce(void *arg)
         char msg[64];
         int len = snprintf(msg, sizeof msg, "producer %d says hello #%d", n, i);
         int rc = mproc_queue_put(q, msg, (size_t)len, MPROC_FOREVER);
-        if (rc < 0) return 1;
+        if (rc < 0)
+            return 1;
     }
     /* The child's copy of the handle: closing it never removes the queue. */
     mproc_queue_close(q);
@@ -43,7 +44,8 @@ static int produce(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (mproc_main(argc, argv) < 0) return 1;
+    if (mproc_main(argc, argv) < 0)
+        return 1;
 
     struct mproc_queue_opts opts = {.capacity = 64 * 1024};
     int rc = mproc_queue_create(&q, NULL, &opts);

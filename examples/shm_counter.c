@@ -34,7 +34,8 @@ static int work(void *arg)
 
 int main(int argc, char **argv)
 {
-    if (mproc_main(argc, argv) < 0) return 1;
+    if (mproc_main(argc, argv) < 0)
+        return 1;
 
     mproc_shm *shm;
     int rc = mproc_shm_create(&shm, NULL, sizeof *counter);

@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              * wait short by only attaching published-looking inputs. */
             if (size >= 4 && (buf[0] | buf[1] | buf[2] | buf[3]) != 0 &&
                 mproc__seg_from_fd(&seg, fd, 0) == 0) {
-                volatile unsigned char sink = ((unsigned char *)seg.body)[seg.body_size ? seg.body_size - 1 : 0];
+                volatile unsigned char sink =
+                    ((unsigned char *)seg.body)[seg.body_size ? seg.body_size - 1 : 0];
                 (void)sink;
                 mproc__seg_close(&seg, false);
             }

@@ -13,7 +13,7 @@ declare -A pkgs=(
   [test]="libcriterion-dev libmsgpack-dev openmpi-bin libopenmpi-dev"
   [bench]="libzmq3-dev libboost-dev python3 python3-mpi4py openmpi-bin libopenmpi-dev"
   [fuzz]="clang libclang-rt-14-dev"
-  [clang]="clang"
+  [clang]="clang clang-format"
   [valgrind]="valgrind"
 )
 

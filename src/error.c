@@ -14,7 +14,10 @@ struct err_entry {
     const char *text;
 };
 
-#define E(sym, text) {MPROC_##sym, "MPROC_" #sym, text}
+#define E(sym, text)                                                                               \
+    {                                                                                              \
+        MPROC_##sym, "MPROC_" #sym, text                                                           \
+    }
 static const struct err_entry err_table[] = {
     E(EPERM, "operation not permitted"),
     E(ENOENT, "no such object"),

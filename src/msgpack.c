@@ -56,28 +56,91 @@ static int header(const unsigned char *p, size_t len, size_t *off, uint64_t *ele
         skip = b & 31u;
     } else {
         switch (b) {
-        case 0xc4: case 0xd9: lenbytes = 1; kind = 1; break; /* bin8, str8 */
-        case 0xc5: case 0xda: lenbytes = 2; kind = 1; break;
-        case 0xc6: case 0xdb: lenbytes = 4; kind = 1; break;
-        case 0xc7: lenbytes = 1; kind = 1; skip = 1; break; /* ext8: + type byte */
-        case 0xc8: lenbytes = 2; kind = 1; skip = 1; break;
-        case 0xc9: lenbytes = 4; kind = 1; skip = 1; break;
-        case 0xca: skip = 4; break;
-        case 0xcb: skip = 8; break;
-        case 0xcc: case 0xd0: skip = 1; break;
-        case 0xcd: case 0xd1: skip = 2; break;
-        case 0xce: case 0xd2: skip = 4; break;
-        case 0xcf: case 0xd3: skip = 8; break;
-        case 0xd4: skip = 2; break; /* fixext: type + 1, 2, 4, 8, 16 */
-        case 0xd5: skip = 3; break;
-        case 0xd6: skip = 5; break;
-        case 0xd7: skip = 9; break;
-        case 0xd8: skip = 17; break;
-        case 0xdc: lenbytes = 2; kind = 2; break;
-        case 0xdd: lenbytes = 4; kind = 2; break;
-        case 0xde: lenbytes = 2; kind = 3; break;
-        case 0xdf: lenbytes = 4; kind = 3; break;
-        default: return MPROC_EBADMSG; /* 0xc1 is never used */
+        case 0xc4:
+        case 0xd9:
+            lenbytes = 1;
+            kind = 1;
+            break; /* bin8, str8 */
+        case 0xc5:
+        case 0xda:
+            lenbytes = 2;
+            kind = 1;
+            break;
+        case 0xc6:
+        case 0xdb:
+            lenbytes = 4;
+            kind = 1;
+            break;
+        case 0xc7:
+            lenbytes = 1;
+            kind = 1;
+            skip = 1;
+            break; /* ext8: + type byte */
+        case 0xc8:
+            lenbytes = 2;
+            kind = 1;
+            skip = 1;
+            break;
+        case 0xc9:
+            lenbytes = 4;
+            kind = 1;
+            skip = 1;
+            break;
+        case 0xca:
+            skip = 4;
+            break;
+        case 0xcb:
+            skip = 8;
+            break;
+        case 0xcc:
+        case 0xd0:
+            skip = 1;
+            break;
+        case 0xcd:
+        case 0xd1:
+            skip = 2;
+            break;
+        case 0xce:
+        case 0xd2:
+            skip = 4;
+            break;
+        case 0xcf:
+        case 0xd3:
+            skip = 8;
+            break;
+        case 0xd4:
+            skip = 2;
+            break; /* fixext: type + 1, 2, 4, 8, 16 */
+        case 0xd5:
+            skip = 3;
+            break;
+        case 0xd6:
+            skip = 5;
+            break;
+        case 0xd7:
+            skip = 9;
+            break;
+        case 0xd8:
+            skip = 17;
+            break;
+        case 0xdc:
+            lenbytes = 2;
+            kind = 2;
+            break;
+        case 0xdd:
+            lenbytes = 4;
+            kind = 2;
+            break;
+        case 0xde:
+            lenbytes = 2;
+            kind = 3;
+            break;
+        case 0xdf:
+            lenbytes = 4;
+            kind = 3;
+            break;
+        default:
+            return MPROC_EBADMSG; /* 0xc1 is never used */
         }
     }
     if (lenbytes) {
@@ -265,7 +328,7 @@ int mproc_queue_get_msgpack(mproc_queue *q, mproc_msgpack_value *out, int timeou
 struct out {
     char *buf; /* snprintf-like sink, or */
     size_t cap;
-    FILE *f;   /* a stream */
+    FILE *f; /* a stream */
     size_t len;
     bool failed;
 };

@@ -76,8 +76,8 @@ struct fd_batch {
 struct mproc_pipe {
     int fd;
     bool can_send, can_recv;
-    bool eof;    /* the peer's end is closed (recvmsg returned 0) */
-    int broken;  /* sticky receive error, 0 if none */
+    bool eof;   /* the peer's end is closed (recvmsg returned 0) */
+    int broken; /* sticky receive error, 0 if none */
     size_t max_msg;
     /* read-ahead: bytes [rpos, rend) of rbuf are received, not yet consumed */
     char *rbuf;
@@ -199,8 +199,8 @@ static int keep_rest(mproc_pipe *p, const struct frame_hdr *h, const void *buf, 
         struct mproc__deadline forever;
         mproc__deadline_init(&forever, MPROC_FOREVER);
         while (sent < total) {
-            const char *src = sent < HDR_SIZE ? (const char *)h + sent
-                                              : (const char *)buf + (sent - HDR_SIZE);
+            const char *src =
+                sent < HDR_SIZE ? (const char *)h + sent : (const char *)buf + (sent - HDR_SIZE);
             size_t chunk = sent < HDR_SIZE ? HDR_SIZE - sent : total - sent;
             ssize_t n = send(p->fd, src, chunk, MSG_NOSIGNAL);
             if (n < 0 && errno == EINTR)
@@ -377,7 +377,9 @@ static ssize_t rx(mproc_pipe *p, void *dst, size_t cap, bool waitall,
         return MPROC_ECLOSED;
     for (;;) {
         struct iovec iov = {dst, cap};
-        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+        struct msghdr m = {.msg_iov = &iov,
+                           .msg_iovlen = 1,
+                           .msg_control = ctl.buf,
                            .msg_controllen = sizeof ctl.buf};
         int flags = MSG_CMSG_CLOEXEC;
         /* With the rest of a timed-out send still to go out, never sleep
@@ -562,8 +564,8 @@ static ssize_t recv_pending(mproc_pipe *p, void *buf, size_t cap, void **aout, i
 
 /* The receive of every flavour: into buf (cap bytes), or, with aout, into
  * a buffer malloc'd here; descriptors into fds (room *nfds) or closed. */
-static ssize_t recv_frame(mproc_pipe *p, void *buf, size_t cap, void **aout, int *fds,
-                          size_t *nfds, int timeout_ms)
+static ssize_t recv_frame(mproc_pipe *p, void *buf, size_t cap, void **aout, int *fds, size_t *nfds,
+                          int timeout_ms)
 {
     if (p == NULL || (aout == NULL && buf == NULL && cap > 0) ||
         (nfds != NULL && fds == NULL && *nfds > 0))

@@ -57,7 +57,8 @@ static struct mproc__pool_pchunk *chunk_new(struct mproc__pool_job *j, uint64_t 
                                             uint32_t count, int attempts)
 {
     struct mproc__pool_pchunk *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
+    if (!c)
+        return NULL;
     c->job = j;
     c->base = base;
     c->count = count;
@@ -74,7 +75,8 @@ struct mproc__pool_pchunk *mproc__pool_chunk_copy(struct mproc__pool_job *j, uin
                                                   size_t stride, const uint32_t *lens)
 {
     struct mproc__pool_pchunk *c = chunk_new(j, base, count, attempts);
-    if (!c) return NULL;
+    if (!c)
+        return NULL;
     c->in_stride = stride;
     c->in = malloc((size_t)count * stride + 1);
     c->in_lens = lens ? malloc(count * sizeof *lens) : NULL;
@@ -82,8 +84,10 @@ struct mproc__pool_pchunk *mproc__pool_chunk_copy(struct mproc__pool_job *j, uin
         chunk_free(c);
         return NULL;
     }
-    if (count > 0 && stride > 0) memcpy(c->in, in, (size_t)count * stride);
-    if (lens) memcpy(c->in_lens, lens, count * sizeof *lens);
+    if (count > 0 && stride > 0)
+        memcpy(c->in, in, (size_t)count * stride);
+    if (lens)
+        memcpy(c->in_lens, lens, count * sizeof *lens);
     return c;
 }
 
@@ -91,7 +95,8 @@ static void pending_push_front(mproc_pool *p, struct mproc__pool_pchunk *c)
 {
     c->next = p->pending_head;
     p->pending_head = c;
-    if (!p->pending_tail) p->pending_tail = c;
+    if (!p->pending_tail)
+        p->pending_tail = c;
 }
 
 void mproc__pool_pending_push_back(mproc_pool *p, struct mproc__pool_pchunk *c)
@@ -109,7 +114,8 @@ static struct mproc__pool_pchunk *pending_pop(mproc_pool *p)
     struct mproc__pool_pchunk *c = p->pending_head;
     if (c) {
         p->pending_head = c->next;
-        if (!p->pending_head) p->pending_tail = NULL;
+        if (!p->pending_head)
+            p->pending_tail = NULL;
         c->next = NULL;
     }
     return c;
@@ -125,11 +131,14 @@ static void future_finish(mproc_pool *p, struct mproc__pool_job *j, int status, 
         j->fprev->fnext = j->fnext;
     else if (p->futures == j)
         p->futures = j->fnext;
-    if (j->fnext) j->fnext->fprev = j->fprev;
+    if (j->fnext)
+        j->fnext->fprev = j->fprev;
     j->fnext = j->fprev = NULL;
-    if (!f) return;
+    if (!f)
+        return;
     f->status = status;
-    if (err) f->err = *err;
+    if (err)
+        f->err = *err;
     if (status == 0 && len > 0) {
         f->out = malloc(len);
         if (f->out) {
@@ -148,7 +157,8 @@ static void emit(struct mproc__pool_job *j, uint64_t index, const void *out, siz
 {
     if (j->stop_rc == 0) {
         int rc = j->on_result ? j->on_result(j->arg, index, out, len, err) : 0;
-        if (rc < 0) j->stop_rc = rc;
+        if (rc < 0)
+            j->stop_rc = rc;
     }
 }
 
@@ -159,20 +169,24 @@ static void hold_or_emit(struct mproc__pool_job *j, uint64_t index, int status, 
                          size_t len, const struct mproc_pool_error *err)
 {
     if (index != j->emitted) {
-        if (index < j->emitted || index - j->emitted >= j->rb_cap) return; /* cannot happen */
+        if (index < j->emitted || index - j->emitted >= j->rb_cap)
+            return; /* cannot happen */
         struct held *h = &j->rb[index % j->rb_cap];
         h->have = true;
         h->status = status;
         h->len = status == 0 ? len : 0;
-        if (h->len) memcpy(j->rb_out + (index % j->rb_cap) * j->out_size, out, h->len);
-        if (err) h->err = *err;
+        if (h->len)
+            memcpy(j->rb_out + (index % j->rb_cap) * j->out_size, out, h->len);
+        if (err)
+            h->err = *err;
         return;
     }
     emit(j, index, out, len, err);
     j->emitted++;
     for (;;) {
         struct held *h = &j->rb[j->emitted % j->rb_cap];
-        if (!h->have) break;
+        if (!h->have)
+            break;
         h->have = false;
         emit(j, j->emitted, j->rb_out + (j->emitted % j->rb_cap) * j->out_size, h->len,
              h->status ? &h->err : NULL);
@@ -186,18 +200,24 @@ static void deliver(mproc_pool *p, struct mproc__pool_job *j, uint64_t index, in
 {
     j->delivered++;
     p->stats.items_done++;
-    if (status != 0) p->stats.items_failed++;
-    if (j->abandoned) return;
+    if (status != 0)
+        p->stats.items_failed++;
+    if (j->abandoned)
+        return;
     if (status != 0 && (j->first_err == 0 || index < j->first_err_index)) {
         j->first_err = status;
         j->first_err_index = index;
     }
     switch (j->kind) {
     case JOB_MAP:
-        if (index >= j->total) return;
-        if (status == 0 && len) memcpy(j->out + index * j->out_size, out, len);
-        if (j->mo.statuses) j->mo.statuses[index] = status;
-        if (j->mo.out_lens) j->mo.out_lens[index] = status == 0 ? len : 0;
+        if (index >= j->total)
+            return;
+        if (status == 0 && len)
+            memcpy(j->out + index * j->out_size, out, len);
+        if (j->mo.statuses)
+            j->mo.statuses[index] = status;
+        if (j->mo.out_lens)
+            j->mo.out_lens[index] = status == 0 ? len : 0;
         if (j->mo.errors) {
             struct mproc_pool_error none = {0};
             j->mo.errors[index] = err ? *err : none;
@@ -212,7 +232,8 @@ static void deliver(mproc_pool *p, struct mproc__pool_job *j, uint64_t index, in
     case JOB_UNORDERED:
         if (j->stop_rc == 0) {
             int rc = j->on_result ? j->on_result(j->arg, index, out, len, err) : 0;
-            if (rc < 0) j->stop_rc = rc;
+            if (rc < 0)
+                j->stop_rc = rc;
         }
         break;
     case JOB_FUTURE:
@@ -260,8 +281,10 @@ static void deliver_done(mproc_pool *p, struct mproc__pool_pchunk *c,
     for (uint32_t i = 0; i < n; i++) {
         int st = ev->status[i];
         size_t len = ev->out_len[i];
-        if (st == 0 && len > j->out_size) st = MPROC_ECORRUPT;
-        if (st > 0) st = MPROC_ECORRUPT;
+        if (st == 0 && len > j->out_size)
+            st = MPROC_ECORRUPT;
+        if (st > 0)
+            st = MPROC_ECORRUPT;
         uint64_t idx = c->base + i;
         if (st == 0) {
             deliver(p, j, idx, 0, ev->out + (size_t)i * ev->out_stride, len, NULL);
@@ -277,7 +300,8 @@ void mproc__pool_fail_everything(mproc_pool *p, int code)
 {
     for (uint32_t t = 0; t < p->ctab_size; t++) {
         struct mproc__pool_pchunk *c = p->ctab[t];
-        if (!c) continue;
+        if (!c)
+            continue;
         p->ctab[t] = NULL;
         p->in_flight_chunks--;
         mproc__pool_pending_push_back(p, c);
@@ -295,7 +319,8 @@ void mproc__pool_fail_everything(mproc_pool *p, int code)
 
 static void pool_break(mproc_pool *p, int code)
 {
-    if (p->broken) return;
+    if (p->broken)
+        return;
     p->broken = code;
     p->closed = true;
     p->ops->kill(p);
@@ -320,7 +345,8 @@ static void handle_lost(mproc_pool *p, struct mproc__pool_pchunk *c,
             !j->abandoned) {
             retry = mproc__pool_chunk_copy(j, idx, 1, started, ev->in + (size_t)nd * ev->in_stride,
                                            ev->in_stride, ev->in_lens ? ev->in_lens + nd : NULL);
-            if (retry) p->stats.retried++;
+            if (retry)
+                p->stats.retried++;
         }
         if (!retry) {
             struct mproc_pool_error e = item_error(MPROC_EWORKERDIED, idx, ev->pid, started);
@@ -347,14 +373,16 @@ static void handle_lost(mproc_pool *p, struct mproc__pool_pchunk *c,
             }
         }
     }
-    if (retry) pending_push_front(p, retry);
+    if (retry)
+        pending_push_front(p, retry);
     progress(j);
 }
 
 static struct mproc__pool_pchunk *take_token(mproc_pool *p, uint64_t token)
 {
     uint32_t idx = (uint32_t)token;
-    if (idx >= p->ctab_size || !p->ctab[idx] || p->ctab[idx]->token != token) return NULL;
+    if (idx >= p->ctab_size || !p->ctab[idx] || p->ctab[idx]->token != token)
+        return NULL;
     struct mproc__pool_pchunk *c = p->ctab[idx];
     p->ctab[idx] = NULL;
     p->in_flight_chunks--;
@@ -376,14 +404,16 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
         }
         if (!p->terminated) {
             int rc = p->ops->respawn(p, ev->worker);
-            if (rc < 0) pool_break(p, MPROC_EBROKEN);
+            if (rc < 0)
+                pool_break(p, MPROC_EBROKEN);
         }
         return;
     }
     if (ev->kind == MPROC__POOL_EV_LOST)
         p->death_unsettled = true;
     struct mproc__pool_pchunk *c = take_token(p, ev->token);
-    if (!c) return; /* not ours (corrupt token): ignore rather than trust it */
+    if (!c)
+        return; /* not ours (corrupt token): ignore rather than trust it */
     if (ev->kind == MPROC__POOL_EV_DONE) {
         deliver_done(p, c, ev, c->count);
         progress(c->job);
@@ -398,7 +428,8 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
 /* 0 posted, MPROC_EAGAIN (no room), or another code (chunk not posted). */
 static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
 {
-    if (p->in_flight_chunks >= p->ctab_size) return MPROC_EAGAIN;
+    if (p->in_flight_chunks >= p->ctab_size)
+        return MPROC_EAGAIN;
     /* Chunks mostly finish in the order they were posted, so the entry after
      * the last one used is almost always free. */
     uint32_t idx = p->ctab_hint;
@@ -414,7 +445,8 @@ static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
                                    .in = in,
                                    .in_lens = c->in_lens};
     int rc = p->ops->post(p, &ch);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     p->ctab[idx] = c;
     p->ctab_hint = idx + 1 == p->ctab_size ? 0 : idx + 1;
     p->in_flight_chunks++;
@@ -423,8 +455,10 @@ static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
 
 static bool job_may_cut(const struct mproc__pool_job *j)
 {
-    if (!j || j->abandoned || j->stop_rc || j->kind == JOB_FUTURE) return false;
-    if (j->kind == JOB_STREAM ? j->eof : j->dispatched >= j->total) return false;
+    if (!j || j->abandoned || j->stop_rc || j->kind == JOB_FUTURE)
+        return false;
+    if (j->kind == JOB_STREAM ? j->eof : j->dispatched >= j->total)
+        return false;
     uint64_t in_flight = j->dispatched - (j->ordered ? j->emitted : j->delivered);
     return in_flight == 0 || in_flight + j->chunk <= j->max_in_flight;
 }
@@ -436,11 +470,13 @@ static struct mproc__pool_pchunk *cut_chunk(struct mproc__pool_job *j)
         uint64_t n = j->total - j->dispatched;
         uint32_t k = (uint32_t)(n < j->chunk ? n : j->chunk);
         struct mproc__pool_pchunk *c = chunk_new(j, j->dispatched, k, 0);
-        if (c) j->dispatched += k;
+        if (c)
+            j->dispatched += k;
         return c;
     }
     struct mproc__pool_pchunk *c = chunk_new(j, j->dispatched, 0, 0);
-    if (!c) return NULL;
+    if (!c)
+        return NULL;
     c->in = malloc(j->chunk * j->in_size + 1);
     c->in_lens = malloc(j->chunk * sizeof *c->in_lens);
     if (!c->in || !c->in_lens) {
@@ -500,12 +536,15 @@ void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j)
                 pending_push_front(p, c);
                 return;
             }
-            if (rc < 0) fail_chunk(p, c, rc);
+            if (rc < 0)
+                fail_chunk(p, c, rc);
             continue;
         }
-        if (!job_may_cut(j)) return;
+        if (!job_may_cut(j))
+            return;
         c = cut_chunk(j);
-        if (!c) return;
+        if (!c)
+            return;
         int rc = post_chunk(p, c);
         if (rc < 0 && rc != MPROC_EAGAIN) {
             /* The backend refuses it for good (unknown task name, ...). */
@@ -534,9 +573,12 @@ static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 {
     if (!j) /* join: everything */
         return p->futures == NULL && p->in_flight_chunks == 0 && p->pending_head == NULL;
-    if (j->kind == JOB_FUTURE) return j->fut == NULL || j->fut->done;
-    if (j->stop_rc) return true;
-    if (j->kind == JOB_STREAM) return j->eof && j->delivered == j->dispatched;
+    if (j->kind == JOB_FUTURE)
+        return j->fut == NULL || j->fut->done;
+    if (j->stop_rc)
+        return true;
+    if (j->kind == JOB_STREAM)
+        return j->eof && j->delivered == j->dispatched;
     return j->delivered >= j->total;
 }
 
@@ -560,16 +602,19 @@ static void settle_deaths(mproc_pool *p)
 static int drive_loop(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
 {
     for (;;) {
-        if (p->broken) return p->broken;
+        if (p->broken)
+            return p->broken;
         mproc__pool_fill(p, j);
         if (job_finished(p, j)) {
             settle_deaths(p);
             return 0;
         }
-        if (p->broken) return p->broken;
+        if (p->broken)
+            return p->broken;
         struct mproc__pool_event ev;
         int rc = p->ops->poll(p, &ev, d->poll ? NULL : d);
-        if (rc < 0) return rc;
+        if (rc < 0)
+            return rc;
         handle_event(p, &ev);
         p->ops->release(p, &ev);
     }
@@ -589,19 +634,26 @@ int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mpr
 
 int mproc__pool_check(const mproc_pool *p)
 {
-    if (!p) return MPROC_EINVAL;
-    if (p->owner != getpid()) return MPROC_ENOTCHILD;
+    if (!p)
+        return MPROC_EINVAL;
+    if (p->owner != getpid())
+        return MPROC_ENOTCHILD;
     return 0;
 }
 
 int mproc__pool_check_open(const mproc_pool *p)
 {
     int rc = mproc__pool_check(p);
-    if (rc < 0) return rc;
-    if (p->in_engine) return MPROC_EBUSY;
-    if (p->broken) return p->broken;
-    if (p->terminated) return MPROC_ECANCELED;
-    if (p->closed) return MPROC_ECLOSED;
+    if (rc < 0)
+        return rc;
+    if (p->in_engine)
+        return MPROC_EBUSY;
+    if (p->broken)
+        return p->broken;
+    if (p->terminated)
+        return MPROC_ECANCELED;
+    if (p->closed)
+        return MPROC_ECLOSED;
     return 0;
 }
 
@@ -618,8 +670,10 @@ int mproc__pool_run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms
         }
         j->dispatched = j->total;
     }
-    if (rc == 0) rc = j->stop_rc ? j->stop_rc : j->first_err;
-    if (!job_finished(p, j) || j->stop_rc) j->abandoned = true;
+    if (rc == 0)
+        rc = j->stop_rc ? j->stop_rc : j->first_err;
+    if (!job_finished(p, j) || j->stop_rc)
+        j->abandoned = true;
     mproc__pool_job_unref(j);
     return rc;
 }
@@ -630,17 +684,22 @@ int mproc__pool_map_job(mproc_pool *p, int kind, mproc_task_fn fn, const void *i
                         struct mproc__pool_job **jout)
 {
     int rc = mproc__pool_check_open(p);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     struct mproc__deadline d;
     if (!fn || mproc__deadline_init(&d, timeout_ms) < 0 || out_size > UINT32_MAX ||
         in_size > UINT32_MAX)
         return MPROC_EINVAL;
-    if (kind != JOB_STREAM && n > 0 && (!in || in_size == 0)) return MPROC_EINVAL;
-    if (kind == JOB_MAP && n > 0 && out_size > 0 && !out) return MPROC_EINVAL;
+    if (kind != JOB_STREAM && n > 0 && (!in || in_size == 0))
+        return MPROC_EINVAL;
+    if (kind == JOB_MAP && n > 0 && out_size > 0 && !out)
+        return MPROC_EINVAL;
     size_t max = p->ops->max_items(p, in_size, out_size);
-    if (max == 0) return MPROC_EMSGSIZE;
+    if (max == 0)
+        return MPROC_EMSGSIZE;
     struct mproc__pool_job *j = calloc(1, sizeof *j);
-    if (!j) return MPROC_ENOMEM;
+    if (!j)
+        return MPROC_ENOMEM;
     j->kind = kind;
     j->refs = 1;
     j->fn = fn;
@@ -649,13 +708,15 @@ int mproc__pool_map_job(mproc_pool *p, int kind, mproc_task_fn fn, const void *i
     j->out = out;
     j->out_size = out_size;
     j->total = n;
-    if (opts) j->mo = *opts;
+    if (opts)
+        j->mo = *opts;
     size_t chunk = j->mo.chunksize;
     if (chunk == 0) {
         size_t w4 = 4 * (size_t)p->opts.workers;
         chunk = kind == JOB_STREAM ? 1 : (n + w4 - 1) / w4;
     }
-    if (chunk == 0) chunk = 1;
+    if (chunk == 0)
+        chunk = 1;
     j->chunk = chunk < max ? chunk : max;
     j->max_in_flight = j->mo.max_in_flight ? j->mo.max_in_flight : j->chunk * p->ctab_size;
     *jout = j;

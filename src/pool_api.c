@@ -20,27 +20,34 @@ __attribute__((weak)) int mproc_cpu_count(void);
 
 static int default_workers(void)
 {
-    if (mproc_cpu_count) return mproc_cpu_count();
+    if (mproc_cpu_count)
+        return mproc_cpu_count();
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
     return 1;
 }
 
 int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_pool_opts *out)
 {
     struct mproc_pool_opts o = {0};
-    if (opts) o = *opts;
+    if (opts)
+        o = *opts;
     if (o.workers < 0 || o.workers > 4096 || o.max_retries < 0 || o.on_death < 0 ||
         o.on_death > MPROC_POOL_FAIL_POOL || (o.slot_bytes && o.slot_bytes < 4096) ||
         o.slot_bytes > ((size_t)1 << 30) || o.slots_per_worker > 1024)
         return MPROC_EINVAL;
     if (o.start_method != MPROC_START_FORK && o.start_method != MPROC_START_SPAWN)
         return MPROC_EINVAL;
-    if (o.workers == 0) o.workers = default_workers();
-    if (o.max_retries == 0) o.max_retries = 3;
-    if (o.slot_bytes == 0) o.slot_bytes = 256 * 1024;
+    if (o.workers == 0)
+        o.workers = default_workers();
+    if (o.max_retries == 0)
+        o.max_retries = 3;
+    if (o.slot_bytes == 0)
+        o.slot_bytes = 256 * 1024;
     o.slot_bytes = (o.slot_bytes + 63) & ~(size_t)63;
-    if (o.slots_per_worker == 0) o.slots_per_worker = 8;
+    if (o.slots_per_worker == 0)
+        o.slots_per_worker = 8;
     *out = o;
     return 0;
 }
@@ -48,9 +55,11 @@ int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_po
 int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
                     const struct mproc__pool_backend *ops, void *be)
 {
-    if (!out || !resolved || !ops || !be) return MPROC_EINVAL;
+    if (!out || !resolved || !ops || !be)
+        return MPROC_EINVAL;
     mproc_pool *p = calloc(1, sizeof *p);
-    if (!p) return MPROC_ENOMEM;
+    if (!p)
+        return MPROC_ENOMEM;
     p->ops = ops;
     p->be = be;
     p->opts = *resolved;
@@ -74,15 +83,19 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
 {
     struct mproc_pool_opts o;
     void *be;
-    if (!out) return MPROC_EINVAL;
+    if (!out)
+        return MPROC_EINVAL;
     int rc = mproc__pool_opts_resolve(opts, &o);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     /* A spawned worker has no copy of our memory: pointers mean nothing there. */
     if (o.start_method == MPROC_START_SPAWN) {
-        if (o.initializer) return MPROC_EINVAL;
+        if (o.initializer)
+            return MPROC_EINVAL;
         o.task_ctx = NULL;
     }
-    if ((rc = mproc__pool_local_start(&o, &be)) < 0) return rc;
+    if ((rc = mproc__pool_local_start(&o, &be)) < 0)
+        return rc;
     mproc_pool *p;
     if ((rc = mproc__pool_new(&p, &o, &mproc__pool_local_backend, be)) < 0) {
         struct mproc_pool tmp = {.ops = &mproc__pool_local_backend, .be = be};
@@ -110,7 +123,8 @@ int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in,
     struct mproc__pool_job *j;
     int rc = mproc__pool_map_job(pool, JOB_UNORDERED, fn, in, n, in_size, NULL, out_size, opts,
                                  timeout_ms, &j);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     j->on_result = on_result;
     j->arg = arg;
     return mproc__pool_run_job(pool, j, timeout_ms);
@@ -122,12 +136,15 @@ int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn
                           const struct mproc_pool_map_opts *opts, int timeout_ms)
 {
     int rc = mproc__pool_check(pool);
-    if (rc < 0) return rc;
-    if (!next) return MPROC_EINVAL;
+    if (rc < 0)
+        return rc;
+    if (!next)
+        return MPROC_EINVAL;
     struct mproc__pool_job *j;
     rc = mproc__pool_map_job(pool, JOB_STREAM, fn, NULL, 0, max_in_size, NULL, out_size, opts,
                              timeout_ms, &j);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     j->next = next;
     j->next_arg = next_arg;
     j->on_result = on_result;
@@ -150,10 +167,12 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
                       size_t out_cap, mproc_future **out)
 {
     int rc = mproc__pool_check_open(pool);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     if (!fn || !out || (in_len && !in) || in_len > UINT32_MAX || out_cap > UINT32_MAX)
         return MPROC_EINVAL;
-    if (pool->ops->max_items(pool, in_len, out_cap) == 0) return MPROC_EMSGSIZE;
+    if (pool->ops->max_items(pool, in_len, out_cap) == 0)
+        return MPROC_EMSGSIZE;
     mproc_future *f = calloc(1, sizeof *f);
     struct mproc__pool_job *j = calloc(1, sizeof *j);
     if (!f || !j) {
@@ -178,7 +197,8 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
         return MPROC_ENOMEM;
     }
     j->fnext = pool->futures;
-    if (pool->futures) pool->futures->fprev = j;
+    if (pool->futures)
+        pool->futures->fprev = j;
     pool->futures = j;
     mproc__pool_pending_push_back(pool, c);
     mproc__pool_fill(pool, NULL);
@@ -189,19 +209,25 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
 int mproc_future_wait(mproc_future *f, int timeout_ms)
 {
     struct mproc__deadline d;
-    if (!f || mproc__deadline_init(&d, timeout_ms) < 0) return MPROC_EINVAL;
-    if (f->done) return 0;
+    if (!f || mproc__deadline_init(&d, timeout_ms) < 0)
+        return MPROC_EINVAL;
+    if (f->done)
+        return 0;
     int rc = mproc__pool_check(f->pool);
-    if (rc < 0) return rc;
-    if (f->pool->in_engine) return MPROC_EBUSY;
+    if (rc < 0)
+        return rc;
+    if (f->pool->in_engine)
+        return MPROC_EBUSY;
     rc = mproc__pool_drive(f->pool, f->job, &d);
-    if (f->done) return 0;
+    if (f->done)
+        return 0;
     return rc < 0 ? rc : MPROC_ETIMEDOUT;
 }
 
 int mproc_future_done(mproc_future *f)
 {
-    if (!f) return MPROC_EINVAL;
+    if (!f)
+        return MPROC_EINVAL;
     if (!f->done && mproc__pool_check(f->pool) == 0 && !f->pool->in_engine) {
         struct mproc__deadline d;
         mproc__deadline_init(&d, 0);
@@ -212,25 +238,33 @@ int mproc_future_done(mproc_future *f)
 
 int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len)
 {
-    if (!f) return MPROC_EINVAL;
-    if (!f->done) return MPROC_EAGAIN;
-    if (f->status != 0) return f->status;
-    if (out) *out = f->out;
-    if (out_len) *out_len = f->out_len;
+    if (!f)
+        return MPROC_EINVAL;
+    if (!f->done)
+        return MPROC_EAGAIN;
+    if (f->status != 0)
+        return f->status;
+    if (out)
+        *out = f->out;
+    if (out_len)
+        *out_len = f->out_len;
     return 0;
 }
 
 int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
 {
-    if (!f || !err) return MPROC_EINVAL;
-    if (!f->done) return MPROC_EAGAIN;
+    if (!f || !err)
+        return MPROC_EINVAL;
+    if (!f->done)
+        return MPROC_EAGAIN;
     *err = f->err;
     return 0;
 }
 
 void mproc_future_free(mproc_future *f)
 {
-    if (!f) return;
+    if (!f)
+        return;
     struct mproc__pool_job *j = f->job;
     if (!f->done) {
         j->abandoned = true;
@@ -238,7 +272,8 @@ void mproc_future_free(mproc_future *f)
             j->fprev->fnext = j->fnext;
         else if (f->pool && f->pool->futures == j)
             f->pool->futures = j->fnext;
-        if (j->fnext) j->fnext->fprev = j->fprev;
+        if (j->fnext)
+            j->fnext->fprev = j->fprev;
         j->fnext = j->fprev = NULL;
     }
     j->fut = NULL;
@@ -250,7 +285,8 @@ void mproc_future_free(mproc_future *f)
 int mproc_pool_close(mproc_pool *pool)
 {
     int rc = mproc__pool_check(pool);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     pool->closed = true;
     return 0;
 }
@@ -259,14 +295,20 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 {
     struct mproc__deadline d;
     int rc = mproc__pool_check(pool);
-    if (rc < 0) return rc;
-    if (pool->in_engine) return MPROC_EBUSY;
-    if (mproc__deadline_init(&d, timeout_ms) < 0 || !pool->closed) return MPROC_EINVAL;
-    if (pool->joined) return 0;
+    if (rc < 0)
+        return rc;
+    if (pool->in_engine)
+        return MPROC_EBUSY;
+    if (mproc__deadline_init(&d, timeout_ms) < 0 || !pool->closed)
+        return MPROC_EINVAL;
+    if (pool->joined)
+        return 0;
     if (!pool->terminated && !pool->broken) {
         rc = mproc__pool_drive(pool, NULL, &d);
-        if (rc < 0 && rc != MPROC_EBROKEN) return rc;
-        if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0) return rc;
+        if (rc < 0 && rc != MPROC_EBROKEN)
+            return rc;
+        if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0)
+            return rc;
     }
     pool->ops->kill(pool); /* reaps anything left (nothing, normally) */
     pool->joined = true;
@@ -276,8 +318,10 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 int mproc_pool_terminate(mproc_pool *pool)
 {
     int rc = mproc__pool_check(pool);
-    if (rc < 0) return rc;
-    if (pool->in_engine) return MPROC_EBUSY;
+    if (rc < 0)
+        return rc;
+    if (pool->in_engine)
+        return MPROC_EBUSY;
     pool->closed = true;
     if (!pool->terminated) {
         pool->terminated = true;
@@ -289,12 +333,15 @@ int mproc_pool_terminate(mproc_pool *pool)
 
 void mproc_pool_free(mproc_pool *pool)
 {
-    if (!pool) return;
+    if (!pool)
+        return;
     if (pool->owner == getpid()) {
-        if (!pool->joined) mproc_pool_terminate(pool);
+        if (!pool->joined)
+            mproc_pool_terminate(pool);
         /* Futures the caller still holds stay valid but will not finish. */
         for (struct mproc__pool_job *j = pool->futures; j; j = j->fnext)
-            if (j->fut) j->fut->pool = NULL;
+            if (j->fut)
+                j->fut->pool = NULL;
         pool->ops->destroy(pool);
     }
     free(pool->ctab);
@@ -309,14 +356,17 @@ int mproc_pool_workers(const mproc_pool *pool)
 int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
 {
     int rc = mproc__pool_check(pool);
-    if (rc < 0) return rc;
-    if (max < 0 || (max > 0 && !out)) return MPROC_EINVAL;
+    if (rc < 0)
+        return rc;
+    if (max < 0 || (max > 0 && !out))
+        return MPROC_EINVAL;
     return pool->ops->worker_pids(pool, out, max);
 }
 
 int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
 {
-    if (!pool || !out) return MPROC_EINVAL;
+    if (!pool || !out)
+        return MPROC_EINVAL;
     *out = pool->stats;
     return 0;
 }

@@ -117,9 +117,9 @@ struct mproc_pool {
     bool closed;
     bool terminated;
     bool joined;
-    bool in_engine; /* inside the engine's loop (callbacks may be running) */
+    bool in_engine;       /* inside the engine's loop (callbacks may be running) */
     bool death_unsettled; /* a LOST event came, its worker's GONE not yet */
-    int broken;     /* 0, or the code every call returns */
+    int broken;           /* 0, or the code every call returns */
     size_t in_flight_chunks;
     struct mproc__pool_pchunk **ctab; /* chunks in flight, by token index */
     uint32_t ctab_size;

@@ -129,7 +129,8 @@ static struct lp_layout layout(size_t n, size_t in_stride, size_t out_size)
 static size_t lp_max_items(struct mproc_pool *p, size_t in_size, size_t out_size)
 {
     struct lp *lp = lp_of(p);
-    if (in_size > lp->slot_bytes || out_size > lp->slot_bytes) return 0;
+    if (in_size > lp->slot_bytes || out_size > lp->slot_bytes)
+        return 0;
     size_t per = 12 + in_size + out_size;
     size_t n = (lp->slot_bytes - sizeof(struct mproc__lp_slot)) / per;
     while (n > 0 && layout(n, in_size, out_size).end > lp->slot_bytes)
@@ -165,7 +166,8 @@ static int spawn_exec(struct lp *lp, int w)
                                     .arg_len = sizeof arg};
     mproc_process *proc;
     int rc = mproc_process_start(&proc, NULL, NULL, &po);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     wk->proc = proc;
     wk->pid = mproc_process_pid(proc);
     wk->pidfd = mproc_process_pidfd(proc);
@@ -190,7 +192,8 @@ static int worker_reap(struct lp_worker *wk, bool nohang, struct lp_reaped *how)
     if (wk->proc) {
         struct mproc_exit st;
         rc = mproc_process_join(wk->proc, nohang ? 0 : MPROC_FOREVER, &st);
-        if (rc == MPROC_ETIMEDOUT) return 0;
+        if (rc == MPROC_ETIMEDOUT)
+            return 0;
         how->signal = rc == 0 && st.signaled ? st.signal : 0;
         how->exit_code = rc == 0 && st.exited ? st.code : -1;
         return 1;
@@ -244,9 +247,11 @@ static int spawn_worker(struct lp *lp, int w)
     wk->post = wk->harvest = 0;
     wk->dead = wk->gone_sent = false;
 
-    if (lp->spawn) return spawn_exec(lp, w);
+    if (lp->spawn)
+        return spawn_exec(lp, w);
     pid_t pid = fork();
-    if (pid < 0) return mproc__err();
+    if (pid < 0)
+        return mproc__err();
     if (pid == 0) {
         if (!mproc__child_pdeathsig(wk->args.owner))
             _exit(0);
@@ -268,8 +273,10 @@ static int spawn_worker(struct lp *lp, int w)
 
 static void reap_worker(struct lp_worker *wk, bool kill_it)
 {
-    if (wk->pidfd < 0) return;
-    if (kill_it) worker_kill(wk);
+    if (wk->pidfd < 0)
+        return;
+    if (kill_it)
+        worker_kill(wk);
     struct lp_reaped how;
     (void)worker_reap(wk, false, &how);
     worker_close(wk);
@@ -283,14 +290,16 @@ static void lp_free(struct lp *lp)
         free(lp->w);
     }
     free(lp->posted);
-    if (lp->shm) mproc__seg_close(&lp->seg, true);
+    if (lp->shm)
+        mproc__seg_close(&lp->seg, true);
     free(lp);
 }
 
 int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
 {
     struct lp *lp = calloc(1, sizeof *lp);
-    if (!lp) return MPROC_ENOMEM;
+    if (!lp)
+        return MPROC_ENOMEM;
     lp->nworkers = o->workers;
     lp->nslots = o->slots_per_worker;
     lp->slot_bytes = o->slot_bytes;
@@ -353,11 +362,14 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
 static int64_t task_id(struct lp *lp, mproc_task_fn fn)
 {
     const char *name = mproc_task_name(fn);
-    if (!name) return MPROC_ENOENTRY;
+    if (!name)
+        return MPROC_ENOENTRY;
     uint32_t n = atomic_load_explicit(&lp->shm->ntasks, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++)
-        if (strncmp(lp->shm->tasks[i], name, MPROC__LP_TASK_NAME) == 0) return i + 1;
-    if (n == MPROC__LP_TASKS || strlen(name) >= MPROC__LP_TASK_NAME) return MPROC_ENOSPC;
+        if (strncmp(lp->shm->tasks[i], name, MPROC__LP_TASK_NAME) == 0)
+            return i + 1;
+    if (n == MPROC__LP_TASKS || strlen(name) >= MPROC__LP_TASK_NAME)
+        return MPROC_ENOSPC;
     snprintf(lp->shm->tasks[n], MPROC__LP_TASK_NAME, "%s", name);
     atomic_store_explicit(&lp->shm->ntasks, n + 1, memory_order_release);
     return n + 1;
@@ -369,7 +381,8 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     uint64_t fn = (uint64_t)(uintptr_t)c->fn;
     if (lp->spawn) {
         int64_t id = task_id(lp, c->fn);
-        if (id < 0) return (int)id;
+        if (id < 0)
+            return (int)id;
         fn = (uint64_t)id;
     }
     /* The worker with the fewest chunks in flight, round robin among equals. */
@@ -378,21 +391,25 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     for (int k = 0; k < lp->nworkers; k++) {
         int w = (lp->rr + k) % lp->nworkers;
         struct lp_worker *wk = &lp->w[w];
-        if (wk->pidfd < 0 || wk->dead) continue;
+        if (wk->pidfd < 0 || wk->dead)
+            continue;
         uint64_t load = wk->post - wk->harvest;
         if (load < best_load && atomic_load_explicit(&slot_of(lp, w, wk->post)->state,
                                                      memory_order_acquire) == MPROC__LP_FREE) {
             best_load = load;
             best = w;
-            if (load == 0) break;
+            if (load == 0)
+                break;
         }
     }
-    if (best < 0) return MPROC_EAGAIN;
+    if (best < 0)
+        return MPROC_EAGAIN;
     lp->rr = (best + 1) % lp->nworkers;
     struct lp_worker *wk = &lp->w[best];
     struct mproc__lp_slot *s = slot_of(lp, best, wk->post);
     struct lp_layout l = layout(c->count, c->in_stride, c->out_size);
-    if (c->count == 0 || l.end > lp->slot_bytes) return MPROC_EMSGSIZE;
+    if (c->count == 0 || l.end > lp->slot_bytes)
+        return MPROC_EMSGSIZE;
     unsigned char *base = (unsigned char *)s;
     *posted_of(lp, s) = (struct lp_posted){
         .token = c->token, .count = c->count, .in_stride = c->in_stride, .out_size = c->out_size};
@@ -409,13 +426,15 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     uint32_t *in_len = (uint32_t *)(void *)(base + l.in_len);
     for (uint32_t i = 0; i < c->count; i++)
         in_len[i] = c->in_lens ? c->in_lens[i] : c->in_stride;
-    if (c->in_stride) memcpy(base + l.in, c->in, (size_t)c->count * c->in_stride);
+    if (c->in_stride)
+        memcpy(base + l.in, c->in, (size_t)c->count * c->in_stride);
     atomic_store_explicit(&s->ndone, 0, memory_order_relaxed);
     atomic_store_explicit(&s->state, MPROC__LP_POSTED, memory_order_release);
     wk->post++;
     struct mproc__lp_wctl *wc = wctl_of(lp, best);
     atomic_fetch_add_explicit(&wc->bell, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&wc->sleeping, memory_order_seq_cst)) mproc__futex_wake(&wc->bell, 1);
+    if (atomic_load_explicit(&wc->sleeping, memory_order_seq_cst))
+        mproc__futex_wake(&wc->bell, 1);
     return 0;
 }
 
@@ -444,7 +463,8 @@ static bool check_deaths(struct lp *lp)
     bool any = false;
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
-        if (wk->pidfd < 0 || wk->dead) continue;
+        if (wk->pidfd < 0 || wk->dead)
+            continue;
         struct lp_reaped how;
         if (worker_reap(wk, true, &how) == 1) {
             worker_close(wk);
@@ -461,7 +481,8 @@ static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
 {
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
-        if (!wk->dead || wk->gone_sent) continue;
+        if (!wk->dead || wk->gone_sent)
+            continue;
         memset(ev, 0, sizeof *ev);
         ev->signal = wk->how.signal;
         ev->exit_code = wk->how.exit_code;
@@ -502,9 +523,11 @@ static bool ready_event(struct lp *lp, struct mproc__pool_event *ev)
     for (int k = 0; k < lp->nworkers; k++) {
         int w = (lp->rr + k) % lp->nworkers;
         struct lp_worker *wk = &lp->w[w];
-        if (wk->dead || wk->harvest == wk->post) continue;
+        if (wk->dead || wk->harvest == wk->post)
+            continue;
         struct mproc__lp_slot *s = slot_of(lp, w, wk->harvest);
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != MPROC__LP_DONE) continue;
+        if (atomic_load_explicit(&s->state, memory_order_acquire) != MPROC__LP_DONE)
+            continue;
         memset(ev, 0, sizeof *ev);
         fill_event(lp, w, s, ev);
         ev->kind = MPROC__POOL_EV_DONE;
@@ -519,11 +542,14 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                    const struct mproc__deadline *d)
 {
     struct lp *lp = lp_of(p);
-    if (++lp->polls % DEATH_CHECK_POLLS == 0) check_deaths(lp);
+    if (++lp->polls % DEATH_CHECK_POLLS == 0)
+        check_deaths(lp);
     for (int spin = 0;; spin++) {
-        if (dead_event(lp, ev) || ready_event(lp, ev)) return 0;
+        if (dead_event(lp, ev) || ready_event(lp, ev))
+            return 0;
         if (d == NULL) {
-            if (check_deaths(lp) && dead_event(lp, ev)) return 0;
+            if (check_deaths(lp) && dead_event(lp, ev))
+                return 0;
             return MPROC_ETIMEDOUT;
         }
         if (spin < OWNER_SPIN) {
@@ -533,7 +559,8 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                 mproc__cpu_relax();
             continue;
         }
-        if (check_deaths(lp)) continue;
+        if (check_deaths(lp))
+            continue;
         uint32_t b = atomic_load_explicit(&lp->shm->done_bell, memory_order_seq_cst);
         atomic_store_explicit(&lp->shm->owner_waiting, 1, memory_order_seq_cst);
         if (ready_event(lp, ev)) {
@@ -543,7 +570,8 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         int rc = mproc__futex_wait_capped(&lp->shm->done_bell, b, d, DEATH_CHECK_MS);
         atomic_store_explicit(&lp->shm->owner_waiting, 0, memory_order_relaxed);
         if (rc == MPROC_ETIMEDOUT) {
-            if ((check_deaths(lp) && dead_event(lp, ev)) || ready_event(lp, ev)) return 0;
+            if ((check_deaths(lp) && dead_event(lp, ev)) || ready_event(lp, ev))
+                return 0;
             return MPROC_ETIMEDOUT;
         }
         spin = OWNER_SPIN - 64; /* woken: a short spin, then sleep again */
@@ -561,7 +589,8 @@ static void lp_release(struct mproc_pool *p, struct mproc__pool_event *ev)
 static int lp_respawn(struct mproc_pool *p, int w)
 {
     struct lp *lp = lp_of(p);
-    if (w < 0 || w >= lp->nworkers || lp->w[w].pidfd >= 0) return MPROC_EINVAL;
+    if (w < 0 || w >= lp->nworkers || lp->w[w].pidfd >= 0)
+        return MPROC_EINVAL;
     return spawn_worker(lp, w);
 }
 
@@ -576,7 +605,8 @@ static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
     }
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
-        if (wk->pidfd < 0) continue;
+        if (wk->pidfd < 0)
+            continue;
         int rc = mproc__child_wait(wk->pidfd, d);
         if (rc < 0)
             return rc;
@@ -611,8 +641,10 @@ static int lp_worker_pids(const struct mproc_pool *p, pid_t *out, int max)
     const struct lp *lp = p->be;
     int n = 0;
     for (int w = 0; w < lp->nworkers; w++) {
-        if (lp->w[w].pidfd < 0) continue;
-        if (out && n < max) out[n] = lp->w[w].pid;
+        if (lp->w[w].pidfd < 0)
+            continue;
+        if (out && n < max)
+            out[n] = lp->w[w].pid;
         n++;
     }
     return n;
@@ -637,11 +669,13 @@ const struct mproc__pool_backend mproc__pool_local_backend = {
 static int lp_spawn_entry(const void *argp, size_t len)
 {
     struct mproc__lp_spawn_arg arg;
-    if (len != sizeof arg) return 120;
+    if (len != sizeof arg)
+        return 120;
     memcpy(&arg, argp, sizeof arg);
     arg.seg_name[sizeof arg.seg_name - 1] = '\0';
     struct mproc__seg seg;
-    if (mproc__seg_open(&seg, arg.seg_name, MPROC__SEG_POOL) < 0) return 121;
+    if (mproc__seg_open(&seg, arg.seg_name, MPROC__SEG_POOL) < 0)
+        return 121;
     struct lp lp = {.seg = seg,
                     .shm = seg.body,
                     .nworkers = (int)arg.workers,

@@ -82,7 +82,8 @@
 static size_t chunk_limit(size_t slot_bytes, size_t in_size, size_t out_size)
 {
     size_t per = in_size + out_size + 12;
-    if (in_size > UINT32_MAX || out_size > UINT32_MAX) return 0;
+    if (in_size > UINT32_MAX || out_size > UINT32_MAX)
+        return 0;
     size_t n = slot_bytes / per;
     return n > UINT32_MAX ? UINT32_MAX : n;
 }
@@ -169,11 +170,15 @@ static int pick_worker(struct be *b)
     for (int k = 0; k < b->nworkers; k++) {
         int w = (b->rr + k) % b->nworkers;
         struct owner_worker *ow = &b->w[w];
-        if (ow->stop_sent || ow->outstanding >= b->slots) continue;
-        if (best < 0 || ow->outstanding < b->w[best].outstanding) best = w;
-        if (ow->outstanding == 0) break;
+        if (ow->stop_sent || ow->outstanding >= b->slots)
+            continue;
+        if (best < 0 || ow->outstanding < b->w[best].outstanding)
+            best = w;
+        if (ow->outstanding == 0)
+            break;
     }
-    if (best >= 0) b->rr = (best + 1) % b->nworkers;
+    if (best >= 0)
+        b->rr = (best + 1) % b->nworkers;
     return best;
 }
 
@@ -183,7 +188,8 @@ static int pick_worker(struct be *b)
  * (for the event's view), then status[] and out_len[]. */
 static int post_unnamed(struct be *b, const struct mproc__pool_chunk *c)
 {
-    if (b->free_head < 0) return MPROC_EAGAIN;
+    if (b->free_head < 0)
+        return MPROC_EAGAIN;
     size_t in_bytes = (size_t)c->count * c->in_stride;
     size_t lens_off = (in_bytes + 3) & ~(size_t)3;
     size_t st_off = lens_off + (c->in_lens ? 4 * (size_t)c->count : 0);
@@ -192,12 +198,14 @@ static int post_unnamed(struct be *b, const struct mproc__pool_chunk *c)
     struct entry *e = &b->entries[idx];
     if (e->cap < total) {
         unsigned char *nb = realloc(e->buf, total);
-        if (!nb) return MPROC_ENOMEM;
+        if (!nb)
+            return MPROC_ENOMEM;
         e->buf = nb;
         e->cap = total;
     }
     memcpy(e->buf, c->in, in_bytes);
-    if (c->in_lens) memcpy(e->buf + lens_off, c->in_lens, 4 * (size_t)c->count);
+    if (c->in_lens)
+        memcpy(e->buf + lens_off, c->in_lens, 4 * (size_t)c->count);
     for (uint32_t i = 0; i < c->count; i++) {
         int32_t st = MPROC_ENOENTRY;
         uint32_t zero = 0;
@@ -226,16 +234,20 @@ static int post_unnamed(struct be *b, const struct mproc__pool_chunk *c)
 static int be_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
 {
     struct be *b = be_of(p);
-    if (c->count == 0 || !c->fn) return MPROC_EINVAL;
-    if (chunk_limit(b->slot_bytes, c->in_stride, c->out_size) < c->count) return MPROC_EMSGSIZE;
+    if (c->count == 0 || !c->fn)
+        return MPROC_EINVAL;
+    if (chunk_limit(b->slot_bytes, c->in_stride, c->out_size) < c->count)
+        return MPROC_EMSGSIZE;
     if (c->fn != b->name_fn) {
         const char *name = mproc_task_name(c->fn);
-        if (!name) return post_unnamed(b, c);
+        if (!name)
+            return post_unnamed(b, c);
         b->name_fn = c->fn;
         b->name = name;
     }
     int w = pick_worker(b);
-    if (w < 0 || b->free_head < 0) return MPROC_EAGAIN;
+    if (w < 0 || b->free_head < 0)
+        return MPROC_EAGAIN;
     struct owner_worker *ow = &b->w[w];
     size_t name_len = c->fn == ow->last_fn ? 0 : strlen(b->name);
     size_t lens_off = 0, off = CHUNK_HDR + ((name_len + 3) & ~(size_t)3);
@@ -247,7 +259,8 @@ static int be_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     struct entry *e = &b->entries[b->free_head];
     if (e->cap < total) {
         unsigned char *nb = realloc(e->buf, total);
-        if (!nb) return MPROC_ENOMEM;
+        if (!nb)
+            return MPROC_ENOMEM;
         e->buf = nb;
         e->cap = total;
     }
@@ -264,7 +277,8 @@ static int be_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     };
     memcpy(e->buf, &h, sizeof h);
     memcpy(e->buf + CHUNK_HDR, b->name, name_len);
-    if (c->in_lens) memcpy(e->buf + lens_off, c->in_lens, 4 * (size_t)c->count);
+    if (c->in_lens)
+        memcpy(e->buf + lens_off, c->in_lens, 4 * (size_t)c->count);
     memcpy(e->buf + off, c->in, (size_t)c->count * c->in_stride);
     if (MPI_Isend(e->buf, (int)total, MPI_BYTE, w + 1, TAG_CHUNK, b->comm, &e->send) != MPI_SUCCESS)
         return MPROC_EIO;
@@ -286,9 +300,11 @@ static int be_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
 static void entry_free(struct be *b, int idx)
 {
     struct entry *e = &b->entries[idx];
-    if (e->send != MPI_REQUEST_NULL) mproc__mpi_wait(&e->send, MPI_STATUS_IGNORE);
+    if (e->send != MPI_REQUEST_NULL)
+        mproc__mpi_wait(&e->send, MPI_STATUS_IGNORE);
     e->used = false;
-    if (e->worker >= 0) b->w[e->worker].outstanding--;
+    if (e->worker >= 0)
+        b->w[e->worker].outstanding--;
     e->next_free = b->free_head;
     b->free_head = idx;
 }
@@ -299,9 +315,11 @@ static int check_result(struct be *b, const unsigned char *buf, int bytes, int s
                         struct entry **out)
 {
     struct wire_result h;
-    if (bytes < (int)RESULT_HDR) return MPROC_ECORRUPT;
+    if (bytes < (int)RESULT_HDR)
+        return MPROC_ECORRUPT;
     memcpy(&h, buf, sizeof h);
-    if (h.kind != KIND_RESULT || h.entry >= (uint32_t)b->nentries) return MPROC_ECORRUPT;
+    if (h.kind != KIND_RESULT || h.entry >= (uint32_t)b->nentries)
+        return MPROC_ECORRUPT;
     struct entry *e = &b->entries[h.entry];
     if (!e->used || e->gen != h.gen || e->worker + 1 != src || e->count != h.count ||
         e->out_size != h.out_size)
@@ -309,9 +327,11 @@ static int check_result(struct be *b, const unsigned char *buf, int bytes, int s
     const uint32_t *out_len = (const uint32_t *)(const void *)(buf + RESULT_HDR + 4 * h.count);
     size_t want = RESULT_HDR + 8 * (size_t)h.count;
     for (uint32_t i = 0; i < h.count; i++)
-        if (out_len[i] > h.out_size) return MPROC_ECORRUPT;
+        if (out_len[i] > h.out_size)
+            return MPROC_ECORRUPT;
     want += (size_t)(h.count - 1) * h.out_size + out_len[h.count - 1];
-    if ((size_t)bytes != want) return MPROC_ECORRUPT;
+    if ((size_t)bytes != want)
+        return MPROC_ECORRUPT;
     *out = e;
     return 0;
 }
@@ -327,7 +347,8 @@ static int test_recvs(struct be *b, int *idx, MPI_Status *st)
             return MPROC_EIO;
         b->ready_pos = 0;
         b->ready_n = n == MPI_UNDEFINED ? 0 : n;
-        if (b->ready_n == 0) return 0;
+        if (b->ready_n == 0)
+            return 0;
     }
     *idx = b->ready_idx[b->ready_pos];
     *st = b->ready_st[b->ready_pos];
@@ -341,10 +362,12 @@ static bool take_bye(struct be *b, int i, const MPI_Status *st)
     int bytes = 0;
     MPI_Get_count(st, MPI_BYTE, &bytes);
     uint32_t kind = 0;
-    if (bytes < (int)RESULT_HDR) return false;
+    if (bytes < (int)RESULT_HDR)
+        return false;
     memcpy(&kind, b->recv_buf[i], sizeof kind);
     int w = st->MPI_SOURCE - 1;
-    if (kind != KIND_BYE || w < 0 || w >= b->nworkers) return false;
+    if (kind != KIND_BYE || w < 0 || w >= b->nworkers)
+        return false;
     b->w[w].gone = true;
     return true;
 }
@@ -359,7 +382,8 @@ static int be_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         int idx = b->local_head;
         struct entry *e = &b->entries[idx];
         b->local_head = e->next_local;
-        if (b->local_head < 0) b->local_tail = -1;
+        if (b->local_head < 0)
+            b->local_tail = -1;
         size_t st_off = (((size_t)e->count * e->in_stride + 3) & ~(size_t)3) +
                         (e->lens_off ? 4 * (size_t)e->count : 0);
         memset(ev, 0, sizeof *ev);
@@ -378,12 +402,14 @@ static int be_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         ev->backend_ref = (void *)(uintptr_t)(b->nrecv + idx);
         return 0;
     }
-    if (b->finished) return MPROC_ECANCELED; /* every worker is gone: nothing can arrive */
+    if (b->finished)
+        return MPROC_ECANCELED; /* every worker is gone: nothing can arrive */
     for (;;) {
         int i;
         MPI_Status st;
         int got = test_recvs(b, &i, &st);
-        if (got < 0) return got;
+        if (got < 0)
+            return got;
         if (got) {
             int bytes = 0;
             struct entry *e = NULL;
@@ -414,7 +440,8 @@ static int be_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
             ev->backend_ref = (void *)(uintptr_t)i;
             return 0;
         }
-        if (!d || d->poll) return MPROC_ETIMEDOUT;
+        if (!d || d->poll)
+            return MPROC_ETIMEDOUT;
         if (!d->forever) {
             struct timespec now;
             clock_gettime(CLOCK_MONOTONIC, &now);
@@ -437,7 +464,8 @@ static void be_release(struct mproc_pool *p, struct mproc__pool_event *ev)
     struct wire_result h;
     memcpy(&h, b->recv_buf[i], sizeof h);
     entry_free(b, (int)h.entry);
-    if (!b->finished) post_recv(b, i);
+    if (!b->finished)
+        post_recv(b, i);
 }
 
 static int be_respawn(struct mproc_pool *p, int worker)
@@ -467,11 +495,13 @@ static int drain_byes(struct be *b, const struct mproc__deadline *d)
         bool all = true;
         for (int w = 0; w < b->nworkers; w++)
             all = all && (b->w[w].gone || !b->w[w].stop_sent);
-        if (all) return 0;
+        if (all)
+            return 0;
         int i;
         MPI_Status st;
         int got = test_recvs(b, &i, &st);
-        if (got < 0) return got;
+        if (got < 0)
+            return got;
         if (got) {
             if (!take_bye(b, i, &st)) {
                 int bytes = 0;
@@ -499,7 +529,8 @@ static int drain_byes(struct be *b, const struct mproc__deadline *d)
  * and complete the control sends. */
 static void finish(struct be *b)
 {
-    if (b->finished) return;
+    if (b->finished)
+        return;
     b->finished = true;
     for (int i = 0; i < b->nrecv; i++)
         mproc__mpi_cancel_recv(&b->recv_req[i]);
@@ -512,29 +543,35 @@ static void finish(struct be *b)
 static int be_stop(struct mproc_pool *p, const struct mproc__deadline *d)
 {
     struct be *b = be_of(p);
-    if (b->finished) return 0;
+    if (b->finished)
+        return 0;
     for (int w = 0; w < b->nworkers; w++) {
         struct owner_worker *ow = &b->w[w];
-        if (ow->outstanding > 0) return MPROC_EBUSY;
+        if (ow->outstanding > 0)
+            return MPROC_EBUSY;
     }
     for (int w = 0; w < b->nworkers; w++) {
         if (!b->w[w].stop_sent) {
-            if (send_ctl(b, w, TAG_CHUNK, 1) < 0) return MPROC_EIO;
+            if (send_ctl(b, w, TAG_CHUNK, 1) < 0)
+                return MPROC_EIO;
             b->w[w].stop_sent = true;
         }
     }
     int rc = drain_byes(b, d);
-    if (rc == 0) finish(b);
+    if (rc == 0)
+        finish(b);
     return rc;
 }
 
 static void be_kill(struct mproc_pool *p)
 {
     struct be *b = be_of(p);
-    if (b->finished) return;
+    if (b->finished)
+        return;
     for (int w = 0; w < b->nworkers; w++) {
         struct owner_worker *ow = &b->w[w];
-        if (ow->stop_sent) continue;
+        if (ow->stop_sent)
+            continue;
         send_ctl(b, w, TAG_TERM, 0);
         send_ctl(b, w, TAG_CHUNK, 1);
         ow->stop_sent = true;
@@ -561,7 +598,8 @@ static void be_free_tables(struct be *b)
 static void be_destroy(struct mproc_pool *p)
 {
     struct be *b = be_of(p);
-    if (!b) return;
+    if (!b)
+        return;
     int finalized = 0;
     MPI_Finalized(&finalized);
     if (finalized) {
@@ -578,7 +616,8 @@ static void be_destroy(struct mproc_pool *p)
             mproc__mpi_wait(&b->entries[i].send, MPI_STATUS_IGNORE);
         free(b->entries[i].buf);
     }
-    if (b->comm != MPI_COMM_NULL) MPI_Comm_free(&b->comm);
+    if (b->comm != MPI_COMM_NULL)
+        MPI_Comm_free(&b->comm);
     be_free_tables(b);
     p->be = NULL;
 }
@@ -586,7 +625,8 @@ static void be_destroy(struct mproc_pool *p)
 static int be_worker_pids(const struct mproc_pool *p, pid_t *out, int max)
 {
     const struct be *b = p->be;
-    if (max < 0 || (max > 0 && !out)) return MPROC_EINVAL;
+    if (max < 0 || (max > 0 && !out))
+        return MPROC_EINVAL;
     for (int w = 0; w < b->nworkers && w < max; w++)
         out[w] = b->w[w].pid;
     return b->nworkers;
@@ -610,7 +650,8 @@ const struct mproc__pool_backend mproc__pool_mpi_backend = {
 static struct be *be_alloc(MPI_Comm comm, int nworkers, unsigned slots, size_t slot_bytes)
 {
     struct be *b = calloc(1, sizeof *b);
-    if (!b) return NULL;
+    if (!b)
+        return NULL;
     b->comm = comm;
     b->nworkers = nworkers;
     b->slots = slots;
@@ -631,7 +672,8 @@ static struct be *be_alloc(MPI_Comm comm, int nworkers, unsigned slots, size_t s
         goto fail;
     for (int i = 0; i < b->nrecv; i++) {
         b->recv_req[i] = MPI_REQUEST_NULL;
-        if (!(b->recv_buf[i] = malloc(b->recv_cap))) goto fail;
+        if (!(b->recv_buf[i] = malloc(b->recv_cap)))
+            goto fail;
     }
     for (int i = 0; i < b->nentries; i++) {
         b->entries[i].send = MPI_REQUEST_NULL;
@@ -660,7 +702,8 @@ static int owner_config(MPI_Comm comm, int size, int workers, int status,
             cfg.slot_bytes = r->slot_bytes;
             cfg.slots = r->slots_per_worker;
         }
-        if (mproc__mpi_send_wait(&cfg, sizeof cfg, rank, TAG_CONFIG, comm) < 0) rc = MPROC_EIO;
+        if (mproc__mpi_send_wait(&cfg, sizeof cfg, rank, TAG_CONFIG, comm) < 0)
+            rc = MPROC_EIO;
     }
     return rc;
 }
@@ -679,7 +722,8 @@ int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void *
         r->slots_per_worker == 0 || r->slot_bytes < 4096)
         status = MPROC_EINVAL;
     struct be *b = status ? NULL : be_alloc(comm, workers, r->slots_per_worker, r->slot_bytes);
-    if (!status && !b) status = MPROC_ENOMEM;
+    if (!status && !b)
+        status = MPROC_ENOMEM;
     if (status) {
         owner_config(comm, size, 0, status, NULL);
         MPI_Comm_free(&comm);
@@ -693,7 +737,8 @@ int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void *
         int bytes = 0;
         rc = mproc__mpi_recv_wait(&h, sizeof h, w + 1, TAG_HELLO, comm, &st);
         MPI_Get_count(&st, MPI_BYTE, &bytes);
-        if (rc == 0 && bytes != (int)sizeof h) rc = MPROC_EIO;
+        if (rc == 0 && bytes != (int)sizeof h)
+            rc = MPROC_EIO;
         b->w[w].pid = (pid_t)h.pid;
         if (h.init_rc) {
             init_failed = true;
@@ -702,7 +747,8 @@ int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void *
     }
     for (int i = 0; i < b->nrecv && rc == 0; i++)
         rc = post_recv(b, i);
-    if (rc == 0 && init_failed) rc = MPROC_EBROKEN;
+    if (rc == 0 && init_failed)
+        rc = MPROC_EBROKEN;
     if (rc < 0) {
         struct mproc_pool fake = {.be = b};
         be_destroy(&fake); /* stops the workers that are serving */
@@ -715,9 +761,11 @@ int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void *
 int mproc_pool_create_mpi_comm(mproc_pool **out, const struct mproc_pool_opts *opts, MPI_Comm comm)
 {
     int inited = 0, rank = 0;
-    if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited) return MPROC_EIO;
+    if (MPI_Initialized(&inited) != MPI_SUCCESS || !inited)
+        return MPROC_EIO;
     MPI_Comm dup;
-    if (MPI_Comm_dup(comm, &dup) != MPI_SUCCESS) return MPROC_EIO;
+    if (MPI_Comm_dup(comm, &dup) != MPI_SUCCESS)
+        return MPROC_EIO;
     MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
     MPI_Comm_rank(dup, &rank);
     if (rank != 0) {
@@ -738,7 +786,8 @@ int mproc_pool_create_mpi_comm(mproc_pool **out, const struct mproc_pool_opts *o
         r.workers = 0; /* resolve counted local CPUs: here 0 means every other rank */
     void *be = NULL;
     rc = mproc__pool_mpi_start(dup, &r, &be);
-    if (rc < 0) return rc;
+    if (rc < 0)
+        return rc;
     r.workers = ((struct be *)be)->nworkers;
     rc = mproc__pool_new(out, &r, &mproc__pool_mpi_backend, be);
     if (rc < 0) {
@@ -756,17 +805,21 @@ int mproc_pool_create_mpi(mproc_pool **out, const struct mproc_pool_opts *opts)
 int mproc_mpi_init(int *argc, char ***argv)
 {
     int inited = 0, provided = 0, rank = 0;
-    if (MPI_Initialized(&inited) != MPI_SUCCESS) return MPROC_EIO;
+    if (MPI_Initialized(&inited) != MPI_SUCCESS)
+        return MPROC_EIO;
     if (!inited && MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
         return MPROC_EIO;
-    if (MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS) return MPROC_EIO;
+    if (MPI_Comm_rank(MPI_COMM_WORLD, &rank) != MPI_SUCCESS)
+        return MPROC_EIO;
     return rank;
 }
 
 int mproc_mpi_finalize(void)
 {
     int done = 0;
-    if (MPI_Finalized(&done) != MPI_SUCCESS) return MPROC_EIO;
-    if (!done && MPI_Finalize() != MPI_SUCCESS) return MPROC_EIO;
+    if (MPI_Finalized(&done) != MPI_SUCCESS)
+        return MPROC_EIO;
+    if (!done && MPI_Finalize() != MPI_SUCCESS)
+        return MPROC_EIO;
     return 0;
 }

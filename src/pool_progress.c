@@ -17,10 +17,12 @@ static _Atomic uint64_t last_draw_ns;
 void mproc_pool_progress_bar(void *arg, uint64_t done, uint64_t total)
 {
     (void)arg;
-    if (!isatty(STDERR_FILENO)) return;
+    if (!isatty(STDERR_FILENO))
+        return;
     bool last = total != 0 && done >= total;
     uint64_t now = mproc__now_ns();
-    if (!last && now - atomic_load(&last_draw_ns) < BAR_MIN_INTERVAL_NS) return;
+    if (!last && now - atomic_load(&last_draw_ns) < BAR_MIN_INTERVAL_NS)
+        return;
     atomic_store(&last_draw_ns, now);
     if (total == 0) {
         fprintf(stderr, "\r%llu done", (unsigned long long)done);

@@ -26,7 +26,8 @@ static bool name_ok(const char *name)
     size_t n = 0;
     for (; name[n]; n++) {
         char c = name[n];
-        if (n >= TASK_NAME_MAX) return false;
+        if (n >= TASK_NAME_MAX)
+            return false;
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '_' || c == '.' || c == '-'))
             return false;
@@ -36,7 +37,8 @@ static bool name_ok(const char *name)
 
 int mproc_task_register(const char *name, mproc_task_fn fn)
 {
-    if (!name || !fn || !name_ok(name)) return MPROC_EINVAL;
+    if (!name || !fn || !name_ok(name))
+        return MPROC_EINVAL;
     int rc = 0;
     pthread_mutex_lock(&tasks_lock);
     for (int i = 0; i < ntasks; i++) {
@@ -60,10 +62,12 @@ out:
 mproc_task_fn mproc_task_find(const char *name)
 {
     mproc_task_fn fn = NULL;
-    if (!name) return NULL;
+    if (!name)
+        return NULL;
     pthread_mutex_lock(&tasks_lock);
     for (int i = 0; i < ntasks && !fn; i++)
-        if (strcmp(tasks[i].name, name) == 0) fn = tasks[i].fn;
+        if (strcmp(tasks[i].name, name) == 0)
+            fn = tasks[i].fn;
     pthread_mutex_unlock(&tasks_lock);
     return fn;
 }
@@ -71,10 +75,12 @@ mproc_task_fn mproc_task_find(const char *name)
 const char *mproc_task_name(mproc_task_fn fn)
 {
     const char *name = NULL;
-    if (!fn) return NULL;
+    if (!fn)
+        return NULL;
     pthread_mutex_lock(&tasks_lock);
     for (int i = 0; i < ntasks && !name; i++)
-        if (tasks[i].fn == fn) name = tasks[i].name;
+        if (tasks[i].fn == fn)
+            name = tasks[i].name;
     pthread_mutex_unlock(&tasks_lock);
     return name; /* entries are never removed: the pointer stays valid */
 }

@@ -34,7 +34,8 @@ static struct mproc__lp_slot *slot_at(const struct mproc__lp_worker_args *a, uin
 static bool slot_valid(const struct mproc__lp_slot *s, uint64_t slot_bytes)
 {
     uint64_t n = s->count;
-    if (n == 0) return false;
+    if (n == 0)
+        return false;
     uint64_t end_status = (uint64_t)s->off_status + 4 * n;
     uint64_t end_outlen = (uint64_t)s->off_out_len + 4 * n;
     uint64_t end_inlen = (uint64_t)s->off_in_len + 4 * n;
@@ -53,9 +54,11 @@ static bool slot_valid(const struct mproc__lp_slot *s, uint64_t slot_bytes)
 static mproc_task_fn resolve(const struct mproc__lp_worker_args *a, uint64_t fn)
 {
     static mproc_task_fn cache[MPROC__LP_TASKS];
-    if (!a->shm->by_name) return (mproc_task_fn)(uintptr_t)fn;
+    if (!a->shm->by_name)
+        return (mproc_task_fn)(uintptr_t)fn;
     uint32_t n = atomic_load_explicit(&a->shm->ntasks, memory_order_acquire);
-    if (fn == 0 || fn > n || fn > MPROC__LP_TASKS) return NULL;
+    if (fn == 0 || fn > n || fn > MPROC__LP_TASKS)
+        return NULL;
     if (!cache[fn - 1]) {
         char name[MPROC__LP_TASK_NAME];
         memcpy(name, a->shm->tasks[fn - 1], sizeof name);
@@ -90,7 +93,8 @@ static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp
         size_t olen = out_size;
         unsigned char *out = outs + (size_t)i * out_size;
         int rc = fn(in + (size_t)i * in_stride, ilen, out, &olen, a->task_ctx);
-        if (rc > 0) rc = MPROC_ETASKFAILED;
+        if (rc > 0)
+            rc = MPROC_ETASKFAILED;
         if (rc == 0 && olen > out_size)
             rc = MPROC_EOVERFLOW;
         status[i] = rc;
@@ -102,7 +106,8 @@ static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp
 
 _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
 {
-    if (a->initializer && a->initializer(a->init_arg) != 0) _exit(111);
+    if (a->initializer && a->initializer(a->init_arg) != 0)
+        _exit(111);
     atomic_store_explicit(&a->wctl->ready, 1, memory_order_release);
 
     uint64_t next = 0, tasks = 0;
@@ -120,7 +125,8 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
             st = atomic_load_explicit(&s->state, memory_order_acquire);
         }
         if (st != MPROC__LP_POSTED) {
-            if (atomic_load_explicit(&a->wctl->stop, memory_order_acquire)) _exit(0);
+            if (atomic_load_explicit(&a->wctl->stop, memory_order_acquire))
+                _exit(0);
             uint32_t b = atomic_load_explicit(&a->wctl->bell, memory_order_seq_cst);
             atomic_store_explicit(&a->wctl->sleeping, 1, memory_order_seq_cst);
             st = atomic_load_explicit(&s->state, memory_order_seq_cst);

@@ -59,9 +59,9 @@ struct mproc_process {
     pid_t owner; /* pid of the process that started it */
     int pidfd;
     int daemon;
-    int joined; /* under mu */
-    int freed;  /* under g.list_mu */
-    struct mproc_exit status; /* under mu, valid once joined */
+    int joined;                 /* under mu */
+    int freed;                  /* under g.list_mu */
+    struct mproc_exit status;   /* under mu, valid once joined */
     struct mproc_process *next; /* under g.list_mu */
     char name[MPROC__PROC_NAME_MAX + 1];
 };
@@ -76,7 +76,7 @@ static struct {
     int started;          /* this process was started by mproc */
     pid_t parent_pid;
     uint64_t parent_start;
-    const char *name;     /* mproc_current_name() */
+    const char *name; /* mproc_current_name() */
 } g __attribute__((aligned(256))) = {
     .list_mu = PTHREAD_MUTEX_INITIALIZER,
     .name = "MainProcess",

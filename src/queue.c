@@ -106,7 +106,6 @@
 
 #include <stdlib.h>
 
-
 /* ------------------------------------------------------------------------
  * Producers. */
 
@@ -161,8 +160,8 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
                     int rc = mproc__q_stuck(q, ts, r);
                     return rc < 0 ? rc : MPROC_EAGAIN;
                 }
-                int rc = mproc__q_wait_round(q, ts, &w, timeout_ms, r, false,
-                                             mproc__q_has_room, &room);
+                int rc =
+                    mproc__q_wait_round(q, ts, &w, timeout_ms, r, false, mproc__q_has_room, &room);
                 if (rc < 0)
                     return rc;
                 t = atomic_load_explicit(&h->tail, memory_order_relaxed);
@@ -203,8 +202,8 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
 }
 
 /* On failure no intent of mine may stay behind (see above). */
-static Q_INLINE int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
-                                int timeout_ms, uint64_t *pos)
+static Q_INLINE int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int timeout_ms,
+                                uint64_t *pos)
 {
     int rc = q_claim_put_loop(q, ts, k, timeout_ms, pos);
     if (rc < 0)
@@ -339,9 +338,8 @@ struct q_got {
 
 /* Find and (unless peeking) claim the next real message; skips LOST and
  * cancelled records. On success with a claim, my get intent is HELD. */
-static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts,
-                                     enum q_get_mode mode, size_t cap, int timeout_ms,
-                                     struct q_got *got)
+static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode mode,
+                                     size_t cap, int timeout_ms, struct q_got *got)
 {
     struct q_hdr *h = q->h;
     struct q_part *p = ts->p;
@@ -404,8 +402,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts,
         if (timeout_ms != 0 && w.spins < Q_SPIN &&
             !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
             atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
-            int rc =
-                mproc__q_wait_round(q, ts, &w, timeout_ms, hd, true, mproc__q_has_msg, NULL);
+            int rc = mproc__q_wait_round(q, ts, &w, timeout_ms, hd, true, mproc__q_has_msg, NULL);
             if (rc < 0)
                 return rc;
             hd = atomic_load_explicit(&h->head, memory_order_relaxed);

@@ -73,8 +73,8 @@ static void q_layout(uint64_t n, uint64_t unit, struct q_layout *l)
 /* Map the data ring twice back to back. */
 static int q_map_ring(struct mproc_queue *q, uint64_t data_off, uint64_t data_size)
 {
-    unsigned char *base = mmap(NULL, 2 * data_size, PROT_NONE,
-                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    unsigned char *base =
+        mmap(NULL, 2 * data_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return mproc__err();
     for (int i = 0; i < 2; i++) {

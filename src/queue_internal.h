@@ -15,7 +15,7 @@
 
 #define Q_MAGIC 0x51434F52u /* "ROCQ" on little-endian: queue body magic */
 #define Q_LAYOUT 1
-#define Q_PARTS 256        /* participant records per queue */
+#define Q_PARTS 256 /* participant records per queue */
 #define Q_MAX_UNITS (1u << 24)
 #define Q_MAX_CAPACITY (1ull << 32) /* len must fit in 32 bits */
 #define Q_DEFAULT_CAPACITY (1u << 20)
@@ -23,7 +23,7 @@
 
 /* Index stamps (64-bit positions never wrap, so a stamp written for another
  * lap can never match): */
-#define Q_PUB(p) ((p) + 1)                    /* published, message at p */
+#define Q_PUB(p) ((p) + 1)                       /* published, message at p */
 #define Q_CONSUMED(p) (((p) + 1) | (1ull << 63)) /* taken and released out of order */
 
 /* meta word of an index entry: len | units << 32 | flags << 56 */
@@ -71,16 +71,16 @@ struct q_hdr {
     /* configuration: written once by the creator, validated at attach */
     uint32_t qmagic, layout;
     uint32_t unit_shift, flags;
-    uint64_t n_units;  /* ring units, power of two */
-    uint64_t limit;    /* units usable at once (<= n_units) */
+    uint64_t n_units;   /* ring units, power of two */
+    uint64_t limit;     /* units usable at once (<= n_units) */
     uint64_t min_units; /* units charged per message at least (max_msgs) */
     uint64_t max_msgs;
     uint64_t index_off, data_off, data_size; /* from the start of the file */
     _Atomic uint32_t closed;
 
-    Q_ALIGNED _Atomic uint64_t tail; /* producers' claim frontier (units) */
-    Q_ALIGNED _Atomic uint64_t head; /* consumers' claim frontier */
-    Q_ALIGNED _Atomic uint64_t rel;  /* every unit < rel is free */
+    Q_ALIGNED _Atomic uint64_t tail;      /* producers' claim frontier (units) */
+    Q_ALIGNED _Atomic uint64_t head;      /* consumers' claim frontier */
+    Q_ALIGNED _Atomic uint64_t rel;       /* every unit < rel is free */
     Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
     _Atomic uint32_t get_waiters;         /* statistics only */
@@ -102,7 +102,7 @@ struct q_tls {
     struct q_part *p;
     uint32_t gen;
     uint64_t rel_cache;
-    uint64_t hw; /* my high-water mark (units), mirrors p->high_water */
+    uint64_t hw;                     /* my high-water mark (units), mirrors p->high_water */
     uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
     uint32_t poll_misses;            /* failed try-once gets (see q_claim_get_loop) */
     bool res, view;

@@ -58,8 +58,8 @@ static int q_find_owner(struct q_hdr *h, uint64_t pos, bool put, uint64_t *k, st
         uint64_t owner = atomic_load_explicit(&p->owner, memory_order_acquire);
         if (owner == 0)
             continue;
-        uint64_t w = atomic_load_explicit(put ? &p->put_intent : &p->get_intent,
-                                          memory_order_acquire);
+        uint64_t w =
+            atomic_load_explicit(put ? &p->put_intent : &p->get_intent, memory_order_acquire);
         if (Q_I_STATE(w) == Q_I_NONE || Q_I_POS(w) != pos)
             continue;
         uint64_t pk = atomic_load_explicit(put ? &p->put_k : &p->get_k, memory_order_relaxed);
@@ -179,8 +179,7 @@ static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
     if (Q_I_STATE(w) == Q_I_NONE)
         return true;
     uint64_t pos = Q_I_POS(w);
-    if (pos < atomic_load(&q->h->rel) ||
-        atomic_load(&q_slot(q, pos)->stamp) == Q_CONSUMED(pos))
+    if (pos < atomic_load(&q->h->rel) || atomic_load(&q_slot(q, pos)->stamp) == Q_CONSUMED(pos))
         return true;
     return Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->head) <= pos;
 }

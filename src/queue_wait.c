@@ -74,7 +74,6 @@ void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
 /* ------------------------------------------------------------------------
  * Waiting. */
 
-
 /* Nothing moved for a while: a participant may have died holding the
  * position everyone waits for (stuck_key: head for getters, rel for
  * putters). Remembered per thread across calls, so that short timeouts or
@@ -93,7 +92,6 @@ int mproc__q_stuck(struct mproc_queue *q, struct q_tls *ts, uint64_t stuck_key)
     }
     return 0;
 }
-
 
 static int q_wait_init(struct q_wait *w, int timeout_ms)
 {
@@ -148,9 +146,8 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
     if (rd != Q_READY)
         rc = mproc__futex_wait_capped(
             fut, v, &w->dl,
-            rd == Q_INFLIGHT || atomic_load_explicit(&h->closed, memory_order_seq_cst)
-                ? 1
-                : Q_NAP_MS);
+            rd == Q_INFLIGHT || atomic_load_explicit(&h->closed, memory_order_seq_cst) ? 1
+                                                                                       : Q_NAP_MS);
     atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
     if (rc == MPROC_ETIMEDOUT)
         return rc;
@@ -161,7 +158,6 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
         return rc;
     return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
 }
-
 
 /* The putters' re-check after need = 1: pairs with the getter's seq_cst CAS
  * on head followed by its seq_cst load of put_need. A getter that claimed

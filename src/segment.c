@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 static const char *const kind_names[] = {
-    "?", "shm", "queue", "lock", "rlock", "semaphore", "condition", "event", "barrier", "value",
-    "pool",
+    "?",         "shm",   "queue",   "lock",  "rlock", "semaphore",
+    "condition", "event", "barrier", "value", "pool",
 };
 
 const char *mproc__seg_kind_name(unsigned kind)
@@ -101,8 +101,8 @@ int mproc__seg_check(const struct mproc__seg_hdr *hdr, size_t file_size, unsigne
 {
     if (file_size < MPROC__SEG_HDR_SIZE)
         return MPROC_EFOREIGN;
-    uint32_t magic = atomic_load_explicit(&((struct mproc__seg_hdr *)hdr)->magic,
-                                          memory_order_acquire);
+    uint32_t magic =
+        atomic_load_explicit(&((struct mproc__seg_hdr *)hdr)->magic, memory_order_acquire);
     if (magic == 0)
         return MPROC_EAGAIN;
     if (magic != MPROC__SEG_MAGIC)

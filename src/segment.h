@@ -45,13 +45,13 @@ struct mproc__seg_hdr {
     uint16_t kind;          /* enum mproc__seg_kind */
     uint32_t hdr_size;      /* offset of the body; MPROC__SEG_HDR_SIZE */
     uint32_t flags;
-    uint64_t total_size;    /* bytes of the whole segment */
-    uint64_t body_size;     /* bytes of the body */
+    uint64_t total_size; /* bytes of the whole segment */
+    uint64_t body_size;  /* bytes of the body */
     int32_t creator_pid;
     uint32_t creator_uid;
     uint64_t creator_start; /* start time of the creator (see linux/proc.c) */
     uint64_t created_unix_ns;
-    char name[72];          /* user part of the name, NUL-terminated; "" if anonymous */
+    char name[72]; /* user part of the name, NUL-terminated; "" if anonymous */
 };
 _Static_assert(sizeof(struct mproc__seg_hdr) == MPROC__SEG_HDR_SIZE, "segment header size");
 
@@ -61,8 +61,8 @@ struct mproc__seg {
     void *body;
     size_t body_size;
     size_t map_size;
-    int fd;      /* -1 once closed */
-    bool owner;  /* created here: the creator unlinks */
+    int fd;     /* -1 once closed */
+    bool owner; /* created here: the creator unlinks */
     char name[MPROC__NAME_MAX + 1];
 };
 

@@ -75,10 +75,10 @@ static bool shm_entry_is_ours(const char *name)
     struct stat st;
     bool seg = pread(fd, &h, sizeof h, 0) == (ssize_t)sizeof h &&
                atomic_load(&h.magic) == MPROC__SEG_MAGIC;
-    bool fresh = fstat(fd, &st) == 0 &&
-                 (st.st_ctim.tv_sec > setup_time.tv_sec ||
-                  (st.st_ctim.tv_sec == setup_time.tv_sec &&
-                   st.st_ctim.tv_nsec >= setup_time.tv_nsec));
+    bool fresh =
+        fstat(fd, &st) == 0 &&
+        (st.st_ctim.tv_sec > setup_time.tv_sec ||
+         (st.st_ctim.tv_sec == setup_time.tv_sec && st.st_ctim.tv_nsec >= setup_time.tv_nsec));
     close(fd);
     return seg ? tree_has(h.creator_pid) : fresh;
 }

@@ -109,8 +109,7 @@ static inline void assert_killed_by(struct mproc_exit st, int sig)
         if (mproc_main(argc, argv) < 0)                                                            \
             return 1;                                                                              \
         if (getenv("BXFI_MAP") != NULL) {                                                          \
-            int (*criterion_main)(int, char **) =                                                  \
-                (int (*)(int, char **))dlsym(RTLD_NEXT, "main");                                   \
+            int (*criterion_main)(int, char **) = (int (*)(int, char **))dlsym(RTLD_NEXT, "main"); \
             if (criterion_main != NULL)                                                            \
                 return criterion_main(argc, argv);                                                 \
         }                                                                                          \

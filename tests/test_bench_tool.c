@@ -131,18 +131,17 @@ static int count_of(const char *hay, const char *needle)
     return k;
 }
 
-static const char CSV[] =
-    "area,case,impl,median,min,max,unit\n"
-    "# a comment line\n"
-    "queue,1to1_64B,mproc,40,38,41,Mmsg/s\n"
-    "queue,1to1_64B,pipe,1.9,1.8,2,Mmsg/s\n"
-    "queue,1to1_4KiB,mproc,9,8,10,GB/s\n"
-    "queue,1to1_4KiB,pipe,2.5,2.4,2.6,GB/s\n"
-    "queue,pingpong_spin_64B,mproc-poll,0.25,0.2,0.3,us/op\n"
-    "queue,pingpong_spin_64B,pipe-nonblock-poll,8,7,9,us/op\n"
-    "area,case,impl,median,min,max,unit\n"
-    "pool,map_chunk1,mproc,900,850,1000,ns/op\n"
-    "pool,map_chunk1,py-mp.Pool,40000,39000,42000,ns/op\n";
+static const char CSV[] = "area,case,impl,median,min,max,unit\n"
+                          "# a comment line\n"
+                          "queue,1to1_64B,mproc,40,38,41,Mmsg/s\n"
+                          "queue,1to1_64B,pipe,1.9,1.8,2,Mmsg/s\n"
+                          "queue,1to1_4KiB,mproc,9,8,10,GB/s\n"
+                          "queue,1to1_4KiB,pipe,2.5,2.4,2.6,GB/s\n"
+                          "queue,pingpong_spin_64B,mproc-poll,0.25,0.2,0.3,us/op\n"
+                          "queue,pingpong_spin_64B,pipe-nonblock-poll,8,7,9,us/op\n"
+                          "area,case,impl,median,min,max,unit\n"
+                          "pool,map_chunk1,mproc,900,850,1000,ns/op\n"
+                          "pool,map_chunk1,py-mp.Pool,40000,39000,42000,ns/op\n";
 
 MPROC_TEST(bench_tool, from_csv_passes_rows_through_with_one_header)
 {

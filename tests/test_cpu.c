@@ -94,8 +94,16 @@ MPROC_TEST(cpu, v2_cpu_max_parses_quota_and_period)
 MPROC_TEST(cpu, v2_cpu_max_rejects_garbage)
 {
     int64_t q = 7, p = 7;
-    const char *bad[] = {"", "abc", "-5 100000", "0 100000", "100 0", "100 -1", "100 100 100",
-                         "max x", "99999999999999999999999 1", "100\n100"};
+    const char *bad[] = {"",
+                         "abc",
+                         "-5 100000",
+                         "0 100000",
+                         "100 0",
+                         "100 -1",
+                         "100 100 100",
+                         "max x",
+                         "99999999999999999999999 1",
+                         "100\n100"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         MPROC_ASSERT_RC(mproc__cpu_parse_v2(bad[i], &q, &p), MPROC_EINVAL);
     cr_assert(q == 7 && p == 7, "out-params written on failure");

@@ -12,9 +12,9 @@ MPROC_TEST(error, errno_twins_are_negative_errno)
 
 MPROC_TEST(error, own_codes_live_in_reserved_range)
 {
-    const int own[] = {MPROC_ECLOSED,     MPROC_EBROKEN,   MPROC_EFOREIGN,  MPROC_EVERSION,
-                       MPROC_ECORRUPT,    MPROC_EPEERDEAD, MPROC_ENOENTRY,  MPROC_ENOTCHILD,
-                       MPROC_ETASKFAILED, MPROC_EWORKERDIED, MPROC_ELOST,   MPROC_ENOTOWNER};
+    const int own[] = {MPROC_ECLOSED,     MPROC_EBROKEN,     MPROC_EFOREIGN, MPROC_EVERSION,
+                       MPROC_ECORRUPT,    MPROC_EPEERDEAD,   MPROC_ENOENTRY, MPROC_ENOTCHILD,
+                       MPROC_ETASKFAILED, MPROC_EWORKERDIED, MPROC_ELOST,    MPROC_ENOTOWNER};
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         cr_assert(own[i] <= -4000 && own[i] >= -4199);
         cr_assert_str_neq(mproc_err_name(own[i]), "MPROC_EUNKNOWN");

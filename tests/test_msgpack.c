@@ -165,7 +165,10 @@ MPROC_TEST(msgpack, garbage_is_ebadmsg_and_the_pipe_stays_usable)
         {"2^31 elements in 5 bytes", "\xdd\x7f\xff\xff\xff", 5},
         {"map32 of 2^32-1 pairs", "\xdf\xff\xff\xff\xff", 5},
         {"str32 longer than the message", "\xdb\x00\x00\x10\x00xyz", 8},
-        {"ext8 cut short", "\xc7\x05\x01" "ab", 5},
+        {"ext8 cut short",
+         "\xc7\x05\x01"
+         "ab",
+         5},
         {"trailing bytes", "\x01\x02", 2},
         {"uint64 cut short", "\xcf\x00\x00", 3},
     };

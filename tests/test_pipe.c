@@ -341,11 +341,11 @@ MPROC_TEST(pipe, garbage_headers_give_ebadmsg_and_nothing_is_allocated)
         uint32_t magic, nfds;
         uint64_t len;
     } bad[] = {
-        {0x3146504Du, 0, UINT64_MAX},    /* absurd length */
+        {0x3146504Du, 0, UINT64_MAX},       /* absurd length */
         {0x3146504Du, 0, (1ull << 30) + 1}, /* above the default maximum */
-        {0xdeadbeefu, 0, 4},              /* not a frame at all */
-        {0x3146504Du, 1000, 4},           /* too many descriptors */
-        {0x3146504Du, 2, 4},              /* announces descriptors that never came */
+        {0xdeadbeefu, 0, 4},                /* not a frame at all */
+        {0x3146504Du, 1000, 4},             /* too many descriptors */
+        {0x3146504Du, 2, 4},                /* announces descriptors that never came */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         mproc_pipe *a, *b;
@@ -502,8 +502,8 @@ static void raw_send_with_fd(mproc_pipe *p, int fd)
         char buf[CMSG_SPACE(sizeof(int))];
     } u;
     memset(&u, 0, sizeof u);
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+    struct msghdr m = {
+        .msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;

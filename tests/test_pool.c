@@ -16,7 +16,8 @@ static int square(const void *in, size_t in_len, void *out, size_t *out_len, voi
 {
     (void)ctx;
     int64_t x;
-    if (in_len != sizeof x) return -EINVAL;
+    if (in_len != sizeof x)
+        return -EINVAL;
     memcpy(&x, in, sizeof x);
     x = (int64_t)((uint64_t)x * (uint64_t)x + 1); /* wraps, never UB */
     memcpy(out, &x, sizeof x);
@@ -29,7 +30,8 @@ static int odd_fails(const void *in, size_t in_len, void *out, size_t *out_len, 
 {
     int64_t x;
     memcpy(&x, in, sizeof x);
-    if (x % 2) return -EDOM;
+    if (x % 2)
+        return -EDOM;
     return square(in, in_len, out, out_len, ctx);
 }
 
@@ -77,7 +79,8 @@ static int read_init_value(const void *in, size_t in_len, void *out, size_t *out
 static int echo(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
 {
     (void)ctx;
-    if (in_len > *out_len) return -EMSGSIZE;
+    if (in_len > *out_len)
+        return -EMSGSIZE;
     memcpy(out, in, in_len);
     *out_len = in_len;
     return 0;
@@ -141,7 +144,8 @@ static int count_result(void *arg, uint64_t index, const void *out, size_t out_l
     }
     memcpy(&v, out, sizeof v);
     int64_t x = (int64_t)index * 3;
-    if (v != x * x + 1) s->bad++;
+    if (v != x * x + 1)
+        s->bad++;
     s->count[index]++;
     return 0;
 }
@@ -438,7 +442,8 @@ struct prog {
 static void record_progress(void *arg, uint64_t done, uint64_t total)
 {
     struct prog *pr = arg;
-    if (done < pr->last) pr->backwards++;
+    if (done < pr->last)
+        pr->backwards++;
     pr->last = done;
     pr->total = total;
     pr->calls++;
@@ -468,13 +473,16 @@ struct stream {
 static int stream_next(void *arg, uint64_t index, void *item, size_t *item_len)
 {
     struct stream *s = arg;
-    if (s->produced == s->limit) return 0;
-    if (index != s->produced) s->bad++;
+    if (s->produced == s->limit)
+        return 0;
+    if (index != s->produced)
+        s->bad++;
     int64_t x = (int64_t)index;
     memcpy(item, &x, sizeof x);
     *item_len = sizeof x;
     s->produced++;
-    if (s->produced - s->received > s->max_gap) s->max_gap = s->produced - s->received;
+    if (s->produced - s->received > s->max_gap)
+        s->max_gap = s->produced - s->received;
     return 1;
 }
 static int stream_result(void *arg, uint64_t index, const void *out, size_t out_len,
@@ -483,7 +491,8 @@ static int stream_result(void *arg, uint64_t index, const void *out, size_t out_
     struct stream *s = arg;
     int64_t v;
     memcpy(&v, out, sizeof v);
-    if (err || out_len != 8 || v != (int64_t)(index * index + 1)) s->bad++;
+    if (err || out_len != 8 || v != (int64_t)(index * index + 1))
+        s->bad++;
     s->received++;
     return 0;
 }
@@ -519,7 +528,8 @@ static int ordered_result(void *arg, uint64_t index, const void *out, size_t out
                           const struct mproc_pool_error *err)
 {
     struct ordered *o = arg;
-    if (index != o->expect) o->out_of_order++;
+    if (index != o->expect)
+        o->out_of_order++;
     o->expect = index + 1;
     return stream_result(&o->s, index, out, out_len, err);
 }
@@ -657,7 +667,8 @@ static long cpu_ticks(pid_t pid)
     char path[64], buf[1024];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "re");
-    if (!f) return -1;
+    if (!f)
+        return -1;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';

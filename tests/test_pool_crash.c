@@ -37,7 +37,8 @@ static int killer(const void *in, size_t in_len, void *out, size_t *out_len, voi
     int64_t x;
     memcpy(&x, in, sizeof x);
     int started = c->attempts ? atomic_fetch_add(&c->attempts[x], 1) : 0;
-    if (is_victim(x) && (!c->kill_first_only || started == 0)) raise(SIGKILL);
+    if (is_victim(x) && (!c->kill_first_only || started == 0))
+        raise(SIGKILL);
     x = x * 2 + 1;
     memcpy(out, &x, sizeof x);
     *out_len = sizeof x;
@@ -49,7 +50,8 @@ static int exiter(const void *in, size_t in_len, void *out, size_t *out_len, voi
     (void)in_len, (void)ctx;
     int64_t x;
     memcpy(&x, in, sizeof x);
-    if (x == 3) _exit(3);
+    if (x == 3)
+        _exit(3);
     memcpy(out, &x, sizeof x);
     *out_len = sizeof x;
     return 0;
@@ -165,7 +167,8 @@ static void check_fail_task(size_t chunk)
     MPROC_ASSERT_OK(mproc_pool_get_stats(p, &s));
     cr_assert_eq(s.worker_deaths, (uint64_t)victims);
     cr_assert_eq(s.items_failed, (uint64_t)victims);
-    if (chunk > 1) cr_assert_gt(s.redispatched, 0);
+    if (chunk > 1)
+        cr_assert_gt(s.redispatched, 0);
     /* The pool goes on with replaced workers. */
     pid_t now[2];
     cr_assert_eq(mproc_pool_worker_pids(p, now, 2), 2);
@@ -279,7 +282,8 @@ MPROC_TEST(pool_crash, exit_inside_a_task_reports_the_exit_code)
     cr_assert_eq(err[3].signal, 0);
     cr_assert_eq(err[3].exit_code, 3);
     for (int i = 0; i < 10; i++)
-        if (i != 3) cr_assert_eq(out[i], i);
+        if (i != 3)
+            cr_assert_eq(out[i], i);
     finish(p);
 }
 
@@ -335,7 +339,8 @@ struct ostream {
 static int ostream_next(void *arg, uint64_t index, void *item, size_t *item_len)
 {
     struct ostream *o = arg;
-    if (o->produced == 400) return 0;
+    if (o->produced == 400)
+        return 0;
     int64_t x = (int64_t)index;
     memcpy(item, &x, sizeof x);
     *item_len = sizeof x;
@@ -346,7 +351,8 @@ static int ostream_result(void *arg, uint64_t index, const void *res, size_t res
                           const struct mproc_pool_error *e)
 {
     struct ostream *o = arg;
-    if (index != o->expect++) o->bad++;
+    if (index != o->expect++)
+        o->bad++;
     if (is_victim((int64_t)index)) {
         o->victims++;
         if (!e || e->code != MPROC_EWORKERDIED || e->signal != SIGKILL || e->index != index)
@@ -355,7 +361,8 @@ static int ostream_result(void *arg, uint64_t index, const void *res, size_t res
     }
     int64_t v;
     memcpy(&v, res, sizeof v);
-    if (e || res_len != 8 || v != 2 * (int64_t)index + 1) o->bad++;
+    if (e || res_len != 8 || v != 2 * (int64_t)index + 1)
+        o->bad++;
     return 0;
 }
 
@@ -385,7 +392,8 @@ static void snipe(void *arg, uint64_t done, uint64_t total)
 {
     struct sniper *s = arg;
     (void)total;
-    if (done < s->next_at || s->kills >= 40) return;
+    if (done < s->next_at || s->kills >= 40)
+        return;
     s->next_at = done + (uint64_t)s->every;
     pid_t pids[8];
     int n = mproc_pool_worker_pids(s->pool, pids, 8);
@@ -425,7 +433,8 @@ static void check_sniped(int policy)
         cr_assert_gt(serr[i].pid, 0);
     }
     cr_assert_leq(failed, s.kills, "at most one item per kill fails");
-    if (policy == MPROC_POOL_RETRY_TASK) cr_assert_eq(failed, 0);
+    if (policy == MPROC_POOL_RETRY_TASK)
+        cr_assert_eq(failed, 0);
     struct mproc_pool_stats st2;
     MPROC_ASSERT_OK(mproc_pool_get_stats(p, &st2));
     cr_assert_eq(st2.worker_deaths, (uint64_t)s.kills);
@@ -450,7 +459,8 @@ static bool pid_gone(pid_t pid)
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
     FILE *f = fopen(path, "re");
-    if (!f) return true;
+    if (!f)
+        return true;
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = '\0';
@@ -463,10 +473,13 @@ static int owner_then_hang(void *arg)
     int fd = *(int *)arg;
     mproc_pool *p;
     struct mproc_pool_opts o = {.workers = 3};
-    if (mproc_pool_create(&p, &o) < 0) return 1;
+    if (mproc_pool_create(&p, &o) < 0)
+        return 1;
     pid_t pids[3];
-    if (mproc_pool_worker_pids(p, pids, 3) != 3) return 2;
-    if (write(fd, pids, sizeof pids) != (ssize_t)sizeof pids) return 3;
+    if (mproc_pool_worker_pids(p, pids, 3) != 3)
+        return 2;
+    if (write(fd, pids, sizeof pids) != (ssize_t)sizeof pids)
+        return 3;
     for (;;)
         pause();
 }

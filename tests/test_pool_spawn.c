@@ -10,7 +10,8 @@
 static int triple(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
 {
     int64_t x;
-    if (in_len != sizeof x || ctx != NULL) return -EINVAL;
+    if (in_len != sizeof x || ctx != NULL)
+        return -EINVAL;
     memcpy(&x, in, sizeof x);
     x = 3 * x + (int64_t)getpid() * 0; /* getpid: it really runs in a worker */
     memcpy(out, &x, sizeof x);
@@ -23,7 +24,8 @@ static int kill_on_seven(const void *in, size_t in_len, void *out, size_t *out_l
 {
     int64_t x;
     memcpy(&x, in, sizeof x);
-    if (x % 10 == 7) raise(SIGKILL);
+    if (x % 10 == 7)
+        raise(SIGKILL);
     return triple(in, in_len, out, out_len, ctx);
 }
 MPROC_TASK(kill_on_seven);

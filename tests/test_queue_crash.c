@@ -296,7 +296,7 @@ MPROC_TEST(queue_crash, get_killed_before_release)
 }
 
 static const char *const points[] = {
-    "queue.put.reserved", "queue.put.copying",  "queue.put.before_publish",
+    "queue.put.reserved", "queue.put.copying", "queue.put.before_publish",
     "queue.get.claimed",  "queue.get.copying", "queue.get.before_release",
 };
 

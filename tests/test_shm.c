@@ -215,12 +215,30 @@ static int open_damaged(const char *what, void (*damage)(struct mproc__seg_hdr *
     return rc;
 }
 
-static void bad_version(struct mproc__seg_hdr *h) { h->version = 99; }
-static void bad_kind(struct mproc__seg_hdr *h) { h->kind = MPROC__SEG_QUEUE; }
-static void bad_total(struct mproc__seg_hdr *h) { h->total_size = 1u << 30; }
-static void bad_body(struct mproc__seg_hdr *h) { h->body_size = 1u << 30; }
-static void bad_hdr_size(struct mproc__seg_hdr *h) { h->hdr_size = 8; }
-static void bad_magic(struct mproc__seg_hdr *h) { h->magic = 0x12345678; }
+static void bad_version(struct mproc__seg_hdr *h)
+{
+    h->version = 99;
+}
+static void bad_kind(struct mproc__seg_hdr *h)
+{
+    h->kind = MPROC__SEG_QUEUE;
+}
+static void bad_total(struct mproc__seg_hdr *h)
+{
+    h->total_size = 1u << 30;
+}
+static void bad_body(struct mproc__seg_hdr *h)
+{
+    h->body_size = 1u << 30;
+}
+static void bad_hdr_size(struct mproc__seg_hdr *h)
+{
+    h->hdr_size = 8;
+}
+static void bad_magic(struct mproc__seg_hdr *h)
+{
+    h->magic = 0x12345678;
+}
 
 MPROC_TEST(shm, damaged_headers_are_refused_cleanly)
 {
@@ -294,8 +312,8 @@ static int child_from_fd(void *arg)
         struct cmsghdr h;
         char buf[CMSG_SPACE(sizeof(int))];
     } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
         return 20;
     struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
@@ -330,8 +348,8 @@ MPROC_TEST(shm, anonymous_segment_passes_as_fd_to_another_process)
         char buf[CMSG_SPACE(sizeof(int))];
     } u;
     memset(&u, 0, sizeof u);
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-                       .msg_controllen = sizeof u.buf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;

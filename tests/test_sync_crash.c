@@ -562,8 +562,8 @@ static int hammer_pair(void *arg)
 
 MPROC_TEST(sync_crash, lock_invariant_holds_across_twenty_random_kills)
 {
-    struct pair *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                          -1, 0);
+    struct pair *p =
+        mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert(p != MAP_FAILED);
     pid_t survivor = mproc_test_fork(hammer_pair, p);
     unsigned seed = (unsigned)getpid();
@@ -616,8 +616,8 @@ static int hammer_slots(void *arg)
 
 MPROC_TEST(sync_crash, sem_tracked_never_exceeds_its_bound_across_random_kills)
 {
-    struct slots *p = mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                           -1, 0);
+    struct slots *p =
+        mmap(NULL, sizeof *p, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     cr_assert(p != MAP_FAILED);
     MPROC_ASSERT_OK(mproc_sem_init(&p->sem, 2, MPROC_SEM_TRACKED | MPROC_SEM_BOUNDED));
     pid_t survivor = mproc_test_fork(hammer_slots, p);
@@ -749,11 +749,8 @@ MPROC_TEST(sync_crash, sem_tracked_killed_inside_an_operation_loses_no_unit)
         const char *point;
         int release;
     } cases[] = {
-        {"sem.acquire.pending", 0},
-        {"sem.op.applied", 0},
-        {"sem.held", 0},
-        {"sem.release.pending", 1},
-        {"sem.op.applied", 1},
+        {"sem.acquire.pending", 0}, {"sem.op.applied", 0}, {"sem.held", 0},
+        {"sem.release.pending", 1}, {"sem.op.applied", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct shared *s = shared_map();

@@ -53,12 +53,15 @@ static void remove_tdir(void)
     DIR *d = opendir(tdir);
     struct dirent *e;
     while (d && (e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.') continue;
+        if (e->d_name[0] == '.')
+            continue;
         char path[512];
         snprintf(path, sizeof path, "%s%s", tdir, e->d_name);
-        if (unlink(path) != 0) rmdir(path);
+        if (unlink(path) != 0)
+            rmdir(path);
     }
-    if (d) closedir(d);
+    if (d)
+        closedir(d);
     rmdir(tdir);
 }
 
@@ -100,7 +103,8 @@ static int run_tool(const char *const *args)
     size_t n = 0;
     ssize_t r;
     while ((r = read(p[0], out + n, sizeof out - 1 - n)) != 0) {
-        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && errno == EINTR)
+            continue;
         cr_assert(r > 0);
         n += (size_t)r;
         cr_assert(n < sizeof out - 1, "tool output too long");
@@ -177,7 +181,8 @@ static pid_t dead_pid(void)
     fflush(NULL);
     pid_t pid = fork();
     cr_assert(pid >= 0);
-    if (pid == 0) _exit(0);
+    if (pid == 0)
+        _exit(0);
     int status = mproc_test_wait(pid, 5000);
     cr_assert(status >= 0);
     return pid;
@@ -232,7 +237,8 @@ static const char *line_of(const char *name)
 {
     size_t len = strlen(name);
     for (const char *p = out; (p = strstr(p, name)) != NULL; p += len)
-        if ((p == out || p[-1] == '\n') && p[len] == ' ') return p;
+        if ((p == out || p[-1] == '\n') && p[len] == ' ')
+            return p;
     return NULL;
 }
 
@@ -240,7 +246,8 @@ static const char *line_of(const char *name)
 static bool line_has(const char *name, const char *word)
 {
     const char *l = line_of(name);
-    if (!l) return false;
+    if (!l)
+        return false;
     const char *end = strchr(l, '\n');
     const char *w = strstr(l, word);
     return w && (!end || w < end);
@@ -252,7 +259,8 @@ static bool json_has(const char *name, const char *member)
     char key[160];
     snprintf(key, sizeof key, "{\"name\":\"%s\"", name);
     const char *l = strstr(out, key);
-    if (!l) return false;
+    if (!l)
+        return false;
     const char *end = strchr(l, '\n');
     const char *w = strstr(l, member);
     return w && (!end || w < end);

@@ -82,10 +82,14 @@ MPROC_TEST(value, integer_types_truncate_and_wrap_like_c)
         mproc_type t;
         int64_t set, get;
     } cases[] = {
-        {MPROC_TYPE_I8, 300, 44},          {MPROC_TYPE_U8, -1, 255},
-        {MPROC_TYPE_I16, 40000, -25536},   {MPROC_TYPE_U16, 70000, 4464},
-        {MPROC_TYPE_I32, -5, -5},          {MPROC_TYPE_U32, -1, 4294967295LL},
-        {MPROC_TYPE_I64, INT64_MIN, INT64_MIN}, {MPROC_TYPE_U64, 7, 7},
+        {MPROC_TYPE_I8, 300, 44},
+        {MPROC_TYPE_U8, -1, 255},
+        {MPROC_TYPE_I16, 40000, -25536},
+        {MPROC_TYPE_U16, 70000, 4464},
+        {MPROC_TYPE_I32, -5, -5},
+        {MPROC_TYPE_U32, -1, 4294967295LL},
+        {MPROC_TYPE_I64, INT64_MIN, INT64_MIN},
+        {MPROC_TYPE_U64, 7, 7},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         mproc_value *v;

@@ -310,19 +310,24 @@ static int write_plots(const char *dir, const struct rows *rs)
 
 int tool_bench(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"only", required_argument, 0, 'o'}, {"scale", required_argument, 0, 's'},
-        {"reps", required_argument, 0, 'r'}, {"plot", required_argument, 0, 'p'},
-        {"from", required_argument, 0, 'f'}, {"list", no_argument, 0, 'l'},
-        {"timeout", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"only", required_argument, 0, 'o'},
+                                         {"scale", required_argument, 0, 's'},
+                                         {"reps", required_argument, 0, 'r'},
+                                         {"plot", required_argument, 0, 'p'},
+                                         {"from", required_argument, 0, 'f'},
+                                         {"list", no_argument, 0, 'l'},
+                                         {"timeout", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     double timeout_s = 900;
     const char *only = NULL, *plot = NULL, *from = NULL;
     int list = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': only = optarg; break;
+        case 'o':
+            only = optarg;
+            break;
         case 's':
         case 'r': {
             char *end;
@@ -344,11 +349,21 @@ int tool_bench(int argc, char **argv)
             }
             break;
         }
-        case 'p': plot = optarg; break;
-        case 'f': from = optarg; break;
-        case 'l': list = 1; break;
-        case 'h': bench_usage(stdout); return 0;
-        default: bench_usage(stderr); return 2;
+        case 'p':
+            plot = optarg;
+            break;
+        case 'f':
+            from = optarg;
+            break;
+        case 'l':
+            list = 1;
+            break;
+        case 'h':
+            bench_usage(stdout);
+            return 0;
+        default:
+            bench_usage(stderr);
+            return 2;
         }
     }
     if (optind < argc) {
@@ -383,8 +398,9 @@ int tool_bench(int argc, char **argv)
         }
         free(names);
         if (total == 0) {
-            fprintf(stderr, "mproc bench: no benchmark%s%s found in %s (build with "
-                            "-DMPROC_BENCH=ON, or set MPROC_BENCH_DIR)\n",
+            fprintf(stderr,
+                    "mproc bench: no benchmark%s%s found in %s (build with "
+                    "-DMPROC_BENCH=ON, or set MPROC_BENCH_DIR)\n",
                     only ? " matching " : "", only ? only : "", n < 0 ? "(unknown)" : dir);
             free(paths);
             return 2;

@@ -83,10 +83,18 @@ static void xml_text(FILE *f, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", f); break;
-        case '>': fputs("&gt;", f); break;
-        case '&': fputs("&amp;", f); break;
-        case '"': fputs("&quot;", f); break;
+        case '<':
+            fputs("&lt;", f);
+            break;
+        case '>':
+            fputs("&gt;", f);
+            break;
+        case '&':
+            fputs("&amp;", f);
+            break;
+        case '"':
+            fputs("&quot;", f);
+            break;
         default:
             if ((unsigned char)*s >= 0x20)
                 fputc(*s, f);
@@ -101,8 +109,7 @@ static int usable(double v)
 
 static int higher_is_better(const char *unit)
 {
-    return strcmp(unit, "GB/s") == 0 || strcmp(unit, "Mmsg/s") == 0 ||
-           strstr(unit, "/s") != NULL;
+    return strcmp(unit, "GB/s") == 0 || strcmp(unit, "Mmsg/s") == 0 || strstr(unit, "/s") != NULL;
 }
 
 static const char *color_of(const char *impl, int index)
@@ -274,8 +281,9 @@ static int throughput_chart(const char *dir, const char *area, const struct benc
     snprintf(title, sizeof title, "%s: throughput against message size, 1 producer -> 1 consumer",
              area);
     svg_open(f, W, H, title, "GB/s, higher is better; log-log; whiskers: min..max of the rounds");
-    fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
-               "stroke=\"#999\"/>\n",
+    fprintf(f,
+            "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" "
+            "stroke=\"#999\"/>\n",
             L, T, pw, ph);
     for (double d = ylo; d <= yhi * 1.0001; d *= 10) {
         double y = PY(d);
@@ -292,13 +300,15 @@ static int throughput_chart(const char *dir, const char *area, const struct benc
         for (int j = 0; j < s[i].npts; j++) {
             double x = PX(s[i].x[j]);
             fmt_size(lbl, sizeof lbl, s[i].x[j]);
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>\n"
-                       "<text x=\"%.1f\" y=\"%d\" " FONT " font-size=\"11\" "
-                       "text-anchor=\"middle\">%s</text>\n",
+            fprintf(f,
+                    "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#eee\"/>\n"
+                    "<text x=\"%.1f\" y=\"%d\" " FONT " font-size=\"11\" "
+                    "text-anchor=\"middle\">%s</text>\n",
                     x, T, x, T + ph, x, T + ph + 16, lbl);
         }
-    fprintf(f, "<text x=\"%d\" y=\"%d\" " FONT " font-size=\"12\" text-anchor=\"middle\">"
-               "message size</text>\n",
+    fprintf(f,
+            "<text x=\"%d\" y=\"%d\" " FONT " font-size=\"12\" text-anchor=\"middle\">"
+            "message size</text>\n",
             L + pw / 2, H - 18);
     for (int i = 0; i < ns; i++) {
         struct series *p = &s[i];
@@ -327,8 +337,9 @@ static int throughput_chart(const char *dir, const char *area, const struct benc
                     PY(p->y[j]), mp ? "4.5" : "3", col);
         }
         int ly = T + 10 + i * 18;
-        fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
-                   "stroke-width=\"%s\"/>\n<text x=\"%d\" y=\"%d\" " FONT " font-size=\"12\"%s>",
+        fprintf(f,
+                "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" "
+                "stroke-width=\"%s\"/>\n<text x=\"%d\" y=\"%d\" " FONT " font-size=\"12\"%s>",
                 W - R + 15, ly, W - R + 40, ly, col, mp ? "3" : "1.5", W - R + 46, ly + 4,
                 mp ? " font-weight=\"bold\"" : "");
         xml_text(f, p->impl);
@@ -371,15 +382,16 @@ static int bar_chart(const char *dir, const char *name, const char *title, const
     FILE *f = open_chart(dir, name, path, sizeof path);
     if (!f)
         return -1;
-    snprintf(sub, sizeof sub, "%s, %s is better; log scale; whiskers: min..max of the rounds",
-             unit, higher_is_better(unit) ? "higher" : "lower");
+    snprintf(sub, sizeof sub, "%s, %s is better; log scale; whiskers: min..max of the rounds", unit,
+             higher_is_better(unit) ? "higher" : "lower");
     svg_open(f, W, H, title, sub);
     for (double d = lo; d <= hi * 1.0001; d *= 10) {
         double x = BX(d);
         fmt_value(lbl, sizeof lbl, d);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n"
-                   "<text x=\"%.1f\" y=\"%d\" " FONT " font-size=\"11\" "
-                   "text-anchor=\"middle\">%s</text>\n",
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#ddd\"/>\n"
+                "<text x=\"%.1f\" y=\"%d\" " FONT " font-size=\"11\" "
+                "text-anchor=\"middle\">%s</text>\n",
                 x, T - 4, x, H - B, x, H - B + 14, lbl);
     }
     int y = T;
@@ -409,8 +421,9 @@ static int bar_chart(const char *dir, const char *name, const char *title, const
             fprintf(f, "<text x=\"%d\" y=\"%d\" " FONT " font-size=\"12\" text-anchor=\"end\"%s>",
                     L - 8, y + BAR - 4, mp ? " font-weight=\"bold\"" : "");
             xml_text(f, r->impl);
-            fprintf(f, "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
-                       "fill=\"%s\"/>\n",
+            fprintf(f,
+                    "</text>\n<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" "
+                    "fill=\"%s\"/>\n",
                     L, y, x1 - L > 1 ? x1 - L : 1, BAR, col);
             if (usable(r->min) && usable(r->max))
                 fprintf(f, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>\n",

@@ -22,7 +22,8 @@ static int count_task(const void *in, size_t in_len, void *out, size_t *out_len,
 {
     (void)ctx;
     long long n;
-    if (in_len != sizeof n || *out_len < sizeof n) return MPROC_EINVAL;
+    if (in_len != sizeof n || *out_len < sizeof n)
+        return MPROC_EINVAL;
     memcpy(&n, in, sizeof n);
     long long c = demo_count_to(n);
     memcpy(out, &c, sizeof c);

@@ -140,18 +140,23 @@ static enum entry_state classify(const struct mproc__seg_hdr *h, ssize_t got, ui
          * it is dead they are final, and they must describe a segment of
          * this file before the entry counts as an abandoned mproc object
          * (a stranger's file that merely starts with zeros stays foreign). */
-        if (h->creator_pid <= 0) return ST_INIT;
-        if (mproc__proc_alive(h->creator_pid, h->creator_start)) return ST_INIT;
+        if (h->creator_pid <= 0)
+            return ST_INIT;
+        if (mproc__proc_alive(h->creator_pid, h->creator_start))
+            return ST_INIT;
         if (h->version != MPROC__SEG_VERSION || h->hdr_size != MPROC__SEG_HDR_SIZE ||
             h->total_size != size || h->kind == 0 || h->kind > MPROC__SEG_KIND_MAX)
             return ST_FOREIGN;
         *have_hdr = true;
         return ST_DEAD;
     }
-    if (magic != MPROC__SEG_MAGIC) return ST_FOREIGN;
-    if (h->version != MPROC__SEG_VERSION) return ST_VERSION;
+    if (magic != MPROC__SEG_MAGIC)
+        return ST_FOREIGN;
+    if (h->version != MPROC__SEG_VERSION)
+        return ST_VERSION;
     int rc = mproc__seg_check(h, (size_t)size, 0);
-    if (rc == MPROC_EFOREIGN) return ST_FOREIGN;
+    if (rc == MPROC_EFOREIGN)
+        return ST_FOREIGN;
     if (rc < 0 || h->kind == 0 || h->kind > MPROC__SEG_KIND_MAX || h->creator_pid <= 0)
         return ST_CORRUPT;
     *have_hdr = true;
@@ -172,7 +177,8 @@ static int read_entry(int dirfd, const char *dname, struct entry *e, bool *oom)
      * replaced between this look and the open, the fstat below still sees
      * what was opened.) */
     struct stat lst;
-    if (fstatat(dirfd, dname, &lst, AT_SYMLINK_NOFOLLOW) != 0) return -1;
+    if (fstatat(dirfd, dname, &lst, AT_SYMLINK_NOFOLLOW) != 0)
+        return -1;
     if (!S_ISREG(lst.st_mode)) {
         e->uid = lst.st_uid;
         e->mtime_unix_ns =
@@ -184,7 +190,8 @@ static int read_entry(int dirfd, const char *dname, struct entry *e, bool *oom)
     }
     int fd = openat(dirfd, dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        if (errno == ENOENT) return -1;
+        if (errno == ENOENT)
+            return -1;
         int err = errno;
         struct stat st;
         if (fstatat(dirfd, dname, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -246,9 +253,11 @@ static void entries_free(struct entry_list *l)
 
 static bool name_selected(const char *name, char **patterns, int npatterns)
 {
-    if (npatterns == 0) return true;
+    if (npatterns == 0)
+        return true;
     for (int i = 0; i < npatterns; i++)
-        if (fnmatch(patterns[i], name, 0) == 0) return true;
+        if (fnmatch(patterns[i], name, 0) == 0)
+            return true;
     return false;
 }
 
@@ -257,7 +266,8 @@ static bool name_selected(const char *name, char **patterns, int npatterns)
 static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *out)
 {
     int dfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (dfd < 0) return mproc__err();
+    if (dfd < 0)
+        return mproc__err();
     DIR *d = fdopendir(dfd);
     if (!d) {
         int rc = mproc__err();
@@ -268,8 +278,10 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
     struct dirent *de;
     int rc = 0;
     while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, MPROC__SHM_PREFIX, plen) != 0) continue;
-        if (!name_selected(de->d_name + plen, patterns, npatterns)) continue;
+        if (strncmp(de->d_name, MPROC__SHM_PREFIX, plen) != 0)
+            continue;
+        if (!name_selected(de->d_name + plen, patterns, npatterns))
+            continue;
         if (out->n == out->cap) {
             size_t cap = out->cap ? out->cap * 2 : 32;
             struct entry *v = realloc(out->v, cap * sizeof *v);
@@ -283,18 +295,21 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
         struct entry *e = &out->v[out->n];
         bool oom;
         int fd = read_entry(dirfd, de->d_name, e, &oom);
-        if (fd >= 0) close(fd);
+        if (fd >= 0)
+            close(fd);
         if (oom) {
             free(e->file);
             rc = MPROC_ENOMEM;
             break;
         }
-        if (!e->file) continue; /* removed while we looked */
+        if (!e->file)
+            continue; /* removed while we looked */
         e->name = e->file + plen;
         out->n++;
     }
     closedir(d);
-    if (out->n > 1) qsort(out->v, out->n, sizeof out->v[0], entry_cmp);
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof out->v[0], entry_cmp);
     return rc;
 }
 
@@ -306,7 +321,8 @@ static int scan(int dirfd, char **patterns, int npatterns, struct entry_list *ou
 static void count_users(struct entry_list *l)
 {
     DIR *proc = opendir("/proc");
-    if (!proc) return;
+    if (!proc)
+        return;
     for (size_t i = 0; i < l->n; i++)
         l->v[i].users = l->v[i].ino ? 0 : -1;
     struct dirent *de;
@@ -315,15 +331,18 @@ static void count_users(struct entry_list *l)
     while ((de = readdir(proc)) != NULL) {
         char *end;
         long pid = strtol(de->d_name, &end, 10);
-        if (*end != '\0' || pid <= 0) continue;
+        if (*end != '\0' || pid <= 0)
+            continue;
         char path[64];
         snprintf(path, sizeof path, "/proc/%ld/maps", pid);
         FILE *f = fopen(path, "re");
-        if (!f) continue;
+        if (!f)
+            continue;
         while (getline(&line, &cap, f) > 0) {
             unsigned maj, min;
             unsigned long long ino;
-            if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || ino == 0) continue;
+            if (sscanf(line, "%*s %*s %*s %x:%x %llu", &maj, &min, &ino) != 3 || ino == 0)
+                continue;
             for (size_t i = 0; i < l->n; i++) {
                 struct entry *e = &l->v[i];
                 if (e->users < 0 || e->ino != (ino_t)ino || major(e->dev) != maj ||
@@ -413,7 +432,8 @@ static bool entry_details(const struct entry *e, bool json, char *buf, size_t bu
 
 static const char *entry_kind(const struct entry *e)
 {
-    if (!e->have_hdr) return "-";
+    if (!e->have_hdr)
+        return "-";
     return mproc__seg_kind_name(e->hdr.kind);
 }
 
@@ -466,7 +486,8 @@ static void print_text(FILE *f, const struct entry_list *l)
     int w = 4;
     for (size_t i = 0; i < l->n; i++) {
         int len = (int)strlen(l->v[i].name);
-        if (len > w) w = len < 48 ? len : 48;
+        if (len > w)
+            w = len < 48 ? len : 48;
     }
     fputs("NAME", f);
     fprintf(f, "%*s  %-9s %7s %8s  %-7s %5s %7s\n", w - 4, "", "KIND", "SIZE", "CREATOR", "STATE",
@@ -637,7 +658,8 @@ int tool_ls(int argc, char **argv)
 {
     bool json = false;
     int rc = parse(argc, argv, false, &json);
-    if (rc >= 0) return rc;
+    if (rc >= 0)
+        return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
         fprintf(stderr, "mproc ls: %s: %s\n", shm_dir, strerror(errno));
@@ -645,7 +667,8 @@ int tool_ls(int argc, char **argv)
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
-    if (rc == 0) count_users(&l);
+    if (rc == 0)
+        count_users(&l);
     close(dirfd);
     if (rc < 0) {
         fprintf(stderr, "mproc ls: %s\n", mproc_strerror(rc));
@@ -684,7 +707,8 @@ int tool_clean(int argc, char **argv)
 {
     bool dry = false;
     int rc = parse(argc, argv, true, &dry);
-    if (rc >= 0) return rc;
+    if (rc >= 0)
+        return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
         fprintf(stderr, "mproc clean: %s: %s\n", shm_dir, strerror(errno));
@@ -692,7 +716,8 @@ int tool_clean(int argc, char **argv)
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
-    if (rc == 0) count_users(&l);
+    if (rc == 0)
+        count_users(&l);
     if (rc < 0) {
         fprintf(stderr, "mproc clean: %s\n", mproc_strerror(rc));
         entries_free(&l);
@@ -703,7 +728,8 @@ int tool_clean(int argc, char **argv)
     uid_t me = geteuid();
     for (size_t i = 0; i < l.n; i++) {
         const struct entry *e = &l.v[i];
-        if (e->state != ST_DEAD || e->uid != me) continue;
+        if (e->state != ST_DEAD || e->uid != me)
+            continue;
         if (e->users > 0) {
             printf("kept %s%s (%s, creator %d dead, still mapped by %d process%s)\n", shm_dir,
                    e->file, entry_kind(e), (int)e->hdr.creator_pid, e->users,
@@ -711,9 +737,11 @@ int tool_clean(int argc, char **argv)
             continue;
         }
         if (!dry) {
-            if (!still_dead(dirfd, e)) continue;
+            if (!still_dead(dirfd, e))
+                continue;
             if (unlinkat(dirfd, e->file, 0) != 0) {
-                if (errno == ENOENT) continue; /* someone else cleaned it first */
+                if (errno == ENOENT)
+                    continue; /* someone else cleaned it first */
                 fprintf(stderr, "mproc clean: %s%s: %s\n", shm_dir, e->file, strerror(errno));
                 status = 1;
                 continue;
@@ -726,6 +754,7 @@ int tool_clean(int argc, char **argv)
     printf("%s %d object%s\n", dry ? "would remove" : "removed", count, count == 1 ? "" : "s");
     entries_free(&l);
     close(dirfd);
-    if (fflush(stdout) != 0) status = 1;
+    if (fflush(stdout) != 0)
+        status = 1;
     return status;
 }

@@ -51,7 +51,8 @@ static uint64_t run_mproc(uint64_t n, void *arg)
     (void)arg;
     command(CMD_MPROC);
     mproc_pool *pool;
-    if (mproc_pool_create_mpi(&pool, NULL) != 0) abort();
+    if (mproc_pool_create_mpi(&pool, NULL) != 0)
+        abort();
     int64_t *in = malloc(n * sizeof *in), *out = malloc(n * sizeof *out);
     for (uint64_t i = 0; i < n; i++)
         in[i] = (int64_t)i;
@@ -59,7 +60,8 @@ static uint64_t run_mproc(uint64_t n, void *arg)
     uint64_t t0 = bench_now_ns();
     int rc = mproc_pool_map(pool, square, in, n, sizeof *in, out, sizeof *out, &mo, MPROC_FOREVER);
     uint64_t t = bench_now_ns() - t0;
-    if (rc != 0 || out[n - 1] != in[n - 1] * in[n - 1]) abort();
+    if (rc != 0 || out[n - 1] != in[n - 1] * in[n - 1])
+        abort();
     mproc_pool_close(pool);
     mproc_pool_join(pool, MPROC_FOREVER);
     mproc_pool_free(pool);
@@ -94,7 +96,8 @@ static uint64_t raw_master(uint64_t n, int depth)
     uint64_t t = bench_now_ns() - t0;
     for (int w = 1; w < world_size; w++)
         MPI_Send(NULL, 0, MPI_BYTE, w, TAG_END, MPI_COMM_WORLD);
-    if (out[n - 1] != (int64_t)((n - 1) * (n - 1))) abort();
+    if (out[n - 1] != (int64_t)((n - 1) * (n - 1)))
+        abort();
     free(out);
     return t;
 }
@@ -105,7 +108,8 @@ static void raw_worker(void)
         int64_t task[2];
         MPI_Status st;
         MPI_Recv(task, 2, MPI_INT64_T, 0, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
-        if (st.MPI_TAG == TAG_END) return;
+        if (st.MPI_TAG == TAG_END)
+            return;
         int64_t out;
         size_t len = sizeof out;
         square(&task[1], sizeof task[1], &out, &len, NULL);
@@ -141,7 +145,8 @@ int main(int argc, char **argv)
         for (;;) {
             int cmd;
             MPI_Bcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD);
-            if (cmd == CMD_QUIT) break;
+            if (cmd == CMD_QUIT)
+                break;
             if (cmd == CMD_MPROC) {
                 mproc_pool *unused;
                 mproc_pool_create_mpi(&unused, NULL);

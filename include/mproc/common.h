@@ -103,10 +103,11 @@ MPROC_API const char *mproc_version_string(void);
 #define MPROC_ENOTCHILD (-4008)   /* the process is not a child of this process */
 #define MPROC_ETASKFAILED (-4009) /* a pool task returned an error */
 #define MPROC_EWORKERDIED (-4010) /* a pool worker died while running the task */
-#define MPROC_ELOST (-4011)       /* a message was lost because its writer died (reserved: no
+#define MPROC_ELOST                                                                                \
+    (-4011)                     /* a message was lost because its writer died (reserved: no
                                      call returns it yet; queue losses are counted in
                                      mproc_queue_stats.lost) */
-#define MPROC_ENOTOWNER (-4012)   /* released by a thread that does not hold it */
+#define MPROC_ENOTOWNER (-4012) /* released by a thread that does not hold it */
 
 /* mproc_strerror - a short English description of an mproc error code (or of
  * one of the -errno values above). Never NULL; 0 gives "success", unknown

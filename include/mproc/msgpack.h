@@ -58,7 +58,10 @@ typedef struct mproc_msgpack_value {
     void *bytes_;
 } mproc_msgpack_value;
 
-#define MPROC_MSGPACK_VALUE_INIT {{MSGPACK_OBJECT_NIL, {0}}, NULL, NULL}
+#define MPROC_MSGPACK_VALUE_INIT                                                                   \
+    {                                                                                              \
+        {MSGPACK_OBJECT_NIL, {0}}, NULL, NULL                                                      \
+    }
 
 /* mproc_msgpack_value_destroy - free what v owns and make it nil again
  * (safe to call twice). NULL is ignored. */

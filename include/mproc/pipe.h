@@ -113,8 +113,8 @@ MPROC_API ssize_t mproc_pipe_recv_alloc(mproc_pipe *p, void **out, int timeout_m
  * received (0 if none); they are close-on-exec and belong to the caller.
  * MPROC_EMSGSIZE (message stays) if the bytes do not fit in cap or the fds
  * not in *nfds. Otherwise as mproc_pipe_recv(). */
-MPROC_API ssize_t mproc_pipe_recv_fds(mproc_pipe *p, void *buf, size_t cap, int *fds,
-                                      size_t *nfds, int timeout_ms);
+MPROC_API ssize_t mproc_pipe_recv_fds(mproc_pipe *p, void *buf, size_t cap, int *fds, size_t *nfds,
+                                      int timeout_ms);
 
 /* mproc_pipe_next_size - wait (at most timeout_ms) until the next message
  * has begun to arrive and return its size without consuming it. Errors as

@@ -47,17 +47,14 @@ typedef int (*mproc_fn)(void *arg);
  * spawn and by MPI ranks: gets the argument bytes the parent passed. */
 typedef int (*mproc_entry_fn)(const void *arg, size_t len);
 
-enum mproc_start_method {
-    MPROC_START_FORK = 0,
-    MPROC_START_SPAWN = 1
-};
+enum mproc_start_method { MPROC_START_FORK = 0, MPROC_START_SPAWN = 1 };
 
 struct mproc_process_opts {
-    const char *name;        /* shown by mproc_process_name(); NULL: "mproc-<n>" */
-    int start_method;        /* MPROC_START_FORK (default) or MPROC_START_SPAWN */
-    int daemon;              /* nonzero: dies with its parent (see above) */
-    const char *entry;       /* spawn: the registered entry name */
-    const void *arg;         /* spawn: argument bytes copied to the child */
+    const char *name;  /* shown by mproc_process_name(); NULL: "mproc-<n>" */
+    int start_method;  /* MPROC_START_FORK (default) or MPROC_START_SPAWN */
+    int daemon;        /* nonzero: dies with its parent (see above) */
+    const char *entry; /* spawn: the registered entry name */
+    const void *arg;   /* spawn: argument bytes copied to the child */
     size_t arg_len;
 };
 

@@ -91,25 +91,25 @@ struct mproc_queue_opts {
 /* struct mproc_queue_stats - a snapshot of a queue's counters (each exact at
  * quiescence; while puts and gets run they may be a moment apart). */
 struct mproc_queue_stats {
-    uint64_t puts;          /* messages published */
-    uint64_t gets;          /* messages taken (copied or viewed) */
-    uint64_t bytes_in;      /* payload bytes published */
-    uint64_t bytes_out;     /* payload bytes taken */
-    uint64_t lost;          /* messages lost because a participant died mid-operation */
-    uint64_t msgs;          /* messages in the queue now (qsize) */
-    uint64_t bytes_used;    /* bytes of the ring occupied now (whole units) */
-    uint64_t high_water;    /* the most bytes of the ring ever occupied (whole units);
+    uint64_t puts;       /* messages published */
+    uint64_t gets;       /* messages taken (copied or viewed) */
+    uint64_t bytes_in;   /* payload bytes published */
+    uint64_t bytes_out;  /* payload bytes taken */
+    uint64_t lost;       /* messages lost because a participant died mid-operation */
+    uint64_t msgs;       /* messages in the queue now (qsize) */
+    uint64_t bytes_used; /* bytes of the ring occupied now (whole units) */
+    uint64_t high_water; /* the most bytes of the ring ever occupied (whole units);
                                space is reclaimed lazily, so under a steady stream
                                this approaches the capacity */
-    uint64_t capacity;      /* bytes (after rounding) */
-    uint64_t max_msgs;      /* 0 = no count bound */
+    uint64_t capacity;   /* bytes (after rounding) */
+    uint64_t max_msgs;   /* 0 = no count bound */
     uint64_t unit_size;
-    uint64_t unfinished;    /* joinable queues: puts not yet matched by task_done */
+    uint64_t unfinished; /* joinable queues: puts not yet matched by task_done */
     uint32_t waiting_getters;
     uint32_t waiting_putters;
-    uint32_t participants;  /* live (process, thread) pairs attached */
-    uint32_t flags;         /* creation flags */
-    int closed;             /* 1 after mproc_queue_shutdown */
+    uint32_t participants; /* live (process, thread) pairs attached */
+    uint32_t flags;        /* creation flags */
+    int closed;            /* 1 after mproc_queue_shutdown */
     int creator_pid;
 };
 

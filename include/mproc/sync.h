@@ -80,7 +80,12 @@ extern "C" {
 typedef struct mproc_lock {
     uint64_t opaque_[4];
 } mproc_lock;
-#define MPROC_LOCK_INITIALIZER {{0, 0, 0, 0}}
+#define MPROC_LOCK_INITIALIZER                                                                     \
+    {                                                                                              \
+        {                                                                                          \
+            0, 0, 0, 0                                                                             \
+        }                                                                                          \
+    }
 
 /* mproc_lock_init - make *l an unlocked, consistent lock (same as zeroing
  * it). Returns 0, or MPROC_EINVAL for NULL. */
@@ -134,7 +139,12 @@ MPROC_API int mproc_lock_unlink(const char *name);
 typedef struct mproc_rlock {
     uint64_t opaque_[4];
 } mproc_rlock;
-#define MPROC_RLOCK_INITIALIZER {{0, 0, 0, 0}}
+#define MPROC_RLOCK_INITIALIZER                                                                    \
+    {                                                                                              \
+        {                                                                                          \
+            0, 0, 0, 0                                                                             \
+        }                                                                                          \
+    }
 
 MPROC_API int mproc_rlock_init(mproc_rlock *l);
 MPROC_API int mproc_rlock_destroy(mproc_rlock *l);
@@ -209,7 +219,12 @@ MPROC_API int mproc_sem_unlink(const char *name);
 typedef struct mproc_cond {
     uint64_t opaque_[8];
 } mproc_cond;
-#define MPROC_COND_INITIALIZER {{0, 0, 0, 0, 0, 0, 0, 0}}
+#define MPROC_COND_INITIALIZER                                                                     \
+    {                                                                                              \
+        {                                                                                          \
+            0, 0, 0, 0, 0, 0, 0, 0                                                                 \
+        }                                                                                          \
+    }
 
 MPROC_API int mproc_cond_init(mproc_cond *c);
 /* mproc_cond_destroy - 0, or MPROC_EBUSY while the lock is held. */
@@ -250,7 +265,12 @@ MPROC_API int mproc_cond_unlink(const char *name);
 typedef struct mproc_event {
     uint64_t opaque_[2];
 } mproc_event;
-#define MPROC_EVENT_INITIALIZER {{0, 0}}
+#define MPROC_EVENT_INITIALIZER                                                                    \
+    {                                                                                              \
+        {                                                                                          \
+            0, 0                                                                                   \
+        }                                                                                          \
+    }
 
 MPROC_API int mproc_event_init(mproc_event *e);
 MPROC_API int mproc_event_destroy(mproc_event *e);

@@ -43,8 +43,8 @@ int mproc__fd_wait(int fd, short events, const struct mproc__deadline *d);
  * together with its start time (field 22 of /proc/<pid>/stat, in clock ticks
  * since boot) names one process for the life of the machine. */
 
-pid_t mproc__self_pid(void);   /* cached, refreshed in the child after fork */
-pid_t mproc__self_tid(void);   /* cached per thread */
+pid_t mproc__self_pid(void); /* cached, refreshed in the child after fork */
+pid_t mproc__self_tid(void); /* cached per thread */
 uint64_t mproc__self_start(void);
 /* mproc__fork_generation - incremented in every child right after fork;
  * handles compare it to notice that they were inherited. */
@@ -69,7 +69,7 @@ int mproc__random_bytes(void *buf, size_t n);
  * ones. Every name gets the prefix "mproc-" on disk so that `mproc ls` and
  * `mproc clean` can find mproc's objects and never touch anyone else's. */
 
-#define MPROC__NAME_MAX 200     /* user part of a name */
+#define MPROC__NAME_MAX 200 /* user part of a name */
 #define MPROC__SHM_PREFIX "mproc-"
 #define MPROC__SHM_DIR "/dev/shm/"
 #define MPROC__PATH_MAX (sizeof(MPROC__SHM_DIR) + sizeof(MPROC__SHM_PREFIX) + MPROC__NAME_MAX + 1)

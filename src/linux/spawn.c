@@ -185,7 +185,8 @@ int mproc__spawn_start(const struct mproc__handoff *h, const char *argv0, pid_t 
     if ((rc = -posix_spawn_file_actions_adddup2(&fa, fd, fd)) != 0 ||
         (rc = -posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
         (rc = -posix_spawnattr_setsigdefault(&attr, &reset)) != 0 ||
-        (rc = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) != 0)
+        (rc = -posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF)) !=
+            0)
         goto out;
     pid_t pid;
     rc = -posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, env);

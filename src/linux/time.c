@@ -42,7 +42,8 @@ int mproc__deadline_remaining_ms(const struct mproc__deadline *d)
         return -1;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t ns = (int64_t)(d->abs.tv_sec - now.tv_sec) * 1000000000LL + (d->abs.tv_nsec - now.tv_nsec);
+    int64_t ns =
+        (int64_t)(d->abs.tv_sec - now.tv_sec) * 1000000000LL + (d->abs.tv_nsec - now.tv_nsec);
     if (ns <= 0)
         return 0;
     int64_t ms = (ns + 999999) / 1000000;

@@ -28,7 +28,8 @@ void mproc__mpi_backoff_reset(struct mproc__mpi_backoff *b)
 void mproc__mpi_backoff_pause(struct mproc__mpi_backoff *b)
 {
     uint64_t now = mproc__mpi_now_ns();
-    if (b->start_ns == 0) b->start_ns = now;
+    if (b->start_ns == 0)
+        b->start_ns = now;
     uint64_t idle = now - b->start_ns;
     if (idle < 20000) {
         mproc__cpu_relax();
@@ -36,7 +37,8 @@ void mproc__mpi_backoff_pause(struct mproc__mpi_backoff *b)
         sched_yield();
     } else {
         b->sleep_ns = b->sleep_ns == 0 ? 20000 : b->sleep_ns * 2;
-        if (b->sleep_ns > 1000000) b->sleep_ns = 1000000;
+        if (b->sleep_ns > 1000000)
+            b->sleep_ns = 1000000;
         struct timespec ts = {0, b->sleep_ns};
         nanosleep(&ts, NULL); /* EINTR only shortens one pause */
     }
@@ -49,8 +51,10 @@ int mproc__mpi_wait(MPI_Request *r, MPI_Status *st)
     mproc__mpi_backoff_reset(&b);
     for (;;) {
         int flag = 0;
-        if (MPI_Test(r, &flag, st) != MPI_SUCCESS) return MPROC_EIO;
-        if (flag) return 0;
+        if (MPI_Test(r, &flag, st) != MPI_SUCCESS)
+            return MPROC_EIO;
+        if (flag)
+            return 0;
         mproc__mpi_backoff_pause(&b);
     }
 }
@@ -58,14 +62,16 @@ int mproc__mpi_wait(MPI_Request *r, MPI_Status *st)
 int mproc__mpi_send_wait(const void *buf, int len, int dest, int tag, MPI_Comm comm)
 {
     MPI_Request r;
-    if (MPI_Isend(buf, len, MPI_BYTE, dest, tag, comm, &r) != MPI_SUCCESS) return MPROC_EIO;
+    if (MPI_Isend(buf, len, MPI_BYTE, dest, tag, comm, &r) != MPI_SUCCESS)
+        return MPROC_EIO;
     return mproc__mpi_wait(&r, MPI_STATUS_IGNORE);
 }
 
 int mproc__mpi_recv_wait(void *buf, int len, int src, int tag, MPI_Comm comm, MPI_Status *st)
 {
     MPI_Request r;
-    if (MPI_Irecv(buf, len, MPI_BYTE, src, tag, comm, &r) != MPI_SUCCESS) return MPROC_EIO;
+    if (MPI_Irecv(buf, len, MPI_BYTE, src, tag, comm, &r) != MPI_SUCCESS)
+        return MPROC_EIO;
     return mproc__mpi_wait(&r, st);
 }
 
@@ -73,7 +79,8 @@ int mproc__mpi_recv_wait(void *buf, int len, int src, int tag, MPI_Comm comm, MP
  * a message completes normally; the message is dropped). */
 void mproc__mpi_cancel_recv(MPI_Request *r)
 {
-    if (*r == MPI_REQUEST_NULL) return;
+    if (*r == MPI_REQUEST_NULL)
+        return;
     MPI_Cancel(r);
     mproc__mpi_wait(r, MPI_STATUS_IGNORE);
     *r = MPI_REQUEST_NULL;

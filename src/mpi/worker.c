@@ -56,13 +56,16 @@ static size_t run_chunk(struct wstate *ws, struct wslot *s, int bytes)
     memcpy(&h, s->in, sizeof h);
     size_t n = h.count;
     /* Bounded first, so that the products below cannot wrap. */
-    if (n == 0 || n > ws->res_cap || h.out_size > ws->res_cap || h.in_stride > ws->in_cap) return 0;
+    if (n == 0 || n > ws->res_cap || h.out_size > ws->res_cap || h.in_stride > ws->in_cap)
+        return 0;
     size_t off = CHUNK_HDR + (((size_t)h.name_len + 3) & ~(size_t)3);
     size_t lens_off = off;
-    if (h.flags & FLAG_LENS) off += 4 * n;
+    if (h.flags & FLAG_LENS)
+        off += 4 * n;
     bool ok = n > 0 && h.name_len <= NAME_MAX_LEN && off + n * h.in_stride == (size_t)bytes &&
               RESULT_HDR + n * (8 + (size_t)h.out_size) <= ws->res_cap;
-    if (!(n > 0 && RESULT_HDR + n * (8 + (size_t)h.out_size) <= ws->res_cap)) return 0;
+    if (!(n > 0 && RESULT_HDR + n * (8 + (size_t)h.out_size) <= ws->res_cap))
+        return 0;
     int32_t *status = (int32_t *)(void *)(s->res + RESULT_HDR);
     uint32_t *out_len = (uint32_t *)(void *)(s->res + RESULT_HDR + 4 * n);
     unsigned char *out = s->res + RESULT_HDR + 8 * n;
@@ -93,8 +96,10 @@ static size_t run_chunk(struct wstate *ws, struct wslot *s, int bytes)
             }
             rc = ws->fn(s->in + off + i * h.in_stride, ilen, out + i * h.out_size, &olen,
                         ws->task_ctx);
-            if (rc > 0) rc = MPROC_ETASKFAILED;
-            if (rc == 0 && olen > h.out_size) rc = MPROC_EOVERFLOW;
+            if (rc > 0)
+                rc = MPROC_ETASKFAILED;
+            if (rc == 0 && olen > h.out_size)
+                rc = MPROC_EOVERFLOW;
         }
         status[i] = rc;
         out_len[i] = rc == 0 ? (uint32_t)olen : 0;
@@ -182,7 +187,8 @@ static int worker_serve(struct wstate *ws, unsigned k)
             len--;
             s->recv_done = false;
             uint32_t kind = 0;
-            if (s->bytes >= (int)CHUNK_HDR) memcpy(&kind, s->in, sizeof kind);
+            if (s->bytes >= (int)CHUNK_HDR)
+                memcpy(&kind, s->in, sizeof kind);
             if (kind == KIND_STOP) {
                 stopping = true;
                 break;
@@ -235,17 +241,24 @@ int mproc__mpi_worker_main(MPI_Comm comm, const struct mproc_pool_opts *opts)
     struct wire_config cfg;
     MPI_Status st;
     int bytes = 0;
-    if (mproc__mpi_recv_wait(&cfg, sizeof cfg, 0, TAG_CONFIG, comm, &st) < 0) return MPROC_EIO;
+    if (mproc__mpi_recv_wait(&cfg, sizeof cfg, 0, TAG_CONFIG, comm, &st) < 0)
+        return MPROC_EIO;
     MPI_Get_count(&st, MPI_BYTE, &bytes);
-    if (bytes != (int)sizeof cfg) return MPROC_EIO;
-    if (cfg.status < 0) return cfg.status;
-    if (!cfg.use) return MPROC_MPI_SERVED;
+    if (bytes != (int)sizeof cfg)
+        return MPROC_EIO;
+    if (cfg.status < 0)
+        return cfg.status;
+    if (!cfg.use)
+        return MPROC_MPI_SERVED;
     if (cfg.slots == 0 || cfg.slots > 4096 || cfg.slot_bytes < 64 || cfg.slot_bytes > (1u << 30))
         return MPROC_ECORRUPT;
     struct wire_hello hello = {.init_rc = 0, .pid = (uint32_t)getpid()};
-    if (opts && opts->initializer) hello.init_rc = opts->initializer(opts->init_arg) != 0;
-    if (mproc__mpi_send_wait(&hello, sizeof hello, 0, TAG_HELLO, comm) < 0) return MPROC_EIO;
-    if (hello.init_rc) return MPROC_EBROKEN;
+    if (opts && opts->initializer)
+        hello.init_rc = opts->initializer(opts->init_arg) != 0;
+    if (mproc__mpi_send_wait(&hello, sizeof hello, 0, TAG_HELLO, comm) < 0)
+        return MPROC_EIO;
+    if (hello.init_rc)
+        return MPROC_EBROKEN;
     struct wstate ws = {
         .comm = comm,
         .in_cap = (size_t)cfg.slot_bytes + CHUNK_EXTRA,

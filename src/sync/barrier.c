@@ -167,8 +167,7 @@ MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
                 mproc__futex_wake(&k->word, INT32_MAX);
                 return (int)idx;
             }
-        } else if (atomic_compare_exchange_weak_explicit(&k->word, &w, w + 1,
-                                                         memory_order_acq_rel,
+        } else if (atomic_compare_exchange_weak_explicit(&k->word, &w, w + 1, memory_order_acq_rel,
                                                          memory_order_acquire)) {
             break;
         }
@@ -227,8 +226,8 @@ MPROC_API int mproc_barrier_reset(mproc_barrier *b)
         uint64_t id = atomic_load_explicit(&k->member[i].id, memory_order_acquire);
         uint64_t start = atomic_load_explicit(&k->member[i].start, memory_order_relaxed);
         if (id != 0 && !mproc__proc_alive((pid_t)(uint32_t)id, start))
-            atomic_compare_exchange_strong_explicit(&k->member[i].id, &id, 0,
-                                                    memory_order_acq_rel, memory_order_relaxed);
+            atomic_compare_exchange_strong_explicit(&k->member[i].id, &id, 0, memory_order_acq_rel,
+                                                    memory_order_relaxed);
     }
     uint32_t w = atomic_load_explicit(&k->word, memory_order_acquire);
     uint32_t nw;
@@ -286,8 +285,7 @@ MPROC_API int mproc_barrier_join(mproc_barrier *b)
             continue;
         atomic_store_explicit(&k->member[i].start, 0, memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&k->member[i].id, &zero, (uint32_t)me->pid,
-                                                    memory_order_acq_rel,
-                                                    memory_order_relaxed)) {
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
             atomic_store_explicit(&k->member[i].start, me->start, memory_order_release);
             return 0;
         }

@@ -116,8 +116,7 @@ MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms)
     return cond_wait_dl(cv(c), &d);
 }
 
-MPROC_API int mproc_cond_wait_for(mproc_cond *c, bool (*pred)(void *arg), void *arg,
-                                  int timeout_ms)
+MPROC_API int mproc_cond_wait_for(mproc_cond *c, bool (*pred)(void *arg), void *arg, int timeout_ms)
 {
     struct mproc__deadline d;
     if (!c || !pred)

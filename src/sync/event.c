@@ -91,14 +91,13 @@ MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms)
         if (d.poll)
             return MPROC_ETIMEDOUT;
         if (w == EV_CLEAR &&
-            !atomic_compare_exchange_strong_explicit(&k->word, &w, EV_WAITERS,
-                                                     memory_order_relaxed, memory_order_relaxed))
+            !atomic_compare_exchange_strong_explicit(&k->word, &w, EV_WAITERS, memory_order_relaxed,
+                                                     memory_order_relaxed))
             continue;
         rc = mproc__futex_wait_capped(&k->word, EV_WAITERS, &d, MPROC_SYNC_SLICE_MS);
         if (rc == MPROC_ETIMEDOUT)
-            return atomic_load_explicit(&k->word, memory_order_acquire) == EV_SET
-                       ? 0
-                       : MPROC_ETIMEDOUT;
+            return atomic_load_explicit(&k->word, memory_order_acquire) == EV_SET ? 0
+                                                                                  : MPROC_ETIMEDOUT;
     }
 }
 

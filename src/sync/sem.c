@@ -238,9 +238,9 @@ static uint32_t sem_recover(struct sem *m)
             dead = !mproc__proc_alive((pid_t)(pid & ~SEM_RECOVERING), 0);
         else
             dead = !sem_slot_alive(pid, atomic_load_explicit(&sl->start, memory_order_relaxed));
-        if (!dead || !atomic_compare_exchange_strong_explicit(&sl->pid, &pid, SEM_RECOVERING | me,
-                                                              memory_order_acq_rel,
-                                                              memory_order_relaxed))
+        if (!dead ||
+            !atomic_compare_exchange_strong_explicit(&sl->pid, &pid, SEM_RECOVERING | me,
+                                                     memory_order_acq_rel, memory_order_relaxed))
             continue;
         total += sem_recover_slot(m, i);
         atomic_store_explicit(&sl->start, 0, memory_order_relaxed);

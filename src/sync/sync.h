@@ -57,11 +57,11 @@ static inline bool mproc__sync_can_judge(void)
 
 struct mproc__lk {
     _Atomic uint32_t word;
-    _Atomic uint32_t rec_tid;    /* owner identity, written right after */
-    _Atomic int32_t rec_pid;     /* acquiring: (tid, pid, start of pid) */
-    uint32_t dirty;              /* owner only: taken over, not consistent yet */
+    _Atomic uint32_t rec_tid; /* owner identity, written right after */
+    _Atomic int32_t rec_pid;  /* acquiring: (tid, pid, start of pid) */
+    uint32_t dirty;           /* owner only: taken over, not consistent yet */
     _Atomic uint64_t rec_start;
-    uint32_t depth;              /* owner only: RLock nesting */
+    uint32_t depth; /* owner only: RLock nesting */
     uint32_t reserved;
 };
 _Static_assert(sizeof(struct mproc__lk) == sizeof(mproc_lock), "lock layout");

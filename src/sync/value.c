@@ -130,8 +130,7 @@ MPROC_API int mproc_array_open(mproc_array **out, const char *name)
     size_t es = seg.body_size >= VALUE_HDR ? mproc_type_size((mproc_type)type) : 0;
     uint64_t n = es ? *(volatile uint64_t *)&h->n : 0;
     uint32_t flags = es ? h->flags : 0;
-    if (es == 0 || n == 0 || (flags & ~MPROC_VALUE_RAW) ||
-        n > (seg.body_size - VALUE_HDR) / es) {
+    if (es == 0 || n == 0 || (flags & ~MPROC_VALUE_RAW) || n > (seg.body_size - VALUE_HDR) / es) {
         mproc__seg_close(&seg, false);
         return MPROC_ECORRUPT;
     }
@@ -219,17 +218,32 @@ MPROC_API int mproc_array_get_i64(const mproc_array *a, size_t i, int64_t *out)
         return MPROC_ERANGE;
     int64_t v = 0;
     switch (a->type) {
-    case MPROC_TYPE_I8: v = __atomic_load_n(ELEM(int8_t, a, i), __ATOMIC_ACQUIRE); break;
-    case MPROC_TYPE_U8: v = __atomic_load_n(ELEM(uint8_t, a, i), __ATOMIC_ACQUIRE); break;
-    case MPROC_TYPE_I16: v = __atomic_load_n(ELEM(int16_t, a, i), __ATOMIC_ACQUIRE); break;
-    case MPROC_TYPE_U16: v = __atomic_load_n(ELEM(uint16_t, a, i), __ATOMIC_ACQUIRE); break;
-    case MPROC_TYPE_I32: v = __atomic_load_n(ELEM(int32_t, a, i), __ATOMIC_ACQUIRE); break;
-    case MPROC_TYPE_U32: v = __atomic_load_n(ELEM(uint32_t, a, i), __ATOMIC_ACQUIRE); break;
-    case MPROC_TYPE_I64: v = __atomic_load_n(ELEM(int64_t, a, i), __ATOMIC_ACQUIRE); break;
+    case MPROC_TYPE_I8:
+        v = __atomic_load_n(ELEM(int8_t, a, i), __ATOMIC_ACQUIRE);
+        break;
+    case MPROC_TYPE_U8:
+        v = __atomic_load_n(ELEM(uint8_t, a, i), __ATOMIC_ACQUIRE);
+        break;
+    case MPROC_TYPE_I16:
+        v = __atomic_load_n(ELEM(int16_t, a, i), __ATOMIC_ACQUIRE);
+        break;
+    case MPROC_TYPE_U16:
+        v = __atomic_load_n(ELEM(uint16_t, a, i), __ATOMIC_ACQUIRE);
+        break;
+    case MPROC_TYPE_I32:
+        v = __atomic_load_n(ELEM(int32_t, a, i), __ATOMIC_ACQUIRE);
+        break;
+    case MPROC_TYPE_U32:
+        v = __atomic_load_n(ELEM(uint32_t, a, i), __ATOMIC_ACQUIRE);
+        break;
+    case MPROC_TYPE_I64:
+        v = __atomic_load_n(ELEM(int64_t, a, i), __ATOMIC_ACQUIRE);
+        break;
     case MPROC_TYPE_U64:
         v = (int64_t)__atomic_load_n(ELEM(uint64_t, a, i), __ATOMIC_ACQUIRE);
         break;
-    default: return MPROC_EINVAL;
+    default:
+        return MPROC_EINVAL;
     }
     *out = v;
     return 0;
@@ -242,8 +256,12 @@ MPROC_API int mproc_array_set_i64(mproc_array *a, size_t i, int64_t v)
     if (i >= a->n)
         return MPROC_ERANGE;
     switch (a->type) {
-    case MPROC_TYPE_I8: __atomic_store_n(ELEM(int8_t, a, i), (int8_t)v, __ATOMIC_RELEASE); break;
-    case MPROC_TYPE_U8: __atomic_store_n(ELEM(uint8_t, a, i), (uint8_t)v, __ATOMIC_RELEASE); break;
+    case MPROC_TYPE_I8:
+        __atomic_store_n(ELEM(int8_t, a, i), (int8_t)v, __ATOMIC_RELEASE);
+        break;
+    case MPROC_TYPE_U8:
+        __atomic_store_n(ELEM(uint8_t, a, i), (uint8_t)v, __ATOMIC_RELEASE);
+        break;
     case MPROC_TYPE_I16:
         __atomic_store_n(ELEM(int16_t, a, i), (int16_t)v, __ATOMIC_RELEASE);
         break;
@@ -256,11 +274,14 @@ MPROC_API int mproc_array_set_i64(mproc_array *a, size_t i, int64_t v)
     case MPROC_TYPE_U32:
         __atomic_store_n(ELEM(uint32_t, a, i), (uint32_t)v, __ATOMIC_RELEASE);
         break;
-    case MPROC_TYPE_I64: __atomic_store_n(ELEM(int64_t, a, i), v, __ATOMIC_RELEASE); break;
+    case MPROC_TYPE_I64:
+        __atomic_store_n(ELEM(int64_t, a, i), v, __ATOMIC_RELEASE);
+        break;
     case MPROC_TYPE_U64:
         __atomic_store_n(ELEM(uint64_t, a, i), (uint64_t)v, __ATOMIC_RELEASE);
         break;
-    default: return MPROC_EINVAL;
+    default:
+        return MPROC_EINVAL;
     }
     return 0;
 }
@@ -296,7 +317,8 @@ MPROC_API int mproc_array_add_i64(mproc_array *a, size_t i, int64_t delta, int64
         /* Unsigned arithmetic wraps; signed overflow would be undefined. */
         r = (int64_t)__atomic_add_fetch(ELEM(uint64_t, a, i), (uint64_t)delta, __ATOMIC_ACQ_REL);
         break;
-    default: return MPROC_EINVAL;
+    default:
+        return MPROC_EINVAL;
     }
     if (result)
         *result = r;

@@ -19,7 +19,8 @@ static int die_on_five(const void *in, size_t in_len, void *out, size_t *out_len
     (void)in_len, (void)out, (void)ctx;
     int64_t x;
     memcpy(&x, in, sizeof x);
-    if (x == 5) raise(SIGKILL);
+    if (x == 5)
+        raise(SIGKILL);
     *out_len = 0;
     return 0;
 }

@@ -20,7 +20,8 @@ static int square(const void *in, size_t in_len, void *out, size_t *out_len, voi
 {
     (void)ctx;
     int64_t x;
-    if (in_len != sizeof x) return MPROC_EINVAL;
+    if (in_len != sizeof x)
+        return MPROC_EINVAL;
     memcpy(&x, in, sizeof x);
     x *= x;
     memcpy(out, &x, sizeof x);
@@ -35,7 +36,8 @@ static int no_tens(const void *in, size_t in_len, void *out, size_t *out_len, vo
     (void)in_len, (void)ctx;
     int64_t x;
     memcpy(&x, in, sizeof x);
-    if (x % 10 == 0) return -7;
+    if (x % 10 == 0)
+        return -7;
     memcpy(out, &x, sizeof x);
     *out_len = sizeof x;
     return 0;
@@ -235,7 +237,8 @@ static void pool_mpi_future_gives_its_result(void)
             size_t len = 0;
             CHECK_RC(mproc_future_result(f[i], &out, &len), 0);
             int64_t y = -1;
-            if (out && len == 8) memcpy(&y, out, 8);
+            if (out && len == 8)
+                memcpy(&y, out, 8);
             CHECK(y == i * i);
             mproc_future_free(f[i]);
         }
@@ -331,7 +334,8 @@ static int next_item(void *arg, uint64_t index, void *item, size_t *item_len)
 {
     struct counter *c = arg;
     (void)index;
-    if (c->next == c->limit) return 0;
+    if (c->next == c->limit)
+        return 0;
     int64_t x = (int64_t)c->next++;
     memcpy(item, &x, sizeof x);
     *item_len = sizeof x;
@@ -344,7 +348,8 @@ static int add_result(void *arg, uint64_t index, const void *out, size_t out_len
     struct counter *c = arg;
     (void)index;
     int64_t y = 0;
-    if (!err && out_len == 8) memcpy(&y, out, 8);
+    if (!err && out_len == 8)
+        memcpy(&y, out, 8);
     c->sum += (uint64_t)y;
     return 0;
 }
@@ -382,8 +387,10 @@ static void pool_mpi_idle_workers_use_little_cpu(void)
         for (int r = 1; r <= 2; r++) {
             int64_t before = -1, after = -1;
             for (int i = 0; i < 2; i++) {
-                if (out[0][i][0] == r) before = out[0][i][1];
-                if (out[1][i][0] == r) after = out[1][i][1];
+                if (out[0][i][0] == r)
+                    before = out[0][i][1];
+                if (out[1][i][0] == r)
+                    after = out[1][i][1];
             }
             CHECK(before >= 0 && after >= before);
             if (before >= 0 && after >= before) {
@@ -402,15 +409,18 @@ static void pool_mpi_bad_options_fail_on_every_rank(void)
     mproc_pool *pool = NULL;
     struct mproc_pool_opts o = {.max_tasks_per_worker = 5};
     int rc = mproc_pool_create_mpi(&pool, &o);
-    if (world_rank == 0) CHECK_RC(rc, MPROC_EINVAL);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_EINVAL);
     static const int want[3] = {0, MPROC_EINVAL, MPROC_EINVAL};
     round_end(rc, want);
     o = (struct mproc_pool_opts){.slot_bytes = 100};
     rc = mproc_pool_create_mpi(&pool, &o);
-    if (world_rank == 0) CHECK_RC(rc, MPROC_EINVAL);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_EINVAL);
     round_end(rc, want);
     rc = mproc_pool_create_mpi(world_rank == 0 ? NULL : &pool, NULL);
-    if (world_rank == 0) CHECK_RC(rc, MPROC_EINVAL);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_EINVAL);
     round_end(rc, want);
 }
 
@@ -429,7 +439,8 @@ int main(int argc, char **argv)
     world_rank = mproc_mpi_init(&argc, &argv);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     if (world_size != 3) {
-        if (world_rank == 0) fprintf(stderr, "run with mpirun -n 3 (got %d ranks)\n", world_size);
+        if (world_rank == 0)
+            fprintf(stderr, "run with mpirun -n 3 (got %d ranks)\n", world_size);
         mproc_mpi_finalize();
         return 1;
     }

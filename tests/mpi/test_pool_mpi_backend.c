@@ -24,7 +24,8 @@ static int square(const void *in, size_t in_len, void *out, size_t *out_len, voi
 {
     (void)ctx;
     int64_t x;
-    if (in_len != sizeof x) return MPROC_EINVAL;
+    if (in_len != sizeof x)
+        return MPROC_EINVAL;
     memcpy(&x, in, sizeof x);
     x *= x;
     memcpy(out, &x, sizeof x);
@@ -58,7 +59,8 @@ MPROC_TASK(picky)
 static int echo_len(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
 {
     (void)ctx;
-    if (in_len + 1 > *out_len) return MPROC_EMSGSIZE;
+    if (in_len + 1 > *out_len)
+        return MPROC_EMSGSIZE;
     memcpy(out, in, in_len);
     ((unsigned char *)out)[in_len] = (unsigned char)in_len;
     *out_len = in_len + 1;
@@ -371,10 +373,12 @@ static void idle_worker_uses_little_cpu(void)
                 CHECK_RC(p.ops->poll(&p, &ev, &forever), 0);
                 int64_t v[2];
                 memcpy(v, ev.out, sizeof v);
-                if (v[0] >= 1 && v[0] <= 2) (round ? after : before)[v[0]] = v[1];
+                if (v[0] >= 1 && v[0] <= 2)
+                    (round ? after : before)[v[0]] = v[1];
                 p.ops->release(&p, &ev);
             }
-            if (round == 0) sleep(1);
+            if (round == 0)
+                sleep(1);
         }
         for (int r = 1; r <= 2; r++) {
             double ms = (double)(after[r] - before[r]) / 1e6;
@@ -394,7 +398,8 @@ static void failed_initializer_breaks_the_pool_on_every_rank(void)
     struct mproc_pool_opts o = resolved();
     o.initializer = init_fails_on_rank2;
     int rc = round_begin(&p, &o);
-    if (world_rank == 0) CHECK_RC(rc, MPROC_EBROKEN);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_EBROKEN);
     static const int want[3] = {0, MPROC_MPI_SERVED, MPROC_EBROKEN};
     round_end(rc, want);
 }
@@ -405,13 +410,15 @@ static void bad_options_fail_on_every_rank(void)
     struct mproc_pool_opts o = resolved();
     o.max_tasks_per_worker = 10;
     int rc = round_begin(&p, &o);
-    if (world_rank == 0) CHECK_RC(rc, MPROC_EINVAL);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_EINVAL);
     static const int want[3] = {0, MPROC_EINVAL, MPROC_EINVAL};
     round_end(rc, want);
     o = resolved();
     o.workers = 3; /* more than size - 1 */
     rc = round_begin(&p, &o);
-    if (world_rank == 0) CHECK_RC(rc, MPROC_EINVAL);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_EINVAL);
     round_end(rc, want);
 }
 
@@ -445,7 +452,8 @@ int main(int argc, char **argv)
     world_rank = mproc_mpi_init(&argc, &argv);
     MPI_Comm_size(MPI_COMM_WORLD, &world_size);
     if (world_size != 3) {
-        if (world_rank == 0) fprintf(stderr, "run with mpirun -n 3 (got %d ranks)\n", world_size);
+        if (world_rank == 0)
+            fprintf(stderr, "run with mpirun -n 3 (got %d ranks)\n", world_size);
         mproc_mpi_finalize();
         return 1;
     }
