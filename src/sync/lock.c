@@ -100,7 +100,7 @@ int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
     uint32_t w;
 
     if (!poll) {
-        for (int i = 0; i < MPROC__SYNC_SPIN; i++) {
+        for (int i = 0; i < MPROC__LOCK_SPIN; i++) {
             w = atomic_load_explicit(&l->word, memory_order_relaxed);
             if (w == 0) {
                 if (atomic_compare_exchange_weak_explicit(&l->word, &w, tid, memory_order_acquire,
