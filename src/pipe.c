@@ -562,6 +562,18 @@ static ssize_t recv_pending(mproc_pipe *p, void *buf, size_t cap, void **aout, i
     return n;
 }
 
+/* What every receive checks first: the timeout, the direction, and a pipe
+ * already broken by a bad frame or a dead peer. */
+static int recv_begin(const mproc_pipe *p, int timeout_ms, struct mproc__deadline *d)
+{
+    int rc = mproc__deadline_init(d, timeout_ms);
+    if (rc < 0)
+        return rc;
+    if (!p->can_recv)
+        return MPROC_EBADF;
+    return p->broken;
+}
+
 /* The receive of every flavour: into buf (cap bytes), or, with aout, into
  * a buffer malloc'd here; descriptors into fds (room *nfds) or closed. */
 static ssize_t recv_frame(mproc_pipe *p, void *buf, size_t cap, void **aout, int *fds, size_t *nfds,
@@ -571,13 +583,9 @@ static ssize_t recv_frame(mproc_pipe *p, void *buf, size_t cap, void **aout, int
         (nfds != NULL && fds == NULL && *nfds > 0))
         return MPROC_EINVAL;
     struct mproc__deadline d;
-    int rc = mproc__deadline_init(&d, timeout_ms);
+    int rc = recv_begin(p, timeout_ms, &d);
     if (rc < 0)
         return rc;
-    if (!p->can_recv)
-        return MPROC_EBADF;
-    if (p->broken)
-        return p->broken;
     if (p->pending)
         return recv_pending(p, buf, cap, aout, fds, nfds, &d);
 
@@ -647,13 +655,9 @@ ssize_t mproc_pipe_next_size(mproc_pipe *p, int timeout_ms)
     if (p == NULL)
         return MPROC_EINVAL;
     struct mproc__deadline d;
-    int rc = mproc__deadline_init(&d, timeout_ms);
+    int rc = recv_begin(p, timeout_ms, &d);
     if (rc < 0)
         return rc;
-    if (!p->can_recv)
-        return MPROC_EBADF;
-    if (p->broken)
-        return p->broken;
     if (p->pending)
         return (ssize_t)p->pend_hdr.len;
     struct frame_hdr h;
