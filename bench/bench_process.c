@@ -48,7 +48,7 @@ static void join_or_die(mproc_process *p)
         fprintf(stderr, "bench_process: child failed\n");
         exit(1);
     }
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 static uint64_t mproc_fork_case(uint64_t n, void *arg)

@@ -43,7 +43,7 @@ int main(int argc, char **argv)
     rc = mproc_process_join(p, MPROC_FOREVER, &st);
     if (rc < 0) {
         fprintf(stderr, "mproc_process_join: %s\n", mproc_strerror(rc));
-        mproc_process_free(p);
+        mproc_process_close(p);
         return 1;
     }
     if (st.exited)
@@ -51,6 +51,6 @@ int main(int argc, char **argv)
     else if (st.signaled)
         printf("%s was killed by signal %d\n", mproc_process_name(p), st.signal);
     int ok = st.exited && st.code == 3;
-    mproc_process_free(p);
+    mproc_process_close(p);
     return ok ? 0 : 1;
 }

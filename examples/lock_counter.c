@@ -96,7 +96,7 @@ int main(int argc, char **argv)
     mproc_process_join(victim, MPROC_FOREVER, &st);
     printf("victim: %s by signal %d while holding the lock\n",
            st.signaled ? "killed" : "not killed", st.signal);
-    mproc_process_free(victim);
+    mproc_process_close(victim);
 
     int started = 0;
     for (; started < WORKERS; started++)
@@ -107,7 +107,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < started; i++) {
         if (mproc_process_join(ps[i], MPROC_FOREVER, &st) != 0 || !st.exited || st.code != 0)
             failed = 1;
-        mproc_process_free(ps[i]);
+        mproc_process_close(ps[i]);
     }
 
     printf("total = %ld (expected %d), repairs after a dead owner = %ld\n", sh->total,

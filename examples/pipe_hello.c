@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     struct mproc_exit st;
     if (mproc_process_join(p, MPROC_FOREVER, &st) != 0 || !st.exited || st.code != 0)
         failed = 1;
-    mproc_process_free(p);
+    mproc_process_close(p);
     mproc_pipe_close(parent_end);
     return failed;
 }

@@ -83,7 +83,7 @@ int main(int argc, char **argv)
         struct mproc_exit st;
         if (mproc_process_join(ps[i], MPROC_FOREVER, &st) < 0 || !st.exited || st.code != 0)
             failed = 1;
-        mproc_process_free(ps[i]);
+        mproc_process_close(ps[i]);
     }
     mproc_queue_close(q);
     return failed;

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < started; i++) {
         mproc_process_join(ps[i], MPROC_FOREVER, NULL);
-        mproc_process_free(ps[i]);
+        mproc_process_close(ps[i]);
     }
 
     uint64_t total = atomic_load(counter);

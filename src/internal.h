@@ -48,6 +48,18 @@ static inline void mproc__cpu_relax(void)
  * A timeout_ms argument turned into an absolute CLOCK_MONOTONIC instant once,
  * at the start of a call, so that retries after spurious wake-ups or EINTR
  * never extend the total wait. */
+/* mproc__try_once - the one rule for a wait that cannot proceed: timeout 0
+ * (try once) gives MPROC_EAGAIN, an expired positive timeout
+ * MPROC_ETIMEDOUT. Public calls that wait pass their result through it. */
+static inline int mproc__try_once(int rc, int timeout_ms)
+{
+    return rc == MPROC_ETIMEDOUT && timeout_ms == 0 ? MPROC_EAGAIN : rc;
+}
+static inline ssize_t mproc__try_once_sz(ssize_t rc, int timeout_ms)
+{
+    return rc == MPROC_ETIMEDOUT && timeout_ms == 0 ? MPROC_EAGAIN : rc;
+}
+
 struct mproc__deadline {
     bool forever;
     bool poll; /* timeout_ms == 0: try once */

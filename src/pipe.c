@@ -304,7 +304,7 @@ static int send_frame(mproc_pipe *p, const void *buf, size_t len, const int *fds
 
 int mproc_pipe_send(mproc_pipe *p, const void *buf, size_t len, int timeout_ms)
 {
-    return send_frame(p, buf, len, NULL, 0, timeout_ms);
+    return mproc__try_once(send_frame(p, buf, len, NULL, 0, timeout_ms), timeout_ms);
 }
 
 int mproc_pipe_send_fds(mproc_pipe *p, const void *buf, size_t len, const int *fds, size_t nfds,
@@ -315,7 +315,7 @@ int mproc_pipe_send_fds(mproc_pipe *p, const void *buf, size_t len, const int *f
     for (size_t i = 0; fds != NULL && i < nfds; i++)
         if (fds[i] < 0)
             return MPROC_EBADF;
-    return send_frame(p, buf, len, fds, nfds, timeout_ms);
+    return mproc__try_once(send_frame(p, buf, len, fds, nfds, timeout_ms), timeout_ms);
 }
 
 int mproc_pipe_flush(mproc_pipe *p, int timeout_ms)
@@ -326,7 +326,7 @@ int mproc_pipe_flush(mproc_pipe *p, int timeout_ms)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
-    return flush_rest(p, &d);
+    return mproc__try_once(flush_rest(p, &d), timeout_ms);
 }
 
 /* Receive side ---------------------------------------------------------------- */
@@ -632,14 +632,14 @@ static ssize_t recv_frame(mproc_pipe *p, void *buf, size_t cap, void **aout, int
 
 ssize_t mproc_pipe_recv(mproc_pipe *p, void *buf, size_t cap, int timeout_ms)
 {
-    return recv_frame(p, buf, cap, NULL, NULL, NULL, timeout_ms);
+    return mproc__try_once_sz(recv_frame(p, buf, cap, NULL, NULL, NULL, timeout_ms), timeout_ms);
 }
 
 ssize_t mproc_pipe_recv_alloc(mproc_pipe *p, void **out, int timeout_ms)
 {
     if (out == NULL)
         return MPROC_EINVAL;
-    return recv_frame(p, NULL, 0, out, NULL, NULL, timeout_ms);
+    return mproc__try_once_sz(recv_frame(p, NULL, 0, out, NULL, NULL, timeout_ms), timeout_ms);
 }
 
 ssize_t mproc_pipe_recv_fds(mproc_pipe *p, void *buf, size_t cap, int *fds, size_t *nfds,
@@ -647,7 +647,7 @@ ssize_t mproc_pipe_recv_fds(mproc_pipe *p, void *buf, size_t cap, int *fds, size
 {
     if (nfds == NULL)
         return MPROC_EINVAL;
-    return recv_frame(p, buf, cap, NULL, fds, nfds, timeout_ms);
+    return mproc__try_once_sz(recv_frame(p, buf, cap, NULL, fds, nfds, timeout_ms), timeout_ms);
 }
 
 ssize_t mproc_pipe_next_size(mproc_pipe *p, int timeout_ms)
@@ -662,7 +662,7 @@ ssize_t mproc_pipe_next_size(mproc_pipe *p, int timeout_ms)
         return (ssize_t)p->pend_hdr.len;
     struct frame_hdr h;
     if ((rc = next_header(p, &h, &d)) < 0)
-        return rc;
+        return mproc__try_once(rc, timeout_ms);
     return (ssize_t)h.len;
 }
 

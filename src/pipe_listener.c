@@ -63,7 +63,7 @@ int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms)
             if (!(l->flags & MPROC_LISTENER_ANY_UID) && uid != geteuid()) {
                 close(fd);
                 if (d.poll ? ++turned_away >= MPROC__SOCK_BACKLOG : mproc__deadline_expired(&d))
-                    return MPROC_ETIMEDOUT;
+                    return mproc__try_once(MPROC_ETIMEDOUT, timeout_ms);
                 continue;
             }
             rc = mproc__pipe_wrap(fd, true, true, out);
@@ -74,7 +74,7 @@ int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms)
         if (rc != MPROC_EAGAIN && rc != -ECONNABORTED)
             return rc;
         if ((rc = mproc__fd_wait(l->fd, POLLIN, &d)) < 0)
-            return rc;
+            return mproc__try_once(rc, timeout_ms);
     }
 }
 

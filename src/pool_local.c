@@ -216,7 +216,7 @@ static int worker_reap(struct lp_worker *wk, bool nohang, struct lp_reaped *how)
 static void worker_close(struct lp_worker *wk)
 {
     if (wk->proc) {
-        mproc_process_free(wk->proc); /* owns the pidfd */
+        mproc_process_close(wk->proc); /* owns the pidfd */
         wk->proc = NULL;
     } else if (wk->pidfd >= 0) {
         close(wk->pidfd);

@@ -17,7 +17,7 @@
  * reap itself, but it is never held while sleeping, so one thread may join
  * (also with MPROC_FOREVER) while others call is_alive, signal or join. Two
  * joiners both wake up; the first reaps and the second finds `joined` set.
- * mproc_process_free() must not race with other calls on the same handle.
+ * mproc_process_close() must not race with other calls on the same handle.
  *
  * The child list
  * --------------
@@ -396,7 +396,7 @@ MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms, struct mproc_
         if (rc < 0)
             return rc;
         if (rc == 0)
-            return MPROC_ETIMEDOUT;
+            return mproc__try_once(MPROC_ETIMEDOUT, timeout_ms);
     }
     pthread_mutex_lock(&p->mu);
     if (!try_reap_locked(p)) {
@@ -478,14 +478,14 @@ MPROC_API int mproc_process_pidfd(const mproc_process *p)
     return p ? p->pidfd : MPROC_EINVAL;
 }
 
-MPROC_API void mproc_process_free(mproc_process *p)
+MPROC_API int mproc_process_close(mproc_process *p)
 {
     if (p == NULL)
-        return;
+        return MPROC_EINVAL;
     if (!is_ours(p)) {
         /* Inherited across fork: not on our list; drop our copy of the fd. */
         handle_destroy(p);
-        return;
+        return 0;
     }
     pthread_mutex_lock(&g.list_mu);
     pthread_mutex_lock(&p->mu);
@@ -504,6 +504,7 @@ MPROC_API void mproc_process_free(mproc_process *p)
         p->freed = 1;
     }
     pthread_mutex_unlock(&g.list_mu);
+    return 0;
 }
 
 MPROC_API int mproc_active_children(mproc_process **out, int max)

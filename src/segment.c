@@ -207,3 +207,19 @@ void mproc__seg_close(struct mproc__seg *seg, bool unlink_name)
     if (unlink_name && seg->name[0])
         mproc__shm_unlink(seg->name);
 }
+
+int mproc__seg_unlink(const char *name, unsigned kind)
+{
+    struct mproc__seg seg;
+    int rc;
+    if (name == NULL)
+        return MPROC_EINVAL;
+    if ((rc = mproc__name_check(name)) < 0)
+        return rc;
+    rc = mproc__seg_open(&seg, name, kind);
+    if (rc == 0)
+        mproc__seg_close(&seg, false);
+    else if (rc != MPROC_ECORRUPT && rc != MPROC_EAGAIN && rc != MPROC_EVERSION)
+        return rc; /* ENOENT, EACCES, or another kind of object: leave it */
+    return mproc__shm_unlink(name);
+}

@@ -91,6 +91,13 @@ int mproc__seg_from_fd(struct mproc__seg *seg, int fd, unsigned kind);
  * the expected kind (0: any kind). */
 int mproc__seg_check(const struct mproc__seg_hdr *hdr, size_t file_size, unsigned kind);
 
+/* mproc__seg_unlink - remove the name of a named object of the given kind:
+ * checks the name, then that the file is an mproc segment of that kind (or
+ * one whose header never got written: a creator that died initialising),
+ * then unlinks it. MPROC_EINVAL (bad name), MPROC_ENOENT, MPROC_EACCES,
+ * MPROC_EFOREIGN (not mproc's, or another kind: left in place). */
+int mproc__seg_unlink(const char *name, unsigned kind);
+
 /* mproc__seg_close - unmap and close; unlinks the name if unlink is true and
  * the segment is named. */
 void mproc__seg_close(struct mproc__seg *seg, bool unlink_name);

@@ -6,11 +6,10 @@
  * and no memory order to keep beyond the header's publish (release store of
  * the magic in mproc__seg_publish, acquire load in mproc__seg_check).
  *
- * Ownership: `creator_pid` records the process that created the segment
- * through this handle. Only that process may unlink; a child that inherited
- * the handle across fork gets MPROC_EPERM, like any handle from open or
- * from_fd. Close never unlinks, so a process that only attaches can never
- * take a segment away from others.
+ * Lifetime: close never unlinks, so a process that only attaches can never
+ * take a segment away from others. mproc_shm_unlink(name) removes the name,
+ * like every other named object's unlink (and like Python's
+ * SharedMemory.unlink()): anyone who may open it may unlink it.
  *
  * Anonymous segments are memfds sealed against shrinking and growing
  * (linux/shmfile.c), so a peer cannot truncate them under our mapping.
@@ -26,8 +25,6 @@
 
 struct mproc_shm {
     struct mproc__seg seg;
-    pid_t creator_pid; /* 0 unless created here */
-    bool unlinked;
 };
 
 int mproc_shm_create(mproc_shm **out, const char *name, size_t size)
@@ -57,7 +54,6 @@ int mproc_shm_create(mproc_shm **out, const char *name, size_t size)
         return rc == MPROC_EFBIG ? MPROC_ENOSPC : rc;
     }
     mproc__seg_publish(&s->seg);
-    s->creator_pid = mproc__self_pid();
     *out = s;
     return 0;
 }
@@ -133,18 +129,9 @@ int mproc_shm_fd(const mproc_shm *s)
     return s ? s->seg.fd : MPROC_EINVAL;
 }
 
-int mproc_shm_unlink(mproc_shm *s)
+int mproc_shm_unlink(const char *name)
 {
-    if (s == NULL || s->seg.name[0] == '\0')
-        return MPROC_EINVAL;
-    if (s->creator_pid == 0 || s->creator_pid != mproc__self_pid())
-        return MPROC_EPERM;
-    if (s->unlinked)
-        return MPROC_ENOENT;
-    int rc = mproc__shm_unlink(s->seg.name);
-    if (rc == 0 || rc == MPROC_ENOENT)
-        s->unlinked = true;
-    return rc;
+    return mproc__seg_unlink(name, MPROC__SEG_SHM);
 }
 
 int mproc_shm_close(mproc_shm *s)

@@ -216,7 +216,7 @@ static int join_quiet(struct role *r, int timeout_ms, struct mproc_exit *ex)
 {
     int rc = mproc_process_join(r->p, timeout_ms, ex);
     if (rc == 0) {
-        mproc_process_free(r->p);
+        mproc_process_close(r->p);
         r->p = NULL;
     }
     return rc;

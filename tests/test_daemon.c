@@ -77,7 +77,7 @@ static int daemon_parent_exits(const void *arg, size_t len)
             return 21;
         exiting_daemon_pids[i] = mproc_process_pid(d[i]);
     }
-    mproc_process_free(d[1]);
+    mproc_process_close(d[1]);
     if (write(fd, exiting_daemon_pids, sizeof exiting_daemon_pids) !=
         (ssize_t)sizeof exiting_daemon_pids)
         return 23;
@@ -101,7 +101,7 @@ MPROC_TEST(daemon, children_die_when_parent_is_sigkilled)
     cr_assert(got, "the intermediate did not report its daemons");
     MPROC_ASSERT_OK(mproc_process_kill(mid));
     assert_killed_by(join_ok(mid), SIGKILL);
-    mproc_process_free(mid);
+    mproc_process_close(mid);
 
     for (int i = 0; i < 2; i++) {
         int st = 0;
@@ -143,7 +143,7 @@ MPROC_TEST(daemon, child_dies_when_parent_is_killed_right_after_fork)
     for (int round = 0; round < 10; round++) {
         mproc_process *mid = start_spawn("daemon_parent_killed_at_fork", NULL, 0);
         struct mproc_exit st = join_ok(mid);
-        mproc_process_free(mid);
+        mproc_process_close(mid);
         if (st.exited && st.code == 22)
             cr_skip("built without fault injection");
         assert_killed_by(st, SIGKILL);
@@ -179,7 +179,7 @@ MPROC_TEST(daemon, children_are_killed_and_reaped_at_normal_exit)
         mproc_process_kill(mid);
     cr_assert(got, "the intermediate did not report its daemons");
     assert_exited(join_ok(mid), 0);
-    mproc_process_free(mid);
+    mproc_process_close(mid);
     for (int i = 0; i < 2; i++)
         cr_assert(kill(d[i], 0) < 0 && errno == ESRCH, "daemon %d survived its parent's exit",
                   d[i]);
@@ -229,7 +229,7 @@ MPROC_TEST(daemon, non_daemon_child_outlives_parent_and_sees_it_dead)
     mproc_process *mid = start_spawn("parent_of_watcher", &fds[1], sizeof fds[1]);
     close(fds[1]);
     assert_exited(join_ok(mid), 0);
-    mproc_process_free(mid);
+    mproc_process_close(mid);
     char seen[3] = {0};
     bool got = read_within(fds[0], seen, 2);
     close(fds[0]);

@@ -280,7 +280,7 @@ MPROC_TEST(msgpack, bad_arguments_are_errors)
     MPROC_ASSERT_RC(mproc_pipe_send_msgpack_object(a, NULL, 0), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_pipe_recv_msgpack(a, NULL, 0), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_pipe_recv_msgpack(NULL, &v, 0), MPROC_EINVAL);
-    MPROC_ASSERT_RC(mproc_pipe_recv_msgpack(a, &v, 0), MPROC_ETIMEDOUT);
+    MPROC_ASSERT_RC(mproc_pipe_recv_msgpack(a, &v, 0), MPROC_EAGAIN);
     MPROC_ASSERT_RC(mproc_msgpack_unpack(NULL, "\x01", 1), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_msgpack_unpack(&v, NULL, 1), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_queue_get_msgpack(NULL, &v, 0), MPROC_EINVAL);

@@ -108,21 +108,21 @@ MPROC_TEST(process, join_gives_the_function_result_as_exit_code)
     mproc_process *p = start_fork(return_arg, (void *)(intptr_t)7);
     cr_assert_gt(mproc_process_pid(p), 0);
     assert_exited(join_ok(p), 7);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, exit_code_is_result_modulo_256)
 {
     mproc_process *p = start_fork(return_arg, (void *)(intptr_t)300);
     assert_exited(join_ok(p), 300 & 0xff);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, join_tells_killed_by_signal_apart)
 {
     mproc_process *p = start_fork(kill_self, (void *)(intptr_t)SIGKILL);
     assert_killed_by(join_ok(p), SIGKILL);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, join_times_out_while_child_runs)
@@ -130,12 +130,12 @@ MPROC_TEST(process, join_times_out_while_child_runs)
     mproc_process *p = start_fork(sleep_forever, NULL);
     struct mproc_exit st = {.code = 123};
     MPROC_ASSERT_RC(mproc_process_join(p, 50, &st), MPROC_ETIMEDOUT);
-    MPROC_ASSERT_RC(mproc_process_join(p, 0, &st), MPROC_ETIMEDOUT);
+    MPROC_ASSERT_RC(mproc_process_join(p, 0, &st), MPROC_EAGAIN);
     cr_assert_eq(st.code, 123, "status written on timeout");
     cr_assert_eq(mproc_process_is_alive(p), 1);
     MPROC_ASSERT_OK(mproc_process_kill(p));
     assert_killed_by(join_ok(p), SIGKILL);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, joining_twice_returns_the_same_status)
@@ -144,7 +144,7 @@ MPROC_TEST(process, joining_twice_returns_the_same_status)
     assert_exited(join_ok(p), 5);
     assert_exited(join_ok(p), 5);
     MPROC_ASSERT_OK(mproc_process_join(p, 0, NULL));
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, terminate_sends_sigterm)
@@ -152,7 +152,7 @@ MPROC_TEST(process, terminate_sends_sigterm)
     mproc_process *p = start_fork(sleep_forever, NULL);
     MPROC_ASSERT_OK(mproc_process_terminate(p));
     assert_killed_by(join_ok(p), SIGTERM);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, signalling_an_ended_child_is_ok_and_sends_nothing)
@@ -167,7 +167,7 @@ MPROC_TEST(process, signalling_an_ended_child_is_ok_and_sends_nothing)
     MPROC_ASSERT_OK(mproc_process_kill(p));
     MPROC_ASSERT_OK(mproc_process_terminate(p));
     cr_assert_eq(mproc_process_is_alive(p), 0);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, pidfd_becomes_readable_when_child_ends)
@@ -177,7 +177,7 @@ MPROC_TEST(process, pidfd_becomes_readable_when_child_ends)
     cr_assert_geq(fd, 0);
     cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC, "pidfd must be close-on-exec");
     assert_exited(join_ok(p), 0);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, child_sees_its_name_pid_and_live_parent)
@@ -193,10 +193,10 @@ MPROC_TEST(process, child_sees_its_name_pid_and_live_parent)
     MPROC_ASSERT_OK(mproc_process_start(&p, check_identity, name, &o));
     cr_assert_str_eq(mproc_process_name(p), name);
     assert_exited(join_ok(p), 0);
-    mproc_process_free(p);
+    mproc_process_close(p);
     mproc_process_kill(other);
     join_ok(other);
-    mproc_process_free(other);
+    mproc_process_close(other);
 }
 
 MPROC_TEST(process, default_names_are_numbered)
@@ -207,8 +207,8 @@ MPROC_TEST(process, default_names_are_numbered)
     cr_assert_str_eq(mproc_process_name(b), "mproc-2");
     join_ok(a);
     join_ok(b);
-    mproc_process_free(a);
-    mproc_process_free(b);
+    mproc_process_close(a);
+    mproc_process_close(b);
 }
 
 MPROC_TEST(process, pid_is_the_childs_own)
@@ -220,7 +220,7 @@ MPROC_TEST(process, pid_is_the_childs_own)
     cr_assert_eq(read(fds[0], &got, sizeof got), (ssize_t)sizeof got);
     cr_assert_eq(got, mproc_process_pid(p));
     assert_exited(join_ok(p), 0);
-    mproc_process_free(p);
+    mproc_process_close(p);
     close(fds[0]);
     close(fds[1]);
 }
@@ -229,7 +229,7 @@ MPROC_TEST(process, freed_running_child_is_reaped_later_without_blocking)
 {
     mproc_process *p = start_fork(sleep_forever, NULL);
     pid_t pid = mproc_process_pid(p);
-    mproc_process_free(p);
+    mproc_process_close(p);
     cr_assert_eq(mproc_test_child_count(), 1);
     kill(pid, SIGKILL);
     /* The next mproc call that looks at children reaps it. */
@@ -257,9 +257,9 @@ MPROC_TEST(process, active_children_lists_running_ones_only)
     mproc_process_kill(b);
     join_ok(b);
     cr_assert_eq(mproc_active_children(NULL, 0), 0);
-    mproc_process_free(a);
-    mproc_process_free(b);
-    mproc_process_free(c);
+    mproc_process_close(a);
+    mproc_process_close(b);
+    mproc_process_close(c);
 }
 
 static int use_inherited_handle(void *arg)
@@ -274,7 +274,7 @@ static int use_inherited_handle(void *arg)
         return 3;
     if (mproc_active_children(NULL, 0) != 0)
         return 4;
-    mproc_process_free(p);
+    mproc_process_close(p);
     return 0;
 }
 
@@ -287,7 +287,7 @@ MPROC_TEST(process, inherited_handle_in_forked_grandchild_gives_enotchild)
     cr_assert_eq(mproc_process_is_alive(p), 1, "grandchild must not touch our child");
     mproc_process_kill(p);
     assert_killed_by(join_ok(p), SIGKILL);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 static void *join_forever(void *arg)
@@ -311,7 +311,7 @@ MPROC_TEST(process, join_in_one_thread_while_another_polls_and_kills)
     cr_assert_not_null(res);
     assert_killed_by(*(struct mproc_exit *)res, SIGKILL);
     assert_killed_by(join_ok(p), SIGKILL);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, bad_input_gives_clear_errors)
@@ -341,7 +341,7 @@ MPROC_TEST(process, bad_input_gives_clear_errors)
     MPROC_ASSERT_RC(mproc_active_children(NULL, 3), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_active_children(NULL, -1), MPROC_EINVAL);
     cr_assert_null(mproc_process_name(NULL));
-    mproc_process_free(NULL);
+    mproc_process_close(NULL);
 
     p = start_fork(return_arg, NULL);
     MPROC_ASSERT_RC(mproc_process_join(p, -5, NULL), MPROC_EINVAL);
@@ -349,7 +349,7 @@ MPROC_TEST(process, bad_input_gives_clear_errors)
     MPROC_ASSERT_RC(mproc_process_signal(p, -1), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_process_signal(p, 4096), MPROC_EINVAL);
     join_ok(p);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 static int print_b(void *arg)
@@ -373,7 +373,7 @@ static int print_around_a_child(void *arg)
     struct mproc_exit st;
     if (mproc_process_join(p, 5000, &st) != 0 || !st.exited || st.code != 0)
         return 3;
-    mproc_process_free(p);
+    mproc_process_close(p);
     printf("C");
     fflush(stdout);
     return 0;
@@ -411,7 +411,7 @@ static int parent_with_atexit(void *arg)
     struct mproc_exit st;
     if (mproc_process_join(p, 5000, &st) != 0 || !st.exited)
         return 2;
-    mproc_process_free(p);
+    mproc_process_close(p);
     return 0;
 }
 
@@ -440,7 +440,7 @@ MPROC_TEST(process, spawn_runs_entry_with_argument_bytes)
     mproc_process *p = start_spawn("check_bytes", buf, len);
     free(buf);
     assert_exited(join_ok(p), 0);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, spawn_passes_exit_code_of_entry)
@@ -448,7 +448,7 @@ MPROC_TEST(process, spawn_passes_exit_code_of_entry)
     int code = 42;
     mproc_process *p = start_spawn("exit.code", &code, sizeof code);
     assert_exited(join_ok(p), 42);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, spawn_child_has_name_parent_and_clean_environment)
@@ -463,7 +463,7 @@ MPROC_TEST(process, spawn_child_has_name_parent_and_clean_environment)
     drop_sandbox_env();
     MPROC_ASSERT_OK(mproc_process_start(&p, NULL, NULL, &o));
     assert_exited(join_ok(p), 0);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, spawn_of_unknown_entry_gives_enoentry)
@@ -490,7 +490,7 @@ MPROC_TEST(process, spawn_child_without_the_entry_exits_127)
     MPROC_ASSERT_OK(mproc_entry_register("runtime_only", runtime_only));
     mproc_process *p = start_spawn("runtime_only", NULL, 0);
     assert_exited(join_ok(p), 127);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, spawn_child_starts_with_default_signals_and_empty_mask)
@@ -507,7 +507,7 @@ MPROC_TEST(process, spawn_child_starts_with_default_signals_and_empty_mask)
     sigaction(SIGCHLD, &old_chld, NULL);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
     assert_exited(join_ok(p), 0);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 MPROC_TEST(process, spawn_child_can_be_killed)
@@ -516,7 +516,7 @@ MPROC_TEST(process, spawn_child_can_be_killed)
     MPROC_ASSERT_RC(mproc_process_join(p, 20, NULL), MPROC_ETIMEDOUT);
     MPROC_ASSERT_OK(mproc_process_terminate(p));
     assert_killed_by(join_ok(p), SIGTERM);
-    mproc_process_free(p);
+    mproc_process_close(p);
 }
 
 static int main_with_env(void *arg)

@@ -267,7 +267,7 @@ MPROC_TEST(sync_crash, sem_tracked_units_of_killed_holder_come_back_to_waiter)
     MPROC_ASSERT_OK(mproc_sem_init(&s->sem, 1, MPROC_SEM_TRACKED | MPROC_SEM_BOUNDED));
     pid_t pid = mproc_test_fork(hold_sem_unit, s);
     wait_flag(&s->ready);
-    MPROC_ASSERT_RC(mproc_sem_acquire(&s->sem, 0), MPROC_ETIMEDOUT);
+    MPROC_ASSERT_RC(mproc_sem_acquire(&s->sem, 0), MPROC_EAGAIN);
     kill_and_reap(pid);
     MPROC_ASSERT_OK(mproc_sem_acquire(&s->sem, 3000));
     cr_assert_eq(mproc_sem_value(&s->sem), 0);
@@ -661,7 +661,7 @@ MPROC_TEST(sync_crash, event_waiter_killed_in_its_sleep_leaves_event_usable)
     wait_flag(&s->ready);
     mproc_test_sleep_ms(30);
     kill_and_reap(pid);
-    MPROC_ASSERT_RC(mproc_event_wait(&s->event, 0), MPROC_ETIMEDOUT);
+    MPROC_ASSERT_RC(mproc_event_wait(&s->event, 0), MPROC_EAGAIN);
     MPROC_ASSERT_OK(mproc_event_set(&s->event));
     cr_assert_eq(mproc_event_is_set(&s->event), 1);
     MPROC_ASSERT_OK(mproc_event_clear(&s->event));
@@ -695,7 +695,7 @@ MPROC_TEST(sync_crash, sem_waiter_killed_in_its_sleep_costs_nothing)
 static int hold_value_lock(void *arg)
 {
     mproc_value *v = arg;
-    if (mproc_value_lock(v, MPROC_FOREVER) != 0)
+    if (mproc_value_acquire(v, MPROC_FOREVER) != 0)
         return 1;
     mproc_value_set_i64(v, -1); /* half-done */
     park();
@@ -713,10 +713,10 @@ MPROC_TEST(sync_crash, value_lock_owner_killed_gives_eownerdead)
     }
     cr_assert_eq(x, -1);
     kill_and_reap(pid);
-    MPROC_ASSERT_RC(mproc_value_lock(v, 2000), MPROC_EOWNERDEAD);
+    MPROC_ASSERT_RC(mproc_value_acquire(v, 2000), MPROC_EOWNERDEAD);
     MPROC_ASSERT_OK(mproc_value_set_i64(v, 0));
-    MPROC_ASSERT_OK(mproc_value_lock_consistent(v));
-    MPROC_ASSERT_OK(mproc_value_unlock(v));
+    MPROC_ASSERT_OK(mproc_value_consistent(v));
+    MPROC_ASSERT_OK(mproc_value_release(v));
     MPROC_ASSERT_OK(mproc_value_close(v));
 }
 

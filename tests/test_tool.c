@@ -616,6 +616,6 @@ MPROC_TEST(tool, clean_keeps_a_live_processs_shm)
     MPROC_ASSERT_OK(mproc_shm_create(&s, n, 100));
     cr_assert_eq(run_tool((const char *[]){"clean", pattern, NULL}), 0);
     cr_assert(exists(n), "%s", out);
-    MPROC_ASSERT_OK(mproc_shm_unlink(s));
+    MPROC_ASSERT_OK(mproc_shm_unlink(mproc_shm_name(s)));
     MPROC_ASSERT_OK(mproc_shm_close(s));
 }

@@ -36,10 +36,10 @@ static int add_under_lock(void *arg)
     mproc_value *v = arg;
     double *d = mproc_value_ptr(v);
     for (int i = 0; i < ADDS; i++) {
-        if (mproc_value_lock(v, 10000) != 0)
+        if (mproc_value_acquire(v, 10000) != 0)
             return 1;
         *d += 1.0; /* a plain read-modify-write: the lock's job */
-        if (mproc_value_unlock(v) != 0)
+        if (mproc_value_release(v) != 0)
             return 2;
     }
     return 0;
@@ -64,14 +64,14 @@ MPROC_TEST(value, lock_is_recursive_and_raw_values_have_none)
 {
     mproc_value *v, *raw;
     MPROC_ASSERT_OK(mproc_value_create(&v, MPROC_TYPE_I32, NULL, 0));
-    MPROC_ASSERT_OK(mproc_value_lock(v, 0));
-    MPROC_ASSERT_OK(mproc_value_lock(v, 0));
-    MPROC_ASSERT_OK(mproc_value_unlock(v));
-    MPROC_ASSERT_OK(mproc_value_unlock(v));
-    MPROC_ASSERT_RC(mproc_value_unlock(v), MPROC_ENOTOWNER);
+    MPROC_ASSERT_OK(mproc_value_acquire(v, 0));
+    MPROC_ASSERT_OK(mproc_value_acquire(v, 0));
+    MPROC_ASSERT_OK(mproc_value_release(v));
+    MPROC_ASSERT_OK(mproc_value_release(v));
+    MPROC_ASSERT_RC(mproc_value_release(v), MPROC_ENOTOWNER);
     MPROC_ASSERT_OK(mproc_value_create(&raw, MPROC_TYPE_I32, NULL, MPROC_VALUE_RAW));
-    MPROC_ASSERT_RC(mproc_value_lock(raw, 0), MPROC_ENOTSUP);
-    MPROC_ASSERT_RC(mproc_value_unlock(raw), MPROC_ENOTSUP);
+    MPROC_ASSERT_RC(mproc_value_acquire(raw, 0), MPROC_ENOTSUP);
+    MPROC_ASSERT_RC(mproc_value_release(raw), MPROC_ENOTSUP);
     MPROC_ASSERT_OK(mproc_value_close(raw));
     MPROC_ASSERT_OK(mproc_value_close(v));
 }

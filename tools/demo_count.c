@@ -56,7 +56,7 @@ static int two_processes(long long *total)
         struct mproc_exit st;
         if (p[i] && (mproc_process_join(p[i], MPROC_FOREVER, &st) != 0 || !st.exited || st.code))
             rc = -1;
-        mproc_process_free(p[i]);
+        mproc_process_close(p[i]);
     }
     mproc_queue_close(q);
     return rc;

@@ -61,7 +61,7 @@ int demo_pipe(void)
     mproc_msgpack_value_destroy(&v);
     struct mproc_exit st;
     int jrc = mproc_process_join(p, 10000, &st);
-    mproc_process_free(p);
+    mproc_process_close(p);
     mproc_pipe_close(parent_conn);
     return rc == 0 && jrc == 0 && st.exited && st.code == 0 ? 0 : 1;
 }

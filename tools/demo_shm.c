@@ -66,12 +66,12 @@ int demo_shm(void)
         struct mproc_exit st;
         if (p[i] && (mproc_process_join(p[i], MPROC_FOREVER, &st) != 0 || !st.exited || st.code))
             rc = -1;
-        mproc_process_free(p[i]);
+        mproc_process_close(p[i]);
     }
     double t = demo_seconds() - t0;
     long long total = b->total_number;
 
-    mproc_shm_unlink(shm);
+    mproc_shm_unlink(mproc_shm_name(shm));
     mproc_shm_close(shm);
     if (rc != 0) {
         printf("two processes    failed\n");

@@ -20,6 +20,11 @@
  * MPROC_FOREVER waits as long as it takes. Any other negative value is
  * MPROC_EINVAL. A wait interrupted by a signal resumes with the time that is
  * left; it never returns EINTR.
+ *
+ * One rule for a wait that does not succeed, in every call: a try
+ * (timeout 0) returns MPROC_EAGAIN, a positive timeout that passes returns
+ * MPROC_ETIMEDOUT. (A call that reports readiness as a count, like
+ * mproc_pipe_poll(), returns 0 instead.)
  */
 #ifndef MPROC_COMMON_H
 #define MPROC_COMMON_H

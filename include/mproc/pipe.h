@@ -28,7 +28,7 @@
  * Event loops: mproc_pipe_fd() is the socket. It becomes readable when
  * bytes arrive, but mproc reads ahead into a buffer of its own, so messages
  * may already be waiting in the pipe while the fd is NOT readable. Before
- * going back to your loop, receive with timeout 0 until MPROC_ETIMEDOUT (or
+ * going back to your loop, receive with timeout 0 until MPROC_EAGAIN (or
  * ask mproc_pipe_poll(p, 0)). The fd itself stays in blocking mode: do not
  * read or write it yourself.
  *
@@ -74,7 +74,8 @@ MPROC_API int mproc_pipe_create(mproc_pipe **a, mproc_pipe **b, unsigned flags);
  * end's own buffer; that rest goes out first on the next send, and is
  * pushed out while recv, poll or wait wait, and by mproc_pipe_flush()
  * (mproc_pipe_close() sends it only if that does not block).
- * MPROC_ETIMEDOUT if no byte of it could be written (nothing sent);
+ * MPROC_ETIMEDOUT if no byte of it could be written (nothing sent;
+ * MPROC_EAGAIN when timeout_ms is 0);
  * MPROC_ECLOSED (peer closed or died); MPROC_EBADF (this end cannot send:
  * one-way pipe); MPROC_EMSGSIZE (len above the maximum message size);
  * MPROC_EINVAL (NULL pipe, NULL buf with len > 0, bad timeout). */
@@ -88,14 +89,15 @@ MPROC_API int mproc_pipe_send_fds(mproc_pipe *p, const void *buf, size_t len, co
                                   size_t nfds, int timeout_ms);
 
 /* mproc_pipe_flush - write out what a timed-out send left in the end's
- * buffer. 0 when nothing is left; MPROC_ETIMEDOUT, MPROC_ECLOSED. */
+ * buffer. 0 when nothing is left; MPROC_ETIMEDOUT (MPROC_EAGAIN with
+ * timeout 0), MPROC_ECLOSED. */
 MPROC_API int mproc_pipe_flush(mproc_pipe *p, int timeout_ms);
 
 /* mproc_pipe_recv - receive the next message into buf (cap bytes). Blocks
  * until a message has fully arrived, at most timeout_ms.
  * Returns its size (>= 0); MPROC_EMSGSIZE if it does not fit in cap (the
  * message stays: call again with a bigger buffer); MPROC_ETIMEDOUT
- * (nothing lost: a message that was half-read is kept for the next call);
+ * (MPROC_EAGAIN with timeout 0; nothing lost: a message that was half-read is kept for the next call);
  * MPROC_ECLOSED (peer gone, all messages read); MPROC_ECONNRESET (the stream
  * ended inside a message); MPROC_EBADMSG (garbage frame); MPROC_EBADF
  * (this end cannot receive); MPROC_EINVAL. File descriptors that came with
@@ -170,7 +172,7 @@ MPROC_API int mproc_listener_create(mproc_listener **out, const char *name, unsi
 /* mproc_listener_accept - wait at most timeout_ms for a client and return
  * its end in *out. Clients of another uid are turned away (unless
  * MPROC_LISTENER_ANY_UID) and the wait goes on. Returns 0;
- * MPROC_ETIMEDOUT, MPROC_EINVAL, MPROC_EMFILE, MPROC_ENOMEM. */
+ * MPROC_ETIMEDOUT (MPROC_EAGAIN with timeout 0), MPROC_EINVAL, MPROC_EMFILE, MPROC_ENOMEM. */
 MPROC_API int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms);
 
 /* mproc_listener_fd - the listening socket (readable when a client waits),

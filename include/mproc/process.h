@@ -15,7 +15,7 @@
  * Waiting uses pidfds: no SIGCHLD handler is ever installed, and mproc never
  * reaps a child it did not start. Every process started here is reaped by
  * mproc_process_join() (or, if the handle is freed before the child ends, by
- * the next mproc call that looks at children — see mproc_process_free()).
+ * the next mproc call that looks at children — see mproc_process_close()).
  *
  * Daemon children (opts.daemon) die with their parent: on a normal exit of
  * the parent (atexit) they are killed, and when the parent dies any other way
@@ -83,7 +83,8 @@ struct mproc_exit {
 
 /* mproc_process_join - wait up to timeout_ms for the child to end and reap it.
  * 0 and *status (may be NULL) when it ended; MPROC_ETIMEDOUT if it is still
- * running (call again later); MPROC_EINVAL for a bad timeout; MPROC_ENOTCHILD
+ * running when a positive timeout passes, MPROC_EAGAIN if it is still
+ * running and timeout_ms is 0 (call again later); MPROC_EINVAL for a bad timeout; MPROC_ENOTCHILD
  * if the handle was inherited across fork. Joining an already joined process
  * returns 0 and the same status again. */
 MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms, struct mproc_exit *status);
@@ -107,12 +108,12 @@ MPROC_API pid_t mproc_process_pid(const mproc_process *p);
 MPROC_API const char *mproc_process_name(const mproc_process *p);
 MPROC_API int mproc_process_pidfd(const mproc_process *p);
 
-/* mproc_process_free - release the handle. A child still running is not
+/* mproc_process_close - release the handle. A child still running is not
  * killed (a daemon one still is when this process exits) and is reaped
- * later, without blocking, by the library's bookkeeping (or at exit); NULL
- * is ignored. Must not race with other calls on the same handle; any other
+ * later, without blocking, by the library's bookkeeping (or at exit).
+ * Returns 0, or MPROC_EINVAL for NULL. Must not race with other calls on the same handle; any other
  * pair of calls on one handle may come from different threads. */
-MPROC_API void mproc_process_free(mproc_process *p);
+MPROC_API int mproc_process_close(mproc_process *p);
 
 /* mproc_active_children - up to max handles of this process's children that
  * are still running (like multiprocessing.active_children()); returns the

@@ -11,12 +11,12 @@
  *  - named: a file /dev/shm/mproc-<name>, opened by name from unrelated
  *    processes of the same user. The name is random ("" asks for one; read
  *    it back with mproc_shm_name()) unless you give one. Named segments
- *    outlive their processes until the creator calls mproc_shm_unlink()
+ *    outlive their processes until someone calls mproc_shm_unlink(name)
  *    (`mproc clean` removes leftovers of dead creators).
  *
- * Ownership: the creating handle (in the creating process) is the only one
- * that may unlink; attaching (open, from_fd) never unlinks; close just
- * unmaps. Objects are created 0600 with O_EXCL|O_NOFOLLOW|O_CLOEXEC, and
+ * Lifetime: close just unmaps and never unlinks; mproc_shm_unlink(name)
+ * removes the name (any process that may open it may unlink it, as with
+ * every named object in mproc). Objects are created 0600 with O_EXCL|O_NOFOLLOW|O_CLOEXEC, and
  * every byte is reserved at creation, so a full /dev/shm is MPROC_ENOSPC
  * from mproc_shm_create(), never a SIGBUS on first touch later. The size of
  * a segment never changes.
@@ -26,8 +26,7 @@
  * 128 bytes. Opening checks the header against the file and fails cleanly
  * (MPROC_EFOREIGN, MPROC_EVERSION, MPROC_ECORRUPT) on anything odd.
  *
- * Across fork: the child inherits the mapping and may use the handle, but
- * it is not the creator (mproc_shm_unlink() gives MPROC_EPERM there); it
+ * Across fork: the child inherits the mapping and may use the handle; it
  * should mproc_shm_close() its copy. Across exec: the fd is close-on-exec
  * and the mapping is gone.
  */
@@ -86,13 +85,13 @@ MPROC_API const char *mproc_shm_name(const mproc_shm *s);
 MPROC_API int mproc_shm_fd(const mproc_shm *s);
 
 /* mproc_shm_unlink - remove the name of a named segment, so that no one
- * else can open it; mappings stay valid until closed. Only the creating
- * handle in the creating process may do this.
- * Returns 0; MPROC_EPERM (not the creator: opened, received, or inherited
- * across fork), MPROC_EINVAL (NULL, or an anonymous segment: nothing to
- * unlink), MPROC_ENOENT (already unlinked). */
-MPROC_API int mproc_shm_unlink(mproc_shm *s);
-
+ * else can open it; every mapping stays valid until closed. Like every
+ * unlink in mproc (and Python's SharedMemory.unlink()) it takes the name,
+ * and any process that may open the segment may unlink it.
+ * Returns 0; MPROC_ENOENT (no such name), MPROC_EINVAL (NULL or a bad
+ * name), MPROC_EFOREIGN (the name is not a shared-memory segment of
+ * mproc's: left in place), MPROC_EACCES. */
+MPROC_API int mproc_shm_unlink(const char *name);
 /* mproc_shm_close - unmap, close the fd and free the handle. Never unlinks.
  * Returns 0, or MPROC_EINVAL for NULL. */
 MPROC_API int mproc_shm_close(mproc_shm *s);

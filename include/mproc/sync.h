@@ -40,7 +40,9 @@
  *    (MPROC_EFOREIGN, MPROC_EVERSION, MPROC_ECORRUPT).
  *
  * Timeouts: every wait takes `int timeout_ms` (0 tries once, N ms, or
- * MPROC_FOREVER); MPROC_ETIMEDOUT when it passes. Signals never end a wait.
+ * MPROC_FOREVER). The rule is the same for every call in mproc that waits:
+ * a try (timeout 0) that cannot proceed returns MPROC_EAGAIN, a positive
+ * timeout that passes returns MPROC_ETIMEDOUT. Signals never end a wait.
  *
  * Fork: a child inherits the mappings, so in-place and anonymous objects are
  * shared with it. A lock held by the parent is held by the parent's thread,
@@ -344,7 +346,7 @@ MPROC_API int mproc_barrier_unlink(const char *name);
  *   mproc_value *v;
  *   mproc_value_create(&v, MPROC_TYPE_I64, NULL, 0);   // anonymous, locked
  *   mproc_value_add_i64(v, 1, NULL);                   // atomic
- *   mproc_value_lock(v, MPROC_FOREVER); ...; mproc_value_unlock(v);
+ *   mproc_value_acquire(v, MPROC_FOREVER); ...; mproc_value_release(v);
  *
  * A handle is process-local (malloc'd); it is valid in a forked child (the
  * mapping is inherited). close frees it; unlink removes the name. */
@@ -383,12 +385,12 @@ MPROC_API int mproc_array_unlink(const char *name);
 MPROC_API void *mproc_array_ptr(const mproc_array *a);
 MPROC_API size_t mproc_array_len(const mproc_array *a);
 MPROC_API mproc_type mproc_array_type(const mproc_array *a);
-/* mproc_array_lock / _unlock - the attached lock (recursive). Codes as
+/* mproc_array_acquire / _release - the attached lock (recursive). Codes as
  * mproc_rlock_acquire / _release; MPROC_ENOTSUP for a raw array. */
-MPROC_API int mproc_array_lock(mproc_array *a, int timeout_ms);
-MPROC_API int mproc_array_unlock(mproc_array *a);
-/* mproc_array_lock_consistent - after MPROC_EOWNERDEAD. */
-MPROC_API int mproc_array_lock_consistent(mproc_array *a);
+MPROC_API int mproc_array_acquire(mproc_array *a, int timeout_ms);
+MPROC_API int mproc_array_release(mproc_array *a);
+/* mproc_array_consistent - after MPROC_EOWNERDEAD. */
+MPROC_API int mproc_array_consistent(mproc_array *a);
 /* Element i as int64 / double, atomically. Integer types convert through
  * int64 (U64 values above INT64_MAX wrap); set of an out-of-range value
  * truncates as a C cast does. get_f64 also reads integer elements (as a
@@ -411,9 +413,9 @@ MPROC_API int mproc_value_close(mproc_value *v);
 MPROC_API int mproc_value_unlink(const char *name);
 MPROC_API void *mproc_value_ptr(const mproc_value *v);
 MPROC_API mproc_type mproc_value_type(const mproc_value *v);
-MPROC_API int mproc_value_lock(mproc_value *v, int timeout_ms);
-MPROC_API int mproc_value_unlock(mproc_value *v);
-MPROC_API int mproc_value_lock_consistent(mproc_value *v);
+MPROC_API int mproc_value_acquire(mproc_value *v, int timeout_ms);
+MPROC_API int mproc_value_release(mproc_value *v);
+MPROC_API int mproc_value_consistent(mproc_value *v);
 MPROC_API int mproc_value_get_i64(const mproc_value *v, int64_t *out);
 MPROC_API int mproc_value_set_i64(mproc_value *v, int64_t x);
 MPROC_API int mproc_value_get_f64(const mproc_value *v, double *out);

@@ -196,7 +196,7 @@ MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
         rc = mproc__futex_wait_capped(&k->word, w, &d, MPROC_SYNC_SLICE_MS);
         if (rc == MPROC_ETIMEDOUT) {
             if (bar_break(k, gen))
-                return MPROC_ETIMEDOUT;
+                return mproc__try_once(MPROC_ETIMEDOUT, timeout_ms);
             return bar_ended(k, gen, (int)idx);
         }
     }

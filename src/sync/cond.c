@@ -113,7 +113,7 @@ MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
-    return cond_wait_dl(cv(c), &d);
+    return mproc__try_once(cond_wait_dl(cv(c), &d), timeout_ms);
 }
 
 MPROC_API int mproc_cond_wait_for(mproc_cond *c, bool (*pred)(void *arg), void *arg, int timeout_ms)
@@ -128,10 +128,10 @@ MPROC_API int mproc_cond_wait_for(mproc_cond *c, bool (*pred)(void *arg), void *
         return MPROC_ENOTOWNER;
     while (!pred(arg)) {
         if (mproc__deadline_expired(&d))
-            return MPROC_ETIMEDOUT;
+            return mproc__try_once(MPROC_ETIMEDOUT, timeout_ms);
         rc = cond_wait_dl(cv(c), &d);
         if (rc == MPROC_ETIMEDOUT)
-            return pred(arg) ? 0 : MPROC_ETIMEDOUT;
+            return pred(arg) ? 0 : mproc__try_once(MPROC_ETIMEDOUT, timeout_ms);
         if (rc < 0)
             return rc;
     }

@@ -89,7 +89,7 @@ MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms)
         if (w != EV_CLEAR && w != EV_WAITERS)
             return MPROC_ECORRUPT;
         if (d.poll)
-            return MPROC_ETIMEDOUT;
+            return MPROC_EAGAIN;
         if (w == EV_CLEAR &&
             !atomic_compare_exchange_strong_explicit(&k->word, &w, EV_WAITERS, memory_order_relaxed,
                                                      memory_order_relaxed))

@@ -186,7 +186,7 @@ int mproc__lk_acquire(struct mproc__lk *l, int timeout_ms)
     rc = mproc__lk_acquire_dl(l, &d);
     if (rc == 0 || rc == MPROC_EOWNERDEAD)
         MPROC__KILL_POINT("lock.held");
-    return rc;
+    return mproc__try_once(rc, timeout_ms);
 }
 
 int mproc__lk_release(struct mproc__lk *l)

@@ -377,7 +377,7 @@ MPROC_API int mproc_sem_acquire(mproc_sem *s, int timeout_ms)
     int rc = sem_try(m, slot) ? 0 : sem_wait_slow(m, timeout_ms, slot);
     if (rc == 0)
         MPROC__KILL_POINT("sem.held");
-    return rc;
+    return mproc__try_once(rc, timeout_ms);
 }
 
 static int sem_release_untracked(struct sem *m)

@@ -89,16 +89,5 @@ int mproc__sync_close(void *obj, unsigned kind, size_t size)
 
 int mproc__sync_unlink(const char *name, unsigned kind)
 {
-    struct mproc__seg seg;
-    int rc;
-    if (!name)
-        return MPROC_EINVAL;
-    if ((rc = mproc__name_check(name)) < 0)
-        return rc;
-    rc = mproc__seg_open(&seg, name, kind);
-    if (rc == 0)
-        mproc__seg_close(&seg, false);
-    else if (rc != MPROC_ECORRUPT && rc != MPROC_EAGAIN)
-        return rc; /* ENOENT, EACCES, or another kind of object: leave it */
-    return mproc__shm_unlink(name);
+    return mproc__seg_unlink(name, kind);
 }

@@ -181,7 +181,7 @@ static mproc_rlock *array_rlock(mproc_array *a)
     return (mproc_rlock *)(void *)&a->h->lock;
 }
 
-MPROC_API int mproc_array_lock(mproc_array *a, int timeout_ms)
+MPROC_API int mproc_array_acquire(mproc_array *a, int timeout_ms)
 {
     if (!a)
         return MPROC_EINVAL;
@@ -190,7 +190,7 @@ MPROC_API int mproc_array_lock(mproc_array *a, int timeout_ms)
     return mproc_rlock_acquire(array_rlock(a), timeout_ms);
 }
 
-MPROC_API int mproc_array_unlock(mproc_array *a)
+MPROC_API int mproc_array_release(mproc_array *a)
 {
     if (!a)
         return MPROC_EINVAL;
@@ -199,7 +199,7 @@ MPROC_API int mproc_array_unlock(mproc_array *a)
     return mproc_rlock_release(array_rlock(a));
 }
 
-MPROC_API int mproc_array_lock_consistent(mproc_array *a)
+MPROC_API int mproc_array_consistent(mproc_array *a)
 {
     if (!a)
         return MPROC_EINVAL;
@@ -422,19 +422,19 @@ MPROC_API mproc_type mproc_value_type(const mproc_value *v)
     return mproc_array_type(va(v));
 }
 
-MPROC_API int mproc_value_lock(mproc_value *v, int timeout_ms)
+MPROC_API int mproc_value_acquire(mproc_value *v, int timeout_ms)
 {
-    return mproc_array_lock(va(v), timeout_ms);
+    return mproc_array_acquire(va(v), timeout_ms);
 }
 
-MPROC_API int mproc_value_unlock(mproc_value *v)
+MPROC_API int mproc_value_release(mproc_value *v)
 {
-    return mproc_array_unlock(va(v));
+    return mproc_array_release(va(v));
 }
 
-MPROC_API int mproc_value_lock_consistent(mproc_value *v)
+MPROC_API int mproc_value_consistent(mproc_value *v)
 {
-    return mproc_array_lock_consistent(va(v));
+    return mproc_array_consistent(va(v));
 }
 
 MPROC_API int mproc_value_get_i64(const mproc_value *v, int64_t *out)

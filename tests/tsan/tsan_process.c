@@ -73,7 +73,7 @@ static int process_join_kill_from_several_threads(void)
             TSAN_CHECK(j[i].ex.signal == j[0].ex.signal);
         }
         TSAN_CHECK(mproc_process_is_alive(p) == 0);
-        mproc_process_free(p);
+        mproc_process_close(p);
     }
     return 0;
 }
@@ -96,7 +96,7 @@ static void *starter(void *arg)
         struct mproc_exit ex;
         if (mproc_process_join(p, 10000, &ex) != 0 || !ex.exited || ex.code != i % 7)
             (*bad)++;
-        mproc_process_free(p);
+        mproc_process_close(p);
     }
     return NULL;
 }

@@ -200,7 +200,7 @@ static int queue_threads_and_a_process_exact(void)
     tsan_join(ct, CONSUMERS);
     struct mproc_exit ex;
     TSAN_CHECK_RC(mproc_process_join(child, 20000, &ex), 0);
-    mproc_process_free(child);
+    mproc_process_close(child);
     TSAN_CHECK(ex.exited && ex.code == 0);
     int rc = check_exact(&c, PRODUCERS + 1);
     TSAN_CHECK_RC(mproc_queue_close(c.q), 0);

@@ -313,7 +313,7 @@ static int shared_lock_threads_of_two_processes(void)
     tsan_join(t, 2);
     struct mproc_exit ex;
     TSAN_CHECK_RC(mproc_process_join(child, 20000, &ex), 0);
-    mproc_process_free(child);
+    mproc_process_close(child);
     TSAN_CHECK(ex.exited && ex.code == 0);
     TSAN_CHECK(atomic_load(&failures) == 0);
     TSAN_CHECK(plain_counter == 2L * ROUNDS);
