@@ -407,6 +407,13 @@ MPROC_TEST(tool, bad_option_value_is_one_line_on_stderr_and_exit_2)
     assert_usage_error("mproc bench", "option '--only' needs a value", "mproc bench --help");
     cr_assert_eq(run_split((const char *[]){"bench", "--list=yes", NULL}), 2);
     assert_usage_error("mproc bench", "option '--list' takes no value", "mproc bench --help");
+    cr_assert_eq(run_split((const char *[]){"ls", "--json=1", NULL}), 2);
+    assert_usage_error("mproc ls", "option '--json' takes no value", "mproc ls --help");
+    /* a short option in a group is named by itself, not by its neighbour */
+    cr_assert_eq(run_split((const char *[]){"clean", "--dry-run", "-xn", NULL}), 2);
+    assert_usage_error("mproc clean", "unknown option '-x'", "mproc clean --help");
+    cr_assert_eq(run_split((const char *[]){"clean", "-nx", NULL}), 2);
+    assert_usage_error("mproc clean", "unknown option '-x'", "mproc clean --help");
     cr_assert_eq(run_split((const char *[]){"bench", "--reps", "0", NULL}), 2);
     assert_usage_error("mproc bench", "--reps wants a positive integer, not '0'",
                        "mproc bench --help");

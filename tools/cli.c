@@ -131,19 +131,20 @@ int tool_getopt(const struct tool_cmd *cmd, int argc, char **argv, const char *s
     }
     if (c != '?' && c != ':')
         return c;
-    /* For an unknown short option in a group ("-xq"), optind still points
-     * at the group; argv[optind - 1] is only the option's own text for a
-     * long option (or a short one that ends its group). */
+    /* argv[optind - 1] is the option's own text for a long option (unknown
+     * ones come back with optopt 0) and for a missing value (always the
+     * last argument); for an unknown short option in a group ("-xq") optind
+     * still points at the group, so only optopt names it. */
     const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
-    char text[64];
     bool is_long = strncmp(arg, "--", 2) == 0;
-    if (is_long)
+    char text[64];
+    if ((c == ':' && is_long) || (c == '?' && (optopt == 0 || takes_no_value(optopt, arg))))
         option_text(text, sizeof text, arg);
     else
         snprintf(text, sizeof text, "-%c", optopt);
     if (c == ':')
         tool_usage_error(cmd, "option '%s' needs a value", text);
-    else if (is_long && takes_no_value(optopt, arg))
+    else if (optopt != 0 && takes_no_value(optopt, arg))
         tool_usage_error(cmd, "option '%s' takes no value", text);
     else
         tool_usage_error(cmd, "unknown option '%s'", text);

@@ -131,6 +131,17 @@ const char *demo_fmt_count(char *buf, size_t cap, long long n)
     return buf;
 }
 
+const char *demo_fmt_halves(char *buf, size_t cap, long long n)
+{
+    char a[32], b[32];
+    if (n % 2 == 0)
+        snprintf(buf, cap, "%s each", demo_fmt_count(a, sizeof a, n / 2));
+    else
+        snprintf(buf, cap, "%s and %s", demo_fmt_count(a, sizeof a, n / 2),
+                 demo_fmt_count(b, sizeof b, n - n / 2));
+    return buf;
+}
+
 static int run_demo(int argc, char **argv)
 {
     static const struct option opts[] = {{"count", required_argument, NULL, 'c'},

@@ -194,10 +194,9 @@ static void print_context(int repeat, double load)
 
 int demo_count(const struct demo_opts *o)
 {
-    char num[32], half[32];
-    printf("== Counting to %s: in one process, then split in two (%s each)\n",
-           demo_fmt_count(num, sizeof num, o->count),
-           demo_fmt_count(half, sizeof half, o->count / 2));
+    char num[32], half[80];
+    printf("== Counting to %s: in one process, then split in two (%s)\n",
+           demo_fmt_count(num, sizeof num, o->count), demo_fmt_halves(half, sizeof half, o->count));
     fflush(stdout);
 
     mproc_queue *q;

@@ -71,10 +71,10 @@ static int one_run(struct block *b, const char *name, long long n)
 
 int demo_shm(const struct demo_opts *o)
 {
-    char half[32];
-    printf("== A shared-memory counter under a Semaphore: two processes count to %s each\n"
+    char half[80];
+    printf("== A shared-memory counter under a Semaphore: two processes count to %s\n"
            "   and add their counts into it\n",
-           demo_fmt_count(half, sizeof half, o->count / 2));
+           demo_fmt_halves(half, sizeof half, o->count));
     fflush(stdout);
 
     mproc_shm *shm;

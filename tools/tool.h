@@ -100,4 +100,7 @@ void demo_print_row(const char *label, struct demo_stats s, long long total);
 /* "100,000,000" */
 const char *demo_fmt_count(char *buf, size_t cap, long long n);
 
+/* n split in two: "50,000,000 each", or "500 and 501" */
+const char *demo_fmt_halves(char *buf, size_t cap, long long n);
+
 #endif
