@@ -1,5 +1,5 @@
 # mproc - the two commands a new user needs:
-#   make demo   builds mproc and runs the seed's programs, side by side, timed
+#   make demo   builds mproc and runs the tutorial's programs, side by side, timed
 #   make test   builds everything and runs the whole test suite
 # Both install the Debian packages they lack when run as root, or print the
 # exact apt-get line. Everything else is for developers.

@@ -1,6 +1,6 @@
 /* bench_process.c - what a process costs: start + join with mproc against
  * the raw system calls, for both start methods; and the counting speed-up
- * of the seed's program 1.
+ * of the tutorial's counting program (one process against two).
  *
  * Rows (area "process"):
  *   start_join_fork   mproc_process_start(fork) + join + free  vs  fork + waitpid
@@ -108,7 +108,7 @@ static uint64_t raw_spawn_case(uint64_t n, void *arg)
     return bench_now_ns() - t0;
 }
 
-/* The seed's loop, kept honest (see tools/demo.c). */
+/* The tutorial's counting loop, kept honest (see tools/demo.c). */
 static long long count_to(long long n)
 {
     long long count = 0;

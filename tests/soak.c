@@ -373,7 +373,7 @@ int main(int argc, char **argv)
               missing_inflight <= pk && S->a == S->b && lock_gap >= 0 && lock_gap <= lk &&
               atomic_load(&S->pool_bad) == 0 && st.msgs == 0;
 
-    printf("soak: %.0f s, seed %u%s\n", seconds, seed,
+    printf("soak: %.0f s, srand(%u)%s\n", seconds, seed,
            tags >= MAX_TAGS ? " (producer tags ran out: producers idled at the end)" : "");
     printf("queue:  %u producer incarnations, %ld producer kills, %ld consumer kills; "
            "%ld messages seen, %ld duplicates, %ld corrupt, %ld never offered; "

@@ -16,8 +16,8 @@ static int exited_with(int st)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 1000 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
-/* The seed's value: [42, None, 'hello']. */
-static void pack_seed(msgpack_sbuffer *sb)
+/* The tutorial's list: [42, None, 'hello']. */
+static void pack_tutorial_list(msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_sbuffer_init(sb);
@@ -28,7 +28,7 @@ static void pack_seed(msgpack_sbuffer *sb)
     msgpack_pack_str_with_body(&pk, "hello", 5);
 }
 
-static void assert_seed(const msgpack_object *o)
+static void assert_tutorial_list(const msgpack_object *o)
 {
     cr_assert_eq(o->type, MSGPACK_OBJECT_ARRAY);
     cr_assert_eq(o->via.array.size, 3u);
@@ -41,29 +41,29 @@ static void assert_seed(const msgpack_object *o)
     cr_assert_str_eq(buf, "[42, None, 'hello']");
 }
 
-static int child_pipe_seed(void *arg)
+static int child_pipe_list(void *arg)
 {
     mproc_pipe **ends = arg;
     mproc_pipe_close(ends[0]);
     msgpack_sbuffer sb;
-    pack_seed(&sb);
+    pack_tutorial_list(&sb);
     int rc = mproc_pipe_send_msgpack(ends[1], &sb, 5000);
     msgpack_sbuffer_destroy(&sb);
     mproc_pipe_close(ends[1]);
     return rc == 0 ? 0 : 1;
 }
 
-MPROC_TEST(msgpack, seed_value_round_trips_through_a_pipe_across_fork)
+MPROC_TEST(msgpack, tutorial_list_round_trips_through_a_pipe_across_fork)
 {
     mproc_pipe *ends[2];
     MPROC_ASSERT_OK(mproc_pipe_create(&ends[0], &ends[1], MPROC_PIPE_ONEWAY));
-    pid_t pid = mproc_test_fork(child_pipe_seed, ends);
+    pid_t pid = mproc_test_fork(child_pipe_list, ends);
     MPROC_ASSERT_OK(mproc_pipe_close(ends[1]));
     mproc_msgpack_value v = MPROC_MSGPACK_VALUE_INIT;
     MPROC_ASSERT_OK(mproc_pipe_recv_msgpack(ends[0], &v, 5000));
-    assert_seed(&v.obj);
+    assert_tutorial_list(&v.obj);
     MPROC_ASSERT_RC(mproc_pipe_recv_msgpack(ends[0], &v, 5000), MPROC_ECLOSED);
-    assert_seed(&v.obj); /* untouched by the failed receive */
+    assert_tutorial_list(&v.obj); /* untouched by the failed receive */
     mproc_msgpack_value_destroy(&v);
     mproc_msgpack_value_destroy(&v);
     cr_assert_eq(v.obj.type, MSGPACK_OBJECT_NIL);
@@ -71,25 +71,25 @@ MPROC_TEST(msgpack, seed_value_round_trips_through_a_pipe_across_fork)
     MPROC_ASSERT_OK(mproc_pipe_close(ends[0]));
 }
 
-static int child_queue_seed(void *arg)
+static int child_queue_list(void *arg)
 {
     mproc_queue *q = arg;
     msgpack_sbuffer sb;
-    pack_seed(&sb);
+    pack_tutorial_list(&sb);
     int rc = mproc_queue_put_msgpack(q, &sb, 5000);
     msgpack_sbuffer_destroy(&sb);
     mproc_queue_close(q);
     return rc == 0 ? 0 : 1;
 }
 
-MPROC_TEST(msgpack, seed_value_round_trips_through_a_queue_across_fork)
+MPROC_TEST(msgpack, tutorial_list_round_trips_through_a_queue_across_fork)
 {
     mproc_queue *q;
     MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, NULL));
-    pid_t pid = mproc_test_fork(child_queue_seed, q);
+    pid_t pid = mproc_test_fork(child_queue_list, q);
     mproc_msgpack_value v = MPROC_MSGPACK_VALUE_INIT;
     MPROC_ASSERT_OK(mproc_queue_get_msgpack(q, &v, 5000));
-    assert_seed(&v.obj);
+    assert_tutorial_list(&v.obj);
     mproc_msgpack_value_destroy(&v);
     cr_assert_eq(exited_with(mproc_test_wait(pid, 5000)), 0);
     /* Garbage through the queue is refused and consumed. */
@@ -191,11 +191,11 @@ MPROC_TEST(msgpack, garbage_is_ebadmsg_and_the_pipe_stays_usable)
     cr_assert_eq(v.obj.type, MSGPACK_OBJECT_ARRAY);
     /* The pipe is fine afterwards. */
     msgpack_sbuffer sb;
-    pack_seed(&sb);
+    pack_tutorial_list(&sb);
     MPROC_ASSERT_OK(mproc_pipe_send_msgpack(b, &sb, 0));
     msgpack_sbuffer_destroy(&sb);
     MPROC_ASSERT_OK(mproc_pipe_recv_msgpack(a, &v, 0));
-    assert_seed(&v.obj);
+    assert_tutorial_list(&v.obj);
     mproc_msgpack_value_destroy(&v);
     MPROC_ASSERT_OK(mproc_pipe_close(a));
     MPROC_ASSERT_OK(mproc_pipe_close(b));
@@ -250,7 +250,7 @@ MPROC_TEST(msgpack, repr_cuts_like_snprintf_and_print_writes_to_a_file)
 {
     mproc_msgpack_value v = MPROC_MSGPACK_VALUE_INIT;
     msgpack_sbuffer sb;
-    pack_seed(&sb);
+    pack_tutorial_list(&sb);
     MPROC_ASSERT_OK(mproc_msgpack_unpack(&v, sb.data, sb.size));
     msgpack_sbuffer_destroy(&sb);
     char small[8];

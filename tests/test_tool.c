@@ -65,10 +65,13 @@ static void remove_tdir(void)
     rmdir(tdir);
 }
 
-/* run_tool - run the tool with args (NULL-terminated, without argv[0]);
- * stdout and stderr go to `out`. Returns the exit code, or -1 if the tool
- * did not exit normally. */
-static int run_tool(const char *const *args)
+/* stderr of the last run_split(). */
+static char err[OUT_MAX];
+
+/* run - run the tool with args (NULL-terminated, without argv[0]); stdout
+ * goes to `out`, and stderr too, or to `err` if split. Returns the exit
+ * code, or -1 if the tool did not exit normally. */
+static int run(const char *const *args, bool split)
 {
     const char *dir = getenv("MPROC_TEST_BUILD");
     cr_assert(dir != NULL, "MPROC_TEST_BUILD is not set (run through ctest)");
@@ -90,12 +93,17 @@ static int run_tool(const char *const *args)
 
     int p[2];
     cr_assert(pipe2(p, O_CLOEXEC) == 0);
+    int efd = -1;
+    if (split) {
+        efd = memfd_create("tool-stderr", MFD_CLOEXEC);
+        cr_assert(efd >= 0);
+    }
     fflush(NULL);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
         dup2(p[1], 1);
-        dup2(p[1], 2);
+        dup2(split ? efd : p[1], 2);
         execv(tool, (char *const *)argv);
         _exit(127);
     }
@@ -113,7 +121,23 @@ static int run_tool(const char *const *args)
     close(p[0]);
     int status = mproc_test_wait(pid, 10000);
     cr_assert(status >= 0, "the tool hung");
+    if (split) {
+        r = pread(efd, err, sizeof err - 1, 0);
+        cr_assert(r >= 0);
+        err[r] = '\0';
+        close(efd);
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int run_tool(const char *const *args)
+{
+    return run(args, false);
+}
+
+static int run_split(const char *const *args)
+{
+    return run(args, true);
 }
 
 static char pattern[64];
@@ -298,6 +322,195 @@ MPROC_TEST(tool, version_prints_library_version)
 {
     cr_assert_eq(run_tool((const char *[]){"version", NULL}), 0);
     cr_assert(strstr(out, MPROC_VERSION_STRING), "%s", out);
+}
+
+/* Every command the tool has, with the text its usage starts with. */
+static const char *const commands[] = {"demo", "bench", "ls", "clean", "version", "help"};
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+/* err is exactly one line: "<prefix>: <what> (try '<try>')\n". */
+static void assert_usage_error(const char *prefix, const char *what, const char *try)
+{
+    char want[512];
+    snprintf(want, sizeof want, "%s: %s (try '%s')\n", prefix, what, try);
+    cr_assert_str_eq(err, want);
+    cr_assert_str_eq(out, "", "a usage error prints nothing on stdout: %s", out);
+}
+
+MPROC_TEST(tool, every_command_answers_help_on_stdout_without_doing_anything)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const char *flags[] = {"--help", "-h"};
+        for (size_t f = 0; f < 2; f++) {
+            char want[64];
+            snprintf(want, sizeof want, "usage: mproc %s", commands[i]);
+            cr_assert_eq(run_split((const char *[]){commands[i], flags[f], NULL}), 0, "%s %s",
+                         commands[i], flags[f]);
+            cr_assert(strncmp(out, want, strlen(want)) == 0, "%s %s: %s", commands[i], flags[f],
+                      out);
+            cr_assert_str_eq(err, "", "%s %s", commands[i], flags[f]);
+            /* the demo did not run */
+            cr_assert(!strstr(out, "total_number="), "%s %s: %s", commands[i], flags[f], out);
+        }
+    }
+    /* --help wins over the options before it, and over operands after it */
+    cr_assert_eq(run_split((const char *[]){"demo", "--count", "5", "--help", "extra", NULL}), 0);
+    cr_assert(strncmp(out, "usage: mproc demo", 17) == 0, "%s", out);
+}
+
+MPROC_TEST(tool, unknown_option_is_one_line_on_stderr_and_exit_2)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char prefix[64], try[64];
+        snprintf(prefix, sizeof prefix, "mproc %s", commands[i]);
+        snprintf(try, sizeof try, "mproc %s --help", commands[i]);
+        cr_assert_eq(run_split((const char *[]){commands[i], "--bogus", NULL}), 2, "%s",
+                     commands[i]);
+        assert_usage_error(prefix, "unknown option '--bogus'", try);
+        cr_assert_eq(run_split((const char *[]){commands[i], "--bogus=1", NULL}), 2);
+        assert_usage_error(prefix, "unknown option '--bogus'", try);
+        cr_assert_eq(run_split((const char *[]){commands[i], "-x", NULL}), 2, "%s", commands[i]);
+        assert_usage_error(prefix, "unknown option '-x'", try);
+    }
+    cr_assert_eq(run_split((const char *[]){"--bogus", NULL}), 2);
+    assert_usage_error("mproc", "unknown option '--bogus'", "mproc --help");
+}
+
+MPROC_TEST(tool, unknown_command_is_one_line_on_stderr_and_exit_2)
+{
+    cr_assert_eq(run_split((const char *[]){"frobnicate", NULL}), 2);
+    assert_usage_error("mproc", "unknown command 'frobnicate'", "mproc --help");
+    cr_assert_eq(run_split((const char *[]){"help", "frobnicate", NULL}), 2);
+    assert_usage_error("mproc", "unknown command 'frobnicate'", "mproc --help");
+}
+
+MPROC_TEST(tool, extra_argument_is_a_usage_error)
+{
+    const char *const cmds[] = {"demo", "bench", "version"};
+    for (size_t i = 0; i < 3; i++) {
+        char prefix[64], try[64];
+        snprintf(prefix, sizeof prefix, "mproc %s", cmds[i]);
+        snprintf(try, sizeof try, "mproc %s --help", cmds[i]);
+        cr_assert_eq(run_split((const char *[]){cmds[i], "extra", NULL}), 2, "%s", cmds[i]);
+        assert_usage_error(prefix, "unexpected argument 'extra'", try);
+    }
+    cr_assert_eq(run_split((const char *[]){"help", "ls", "extra", NULL}), 2);
+    assert_usage_error("mproc help", "unexpected argument 'extra'", "mproc help --help");
+    /* after "--" an option-like word is an operand */
+    cr_assert_eq(run_split((const char *[]){"demo", "--", "--count", NULL}), 2);
+    assert_usage_error("mproc demo", "unexpected argument '--count'", "mproc demo --help");
+}
+
+MPROC_TEST(tool, bad_option_value_is_one_line_on_stderr_and_exit_2)
+{
+    cr_assert_eq(run_split((const char *[]){"bench", "--only", NULL}), 2);
+    assert_usage_error("mproc bench", "option '--only' needs a value", "mproc bench --help");
+    cr_assert_eq(run_split((const char *[]){"bench", "--list=yes", NULL}), 2);
+    assert_usage_error("mproc bench", "option '--list' takes no value", "mproc bench --help");
+    cr_assert_eq(run_split((const char *[]){"ls", "--json=1", NULL}), 2);
+    assert_usage_error("mproc ls", "option '--json' takes no value", "mproc ls --help");
+    /* a short option in a group is named by itself, not by its neighbour */
+    cr_assert_eq(run_split((const char *[]){"clean", "--dry-run", "-xn", NULL}), 2);
+    assert_usage_error("mproc clean", "unknown option '-x'", "mproc clean --help");
+    cr_assert_eq(run_split((const char *[]){"clean", "-nx", NULL}), 2);
+    assert_usage_error("mproc clean", "unknown option '-x'", "mproc clean --help");
+    cr_assert_eq(run_split((const char *[]){"bench", "--reps", "0", NULL}), 2);
+    assert_usage_error("mproc bench", "--reps wants a positive integer, not '0'",
+                       "mproc bench --help");
+    cr_assert_eq(run_split((const char *[]){"ls", "--dir", "", NULL}), 2);
+    cr_assert(strncmp(err, "mproc ls: --dir ", 16) == 0 && strchr(err, '\n') == strrchr(err, '\n'),
+              "%s", err);
+    cr_assert_eq(run_split((const char *[]){"demo", "--count", NULL}), 2);
+    assert_usage_error("mproc demo", "option '--count' needs a value", "mproc demo --help");
+    const char *const counts[] = {"0", "1", "abc", "1e8", "-5", "12x", "1__000", ""};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        cr_assert_eq(run_split((const char *[]){"demo", "--count", counts[i], NULL}), 2, "%s",
+                     counts[i]);
+        cr_assert(strncmp(err, "mproc demo: --count wants ", 26) == 0, "%s", err);
+        cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "one line: %s", err);
+    }
+    const char *const repeats[] = {"0", "101", "two"};
+    for (size_t i = 0; i < sizeof repeats / sizeof repeats[0]; i++) {
+        cr_assert_eq(run_split((const char *[]){"demo", "--repeat", repeats[i], NULL}), 2);
+        cr_assert(strncmp(err, "mproc demo: --repeat wants ", 27) == 0, "%s", err);
+        cr_assert(strchr(err, '\n') == err + strlen(err) - 1, "one line: %s", err);
+    }
+}
+
+MPROC_TEST(tool, version_option_and_command_print_the_version)
+{
+    const char *want = "mproc " MPROC_VERSION_STRING "\n";
+    cr_assert_eq(run_split((const char *[]){"--version", NULL}), 0);
+    cr_assert_str_eq(out, want);
+    cr_assert_str_eq(err, "");
+    cr_assert_eq(run_split((const char *[]){"version", NULL}), 0);
+    cr_assert_str_eq(out, want);
+}
+
+MPROC_TEST(tool, help_command_prints_the_named_commands_help)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "usage: mproc %s", commands[i]);
+        cr_assert_eq(run_split((const char *[]){"help", commands[i], NULL}), 0);
+        cr_assert(strncmp(out, want, strlen(want)) == 0, "help %s: %s", commands[i], out);
+        cr_assert_str_eq(err, "");
+    }
+    cr_assert_eq(run_split((const char *[]){"help", NULL}), 0);
+    cr_assert(strncmp(out, "usage: mproc <command>", 22) == 0, "%s", out);
+}
+
+MPROC_TEST(tool, help_texts_list_every_command_and_never_say_seed)
+{
+    cr_assert_eq(run_split((const char *[]){"--help", NULL}), 0);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char want[32];
+        snprintf(want, sizeof want, "\n  %s ", commands[i]);
+        cr_assert(strstr(out, want), "%s missing: %s", commands[i], out);
+    }
+    cr_assert(!strcasestr(out, "seed"), "%s", out);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        cr_assert_eq(run_split((const char *[]){commands[i], "--help", NULL}), 0);
+        cr_assert(!strcasestr(out, "seed"), "%s --help: %s", commands[i], out);
+    }
+}
+
+/* demo ---------------------------------------------------------------------------*/
+
+MPROC_TEST(tool, demo_shows_medians_of_interleaved_runs_and_the_cost_of_a_start)
+{
+    cr_assert_eq(run_split((const char *[]){"demo", "--count", "2_000_000", "--repeat", "3", NULL}),
+                 0, "%s\n%s", out, err);
+    cr_assert(strstr(out, "== Counting to 2,000,000: in one process, then split in two "
+                          "(1,000,000 each)\n"),
+              "%s", out);
+    const char *const rows[] = {"\none process ", "\ntwo processes ", "\ntwo threads "};
+    for (size_t i = 0; i < 3; i++) {
+        const char *l = strstr(out, rows[i]);
+        cr_assert(l, "%s missing: %s", rows[i], out);
+        const char *end = strchr(l + 1, '\n');
+        const char *total = strstr(l, "total_number=2000000");
+        const char *range = strstr(l, " .. ");
+        cr_assert(total && total < end && range && range < end, "%s", out);
+        if (i > 0)
+            cr_assert(strstr(l, "x as fast as one process") < end, "%s", out);
+    }
+    cr_assert(strstr(out, "median of 3 runs each, interleaved"), "%s", out);
+    cr_assert(strstr(out, "starting and joining a process costs ") && strstr(out, " with fork, ") &&
+                  strstr(out, " with spawn (median of 5)\n"),
+              "%s", out);
+    /* the other programs ran with the same count */
+    cr_assert(strstr(out, "two processes count to 1,000,000 each"), "%s", out);
+    cr_assert(strstr(out, "100 chunks of 20,000\n"), "%s", out);
+    cr_assert(strstr(out, "\npool of "), "%s", out);
+    const char *t = out;
+    int totals = 0;
+    while ((t = strstr(t, "total_number=2000000\n")) != NULL) {
+        totals++;
+        t++;
+    }
+    cr_assert_eq(totals, 3, "one process, shared memory, pool: %s", out);
+    cr_assert(!strcasestr(out, "seed") && !strstr(out, "program 2"), "%s", out);
 }
 
 /* ls -----------------------------------------------------------------------------*/

@@ -289,8 +289,13 @@ static void bench_usage(FILE *f)
                "                 (default 900, 0: no limit); it counts as failed\n"
                "  --plot DIR     write SVG charts into DIR (created if missing)\n"
                "  --from FILE    take the CSV from FILE ('-': stdin) instead of running\n"
-               "  --list         list the benchmarks found and exit\n");
+               "  --list         list the benchmarks found and exit\n"
+               "  -h, --help     this text\n");
 }
+
+const struct tool_cmd tool_cmd_bench = {
+    "bench", "run the benchmarks (CSV on stdout; --plot DIR writes SVG charts)", bench_usage,
+    tool_bench};
 
 static int write_plots(const char *dir, const struct rows *rs)
 {
@@ -310,20 +315,15 @@ static int write_plots(const char *dir, const struct rows *rs)
 
 int tool_bench(int argc, char **argv)
 {
-    static const struct option opts[] = {{"only", required_argument, 0, 'o'},
-                                         {"scale", required_argument, 0, 's'},
-                                         {"reps", required_argument, 0, 'r'},
-                                         {"plot", required_argument, 0, 'p'},
-                                         {"from", required_argument, 0, 'f'},
-                                         {"list", no_argument, 0, 'l'},
-                                         {"timeout", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"only", required_argument, 0, 'o'},    {"scale", required_argument, 0, 's'},
+        {"reps", required_argument, 0, 'r'},    {"plot", required_argument, 0, 'p'},
+        {"from", required_argument, 0, 'f'},    {"list", no_argument, 0, 'l'},
+        {"timeout", required_argument, 0, 't'}, {0, 0, 0, 0}};
     double timeout_s = 900;
     const char *only = NULL, *plot = NULL, *from = NULL;
     int list = 0, c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = tool_getopt(&tool_cmd_bench, argc, argv, "", opts)) > 0) {
         switch (c) {
         case 'o':
             only = optarg;
@@ -332,21 +332,20 @@ int tool_bench(int argc, char **argv)
         case 'r': {
             char *end;
             double v = strtod(optarg, &end);
-            if (end == optarg || *end || !(v > 0) || (c == 'r' && v != (double)(int)v)) {
-                fprintf(stderr, "mproc bench: --%s wants a positive %s\n",
-                        c == 's' ? "scale" : "reps", c == 's' ? "number" : "integer");
-                return 2;
-            }
+            if (end == optarg || *end || !(v > 0) || (c == 'r' && v != (double)(int)v))
+                return tool_usage_error(&tool_cmd_bench, "--%s wants a positive %s, not '%s'",
+                                        c == 's' ? "scale" : "reps",
+                                        c == 's' ? "number" : "integer", optarg);
             setenv(c == 's' ? "MPROC_BENCH_SCALE" : "MPROC_BENCH_REPS", optarg, 1);
             break;
         }
         case 't': {
             char *end;
             timeout_s = strtod(optarg, &end);
-            if (end == optarg || *end || !(timeout_s >= 0)) {
-                fprintf(stderr, "mproc bench: --timeout wants seconds >= 0 (0: no limit)\n");
-                return 2;
-            }
+            if (end == optarg || *end || !(timeout_s >= 0))
+                return tool_usage_error(&tool_cmd_bench,
+                                        "--timeout wants seconds >= 0 (0: no limit), not '%s'",
+                                        optarg);
             break;
         }
         case 'p':
@@ -358,18 +357,12 @@ int tool_bench(int argc, char **argv)
         case 'l':
             list = 1;
             break;
-        case 'h':
-            bench_usage(stdout);
-            return 0;
-        default:
-            bench_usage(stderr);
-            return 2;
         }
     }
-    if (optind < argc) {
-        bench_usage(stderr);
+    if (c != TOOL_OPT_END)
+        return tool_status(c);
+    if (tool_operands(&tool_cmd_bench, argc, argv, 0) != 0)
         return 2;
-    }
     struct rows rs = {0};
     int header_done = 0, rc = 0;
     if (from) {

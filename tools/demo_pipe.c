@@ -1,6 +1,6 @@
-/* demo_pipe.c - the seed's program 2b: a child process sends
- * [42, None, 'hello'] through one end of a Pipe and closes it; the parent
- * receives from the other end and prints it.
+/* demo_pipe.c - a list through a Pipe, as in the tutorial: a child
+ * process sends [42, None, 'hello'] through one end of a Pipe and closes
+ * it; the parent receives from the other end and prints it.
  *
  *     from multiprocessing import Process, Pipe
  *     def f(conn): conn.send([42, None, 'hello']); conn.close()
@@ -32,9 +32,11 @@ static int child(void *arg)
     return rc == 0 ? 0 : 1;
 }
 
-int demo_pipe(void)
+int demo_pipe(const struct demo_opts *o)
 {
-    printf("== The seed's program 2b: a Pipe between two processes\n");
+    (void)o;
+    printf("== The same list through a Pipe: a child process sends it, the parent "
+           "receives it\n");
     mproc_pipe *parent_conn, *child_conn;
     mproc_process *p;
     int rc = mproc_pipe_create(&parent_conn, &child_conn, MPROC_PIPE_DUPLEX);
@@ -46,17 +48,15 @@ int demo_pipe(void)
         if (rc < 0)
             mproc_pipe_close(parent_conn);
     }
-    if (rc < 0) {
-        printf("failed: %s\n", mproc_strerror(rc));
-        return 1;
-    }
+    if (rc < 0)
+        return demo_fail("a Pipe between two processes", rc);
     mproc_msgpack_value v = MPROC_MSGPACK_VALUE_INIT;
     rc = mproc_pipe_recv_msgpack(parent_conn, &v, 10000);
     if (rc == 0) {
         mproc_msgpack_print(stdout, &v.obj);
         printf("\n");
     } else {
-        printf("recv failed: %s\n", mproc_strerror(rc));
+        demo_fail("receiving the list from the Pipe", rc);
     }
     mproc_msgpack_value_destroy(&v);
     struct mproc_exit st;
@@ -66,9 +66,11 @@ int demo_pipe(void)
     return rc == 0 && jrc == 0 && st.exited && st.code == 0 ? 0 : 1;
 }
 #else
-int demo_pipe(void)
+int demo_pipe(const struct demo_opts *o)
 {
-    printf("== The seed's program 2b: needs msgpack-c (libmsgpack-dev), not built\n");
+    (void)o;
+    printf("== The same list through a Pipe: needs msgpack-c (Debian: libmsgpack-dev) at "
+           "build time, not built\n");
     return 0;
 }
 #endif

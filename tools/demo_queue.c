@@ -1,5 +1,6 @@
-/* demo_queue.c - the seed's program 2a: a child process puts
- * [42, None, 'hello'] on a Queue; the parent gets it and prints it.
+/* demo_queue.c - a list through a Queue, as in the tutorial: a child
+ * process puts [42, None, 'hello'] on a Queue; the parent gets it and
+ * prints it.
  *
  *     from multiprocessing import Process, Queue
  *     def f(q): q.put([42, None, 'hello'])
@@ -30,9 +31,10 @@ static int child(void *arg)
     return rc == 0 ? 0 : 1;
 }
 
-int demo_queue(void)
+int demo_queue(const struct demo_opts *o)
 {
-    printf("== The seed's program 2a: a Queue between two processes\n");
+    (void)o;
+    printf("== A list through a Queue: a child process puts it, the parent gets it\n");
     mproc_queue *q;
     mproc_process *p;
     int rc = mproc_queue_create(&q, NULL, NULL); /* anonymous: shared by fork */
@@ -41,17 +43,15 @@ int demo_queue(void)
         if (rc < 0)
             mproc_queue_close(q);
     }
-    if (rc < 0) {
-        printf("failed: %s\n", mproc_strerror(rc));
-        return 1;
-    }
+    if (rc < 0)
+        return demo_fail("a Queue between two processes", rc);
     mproc_msgpack_value v = MPROC_MSGPACK_VALUE_INIT;
     rc = mproc_queue_get_msgpack(q, &v, 10000);
     if (rc == 0) {
         mproc_msgpack_print(stdout, &v.obj);
         printf("\n");
     } else {
-        printf("get failed: %s\n", mproc_strerror(rc));
+        demo_fail("getting the list from the Queue", rc);
     }
     mproc_msgpack_value_destroy(&v);
     struct mproc_exit st;
@@ -61,9 +61,11 @@ int demo_queue(void)
     return rc == 0 && jrc == 0 && st.exited && st.code == 0 ? 0 : 1;
 }
 #else
-int demo_queue(void)
+int demo_queue(const struct demo_opts *o)
 {
-    printf("== The seed's program 2a: needs msgpack-c (libmsgpack-dev), not built\n");
+    (void)o;
+    printf("== A list through a Queue: needs msgpack-c (Debian: libmsgpack-dev) at build "
+           "time, not built\n");
     return 0;
 }
 #endif

@@ -609,24 +609,28 @@ static void clean_usage(FILE *f)
           f);
 }
 
-/* parse - the options shared by ls and clean. Returns -1 to go on, or the
- * exit status to return. */
+static int run_ls(int argc, char **argv);
+static int run_clean(int argc, char **argv);
+
+const struct tool_cmd tool_cmd_ls = {"ls", "list the named mproc objects in " MPROC__SHM_DIR,
+                                     ls_usage, run_ls};
+const struct tool_cmd tool_cmd_clean = {"clean", "remove named objects whose creator is dead",
+                                        clean_usage, run_clean};
+
+/* parse - the options shared by ls and clean. Returns -1 to go on (the
+ * PATTERNs start at optind), or the exit status to return. */
 static int parse(int argc, char **argv, bool is_clean, bool *flag)
 {
     static const struct option ls_opts[] = {{"json", no_argument, NULL, 'j'},
                                             {"dir", required_argument, NULL, 'd'},
-                                            {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     static const struct option clean_opts[] = {{"dry-run", no_argument, NULL, 'n'},
                                                {"dir", required_argument, NULL, 'd'},
-                                               {"help", no_argument, NULL, 'h'},
                                                {NULL, 0, NULL, 0}};
-    void (*usage)(FILE *) = is_clean ? clean_usage : ls_usage;
+    const struct tool_cmd *cmd = is_clean ? &tool_cmd_clean : &tool_cmd_ls;
     int c;
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, is_clean ? "+nh" : "+h", is_clean ? clean_opts : ls_opts,
-                            NULL)) != -1) {
+    while ((c = tool_getopt(cmd, argc, argv, is_clean ? "n" : "",
+                            is_clean ? clean_opts : ls_opts)) > 0) {
         switch (c) {
         case 'j':
         case 'n':
@@ -634,27 +638,20 @@ static int parse(int argc, char **argv, bool is_clean, bool *flag)
             break;
         case 'd': {
             size_t len = strlen(optarg);
-            if (len == 0 || len + 2 > sizeof shm_dir) {
-                fprintf(stderr, "mproc: --dir: bad directory\n");
-                return 2;
-            }
+            if (len == 0 || len + 2 > sizeof shm_dir)
+                return tool_usage_error(cmd, "--dir wants a directory name of 1 to %zu bytes",
+                                        sizeof shm_dir - 2);
             snprintf(shm_dir, sizeof shm_dir, "%s%s", optarg, optarg[len - 1] == '/' ? "" : "/");
             break;
         }
-        case 'h':
-            usage(stdout);
-            return 0;
         default:
-            fprintf(stderr, "mproc %s: unknown option '%s'\n", is_clean ? "clean" : "ls",
-                    argv[optind - 1]);
-            usage(stderr);
-            return 2;
+            return tool_usage_error(cmd, "unhandled option");
         }
     }
-    return -1;
+    return c == TOOL_OPT_END ? -1 : tool_status(c);
 }
 
-int tool_ls(int argc, char **argv)
+static int run_ls(int argc, char **argv)
 {
     bool json = false;
     int rc = parse(argc, argv, false, &json);
@@ -662,8 +659,7 @@ int tool_ls(int argc, char **argv)
         return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
-        fprintf(stderr, "mproc ls: %s: %s\n", shm_dir, strerror(errno));
-        return 1;
+        return tool_error(&tool_cmd_ls, "%s: %s", shm_dir, strerror(errno));
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
@@ -671,7 +667,7 @@ int tool_ls(int argc, char **argv)
         count_users(&l);
     close(dirfd);
     if (rc < 0) {
-        fprintf(stderr, "mproc ls: %s\n", mproc_strerror(rc));
+        tool_error(&tool_cmd_ls, "%s", mproc_strerror(rc));
         entries_free(&l);
         return 1;
     }
@@ -703,7 +699,7 @@ static bool still_dead(int dirfd, const struct entry *e)
     return dead;
 }
 
-int tool_clean(int argc, char **argv)
+static int run_clean(int argc, char **argv)
 {
     bool dry = false;
     int rc = parse(argc, argv, true, &dry);
@@ -711,15 +707,14 @@ int tool_clean(int argc, char **argv)
         return rc;
     int dirfd = open_shm_dir();
     if (dirfd < 0) {
-        fprintf(stderr, "mproc clean: %s: %s\n", shm_dir, strerror(errno));
-        return 1;
+        return tool_error(&tool_cmd_clean, "%s: %s", shm_dir, strerror(errno));
     }
     struct entry_list l = {0};
     rc = scan(dirfd, argv + optind, argc - optind, &l);
     if (rc == 0)
         count_users(&l);
     if (rc < 0) {
-        fprintf(stderr, "mproc clean: %s\n", mproc_strerror(rc));
+        tool_error(&tool_cmd_clean, "%s", mproc_strerror(rc));
         entries_free(&l);
         close(dirfd);
         return 1;
@@ -742,7 +737,7 @@ int tool_clean(int argc, char **argv)
             if (unlinkat(dirfd, e->file, 0) != 0) {
                 if (errno == ENOENT)
                     continue; /* someone else cleaned it first */
-                fprintf(stderr, "mproc clean: %s%s: %s\n", shm_dir, e->file, strerror(errno));
+                tool_error(&tool_cmd_clean, "%s%s: %s", shm_dir, e->file, strerror(errno));
                 status = 1;
                 continue;
             }

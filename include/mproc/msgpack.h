@@ -5,7 +5,8 @@
  *   #include <mproc.h>
  *   #include <mproc/msgpack.h>
  *
- * Sending the seed's value [42, None, 'hello']:
+ * Sending the list [42, None, 'hello'] (the tutorial's Queue and Pipe
+ * programs):
  *
  *   msgpack_sbuffer sb;
  *   msgpack_packer pk;

@@ -29,7 +29,8 @@
  * ones, SIGPIPE and SIGCHLD are reset to default: an inherited SIG_IGN on
  * SIGCHLD would make the kernel reap the child's own children behind its
  * back. Resetting every signal would cost one sigaction per signal in the
- * child (a fifth of a spawn's price on a VM) for no use.
+ * child, on the start-up path, for no use (docs/PERFORMANCE.md, "Figures
+ * behind the code").
  */
 #include "../internal.h"
 #include "child.h"
