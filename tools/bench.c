@@ -399,8 +399,10 @@ int tool_bench(int argc, char **argv)
         free(names);
         if (total == 0) {
             fprintf(stderr,
-                    "mproc bench: no benchmark%s%s found in %s (build with "
-                    "-DMPROC_BENCH=ON, or set MPROC_BENCH_DIR)\n",
+                    "mproc bench: no benchmark%s%s found in %s; benchmarks are not installed, "
+                    "`mproc bench` runs those of a build tree: configure the sources with "
+                    "cmake -DMPROC_BUILD_BENCH=ON (the default), build, then run "
+                    "<build>/mproc bench (or set MPROC_BENCH_DIR to their directory)\n",
                     only ? " matching " : "", only ? only : "", n < 0 ? "(unknown)" : dir);
             free(paths);
             return 2;

@@ -23,8 +23,9 @@ trap 'rm -rf "$tmp"' EXIT
 grep -rhoE '\bmproc_[a-z0-9_]+\b' "$include" | sort -u >"$tmp/declared"
 for lib in "$@"; do nm -D --undefined-only "$lib" | awk '{print $NF}'; done | sort -u >"$tmp/imported"
 bad=0
-fail() { echo "FAIL $*"; bad=1; }
+fail() { echo "FAIL $*"; bad=1; this=1; }
 for lib in "$@"; do
+    this=0
     nm -D --defined-only "$lib" | awk '{print $NF}' |
         grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' | sort -u >"$tmp/syms" || true
     [ -s "$tmp/syms" ] || fail "$lib exports nothing"
@@ -41,6 +42,6 @@ for lib in "$@"; do
     elif [[ "$(basename "$lib")" == libmproc.so* ]] && ! grep -qx 'mproc_fault_arm' "$tmp/syms"; then
         fail "$lib: a test build without mproc_fault_arm"
     fi
-    echo "ok   $lib: $(wc -l <"$tmp/syms") symbols"
+    [ $this = 1 ] || echo "ok   $lib: $(wc -l <"$tmp/syms") symbols"
 done
 exit $bad

@@ -20,7 +20,13 @@ for prog in "$@"; do
     own=$(comm -12 "$tmp/core" "$tmp/prog" | head -n 3 | tr '\n' ' ')
     linked=0
     [ -z "$own" ] || linked=1
-    loaded=$(ldd "$prog" 2>/dev/null | grep -c 'libmproc\.so' || true)
+    deps=$(ldd "$prog" 2>&1) || { echo "FAIL $prog: ldd: $deps"; bad=1; continue; }
+    if grep -q 'not found' <<<"$deps"; then
+        echo "FAIL $prog: libraries not found: $(grep 'not found' <<<"$deps" | awk '{print $1}' | tr '\n' ' ')"
+        bad=1
+        continue
+    fi
+    loaded=$(grep -c 'libmproc\.so' <<<"$deps" || true)
     copies=$((linked + loaded))
     if [ "$copies" -ne 1 ]; then
         echo "FAIL $prog: $copies copies of the core (linked in: ${own:-none}; libmproc.so loaded $loaded times)"
