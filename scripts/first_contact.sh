@@ -14,6 +14,7 @@
 #      (CMAKE_DISABLE_FIND_PACKAGE_MPI / _PkgConfig, pkg-config limited to the
 #      prefix), and run each with an empty environment (`env -i`: no
 #      LD_LIBRARY_PATH); MPROC_KILL_AT must change nothing;
+#      examples/ out of tree both ways, run the same way;
 #   4. build a msgpack consumer with find_package(mproc COMPONENTS value)
 #      (shared and static) and with pkg-config; check that mixing the static
 #      core with the shared value library is refused with a clear message,
@@ -70,7 +71,7 @@ else
     (cd "$src" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$tmp/src"
 fi
 
-step "configure, build and install (README's Install section) into $prefix"
+step "configure, build and install as README says (without tests, benchmarks, examples) into $prefix"
 quiet cmake -S "$tmp/src" -B "$tmp/build" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_INSTALL_PREFIX=/nonexistent/mproc-prefix \
     -DMPROC_BUILD_TESTS=OFF -DMPROC_BUILD_BENCH=OFF -DMPROC_BUILD_EXAMPLES=OFF ||
@@ -202,6 +203,27 @@ for lib in mproc::mproc mproc::mproc_static; do
     check_example "$d/build/app"
 done
 
+examples=$(sed -n 's/^set(MPROC_EXAMPLES \(.*\))$/\1/p' "$src/examples/CMakeLists.txt")
+runnable=$(sed -n 's/^set(MPROC_EXAMPLES_RUN \(.*\))$/\1/p' "$src/examples/CMakeLists.txt")
+[ -n "$examples" ] || fail "no examples listed in examples/CMakeLists.txt"
+run_examples() { # DIR
+    local ex
+    for ex in $runnable; do
+        timeout 120 env -i "$1/$ex" >/dev/null 2>&1 || fail "examples/$ex ($1) exited with $? (env -i)"
+        programs+=("$1/$ex")
+    done
+}
+step "examples/ out of tree: find_package(mproc), then examples/Makefile (pkg-config)"
+quiet "${only_prefix[@]}" cmake -S "$tmp/src/examples" -B "$tmp/ex-cmake" "${gen[@]}" \
+    -DCMAKE_PREFIX_PATH="$prefix" || fail "configure examples/ against the install"
+quiet cmake --build "$tmp/ex-cmake" -j"$jobs" || fail "build examples/ against the install"
+run_examples "$tmp/ex-cmake"
+mkdir -p "$tmp/ex-pc"
+cp "$tmp/src/examples/Makefile" "$tmp/src"/examples/*.c "$tmp/ex-pc/"
+quiet "${only_prefix[@]}" make -C "$tmp/ex-pc" EXAMPLES="$examples" \
+    LDFLAGS="-Wl,-rpath,$(pc --variable=libdir mproc)" || fail "examples/Makefile"
+run_examples "$tmp/ex-pc"
+
 if [ $have_value = 1 ]; then
     cat >"$tmp/app/value.c" <<'EOF'
 #include <mproc.h>
@@ -283,7 +305,8 @@ if [ $have_mpi = 1 ]; then
     programs+=("$d/build/app")
     # shellcheck disable=SC2046
     cc -std=c11 -o "$tmp/app/mpi-pc" "$tmp/src/examples/primes_mpi.c" \
-        $(pc --cflags --libs mproc_mpi) || fail "cc with pkg-config mproc_mpi"
+        $(pc --cflags --libs mproc_mpi) -Wl,-rpath,"$(pc --variable=libdir mproc)" ||
+        fail "cc with pkg-config mproc_mpi"
     programs+=("$tmp/app/mpi-pc")
 fi
 
