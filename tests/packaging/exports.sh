@@ -4,7 +4,9 @@
 #   - every defined dynamic symbol named mproc_<name> is declared in
 #     include/ (the public headers);
 #   - an internal (mproc__<name>) is exported only when another library of
-#     the set imports it (libmproc_mpi builds its pool on libmproc's engine);
+#     the set imports it, or a header in src/ declares it MPROC_API for that
+#     purpose (libmproc_mpi builds its pool on libmproc's engine; test hooks
+#     are MPROC__TEST_API instead, exported by test builds only);
 #   - nothing else is exported;
 #   - --shipped: no test hook at all (mproc_fault_arm, MPROC__TEST_API
 #     internals) and no kill point (the string MPROC_KILL_AT is absent);
@@ -17,11 +19,15 @@ usage() { echo "usage: $0 --shipped|--test-build LIB.so..." >&2; exit 2; }
 mode=${1:-}
 case "$mode" in --shipped | --test-build) shift ;; *) usage ;; esac
 [ $# -gt 0 ] || usage
-include=$(cd "$(dirname "$0")/../../include" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
+include=$root/include
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mproc-exports.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 grep -rhoE '\bmproc_[a-z0-9_]+\b' "$include" | sort -u >"$tmp/declared"
-for lib in "$@"; do nm -D --undefined-only "$lib" | awk '{print $NF}'; done | sort -u >"$tmp/imported"
+{
+    for lib in "$@"; do nm -D --undefined-only "$lib" | awk '{print $NF}'; done
+    grep -rhoE --include='*.h' 'MPROC_API[^;(]*\bmproc__[a-z0-9_]+' "$root/src" | grep -oE 'mproc__[a-z0-9_]+$'
+} | sort -u >"$tmp/imported"
 bad=0
 fail() { echo "FAIL $*"; bad=1; this=1; }
 for lib in "$@"; do
