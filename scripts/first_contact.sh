@@ -25,11 +25,23 @@
 #   6. every program built holds exactly one copy of the core
 #      (tests/packaging/one_core.sh), and no new /dev/shm entry is left.
 #
-# usage: scripts/first_contact.sh          (JOBS=n for build parallelism,
+# With --make, it first runs `make demo` and `make test` in the clean copy
+# (what a new user runs before installing; CI runs those on its own).
+#
+# usage: scripts/first_contact.sh [--make]   (JOBS=n for build parallelism,
 #        KEEP=1 to keep the temporary directory for a look)
 # exit status: 0 all good, non-zero on the first failure.
 set -euo pipefail
 
+with_make=0
+case "${1:-}" in
+--make) with_make=1 ;;
+"") ;;
+*)
+    echo "usage: $0 [--make]" >&2
+    exit 2
+    ;;
+esac
 src=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-2}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mproc-first-contact.XXXXXX")
@@ -69,6 +81,12 @@ if git -C "$src" rev-parse --show-toplevel >/dev/null 2>&1; then
         tar --null -T - -cf -) | tar -xf - -C "$tmp/src"
 else
     (cd "$src" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$tmp/src"
+fi
+
+if [ $with_make = 1 ]; then
+    step "make demo, make test (in the clean copy)"
+    make -C "$tmp/src" demo || fail "make demo"
+    make -C "$tmp/src" test || fail "make test"
 fi
 
 step "configure, build and install as README says (without tests, benchmarks, examples) into $prefix"
@@ -302,6 +320,11 @@ if [ $have_mpi = 1 ]; then
     cmake_app "$d" mproc::mproc_mpi mpi "$tmp/src/examples/primes_mpi.c" system ||
         { cat "$d/configure.log"; fail "find_package(mproc COMPONENTS mpi)"; }
     quiet cmake --build "$d/build" || fail "build the MPI consumer"
+    programs+=("$d/build/app")
+    d=$tmp/app/mpi-static
+    cmake_app "$d" "mproc::mproc_mpi_static mproc::mproc_static" mpi "$tmp/src/examples/primes_mpi.c" system ||
+        { cat "$d/configure.log"; fail "find_package(mproc COMPONENTS mpi) -> mproc::mproc_mpi_static"; }
+    quiet cmake --build "$d/build" || fail "build the static MPI consumer"
     programs+=("$d/build/app")
     # shellcheck disable=SC2046
     cc -std=c11 -o "$tmp/app/mpi-pc" "$tmp/src/examples/primes_mpi.c" \
