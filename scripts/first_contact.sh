@@ -45,7 +45,8 @@ esac
 src=$(cd "$(dirname "$0")/.." && pwd)
 jobs=${JOBS:-2}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mproc-first-contact.XXXXXX")
-shm_before=$(ls /dev/shm 2>/dev/null | grep '^mproc-' | sort || true)
+shm_entries() { (shopt -s nullglob; for f in /dev/shm/mproc-*; do echo "${f#/dev/shm/}"; done) | sort; }
+shm_before=$(shm_entries)
 cleanup() {
     if [ "${KEEP:-0}" = 1 ]; then echo "first_contact: kept $tmp"; else rm -rf "$tmp"; fi
 }
@@ -99,7 +100,7 @@ quiet cmake --install "$tmp/build" --prefix "$prefix" || fail "install"
 
 libdir=$prefix/lib
 [ -e "$libdir/libmproc.so" ] || libdir=$(find "$prefix" -name 'libmproc.so' -printf '%h\n' | head -n1)
-[ -n "$libdir" ] && [ -e "$libdir/libmproc.so" ] || fail "no libmproc.so installed"
+if [ -z "$libdir" ] || [ ! -e "$libdir/libmproc.so" ]; then fail "no libmproc.so installed"; fi
 pcdir=$libdir/pkgconfig
 have_value=0
 have_mpi=0
@@ -139,6 +140,7 @@ step "the installed libraries: RUNPATH, exports, no kill points"
 runpath() { readelf -d "$1" | sed -n 's/.*(RUNPATH).*\[\(.*\)\]/\1/p'; }
 for f in "$prefix/bin/mproc" "$libdir"/libmproc*.so; do
     rp=$(runpath "$f")
+    # shellcheck disable=SC2016 # a literal $ORIGIN
     case "$rp" in '$ORIGIN'*) ;; *) fail "$f: RUNPATH '$rp' is not relative to \$ORIGIN" ;; esac
 done
 shared=("$libdir/libmproc.so")
@@ -347,7 +349,7 @@ step "one copy of the core in every program"
 "$src/tests/packaging/one_core.sh" "$libdir/libmproc.so" "${programs[@]}" || fail "two copies of the core"
 
 step "nothing left in /dev/shm"
-shm_after=$(ls /dev/shm 2>/dev/null | grep '^mproc-' | sort || true)
+shm_after=$(shm_entries)
 new=$(comm -13 <(printf '%s\n' "$shm_before") <(printf '%s\n' "$shm_after") | grep . || true)
 [ -z "$new" ] || fail "new /dev/shm entries: $new"
 

@@ -36,13 +36,13 @@ for lib in "$@"; do
         grep -Ev '^(_init|_fini|_edata|_end|__bss_start)$' | sort -u >"$tmp/syms" || true
     [ -s "$tmp/syms" ] || fail "$lib exports nothing"
     stray=$(grep -Ev '^mproc_' "$tmp/syms" || true)
-    [ -z "$stray" ] || fail "$lib exports symbols outside mproc's names: $(echo $stray)"
+    [ -z "$stray" ] || fail "$lib exports symbols outside mproc's names: $(tr "\n" " " <<<"$stray")"
     undeclared=$(grep -E '^mproc_[a-z0-9]' "$tmp/syms" | comm -23 - "$tmp/declared" |
         grep -vx 'mproc_fault_arm' || true)
-    [ -z "$undeclared" ] || fail "$lib exports functions no public header declares: $(echo $undeclared)"
+    [ -z "$undeclared" ] || fail "$lib exports functions no public header declares: $(tr "\n" " " <<<"$undeclared")"
     if [ "$mode" = --shipped ]; then
         internal=$(grep -E '^mproc__' "$tmp/syms" | comm -23 - "$tmp/imported" || true)
-        [ -z "$internal" ] || fail "$lib exports internals no other mproc library needs (test hooks?): $(echo $internal)"
+        [ -z "$internal" ] || fail "$lib exports internals no other mproc library needs (test hooks?): $(tr "\n" " " <<<"$internal")"
         if grep -qx 'mproc_fault_arm' "$tmp/syms"; then fail "$lib exports the test-only mproc_fault_arm"; fi
         if grep -aq MPROC_KILL_AT "$lib"; then fail "$lib reads MPROC_KILL_AT (kill points compiled in)"; fi
     elif [[ "$(basename "$lib")" == libmproc.so* ]] && ! grep -qx 'mproc_fault_arm' "$tmp/syms"; then
