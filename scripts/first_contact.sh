@@ -339,10 +339,15 @@ step "the installed tool with an empty environment"
 quiet run_clean "$prefix/bin/mproc" --help || fail "mproc --help"
 quiet run_clean "$prefix/bin/mproc" version || fail "mproc version"
 quiet run_clean "$prefix/bin/mproc" ls || fail "mproc ls"
+# Another package's bench_* in the same bin/ must not be taken for a benchmark.
+printf '#!/bin/sh\ntouch "%s/ran"\n' "$tmp" >"$prefix/bin/bench_other"
+chmod +x "$prefix/bin/bench_other"
 if run_clean "$prefix/bin/mproc" bench >"$tmp/step.log" 2>&1; then
     fail "mproc bench from an install ran without benchmarks"
 fi
 grep -q 'MPROC_BUILD_BENCH' "$tmp/step.log" || { cat "$tmp/step.log"; fail "mproc bench's hint"; }
+[ ! -e "$tmp/ran" ] || fail "mproc bench ran another program of its bin/ directory"
+rm -f "$prefix/bin/bench_other"
 programs+=("$prefix/bin/mproc")
 
 step "one copy of the core in every program"
