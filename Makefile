@@ -13,13 +13,18 @@ NPROC    := $(shell nproc 2>/dev/null || echo 2)
 CTEST_ARGS ?= --output-on-failure -j1
 
 configure = cmake -S . -B $(1) -G $(GENERATOR) $(2) $(CMAKE_ARGS) >/dev/null
+# Test builds compile the crash tests' kill points in (MPROC_FAULT_INJECTION)
+# and require Criterion; a build for use or install leaves them out. One build
+# directory switches between the two (and recompiles the library).
+TESTING  := -DMPROC_FAULT_INJECTION=ON -DMPROC_BUILD_TESTS=ON
+SHIPPING := -DMPROC_FAULT_INJECTION=OFF
 # A literal comma inside $(call ...) arguments (a bare one splits them).
 comma := ,
 
 .PHONY: all demo test bench sanitize tsan fuzz stress soak install format format-check clean deps-build deps-test
 
 all: deps-build
-	$(call configure,$(BUILD),)
+	$(call configure,$(BUILD),$(SHIPPING))
 	cmake --build $(BUILD)
 
 deps-build:
@@ -34,23 +39,23 @@ demo: deps-test
 	$(BUILD)/mproc demo
 
 test: deps-test
-	$(call configure,$(BUILD),)
+	$(call configure,$(BUILD),$(TESTING))
 	cmake --build $(BUILD)
 	cd $(BUILD) && ctest $(CTEST_ARGS)
 
 bench: deps-test
 	@scripts/deps.sh bench
-	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release)
+	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release $(SHIPPING))
 	cmake --build $(BUILD)
 	$(BUILD)/mproc bench
 
 sanitize: deps-test
-	$(call configure,build-asan,-DMPROC_SANITIZE=address$(comma)undefined -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF)
+	$(call configure,build-asan,$(TESTING) -DMPROC_SANITIZE=address$(comma)undefined -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF)
 	cmake --build build-asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest $(CTEST_ARGS)
 
 tsan: deps-test
-	$(call configure,build-tsan,-DMPROC_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF -DMPROC_MPI=OFF)
+	$(call configure,build-tsan,$(TESTING) -DMPROC_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DMPROC_BUILD_BENCH=OFF -DMPROC_MPI=OFF)
 	cmake --build build-tsan
 	cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest $(CTEST_ARGS)
 
@@ -61,12 +66,12 @@ fuzz: deps-test
 	scripts/fuzz.sh build-fuzz $${FUZZ_SECONDS:-60}
 
 stress: deps-test
-	$(call configure,$(BUILD),)
+	$(call configure,$(BUILD),$(TESTING))
 	cmake --build $(BUILD)
 	cd $(BUILD) && MPROC_STRESS=100 ctest $(CTEST_ARGS) -R 'crash|stress'
 
 soak: deps-test
-	$(call configure,$(BUILD),)
+	$(call configure,$(BUILD),$(TESTING))
 	cmake --build $(BUILD)
 	$(BUILD)/tests/soak $${SOAK_SECONDS:-180}
 

@@ -32,17 +32,4 @@
 #include "mproc/sync.h"
 #include "mproc/pool.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-
-/* mproc_fault_arm - testing aid: arm a named kill point in this process
- * ("queue.put.reserved", optionally ":N" for the Nth time it is reached), or
- * disarm with NULL. The process raises SIGKILL on itself when it gets there.
- * Does nothing unless the library was built with MPROC_FAULT_INJECTION. */
-MPROC_API void mproc_fault_arm(const char *spec);
-
-#ifdef __cplusplus
-}
-#endif
 #endif

@@ -2,16 +2,16 @@
 # deps.sh GROUP... - make sure the Debian packages a make target needs are
 # installed: install the missing ones when running as root (apt-get), or
 # print the exact command to run and fail.
-#   build  : compiler and build tools
+#   build  : C compiler and build tools (g++ only for the C++ benchmarks)
 #   test   : Criterion and msgpack-c (the suite), Open MPI (the MPI tests)
 #   bench  : the peers the benchmarks compare against
 #   fuzz   : clang's libFuzzer runtime
 set -euo pipefail
 
 declare -A pkgs=(
-  [build]="cmake ninja-build gcc g++ make pkg-config"
+  [build]="cmake ninja-build gcc make pkg-config"
   [test]="libcriterion-dev libmsgpack-dev openmpi-bin libopenmpi-dev"
-  [bench]="libzmq3-dev libboost-dev python3 python3-mpi4py openmpi-bin libopenmpi-dev"
+  [bench]="g++ libzmq3-dev libboost-dev python3 python3-mpi4py openmpi-bin libopenmpi-dev"
   [fuzz]="clang libclang-rt-14-dev"
   [clang]="clang clang-format"
   [valgrind]="valgrind"

@@ -1,11 +1,19 @@
 /* fault.c - named kill points for crash tests.
  *
  * A test arms a point by setting MPROC_KILL_AT=<name>[:<n>] in the environment
- * of the process that must die (usually right after fork, with
- * mproc_fault_arm()). The check on the hot path is one load of
- * mproc__kill_armed; only an armed process compares names.
+ * of the process that must die, or with mproc_fault_arm() (usually right
+ * after fork). The check on the hot path is one load of mproc__kill_armed;
+ * only an armed process compares names.
+ *
+ * CMake compiles this file only into test builds (MPROC_FAULT_INJECTION=ON):
+ * a library built without it has no kill point, no mproc_fault_arm() and
+ * does not read MPROC_KILL_AT.
  */
 #include "internal.h"
+
+#ifndef MPROC_FAULT_INJECTION
+#error "src/fault.c belongs to builds with MPROC_FAULT_INJECTION only (CMakeLists.txt)"
+#endif
 
 #include <signal.h>
 #include <stdlib.h>
@@ -38,20 +46,15 @@ __attribute__((constructor)) static void fault_init(void)
 }
 
 /* mproc_fault_arm - arm (or with NULL, disarm) a kill point in this process
- * only. Exported for tests; a no-op in builds without fault injection. */
+ * only. Exported for the tests, by test builds only. */
 MPROC_API void mproc_fault_arm(const char *spec)
 {
-#ifdef MPROC_FAULT_INJECTION
     if (spec == NULL || *spec == '\0')
         mproc__kill_armed = 0;
     else
         fault_arm(spec);
-#else
-    (void)spec;
-#endif
 }
 
-#ifdef MPROC_FAULT_INJECTION
 void mproc__kill_point(const char *name)
 {
     if (strcmp(name, kill_name) != 0)
@@ -60,4 +63,3 @@ void mproc__kill_point(const char *name)
         return;
     raise(SIGKILL);
 }
-#endif

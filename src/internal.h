@@ -74,22 +74,8 @@ bool mproc__deadline_expired(const struct mproc__deadline *d);
 int mproc__deadline_remaining_ms(const struct mproc__deadline *d);
 uint64_t mproc__now_ns(void);
 
-/* Fault injection -------------------------------------------------------------
- * MPROC__KILL_POINT("queue.put.reserved") raises SIGKILL in the calling
- * process when the environment variable MPROC_KILL_AT names that point (with
- * an optional ":N", the Nth time it is reached; default the first). Compiled
- * in only with MPROC_FAULT_INJECTION; otherwise it is nothing at all. */
-#ifdef MPROC_FAULT_INJECTION
-extern int mproc__kill_armed;
-void mproc__kill_point(const char *name);
-#define MPROC__KILL_POINT(name)                                                                    \
-    do {                                                                                           \
-        if (MPROC__UNLIKELY(mproc__kill_armed))                                                    \
-            mproc__kill_point(name);                                                               \
-    } while (0)
-#else
-#define MPROC__KILL_POINT(name) ((void)0)
-#endif
+/* Fault injection: MPROC__KILL_POINT (test builds only). */
+#include "fault.h"
 
 #include "linux/linux.h"
 #include "segment.h"

@@ -632,7 +632,7 @@ static int be_worker_pids(const struct mproc_pool *p, pid_t *out, int max)
     return b->nworkers;
 }
 
-MPROC_API extern const struct mproc__pool_backend mproc__pool_mpi_backend;
+MPROC__TEST_API extern const struct mproc__pool_backend mproc__pool_mpi_backend;
 const struct mproc__pool_backend mproc__pool_mpi_backend = {
     .name = "mpi",
     .max_items = be_max_items,
@@ -710,8 +710,9 @@ static int owner_config(MPI_Comm comm, int size, int workers, int status,
 
 /* mproc__pool_mpi_start - rank 0's half of start-up over comm (which the
  * backend owns from now on, even on failure): config to every rank, hellos
- * back, receives posted. Exported for the backend's own tests. */
-MPROC_API int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void **be_out);
+ * back, receives posted. Exported by test builds, for the backend's own tests. */
+MPROC__TEST_API int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r,
+                                          void **be_out);
 int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void **be_out)
 {
     int size = 0;

@@ -15,6 +15,8 @@
 #include <criterion/criterion.h>
 #include <mproc.h>
 
+#include "fault.h" /* mproc_fault_arm: test builds (MPROC_FAULT_INJECTION) only */
+
 #include <stdbool.h>
 #include <sys/types.h>
 

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* Private parsers of src/linux/cpu.c (exported for these tests only). */
+/* Private parsers of src/linux/cpu.c (exported by test builds only). */
 MPROC_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_t *period);
 MPROC_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text);
 

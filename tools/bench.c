@@ -7,7 +7,9 @@
  *
  * Where the benchmarks are: $MPROC_BENCH_DIR if set, else bench/ next to
  * this executable (the build tree puts the tool at build/mproc and the
- * benchmarks at build/bench/bench_*), else the executable's own directory.
+ * benchmarks at build/bench/bench_*). Benchmarks are not installed: an
+ * installed tool finds none (and never runs whatever bench_* its bin/
+ * directory holds) and says that this is a build-tree command.
  * The executable is found through /proc/self/exe, so the tool works from any
  * working directory. Every regular executable file named bench_* there is a
  * benchmark; they run in name order.
@@ -93,7 +95,8 @@ static void pass_through(FILE *f, struct rows *rs, int *header_done)
         handle_line(line, rs, header_done);
 }
 
-/* The directory of the benchmarks into dir (PATH_MAX). 0 or -1. */
+/* The directory of the benchmarks into dir (PATH_MAX): 0, or -1 when there
+ * is none (dir then names where they were looked for, when it got that far). */
 static int bench_dir(char *dir)
 {
     const char *env = getenv("MPROC_BENCH_DIR");
@@ -114,8 +117,7 @@ static int bench_dir(char *dir)
     snprintf(dir, PATH_MAX, "%s/bench", exe);
     if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
         return 0;
-    snprintf(dir, PATH_MAX, "%s", exe);
-    return 0;
+    return -1;
 }
 
 static int is_bench(const struct dirent *d)
@@ -375,7 +377,7 @@ int tool_bench(int argc, char **argv)
         if (f != stdin)
             fclose(f);
     } else {
-        char dir[PATH_MAX];
+        char dir[PATH_MAX] = "";
         struct dirent **names = NULL;
         int n = bench_dir(dir) == 0 ? scandir(dir, &names, is_bench, alphasort) : -1;
         int total = 0;
@@ -392,9 +394,11 @@ int tool_bench(int argc, char **argv)
         free(names);
         if (total == 0) {
             fprintf(stderr,
-                    "mproc bench: no benchmark%s%s found in %s (build with "
-                    "-DMPROC_BENCH=ON, or set MPROC_BENCH_DIR)\n",
-                    only ? " matching " : "", only ? only : "", n < 0 ? "(unknown)" : dir);
+                    "mproc bench: no benchmark%s%s found in %s; benchmarks are not installed, "
+                    "`mproc bench` runs those of a build tree: configure the sources with "
+                    "cmake -DMPROC_BUILD_BENCH=ON (the default), build, then run "
+                    "<build>/mproc bench (or set MPROC_BENCH_DIR to their directory)\n",
+                    only ? " matching " : "", only ? only : "", dir[0] ? dir : "(unknown)");
             free(paths);
             return 2;
         }

@@ -74,13 +74,13 @@ int mproc__spawn_receive(struct mproc__handoff *h);
 /* mproc__cpu_parse_v2 - parse a cgroup v2 cpu.max ("max 100000",
  * "150000 100000"). 1 and quota/period when limited, 0 when unlimited,
  * MPROC_EINVAL when malformed. */
-MPROC_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_t *period);
+MPROC__TEST_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_t *period);
 /* mproc__cpu_quota_limit - the CPU limit from the cgroup files under root
  * ("/sys/fs/cgroup" normally) for a process whose /proc/self/cgroup reads
  * cgroup_text: the smallest quota/period along the hierarchy (v2 cpu.max,
  * else v1 cpu.cfs_quota_us / cpu.cfs_period_us), rounded up, at least 1.
  * 0 when there is no limit. */
-MPROC_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text);
+MPROC__TEST_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text);
 
 /* process.c ---------------------------------------------------------------------*/
 

@@ -67,7 +67,7 @@ static bool parse_i64(const char **s, int64_t *out)
     return true;
 }
 
-MPROC_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_t *period)
+MPROC__TEST_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_t *period)
 {
     if (text == NULL)
         return MPROC_EINVAL;
@@ -176,7 +176,7 @@ static bool has_cpu_controller(const char *list, size_t len)
     return false;
 }
 
-MPROC_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text)
+MPROC__TEST_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text)
 {
     if (root == NULL || cgroup_text == NULL)
         return 0;
