@@ -192,7 +192,7 @@ static int worker_reap(struct lp_worker *wk, bool nohang, struct lp_reaped *how)
     if (wk->proc) {
         struct mproc_exit st;
         rc = mproc_process_join(wk->proc, nohang ? 0 : MPROC_FOREVER, &st);
-        if (rc == MPROC_ETIMEDOUT)
+        if (rc == MPROC_ETIMEDOUT || rc == MPROC_EAGAIN)
             return 0;
         how->signal = rc == 0 && st.signaled ? st.signal : 0;
         how->exit_code = rc == 0 && st.exited ? st.code : -1;
