@@ -9,6 +9,7 @@
 #define MPROC_QUEUE_INTERNAL_H
 
 #include "internal.h"
+#include "linux/spin.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -179,8 +180,9 @@ static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 }
 
 /* queue_wait.c ---------------------------------------------------------- */
-#define Q_SPIN 8000 /* pauses before yielding (~40-60 us with the re-checks) */
-#define Q_YIELDS 8
+/* w.spins < Q_SPIN while a wait is in its spin phase (queue.c then watches
+ * only the awaited slot); how long that lasts is linux/spin.c's decision. */
+#define Q_SPIN 1
 #define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
 
 enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
@@ -188,7 +190,8 @@ enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
 struct q_wait {
     struct mproc__deadline dl;
     bool init;
-    int spins;
+    int spins;               /* 0: spinning (or not yet), Q_SPIN: past it */
+    struct mproc__spin spin; /* the current spin episode */
 };
 
 struct q_room {
