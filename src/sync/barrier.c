@@ -138,6 +138,8 @@ static int bar_ended(struct barrier *k, uint32_t gen, int idx)
     return r == (BAR_RESET_MARK | gen) ? MPROC_EBROKEN : idx;
 }
 
+static struct mproc__spin_site bar_spin; /* this process's barrier waits */
+
 MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
 {
     struct mproc__deadline d;
@@ -180,6 +182,19 @@ MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
                               memory_order_release);
     }
     MPROC__KILL_POINT("barrier.wait");
+
+    if (!d.poll) {
+        /* The last parties may arrive within microseconds (linux/spin.h) */
+        struct mproc__spin sp;
+        mproc__spin_begin(&sp, &bar_spin, -1);
+        while (mproc__spin_more(&sp)) {
+            w = atomic_load_explicit(&k->word, memory_order_acquire);
+            if (bar_gen(w) != gen || (w & BAR_BROKEN)) {
+                mproc__spin_end(&sp, true);
+                break;
+            }
+        }
+    }
 
     uint64_t next_check = mproc__now_ns() + (uint64_t)MPROC_SYNC_SLICE_MS * 1000000u;
     for (;;) {

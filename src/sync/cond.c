@@ -76,6 +76,8 @@ MPROC_API int mproc_cond_consistent(mproc_cond *c)
     return mproc__lk_consistent(&cv(c)->lk);
 }
 
+static struct mproc__spin_site cond_spin; /* this process's condition waits */
+
 static int cond_wait_dl(struct cond *k, const struct mproc__deadline *d)
 {
     if (!mproc__lk_owned(&k->lk))
@@ -89,7 +91,18 @@ static int cond_wait_dl(struct cond *k, const struct mproc__deadline *d)
     }
     MPROC__KILL_POINT("cond.wait");
     bool timed_out = false;
-    for (;;) {
+    if (!d || !d->poll) {
+        /* A notifier on another CPU may be right behind (linux/spin.h) */
+        struct mproc__spin sp;
+        mproc__spin_begin(&sp, &cond_spin, -1);
+        while (mproc__spin_more(&sp)) {
+            if (atomic_load_explicit(&k->seq, memory_order_acquire) != seq) {
+                mproc__spin_end(&sp, true);
+                break;
+            }
+        }
+    }
+    while (atomic_load_explicit(&k->seq, memory_order_acquire) == seq) {
         rc = mproc__futex_wait_capped(&k->seq, seq, d, MPROC_SYNC_SLICE_MS);
         if (atomic_load_explicit(&k->seq, memory_order_acquire) != seq)
             break;

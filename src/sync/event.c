@@ -71,6 +71,8 @@ MPROC_API int mproc_event_is_set(const mproc_event *e)
     return atomic_load_explicit(&((struct event *)(void *)e)->word, memory_order_acquire) == EV_SET;
 }
 
+static struct mproc__spin_site ev_spin; /* this process's event waits */
+
 MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms)
 {
     struct mproc__deadline d;
@@ -82,6 +84,17 @@ MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
+    if (!d.poll) {
+        /* A setter on another CPU may be about to set it (linux/spin.h) */
+        struct mproc__spin sp;
+        mproc__spin_begin(&sp, &ev_spin, -1);
+        while (mproc__spin_more(&sp)) {
+            if (atomic_load_explicit(&k->word, memory_order_acquire) == EV_SET) {
+                mproc__spin_end(&sp, true);
+                return 0;
+            }
+        }
+    }
     for (;;) {
         uint32_t w = atomic_load_explicit(&k->word, memory_order_acquire);
         if (w == EV_SET)

@@ -10,7 +10,8 @@
  * All-zero bytes: value 0, unbounded, untracked.
  *
  * Futex protocol (both modes). Acquire takes one from the count (the
- * WAITERS bit rides along). With count 0, spin briefly, then set WAITERS
+ * WAITERS bit rides along). With count 0, spin briefly (linux/spin.h: a
+ * budget in time, none when the releaser cannot be running), then set WAITERS
  * and FUTEX_WAIT on lo == WAITERS. Release adds one with WAITERS cleared
  * and, if it was set, wakes *all* sleepers: each re-contends and sets
  * WAITERS again before sleeping, so no sleeper is left unflagged. A waiter
@@ -46,8 +47,6 @@
  * times are kept to 32 bits (clock ticks since boot: 497 days at 100 Hz).
  */
 #include "sync.h"
-
-#include <sched.h>
 
 #define SEM_WAITERS 0x80000000u
 #define SEM_COUNT 0x7fffffffu
@@ -325,6 +324,8 @@ static bool sem_flag_waiters(struct sem *m, bool tracked)
                                                    memory_order_relaxed, memory_order_relaxed);
 }
 
+static struct mproc__spin_site sem_spin; /* this process's semaphore waits */
+
 static int sem_wait_slow(struct sem *m, int timeout_ms, int slot)
 {
     struct mproc__deadline d;
@@ -333,16 +334,15 @@ static int sem_wait_slow(struct sem *m, int timeout_ms, int slot)
     if (rc < 0)
         return rc;
     if (!d.poll) {
-        /* Spin briefly (a releaser on the other CPU answers within a few
-         * hundred ns), then yield a few times (on an overloaded machine
-         * the releaser may be waiting for our CPU), then sleep. */
-        for (int i = 0; i < MPROC__SYNC_SPIN + MPROC__SYNC_YIELDS; i++) {
-            if ((sem_lo_now(m) & SEM_COUNT) && sem_try(m, slot))
+        /* Spin while a releaser may be about to post (linux/spin.h: how
+         * long, or not at all when it cannot be running), then sleep. */
+        struct mproc__spin sp;
+        mproc__spin_begin(&sp, &sem_spin, -1);
+        while (mproc__spin_more(&sp)) {
+            if ((sem_lo_now(m) & SEM_COUNT) && sem_try(m, slot)) {
+                mproc__spin_end(&sp, true);
                 return 0;
-            if (i < MPROC__SYNC_SPIN)
-                mproc__cpu_relax();
-            else
-                sched_yield();
+            }
         }
     }
     uint64_t next_check = 0;
