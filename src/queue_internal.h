@@ -82,7 +82,7 @@ struct q_hdr {
     Q_ALIGNED _Atomic uint64_t tail;      /* producers' claim frontier (units) */
     Q_ALIGNED _Atomic uint64_t head;      /* consumers' claim frontier */
     Q_ALIGNED _Atomic uint64_t rel;       /* every unit < rel is free */
-    Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
+    Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters (low bits: waker's CPU) */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
     _Atomic uint32_t get_waiters;         /* statistics only */
     Q_ALIGNED _Atomic uint32_t put_futex;
@@ -174,7 +174,7 @@ static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 {
     if (MPROC__UNLIKELY(atomic_load_explicit(need, memory_order_seq_cst) != 0) &&
         atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
-        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
+        mproc__spin_bump(fut); /* + 1, and tell the sleepers my CPU */
         mproc__futex_wake(fut, INT_MAX);
     }
 }

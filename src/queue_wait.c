@@ -11,7 +11,7 @@
 static inline void q_wake(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 {
     if (atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
-        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
+        mproc__spin_bump(fut); /* + 1, and tell the sleepers my CPU */
         mproc__futex_wake(fut, INT_MAX);
     }
 }
@@ -131,7 +131,9 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
         return rc;
     if (w->spins < Q_SPIN) {
         if (!w->spin.begun)
-            mproc__spin_begin(&w->spin, getter ? &q_spin_get : &q_spin_put, -1);
+            mproc__spin_begin(
+                &w->spin, getter ? &q_spin_get : &q_spin_put,
+                mproc__spin_bump_cpu(atomic_load_explicit(fut, memory_order_relaxed)));
         if (mproc__spin_more(&w->spin))
             return 0;
         /* The budget is at most tens of microseconds: the deadline is
@@ -156,8 +158,12 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
     atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
     if (rc == MPROC_ETIMEDOUT)
         return rc;
-    if (atomic_load_explicit(fut, memory_order_relaxed) != v)
-        w->spins = 0; /* woken: things move, spin again next time (a new episode) */
+    if (atomic_load_explicit(fut, memory_order_relaxed) != v) {
+        /* woken: teach the spin policy how long this wait took, and spin
+         * again next time (a new episode): things move */
+        mproc__spin_woken(&w->spin);
+        w->spins = 0;
+    }
     rc = mproc__q_stuck(q, ts, stuck_key);
     if (rc < 0)
         return rc;

@@ -35,14 +35,36 @@ static void pin_to_one_cpu(void)
 MPROC_TEST(spin, skip_rule_says_when_the_peer_cannot_be_running)
 {
     /* allowed, running, online, mine, peer */
-    cr_assert(mproc__spin_skip_rule(1, 0, 0, -1, -1), "one allowed CPU");
+    cr_assert(mproc__spin_skip_rule(1, 0, 0, -1, -1), "one allowed CPU, peer unknown");
     cr_assert(mproc__spin_skip_rule(0, 0, 1, -1, -1), "one online CPU");
     cr_assert(mproc__spin_skip_rule(8, 9, 8, -1, -1), "more runnable tasks than CPUs");
-    cr_assert(mproc__spin_skip_rule(8, 2, 8, 3, 3), "the peer last ran on my CPU");
+    cr_assert(mproc__spin_skip_rule(8, 9, 8, 3, 4), "more runnable tasks than CPUs");
+    cr_assert(mproc__spin_skip_rule(8, 2, 8, 3, 3), "the peer ran on my CPU");
+    cr_assert(mproc__spin_skip_rule(1, 2, 8, 3, 3), "pinned, and the peer ran on my CPU");
+    cr_assert_not(mproc__spin_skip_rule(1, 2, 8, 3, 4), "pinned, but the peer runs elsewhere");
     cr_assert_not(mproc__spin_skip_rule(8, 2, 8, 3, 4), "peer elsewhere, machine not full");
     cr_assert_not(mproc__spin_skip_rule(8, 8, 8, -1, -1), "as many runnable as CPUs");
     cr_assert_not(mproc__spin_skip_rule(0, 0, 0, -1, -1), "nothing known: spin");
-    cr_assert_not(mproc__spin_skip_rule(2, 0, 2, 1, -1), "peer CPU unknown");
+    cr_assert_not(mproc__spin_skip_rule(2, 0, 2, 1, -1), "peer CPU unknown, not pinned");
+}
+
+MPROC_TEST(spin, a_bumped_futex_word_changes_and_tells_the_wakers_cpu)
+{
+    _Atomic uint32_t w = 0xfffff005u; /* the count part about to wrap */
+    for (int i = 0; i < 3; i++) {
+        uint32_t before = atomic_load(&w);
+        mproc__spin_bump(&w);
+        uint32_t after = atomic_load(&w);
+        cr_assert_neq(after, before, "every bump changes the word");
+        int cpu = mproc__spin_cpu_now();
+        if (cpu >= 0 && cpu < (int)MPROC__SPIN_BUMP_MASK)
+            cr_assert_eq(mproc__spin_bump_cpu(after), cpu);
+        else
+            cr_assert_eq(mproc__spin_bump_cpu(after), -1);
+    }
+    cr_assert_eq(mproc__spin_bump_cpu(0), -1, "0: nobody woke anyone yet");
+    cr_assert_eq(mproc__spin_hint_cpu(0), -1);
+    cr_assert_eq(mproc__spin_hint_cpu(8), 7);
 }
 
 MPROC_TEST(spin, loadavg_parser_reads_the_running_count)
@@ -91,62 +113,67 @@ MPROC_TEST(spin, budget_is_time_and_bounded)
     }
 }
 
+#define MS 1000000ull
+
 MPROC_TEST(spin, budget_shrinks_when_spinning_fails)
 {
     struct mproc__spin_site site = {0};
-    uint32_t b0 = mproc__spin_budget(&site);
-    cr_assert_eq(b0, MPROC__SPIN_INIT_NS);
-    uint32_t prev = b0;
-    for (int i = 0; i < 100; i++) {
-        mproc__spin_feed(&site, false, MPROC__SPIN_CEIL_NS);
-        uint32_t b = mproc__spin_budget(&site);
-        cr_assert_leq(b, prev);
+    uint64_t t = 1000 * MS;
+    cr_assert_eq(mproc__spin_budget_at(&site, t), MPROC__SPIN_INIT_NS);
+    uint32_t prev = MPROC__SPIN_INIT_NS;
+    for (int i = 0; i < 20; i++) {
+        /* waits longer than the ceiling: spinning would not have paid */
+        mproc__spin_feed_at(&site, false, 0, t);
+        uint32_t b = mproc__spin_budget_at(&site, t);
+        cr_assert(b < prev || b == MPROC__SPIN_FLOOR_NS, "budget %u after %u", b, prev);
         prev = b;
     }
-    cr_assert_lt(prev, MPROC__SPIN_FLOOR_NS * 2, "budget %u ns after 100 failures", prev);
-    cr_assert_geq(prev, MPROC__SPIN_FLOOR_NS);
+    cr_assert_eq(prev, MPROC__SPIN_FLOOR_NS);
 }
 
-MPROC_TEST(spin, budget_follows_twice_the_time_success_needed)
+MPROC_TEST(spin, budget_follows_twice_the_longest_recent_wait)
 {
     struct mproc__spin_site site = {0};
-    /* Successes after 15 us: the budget rises towards 30 us... */
-    for (int i = 0; i < 100; i++)
-        mproc__spin_feed(&site, true, 15000);
-    uint32_t b = mproc__spin_budget(&site);
-    cr_assert(b > MPROC__SPIN_INIT_NS && b <= 30000, "budget %u ns", b);
-    cr_assert_geq(b, 29000);
-    /* ...quick successes bring it down to the floor, never below... */
-    for (int i = 0; i < 100; i++)
-        mproc__spin_feed(&site, true, 100);
-    cr_assert_eq(mproc__spin_budget(&site), MPROC__SPIN_FLOOR_NS);
-    /* ...and no success raises it past the ceiling. */
-    for (int i = 0; i < 100; i++)
-        mproc__spin_feed(&site, true, 10 * MPROC__SPIN_CEIL_NS);
-    cr_assert_eq(mproc__spin_budget(&site), MPROC__SPIN_CEIL_NS);
+    uint64_t t = 1000 * MS;
+    /* A wait of 150 us (say, the peer's wake-up on a VM) asks for 300 us... */
+    mproc__spin_feed_at(&site, true, 150000, t);
+    cr_assert_eq(mproc__spin_budget_at(&site, t), 300000u);
+    /* ...quick waits right after do not lower it... */
+    for (int i = 0; i < 1000; i++)
+        mproc__spin_feed_at(&site, true, 100, t + 1000 * (uint64_t)i);
+    cr_assert_eq(mproc__spin_budget_at(&site, t + MS), 300000u);
+    /* ...time does: it halves per DECAY while nothing needs it... */
+    cr_assert_eq(mproc__spin_budget_at(&site, t + MPROC__SPIN_DECAY_NS), 150000u);
+    cr_assert_eq(mproc__spin_budget_at(&site, t + 2 * MPROC__SPIN_DECAY_NS), 75000u);
+    cr_assert_eq(mproc__spin_budget_at(&site, t + 1000 * MPROC__SPIN_DECAY_NS),
+                 MPROC__SPIN_FLOOR_NS);
+    /* ...a longer wait raises it at once, never past the ceiling. */
+    mproc__spin_feed_at(&site, true, 10 * MPROC__SPIN_CEIL_NS, t + 5 * MS);
+    cr_assert_eq(mproc__spin_budget_at(&site, t + 5 * MS), MPROC__SPIN_CEIL_NS);
 }
 
-MPROC_TEST(spin, an_episode_left_by_success_is_counted_at_the_next_begin)
+MPROC_TEST(spin, a_wait_that_ended_soon_after_sleeping_raises_the_budget)
 {
     struct mproc__spin_site site = {0};
-    struct mproc__spin s;
-    /* Feed failures so that the budget sits at the floor, then leave an
-     * episode without ending it: the next begin folds it in as a success. */
-    for (int i = 0; i < 100; i++)
+    for (int i = 0; i < 20; i++)
         mproc__spin_feed(&site, false, 0);
-    mproc__spin_begin(&s, &site, -1);
-    if (s.limit_ns == 0)
-        return; /* skipped on this machine: nothing to observe */
-    (void)mproc__spin_more(&s);
-    uint32_t before = mproc__spin_budget(&site);
-    struct mproc__spin_site other = {0};
-    struct mproc__spin s2;
-    mproc__spin_begin(&s2, &other, -1);
-    /* a success after ~0 ns asks for the floor: the budget does not move up
-     * from there, and the failure path was not taken (it would too ask for
-     * the floor): what matters is that the episode is closed */
-    cr_assert_eq(mproc__spin_budget(&site), before);
-    mproc__spin_end(&s2, true);
+    cr_assert_eq(mproc__spin_budget(&site), MPROC__SPIN_FLOOR_NS);
+    /* An episode whose budget ran out, then a wake-up 50 us after it began
+     * (built by hand: on a busy machine a real one may be skipped). */
+    struct mproc__spin s = {0};
+    s.site = &site;
+    s.adapt = true;
+    s.asleep = true;
+    s.t0 = now_ns() - 50000;
+    mproc__spin_woken(&s);
+    cr_assert_geq(mproc__spin_budget(&site), 100000u);
+    mproc__spin_woken(&s); /* once only */
+    /* A wait far past the ceiling halves it. */
+    uint32_t b = mproc__spin_budget(&site);
+    s.asleep = true;
+    s.t0 = now_ns() - 100ull * MPROC__SPIN_CEIL_NS;
+    mproc__spin_woken(&s);
+    cr_assert_lt(mproc__spin_budget(&site), b);
 }
 
 /* Hand-offs on one CPU --------------------------------------------------------

@@ -2,10 +2,9 @@
  *
  * State
  * -----
- * - per site (struct mproc__spin_site, process-local): the budget (relaxed
- *   atomics: two threads folding outcomes at once may lose one of them,
- *   which only slows adaptation) and the time of the last probe (a CAS
- *   elects one prober per interval);
+ * - per site (struct mproc__spin_site, process-local): the budget's peak and
+ *   when it was set (relaxed atomics: two threads folding outcomes at once
+ *   may mix them up, which only blurs adaptation);
  * - per thread: the affinity sample, and the episode left open by a caller
  *   that found its condition true and stopped calling mproc__spin_more
  *   (`pending`, folded in as a success at the thread's next begin);
@@ -48,13 +47,13 @@ static int32_t spin_env(void)
 
 MPROC_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine, int peer)
 {
-    if (allowed == 1 || online == 1)
+    if (online == 1)
         return true; /* the peer can only run when I do not */
     if (online > 0 && running > online)
         return true; /* someone runnable is not running: maybe the peer */
-    if (mine >= 0 && peer >= 0 && mine == peer)
-        return true; /* the peer last ran where I run now: it is not running */
-    return false;
+    if (mine >= 0 && peer >= 0)
+        return mine == peer; /* the peer ran where I run now: it is not running */
+    return allowed == 1;     /* pinned, peer unknown: it probably shares my CPU */
 }
 
 MPROC_API int mproc__spin_parse_loadavg(const char *text, int *running)
@@ -127,10 +126,28 @@ static bool spin_pointless_at(int peer_cpu, uint64_t now)
                               memory_order_relaxed);
         atomic_store_explicit(&load_running, read_loadavg_running(), memory_order_relaxed);
     }
-    int mine = peer_cpu >= 0 ? sched_getcpu() : -1;
+    int mine = peer_cpu >= 0 ? mproc__spin_cpu_now() : -1;
     return mproc__spin_skip_rule(
         aff.allowed, atomic_load_explicit(&load_running, memory_order_relaxed),
         atomic_load_explicit(&load_online, memory_order_relaxed), mine, peer_cpu);
+}
+
+MPROC_API int mproc__spin_cpu_now(void)
+{
+    int cpu = mproc__spin_cpu();
+    return cpu >= 0 ? cpu : sched_getcpu();
+}
+
+MPROC_API void mproc__spin_bump(_Atomic uint32_t *word)
+{
+    uint32_t cpu = mproc__spin_hint();
+    if (cpu > MPROC__SPIN_BUMP_MASK)
+        cpu = 0;
+    uint32_t v = atomic_load_explicit(word, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(
+        word, &v, ((v + MPROC__SPIN_BUMP_MASK + 1) & ~MPROC__SPIN_BUMP_MASK) | cpu,
+        memory_order_seq_cst, memory_order_relaxed))
+        ;
 }
 
 MPROC_API bool mproc__spin_pointless(int peer_cpu)
@@ -148,31 +165,52 @@ MPROC_API void mproc__spin_forget(void)
 
 /* Adaptation ---------------------------------------------------------------- */
 
-MPROC_API uint32_t mproc__spin_budget(struct mproc__spin_site *site)
+MPROC_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now)
 {
-    uint32_t b = atomic_load_explicit(&site->budget_ns, memory_order_relaxed);
-    return b ? b : MPROC__SPIN_INIT_NS;
+    uint32_t peak = atomic_load_explicit(&site->peak_ns, memory_order_relaxed);
+    if (peak == 0)
+        return MPROC__SPIN_INIT_NS;
+    uint64_t at = atomic_load_explicit(&site->peak_at, memory_order_relaxed);
+    uint64_t halvings = now > at ? (now - at) / MPROC__SPIN_DECAY_NS : 0;
+    uint32_t b = halvings >= 32 ? 0 : peak >> halvings;
+    return b < MPROC__SPIN_FLOOR_NS ? MPROC__SPIN_FLOOR_NS : b;
 }
 
-/* EWMA with weight 1/8 (glibc's adaptive mutex and folly's TurnSequencer
- * use the same): one odd wait moves the budget by an eighth of the gap. A
- * success asks for twice what it needed (room for the next wait to be a
- * little longer); a failure asks for the floor. */
-MPROC_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t spent_ns)
+MPROC_API uint32_t mproc__spin_budget(struct mproc__spin_site *site)
 {
-    uint64_t target = ok ? 2ull * spent_ns : MPROC__SPIN_FLOOR_NS;
-    if (target < MPROC__SPIN_FLOOR_NS)
-        target = MPROC__SPIN_FLOOR_NS;
-    if (target > MPROC__SPIN_CEIL_NS)
-        target = MPROC__SPIN_CEIL_NS;
-    int64_t b = mproc__spin_budget(site);
-    int64_t step = ((int64_t)target - b) / 8;
-    b += step != 0 ? step : (int64_t)target - b; /* the last eighth of a gap at once */
-    if (b < MPROC__SPIN_FLOOR_NS)
-        b = MPROC__SPIN_FLOOR_NS;
-    if (b > MPROC__SPIN_CEIL_NS)
-        b = MPROC__SPIN_CEIL_NS;
-    atomic_store_explicit(&site->budget_ns, (uint32_t)b, memory_order_relaxed);
+    return mproc__spin_budget_at(site, mproc__now_ns());
+}
+
+/* The budget holds the longest recent ask and halves for every DECAY that
+ * passes without one as long (a max with a half-life): a wait that outlasts
+ * the budget costs a sleep and a wake-up, tens of microseconds on a VM,
+ * while a budget larger than needed costs CPU only when a wait outlasts
+ * what spinning can cover. A wait that a spin could have covered asks for
+ * twice what it took (room for the next one to be a little longer); a wait
+ * longer than the ceiling halves the budget at once: spinning did not pay. */
+MPROC_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
+                                   uint64_t now)
+{
+    uint32_t cur = mproc__spin_budget_at(site, now);
+    uint64_t target;
+    if (ok) {
+        target = 2ull * took_ns;
+        if (target < MPROC__SPIN_FLOOR_NS)
+            target = MPROC__SPIN_FLOOR_NS;
+        if (target > MPROC__SPIN_CEIL_NS)
+            target = MPROC__SPIN_CEIL_NS;
+        if (target < cur && atomic_load_explicit(&site->peak_ns, memory_order_relaxed) != 0)
+            return; /* shorter than what the budget holds: time lowers it */
+    } else {
+        target = cur / 2 < MPROC__SPIN_FLOOR_NS ? MPROC__SPIN_FLOOR_NS : cur / 2;
+    }
+    atomic_store_explicit(&site->peak_at, now, memory_order_relaxed);
+    atomic_store_explicit(&site->peak_ns, (uint32_t)target, memory_order_relaxed);
+}
+
+MPROC_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t took_ns)
+{
+    mproc__spin_feed_at(site, ok, took_ns, mproc__now_ns());
 }
 
 /* The episode a caller left by simply not calling again (a success). */
@@ -201,6 +239,7 @@ MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site 
     s->pauses = 0;
     s->begun = true;
     s->adapt = false;
+    s->asleep = false;
     s->limit_ns = 0;
     int32_t fixed = spin_env();
     if (fixed == 0 || spin_pointless_at(peer_cpu, now))
@@ -209,13 +248,7 @@ MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site 
         s->limit_ns = (uint32_t)fixed;
         return;
     }
-    uint32_t b = mproc__spin_budget(site);
-    uint64_t pa = atomic_load_explicit(&site->probe_at, memory_order_relaxed);
-    if (b < MPROC__SPIN_CEIL_NS && now - pa >= MPROC__SPIN_PROBE_NS &&
-        atomic_compare_exchange_strong_explicit(&site->probe_at, &pa, now, memory_order_relaxed,
-                                                memory_order_relaxed))
-        b = MPROC__SPIN_CEIL_NS;
-    s->limit_ns = b;
+    s->limit_ns = mproc__spin_budget_at(site, now);
     s->adapt = true;
     pending.site = site;
     pending.spent_ns = 0;
@@ -231,7 +264,15 @@ MPROC_API bool mproc__spin_clock(struct mproc__spin *s)
             pending.spent_ns = s->spent_ns;
         return true;
     }
-    mproc__spin_end(s, false);
+    /* out of budget: the waiter sleeps; mproc__spin_woken will say how long
+     * the whole wait took */
+    s->begun = false;
+    s->limit_ns = 0;
+    if (s->adapt) {
+        s->asleep = true;
+        if (pending.site == s->site)
+            pending.site = NULL;
+    }
     return false;
 }
 
@@ -240,14 +281,25 @@ MPROC_API void mproc__spin_end(struct mproc__spin *s, bool ok)
     if (!s->begun)
         return;
     s->begun = false;
+    s->limit_ns = 0; /* mproc__spin_more says false from now on */
     if (s->adapt) {
         if (pending.site == s->site)
             pending.site = NULL;
         if (ok) {
-            uint64_t spent = mproc__now_ns() - s->t0;
-            s->spent_ns = spent > UINT32_MAX ? UINT32_MAX : (uint32_t)spent;
+            uint64_t took = mproc__now_ns() - s->t0;
+            mproc__spin_feed(s->site, true, took > UINT32_MAX ? UINT32_MAX : (uint32_t)took);
         }
-        mproc__spin_feed(s->site, ok, s->spent_ns);
     }
-    s->limit_ns = 0; /* mproc__spin_more says false from now on */
+}
+
+MPROC_API void mproc__spin_woken(struct mproc__spin *s)
+{
+    if (!s->asleep)
+        return;
+    s->asleep = false;
+    uint64_t took = mproc__now_ns() - s->t0;
+    if (took <= MPROC__SPIN_CEIL_NS)
+        mproc__spin_feed(s->site, true, (uint32_t)took);
+    else
+        mproc__spin_feed(s->site, false, 0);
 }

@@ -9,17 +9,27 @@
  * for. So each waiting episode:
  *
  *  1. is skipped (budget 0: sleep at once) when the peer cannot be running:
- *     the waiter may run on one CPU only (sched_getaffinity), the machine
- *     has more runnable tasks than online CPUs (/proc/loadavg), or the peer
- *     published the CPU it last ran on and that is the waiter's CPU;
+ *     the machine has more runnable tasks than online CPUs (/proc/loadavg),
+ *     or the peer published the CPU it ran on (a lock's owner when it took
+ *     the lock, the last process that woke sleepers of the object) and that
+ *     is the waiter's CPU, or nothing is known of the peer and the waiter
+ *     may run on one CPU only (sched_getaffinity: under `taskset -c N` both
+ *     sides probably share it; processes pinned to different CPUs learn so
+ *     at their first wake-up, from the waker's CPU);
  *  2. otherwise spins for a budget measured on the clock, never in pause
  *     instructions (a pause takes 10 cycles on one CPU model and 140 on
  *     another): the clock is read every few pauses;
- *  3. reports whether spinning ended the wait and after how long; each call
- *     site (struct mproc__spin_site, one per kind of wait, per process) keeps
- *     an average of "twice what a successful spin needed", pulled down to the
- *     floor by spins that failed; now and then one episode probes with the
- *     ceiling so that a budget that shrank can grow back.
+ *  3. learns, per call site (struct mproc__spin_site, one per kind of wait,
+ *     per process), how long waits take: a wait that ended while spinning,
+ *     or soon after the waiter went to sleep (within the ceiling), asks for
+ *     twice the time it took, and the budget holds the largest recent ask,
+ *     halving for every MPROC__SPIN_DECAY_NS without one; a wait longer
+ *     than the ceiling halves it at once (spinning would not have paid).
+ *
+ * Learning from waits that ended after a sleep matters: two processes that
+ * both fell asleep wake each other with the kernel's wake-up latency (tens
+ * to hundreds of microseconds on a VM); a waiter whose budget stayed below
+ * that would never see them return to spinning.
  *
  * MPROC_SPIN_NS=<ns> in the environment (read once) fixes the budget and
  * turns adaptation off; 0 never spins. The skip rules always apply.
@@ -38,12 +48,17 @@
  * - FLOOR: spinning for about as long as blocking costs, then blocking, is
  *   within 2x of the best possible choice (Karlin et al., SOSP 1991). A
  *   futex sleep + wake costs the two sides two system calls, a context
- *   switch and an inter-processor interrupt: a few microseconds.
- * - CEIL: a wait that needs more than this is sleeping's business: the
- *   few microseconds a sleep costs are then a small fraction of the wait.
+ *   switch and an inter-processor interrupt: a few microseconds at best.
+ * - CEIL: above the wake-up latency of a sleeping process on an idle CPU,
+ *   which is what a sleep really costs the sleeper: a few microseconds on
+ *   bare metal, ~100 us on a virtual machine whose idle vCPU the host
+ *   descheduled (docs/PERFORMANCE.md). A wait longer than this is sleeping's
+ *   business.
  * - INIT: where a site starts before it has seen anything.
- * - PROBE: a site whose budget shrank spins for CEIL at most once per this
- *   interval, so the probes cost at most CEIL/PROBE = 0.5 % of a CPU.
+ * - DECAY: the budget's half-life while no wait needs it. Long against
+ *   the waits it covers (so that one sleep, after a hiccup of the peer,
+ *   keeps a pair of processes spinning for thousands of hand-offs), short
+ *   against what a person notices as a busy CPU.
  * - CLOCK_PAUSES: pauses between two clock reads. Not a budget: it sets
  *   how far past the budget a spin may run (a few pauses, well under a
  *   microsecond on any CPU) against the cost of reading the clock.
@@ -52,17 +67,17 @@
  *   milliseconds; reading /proc/loadavg costs a few microseconds, so one
  *   read per 10 ms costs well under 0.1 % of one CPU. */
 #define MPROC__SPIN_FLOOR_NS 2000u
-#define MPROC__SPIN_CEIL_NS 50000u
+#define MPROC__SPIN_CEIL_NS 500000u
 #define MPROC__SPIN_INIT_NS 20000u
-#define MPROC__SPIN_PROBE_NS 10000000ull
+#define MPROC__SPIN_DECAY_NS 10000000ull
 #define MPROC__SPIN_CLOCK_PAUSES 4u
 #define MPROC__SPIN_SAMPLE_NS 10000000ull
 
 /* One kind of wait in this process (e.g. "queue getters"): its adaptive
  * budget. Zero-initialised statics are ready to use. */
 struct mproc__spin_site {
-    _Atomic uint32_t budget_ns; /* 0: not yet set (MPROC__SPIN_INIT_NS) */
-    _Atomic uint64_t probe_at;  /* last probe (ns, CLOCK_MONOTONIC) */
+    _Atomic uint32_t peak_ns; /* 0: nothing seen yet (MPROC__SPIN_INIT_NS) */
+    _Atomic uint64_t peak_at; /* when peak_ns was set (ns, CLOCK_MONOTONIC) */
 };
 
 /* One waiting episode, on the waiter's stack. */
@@ -73,7 +88,8 @@ struct mproc__spin {
     uint32_t spent_ns; /* at the last clock read */
     uint32_t pauses;   /* since the last clock read */
     bool begun;
-    bool adapt; /* report the outcome to the site */
+    bool adapt;  /* report the outcome to the site */
+    bool asleep; /* the budget ran out: the waiter sleeps */
 };
 
 /* mproc__spin_begin - start an episode at `site`. peer_cpu: the CPU the
@@ -87,8 +103,9 @@ MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site 
 MPROC_API bool mproc__spin_clock(struct mproc__spin *s);
 
 /* mproc__spin_more - one pause; true while the budget lasts (re-check the
- * condition, then call again), false once it is spent or was 0: the episode
- * is then over (counted as a failure) and the next wait begins anew. A caller
+ * condition, then call again), false once it is spent or was 0: the waiter
+ * should sleep, call mproc__spin_woken once its condition came true, and
+ * begin a new episode before it spins again. A caller
  * that finds its condition true may simply stop calling: the episode is
  * then counted as a success, when the thread next begins one. */
 static inline bool mproc__spin_more(struct mproc__spin *s)
@@ -103,9 +120,14 @@ static inline bool mproc__spin_more(struct mproc__spin *s)
     return mproc__spin_clock(s);
 }
 
-/* mproc__spin_end - the episode is over: ok = the condition came true while
- * spinning (false: the waiter goes to sleep). Feeds the site. */
+/* mproc__spin_end - the condition came true while spinning (ok), or the
+ * wait ends with nothing worth learning from (!ok: an error). */
 MPROC_API void mproc__spin_end(struct mproc__spin *s, bool ok);
+
+/* mproc__spin_woken - after mproc__spin_more said false and the waiter
+ * slept: its condition came true (or it was woken for it). Teaches the site
+ * how long the whole wait took. Does nothing for other episodes. */
+MPROC_API void mproc__spin_woken(struct mproc__spin *s);
 
 /* mproc__spin_cpu - the CPU this thread runs on, from the rseq area glibc
  * registers (one load, for fast paths); -1 when there is none. A hint: the
@@ -125,12 +147,42 @@ static inline int mproc__spin_cpu(void)
     return -1;
 }
 
+/* mproc__spin_cpu_now - the same, falling back to sched_getcpu(). */
+MPROC_API int mproc__spin_cpu_now(void);
+
+/* CPU hints in words of shared memory: 1 + CPU, 0 = unknown. A waker
+ * stores its CPU so that the next waiter of the object knows where the
+ * process it waits for runs. */
+static inline uint32_t mproc__spin_hint(void)
+{
+    int cpu = mproc__spin_cpu_now();
+    return cpu >= 0 ? (uint32_t)cpu + 1 : 0;
+}
+static inline int mproc__spin_hint_cpu(uint32_t hint)
+{
+    return hint != 0 && hint <= INT32_MAX ? (int)(hint - 1) : -1;
+}
+
+/* A futex word that only counts wake-ups (sleepers compare the whole word:
+ * any change wakes them) carries the last waker's CPU in its low
+ * MPROC__SPIN_BUMP_BITS bits (1 + CPU, 0 unknown; CPUs past 4094 are not
+ * told); the count moves in the bits above, so every bump changes the
+ * word. mproc__spin_bump replaces atomic_fetch_add(word, 1) (seq_cst). */
+#define MPROC__SPIN_BUMP_BITS 12u
+#define MPROC__SPIN_BUMP_MASK ((1u << MPROC__SPIN_BUMP_BITS) - 1)
+MPROC_API void mproc__spin_bump(_Atomic uint32_t *word);
+static inline int mproc__spin_bump_cpu(uint32_t v)
+{
+    return (int)(v & MPROC__SPIN_BUMP_MASK) - 1;
+}
+
 /* Test hooks (exported for tests/test_spin.c only). -------------------------- */
 
 /* The skip rule as a pure function: true when spinning cannot pay.
  * allowed: CPUs in the waiter's affinity mask (0 unknown); running and
  * online: runnable tasks and online CPUs of the machine (0 unknown); mine
- * and peer: the waiter's and the peer's CPU (-1 unknown). */
+ * and peer: the waiter's and the peer's CPU (-1 unknown); a known peer CPU
+ * decides over the affinity. */
 MPROC_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine, int peer);
 /* The running count (field 4, "running/total") of /proc/loadavg text; 0 or
  * MPROC_EINVAL. */
@@ -138,8 +190,12 @@ MPROC_API int mproc__spin_parse_loadavg(const char *text, int *running);
 /* The live skip decision (cached samples); forget drops the caches. */
 MPROC_API bool mproc__spin_pointless(int peer_cpu);
 MPROC_API void mproc__spin_forget(void);
-/* Fold one outcome into a site; read a site's budget. */
-MPROC_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t spent_ns);
+/* Fold one wait into a site (ok: it took took_ns; !ok: longer than the
+ * ceiling); read a site's budget. The _at forms take the time (ns). */
+MPROC_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t took_ns);
 MPROC_API uint32_t mproc__spin_budget(struct mproc__spin_site *site);
+MPROC_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
+                                   uint64_t now);
+MPROC_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now);
 
 #endif

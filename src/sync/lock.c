@@ -105,12 +105,12 @@ int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
     const uint32_t tid = (uint32_t)me->tid;
     const bool poll = d && d->poll;
     uint32_t w;
+    struct mproc__spin sp = {0};
 
     if (!poll) {
         /* Spin while the owner may be about to release; not at all when it
          * cannot be running (linux/spin.h), e.g. it took the lock on the
          * CPU we run on now. */
-        struct mproc__spin sp;
         uint32_t cpu = atomic_load_explicit(&l->rec_cpu, memory_order_relaxed);
         mproc__spin_begin(&sp, &lk_spin, cpu != 0 ? (int)(cpu - 1) : -1);
         while (mproc__spin_more(&sp)) {
@@ -138,6 +138,7 @@ int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
             if (atomic_compare_exchange_strong_explicit(&l->word, &w, nw, memory_order_acquire,
                                                         memory_order_relaxed)) {
                 lk_record_owner(l, me);
+                mproc__spin_woken(&sp); /* how long it took, sleep included */
                 return 0;
             }
             continue;

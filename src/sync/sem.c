@@ -69,7 +69,9 @@ struct sem {
     uint32_t flags;
     uint32_t max;
     struct sem_slot slot[MPROC_SEM_TRACK_MAX];
-    uint64_t reserved[2];
+    _Atomic uint32_t wake_cpu; /* a CPU hint (linux/spin.h): the last waking releaser's */
+    uint32_t reserved32;
+    uint64_t reserved;
 };
 _Static_assert(sizeof(struct sem) == sizeof(mproc_sem), "sem layout");
 _Static_assert(MPROC_SEM_TRACK_MAX <= 32, "slot index fits in 5 bits");
@@ -213,8 +215,10 @@ static uint32_t sem_recover_slot(struct sem *m, unsigned idx)
         if (atomic_compare_exchange_weak_explicit(&m->word, &w, sem_pack(op, c),
                                                   memory_order_acq_rel, memory_order_relaxed)) {
             sem_apply(m, op);
-            if (lo & SEM_WAITERS)
+            if (lo & SEM_WAITERS) {
+                atomic_store_explicit(&m->wake_cpu, mproc__spin_hint(), memory_order_relaxed);
                 mproc__futex_wake(sem_lo(m), INT32_MAX);
+            }
             return u;
         }
     }
@@ -333,11 +337,13 @@ static int sem_wait_slow(struct sem *m, int timeout_ms, int slot)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
+    struct mproc__spin sp = {0};
     if (!d.poll) {
         /* Spin while a releaser may be about to post (linux/spin.h: how
          * long, or not at all when it cannot be running), then sleep. */
-        struct mproc__spin sp;
-        mproc__spin_begin(&sp, &sem_spin, -1);
+        mproc__spin_begin(
+            &sp, &sem_spin,
+            mproc__spin_hint_cpu(atomic_load_explicit(&m->wake_cpu, memory_order_relaxed)));
         while (mproc__spin_more(&sp)) {
             if ((sem_lo_now(m) & SEM_COUNT) && sem_try(m, slot)) {
                 mproc__spin_end(&sp, true);
@@ -347,8 +353,10 @@ static int sem_wait_slow(struct sem *m, int timeout_ms, int slot)
     }
     uint64_t next_check = 0;
     for (;;) {
-        if (sem_try(m, slot))
+        if (sem_try(m, slot)) {
+            mproc__spin_woken(&sp); /* how long it took, sleep included */
             return 0;
+        }
         if (tracked && (d.poll || (next_check && mproc__now_ns() >= next_check))) {
             next_check = mproc__now_ns() + (uint64_t)MPROC_SYNC_SLICE_MS * 1000000u;
             if (sem_recover(m))
@@ -394,8 +402,10 @@ static int sem_release_untracked(struct sem *m)
                                                   memory_order_relaxed))
             break;
     }
-    if (w & SEM_WAITERS)
+    if (w & SEM_WAITERS) {
+        atomic_store_explicit(&m->wake_cpu, mproc__spin_hint(), memory_order_relaxed);
         mproc__futex_wake(lo, INT32_MAX);
+    }
     return 0;
 }
 
