@@ -219,10 +219,10 @@ static __thread struct {
     uint32_t spent_ns;
 } pending __attribute__((tls_model("initial-exec")));
 
-static void pending_flush(void)
+static void pending_flush(uint64_t now)
 {
     if (pending.site) {
-        mproc__spin_feed(pending.site, true, pending.spent_ns);
+        mproc__spin_feed_at(pending.site, true, pending.spent_ns, now);
         pending.site = NULL;
     }
 }
@@ -231,8 +231,8 @@ static void pending_flush(void)
 
 MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu)
 {
-    pending_flush();
     uint64_t now = mproc__now_ns();
+    pending_flush(now);
     s->site = site;
     s->t0 = now;
     s->spent_ns = 0;
@@ -286,8 +286,9 @@ MPROC_API void mproc__spin_end(struct mproc__spin *s, bool ok)
         if (pending.site == s->site)
             pending.site = NULL;
         if (ok) {
-            uint64_t took = mproc__now_ns() - s->t0;
-            mproc__spin_feed(s->site, true, took > UINT32_MAX ? UINT32_MAX : (uint32_t)took);
+            uint64_t now = mproc__now_ns(), took = now - s->t0;
+            mproc__spin_feed_at(s->site, true, took > UINT32_MAX ? UINT32_MAX : (uint32_t)took,
+                                now);
         }
     }
 }
@@ -297,9 +298,6 @@ MPROC_API void mproc__spin_woken(struct mproc__spin *s)
     if (!s->asleep)
         return;
     s->asleep = false;
-    uint64_t took = mproc__now_ns() - s->t0;
-    if (took <= MPROC__SPIN_CEIL_NS)
-        mproc__spin_feed(s->site, true, (uint32_t)took);
-    else
-        mproc__spin_feed(s->site, false, 0);
+    uint64_t now = mproc__now_ns(), took = now - s->t0;
+    mproc__spin_feed_at(s->site, took <= MPROC__SPIN_CEIL_NS, (uint32_t)took, now);
 }

@@ -51,9 +51,9 @@
  *   switch and an inter-processor interrupt: a few microseconds at best.
  * - CEIL: above the wake-up latency of a sleeping process on an idle CPU,
  *   which is what a sleep really costs the sleeper: a few microseconds on
- *   bare metal, ~100 us on a virtual machine whose idle vCPU the host
- *   descheduled (docs/PERFORMANCE.md). A wait longer than this is sleeping's
- *   business.
+ *   bare metal, up to a hundred or more on a busy virtual machine whose
+ *   idle vCPU the host descheduled (bench_queue's pingpong_sleep_64B futex
+ *   row measures it). A wait longer than this is sleeping's business.
  * - INIT: where a site starts before it has seen anything.
  * - DECAY: the budget's half-life while no wait needs it. Long against
  *   the waits it covers (so that one sleep, after a hiccup of the peer,
