@@ -131,9 +131,9 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
         return rc;
     if (w->spins < Q_SPIN) {
         if (!w->spin.begun)
-            mproc__spin_begin(
-                &w->spin, getter ? &q_spin_get : &q_spin_put,
-                mproc__spin_bump_cpu(atomic_load_explicit(fut, memory_order_relaxed)));
+            mproc__spin_begin(&w->spin, getter ? &q_spin_get : &q_spin_put,
+                              mproc__spin_bump_cpu(atomic_load_explicit(fut, memory_order_relaxed)),
+                              &w->dl);
         if (mproc__spin_more(&w->spin))
             return 0;
         /* The budget is at most tens of microseconds: the deadline is

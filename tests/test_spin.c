@@ -86,7 +86,7 @@ MPROC_TEST(spin, skipped_when_pinned_to_one_cpu)
     cr_assert(mproc__spin_pointless(-1));
     struct mproc__spin_site site = {0};
     struct mproc__spin s;
-    mproc__spin_begin(&s, &site, -1);
+    mproc__spin_begin(&s, &site, -1, NULL);
     cr_assert_eq(s.limit_ns, 0u);
     cr_assert_not(mproc__spin_more(&s), "no pause at all");
 }
@@ -96,7 +96,7 @@ MPROC_TEST(spin, budget_is_time_and_bounded)
     struct mproc__spin_site site = {0};
     for (int i = 0; i < 50; i++) {
         struct mproc__spin s;
-        mproc__spin_begin(&s, &site, -1);
+        mproc__spin_begin(&s, &site, -1, NULL);
         cr_assert_leq(s.limit_ns, MPROC__SPIN_CEIL_NS);
         if (s.limit_ns == 0)
             continue; /* skipped: this machine is busy or this CPU is ours alone */
@@ -111,6 +111,24 @@ MPROC_TEST(spin, budget_is_time_and_bounded)
         cr_assert_geq(spent + 1000, (uint64_t)s.limit_ns);
         cr_assert_lt(spent, 1000000000ull);
     }
+}
+
+MPROC_TEST(spin, budget_never_runs_past_the_deadline)
+{
+    struct mproc__spin_site site = {0};
+    struct mproc__spin s;
+    struct mproc__deadline d = {0};
+    uint64_t end = now_ns() + 5000; /* 5 us from now */
+    d.abs.tv_sec = (time_t)(end / 1000000000ull);
+    d.abs.tv_nsec = (long)(end % 1000000000ull);
+    mproc__spin_begin(&s, &site, -1, &d);
+    cr_assert_leq(s.limit_ns, 5000u);
+    end -= 1000000; /* passed */
+    d.abs.tv_sec = (time_t)(end / 1000000000ull);
+    d.abs.tv_nsec = (long)(end % 1000000000ull);
+    mproc__spin_begin(&s, &site, -1, &d);
+    cr_assert_eq(s.limit_ns, 0u);
+    cr_assert_not(mproc__spin_more(&s));
 }
 
 #define MS 1000000ull

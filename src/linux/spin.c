@@ -229,7 +229,8 @@ static void pending_flush(uint64_t now)
 
 /* Episodes ------------------------------------------------------------------- */
 
-MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu)
+MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
+                                 const struct mproc__deadline *d)
 {
     uint64_t now = mproc__now_ns();
     pending_flush(now);
@@ -244,11 +245,18 @@ MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site 
     int32_t fixed = spin_env();
     if (fixed == 0 || spin_pointless_at(peer_cpu, now))
         return;
-    if (fixed > 0) {
-        s->limit_ns = (uint32_t)fixed;
-        return;
+    uint64_t limit = fixed > 0 ? (uint64_t)fixed : mproc__spin_budget_at(site, now);
+    if (d && !d->forever) {
+        /* a timed wait must not spin past its deadline */
+        uint64_t end = (uint64_t)d->abs.tv_sec * 1000000000ull + (uint64_t)d->abs.tv_nsec;
+        if (end <= now)
+            return;
+        if (end - now < limit)
+            limit = end - now;
     }
-    s->limit_ns = mproc__spin_budget_at(site, now);
+    s->limit_ns = (uint32_t)limit;
+    if (fixed > 0)
+        return; /* a fixed budget: nothing to learn */
     s->adapt = true;
     pending.site = site;
     pending.spent_ns = 0;

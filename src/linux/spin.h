@@ -94,10 +94,11 @@ struct mproc__spin {
 
 /* mproc__spin_begin - start an episode at `site`. peer_cpu: the CPU the
  * process waited for last said it runs on, or -1 if unknown. Decides the
- * budget (0 when spinning cannot pay). An episode the same thread left
- * without an end (see mproc__spin_more) is counted as a success first. */
-MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site,
-                                 int peer_cpu);
+ * budget (0 when spinning cannot pay), never past the caller's deadline
+ * (NULL: none). An episode the same thread left without an end (see
+ * mproc__spin_more) is counted as a success first. */
+MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
+                                 const struct mproc__deadline *d);
 
 /* The clock read of mproc__spin_more (out of line: the rare part). */
 MPROC_API bool mproc__spin_clock(struct mproc__spin *s);

@@ -190,7 +190,7 @@ MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
         /* The last parties may arrive within microseconds (linux/spin.h) */
         mproc__spin_begin(
             &sp, &bar_spin,
-            mproc__spin_hint_cpu(atomic_load_explicit(&k->trip_cpu, memory_order_relaxed)));
+            mproc__spin_hint_cpu(atomic_load_explicit(&k->trip_cpu, memory_order_relaxed)), &d);
         while (mproc__spin_more(&sp)) {
             w = atomic_load_explicit(&k->word, memory_order_acquire);
             if (bar_gen(w) != gen || (w & BAR_BROKEN)) {

@@ -95,7 +95,7 @@ static int cond_wait_dl(struct cond *k, const struct mproc__deadline *d)
     struct mproc__spin sp = {0};
     if (!d || !d->poll) {
         /* A notifier on another CPU may be right behind (linux/spin.h) */
-        mproc__spin_begin(&sp, &cond_spin, mproc__spin_bump_cpu(seq));
+        mproc__spin_begin(&sp, &cond_spin, mproc__spin_bump_cpu(seq), d);
         while (mproc__spin_more(&sp)) {
             if (atomic_load_explicit(&k->seq, memory_order_acquire) != seq) {
                 mproc__spin_end(&sp, true);

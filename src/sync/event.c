@@ -91,7 +91,7 @@ MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms)
         /* A setter on another CPU may be about to set it (linux/spin.h) */
         mproc__spin_begin(
             &sp, &ev_spin,
-            mproc__spin_hint_cpu(atomic_load_explicit(&k->set_cpu, memory_order_relaxed)));
+            mproc__spin_hint_cpu(atomic_load_explicit(&k->set_cpu, memory_order_relaxed)), &d);
         while (mproc__spin_more(&sp)) {
             if (atomic_load_explicit(&k->word, memory_order_acquire) == EV_SET) {
                 mproc__spin_end(&sp, true);

@@ -112,7 +112,7 @@ int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
          * cannot be running (linux/spin.h), e.g. it took the lock on the
          * CPU we run on now. */
         uint32_t cpu = atomic_load_explicit(&l->rec_cpu, memory_order_relaxed);
-        mproc__spin_begin(&sp, &lk_spin, cpu != 0 ? (int)(cpu - 1) : -1);
+        mproc__spin_begin(&sp, &lk_spin, cpu != 0 ? (int)(cpu - 1) : -1, d);
         while (mproc__spin_more(&sp)) {
             w = atomic_load_explicit(&l->word, memory_order_relaxed);
             if (w == 0) {

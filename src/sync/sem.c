@@ -343,7 +343,7 @@ static int sem_wait_slow(struct sem *m, int timeout_ms, int slot)
          * long, or not at all when it cannot be running), then sleep. */
         mproc__spin_begin(
             &sp, &sem_spin,
-            mproc__spin_hint_cpu(atomic_load_explicit(&m->wake_cpu, memory_order_relaxed)));
+            mproc__spin_hint_cpu(atomic_load_explicit(&m->wake_cpu, memory_order_relaxed)), &d);
         while (mproc__spin_more(&sp)) {
             if ((sem_lo_now(m) & SEM_COUNT) && sem_try(m, slot)) {
                 mproc__spin_end(&sp, true);
