@@ -136,8 +136,8 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
                               &w->dl);
         if (mproc__spin_more(&w->spin))
             return 0;
-        /* The budget is at most tens of microseconds: the deadline is
-         * looked at once, here, before sleeping. */
+        /* The budget never runs past the deadline (mproc__spin_begin caps
+         * it): it is looked at once, here, before sleeping. */
         w->spins = Q_SPIN;
         if (mproc__deadline_expired(&w->dl))
             return MPROC_ETIMEDOUT;
