@@ -8,6 +8,9 @@
  *   1to1_4KiB/64KiB/1MiB throughput in GB/s, copy path and zero-copy path
  *   pingpong_spin_64B    round trip, both sides spinning, us/op
  *   pingpong_sleep_64B   round trip, both sides sleeping in the kernel
+ *   same_cpu_pingpong_64B, same_cpu_1to1_64B
+ *                        round trip (us/op) and 1 -> 1 rate (Mmsg/s) with
+ *                        both processes pinned to CPU 0
  *
  * mproc: "mproc" (put/get, MPROC_FOREVER), "mproc-zerocopy" (reserve/commit
  * and get_view/release_view, 4 KiB and up; only the id is touched, so its
@@ -474,6 +477,122 @@ void pingpong_rows(void)
     }
 }
 
+/* Both processes pinned to CPU 0 (what `taskset -c 0` does, and what a
+ * machine with more runnable processes than CPUs does now and then): a
+ * waiter that spins keeps the process it waits for off the CPU, so these
+ * rows measure how a channel waits rather than how it moves bytes. The
+ * spinning rings are left out: on one CPU they progress only when the
+ * scheduler preempts the spinner. */
+template <class P> uint64_t same_cpu_stream_fn(uint64_t n, void *a)
+{
+    Job<P> *j = (Job<P> *)a;
+    j->n = n;
+    if (!j->peer.setup(j->size, 1, 1)) {
+        bp_error(j->what.c_str(), "set-up failed");
+        return 1;
+    }
+    struct bp_spec s = {};
+    s.nprod = 1;
+    s.ncons = 1;
+    s.pin_prod[0] = 0;
+    s.pin_cons[0] = 0;
+    s.fn = stream_child<P>;
+    s.arg = j;
+    s.what = j->what.c_str();
+    uint64_t ns = bp_run(&s, g_ctl);
+    if (!bp_check_ids(g_ctl, 1, n))
+        bp_error(s.what, "accounting: messages lost or duplicated");
+    j->peer.teardown();
+    return ns;
+}
+
+template <class P> uint64_t same_cpu_pp_fn(uint64_t n, void *a)
+{
+    PPJob<P> *j = (PPJob<P> *)a;
+    j->n = n;
+    if (!j->fwd.setup(j->size, 1, 1) || !j->bwd.setup(j->size, 1, 1)) {
+        bp_error(j->what.c_str(), "set-up failed");
+        return 1;
+    }
+    struct bp_spec s = {};
+    s.nprod = 1;
+    s.ncons = 1;
+    s.pin_prod[0] = 0;
+    s.pin_cons[0] = 0;
+    s.fn = pp_child<P>;
+    s.arg = j;
+    s.what = j->what.c_str();
+    uint64_t ns = bp_run(&s, g_ctl);
+    j->fwd.teardown();
+    j->bwd.teardown();
+    return ns;
+}
+
+template <class P> void add_same_cpu(Row &r, const char *impl, bool pingpong, Est e)
+{
+    const size_t size = 64;
+    std::string what = std::string(r.name) + "/" + impl;
+    if (pingpong) {
+        PPJob<P> *j = new PPJob<P>();
+        j->size = size;
+        j->what = what;
+        if (!j->fwd.setup(size, 1, 1)) {
+            printf("# %s: not available here (set-up failed), left out\n", what.c_str());
+            delete j;
+            return;
+        }
+        j->fwd.teardown();
+        add_case(r, impl, same_cpu_pp_fn<P>, j, count_for(e, size));
+        r.cleanups.push_back([j] { delete j; });
+        return;
+    }
+    Job<P> *j = new Job<P>();
+    j->size = size;
+    j->nprod = 1;
+    j->ncons = 1;
+    j->what = what;
+    if (!j->peer.setup(size, 1, 1)) {
+        printf("# %s: not available here (set-up failed), left out\n", what.c_str());
+        delete j;
+        return;
+    }
+    j->peer.teardown();
+    add_case(r, impl, same_cpu_stream_fn<P>, j, count_for(e, size));
+    r.cleanups.push_back([j] { delete j; });
+}
+
+/* Rough costs on one CPU (ns per message), to size a round: a ping-pong
+ * hand-off is a context switch or more; a stream is batched by the
+ * scheduler's time slices, so it costs about a put plus a get. */
+const Est E_SAME_PP = {15000, 0};
+const Est E_SAME_MPROC = {50, 0}, E_SAME_PIPE = {700, 0}, E_SAME_SOCK = {2500, 0},
+          E_SAME_MQ = {2500, 0}, E_SAME_BOOST = {200, 0};
+
+void same_cpu_rows(void)
+{
+    const char *rows[] = {"same_cpu_pingpong_64B", "same_cpu_1to1_64B"};
+    for (int k = 0; k < 2; k++) {
+        if (!row_wanted(rows[k]))
+            continue;
+        bool pp = k == 0;
+        Row r;
+        r.name = rows[k];
+        add_same_cpu<MprocPeer<Mode::Block>>(r, "mproc", pp, pp ? E_SAME_PP : E_SAME_MPROC);
+        add_same_cpu<PipePeer<false>>(r, "pipe", pp, pp ? E_SAME_PP : E_SAME_PIPE);
+        add_same_cpu<SockPeer<SOCK_STREAM, false>>(r, "socketpair-stream", pp,
+                                                   pp ? E_SAME_PP : E_SAME_SOCK);
+        add_same_cpu<SockPeer<SOCK_SEQPACKET, false>>(r, "socketpair-seqpacket", pp,
+                                                      pp ? E_SAME_PP : E_SAME_SOCK);
+        add_same_cpu<MqPeer>(r, "posix-mq", pp, pp ? E_SAME_PP : E_SAME_MQ);
+        if (pp)
+            add_same_cpu<FutexPeer>(r, "futex", pp, E_SAME_PP);
+#ifdef MPROC_BENCH_HAVE_BOOST
+        add_same_cpu<BoostPeer>(r, "boost-mq", pp, pp ? E_SAME_PP : E_SAME_BOOST);
+#endif
+        run_row(r, pp ? "us/op" : "Mmsg/s", 64);
+    }
+}
+
 } // namespace
 
 int main(int argc, char **argv)
@@ -498,6 +617,7 @@ int main(int argc, char **argv)
     stream_row("1to1_64KiB", 65536, 1, 1, "GB/s");
     stream_row("1to1_1MiB", 1 << 20, 1, 1, "GB/s");
     pingpong_rows();
+    same_cpu_rows();
     bp_shared_free(g_ctl, sizeof(struct bp_ctl));
     return bp_failed ? 1 : 0;
 }

@@ -11,6 +11,8 @@
  *   sync,handoff,<impl>      two processes ping-pong through two
  *                            semaphores; ns per hand-off (a round trip is
  *                            two)
+ *   sync,handoff_same_cpu / contended_same_cpu
+ *                            the same with both processes pinned to CPU 0
  * Python rows run /usr/bin/python3 (or $MPROC_BENCH_PYTHON) with an inline
  * script that forks, times only its loop, and prints the nanoseconds.
  *
@@ -25,6 +27,7 @@
 #include <mproc.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -323,6 +326,52 @@ static uint64_t run_handoff(uint64_t n, void *arg)
     return (bench_now_ns() - t0) / 2; /* n round trips = 2n hand-offs */
 }
 
+/* The same rows with both processes pinned to one CPU (what `taskset -c 0`
+ * does to a program, and what a busy machine does now and then): a waiter
+ * that spins keeps the process it waits for off the CPU. The child
+ * inherits the parent's affinity at fork; the parent's is restored after. */
+static uint64_t on_cpu0(uint64_t (*fn)(uint64_t, void *), uint64_t n, void *arg)
+{
+    cpu_set_t old;
+    int saved = sched_getaffinity(0, sizeof old, &old) == 0;
+    bench_pin(0);
+    uint64_t ns = fn(n, arg);
+    if (saved)
+        sched_setaffinity(0, sizeof old, &old);
+    return ns;
+}
+
+static uint64_t run_handoff_same_cpu(uint64_t n, void *arg)
+{
+    return on_cpu0(run_handoff, n, arg);
+}
+
+static uint64_t run_contended_same_cpu(uint64_t n, void *arg)
+{
+    return on_cpu0(run_contended, n, arg);
+}
+
+static void same_cpu_rows(void)
+{
+    uint64_t nh = bench_scale(50000);
+    struct bench_case handoff[] = {
+        {"mproc_sem", run_handoff_same_cpu, (void *)(intptr_t)(I_MPROC_SEM), nh},
+        {"sem_t", run_handoff_same_cpu, (void *)(intptr_t)(I_SEM_T), nh},
+        {"sem_open", run_handoff_same_cpu, (void *)(intptr_t)(I_SEM_OPEN), nh},
+    };
+    bench_run("sync", "handoff_same_cpu", handoff, 3, "ns/op", 0);
+
+    uint64_t nc = bench_scale(2000000);
+    struct bench_case contended[] = {
+        {"mproc_lock", run_contended_same_cpu, (void *)(intptr_t)(I_MPROC), nc},
+        {"pthread_mutex", run_contended_same_cpu, (void *)(intptr_t)(I_PTHREAD), nc},
+        {"pthread_mutex_robust", run_contended_same_cpu, (void *)(intptr_t)(I_ROBUST), nc},
+        {"sem_t", run_contended_same_cpu, (void *)(intptr_t)(I_SEM_T), nc},
+        {"mproc_sem", run_contended_same_cpu, (void *)(intptr_t)(I_MPROC_SEM), nc},
+    };
+    bench_run("sync", "contended_same_cpu", contended, 5, "ns/op", 0);
+}
+
 /* Python: two processes, `with lock: v.value += 1`, n each. */
 static const char py_contended[] =
     "import multiprocessing as mp, sys, time\n"
@@ -429,5 +478,6 @@ int main(void)
         {"python_mp_semaphore", run_python, (void *)py_handoff, bench_scale(20000)},
     };
     bench_run("sync", "handoff", handoff, py_ok ? 4 : 3, "ns/op", 0);
+    same_cpu_rows();
     return failed;
 }

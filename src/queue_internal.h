@@ -9,6 +9,7 @@
 #define MPROC_QUEUE_INTERNAL_H
 
 #include "internal.h"
+#include "linux/spin.h"
 
 #include <limits.h>
 #include <pthread.h>
@@ -81,7 +82,7 @@ struct q_hdr {
     Q_ALIGNED _Atomic uint64_t tail;      /* producers' claim frontier (units) */
     Q_ALIGNED _Atomic uint64_t head;      /* consumers' claim frontier */
     Q_ALIGNED _Atomic uint64_t rel;       /* every unit < rel is free */
-    Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
+    Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters (low bits: waker's CPU) */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
     _Atomic uint32_t get_waiters;         /* statistics only */
     Q_ALIGNED _Atomic uint32_t put_futex;
@@ -173,14 +174,15 @@ static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 {
     if (MPROC__UNLIKELY(atomic_load_explicit(need, memory_order_seq_cst) != 0) &&
         atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
-        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
+        mproc__spin_bump(fut); /* + 1, and tell the sleepers my CPU */
         mproc__futex_wake(fut, INT_MAX);
     }
 }
 
 /* queue_wait.c ---------------------------------------------------------- */
-#define Q_SPIN 8000 /* pauses before yielding (~40-60 us with the re-checks) */
-#define Q_YIELDS 8
+/* w.spins < Q_SPIN while a wait is in its spin phase (queue.c then watches
+ * only the awaited slot); how long that lasts is linux/spin.c's decision. */
+#define Q_SPIN 1
 #define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
 
 enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
@@ -188,7 +190,8 @@ enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
 struct q_wait {
     struct mproc__deadline dl;
     bool init;
-    int spins;
+    int spins;               /* 0: spinning (or not yet), Q_SPIN: past it */
+    struct mproc__spin spin; /* the current spin episode */
 };
 
 struct q_room {

@@ -1,18 +1,17 @@
 /* queue_wait.c - releasing space, waking and waiting: the futex protocol
- * and the spin / yield / sleep policy of the queue (see the design note at
+ * and the spin / sleep policy of the queue (see the design note at
  * the top of queue.c for the protocol and its memory orders).
  */
 #include "queue_internal.h"
 
 #include <limits.h>
-#include <sched.h>
 
 /* The slow-path wake: the seq_cst exchange on need is the barrier (a
  * locked instruction, like a fence, and one ThreadSanitizer understands). */
 static inline void q_wake(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 {
     if (atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
-        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
+        mproc__spin_bump(fut); /* + 1, and tell the sleepers my CPU */
         mproc__futex_wake(fut, INT_MAX);
     }
 }
@@ -106,12 +105,19 @@ static int q_wait_init(struct q_wait *w, int timeout_ms)
     return 0;
 }
 
-/* One round of waiting while `ready` is false: spin (one pause per round,
- * so that a peer's publish is seen within ~10 ns: a pause is 6.4 ns on the
- * 2-vCPU test VM, Q_SPIN of them with the re-checks ~40-60 us), yield a few
- * times, then sleep on the side's futex. After a wake-up the next wait
- * spins again, so a stream of messages does not turn into a stream of
- * futex calls. Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
+/* How long queue waiters spin, per side (linux/spin.h): getters wait for a
+ * producer's publish, putters for consumers to free space; the two see
+ * different hand-off times, so each side adapts on its own. */
+static struct mproc__spin_site q_spin_get, q_spin_put;
+
+/* One round of waiting while `ready` is false: in the spin phase one pause
+ * per round (the caller re-checks the awaited slot after each, so a peer's
+ * publish is seen within a pause), for as long as linux/spin.c allows (no
+ * time at all when the peer cannot be running); then sleep on the side's
+ * futex. After a wake-up the next wait spins again, so a stream of messages
+ * does not turn into a stream of futex calls. A wait that the caller ends by
+ * finding its slot ready counts as a successful spin (spin.h). Returns 0 to
+ * re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
 int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
                         uint64_t stuck_key, bool getter, int (*ready)(struct mproc_queue *, void *),
                         void *arg)
@@ -124,16 +130,17 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
     if (rc < 0)
         return rc;
     if (w->spins < Q_SPIN) {
-        mproc__cpu_relax();
-        w->spins++;
-        if ((w->spins & 1023) == 0 && mproc__deadline_expired(&w->dl))
+        if (!w->spin.begun)
+            mproc__spin_begin(&w->spin, getter ? &q_spin_get : &q_spin_put,
+                              mproc__spin_bump_cpu(atomic_load_explicit(fut, memory_order_relaxed)),
+                              &w->dl);
+        if (mproc__spin_more(&w->spin))
+            return 0;
+        /* The budget never runs past the deadline (mproc__spin_begin caps
+         * it): it is looked at once, here, before sleeping. */
+        w->spins = Q_SPIN;
+        if (mproc__deadline_expired(&w->dl))
             return MPROC_ETIMEDOUT;
-        return 0;
-    }
-    if (w->spins < Q_SPIN + Q_YIELDS) {
-        w->spins++;
-        sched_yield();
-        return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
     }
     uint32_t v = atomic_load_explicit(fut, memory_order_seq_cst);
     atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
@@ -151,8 +158,12 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
     atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
     if (rc == MPROC_ETIMEDOUT)
         return rc;
-    if (atomic_load_explicit(fut, memory_order_relaxed) != v)
-        w->spins = 0; /* woken: things move, spin again next time */
+    if (atomic_load_explicit(fut, memory_order_relaxed) != v) {
+        /* woken: teach the spin policy how long this wait took, and spin
+         * again next time (a new episode): things move */
+        mproc__spin_woken(&w->spin);
+        w->spins = 0;
+    }
     rc = mproc__q_stuck(q, ts, stuck_key);
     if (rc < 0)
         return rc;

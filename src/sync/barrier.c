@@ -48,7 +48,8 @@ struct barrier {
     _Atomic uint32_t word;
     uint32_t parties;
     _Atomic uint32_t reset_gen;
-    uint32_t reserved[5];
+    _Atomic uint32_t trip_cpu; /* a CPU hint (linux/spin.h): the last tripper's */
+    uint32_t reserved[4];
     struct bar_slot wait[MPROC_BARRIER_TRACK_MAX];
     struct bar_slot member[MPROC_BARRIER_JOIN_MAX];
 };
@@ -138,6 +139,8 @@ static int bar_ended(struct barrier *k, uint32_t gen, int idx)
     return r == (BAR_RESET_MARK | gen) ? MPROC_EBROKEN : idx;
 }
 
+static struct mproc__spin_site bar_spin; /* this process's barrier waits */
+
 MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
 {
     struct mproc__deadline d;
@@ -164,6 +167,7 @@ MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
             uint32_t nw = ((gen + 1) & BAR_GEN_MASK) << BAR_GEN_SHIFT;
             if (atomic_compare_exchange_weak_explicit(&k->word, &w, nw, memory_order_acq_rel,
                                                       memory_order_acquire)) {
+                atomic_store_explicit(&k->trip_cpu, mproc__spin_hint(), memory_order_relaxed);
                 mproc__futex_wake(&k->word, INT32_MAX);
                 return (int)idx;
             }
@@ -181,11 +185,28 @@ MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms)
     }
     MPROC__KILL_POINT("barrier.wait");
 
+    struct mproc__spin sp = {0};
+    if (!d.poll) {
+        /* The last parties may arrive within microseconds (linux/spin.h) */
+        mproc__spin_begin(
+            &sp, &bar_spin,
+            mproc__spin_hint_cpu(atomic_load_explicit(&k->trip_cpu, memory_order_relaxed)), &d);
+        while (mproc__spin_more(&sp)) {
+            w = atomic_load_explicit(&k->word, memory_order_acquire);
+            if (bar_gen(w) != gen || (w & BAR_BROKEN)) {
+                mproc__spin_end(&sp, true);
+                break;
+            }
+        }
+    }
+
     uint64_t next_check = mproc__now_ns() + (uint64_t)MPROC_SYNC_SLICE_MS * 1000000u;
     for (;;) {
         w = atomic_load_explicit(&k->word, memory_order_acquire);
-        if (bar_gen(w) != gen)
+        if (bar_gen(w) != gen) {
+            mproc__spin_woken(&sp); /* how long it took, sleep included */
             return bar_ended(k, gen, (int)idx);
+        }
         if (w & BAR_BROKEN)
             return MPROC_EBROKEN;
         if (mproc__now_ns() >= next_check) {

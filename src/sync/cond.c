@@ -2,7 +2,8 @@
  *
  * Layout (struct cond, 64 bytes = sizeof(mproc_cond)):
  *   lk       the lock core of lock.c (word, owner record, dirty)
- *   seq      futex word: bumped by every notify (under the lock)
+ *   seq      futex word: bumped by every notify (under the lock); its low
+ *            bits tell the last notifier's CPU (linux/spin.h)
  *   waiters  how many may sleep on seq (a hint: skip the wake system call
  *            when 0; a waiter killed in its sleep leaves it one too high,
  *            which costs needless wakes and nothing else)
@@ -76,6 +77,8 @@ MPROC_API int mproc_cond_consistent(mproc_cond *c)
     return mproc__lk_consistent(&cv(c)->lk);
 }
 
+static struct mproc__spin_site cond_spin; /* this process's condition waits */
+
 static int cond_wait_dl(struct cond *k, const struct mproc__deadline *d)
 {
     if (!mproc__lk_owned(&k->lk))
@@ -89,10 +92,23 @@ static int cond_wait_dl(struct cond *k, const struct mproc__deadline *d)
     }
     MPROC__KILL_POINT("cond.wait");
     bool timed_out = false;
-    for (;;) {
+    struct mproc__spin sp = {0};
+    if (!d || !d->poll) {
+        /* A notifier on another CPU may be right behind (linux/spin.h) */
+        mproc__spin_begin(&sp, &cond_spin, mproc__spin_bump_cpu(seq), d);
+        while (mproc__spin_more(&sp)) {
+            if (atomic_load_explicit(&k->seq, memory_order_acquire) != seq) {
+                mproc__spin_end(&sp, true);
+                break;
+            }
+        }
+    }
+    while (atomic_load_explicit(&k->seq, memory_order_acquire) == seq) {
         rc = mproc__futex_wait_capped(&k->seq, seq, d, MPROC_SYNC_SLICE_MS);
-        if (atomic_load_explicit(&k->seq, memory_order_acquire) != seq)
+        if (atomic_load_explicit(&k->seq, memory_order_acquire) != seq) {
+            mproc__spin_woken(&sp); /* how long it took, sleep included */
             break;
+        }
         if (rc == MPROC_ETIMEDOUT) {
             timed_out = true;
             break;
@@ -145,7 +161,7 @@ static int cond_notify(mproc_cond *c, int n)
     struct cond *k = cv(c);
     if (!mproc__lk_owned(&k->lk))
         return MPROC_ENOTOWNER;
-    atomic_fetch_add_explicit(&k->seq, 1, memory_order_seq_cst);
+    mproc__spin_bump(&k->seq); /* + 1, and my CPU for spinning waiters */
     MPROC__KILL_POINT("cond.notify");
     if (n > 0 && atomic_load_explicit(&k->waiters, memory_order_seq_cst) > 0)
         mproc__futex_wake(&k->seq, n);

@@ -18,7 +18,8 @@
 
 struct event {
     _Atomic uint32_t word;
-    uint32_t reserved[3];
+    _Atomic uint32_t set_cpu; /* a CPU hint (linux/spin.h): the last setter's */
+    uint32_t reserved[2];
 };
 _Static_assert(sizeof(struct event) == sizeof(mproc_event), "event layout");
 
@@ -47,6 +48,7 @@ MPROC_API int mproc_event_set(mproc_event *e)
     struct event *k = ev(e);
     if (atomic_load_explicit(&k->word, memory_order_relaxed) == EV_SET)
         return 0;
+    atomic_store_explicit(&k->set_cpu, mproc__spin_hint(), memory_order_relaxed);
     uint32_t old = atomic_exchange_explicit(&k->word, EV_SET, memory_order_release);
     MPROC__KILL_POINT("event.set");
     if (old != EV_SET && old != EV_CLEAR)
@@ -71,6 +73,8 @@ MPROC_API int mproc_event_is_set(const mproc_event *e)
     return atomic_load_explicit(&((struct event *)(void *)e)->word, memory_order_acquire) == EV_SET;
 }
 
+static struct mproc__spin_site ev_spin; /* this process's event waits */
+
 MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms)
 {
     struct mproc__deadline d;
@@ -82,10 +86,25 @@ MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
+    struct mproc__spin sp = {0};
+    if (!d.poll) {
+        /* A setter on another CPU may be about to set it (linux/spin.h) */
+        mproc__spin_begin(
+            &sp, &ev_spin,
+            mproc__spin_hint_cpu(atomic_load_explicit(&k->set_cpu, memory_order_relaxed)), &d);
+        while (mproc__spin_more(&sp)) {
+            if (atomic_load_explicit(&k->word, memory_order_acquire) == EV_SET) {
+                mproc__spin_end(&sp, true);
+                return 0;
+            }
+        }
+    }
     for (;;) {
         uint32_t w = atomic_load_explicit(&k->word, memory_order_acquire);
-        if (w == EV_SET)
+        if (w == EV_SET) {
+            mproc__spin_woken(&sp); /* how long it took, sleep included */
             return 0;
+        }
         if (w != EV_CLEAR && w != EV_WAITERS)
             return MPROC_ECORRUPT;
         if (d.poll)

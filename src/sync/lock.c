@@ -10,8 +10,10 @@
  *     NOTREC (bit 30 alone)   abandoned after an owner death: unusable
  *
  * Acquire: CAS 0 -> tid (the whole uncontended path: no system call). Else
- * spin a little (the owner is probably running on the other CPU and leaves
- * soon), then set WAITERS and FUTEX_WAIT on the word. The spinner may take a
+ * spin a little (the owner is probably running on another CPU and leaves
+ * soon: linux/spin.h sets how long, and skips it when the owner cannot be
+ * running, e.g. rec_cpu, the CPU it acquired on, is ours), then set WAITERS
+ * and FUTEX_WAIT on the word. The spinner may take a
  * free lock even while others sleep (barging: better throughput than a
  * hand-off; a woken sleeper that loses sets WAITERS again before sleeping). A waiter that takes a
  * free lock after sleeping stores tid | WAITERS, because other sleepers may
@@ -74,6 +76,7 @@ void mproc__sync_self_refresh(void)
 
 static inline void lk_record_owner(struct mproc__lk *l, const struct mproc__sync_self *me)
 {
+    atomic_store_explicit(&l->rec_cpu, (uint32_t)(mproc__spin_cpu() + 1), memory_order_relaxed);
     atomic_store_explicit(&l->rec_pid, me->pid, memory_order_relaxed);
     atomic_store_explicit(&l->rec_start, me->start, memory_order_relaxed);
     atomic_store_explicit(&l->rec_tid, (uint32_t)me->tid, memory_order_release);
@@ -92,26 +95,37 @@ static bool lk_owner_dead(struct mproc__lk *l, uint32_t tid)
     return false;
 }
 
+/* Lock, RLock, Condition (re-acquire) and Value contenders of this process
+ * share one adaptive spin budget. */
+static struct mproc__spin_site lk_spin;
+
 int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
 {
     const struct mproc__sync_self *me = mproc__sync_self();
     const uint32_t tid = (uint32_t)me->tid;
     const bool poll = d && d->poll;
     uint32_t w;
+    struct mproc__spin sp = {0};
 
     if (!poll) {
-        for (int i = 0; i < MPROC__LOCK_SPIN; i++) {
+        /* Spin while the owner may be about to release; not at all when it
+         * cannot be running (linux/spin.h), e.g. it took the lock on the
+         * CPU we run on now. */
+        uint32_t cpu = atomic_load_explicit(&l->rec_cpu, memory_order_relaxed);
+        mproc__spin_begin(&sp, &lk_spin, cpu != 0 ? (int)(cpu - 1) : -1, d);
+        while (mproc__spin_more(&sp)) {
             w = atomic_load_explicit(&l->word, memory_order_relaxed);
             if (w == 0) {
                 if (atomic_compare_exchange_weak_explicit(&l->word, &w, tid, memory_order_acquire,
                                                           memory_order_relaxed)) {
                     lk_record_owner(l, me);
+                    mproc__spin_end(&sp, true);
                     return 0;
                 }
             } else if ((w & MPROC__LK_NOTREC) || (w & MPROC__LK_TID) == tid) {
+                mproc__spin_end(&sp, false);
                 break; /* spinning cannot help */
             }
-            mproc__cpu_relax();
         }
     }
 
@@ -124,6 +138,7 @@ int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d)
             if (atomic_compare_exchange_strong_explicit(&l->word, &w, nw, memory_order_acquire,
                                                         memory_order_relaxed)) {
                 lk_record_owner(l, me);
+                mproc__spin_woken(&sp); /* how long it took, sleep included */
                 return 0;
             }
             continue;

@@ -10,7 +10,8 @@
  * All-zero bytes: value 0, unbounded, untracked.
  *
  * Futex protocol (both modes). Acquire takes one from the count (the
- * WAITERS bit rides along). With count 0, spin briefly, then set WAITERS
+ * WAITERS bit rides along). With count 0, spin briefly (linux/spin.h: a
+ * budget in time, none when the releaser cannot be running), then set WAITERS
  * and FUTEX_WAIT on lo == WAITERS. Release adds one with WAITERS cleared
  * and, if it was set, wakes *all* sleepers: each re-contends and sets
  * WAITERS again before sleeping, so no sleeper is left unflagged. A waiter
@@ -47,8 +48,6 @@
  */
 #include "sync.h"
 
-#include <sched.h>
-
 #define SEM_WAITERS 0x80000000u
 #define SEM_COUNT 0x7fffffffu
 #define SEM_RECOVERING 0x80000000u /* | the recovering process's pid */
@@ -70,7 +69,9 @@ struct sem {
     uint32_t flags;
     uint32_t max;
     struct sem_slot slot[MPROC_SEM_TRACK_MAX];
-    uint64_t reserved[2];
+    _Atomic uint32_t wake_cpu; /* a CPU hint (linux/spin.h): the last waking releaser's */
+    uint32_t reserved32;
+    uint64_t reserved;
 };
 _Static_assert(sizeof(struct sem) == sizeof(mproc_sem), "sem layout");
 _Static_assert(MPROC_SEM_TRACK_MAX <= 32, "slot index fits in 5 bits");
@@ -214,8 +215,10 @@ static uint32_t sem_recover_slot(struct sem *m, unsigned idx)
         if (atomic_compare_exchange_weak_explicit(&m->word, &w, sem_pack(op, c),
                                                   memory_order_acq_rel, memory_order_relaxed)) {
             sem_apply(m, op);
-            if (lo & SEM_WAITERS)
+            if (lo & SEM_WAITERS) {
+                atomic_store_explicit(&m->wake_cpu, mproc__spin_hint(), memory_order_relaxed);
                 mproc__futex_wake(sem_lo(m), INT32_MAX);
+            }
             return u;
         }
     }
@@ -325,6 +328,8 @@ static bool sem_flag_waiters(struct sem *m, bool tracked)
                                                    memory_order_relaxed, memory_order_relaxed);
 }
 
+static struct mproc__spin_site sem_spin; /* this process's semaphore waits */
+
 static int sem_wait_slow(struct sem *m, int timeout_ms, int slot)
 {
     struct mproc__deadline d;
@@ -332,23 +337,26 @@ static int sem_wait_slow(struct sem *m, int timeout_ms, int slot)
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
+    struct mproc__spin sp = {0};
     if (!d.poll) {
-        /* Spin briefly (a releaser on the other CPU answers within a few
-         * hundred ns), then yield a few times (on an overloaded machine
-         * the releaser may be waiting for our CPU), then sleep. */
-        for (int i = 0; i < MPROC__SYNC_SPIN + MPROC__SYNC_YIELDS; i++) {
-            if ((sem_lo_now(m) & SEM_COUNT) && sem_try(m, slot))
+        /* Spin while a releaser may be about to post (linux/spin.h: how
+         * long, or not at all when it cannot be running), then sleep. */
+        mproc__spin_begin(
+            &sp, &sem_spin,
+            mproc__spin_hint_cpu(atomic_load_explicit(&m->wake_cpu, memory_order_relaxed)), &d);
+        while (mproc__spin_more(&sp)) {
+            if ((sem_lo_now(m) & SEM_COUNT) && sem_try(m, slot)) {
+                mproc__spin_end(&sp, true);
                 return 0;
-            if (i < MPROC__SYNC_SPIN)
-                mproc__cpu_relax();
-            else
-                sched_yield();
+            }
         }
     }
     uint64_t next_check = 0;
     for (;;) {
-        if (sem_try(m, slot))
+        if (sem_try(m, slot)) {
+            mproc__spin_woken(&sp); /* how long it took, sleep included */
             return 0;
+        }
         if (tracked && (d.poll || (next_check && mproc__now_ns() >= next_check))) {
             next_check = mproc__now_ns() + (uint64_t)MPROC_SYNC_SLICE_MS * 1000000u;
             if (sem_recover(m))
@@ -394,8 +402,10 @@ static int sem_release_untracked(struct sem *m)
                                                   memory_order_relaxed))
             break;
     }
-    if (w & SEM_WAITERS)
+    if (w & SEM_WAITERS) {
+        atomic_store_explicit(&m->wake_cpu, mproc__spin_hint(), memory_order_relaxed);
         mproc__futex_wake(lo, INT32_MAX);
+    }
     return 0;
 }
 

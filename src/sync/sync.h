@@ -9,6 +9,7 @@
 #define MPROC_SYNC_PRIVATE_H
 
 #include "../internal.h"
+#include "../linux/spin.h"
 
 /* Who we are, cached per thread. `gen` is compared with mproc__sync_gen,
  * which a pthread_atfork child handler bumps, so a forked child refreshes
@@ -41,17 +42,6 @@ static inline bool mproc__sync_can_judge(void)
     return mproc__proc_alive(mproc__sync_self()->pid, 0);
 }
 
-/* Spin iterations (pause) before a contended waiter sleeps, and
- * sched_yield()s after them (semaphores). */
-#define MPROC__SYNC_SPIN 200
-/* A lock spins much less: a lock is usually re-taken at once by the thread
- * that just released it, and a long spin by the other side only pulls the
- * lock's line back and forth. Two processes doing lock/increment/unlock on
- * this 2-vCPU VM (bench_sync, same run): 200 pauses 136 ns/op against
- * 84-111 ns/op for a pshared pthread mutex; 20 pauses 69 ns/op against 102. */
-#define MPROC__LOCK_SPIN 20
-#define MPROC__SYNC_YIELDS 4
-
 /* The lock core (lock.c), shared by Lock, RLock, Condition and Value.
  *
  * word: 0 = free; otherwise the owner's tid (bits 0-29) | WAITERS (bit 31:
@@ -67,8 +57,9 @@ struct mproc__lk {
     _Atomic int32_t rec_pid;  /* acquiring: (tid, pid, start of pid) */
     uint32_t dirty;           /* owner only: taken over, not consistent yet */
     _Atomic uint64_t rec_start;
-    uint32_t depth; /* owner only: RLock nesting */
-    uint32_t reserved;
+    uint32_t depth;           /* owner only: RLock nesting */
+    _Atomic uint32_t rec_cpu; /* 1 + the CPU the owner acquired on, 0 unknown:
+                                 a hint for contenders (linux/spin.h) */
 };
 _Static_assert(sizeof(struct mproc__lk) == sizeof(mproc_lock), "lock layout");
 _Static_assert(sizeof(struct mproc__lk) == sizeof(mproc_rlock), "rlock layout");
