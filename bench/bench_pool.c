@@ -84,9 +84,9 @@ static uint64_t run_mproc(uint64_t n, size_t chunk)
         exit(1);
     }
     check(out, n);
-    mproc_pool_close(p);
+    mproc_pool_shutdown(p);
     mproc_pool_join(p, MPROC_FOREVER);
-    mproc_pool_free(p);
+    mproc_pool_close(p);
     free(in);
     free(out);
     return t1 - t0;

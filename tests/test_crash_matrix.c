@@ -527,7 +527,7 @@ static void run_pool_map(struct world *w, int on_death)
     int rc = mproc_pool_map(pool, pool_task, in, N, sizeof in[0], out, sizeof out[0], NULL,
                             2 * SURVIVOR_TIMEOUT_MS);
     struct mproc_pool_stats st;
-    MPROC_ASSERT_OK(mproc_pool_get_stats(pool, &st));
+    MPROC_ASSERT_OK(mproc_pool_stats(pool, &st));
     cr_assert_eq(st.worker_deaths, 1u);
     if (on_death == MPROC_POOL_RETRY_TASK) {
         MPROC_ASSERT_OK(rc);
@@ -545,9 +545,9 @@ static void run_pool_map(struct world *w, int on_death)
     MPROC_ASSERT_OK(mproc_pool_map(pool, pool_task, &again, 1, sizeof again, &res, sizeof res, NULL,
                                    2 * SURVIVOR_TIMEOUT_MS));
     cr_assert_eq(res, 22);
-    MPROC_ASSERT_OK(mproc_pool_close(pool));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(pool));
     MPROC_ASSERT_OK(mproc_pool_join(pool, 2 * SURVIVOR_TIMEOUT_MS));
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
 }
 
 static void check_pool(struct world *w, pid_t victim)

@@ -17,9 +17,9 @@
  *   int64_t in[1000], out[1000];
  *   int rc = mproc_pool_map(pool, square, in, 1000, sizeof in[0], out, sizeof out[0], NULL,
  *                           MPROC_FOREVER);
- *   mproc_pool_close(pool);
+ *   mproc_pool_shutdown(pool);
  *   mproc_pool_join(pool, MPROC_FOREVER);
- *   mproc_pool_free(pool);
+ *   mproc_pool_close(pool);
  *
  * Model
  * -----
@@ -41,7 +41,7 @@
  * Callbacks (results, progress, stream input) run inside the pool's loop:
  * there they may read the pool (mproc_pool_worker_pids, _get_stats,
  * _workers) and close it; maps, submit, future waits, join and terminate
- * return MPROC_EBUSY, and mproc_pool_free must not be called.
+ * return MPROC_EBUSY, and mproc_pool_close must not be called.
  *
  * Tasks
  * -----
@@ -72,7 +72,7 @@
  * Workers are daemon children: they die with the owner, even when the owner
  * is SIGKILLed (PR_SET_PDEATHSIG; create the pool from a thread that lives
  * as long as the process). After mproc_pool_join(), mproc_pool_terminate()
- * or mproc_pool_free() no worker is left, reaped or running. Across exec the
+ * or mproc_pool_close() no worker is left, reaped or running. Across exec the
  * pool's descriptors are closed (close-on-exec).
  */
 #ifndef MPROC_POOL_H
@@ -123,6 +123,11 @@ struct mproc_pool_opts {
                                       re-execute the program (which must call mproc_main()
                                       first) and find tasks by their MPROC_TASK name; no
                                       initializer then, and tasks get ctx NULL */
+    int task_timeout_ms;           /* longest an item may run: the worker running an item
+                                      for longer is killed (with every process it started)
+                                      and replaced, the item fails with MPROC_ETIMEDOUT and
+                                      the pool goes on. 0: no limit. Maps and submits may
+                                      set their own */
 };
 
 /* Why one item failed. code is the item's status: a task's own negative
@@ -182,6 +187,8 @@ struct mproc_pool_map_opts {
     void *progress_arg;
     int ordered; /* stream only: nonzero hands results to on_result in index order (like
                     Python's imap; at most max_in_flight of them wait for an earlier one) */
+    int task_timeout_ms; /* per item, as opts.task_timeout_ms of the pool: 0 takes the
+                            pool's, MPROC_FOREVER none, > 0 this many ms */
 };
 
 /* mproc_pool_map - run fn on each of the n items of in (in_size bytes each)
@@ -225,25 +232,100 @@ MPROC_API int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_po
 
 /* mproc_pool_submit - queue one task (in_len bytes of input copied now, a
  * result of at most out_cap bytes) and return a future. Does not block: the
- * task is dispatched while the owner waits on any future or runs a map.
- * Returns 0 and *out; MPROC_EINVAL, MPROC_ECLOSED, MPROC_EBROKEN,
- * MPROC_EMSGSIZE, MPROC_ENOMEM, MPROC_ENOTCHILD. */
+ * task is dispatched at once if the pool has room, else while the owner is
+ * inside any pool call that waits (a map, a future wait, join).
+ * Returns 0 and *out; MPROC_EINVAL (NULL pool, fn or out, in NULL with
+ * in_len > 0), MPROC_ECLOSED (after shutdown), MPROC_EBROKEN, MPROC_ECANCELED
+ * (terminated), MPROC_EMSGSIZE (input plus a result of out_cap bytes do not
+ * fit a slot, or either is above 4 GiB), MPROC_ENOMEM, MPROC_EBUSY (from a
+ * callback), MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
                                 size_t out_cap, mproc_future **out);
 
+/* Called once when a future finishes: with a result, an error, or because
+ * it was cancelled (like apply_async's callback and error_callback in one:
+ * mproc_future_result tells which). Runs in the owner, inside the pool call
+ * that collected the result (or inside mproc_future_cancel); it may read any
+ * future and call mproc_future_cancel, but must not close f or wait. */
+typedef void (*mproc_future_done_fn)(void *arg, mproc_future *f);
+
+/* Options of one submit. All-zero (or NULL) means: the pool's task timeout,
+ * no callback. */
+struct mproc_pool_submit_opts {
+    int task_timeout_ms; /* 0: the pool's opts.task_timeout_ms; MPROC_FOREVER: none;
+                            > 0: the task fails with MPROC_ETIMEDOUT (its worker killed
+                            and replaced) after running this long */
+    mproc_future_done_fn on_done;
+    void *on_done_arg;
+};
+
+/* mproc_pool_submit_ex - mproc_pool_submit with options (may be NULL).
+ * Returns as mproc_pool_submit, plus MPROC_EINVAL (task_timeout_ms below
+ * MPROC_FOREVER) and MPROC_ENOTSUP (a timeout on a backend without them:
+ * MPI). */
+MPROC_API int mproc_pool_submit_ex(mproc_pool *pool, mproc_task_fn fn, const void *in,
+                                   size_t in_len, size_t out_cap,
+                                   const struct mproc_pool_submit_opts *opts, mproc_future **out);
+
+/* mproc_pool_map_async - start mproc_pool_map without waiting for it and
+ * return a future for the whole map: in, out and the arrays in opts must
+ * stay valid until the future is done or closed. The map progresses while
+ * the owner is inside any pool call that waits (mproc_future_wait,
+ * mproc_future_done polls it, other maps). When done, mproc_future_result
+ * returns what mproc_pool_map would have (0 and no bytes, or the status of
+ * the failed item with the lowest index, detailed by mproc_future_error and
+ * opts->statuses / errors). Closing it before it is done abandons the map:
+ * nothing is written to out after mproc_future_close returns.
+ * Returns 0 and *fut; as mproc_pool_map for bad arguments (no
+ * MPROC_ETIMEDOUT: the waits have the timeouts), MPROC_ENOMEM. */
+MPROC_API int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                                   size_t in_size, void *out, size_t out_size,
+                                   const struct mproc_pool_map_opts *opts, mproc_future **fut);
+
 /* mproc_future_wait - wait up to timeout_ms for the task to finish (driving
  * the pool meanwhile). 0 when it finished (successfully or not: see
- * mproc_future_result), MPROC_ETIMEDOUT, MPROC_EINVAL. */
+ * mproc_future_result); MPROC_ETIMEDOUT (timeout_ms > 0 passed); MPROC_EAGAIN
+ * (timeout_ms == 0 and not finished); MPROC_EBROKEN; MPROC_EINVAL;
+ * MPROC_EBUSY (from a callback); MPROC_ENOTCHILD. */
 MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
 
+/* mproc_future_wait_any - wait up to timeout_ms until one of the n futures
+ * is finished (NULL entries are skipped; all must belong to one pool) and
+ * store its position in *index: of the finished ones, the one that finished
+ * first. Setting fs[*index] = NULL (after closing it, or not) and calling
+ * again gives the next one: that loop is as_completed, in completion order.
+ * Returns 0; MPROC_ENOENT (every entry is NULL); MPROC_ETIMEDOUT /
+ * MPROC_EAGAIN (as mproc_future_wait); MPROC_EINVAL (NULL fs or index,
+ * futures of different pools); MPROC_EBUSY; MPROC_EBROKEN;
+ * MPROC_ENOTCHILD. */
+MPROC_API int mproc_future_wait_any(mproc_future *const *fs, size_t n, int timeout_ms,
+                                    size_t *index);
+
+/* mproc_future_wait_all - wait up to timeout_ms until every one of the n
+ * futures (NULL entries skipped) is finished. 0, or as mproc_future_wait_any
+ * (but never MPROC_ENOENT). */
+MPROC_API int mproc_future_wait_all(mproc_future *const *fs, size_t n, int timeout_ms);
+
 /* mproc_future_done - 1 if finished, 0 if not (never blocks; collects
- * results that have arrived), or a negative code. */
+ * results that have arrived), or MPROC_EINVAL. */
 MPROC_API int mproc_future_done(mproc_future *f);
 
+/* mproc_future_cancel - cancel the task: if no worker started it, it never
+ * runs; if one is running it, that worker is killed (with every process it
+ * started) and replaced, and the pool goes on. Either way the future is
+ * finished when the call returns, its status MPROC_ECANCELED (its done
+ * callback has run). An async map cannot be cancelled (close it instead).
+ * Returns 0; MPROC_EALREADY (it had finished, or its result is already
+ * back); MPROC_EBUSY (running on a backend that cannot stop it: MPI);
+ * MPROC_EINVAL (NULL, an async map); MPROC_ENOTCHILD. Never blocks. */
+MPROC_API int mproc_future_cancel(mproc_future *f);
+
 /* mproc_future_result - the outcome of a finished task: 0 and the result
- * bytes in *out / *out_len (owned by the future, valid until it is freed;
+ * bytes in *out / *out_len (owned by the future, valid until it is closed;
  * either pointer may be NULL); the task's status if it failed (then
- * mproc_future_error says more); MPROC_EAGAIN if it has not finished. */
+ * mproc_future_error says more; MPROC_ECANCELED if cancelled,
+ * MPROC_ETIMEDOUT if it overran its timeout); MPROC_EAGAIN if it has not
+ * finished; MPROC_EINVAL. */
 MPROC_API int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len);
 
 /* mproc_future_error - the details of a failed task into *err: 0, or
@@ -251,30 +333,36 @@ MPROC_API int mproc_future_result(const mproc_future *f, const void **out, size_
  * err->code is 0. */
 MPROC_API int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err);
 
-/* mproc_future_free - release a future (a task still running finishes and
- * its result is dropped). A future must be freed before its pool. NULL is
- * ignored. */
-MPROC_API void mproc_future_free(mproc_future *f);
+/* mproc_future_close - release a future. A task still queued is dropped; one
+ * running finishes and its result is dropped; an async map is abandoned. A
+ * future must be closed before its pool. Returns 0; MPROC_EINVAL for NULL or
+ * a future already closed (detected while its memory was not reused: never
+ * close twice); MPROC_EBUSY from inside a callback. */
+MPROC_API int mproc_future_close(mproc_future *f);
 
-/* mproc_pool_close - no more work may be submitted (maps and submit return
+/* mproc_pool_shutdown - no more work may be submitted (maps and submit return
  * MPROC_ECLOSED); work already submitted goes on. Never blocks. 0 or
  * MPROC_EINVAL / MPROC_ENOTCHILD. */
-MPROC_API int mproc_pool_close(mproc_pool *pool);
+MPROC_API int mproc_pool_shutdown(mproc_pool *pool);
 
-/* mproc_pool_join - after close (or terminate): finish every submitted
+/* mproc_pool_join - after shutdown (or terminate): finish every submitted
  * task, then stop the workers and reap them, waiting at most timeout_ms.
- * 0 when no worker is left; MPROC_EINVAL if the pool is still open (as in
- * Python); MPROC_ETIMEDOUT (call again, or terminate). */
+ * 0 when no worker is left; MPROC_EINVAL if the pool was not shut down (as
+ * in Python); MPROC_ETIMEDOUT (call again, or terminate). */
 MPROC_API int mproc_pool_join(mproc_pool *pool, int timeout_ms);
 
-/* mproc_pool_terminate - kill every worker now (SIGKILL) and reap them;
- * every unfinished task and future fails with MPROC_ECANCELED. Implies
- * close. Blocks only for the reaping of the killed workers. */
+/* mproc_pool_terminate - kill every worker now (SIGKILL, with every process
+ * it started) and reap them; every unfinished task and future fails with
+ * MPROC_ECANCELED. Implies shutdown. Blocks only for the reaping of the
+ * killed workers. */
 MPROC_API int mproc_pool_terminate(mproc_pool *pool);
 
-/* mproc_pool_free - terminate if still running, then release the handle.
- * NULL is ignored. */
-MPROC_API void mproc_pool_free(mproc_pool *pool);
+/* mproc_pool_close - terminate if still running, then release the handle.
+ * Returns 0; MPROC_EINVAL for NULL or a handle already closed (detected
+ * while its memory was not reused: never close twice); MPROC_EBUSY from
+ * inside a callback. In a forked child (a handle inherited across fork) it
+ * only releases the child's memory. */
+MPROC_API int mproc_pool_close(mproc_pool *pool);
 
 /* mproc_pool_workers - the number of worker processes. */
 MPROC_API int mproc_pool_workers(const mproc_pool *pool);
@@ -294,10 +382,12 @@ struct mproc_pool_stats {
     uint64_t worker_retired; /* workers replaced after max_tasks_per_worker */
     uint64_t redispatched;   /* items given again after their worker died before them */
     uint64_t retried;        /* items run again under MPROC_POOL_RETRY_TASK */
+    uint64_t timed_out;      /* items that overran their timeout (their worker killed) */
+    uint64_t cancelled;      /* futures cancelled by mproc_future_cancel */
 };
 
-/* mproc_pool_get_stats - copy the counters; 0 or MPROC_EINVAL. */
-MPROC_API int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out);
+/* mproc_pool_stats - copy the counters; 0 or MPROC_EINVAL. */
+MPROC_API int mproc_pool_stats(const mproc_pool *pool, struct mproc_pool_stats *out);
 
 /* mproc_pool_progress_bar - a progress function for map opts that draws
  * "\r[#####     ]  50% 500/1000" on stderr when stderr is a terminal (and

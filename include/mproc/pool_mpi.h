@@ -16,9 +16,9 @@
  *       }
  *       if (rc < 0) ...                       // rank 0 (or every rank) failed
  *       mproc_pool_map(pool, count_primes, ...);   // rank 0 only: the usual API
- *       mproc_pool_close(pool);
+ *       mproc_pool_shutdown(pool);
  *       mproc_pool_join(pool, MPROC_FOREVER);
- *       mproc_pool_free(pool);
+ *       mproc_pool_close(pool);
  *       mproc_mpi_finalize();
  *   }
  *

@@ -110,9 +110,9 @@ static void round_end(int my_rc, const int *want)
 
 static void finish_pool(mproc_pool *pool)
 {
-    CHECK_RC(mproc_pool_close(pool), 0);
+    CHECK_RC(mproc_pool_shutdown(pool), 0);
     CHECK_RC(mproc_pool_join(pool, MPROC_FOREVER), 0);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
 }
 
 static void pool_mpi_map_squares_every_item_with_any_chunk_size(void)
@@ -240,7 +240,7 @@ static void pool_mpi_future_gives_its_result(void)
             if (out && len == 8)
                 memcpy(&y, out, 8);
             CHECK(y == i * i);
-            mproc_future_free(f[i]);
+            mproc_future_close(f[i]);
         }
         finish_pool(pool);
     }
@@ -285,13 +285,13 @@ static void pool_mpi_terminate_cancels_unfinished_futures(void)
         int canceled = 0;
         for (int i = 0; i < 40; i++) {
             canceled += mproc_future_result(f[i], NULL, NULL) == MPROC_ECANCELED;
-            mproc_future_free(f[i]);
+            mproc_future_close(f[i]);
         }
         CHECK(canceled > 0);
         rc = mproc_pool_submit(pool, nap, &x, 8, 0, &f[0]);
         CHECK(rc == MPROC_ECANCELED || rc == MPROC_ECLOSED);
         rc = 0;
-        mproc_pool_free(pool);
+        mproc_pool_close(pool);
     }
     round_end(rc, served);
 }
@@ -303,7 +303,7 @@ static void pool_mpi_free_without_join_releases_the_workers(void)
     if (world_rank == 0) {
         int64_t in[3] = {1, 2, 3}, out[3];
         CHECK_RC(mproc_pool_map(pool, square, in, 3, 8, out, 8, NULL, MPROC_FOREVER), 0);
-        mproc_pool_free(pool);
+        mproc_pool_close(pool);
     }
     round_end(rc, served);
 }

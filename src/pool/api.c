@@ -1,6 +1,6 @@
-/* pool_api.c - the public pool calls: create, the map family, futures,
- * close / join / terminate / free, introspection. The machinery they drive
- * is in pool.c (see its design note); the local backend in pool_local.c.
+/* api.c - the public pool calls: create, the map family, futures,
+ * shutdown / join / terminate / close, introspection. The machinery they
+ * drive is in engine.c (see its design note); the local backend in local.c.
  *
  * Every call first checks the handle (NULL, or inherited across fork:
  * MPROC_ENOTCHILD), then its arguments, and writes out-parameters only on
@@ -8,7 +8,9 @@
  * futures' jobs on p->futures so that join can wait for them and terminate
  * can cancel them.
  */
-#include "pool_engine.h"
+#include "engine.h"
+
+#include <limits.h>
 
 #include <sched.h>
 #include <stdlib.h>
@@ -34,8 +36,9 @@ int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_po
     if (opts)
         o = *opts;
     if (o.workers < 0 || o.workers > 4096 || o.max_retries < 0 || o.on_death < 0 ||
-        o.on_death > MPROC_POOL_FAIL_POOL || (o.slot_bytes && o.slot_bytes < 4096) ||
-        o.slot_bytes > ((size_t)1 << 30) || o.slots_per_worker > 1024)
+        o.task_timeout_ms < 0 || o.on_death > MPROC_POOL_FAIL_POOL ||
+        (o.slot_bytes && o.slot_bytes < 4096) || o.slot_bytes > ((size_t)1 << 30) ||
+        o.slots_per_worker > 1024)
         return MPROC_EINVAL;
     if (o.start_method != MPROC_START_FORK && o.start_method != MPROC_START_SPAWN)
         return MPROC_EINVAL;
@@ -60,6 +63,7 @@ int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
     mproc_pool *p = calloc(1, sizeof *p);
     if (!p)
         return MPROC_ENOMEM;
+    p->magic = MPROC__POOL_MAGIC;
     p->ops = ops;
     p->be = be;
     p->opts = *resolved;
@@ -163,16 +167,40 @@ int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn
     return mproc__pool_run_job(pool, j, timeout_ms);
 }
 
-int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
-                      size_t out_cap, mproc_future **out)
+static void future_link(mproc_pool *pool, struct mproc__pool_job *j)
+{
+    j->fnext = pool->futures;
+    if (pool->futures)
+        pool->futures->fprev = j;
+    pool->futures = j;
+}
+
+static void future_unlink(mproc_pool *pool, struct mproc__pool_job *j)
+{
+    if (j->fprev)
+        j->fprev->fnext = j->fnext;
+    else if (pool && pool->futures == j)
+        pool->futures = j->fnext;
+    if (j->fnext)
+        j->fnext->fprev = j->fprev;
+    j->fnext = j->fprev = NULL;
+}
+
+int mproc_pool_submit_ex(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
+                         size_t out_cap, const struct mproc_pool_submit_opts *opts,
+                         mproc_future **out)
 {
     int rc = mproc__pool_check_open(pool);
     if (rc < 0)
         return rc;
-    if (!fn || !out || (in_len && !in) || in_len > UINT32_MAX || out_cap > UINT32_MAX)
+    if (!fn || !out || (in_len && !in))
         return MPROC_EINVAL;
-    if (pool->ops->max_items(pool, in_len, out_cap) == 0)
+    if (in_len > UINT32_MAX || out_cap > UINT32_MAX ||
+        pool->ops->max_items(pool, in_len, out_cap) == 0)
         return MPROC_EMSGSIZE;
+    uint64_t tmo;
+    if ((rc = mproc__pool_task_timeout(pool, opts ? opts->task_timeout_ms : 0, &tmo)) < 0)
+        return rc;
     mproc_future *f = calloc(1, sizeof *f);
     struct mproc__pool_job *j = calloc(1, sizeof *j);
     if (!f || !j) {
@@ -187,6 +215,12 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
     j->out_size = out_cap;
     j->total = 1;
     j->fut = f;
+    j->timeout_ns = tmo;
+    if (opts) {
+        j->on_done = opts->on_done;
+        j->on_done_arg = opts->on_done_arg;
+    }
+    f->magic = MPROC__FUTURE_MAGIC;
     f->pool = pool;
     f->job = j;
     uint32_t len32 = (uint32_t)in_len;
@@ -196,20 +230,63 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
         free(f);
         return MPROC_ENOMEM;
     }
-    j->fnext = pool->futures;
-    if (pool->futures)
-        pool->futures->fprev = j;
-    pool->futures = j;
+    future_link(pool, j);
     mproc__pool_pending_push_back(pool, c);
+    pool->in_engine = true; /* a callback of a chunk failing to post must not re-enter */
     mproc__pool_fill(pool, NULL);
+    pool->in_engine = false;
     *out = f;
     return 0;
+}
+
+int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
+                      size_t out_cap, mproc_future **out)
+{
+    return mproc_pool_submit_ex(pool, fn, in, in_len, out_cap, NULL, out);
+}
+
+int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                         size_t in_size, void *out, size_t out_size,
+                         const struct mproc_pool_map_opts *opts, mproc_future **fut)
+{
+    if (!fut)
+        return MPROC_EINVAL;
+    struct mproc__pool_job *j;
+    int rc = mproc__pool_map_job(pool, JOB_MAP, fn, in, n, in_size, out, out_size, opts,
+                                 MPROC_FOREVER, &j);
+    if (rc < 0)
+        return rc;
+    mproc_future *f = calloc(1, sizeof *f);
+    if (!f) {
+        mproc__pool_job_unref(j);
+        return MPROC_ENOMEM;
+    }
+    f->magic = MPROC__FUTURE_MAGIC;
+    f->pool = pool;
+    f->job = j;
+    j->fut = f;
+    if (n == 0) {
+        f->done = true;
+        f->done_seq = ++pool->done_seq;
+    } else {
+        future_link(pool, j);
+        pool->in_engine = true;
+        mproc__pool_fill(pool, NULL);
+        pool->in_engine = false;
+    }
+    *fut = f;
+    return 0;
+}
+
+static bool future_ok(const mproc_future *f)
+{
+    return f && f->magic == MPROC__FUTURE_MAGIC;
 }
 
 int mproc_future_wait(mproc_future *f, int timeout_ms)
 {
     struct mproc__deadline d;
-    if (!f || mproc__deadline_init(&d, timeout_ms) < 0)
+    if (!future_ok(f) || mproc__deadline_init(&d, timeout_ms) < 0)
         return MPROC_EINVAL;
     if (f->done)
         return 0;
@@ -221,12 +298,90 @@ int mproc_future_wait(mproc_future *f, int timeout_ms)
     rc = mproc__pool_drive(f->pool, f->job, &d);
     if (f->done)
         return 0;
-    return rc < 0 ? rc : MPROC_ETIMEDOUT;
+    if (rc < 0 && rc != MPROC_ETIMEDOUT)
+        return rc;
+    return timeout_ms == 0 ? MPROC_EAGAIN : MPROC_ETIMEDOUT;
+}
+
+/* The finished future that finished first among fs (-1: none); *pool the
+ * pool they share (NULL: none live); *live the number of non-NULL entries. */
+static int scan_futures(mproc_future *const *fs, size_t n, size_t *best, mproc_pool **pool,
+                        size_t *live, size_t *pending)
+{
+    uint64_t best_seq = UINT64_MAX;
+    *pool = NULL;
+    *live = *pending = 0;
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        const mproc_future *f = fs[i];
+        if (!f)
+            continue;
+        if (!future_ok(f))
+            return MPROC_EINVAL;
+        (*live)++;
+        if (f->done) {
+            if (!found || f->done_seq < best_seq) {
+                best_seq = f->done_seq;
+                *best = i;
+                found = true;
+            }
+            continue;
+        }
+        (*pending)++;
+        if (*pool && f->pool != *pool)
+            return MPROC_EINVAL;
+        *pool = f->pool;
+    }
+    return found ? 1 : 0;
+}
+
+static int wait_many(mproc_future *const *fs, size_t n, int timeout_ms, size_t *index, bool all)
+{
+    struct mproc__deadline d;
+    if (!fs || (!all && !index) || mproc__deadline_init(&d, timeout_ms) < 0)
+        return MPROC_EINVAL;
+    int last = 1; /* 1: not stepped yet */
+    for (;;) {
+        size_t best = 0, live, pending;
+        mproc_pool *p;
+        int rc = scan_futures(fs, n, &best, &p, &live, &pending);
+        if (rc < 0)
+            return rc;
+        if (!all && rc == 1) {
+            *index = best;
+            return 0;
+        }
+        if (!all && live == 0)
+            return MPROC_ENOENT;
+        if (all && pending == 0)
+            return 0;
+        if (last == MPROC_ETIMEDOUT || (last == 0 && d.poll))
+            return timeout_ms == 0 ? MPROC_EAGAIN : MPROC_ETIMEDOUT;
+        if (last < 0)
+            return last;
+        if (!p)
+            return MPROC_EBROKEN; /* its pool was closed: it never finishes */
+        if ((rc = mproc__pool_check(p)) < 0)
+            return rc;
+        if (p->in_engine)
+            return MPROC_EBUSY;
+        last = mproc__pool_step(p, &d);
+    }
+}
+
+int mproc_future_wait_any(mproc_future *const *fs, size_t n, int timeout_ms, size_t *index)
+{
+    return wait_many(fs, n, timeout_ms, index, false);
+}
+
+int mproc_future_wait_all(mproc_future *const *fs, size_t n, int timeout_ms)
+{
+    return wait_many(fs, n, timeout_ms, NULL, true);
 }
 
 int mproc_future_done(mproc_future *f)
 {
-    if (!f)
+    if (!future_ok(f))
         return MPROC_EINVAL;
     if (!f->done && mproc__pool_check(f->pool) == 0 && !f->pool->in_engine) {
         struct mproc__deadline d;
@@ -236,9 +391,25 @@ int mproc_future_done(mproc_future *f)
     return f->done ? 1 : 0;
 }
 
+int mproc_future_cancel(mproc_future *f)
+{
+    if (!future_ok(f) || f->job->kind != JOB_FUTURE)
+        return MPROC_EINVAL;
+    if (f->done)
+        return MPROC_EALREADY;
+    int rc = mproc__pool_check(f->pool);
+    if (rc < 0)
+        return rc;
+    bool was = f->pool->in_engine;
+    f->pool->in_engine = true;
+    rc = mproc__pool_cancel(f->pool, f->job);
+    f->pool->in_engine = was;
+    return rc;
+}
+
 int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len)
 {
-    if (!f)
+    if (!future_ok(f))
         return MPROC_EINVAL;
     if (!f->done)
         return MPROC_EAGAIN;
@@ -253,7 +424,7 @@ int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len
 
 int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
 {
-    if (!f || !err)
+    if (!future_ok(f) || !err)
         return MPROC_EINVAL;
     if (!f->done)
         return MPROC_EAGAIN;
@@ -261,28 +432,29 @@ int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
     return 0;
 }
 
-void mproc_future_free(mproc_future *f)
+int mproc_future_close(mproc_future *f)
 {
-    if (!f)
-        return;
+    if (!future_ok(f))
+        return MPROC_EINVAL;
     struct mproc__pool_job *j = f->job;
+    if (f->pool && f->pool->in_engine && f->pool->owner == getpid())
+        return MPROC_EBUSY;
     if (!f->done) {
-        j->abandoned = true;
-        if (j->fprev)
-            j->fprev->fnext = j->fnext;
-        else if (f->pool && f->pool->futures == j)
-            f->pool->futures = j->fnext;
-        if (j->fnext)
-            j->fnext->fprev = j->fprev;
-        j->fnext = j->fprev = NULL;
+        future_unlink(f->pool, j);
+        if (f->pool && f->pool->owner == getpid())
+            mproc__pool_abandon(f->pool, j);
+        else
+            j->abandoned = true;
     }
     j->fut = NULL;
     mproc__pool_job_unref(j);
+    f->magic = 0;
     free(f->out);
     free(f);
+    return 0;
 }
 
-int mproc_pool_close(mproc_pool *pool)
+int mproc_pool_shutdown(mproc_pool *pool)
 {
     int rc = mproc__pool_check(pool);
     if (rc < 0)
@@ -331,11 +503,13 @@ int mproc_pool_terminate(mproc_pool *pool)
     return 0;
 }
 
-void mproc_pool_free(mproc_pool *pool)
+int mproc_pool_close(mproc_pool *pool)
 {
-    if (!pool)
-        return;
+    if (!pool || pool->magic != MPROC__POOL_MAGIC)
+        return MPROC_EINVAL;
     if (pool->owner == getpid()) {
+        if (pool->in_engine)
+            return MPROC_EBUSY;
         if (!pool->joined)
             mproc_pool_terminate(pool);
         /* Futures the caller still holds stay valid but will not finish. */
@@ -344,8 +518,10 @@ void mproc_pool_free(mproc_pool *pool)
                 j->fut->pool = NULL;
         pool->ops->destroy(pool);
     }
+    pool->magic = 0;
     free(pool->ctab);
     free(pool);
+    return 0;
 }
 
 int mproc_pool_workers(const mproc_pool *pool)
@@ -363,9 +539,9 @@ int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
     return pool->ops->worker_pids(pool, out, max);
 }
 
-int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
+int mproc_pool_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
 {
-    if (!pool || !out)
+    if (!pool || pool->magic != MPROC__POOL_MAGIC || !out)
         return MPROC_EINVAL;
     *out = pool->stats;
     return 0;

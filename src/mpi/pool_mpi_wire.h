@@ -6,7 +6,7 @@
 #ifndef MPROC_POOL_MPI_WIRE_H
 #define MPROC_POOL_MPI_WIRE_H
 
-#include "pool_internal.h"
+#include "pool/pool_internal.h"
 
 #include "mproc/pool_mpi.h"
 

@@ -1,22 +1,26 @@
-/* pool_local.c - the local backend of the pool: forked worker processes, a
- * ring of task slots per worker in one shared segment (layout and slot
- * protocol in pool_local.h, the worker's loop in pool_worker.c).
+/* local.c - the local backend of the pool: forked worker processes that
+ * pull chunks from one queue of task slots in a shared segment (layout and
+ * slot protocol in local.h, the worker's loop in worker.c).
  *
- * Owner side model: for each worker w the owner keeps `post` (ring index of
- * the next slot to fill) and `harvest` (ring index of the oldest slot not yet
- * handed to the engine); slots [harvest, post) are in flight. Only the owner
- * moves these counters, and only from the engine's thread. A slot handed to
- * the engine stays DONE (not reusable) until the engine releases its event.
+ * Owner side model: the owner keeps its own copy of what it posted in each
+ * slot (struct lp_posted) and a stack of slots it may fill. post() fills a
+ * free slot and appends its ticket to the queue; whichever worker is idle
+ * claims it. poll() scans the slots' control words for DONE ones (a short
+ * array, so one scan finds every finished chunk: results are gathered in
+ * batches) and hands them to the engine one by one. With nothing DONE it
+ * spins briefly, then sleeps on shm.done_bell (capped at DEATH_CHECK_MS, or
+ * at the nearest per-item deadline), and looks for dead workers before
+ * every sleep and every DEATH_CHECK_POLLS polls: waitid(P_PIDFD, WNOHANG)
+ * reaps a dead worker and tells how it ended. A dead worker holds at most
+ * one slot (RUNNING with its index in the control word): that one is
+ * reported as LOST with its exact progress, followed by WORKER_GONE. The
+ * slot is untouched until the engine releases the event, so the inputs it
+ * copies for re-dispatch are intact.
  *
- * poll(): the oldest in-flight slot of each worker, round robin; DONE gives
- * an event. With nothing DONE it spins briefly, then sleeps on
- * shm.done_bell (capped at DEATH_CHECK_MS), and looks for dead workers
- * before every sleep and every DEATH_CHECK_POLLS polls: waitid(P_PIDFD,
- * WNOHANG) reaps a dead worker and tells how it ended. A dead worker's
- * in-flight slots are then reported oldest first - DONE ones as DONE, the
- * RUNNING one and the POSTED ones as LOST with their exact progress -
- * followed by WORKER_GONE. Its slots are untouched until respawn(), so the
- * inputs the engine copies for re-dispatch are intact.
+ * Process trees: each forked worker leads its own process group, and every
+ * kill (death policy, cancel, timeout, terminate) and every death the owner
+ * notices signals the whole group, so processes a task started die with
+ * their worker instead of being orphaned.
  *
  * Start methods: fork (default) - the worker inherits an anonymous segment
  * and the task pointers are valid in it; we hold its pidfd and reap it with
@@ -25,7 +29,7 @@
  * (removed when the pool is freed); slots then carry the index of the task's
  * registered name in shm.tasks, and process.c's handle does the reaping.
  */
-#include "pool_local.h"
+#include "local.h"
 #include "linux/child.h"
 #include "linux/sysmem.h"
 
@@ -39,6 +43,7 @@
 #define OWNER_SPIN 2048
 #define OWNER_YIELD_EVERY 128
 #define DEATH_CHECK_MS 10
+#define KILL_CHECK_MS 1 /* while a worker we killed is not reaped yet */
 #define DEATH_CHECK_POLLS 256
 
 /* How a reaped worker ended. */
@@ -51,10 +56,10 @@ struct lp_worker {
     pid_t pid;
     int pidfd;           /* -1 when no process; owned by proc if spawned */
     mproc_process *proc; /* spawned workers: process.c's handle (it reaps) */
-    uint64_t post;
-    uint64_t harvest;
-    bool dead; /* reaped, its slots being reported */
+    bool dead;           /* reaped, its slot being reported */
+    bool lost_sent;
     bool gone_sent;
+    int killed; /* MPROC_ECANCELED / MPROC_ETIMEDOUT: we killed it on purpose */
     struct lp_reaped how;
     struct mproc__lp_worker_args args;
 };
@@ -64,20 +69,31 @@ struct lp_worker {
  * must not make the owner read outside the slot. */
 struct lp_posted {
     uint64_t token;
+    uint64_t ticket;
+    uint64_t timeout_ns;
     uint32_t count, in_stride, out_size;
+    bool in_use; /* posted, not yet released */
+    bool handed; /* in an event the engine has not released yet */
 };
 
 struct lp {
     struct mproc__seg seg;
     bool spawn; /* workers re-execute the program (named segment) */
+    struct mproc__lp_map m;
     struct mproc__lp_shm *shm;
     struct lp_worker *w;
     int nworkers;
     uint32_t nslots;
+    uint32_t ring_size;
     uint64_t slot_bytes;
-    int rr; /* round-robin start of poll and post */
+    uint64_t tail; /* the owner's copy of shm.tail */
+    uint32_t scan; /* where poll's scan for DONE slots starts */
     unsigned polls;
-    struct lp_posted *posted; /* nworkers * nslots, owner's copy of each slot's header */
+    unsigned timed;           /* slots in use with a timeout */
+    unsigned killing;         /* workers killed on purpose, not reaped yet */
+    struct lp_posted *posted; /* nslots */
+    uint32_t *free_slots;     /* stack of slots the owner may fill */
+    uint32_t nfree;
 };
 
 static struct lp *lp_of(struct mproc_pool *p)
@@ -85,27 +101,9 @@ static struct lp *lp_of(struct mproc_pool *p)
     return p->be;
 }
 
-static struct mproc__lp_wctl *wctl_of(struct lp *lp, int w)
+static struct mproc__lp_slot *slot_of(struct lp *lp, uint32_t idx)
 {
-    return (struct mproc__lp_wctl *)(void *)((unsigned char *)lp->shm + sizeof *lp->shm) + w;
-}
-
-static unsigned char *slots_base(struct lp *lp)
-{
-    return (unsigned char *)lp->shm + sizeof *lp->shm +
-           sizeof(struct mproc__lp_wctl) * (size_t)lp->nworkers;
-}
-
-static struct mproc__lp_slot *slot_of(struct lp *lp, int w, uint64_t i)
-{
-    size_t idx = (size_t)w * lp->nslots + (size_t)(i % lp->nslots);
-    return (struct mproc__lp_slot *)(void *)(slots_base(lp) + idx * lp->slot_bytes);
-}
-
-static struct lp_posted *posted_of(struct lp *lp, const struct mproc__lp_slot *s)
-{
-    size_t idx = (size_t)((const unsigned char *)s - slots_base(lp)) / lp->slot_bytes;
-    return &lp->posted[idx];
+    return (struct mproc__lp_slot *)(void *)(lp->m.slots + (size_t)idx * lp->slot_bytes);
 }
 
 /* The layout of a chunk of n items inside a slot (the owner computes it from
@@ -140,8 +138,7 @@ static size_t lp_max_items(struct mproc_pool *p, size_t in_size, size_t out_size
 
 static size_t lp_max_chunks(struct mproc_pool *p)
 {
-    struct lp *lp = lp_of(p);
-    return (size_t)lp->nworkers * lp->nslots;
+    return lp_of(p)->nslots;
 }
 
 /* The spawn start method: a daemon child that re-executes the program and
@@ -171,7 +168,7 @@ static int spawn_exec(struct lp *lp, int w)
     wk->proc = proc;
     wk->pid = mproc_process_pid(proc);
     wk->pidfd = mproc_process_pidfd(proc);
-    wctl_of(lp, w)->pid = wk->pid;
+    lp->m.wctl[w].pid = wk->pid;
     return 0;
 }
 
@@ -183,12 +180,29 @@ static bool pidfd_ended(int pidfd)
     return mproc__child_wait(pidfd, &now) == 1;
 }
 
+/* The rest of a worker's process group (what its tasks started). Called
+ * only while the worker is not reaped yet, so its pid, which names the
+ * group, cannot belong to anyone else. */
+static void group_kill(struct lp_worker *wk)
+{
+    if (wk->pid > 0)
+        (void)kill(-wk->pid, SIGKILL);
+}
+
 /* Reap worker wk if it ended (nohang) or when it ends: 1 and *how, 0 if it
  * still runs. A worker reaped by someone else (SIGCHLD ignored, a stray
  * waitpid(-1)) counts as ended, how unknown. */
 static int worker_reap(struct lp_worker *wk, bool nohang, struct lp_reaped *how)
 {
     int rc;
+    if (wk->pidfd >= 0) {
+        struct mproc__deadline d;
+        (void)mproc__deadline_init(&d, nohang ? 0 : MPROC_FOREVER);
+        if (mproc__child_wait(wk->pidfd, &d) == 0)
+            return 0;
+        /* Ended, not reaped yet: its pid still names its group. */
+        group_kill(wk);
+    }
     if (wk->proc) {
         struct mproc_exit st;
         rc = mproc_process_join(wk->proc, nohang ? 0 : MPROC_FOREVER, &st);
@@ -230,22 +244,17 @@ static void worker_kill(struct lp_worker *wk)
         mproc_process_kill(wk->proc);
     else if (wk->pidfd >= 0)
         (void)mproc__child_signal(wk->pidfd, SIGKILL);
+    group_kill(wk);
 }
 
 static int spawn_worker(struct lp *lp, int w)
 {
     struct lp_worker *wk = &lp->w[w];
-    struct mproc__lp_wctl *c = wctl_of(lp, w);
-    for (uint32_t i = 0; i < lp->nslots; i++) {
-        atomic_store_explicit(&slot_of(lp, w, i)->state, MPROC__LP_FREE, memory_order_relaxed);
-        atomic_store_explicit(&slot_of(lp, w, i)->ndone, 0, memory_order_relaxed);
-    }
-    atomic_store(&c->sleeping, 0);
-    atomic_store(&c->stop, 0);
+    struct mproc__lp_wctl *c = &lp->m.wctl[w];
     atomic_store(&c->ready, 0);
     atomic_store(&c->retired, 0);
-    wk->post = wk->harvest = 0;
-    wk->dead = wk->gone_sent = false;
+    wk->dead = wk->gone_sent = wk->lost_sent = false;
+    wk->killed = 0;
 
     if (lp->spawn)
         return spawn_exec(lp, w);
@@ -253,10 +262,13 @@ static int spawn_worker(struct lp *lp, int w)
     if (pid < 0)
         return mproc__err();
     if (pid == 0) {
+        (void)setpgid(0, 0);
         if (!mproc__child_pdeathsig(wk->args.owner))
             _exit(0);
         mproc__lp_worker_main(&wk->args);
     }
+    /* Also from this side, so that the group exists before we could kill it. */
+    (void)setpgid(pid, pid);
     int fd;
     int rc = mproc__child_pidfd(pid, &fd);
     if (rc < 0) {
@@ -290,9 +302,23 @@ static void lp_free(struct lp *lp)
         free(lp->w);
     }
     free(lp->posted);
+    free(lp->free_slots);
     if (lp->shm)
         mproc__seg_close(&lp->seg, true);
     free(lp);
+}
+
+/* Every slot free, the queue empty (no worker may be running). */
+static void reset_slots(struct lp *lp)
+{
+    lp->nfree = 0;
+    for (uint32_t i = lp->nslots; i-- > 0;) {
+        atomic_store_explicit(&lp->m.ctl[i], 0, memory_order_relaxed);
+        lp->posted[i].in_use = lp->posted[i].handed = false;
+        lp->free_slots[lp->nfree++] = i;
+    }
+    lp->timed = 0;
+    atomic_store_explicit(&lp->shm->head, lp->tail, memory_order_seq_cst);
 }
 
 int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
@@ -301,12 +327,11 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
     if (!lp)
         return MPROC_ENOMEM;
     lp->nworkers = o->workers;
-    lp->nslots = o->slots_per_worker;
+    lp->nslots = (uint32_t)o->workers * o->slots_per_worker;
+    lp->ring_size = 2 * lp->nslots;
     lp->slot_bytes = o->slot_bytes;
     lp->spawn = o->start_method == MPROC_START_SPAWN;
-    size_t body = sizeof(struct mproc__lp_shm) +
-                  sizeof(struct mproc__lp_wctl) * (size_t)o->workers +
-                  (size_t)o->workers * lp->nslots * lp->slot_bytes;
+    size_t body = mproc__lp_body_size((uint64_t)o->workers, lp->nslots, lp->slot_bytes);
     /* Before reserving: fallocate of more than memory + swap would not fail
      * but run the machine into the OOM killer. */
     int rc = mproc__sysmem_check(body + MPROC__SEG_HDR_SIZE, lp->spawn);
@@ -322,24 +347,27 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
         return rc;
     }
     lp->shm = lp->seg.body;
+    mproc__lp_map_init(&lp->m, lp->shm, (uint64_t)o->workers, lp->nslots);
     lp->shm->workers = (uint32_t)o->workers;
-    lp->shm->slots = lp->nslots;
+    lp->shm->nslots = lp->nslots;
     lp->shm->slot_bytes = lp->slot_bytes;
     lp->shm->by_name = lp->spawn;
+    lp->shm->ring_size = lp->ring_size;
     mproc__seg_publish(&lp->seg);
     lp->w = calloc((size_t)o->workers, sizeof *lp->w);
-    lp->posted = calloc((size_t)o->workers * lp->nslots, sizeof *lp->posted);
-    if (!lp->w || !lp->posted) {
+    lp->posted = calloc(lp->nslots, sizeof *lp->posted);
+    lp->free_slots = calloc(lp->nslots, sizeof *lp->free_slots);
+    if (!lp->w || !lp->posted || !lp->free_slots) {
         lp_free(lp);
         return MPROC_ENOMEM;
     }
+    reset_slots(lp);
     for (int i = 0; i < o->workers; i++)
         lp->w[i].pidfd = -1;
     for (int i = 0; i < o->workers; i++) {
         struct mproc__lp_worker_args *a = &lp->w[i].args;
-        a->shm = lp->shm;
-        a->wctl = wctl_of(lp, i);
-        a->slots = (unsigned char *)slot_of(lp, i, 0);
+        a->m = lp->m;
+        a->worker = (uint32_t)i;
         a->nslots = lp->nslots;
         a->slot_bytes = lp->slot_bytes;
         a->owner = getpid();
@@ -375,6 +403,24 @@ static int64_t task_id(struct lp *lp, mproc_task_fn fn)
     return n + 1;
 }
 
+/* Move head past tickets that were claimed or taken back (what a worker
+ * would do on its next claim; needed only when the ring is short of room
+ * after chunks were taken back). */
+static void help_head(struct lp *lp)
+{
+    for (;;) {
+        uint64_t h = atomic_load_explicit(&lp->shm->head, memory_order_acquire);
+        if (h >= lp->tail)
+            return;
+        uint32_t idx = atomic_load_explicit(&lp->m.ring[h % lp->ring_size], memory_order_acquire);
+        if (idx < lp->nslots && atomic_load_explicit(&lp->m.ctl[idx], memory_order_acquire) ==
+                                    mproc__lp_word(h, 0, MPROC__LP_POSTED))
+            return; /* a chunk still waits for a worker */
+        atomic_compare_exchange_strong_explicit(&lp->shm->head, &h, h + 1, memory_order_acq_rel,
+                                                memory_order_acquire);
+    }
+}
+
 static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
 {
     struct lp *lp = lp_of(p);
@@ -385,35 +431,29 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
             return (int)id;
         fn = (uint64_t)id;
     }
-    /* The worker with the fewest chunks in flight, round robin among equals. */
-    int best = -1;
-    uint64_t best_load = lp->nslots;
-    for (int k = 0; k < lp->nworkers; k++) {
-        int w = (lp->rr + k) % lp->nworkers;
-        struct lp_worker *wk = &lp->w[w];
-        if (wk->pidfd < 0 || wk->dead)
-            continue;
-        uint64_t load = wk->post - wk->harvest;
-        if (load < best_load && atomic_load_explicit(&slot_of(lp, w, wk->post)->state,
-                                                     memory_order_acquire) == MPROC__LP_FREE) {
-            best_load = load;
-            best = w;
-            if (load == 0)
-                break;
-        }
-    }
-    if (best < 0)
-        return MPROC_EAGAIN;
-    lp->rr = (best + 1) % lp->nworkers;
-    struct lp_worker *wk = &lp->w[best];
-    struct mproc__lp_slot *s = slot_of(lp, best, wk->post);
     struct lp_layout l = layout(c->count, c->in_stride, c->out_size);
     if (c->count == 0 || l.end > lp->slot_bytes)
         return MPROC_EMSGSIZE;
+    if (lp->nfree == 0)
+        return MPROC_EAGAIN;
+    uint64_t t = lp->tail;
+    if (t - atomic_load_explicit(&lp->shm->head, memory_order_acquire) >= lp->ring_size) {
+        help_head(lp);
+        if (t - atomic_load_explicit(&lp->shm->head, memory_order_acquire) >= lp->ring_size)
+            return MPROC_EAGAIN;
+    }
+    uint32_t idx = lp->free_slots[--lp->nfree];
+    struct mproc__lp_slot *s = slot_of(lp, idx);
     unsigned char *base = (unsigned char *)s;
-    *posted_of(lp, s) = (struct lp_posted){
-        .token = c->token, .count = c->count, .in_stride = c->in_stride, .out_size = c->out_size};
-    s->token = c->token;
+    lp->posted[idx] = (struct lp_posted){.token = c->token,
+                                         .ticket = t,
+                                         .timeout_ns = c->timeout_ns,
+                                         .count = c->count,
+                                         .in_stride = c->in_stride,
+                                         .out_size = c->out_size,
+                                         .in_use = true};
+    if (c->timeout_ns)
+        lp->timed++;
     s->fn = fn;
     s->count = c->count;
     s->in_stride = c->in_stride;
@@ -423,30 +463,33 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     s->off_in_len = (uint32_t)l.in_len;
     s->off_in = (uint32_t)l.in;
     s->off_out = (uint32_t)l.out;
+    s->timeout_ns = c->timeout_ns;
+    atomic_store_explicit(&s->item_start_ns, 0, memory_order_relaxed);
     uint32_t *in_len = (uint32_t *)(void *)(base + l.in_len);
     for (uint32_t i = 0; i < c->count; i++)
         in_len[i] = c->in_lens ? c->in_lens[i] : c->in_stride;
     if (c->in_stride)
         memcpy(base + l.in, c->in, (size_t)c->count * c->in_stride);
     atomic_store_explicit(&s->ndone, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->state, MPROC__LP_POSTED, memory_order_release);
-    wk->post++;
-    struct mproc__lp_wctl *wc = wctl_of(lp, best);
-    atomic_fetch_add_explicit(&wc->bell, 1, memory_order_seq_cst);
-    if (atomic_load_explicit(&wc->sleeping, memory_order_seq_cst))
-        mproc__futex_wake(&wc->bell, 1);
+    atomic_store_explicit(&lp->m.ctl[idx], mproc__lp_word(t, 0, MPROC__LP_POSTED),
+                          memory_order_release);
+    atomic_store_explicit(&lp->m.ring[t % lp->ring_size], idx, memory_order_release);
+    lp->tail = t + 1;
+    atomic_store_explicit(&lp->shm->tail, t + 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&lp->shm->sleepers, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&lp->shm->work_bell, 1, memory_order_seq_cst);
+        mproc__futex_wake(&lp->shm->work_bell, 1);
+    }
     return 0;
 }
 
-static void fill_event(struct lp *lp, int w, struct mproc__lp_slot *s, struct mproc__pool_event *ev)
+static void fill_event(struct lp *lp, uint32_t idx, struct mproc__pool_event *ev)
 {
-    const struct lp_posted *ps = posted_of(lp, s);
+    struct lp_posted *ps = &lp->posted[idx];
     struct lp_layout l = layout(ps->count, ps->in_stride, ps->out_size);
-    unsigned char *base = (unsigned char *)s;
-    ev->worker = w;
+    unsigned char *base = (unsigned char *)slot_of(lp, idx);
     ev->token = ps->token;
     ev->count = ps->count;
-    ev->pid = lp->w[w].pid;
     ev->status = (const int32_t *)(const void *)(base + l.status);
     ev->out_len = (const uint32_t *)(const void *)(base + l.out_len);
     ev->out = base + l.out;
@@ -454,7 +497,8 @@ static void fill_event(struct lp *lp, int w, struct mproc__lp_slot *s, struct mp
     ev->in = base + l.in;
     ev->in_stride = ps->in_stride;
     ev->in_lens = (const uint32_t *)(const void *)(base + l.in_len);
-    ev->backend_ref = s;
+    ev->backend_ref = (void *)(uintptr_t)(idx + 1);
+    ps->handed = true;
 }
 
 /* Look for workers that ended and reap them. True if one did. */
@@ -470,13 +514,16 @@ static bool check_deaths(struct lp *lp)
             worker_close(wk);
             wk->dead = true;
             wk->how = how;
+            if (wk->killed && lp->killing)
+                lp->killing--;
             any = true;
         }
     }
     return any;
 }
 
-/* The next event of a dead worker, if any. */
+/* The next event of a dead worker, if any: its RUNNING slot as LOST, then
+ * WORKER_GONE. A DONE slot it left is an ordinary DONE event. */
 static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
 {
     for (int w = 0; w < lp->nworkers; w++) {
@@ -484,34 +531,35 @@ static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
         if (!wk->dead || wk->gone_sent)
             continue;
         memset(ev, 0, sizeof *ev);
+        ev->worker = w;
+        ev->pid = wk->pid;
         ev->signal = wk->how.signal;
         ev->exit_code = wk->how.exit_code;
-        if (wk->harvest < wk->post) {
-            struct mproc__lp_slot *s = slot_of(lp, w, wk->harvest);
-            uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-            fill_event(lp, w, s, ev);
-            if (st == MPROC__LP_DONE) {
-                ev->kind = MPROC__POOL_EV_DONE;
-                ev->ndone = ev->count;
-            } else {
+        ev->killed = wk->killed;
+        if (!wk->lost_sent) {
+            for (uint32_t i = 0; i < lp->nslots; i++) {
+                struct lp_posted *ps = &lp->posted[i];
+                if (!ps->in_use || ps->handed)
+                    continue;
+                uint64_t word = atomic_load_explicit(&lp->m.ctl[i], memory_order_acquire);
+                if (mproc__lp_state(word) != MPROC__LP_RUNNING ||
+                    mproc__lp_worker(word) != (uint32_t)w)
+                    continue;
+                fill_event(lp, i, ev);
                 ev->kind = MPROC__POOL_EV_LOST;
-                uint32_t nd = st == MPROC__LP_RUNNING
-                                  ? atomic_load_explicit(&s->ndone, memory_order_acquire)
-                                  : 0;
+                uint32_t nd = atomic_load_explicit(&slot_of(lp, i)->ndone, memory_order_acquire);
                 if (nd > ev->count)
                     nd = ev->count; /* a corrupt word from a dead worker */
                 ev->ndone = nd;
-                ev->running = st == MPROC__LP_RUNNING && nd < ev->count;
+                ev->running = nd < ev->count;
+                return true;
             }
-            wk->harvest++;
-            return true;
+            wk->lost_sent = true;
         }
         ev->kind = MPROC__POOL_EV_WORKER_GONE;
-        ev->worker = w;
-        ev->pid = wk->pid;
-        struct mproc__lp_wctl *c = wctl_of(lp, w);
-        ev->retired = atomic_load(&c->retired) && wk->how.exit_code == 0;
-        ev->init_failed = !atomic_load(&c->ready) && wk->how.exit_code == 111;
+        struct mproc__lp_wctl *c = &lp->m.wctl[w];
+        ev->retired = !wk->killed && atomic_load(&c->retired) && wk->how.exit_code == 0;
+        ev->init_failed = !wk->killed && !atomic_load(&c->ready) && wk->how.exit_code == 111;
         wk->gone_sent = true;
         return true;
     }
@@ -520,30 +568,77 @@ static bool dead_event(struct lp *lp, struct mproc__pool_event *ev)
 
 static bool ready_event(struct lp *lp, struct mproc__pool_event *ev)
 {
-    for (int k = 0; k < lp->nworkers; k++) {
-        int w = (lp->rr + k) % lp->nworkers;
-        struct lp_worker *wk = &lp->w[w];
-        if (wk->dead || wk->harvest == wk->post)
+    uint32_t n = lp->nslots;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = lp->scan + k < n ? lp->scan + k : lp->scan + k - n;
+        struct lp_posted *ps = &lp->posted[i];
+        if (!ps->in_use || ps->handed)
             continue;
-        struct mproc__lp_slot *s = slot_of(lp, w, wk->harvest);
-        if (atomic_load_explicit(&s->state, memory_order_acquire) != MPROC__LP_DONE)
+        if (mproc__lp_state(atomic_load_explicit(&lp->m.ctl[i], memory_order_acquire)) !=
+            MPROC__LP_DONE)
             continue;
         memset(ev, 0, sizeof *ev);
-        fill_event(lp, w, s, ev);
+        fill_event(lp, i, ev);
+        uint64_t word = atomic_load_explicit(&lp->m.ctl[i], memory_order_relaxed);
+        uint32_t w = mproc__lp_worker(word);
+        ev->worker = w < (uint32_t)lp->nworkers ? (int)w : 0;
+        ev->pid = lp->w[ev->worker].pid;
         ev->kind = MPROC__POOL_EV_DONE;
         ev->ndone = ev->count;
-        wk->harvest++;
+        lp->scan = i + 1 == n ? 0 : i + 1;
         return true;
     }
     return false;
+}
+
+static void kill_on_purpose(struct lp *lp, int w, int why)
+{
+    struct lp_worker *wk = &lp->w[w];
+    if (wk->pidfd < 0 || wk->dead || wk->killed)
+        return;
+    wk->killed = why;
+    lp->killing++;
+    worker_kill(wk);
+}
+
+/* Kill the workers whose item overran its timeout; returns how long until
+ * the next deadline (ns, UINT64_MAX: none). */
+static uint64_t check_timeouts(struct lp *lp)
+{
+    if (lp->timed == 0)
+        return UINT64_MAX;
+    uint64_t now = mproc__now_ns(), next = UINT64_MAX;
+    for (uint32_t i = 0; i < lp->nslots; i++) {
+        struct lp_posted *ps = &lp->posted[i];
+        if (!ps->in_use || ps->handed || !ps->timeout_ns)
+            continue;
+        uint64_t word = atomic_load_explicit(&lp->m.ctl[i], memory_order_acquire);
+        if (mproc__lp_state(word) != MPROC__LP_RUNNING)
+            continue;
+        uint64_t start = atomic_load_explicit(&slot_of(lp, i)->item_start_ns, memory_order_acquire);
+        if (start == 0) {
+            next = 0; /* claimed, not yet stamped: look again soon */
+            continue;
+        }
+        uint32_t w = mproc__lp_worker(word);
+        if (w >= (uint32_t)lp->nworkers)
+            continue;
+        if (now >= start + ps->timeout_ns)
+            kill_on_purpose(lp, (int)w, MPROC_ETIMEDOUT);
+        else if (start + ps->timeout_ns - now < next)
+            next = start + ps->timeout_ns - now;
+    }
+    return next;
 }
 
 static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                    const struct mproc__deadline *d)
 {
     struct lp *lp = lp_of(p);
-    if (++lp->polls % DEATH_CHECK_POLLS == 0)
+    if (++lp->polls % DEATH_CHECK_POLLS == 0) {
         check_deaths(lp);
+        check_timeouts(lp);
+    }
     for (int spin = 0;; spin++) {
         if (dead_event(lp, ev) || ready_event(lp, ev))
             return 0;
@@ -554,20 +649,24 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         }
         if (spin < OWNER_SPIN) {
             if (spin % OWNER_YIELD_EVERY == OWNER_YIELD_EVERY - 1)
-                sched_yield(); /* see pool_worker.c: the CPU may be oversubscribed */
+                sched_yield(); /* see worker.c: the CPU may be oversubscribed */
             else
                 mproc__cpu_relax();
             continue;
         }
+        uint64_t next_ns = check_timeouts(lp);
         if (check_deaths(lp))
             continue;
+        int cap = lp->killing ? KILL_CHECK_MS : DEATH_CHECK_MS;
+        if (next_ns < (uint64_t)cap * 1000000u)
+            cap = (int)(next_ns / 1000000u) + 1;
         uint32_t b = atomic_load_explicit(&lp->shm->done_bell, memory_order_seq_cst);
         atomic_store_explicit(&lp->shm->owner_waiting, 1, memory_order_seq_cst);
         if (ready_event(lp, ev)) {
             atomic_store_explicit(&lp->shm->owner_waiting, 0, memory_order_relaxed);
             return 0;
         }
-        int rc = mproc__futex_wait_capped(&lp->shm->done_bell, b, d, DEATH_CHECK_MS);
+        int rc = mproc__futex_wait_capped(&lp->shm->done_bell, b, d, cap);
         atomic_store_explicit(&lp->shm->owner_waiting, 0, memory_order_relaxed);
         if (rc == MPROC_ETIMEDOUT) {
             if ((check_deaths(lp) && dead_event(lp, ev)) || ready_event(lp, ev))
@@ -578,12 +677,53 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
     }
 }
 
+static void slot_release(struct lp *lp, uint32_t idx)
+{
+    struct lp_posted *ps = &lp->posted[idx];
+    if (!ps->in_use)
+        return;
+    if (ps->timeout_ns)
+        lp->timed--;
+    ps->in_use = ps->handed = false;
+    atomic_store_explicit(&lp->m.ctl[idx], mproc__lp_word(ps->ticket, 0, MPROC__LP_FREE),
+                          memory_order_release);
+    lp->free_slots[lp->nfree++] = idx;
+}
+
 static void lp_release(struct mproc_pool *p, struct mproc__pool_event *ev)
 {
-    (void)p;
-    if (ev->backend_ref)
-        atomic_store_explicit(&((struct mproc__lp_slot *)ev->backend_ref)->state, MPROC__LP_FREE,
-                              memory_order_release);
+    struct lp *lp = lp_of(p);
+    uintptr_t ref = (uintptr_t)ev->backend_ref;
+    if (ref > 0 && ref <= lp->nslots)
+        slot_release(lp, (uint32_t)(ref - 1));
+}
+
+static int lp_cancel(struct mproc_pool *p, uint64_t token, bool stop_running)
+{
+    struct lp *lp = lp_of(p);
+    for (uint32_t i = 0; i < lp->nslots; i++) {
+        struct lp_posted *ps = &lp->posted[i];
+        if (!ps->in_use || ps->token != token)
+            continue;
+        if (ps->handed)
+            return MPROC_EALREADY;
+        uint64_t want = mproc__lp_word(ps->ticket, 0, MPROC__LP_POSTED);
+        if (atomic_compare_exchange_strong_explicit(&lp->m.ctl[i], &want,
+                                                    mproc__lp_word(ps->ticket, 0, MPROC__LP_FREE),
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            ps->handed = true; /* so that slot_release takes it */
+            slot_release(lp, i);
+            return 0;
+        }
+        if (mproc__lp_state(want) != MPROC__LP_RUNNING || !stop_running)
+            return MPROC_EALREADY;
+        uint32_t w = mproc__lp_worker(want);
+        if (w >= (uint32_t)lp->nworkers)
+            return MPROC_EALREADY;
+        kill_on_purpose(lp, (int)w, MPROC_ECANCELED);
+        return 1;
+    }
+    return MPROC_ENOENT;
 }
 
 static int lp_respawn(struct mproc_pool *p, int w)
@@ -597,12 +737,9 @@ static int lp_respawn(struct mproc_pool *p, int w)
 static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
 {
     struct lp *lp = lp_of(p);
-    for (int w = 0; w < lp->nworkers; w++) {
-        struct mproc__lp_wctl *c = wctl_of(lp, w);
-        atomic_store_explicit(&c->stop, 1, memory_order_seq_cst);
-        atomic_fetch_add_explicit(&c->bell, 1, memory_order_seq_cst);
-        mproc__futex_wake(&c->bell, 1);
-    }
+    atomic_store_explicit(&lp->shm->stop, 1, memory_order_seq_cst);
+    atomic_fetch_add_explicit(&lp->shm->work_bell, 1, memory_order_seq_cst);
+    mproc__futex_wake(&lp->shm->work_bell, INT32_MAX);
     for (int w = 0; w < lp->nworkers; w++) {
         struct lp_worker *wk = &lp->w[w];
         if (wk->pidfd < 0)
@@ -626,8 +763,9 @@ static void lp_kill(struct mproc_pool *p)
         reap_worker(&lp->w[w], false);
         lp->w[w].dead = false;
         lp->w[w].gone_sent = true;
-        lp->w[w].harvest = lp->w[w].post;
     }
+    lp->killing = 0;
+    reset_slots(lp);
 }
 
 static void lp_destroy(struct mproc_pool *p)
@@ -662,6 +800,8 @@ const struct mproc__pool_backend mproc__pool_local_backend = {
     .kill = lp_kill,
     .destroy = lp_destroy,
     .worker_pids = lp_worker_pids,
+    .cancel = lp_cancel,
+    .has_timeouts = true,
 };
 
 /* The entry point of a spawned worker: map the pool's named segment, check
@@ -676,25 +816,19 @@ static int lp_spawn_entry(const void *argp, size_t len)
     struct mproc__seg seg;
     if (mproc__seg_open(&seg, arg.seg_name, MPROC__SEG_POOL) < 0)
         return 121;
-    struct lp lp = {.seg = seg,
-                    .shm = seg.body,
-                    .nworkers = (int)arg.workers,
-                    .nslots = arg.slots,
-                    .slot_bytes = arg.slot_bytes};
-    uint64_t need = sizeof(struct mproc__lp_shm) +
-                    sizeof(struct mproc__lp_wctl) * (uint64_t)arg.workers +
-                    (uint64_t)arg.workers * arg.slots * arg.slot_bytes;
-    if (arg.worker >= arg.workers || arg.slots == 0 || need > seg.body_size ||
-        lp.shm->workers != arg.workers || lp.shm->slots != arg.slots ||
-        lp.shm->slot_bytes != arg.slot_bytes || !lp.shm->by_name)
+    uint64_t need = mproc__lp_body_size(arg.workers, arg.slots, arg.slot_bytes);
+    struct mproc__lp_shm *shm = seg.body;
+    if (arg.worker >= arg.workers || arg.workers > 4096 || arg.slots == 0 || need > seg.body_size ||
+        shm->workers != arg.workers || shm->nslots != arg.slots ||
+        shm->slot_bytes != arg.slot_bytes || shm->ring_size != 2 * arg.slots || !shm->by_name)
         return 122;
-    struct mproc__lp_worker_args a = {.shm = lp.shm,
-                                      .wctl = wctl_of(&lp, (int)arg.worker),
-                                      .slots = (unsigned char *)slot_of(&lp, (int)arg.worker, 0),
+    struct mproc__lp_worker_args a = {.worker = arg.worker,
                                       .nslots = arg.slots,
                                       .slot_bytes = arg.slot_bytes,
                                       .owner = arg.owner,
                                       .max_tasks = arg.max_tasks};
+    mproc__lp_map_init(&a.m, shm, arg.workers, arg.slots);
+    (void)setpgid(0, 0);
     mproc__lp_worker_main(&a);
 }
 MPROC_ENTRY_NAMED(MPROC__LP_SPAWN_ENTRY, lp_spawn_entry)

@@ -1,11 +1,12 @@
-/* pool_worker.c - the loop a local pool worker runs (see pool_local.h for
- * the layout and the slot protocol).
+/* worker.c - the loop a local pool worker runs (see local.h for the layout,
+ * the queue and the slot protocol).
  *
- * Model: a worker owns nothing but its position in its own ring of slots.
- * It waits for its next slot to become POSTED (a brief spin, then a futex
- * sleep on wctl.bell), claims it (RUNNING), runs the task on each item,
- * publishing `ndone` after each one, and marks it DONE. It never touches a
- * slot in another state and never writes outside the slot it runs.
+ * Model: a worker owns nothing between chunks. When idle it claims the
+ * oldest queued chunk (a CAS on the slot's control word, then helping the
+ * queue's head on), runs the task on each item, publishing `ndone` after
+ * each one, and marks the slot DONE. With nothing queued it spins briefly,
+ * then sleeps on shm.work_bell. It never touches a slot it did not claim
+ * and never writes outside the slot it runs.
  *
  * Every offset and size read from a slot is checked against slot_bytes: the
  * owner is trusted to be a correct mproc, but a corrupt slot must give an
@@ -17,7 +18,7 @@
  * kernel kills it (PR_SET_PDEATHSIG); as a second line it checks getppid()
  * whenever a sleep times out.
  */
-#include "pool_local.h"
+#include "local.h"
 
 #include <sched.h>
 #include <unistd.h>
@@ -26,9 +27,60 @@
 #define WORKER_YIELD_EVERY 128
 #define WORKER_SLEEP_CAP_MS 1000
 
-static struct mproc__lp_slot *slot_at(const struct mproc__lp_worker_args *a, uint64_t i)
+static struct mproc__lp_slot *slot_at(const struct mproc__lp_worker_args *a, uint32_t idx)
 {
-    return (struct mproc__lp_slot *)(void *)(a->slots + (size_t)(i % a->nslots) * a->slot_bytes);
+    return (struct mproc__lp_slot *)(void *)(a->m.slots + (size_t)idx * a->slot_bytes);
+}
+
+/* Claim the oldest queued chunk: its slot index, or -1 if the queue is
+ * empty. See local.h for why every step is safe against a worker that dies
+ * anywhere in it. */
+static int64_t claim(const struct mproc__lp_worker_args *a)
+{
+    struct mproc__lp_shm *shm = a->m.shm;
+    uint32_t ring = 2 * a->nslots;
+    for (;;) {
+        uint64_t h = atomic_load_explicit(&shm->head, memory_order_acquire);
+        if (h >= atomic_load_explicit(&shm->tail, memory_order_acquire))
+            return -1;
+        uint32_t idx = atomic_load_explicit(&a->m.ring[h % ring], memory_order_acquire);
+        int64_t mine = -1;
+        if (idx < a->nslots) {
+            uint64_t want = mproc__lp_word(h, 0, MPROC__LP_POSTED);
+            if (atomic_compare_exchange_strong_explicit(
+                    &a->m.ctl[idx], &want, mproc__lp_word(h, a->worker, MPROC__LP_RUNNING),
+                    memory_order_acq_rel, memory_order_acquire))
+                mine = idx;
+        }
+        atomic_compare_exchange_strong_explicit(&shm->head, &h, h + 1, memory_order_acq_rel,
+                                                memory_order_relaxed);
+        if (mine >= 0)
+            return mine;
+    }
+}
+
+/* Sleep until the owner posts (or asks us to stop): false when told to stop
+ * with nothing queued, or when the owner is gone. */
+static bool wait_for_work(const struct mproc__lp_worker_args *a)
+{
+    struct mproc__lp_shm *shm = a->m.shm;
+    atomic_fetch_add_explicit(&shm->sleepers, 1, memory_order_seq_cst);
+    uint32_t b = atomic_load_explicit(&shm->work_bell, memory_order_seq_cst);
+    bool go = true;
+    if (atomic_load_explicit(&shm->head, memory_order_seq_cst) >=
+        atomic_load_explicit(&shm->tail, memory_order_seq_cst)) {
+        if (atomic_load_explicit(&shm->stop, memory_order_seq_cst)) {
+            go = false;
+        } else {
+            struct mproc__deadline d;
+            mproc__deadline_init(&d, WORKER_SLEEP_CAP_MS);
+            if (mproc__futex_wait(&shm->work_bell, b, &d) == MPROC_ETIMEDOUT &&
+                getppid() != a->owner)
+                go = false;
+        }
+    }
+    atomic_fetch_sub_explicit(&shm->sleepers, 1, memory_order_seq_cst);
+    return go;
 }
 
 static bool slot_valid(const struct mproc__lp_slot *s, uint64_t slot_bytes)
@@ -54,14 +106,14 @@ static bool slot_valid(const struct mproc__lp_slot *s, uint64_t slot_bytes)
 static mproc_task_fn resolve(const struct mproc__lp_worker_args *a, uint64_t fn)
 {
     static mproc_task_fn cache[MPROC__LP_TASKS];
-    if (!a->shm->by_name)
+    if (!a->m.shm->by_name)
         return (mproc_task_fn)(uintptr_t)fn;
-    uint32_t n = atomic_load_explicit(&a->shm->ntasks, memory_order_acquire);
+    uint32_t n = atomic_load_explicit(&a->m.shm->ntasks, memory_order_acquire);
     if (fn == 0 || fn > n || fn > MPROC__LP_TASKS)
         return NULL;
     if (!cache[fn - 1]) {
         char name[MPROC__LP_TASK_NAME];
-        memcpy(name, a->shm->tasks[fn - 1], sizeof name);
+        memcpy(name, a->m.shm->tasks[fn - 1], sizeof name);
         name[sizeof name - 1] = '\0';
         cache[fn - 1] = mproc_task_find(name);
     }
@@ -75,6 +127,7 @@ static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp
 {
     unsigned char *base = (unsigned char *)s;
     const uint32_t n = s->count, in_stride = s->in_stride, out_size = s->out_size;
+    const bool timed = s->timeout_ns != 0;
     unsigned char *in = base + s->off_in, *outs = base + s->off_out;
     int32_t *status = (int32_t *)(void *)(base + s->off_status);
     uint32_t *out_len = (uint32_t *)(void *)(base + s->off_out_len);
@@ -92,6 +145,8 @@ static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp
         size_t ilen = in_len[i] <= in_stride ? in_len[i] : in_stride;
         size_t olen = out_size;
         unsigned char *out = outs + (size_t)i * out_size;
+        if (timed)
+            atomic_store_explicit(&s->item_start_ns, mproc__now_ns(), memory_order_release);
         int rc = fn(in + (size_t)i * in_stride, ilen, out, &olen, a->task_ctx);
         if (rc > 0)
             rc = MPROC_ETASKFAILED;
@@ -106,15 +161,15 @@ static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp
 
 _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
 {
+    struct mproc__lp_shm *shm = a->m.shm;
     if (a->initializer && a->initializer(a->init_arg) != 0)
         _exit(111);
-    atomic_store_explicit(&a->wctl->ready, 1, memory_order_release);
+    atomic_store_explicit(&a->m.wctl[a->worker].ready, 1, memory_order_release);
 
-    uint64_t next = 0, tasks = 0;
+    uint64_t tasks = 0;
     for (;;) {
-        struct mproc__lp_slot *s = slot_at(a, next);
-        uint32_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-        for (int spin = 0; st != MPROC__LP_POSTED && spin < WORKER_SPIN; spin++) {
+        int64_t got = claim(a);
+        for (int spin = 0; got < 0 && spin < WORKER_SPIN; spin++) {
             /* Every WORKER_YIELD_EVERY polls, give the CPU to whoever wants it:
              * on a machine with more runnable processes than CPUs, the owner
              * we wait for may be waiting for our CPU. */
@@ -122,26 +177,25 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
                 sched_yield();
             else
                 mproc__cpu_relax();
-            st = atomic_load_explicit(&s->state, memory_order_acquire);
+            if (atomic_load_explicit(&shm->head, memory_order_relaxed) <
+                atomic_load_explicit(&shm->tail, memory_order_relaxed))
+                got = claim(a);
         }
-        if (st != MPROC__LP_POSTED) {
-            if (atomic_load_explicit(&a->wctl->stop, memory_order_acquire))
+        if (got < 0) {
+            if (!wait_for_work(a))
                 _exit(0);
-            uint32_t b = atomic_load_explicit(&a->wctl->bell, memory_order_seq_cst);
-            atomic_store_explicit(&a->wctl->sleeping, 1, memory_order_seq_cst);
-            st = atomic_load_explicit(&s->state, memory_order_seq_cst);
-            if (st != MPROC__LP_POSTED && !atomic_load(&a->wctl->stop)) {
-                struct mproc__deadline d;
-                mproc__deadline_init(&d, WORKER_SLEEP_CAP_MS);
-                if (mproc__futex_wait(&a->wctl->bell, b, &d) == MPROC_ETIMEDOUT &&
-                    getppid() != a->owner)
-                    _exit(0);
-            }
-            atomic_store_explicit(&a->wctl->sleeping, 0, memory_order_relaxed);
             continue;
         }
-        atomic_store_explicit(&s->ndone, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->state, MPROC__LP_RUNNING, memory_order_release);
+        /* More queued: pass the wake-up on, so that the owner can post a
+         * batch with one wake. */
+        if (atomic_load_explicit(&shm->head, memory_order_seq_cst) <
+                atomic_load_explicit(&shm->tail, memory_order_seq_cst) &&
+            atomic_load_explicit(&shm->sleepers, memory_order_seq_cst)) {
+            atomic_fetch_add_explicit(&shm->work_bell, 1, memory_order_seq_cst);
+            mproc__futex_wake(&shm->work_bell, 1);
+        }
+        uint32_t idx = (uint32_t)got;
+        struct mproc__lp_slot *s = slot_at(a, idx);
         uint32_t count;
         if (slot_valid(s, a->slot_bytes)) {
             count = run_slot(a, s);
@@ -162,13 +216,15 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
             }
         }
         tasks += count;
-        atomic_store_explicit(&s->state, MPROC__LP_DONE, memory_order_seq_cst);
-        atomic_fetch_add_explicit(&a->shm->done_bell, 1, memory_order_seq_cst);
-        if (atomic_load_explicit(&a->shm->owner_waiting, memory_order_seq_cst))
-            mproc__futex_wake(&a->shm->done_bell, 1);
-        next++;
+        uint64_t word = atomic_load_explicit(&a->m.ctl[idx], memory_order_relaxed);
+        atomic_store_explicit(&a->m.ctl[idx],
+                              mproc__lp_word(mproc__lp_ticket(word), a->worker, MPROC__LP_DONE),
+                              memory_order_seq_cst);
+        atomic_fetch_add_explicit(&shm->done_bell, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&shm->owner_waiting, memory_order_seq_cst))
+            mproc__futex_wake(&shm->done_bell, 1);
         if (a->max_tasks && tasks >= a->max_tasks) {
-            atomic_store_explicit(&a->wctl->retired, 1, memory_order_release);
+            atomic_store_explicit(&a->m.wctl[a->worker].retired, 1, memory_order_release);
             _exit(0);
         }
     }
