@@ -17,31 +17,39 @@
  *   int64_t in[1000], out[1000];
  *   int rc = mproc_pool_map(pool, square, in, 1000, sizeof in[0], out, sizeof out[0], NULL,
  *                           MPROC_FOREVER);
- *   mproc_pool_shutdown(pool);
- *   mproc_pool_join(pool, MPROC_FOREVER);
- *   mproc_pool_close(pool);
+ *   mproc_pool_shutdown(pool);              // no more work
+ *   mproc_pool_join(pool, MPROC_FOREVER);   // finish it, reap the workers
+ *   mproc_pool_close(pool);                 // release the handle
  *
  * Model
  * -----
  * Python's multiprocessing.Pool, with crash behaviour one can rely on. The
  * process that creates the pool (the owner) forks `workers` daemon children
  * (or spawns them: opts.start_method = MPROC_START_SPAWN).
- * Each worker has its own small ring of task slots in shared memory; the
- * owner copies a chunk of inputs into a free slot, the worker runs the task
- * function on each item of the chunk and writes the results beside them, the
- * owner copies the results out. Dispatch is shared memory plus futexes with a
- * brief spin: no system call per task while the pool is busy; idle workers
- * sleep on a futex.
+ * The pool has workers * slots_per_worker task slots in shared memory and
+ * one queue of them: the owner copies a chunk of inputs into a free slot
+ * and queues it; whichever worker is idle takes the oldest queued chunk,
+ * runs the task function on each item and writes the results beside them;
+ * the owner copies the results out. No chunk waits behind a running task
+ * while another worker is idle. Dispatch is shared memory plus futexes with
+ * a brief spin: no system call per task while the pool is busy; idle
+ * workers sleep on a futex.
  *
- * The pool is driven by the calls of its owner: results are collected while
- * the owner is inside mproc_pool_map*(), mproc_future_wait() or
- * mproc_pool_join(); there is no background thread. A pool handle is used by
- * one thread at a time (it is not thread-safe); it belongs to the process
- * that created it: in a forked child every call returns MPROC_ENOTCHILD.
- * Callbacks (results, progress, stream input) run inside the pool's loop:
- * there they may read the pool (mproc_pool_worker_pids, _get_stats,
- * _workers) and close it; maps, submit, future waits, join and terminate
- * return MPROC_EBUSY, and mproc_pool_close must not be called.
+ * Threads and progress
+ * --------------------
+ * The pool is driven by the calls of its owner: results are collected,
+ * callbacks run and queued work beyond the slots is dispatched while the
+ * owner is inside a call that waits (mproc_pool_map*, mproc_future_wait*,
+ * mproc_future_done, mproc_pool_join); there is no background thread.
+ * Chunks already in slots run meanwhile. The rule: a pool, its futures and
+ * its async maps are used by one thread at a time (any thread, one after
+ * the other; they are not thread-safe: serialize calls with your own lock
+ * if several threads share a pool); they belong to the process that
+ * created the pool: in a forked child every call returns MPROC_ENOTCHILD.
+ * Callbacks (results, progress, stream input, done callbacks) run inside
+ * the pool's loop: there they may read the pool (mproc_pool_worker_pids,
+ * _stats, _workers), read futures, cancel futures and shut the pool down;
+ * maps, submit, waits, join, terminate and the closes return MPROC_EBUSY.
  *
  * Tasks
  * -----
@@ -61,7 +69,8 @@
  * the item's index, the worker's pid and the signal or exit code; items it
  * had finished keep their results; items it had been given but not started
  * are dispatched again to other workers (never lost, never run twice); the
- * worker is replaced. opts.on_death chooses what happens to the item that
+ * worker is replaced. A worker holds one chunk at a time, so a death costs
+ * at most the rest of one chunk's dispatch. opts.on_death chooses what happens to the item that
  * was running: fail it (default), retry it up to opts.max_retries times, or
  * fail the whole pool (every later call then returns MPROC_EBROKEN).
  * Python's Pool hangs forever in this case; ProcessPoolExecutor breaks the
@@ -71,7 +80,12 @@
  * ---------
  * Workers are daemon children: they die with the owner, even when the owner
  * is SIGKILLed (PR_SET_PDEATHSIG; create the pool from a thread that lives
- * as long as the process). After mproc_pool_join(), mproc_pool_terminate()
+ * as long as the process). Each worker leads its own process group: when
+ * the pool kills a worker (terminate, cancel, a task timeout, the death
+ * policy) or notices its death, the whole group is SIGKILLed, so processes
+ * a task started die with it (unless they left the group: setsid/setpgid).
+ * Being in their own group, workers do not get a terminal's Ctrl-C; the
+ * owner does, and its death ends them. After mproc_pool_join(), mproc_pool_terminate()
  * or mproc_pool_close() no worker is left, reaped or running. Across exec the
  * pool's descriptors are closed (close-on-exec).
  */
@@ -118,7 +132,8 @@ struct mproc_pool_opts {
     size_t slot_bytes;             /* bytes of one task slot (inputs + results of a chunk);
                                       0: 256 KiB. An item whose input plus result does not
                                       fit is refused with MPROC_EMSGSIZE */
-    unsigned slots_per_worker;     /* chunks queued per worker; 0: 8 */
+    unsigned slots_per_worker;     /* task slots per worker (the pool has workers times as
+                                      many, shared by all); 0: 8 */
     int start_method;              /* MPROC_START_FORK (default) or MPROC_START_SPAWN: workers
                                       re-execute the program (which must call mproc_main()
                                       first) and find tasks by their MPROC_TASK name; no
