@@ -49,8 +49,11 @@ static int64_t claim(const struct mproc__lp_worker_args *a)
             uint64_t want = mproc__lp_word(h, 0, MPROC__LP_POSTED);
             if (atomic_compare_exchange_strong_explicit(
                     &a->m.ctl[idx], &want, mproc__lp_word(h, a->worker, MPROC__LP_RUNNING),
-                    memory_order_acq_rel, memory_order_acquire))
+                    memory_order_acq_rel, memory_order_acquire)) {
                 mine = idx;
+                /* Claimed, head not moved on yet: others must help it on. */
+                MPROC__KILL_POINT("pool.worker.claimed");
+            }
         }
         atomic_compare_exchange_strong_explicit(&shm->head, &h, h + 1, memory_order_acq_rel,
                                                 memory_order_relaxed);
@@ -216,6 +219,8 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
             }
         }
         tasks += count;
+        /* Every item finished, DONE not published: the owner must keep them all. */
+        MPROC__KILL_POINT("pool.worker.before_done");
         uint64_t word = atomic_load_explicit(&a->m.ctl[idx], memory_order_relaxed);
         atomic_store_explicit(&a->m.ctl[idx],
                               mproc__lp_word(mproc__lp_ticket(word), a->worker, MPROC__LP_DONE),
