@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -369,5 +370,119 @@ MPROC_TEST(pool_sched, sizes_above_4_gib_are_emsgsize)
     MPROC_ASSERT_RC(mproc_pool_submit(p, square, &x, 8, (size_t)1 << 33, &f), MPROC_EMSGSIZE);
     MPROC_ASSERT_RC(mproc_pool_map(p, square, &x, 1, 8, &x, (size_t)1 << 33, NULL, 0),
                     MPROC_EMSGSIZE);
+    finish(p);
+}
+
+/* Background progress ------------------------------------------------------ */
+
+static _Atomic int bg_done;
+
+static void count_done(void *arg, mproc_future *f)
+{
+    (void)arg;
+    if (mproc_future_result(f, NULL, NULL) == 0)
+        atomic_fetch_add(&bg_done, 1);
+}
+
+static mproc_pool *new_bg_pool(int workers, int task_timeout_ms)
+{
+    mproc_pool *p;
+    struct mproc_pool_opts o = {
+        .workers = workers, .task_timeout_ms = task_timeout_ms, .background = 1};
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    return p;
+}
+
+/* More futures than slots, and the owner never calls the pool again until
+ * every callback ran: the service thread dispatched and collected them. */
+MPROC_TEST(pool_sched, background_pool_progresses_without_the_owner)
+{
+    enum { N = 100 };
+    mproc_pool *p = new_bg_pool(2, 0);
+    atomic_store(&bg_done, 0);
+    struct mproc_pool_submit_opts so = {.on_done = count_done};
+    mproc_future *f[N];
+    for (int i = 0; i < N; i++) {
+        int64_t x = i;
+        MPROC_ASSERT_OK(mproc_pool_submit_ex(p, square, &x, 8, 8, &so, &f[i]));
+    }
+    for (int i = 0; i < 2000 && atomic_load(&bg_done) < N; i++)
+        mproc_test_sleep_ms(5);
+    cr_assert_eq(atomic_load(&bg_done), N);
+    for (int i = 0; i < N; i++) {
+        const void *r;
+        size_t len;
+        MPROC_ASSERT_OK(mproc_future_result(f[i], &r, &len));
+        cr_assert_eq(*(const int64_t *)r, (int64_t)i * i);
+        MPROC_ASSERT_OK(mproc_future_close(f[i]));
+    }
+    finish(p);
+}
+
+MPROC_TEST(pool_sched, background_pool_applies_timeouts_without_the_owner)
+{
+    map_shared();
+    mproc_pool *p = new_bg_pool(1, 100);
+    int32_t hang = 20000;
+    mproc_future *f;
+    MPROC_ASSERT_OK(mproc_pool_submit(p, sleep_ms_task, &hang, 4, 4, &f));
+    int rc = MPROC_EAGAIN;
+    for (int i = 0; i < 2000 && rc == MPROC_EAGAIN; i++) {
+        mproc_test_sleep_ms(5);
+        rc = mproc_future_result(f, NULL, NULL);
+    }
+    MPROC_ASSERT_RC(rc, MPROC_ETIMEDOUT);
+    MPROC_ASSERT_OK(mproc_future_close(f));
+    finish(p);
+}
+
+struct thr {
+    mproc_pool *pool;
+    int base;
+    int bad;
+};
+
+static void *submitter(void *arg)
+{
+    struct thr *t = arg;
+    for (int i = 0; i < 50; i++) {
+        int64_t x = t->base + i, y = 0;
+        mproc_future *f;
+        if (mproc_pool_submit(t->pool, square, &x, 8, 8, &f) < 0) {
+            t->bad++;
+            continue;
+        }
+        const void *r;
+        if (mproc_future_wait(f, 10000) < 0 || mproc_future_result(f, &r, NULL) < 0)
+            t->bad++;
+        else if (memcpy(&y, r, 8), y != x * x)
+            t->bad++;
+        mproc_future_close(f);
+    }
+    return NULL;
+}
+
+/* Threads submit and wait at the same time as another thread maps. */
+MPROC_TEST(pool_sched, background_pool_takes_calls_from_many_threads)
+{
+    mproc_pool *p = new_bg_pool(2, 0);
+    pthread_t th[3];
+    struct thr t[3];
+    for (int i = 0; i < 3; i++) {
+        t[i] = (struct thr){.pool = p, .base = 1000 * i};
+        cr_assert_eq(pthread_create(&th[i], NULL, submitter, &t[i]), 0);
+    }
+    enum { N = 500 };
+    int64_t in[N], out[N];
+    for (int i = 0; i < N; i++)
+        in[i] = i;
+    struct mproc_pool_map_opts mo = {.chunksize = 3};
+    MPROC_ASSERT_OK(mproc_pool_map(p, square, in, N, 8, out, 8, &mo, 20000));
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(out[i], (int64_t)i * i);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(t[i].bad, 0);
+    }
     finish(p);
 }

@@ -143,6 +143,11 @@ struct mproc_pool_opts {
                                       and replaced, the item fails with MPROC_ETIMEDOUT and
                                       the pool goes on. 0: no limit. Maps and submits may
                                       set their own */
+    int background;                /* nonzero: a service thread of the owner collects
+                                      results, runs callbacks, applies timeouts and
+                                      dispatches queued work at all times, and every call
+                                      may come from any thread of the owner (see "Threads
+                                      and progress"). MPROC_ENOTSUP on MPI */
 };
 
 /* Why one item failed. code is the item's status: a task's own negative

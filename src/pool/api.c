@@ -79,6 +79,14 @@ int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
         free(p);
         return MPROC_ENOMEM;
     }
+    if (resolved->background) {
+        int rc = mproc__pool_service_start(p);
+        if (rc < 0) {
+            free(p->ctab);
+            free(p);
+            return rc;
+        }
+    }
     *out = p;
     return 0;
 }
@@ -110,9 +118,9 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
     return 0;
 }
 
-int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n, size_t in_size,
-                   void *out, size_t out_size, const struct mproc_pool_map_opts *opts,
-                   int timeout_ms)
+static int pool_map_impl(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                         size_t in_size, void *out, size_t out_size,
+                         const struct mproc_pool_map_opts *opts, int timeout_ms)
 {
     struct mproc__pool_job *j;
     int rc =
@@ -120,9 +128,10 @@ int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
     return rc < 0 ? rc : mproc__pool_run_job(pool, j, timeout_ms);
 }
 
-int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
-                             size_t in_size, size_t out_size, mproc_pool_result_fn on_result,
-                             void *arg, const struct mproc_pool_map_opts *opts, int timeout_ms)
+static int pool_map_unordered_impl(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                                   size_t in_size, size_t out_size, mproc_pool_result_fn on_result,
+                                   void *arg, const struct mproc_pool_map_opts *opts,
+                                   int timeout_ms)
 {
     struct mproc__pool_job *j;
     int rc = mproc__pool_map_job(pool, JOB_UNORDERED, fn, in, n, in_size, NULL, out_size, opts,
@@ -134,10 +143,10 @@ int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in,
     return mproc__pool_run_job(pool, j, timeout_ms);
 }
 
-int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn next,
-                          void *next_arg, size_t max_in_size, size_t out_size,
-                          mproc_pool_result_fn on_result, void *arg,
-                          const struct mproc_pool_map_opts *opts, int timeout_ms)
+static int pool_map_stream_impl(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn next,
+                                void *next_arg, size_t max_in_size, size_t out_size,
+                                mproc_pool_result_fn on_result, void *arg,
+                                const struct mproc_pool_map_opts *opts, int timeout_ms)
 {
     int rc = mproc__pool_check(pool);
     if (rc < 0)
@@ -167,6 +176,32 @@ int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn
     return mproc__pool_run_job(pool, j, timeout_ms);
 }
 
+static bool future_ok(const mproc_future *f)
+{
+    return f && f->magic == MPROC__FUTURE_MAGIC;
+}
+
+/* The pool whose lock guards f, or NULL (bad future, pool closed, or a
+ * handle inherited across fork: nothing to lock then). */
+static mproc_pool *future_pool(const mproc_future *f)
+{
+    if (!future_ok(f) || !f->pool || mproc__pool_check(f->pool) < 0)
+        return NULL;
+    return f->pool;
+}
+
+static void mproc__pool_lock_opt(mproc_pool *p)
+{
+    if (p)
+        mproc__pool_lock(p);
+}
+
+static void mproc__pool_unlock_opt(mproc_pool *p)
+{
+    if (p)
+        mproc__pool_unlock(p);
+}
+
 static void future_link(mproc_pool *pool, struct mproc__pool_job *j)
 {
     j->fnext = pool->futures;
@@ -186,9 +221,9 @@ static void future_unlink(mproc_pool *pool, struct mproc__pool_job *j)
     j->fnext = j->fprev = NULL;
 }
 
-int mproc_pool_submit_ex(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
-                         size_t out_cap, const struct mproc_pool_submit_opts *opts,
-                         mproc_future **out)
+static int pool_submit_ex_impl(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
+                               size_t out_cap, const struct mproc_pool_submit_opts *opts,
+                               mproc_future **out)
 {
     int rc = mproc__pool_check_open(pool);
     if (rc < 0)
@@ -245,9 +280,9 @@ int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t
     return mproc_pool_submit_ex(pool, fn, in, in_len, out_cap, NULL, out);
 }
 
-int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
-                         size_t in_size, void *out, size_t out_size,
-                         const struct mproc_pool_map_opts *opts, mproc_future **fut)
+static int pool_map_async_impl(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                               size_t in_size, void *out, size_t out_size,
+                               const struct mproc_pool_map_opts *opts, mproc_future **fut)
 {
     if (!fut)
         return MPROC_EINVAL;
@@ -278,12 +313,7 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, siz
     return 0;
 }
 
-static bool future_ok(const mproc_future *f)
-{
-    return f && f->magic == MPROC__FUTURE_MAGIC;
-}
-
-int mproc_future_wait(mproc_future *f, int timeout_ms)
+static int future_wait_impl(mproc_future *f, int timeout_ms)
 {
     struct mproc__deadline d;
     if (!future_ok(f) || mproc__deadline_init(&d, timeout_ms) < 0)
@@ -365,21 +395,38 @@ static int wait_many(mproc_future *const *fs, size_t n, int timeout_ms, size_t *
             return rc;
         if (p->in_engine)
             return MPROC_EBUSY;
-        last = mproc__pool_step(p, &d);
+        last = p->bg ? mproc__pool_bg_wait(p, &d) : mproc__pool_step(p, &d);
     }
+}
+
+/* The pool of the first live future of fs, for its lock (NULL: none). */
+static mproc_pool *futures_pool(mproc_future *const *fs, size_t n)
+{
+    for (size_t i = 0; fs && i < n; i++)
+        if (fs[i])
+            return future_pool(fs[i]);
+    return NULL;
 }
 
 int mproc_future_wait_any(mproc_future *const *fs, size_t n, int timeout_ms, size_t *index)
 {
-    return wait_many(fs, n, timeout_ms, index, false);
+    mproc_pool *p = futures_pool(fs, n);
+    mproc__pool_lock_opt(p);
+    int rc = wait_many(fs, n, timeout_ms, index, false);
+    mproc__pool_unlock_opt(p);
+    return rc;
 }
 
 int mproc_future_wait_all(mproc_future *const *fs, size_t n, int timeout_ms)
 {
-    return wait_many(fs, n, timeout_ms, NULL, true);
+    mproc_pool *p = futures_pool(fs, n);
+    mproc__pool_lock_opt(p);
+    int rc = wait_many(fs, n, timeout_ms, NULL, true);
+    mproc__pool_unlock_opt(p);
+    return rc;
 }
 
-int mproc_future_done(mproc_future *f)
+static int future_done_impl(mproc_future *f)
 {
     if (!future_ok(f))
         return MPROC_EINVAL;
@@ -391,7 +438,7 @@ int mproc_future_done(mproc_future *f)
     return f->done ? 1 : 0;
 }
 
-int mproc_future_cancel(mproc_future *f)
+static int future_cancel_impl(mproc_future *f)
 {
     if (!future_ok(f) || f->job->kind != JOB_FUTURE)
         return MPROC_EINVAL;
@@ -407,7 +454,7 @@ int mproc_future_cancel(mproc_future *f)
     return rc;
 }
 
-int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len)
+static int future_result_impl(const mproc_future *f, const void **out, size_t *out_len)
 {
     if (!future_ok(f))
         return MPROC_EINVAL;
@@ -422,7 +469,7 @@ int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len
     return 0;
 }
 
-int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
+static int future_error_impl(const mproc_future *f, struct mproc_pool_error *err)
 {
     if (!future_ok(f) || !err)
         return MPROC_EINVAL;
@@ -432,7 +479,7 @@ int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
     return 0;
 }
 
-int mproc_future_close(mproc_future *f)
+static int future_close_impl(mproc_future *f)
 {
     if (!future_ok(f))
         return MPROC_EINVAL;
@@ -454,7 +501,7 @@ int mproc_future_close(mproc_future *f)
     return 0;
 }
 
-int mproc_pool_shutdown(mproc_pool *pool)
+static int pool_shutdown_impl(mproc_pool *pool)
 {
     int rc = mproc__pool_check(pool);
     if (rc < 0)
@@ -463,7 +510,7 @@ int mproc_pool_shutdown(mproc_pool *pool)
     return 0;
 }
 
-int mproc_pool_join(mproc_pool *pool, int timeout_ms)
+static int pool_join_impl(mproc_pool *pool, int timeout_ms)
 {
     struct mproc__deadline d;
     int rc = mproc__pool_check(pool);
@@ -479,6 +526,8 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
         rc = mproc__pool_drive(pool, NULL, &d);
         if (rc < 0 && rc != MPROC_EBROKEN)
             return rc;
+        if (pool->bg)
+            mproc__pool_service_stop(pool); /* nothing is left to drive */
         if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0)
             return rc;
     }
@@ -487,7 +536,7 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
     return 0;
 }
 
-int mproc_pool_terminate(mproc_pool *pool)
+static int pool_terminate_impl(mproc_pool *pool)
 {
     int rc = mproc__pool_check(pool);
     if (rc < 0)
@@ -499,6 +548,7 @@ int mproc_pool_terminate(mproc_pool *pool)
         pool->terminated = true;
         pool->ops->kill(pool);
         mproc__pool_fail_everything(pool, MPROC_ECANCELED);
+        mproc__pool_bg_notify(pool);
     }
     return 0;
 }
@@ -508,15 +558,23 @@ int mproc_pool_close(mproc_pool *pool)
     if (!pool || pool->magic != MPROC__POOL_MAGIC)
         return MPROC_EINVAL;
     if (pool->owner == getpid()) {
-        if (pool->in_engine)
+        mproc__pool_lock(pool);
+        if (pool->in_engine) {
+            mproc__pool_unlock(pool);
             return MPROC_EBUSY;
+        }
+        if (pool->bg)
+            mproc__pool_service_stop(pool);
         if (!pool->joined)
-            mproc_pool_terminate(pool);
+            pool_terminate_impl(pool);
         /* Futures the caller still holds stay valid but will not finish. */
         for (struct mproc__pool_job *j = pool->futures; j; j = j->fnext)
             if (j->fut)
                 j->fut->pool = NULL;
         pool->ops->destroy(pool);
+        pool->magic = 0;
+        mproc__pool_unlock(pool);
+        mproc__pool_service_destroy(pool);
     }
     pool->magic = 0;
     free(pool->ctab);
@@ -529,7 +587,7 @@ int mproc_pool_workers(const mproc_pool *pool)
     return pool ? pool->opts.workers : MPROC_EINVAL;
 }
 
-int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
+static int pool_worker_pids_impl(const mproc_pool *pool, pid_t *out, int max)
 {
     int rc = mproc__pool_check(pool);
     if (rc < 0)
@@ -539,10 +597,189 @@ int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
     return pool->ops->worker_pids(pool, out, max);
 }
 
-int mproc_pool_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
+static int pool_stats_impl(const mproc_pool *pool, struct mproc_pool_stats *out)
 {
     if (!pool || pool->magic != MPROC__POOL_MAGIC || !out)
         return MPROC_EINVAL;
     *out = pool->stats;
     return 0;
+}
+
+int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n, size_t in_size,
+                   void *out, size_t out_size, const struct mproc_pool_map_opts *opts,
+                   int timeout_ms)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_map_impl(pool, fn, in, n, in_size, out, out_size, opts, timeout_ms);
+    mproc__pool_lock(p);
+    int rc = pool_map_impl(pool, fn, in, n, in_size, out, out_size, opts, timeout_ms);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                             size_t in_size, size_t out_size, mproc_pool_result_fn on_result,
+                             void *arg, const struct mproc_pool_map_opts *opts, int timeout_ms)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_map_unordered_impl(pool, fn, in, n, in_size, out_size, on_result, arg, opts,
+                                       timeout_ms);
+    mproc__pool_lock(p);
+    int rc = pool_map_unordered_impl(pool, fn, in, n, in_size, out_size, on_result, arg, opts,
+                                     timeout_ms);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn next,
+                          void *next_arg, size_t max_in_size, size_t out_size,
+                          mproc_pool_result_fn on_result, void *arg,
+                          const struct mproc_pool_map_opts *opts, int timeout_ms)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_map_stream_impl(pool, fn, next, next_arg, max_in_size, out_size, on_result, arg,
+                                    opts, timeout_ms);
+    mproc__pool_lock(p);
+    int rc = pool_map_stream_impl(pool, fn, next, next_arg, max_in_size, out_size, on_result, arg,
+                                  opts, timeout_ms);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_submit_ex(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
+                         size_t out_cap, const struct mproc_pool_submit_opts *opts,
+                         mproc_future **out)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_submit_ex_impl(pool, fn, in, in_len, out_cap, opts, out);
+    mproc__pool_lock(p);
+    int rc = pool_submit_ex_impl(pool, fn, in, in_len, out_cap, opts, out);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                         size_t in_size, void *out, size_t out_size,
+                         const struct mproc_pool_map_opts *opts, mproc_future **fut)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_map_async_impl(pool, fn, in, n, in_size, out, out_size, opts, fut);
+    mproc__pool_lock(p);
+    int rc = pool_map_async_impl(pool, fn, in, n, in_size, out, out_size, opts, fut);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_shutdown(mproc_pool *pool)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_shutdown_impl(pool);
+    mproc__pool_lock(p);
+    int rc = pool_shutdown_impl(pool);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_join(mproc_pool *pool, int timeout_ms)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_join_impl(pool, timeout_ms);
+    mproc__pool_lock(p);
+    int rc = pool_join_impl(pool, timeout_ms);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_terminate(mproc_pool *pool)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_terminate_impl(pool);
+    mproc__pool_lock(p);
+    int rc = pool_terminate_impl(pool);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_worker_pids_impl(pool, out, max);
+    mproc__pool_lock(p);
+    int rc = pool_worker_pids_impl(pool, out, max);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_pool_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
+{
+    mproc_pool *p = (mproc_pool *)pool;
+    if (mproc__pool_check(p) < 0)
+        return pool_stats_impl(pool, out);
+    mproc__pool_lock(p);
+    int rc = pool_stats_impl(pool, out);
+    mproc__pool_unlock(p);
+    return rc;
+}
+
+int mproc_future_wait(mproc_future *f, int timeout_ms)
+{
+    mproc_pool *p = future_pool(f);
+    mproc__pool_lock_opt(p);
+    int rc = future_wait_impl(f, timeout_ms);
+    mproc__pool_unlock_opt(p);
+    return rc;
+}
+
+int mproc_future_done(mproc_future *f)
+{
+    mproc_pool *p = future_pool(f);
+    mproc__pool_lock_opt(p);
+    int rc = future_done_impl(f);
+    mproc__pool_unlock_opt(p);
+    return rc;
+}
+
+int mproc_future_cancel(mproc_future *f)
+{
+    mproc_pool *p = future_pool(f);
+    mproc__pool_lock_opt(p);
+    int rc = future_cancel_impl(f);
+    mproc__pool_unlock_opt(p);
+    return rc;
+}
+
+int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len)
+{
+    mproc_pool *p = future_pool(f);
+    mproc__pool_lock_opt(p);
+    int rc = future_result_impl(f, out, out_len);
+    mproc__pool_unlock_opt(p);
+    return rc;
+}
+
+int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err)
+{
+    mproc_pool *p = future_pool(f);
+    mproc__pool_lock_opt(p);
+    int rc = future_error_impl(f, err);
+    mproc__pool_unlock_opt(p);
+    return rc;
+}
+
+int mproc_future_close(mproc_future *f)
+{
+    mproc_pool *p = future_pool(f);
+    mproc__pool_lock_opt(p);
+    int rc = future_close_impl(f);
+    mproc__pool_unlock_opt(p);
+    return rc;
 }

@@ -664,7 +664,7 @@ void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j)
 {
     fill_job(p, j);
     for (struct mproc__pool_job *a = p->futures; a; a = a->fnext)
-        if (a != j && a->kind == JOB_MAP && job_may_cut(a) && !p->broken &&
+        if (a != j && a->kind != JOB_FUTURE && job_may_cut(a) && !p->broken &&
             p->in_flight_chunks < p->ctab_size)
             fill_job(p, a);
 }
@@ -719,7 +719,7 @@ static void fill_job(mproc_pool *p, struct mproc__pool_job *j)
     }
 }
 
-static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
+bool mproc__pool_job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 {
     if (!j) /* join: everything */
         return p->futures == NULL && p->in_flight_chunks == 0 && p->pending_head == NULL;
@@ -755,7 +755,7 @@ static int drive_loop(mproc_pool *p, struct mproc__pool_job *j, const struct mpr
         if (p->broken)
             return p->broken;
         mproc__pool_fill(p, j);
-        if (job_finished(p, j)) {
+        if (mproc__pool_job_finished(p, j)) {
             settle_deaths(p);
             return 0;
         }
@@ -770,8 +770,54 @@ static int drive_loop(mproc_pool *p, struct mproc__pool_job *j, const struct mpr
     }
 }
 
+int mproc__pool_pump(mproc_pool *p, int max)
+{
+    int n = 0;
+    p->in_engine = true;
+    mproc__pool_fill(p, NULL);
+    struct mproc__pool_event ev;
+    while (n < max && !p->broken && p->ops->poll(p, &ev, NULL) == 0) {
+        handle_event(p, &ev);
+        p->ops->release(p, &ev);
+        mproc__pool_fill(p, NULL);
+        n++;
+    }
+    p->in_engine = false;
+    return p->broken ? p->broken : n;
+}
+
+void mproc__pool_job_link(mproc_pool *p, struct mproc__pool_job *j)
+{
+    j->fprev = NULL;
+    j->fnext = p->futures;
+    if (p->futures)
+        p->futures->fprev = j;
+    p->futures = j;
+}
+
+void mproc__pool_job_unlink(mproc_pool *p, struct mproc__pool_job *j)
+{
+    if (j->fprev)
+        j->fprev->fnext = j->fnext;
+    else if (p && p->futures == j)
+        p->futures = j->fnext;
+    if (j->fnext)
+        j->fnext->fprev = j->fprev;
+    j->fnext = j->fprev = NULL;
+}
+
 int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
 {
+    if (p->bg) {
+        /* The service thread drives; wait for it (the lock is held). */
+        for (;;) {
+            if (mproc__pool_job_finished(p, j))
+                return 0;
+            int rc = mproc__pool_bg_wait(p, d);
+            if (rc < 0)
+                return mproc__pool_job_finished(p, j) ? 0 : rc;
+        }
+    }
     /* Callbacks (results, progress) run inside this loop; in_engine makes the
      * calls that would re-enter it fail with MPROC_EBUSY instead. */
     p->in_engine = true;
@@ -827,12 +873,21 @@ int mproc__pool_run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms
 {
     struct mproc__deadline d;
     mproc__deadline_init(&d, timeout_ms);
+    if (p->bg) {
+        /* The service thread fills from p->futures: put the map there. */
+        mproc__pool_job_link(p, j);
+        p->in_engine = true;
+        mproc__pool_fill(p, NULL);
+        p->in_engine = false;
+    }
     int rc = mproc__pool_drive(p, j, &d);
+    if (p->bg)
+        mproc__pool_job_unlink(p, j);
     if (p->broken && j->kind != JOB_STREAM) /* each index gets its outcome */
         mproc__pool_fail_uncut(p, j, p->broken);
     if (rc == 0)
         rc = j->stop_rc ? j->stop_rc : j->first_err;
-    if (!job_finished(p, j) || j->stop_rc)
+    if (!mproc__pool_job_finished(p, j) || j->stop_rc)
         mproc__pool_abandon(p, j);
     mproc__pool_job_unref(j);
     return rc;

@@ -100,6 +100,24 @@ int mproc__pool_map_job(mproc_pool *p, int kind, mproc_task_fn fn, const void *i
                         size_t in_size, void *out, size_t out_size,
                         const struct mproc_pool_map_opts *opts, int timeout_ms,
                         struct mproc__pool_job **jout);
+/* service.c: the lock (nothing without opts.background), the service
+ * thread, and the waits of background mode (lock held: sleep on cv; 0 when
+ * woken, MPROC_ETIMEDOUT at the deadline, or the code of a broken pool). */
+void mproc__pool_lock(mproc_pool *p);
+void mproc__pool_unlock(mproc_pool *p);
+int mproc__pool_service_start(mproc_pool *p);
+void mproc__pool_service_stop(mproc_pool *p);
+void mproc__pool_service_destroy(mproc_pool *p);
+int mproc__pool_bg_wait(mproc_pool *p, const struct mproc__deadline *d);
+void mproc__pool_bg_notify(mproc_pool *p);
+/* Handle up to max events that are ready, without waiting (fill before and
+ * after): how many, or a broken pool's code. */
+int mproc__pool_pump(mproc_pool *p, int max);
+/* Whether j is finished (NULL: all the pool's work). */
+bool mproc__pool_job_finished(const mproc_pool *p, const struct mproc__pool_job *j);
+/* Link / unlink a job on p->futures (the jobs the service thread fills). */
+void mproc__pool_job_link(mproc_pool *p, struct mproc__pool_job *j);
+void mproc__pool_job_unlink(mproc_pool *p, struct mproc__pool_job *j);
 /* One step: fill, then handle one event (up to the deadline). */
 int mproc__pool_step(mproc_pool *p, const struct mproc__deadline *d);
 /* Items of a map never cut from its input fail with code. */

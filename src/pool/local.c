@@ -643,6 +643,7 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         if (dead_event(lp, ev) || ready_event(lp, ev))
             return 0;
         if (d == NULL) {
+            check_timeouts(lp);
             if (check_deaths(lp) && dead_event(lp, ev))
                 return 0;
             return MPROC_ETIMEDOUT;
@@ -675,6 +676,29 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         }
         spin = OWNER_SPIN - 64; /* woken: a short spin, then sleep again */
     }
+}
+
+static uint32_t lp_prepare_wait(struct mproc_pool *p, int *cap_ms)
+{
+    struct lp *lp = lp_of(p);
+    uint64_t next_ns = check_timeouts(lp);
+    int cap = lp->killing ? KILL_CHECK_MS : DEATH_CHECK_MS;
+    if (next_ns < (uint64_t)cap * 1000000u)
+        cap = (int)(next_ns / 1000000u) + 1;
+    *cap_ms = cap;
+    return atomic_load_explicit(&lp->shm->done_bell, memory_order_seq_cst);
+}
+
+/* Without the pool's lock: touches only the segment's words (the segment
+ * outlives the service thread). */
+static void lp_wait(struct mproc_pool *p, uint32_t seen, int cap_ms)
+{
+    struct mproc__lp_shm *shm = ((struct lp *)p->be)->shm;
+    struct mproc__deadline d;
+    mproc__deadline_init(&d, cap_ms);
+    atomic_store_explicit(&shm->owner_waiting, 1, memory_order_seq_cst);
+    (void)mproc__futex_wait(&shm->done_bell, seen, &d);
+    atomic_store_explicit(&shm->owner_waiting, 0, memory_order_relaxed);
 }
 
 static void slot_release(struct lp *lp, uint32_t idx)
@@ -802,6 +826,8 @@ const struct mproc__pool_backend mproc__pool_local_backend = {
     .worker_pids = lp_worker_pids,
     .cancel = lp_cancel,
     .has_timeouts = true,
+    .prepare_wait = lp_prepare_wait,
+    .wait = lp_wait,
 };
 
 /* The entry point of a spawned worker: map the pool's named segment, check

@@ -41,6 +41,9 @@
  *  - Workers killed by cancel or timeout are reported like dead ones, with
  *    `killed` set on their events, including WORKER_GONE.
  *  - kill() SIGKILLs every worker and reaps it; nothing more is reported.
+ *  - With opts.background the engine is called from the service thread or
+ *    from the user's threads, but always under the pool's lock, so a backend
+ *    still sees one caller at a time; only wait() runs outside it.
  *  - stop() asks idle workers to exit and reaps them (within the deadline).
  *
  * Exported (MPROC_API) although private, so that libmproc_mpi can build a
@@ -52,6 +55,7 @@
 
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -119,6 +123,13 @@ struct mproc__pool_backend {
     void (*kill)(struct mproc_pool *p);
     int (*cancel)(struct mproc_pool *p, uint64_t token, bool stop_running);
     bool has_timeouts;
+    /* Background progress (NULL: not supported). prepare_wait, under the
+     * pool's lock: the word to sleep on's current value and how long to sleep
+     * at most (deaths, timeouts); wait, WITHOUT the lock: sleep until results
+     * may have come (the word changed) or cap_ms passed, touching nothing but
+     * shared-memory words. */
+    uint32_t (*prepare_wait)(struct mproc_pool *p, int *cap_ms);
+    void (*wait)(struct mproc_pool *p, uint32_t seen, int cap_ms);
     void (*destroy)(struct mproc_pool *p);
     int (*worker_pids)(const struct mproc_pool *p, pid_t *out, int max);
 };
@@ -147,6 +158,15 @@ struct mproc_pool {
     struct mproc__pool_pchunk *pending_tail;
     struct mproc__pool_job *futures; /* jobs of unfinished futures and async maps */
     uint64_t done_seq;               /* completion order of futures */
+    /* opts.background: a service thread drives the pool; every call takes
+     * `mu` (recursive: callbacks run with it held and may call back in);
+     * waiting calls sleep on `cv`, which the service thread broadcasts. */
+    bool bg;
+    bool svc_started;
+    bool svc_stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t svc;
     struct mproc_pool_stats stats;
 };
 
