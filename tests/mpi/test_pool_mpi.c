@@ -404,6 +404,70 @@ static void pool_mpi_idle_workers_use_little_cpu(void)
     round_end(rc, served);
 }
 
+static int mpi_done_ok;
+
+static void mpi_on_done(void *arg, mproc_future *f)
+{
+    (void)arg;
+    if (mproc_future_result(f, NULL, NULL) == 0)
+        mpi_done_ok++;
+}
+
+/* What the engine gives every backend: done callbacks, waiting on many,
+ * map_async, cancel of a task still queued at the owner; what MPI cannot
+ * do is refused (a task timeout; cancelling a task already sent). */
+static void pool_mpi_callbacks_wait_many_map_async_and_cancel(void)
+{
+    mproc_pool *pool = NULL;
+    int rc = mproc_pool_create_mpi(&pool, NULL);
+    if (world_rank == 0) {
+        enum { N = 40 };
+        mproc_future *f[N];
+        struct mproc_pool_submit_opts so = {.on_done = mpi_on_done};
+        int64_t x = 0;
+        mpi_done_ok = 0;
+        for (int i = 0; i < N; i++)
+            CHECK_RC(mproc_pool_submit_ex(pool, nap, &x, 8, 0, &so, &f[i]), 0);
+        /* 2 ranks x 8 slots: the last one still waits at rank 0. */
+        CHECK_RC(mproc_future_cancel(f[N - 1]), 0);
+        CHECK_RC(mproc_future_result(f[N - 1], NULL, NULL), MPROC_ECANCELED);
+        rc = mproc_future_cancel(f[0]);
+        CHECK(rc == MPROC_EBUSY || rc == MPROC_EALREADY);
+        size_t idx;
+        int got = 0;
+        while (mproc_future_wait_any(f, N, 20000, &idx) == 0) {
+            got++;
+            mproc_future_close(f[idx]);
+            f[idx] = NULL;
+        }
+        CHECK(got == N);
+        CHECK(mpi_done_ok == N - 1);
+        so = (struct mproc_pool_submit_opts){.task_timeout_ms = 100};
+        CHECK_RC(mproc_pool_submit_ex(pool, nap, &x, 8, 0, &so, &f[0]), MPROC_ENOTSUP);
+        int64_t in[50], out[50];
+        for (int i = 0; i < 50; i++)
+            in[i] = i;
+        mproc_future *m;
+        CHECK_RC(mproc_pool_map_async(pool, square, in, 50, 8, out, 8, NULL, &m), 0);
+        CHECK_RC(mproc_future_wait(m, 20000), 0);
+        CHECK_RC(mproc_future_result(m, NULL, NULL), 0);
+        int bad = 0;
+        for (int i = 0; i < 50; i++)
+            bad += out[i] != (int64_t)i * i;
+        CHECK(bad == 0);
+        mproc_future_close(m);
+        finish_pool(pool);
+        rc = 0;
+    }
+    round_end(rc, served);
+    struct mproc_pool_opts o = {.background = 1};
+    rc = mproc_pool_create_mpi(&pool, &o);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_ENOTSUP);
+    static const int want[3] = {0, MPROC_ENOTSUP, MPROC_ENOTSUP};
+    round_end(rc, want);
+}
+
 static void pool_mpi_bad_options_fail_on_every_rank(void)
 {
     mproc_pool *pool = NULL;
@@ -455,6 +519,7 @@ int main(int argc, char **argv)
     pool_mpi_map_times_out_and_the_pool_stays_usable();
     pool_mpi_map_stream_pulls_every_item();
     pool_mpi_idle_workers_use_little_cpu();
+    pool_mpi_callbacks_wait_many_map_async_and_cancel();
     pool_mpi_bad_options_fail_on_every_rank();
     pool_mpi_one_rank_communicator_has_no_worker();
     int status = world_rank == 0 ? mpicheck_end("test_pool_mpi") : 0;
