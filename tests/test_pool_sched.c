@@ -486,3 +486,93 @@ MPROC_TEST(pool_sched, background_pool_takes_calls_from_many_threads)
     }
     finish(p);
 }
+
+/* Output capture ------------------------------------------------------------ */
+
+static int chatty(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    (void)in_len, (void)out, (void)ctx;
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    printf("hello %d\n", (int)x);
+    /* One line in two writes: must still come out as one line. */
+    fputs("part-", stderr);
+    fprintf(stderr, "rest %d\n", (int)x);
+    printf("no newline at the end %d", (int)x);
+    fflush(stdout);
+    printf("\n");
+    *out_len = 0;
+    return 0;
+}
+
+struct lines {
+    pthread_mutex_t mu;
+    int out, err, bad;
+};
+
+static void on_line(void *arg, int worker, pid_t pid, int stream, const char *line, size_t len)
+{
+    struct lines *l = arg;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%.*s", (int)len, line);
+    pthread_mutex_lock(&l->mu);
+    int x;
+    if (worker < 0 || worker > 1 || pid <= 0)
+        l->bad++;
+    else if (stream == 1 &&
+             (sscanf(buf, "hello %d", &x) == 1 || sscanf(buf, "no newline at the end %d", &x) == 1))
+        l->out++;
+    else if (stream == 2 && sscanf(buf, "part-rest %d", &x) == 1)
+        l->err++;
+    else
+        l->bad++;
+    pthread_mutex_unlock(&l->mu);
+}
+
+MPROC_TEST(pool_sched, captured_output_comes_line_by_line)
+{
+    static struct lines l = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    mproc_pool *p;
+    struct mproc_pool_opts o = {
+        .workers = 2, .capture_output = 1, .on_output = on_line, .output_arg = &l};
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    int64_t in[6] = {0, 1, 2, 3, 4, 5};
+    struct mproc_pool_map_opts mo = {.chunksize = 1};
+    MPROC_ASSERT_OK(mproc_pool_map(p, chatty, in, 6, 8, NULL, 0, &mo, 10000));
+    finish(p); /* the workers are gone and every line was handed over */
+    cr_assert_eq(l.bad, 0);
+    cr_assert_eq(l.out, 12);
+    cr_assert_eq(l.err, 6);
+
+    struct mproc_pool_opts spawn = {.start_method = MPROC_START_SPAWN, .capture_output = 1};
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &spawn), MPROC_ENOTSUP);
+}
+
+MPROC_TEST(pool_sched, captured_output_goes_to_the_owners_stdout_with_a_prefix)
+{
+    char path[] = "/tmp/mproc-capture-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    unlink(path);
+    fflush(stdout);
+    int saved = dup(1);
+    dup2(fd, 1);
+    mproc_pool *p;
+    struct mproc_pool_opts o = {.workers = 1, .capture_output = 1};
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    int64_t x = 7;
+    MPROC_ASSERT_OK(mproc_pool_map(p, chatty, &x, 1, 8, NULL, 0, NULL, 10000));
+    pid_t pid;
+    cr_assert_eq(mproc_pool_worker_pids(p, &pid, 1), 1);
+    finish(p);
+    dup2(saved, 1);
+    close(saved);
+    char buf[512] = {0};
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    close(fd);
+    cr_assert(n > 0);
+    char want[128];
+    snprintf(want, sizeof want, "[worker 0 pid %d] hello 7\n[worker 0 pid %d] no newline", (int)pid,
+             (int)pid);
+    cr_assert(strstr(buf, want) != NULL, "got: %s", buf);
+}

@@ -112,6 +112,14 @@ typedef int (*mproc_task_fn)(const void *in, size_t in_len, void *out, size_t *o
  * MPROC_EBROKEN) instead of restarting them forever. */
 typedef int (*mproc_pool_init_fn)(void *arg);
 
+/* Receives one line of a worker's output (opts.capture_output): worker is
+ * the worker's index, pid its current process, stream 1 (stdout) or 2
+ * (stderr), line the bytes without the newline (not NUL-terminated; valid
+ * during the call). Runs on a thread of the pool's own, one line at a
+ * time. */
+typedef void (*mproc_pool_output_fn)(void *arg, int worker, pid_t pid, int stream,
+                                     const char *line, size_t len);
+
 /* What happens to the item a worker was running when it died. */
 enum mproc_pool_on_death {
     MPROC_POOL_FAIL_TASK = 0,  /* that item fails with MPROC_EWORKERDIED (default) */
@@ -148,6 +156,16 @@ struct mproc_pool_opts {
                                       dispatches queued work at all times, and every call
                                       may come from any thread of the owner (see "Threads
                                       and progress"). MPROC_ENOTSUP on MPI */
+    int capture_output;            /* nonzero: each worker's stdout and stderr go through
+                                      pipes to a thread of the owner, which writes every
+                                      complete line at once, as "[worker W pid P] line",
+                                      to the owner's stdout or stderr, or hands it to
+                                      on_output: lines of different workers never mix
+                                      mid-line. Fork start method only (else
+                                      MPROC_ENOTSUP); a line longer than 4 KiB comes in
+                                      pieces */
+    mproc_pool_output_fn on_output; /* NULL: write to the owner's stdout / stderr */
+    void *output_arg;
 };
 
 /* Why one item failed. code is the item's status: a task's own negative

@@ -721,7 +721,7 @@ int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void *
     if (size < 2 || workers > size - 1 || r->max_tasks_per_worker != 0 ||
         r->slots_per_worker == 0 || r->slot_bytes < 4096)
         status = MPROC_EINVAL;
-    else if (r->background || r->task_timeout_ms)
+    else if (r->background || r->task_timeout_ms || r->capture_output)
         status = MPROC_ENOTSUP; /* a service thread, a rank killed: not with MPI */
     struct be *b = status ? NULL : be_alloc(comm, workers, r->slots_per_worker, r->slot_bytes);
     if (!status && !b)

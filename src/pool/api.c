@@ -102,6 +102,8 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
         return rc;
     /* A spawned worker has no copy of our memory: pointers mean nothing there. */
     if (o.start_method == MPROC_START_SPAWN) {
+        if (o.capture_output)
+            return MPROC_ENOTSUP;
         if (o.initializer)
             return MPROC_EINVAL;
         o.task_ctx = NULL;

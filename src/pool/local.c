@@ -30,6 +30,7 @@
  * registered name in shm.tasks, and process.c's handle does the reaping.
  */
 #include "local.h"
+#include "capture.h"
 #include "linux/child.h"
 #include "linux/sysmem.h"
 
@@ -94,6 +95,7 @@ struct lp {
     struct lp_posted *posted; /* nslots */
     uint32_t *free_slots;     /* stack of slots the owner may fill */
     uint32_t nfree;
+    struct mproc__capture *capture; /* opts.capture_output, else NULL */
 };
 
 static struct lp *lp_of(struct mproc_pool *p)
@@ -263,6 +265,7 @@ static int spawn_worker(struct lp *lp, int w)
         return mproc__err();
     if (pid == 0) {
         (void)setpgid(0, 0);
+        mproc__capture_child(lp->capture, w);
         if (!mproc__child_pdeathsig(wk->args.owner))
             _exit(0);
         mproc__lp_worker_main(&wk->args);
@@ -277,7 +280,7 @@ static int spawn_worker(struct lp *lp, int w)
             ;
         return rc;
     }
-    c->pid = pid;
+    __atomic_store_n(&c->pid, pid, __ATOMIC_RELAXED);
     wk->pid = pid;
     wk->pidfd = fd;
     return 0;
@@ -301,6 +304,7 @@ static void lp_free(struct lp *lp)
             reap_worker(&lp->w[i], true);
         free(lp->w);
     }
+    mproc__capture_stop(lp->capture); /* the workers are gone: drain, stop */
     free(lp->posted);
     free(lp->free_slots);
     if (lp->shm)
@@ -364,6 +368,16 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
     reset_slots(lp);
     for (int i = 0; i < o->workers; i++)
         lp->w[i].pidfd = -1;
+    if (o->capture_output) {
+        /* The pids the prefix names: the segment's copy, written at each
+         * (re)spawn; capture reads it atomically. */
+        rc = mproc__capture_start(&lp->capture, o->workers, &lp->m.wctl[0].pid,
+                                  sizeof(struct mproc__lp_wctl), o->on_output, o->output_arg);
+        if (rc < 0) {
+            lp_free(lp);
+            return rc;
+        }
+    }
     for (int i = 0; i < o->workers; i++) {
         struct mproc__lp_worker_args *a = &lp->w[i].args;
         a->m = lp->m;
@@ -375,6 +389,7 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
         a->init_arg = o->init_arg;
         a->task_ctx = o->task_ctx;
         a->max_tasks = o->max_tasks_per_worker;
+        a->flush_stdout = o->capture_output != 0;
         if ((rc = spawn_worker(lp, i)) < 0) {
             lp_free(lp);
             return rc;

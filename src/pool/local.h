@@ -192,6 +192,7 @@ struct mproc__lp_worker_args {
     void *init_arg;
     void *task_ctx;
     uint64_t max_tasks;
+    bool flush_stdout; /* output captured: flush stdio before leaving */
 };
 
 /* The entry point spawned workers run (registered by local.c). */

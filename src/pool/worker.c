@@ -21,6 +21,7 @@
 #include "local.h"
 
 #include <sched.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #define WORKER_SPIN 2048 /* polls of the next slot before sleeping */
@@ -162,11 +163,18 @@ static uint32_t run_slot(const struct mproc__lp_worker_args *a, struct mproc__lp
     return n;
 }
 
+static _Noreturn void leave(const struct mproc__lp_worker_args *a, int code)
+{
+    if (a->flush_stdout)
+        fflush(stdout);
+    _exit(code);
+}
+
 _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
 {
     struct mproc__lp_shm *shm = a->m.shm;
     if (a->initializer && a->initializer(a->init_arg) != 0)
-        _exit(111);
+        leave(a, 111);
     atomic_store_explicit(&a->m.wctl[a->worker].ready, 1, memory_order_release);
 
     uint64_t tasks = 0;
@@ -186,7 +194,7 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
         }
         if (got < 0) {
             if (!wait_for_work(a))
-                _exit(0);
+                leave(a, 0);
             continue;
         }
         /* More queued: pass the wake-up on, so that the owner can post a
@@ -230,7 +238,7 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
             mproc__futex_wake(&shm->done_bell, 1);
         if (a->max_tasks && tasks >= a->max_tasks) {
             atomic_store_explicit(&a->m.wctl[a->worker].retired, 1, memory_order_release);
-            _exit(0);
+            leave(a, 0);
         }
     }
 }
