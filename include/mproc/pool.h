@@ -117,8 +117,8 @@ typedef int (*mproc_pool_init_fn)(void *arg);
  * (stderr), line the bytes without the newline (not NUL-terminated; valid
  * during the call). Runs on a thread of the pool's own, one line at a
  * time. */
-typedef void (*mproc_pool_output_fn)(void *arg, int worker, pid_t pid, int stream,
-                                     const char *line, size_t len);
+typedef void (*mproc_pool_output_fn)(void *arg, int worker, pid_t pid, int stream, const char *line,
+                                     size_t len);
 
 /* What happens to the item a worker was running when it died. */
 enum mproc_pool_on_death {
@@ -131,32 +131,32 @@ struct mproc_pool_opts {
     int workers;                    /* 0: mproc_cpu_count() */
     mproc_pool_init_fn initializer; /* NULL: none */
     void *init_arg;
-    unsigned max_tasks_per_worker; /* items a worker runs before it is replaced (checked
+    unsigned max_tasks_per_worker;  /* items a worker runs before it is replaced (checked
                                       between chunks, so with chunks > 1 it may run up to a
                                       chunk more); 0: no limit */
-    int on_death;                  /* enum mproc_pool_on_death */
-    int max_retries;               /* MPROC_POOL_RETRY_TASK: extra attempts per item (0: 3) */
-    void *task_ctx;                /* passed to every task as ctx */
-    size_t slot_bytes;             /* bytes of one task slot (inputs + results of a chunk);
+    int on_death;                   /* enum mproc_pool_on_death */
+    int max_retries;                /* MPROC_POOL_RETRY_TASK: extra attempts per item (0: 3) */
+    void *task_ctx;                 /* passed to every task as ctx */
+    size_t slot_bytes;              /* bytes of one task slot (inputs + results of a chunk);
                                       0: 256 KiB. An item whose input plus result does not
                                       fit is refused with MPROC_EMSGSIZE */
-    unsigned slots_per_worker;     /* task slots per worker (the pool has workers times as
+    unsigned slots_per_worker;      /* task slots per worker (the pool has workers times as
                                       many, shared by all); 0: 8 */
-    int start_method;              /* MPROC_START_FORK (default) or MPROC_START_SPAWN: workers
+    int start_method;               /* MPROC_START_FORK (default) or MPROC_START_SPAWN: workers
                                       re-execute the program (which must call mproc_main()
                                       first) and find tasks by their MPROC_TASK name; no
                                       initializer then, and tasks get ctx NULL */
-    int task_timeout_ms;           /* longest an item may run: the worker running an item
+    int task_timeout_ms;            /* longest an item may run: the worker running an item
                                       for longer is killed (with every process it started)
                                       and replaced, the item fails with MPROC_ETIMEDOUT and
                                       the pool goes on. 0: no limit. Maps and submits may
                                       set their own */
-    int background;                /* nonzero: a service thread of the owner collects
+    int background;                 /* nonzero: a service thread of the owner collects
                                       results, runs callbacks, applies timeouts and
                                       dispatches queued work at all times, and every call
                                       may come from any thread of the owner (see "Threads
                                       and progress"). MPROC_ENOTSUP on MPI */
-    int capture_output;            /* nonzero: each worker's stdout and stderr go through
+    int capture_output;             /* nonzero: each worker's stdout and stderr go through
                                       pipes to a thread of the owner, which writes every
                                       complete line at once, as "[worker W pid P] line",
                                       to the owner's stdout or stderr, or hands it to
@@ -223,7 +223,7 @@ struct mproc_pool_map_opts {
                                         items (code 0 for items that succeeded) */
     mproc_pool_progress_fn progress;
     void *progress_arg;
-    int ordered; /* stream only: nonzero hands results to on_result in index order (like
+    int ordered;         /* stream only: nonzero hands results to on_result in index order (like
                     Python's imap; at most max_in_flight of them wait for an earlier one) */
     int task_timeout_ms; /* per item, as opts.task_timeout_ms of the pool: 0 takes the
                             pool's, MPROC_FOREVER none, > 0 this many ms */
