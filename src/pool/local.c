@@ -87,8 +87,9 @@ struct lp {
     uint32_t nslots;
     uint32_t ring_size;
     uint64_t slot_bytes;
-    uint64_t tail; /* the owner's copy of shm.tail */
-    uint32_t scan; /* where poll's scan for DONE slots starts */
+    uint64_t tail;      /* the owner's copy of shm.tail */
+    uint64_t head_seen; /* shm.head as last read (it only grows) */
+    uint32_t scan;      /* where poll's scan for DONE slots starts */
     unsigned polls;
     unsigned timed;           /* slots in use with a timeout */
     unsigned killing;         /* workers killed on purpose, not reaped yet */
@@ -323,6 +324,7 @@ static void reset_slots(struct lp *lp)
     }
     lp->timed = 0;
     atomic_store_explicit(&lp->shm->head, lp->tail, memory_order_seq_cst);
+    lp->head_seen = lp->tail;
 }
 
 int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
@@ -452,10 +454,17 @@ static int lp_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     if (lp->nfree == 0)
         return MPROC_EAGAIN;
     uint64_t t = lp->tail;
-    if (t - atomic_load_explicit(&lp->shm->head, memory_order_acquire) >= lp->ring_size) {
-        help_head(lp);
-        if (t - atomic_load_explicit(&lp->shm->head, memory_order_acquire) >= lp->ring_size)
-            return MPROC_EAGAIN;
+    /* Room in the ring? head only grows, so an old value that says yes is
+     * right; the shared word (written by every claim) is read only when the
+     * old value says no. */
+    if (t - lp->head_seen >= lp->ring_size) {
+        lp->head_seen = atomic_load_explicit(&lp->shm->head, memory_order_acquire);
+        if (t - lp->head_seen >= lp->ring_size) {
+            help_head(lp);
+            lp->head_seen = atomic_load_explicit(&lp->shm->head, memory_order_acquire);
+            if (t - lp->head_seen >= lp->ring_size)
+                return MPROC_EAGAIN;
+        }
     }
     uint32_t idx = lp->free_slots[--lp->nfree];
     struct mproc__lp_slot *s = slot_of(lp, idx);
@@ -638,7 +647,10 @@ static uint64_t check_timeouts(struct lp *lp)
         uint32_t w = mproc__lp_worker(word);
         if (w >= (uint32_t)lp->nworkers)
             continue;
-        if (now >= start + ps->timeout_ns)
+        /* Still the same chunk on the same worker? (It may have finished
+         * since we read its word: then the stamp is stale.) */
+        if (now >= start + ps->timeout_ns &&
+            atomic_load_explicit(&lp->m.ctl[i], memory_order_acquire) == word)
             kill_on_purpose(lp, (int)w, MPROC_ETIMEDOUT);
         else if (start + ps->timeout_ns - now < next)
             next = start + ps->timeout_ns - now;
