@@ -3,7 +3,7 @@
  * Model
  * -----
  * Rank 0 of a private duplicate of the user's communicator is the owner: it
- * runs the common pool engine (src/pool.c) with this file's backend vtable.
+ * runs the common pool engine (src/pool/engine.c) with this file's backend vtable.
  * Ranks 1..W are the workers: they never return from
  * mproc_pool_create_mpi_comm() until the owner stops them. Worker index w
  * (the engine's numbering) is rank w + 1. MPI is fail-stop: a dead rank

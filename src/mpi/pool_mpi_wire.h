@@ -1,5 +1,5 @@
 /* pool_mpi_wire.h - what the two halves of the MPI pool backend share: the
- * messages (see the design note of src/pool_mpi.c), the waiting helpers
+ * messages (see the design note of pool_mpi.c), the waiting helpers
  * (src/mpi/wait.c) and the worker's loop (src/mpi/worker.c). Private to
  * libmproc_mpi; every symbol is hidden.
  */

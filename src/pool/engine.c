@@ -826,7 +826,7 @@ int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mpr
     return rc;
 }
 
-/* Checks and map jobs, for pool_api.c ----------------------------------- */
+/* Checks and map jobs, for api.c ---------------------------------------- */
 
 int mproc__pool_check(const mproc_pool *p)
 {

@@ -1,9 +1,9 @@
 /* pool_internal.h - the pool's engine and the backend interface beneath it.
  *
  * The public mproc_pool API (include/mproc/pool.h) is implemented once, in
- * src/pool/engine.c and src/pool/api.c: jobs (maps, streams, futures), chunking, ordering, the bound
- * on items in flight, progress, per-item errors, the death policies and
- * retries. A backend only moves chunks to workers and results back:
+ * src/pool/engine.c and src/pool/api.c: jobs (maps, streams, futures),
+ * chunking, ordering, the bound on items in flight, progress, per-item
+ * errors, the death policies, retries and cancel. A backend only moves chunks to workers and results back:
  *
  *   local (src/pool/local.c + src/pool/worker.c): forked workers pulling
  *       chunks from one queue of task slots in shared memory, futex wake-ups;
