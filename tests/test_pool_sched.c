@@ -555,8 +555,10 @@ MPROC_TEST(pool_sched, captured_output_goes_to_the_owners_stdout_with_a_prefix)
     cr_assert(fd >= 0);
     unlink(path);
     fflush(stdout);
-    int saved = dup(1);
+    fflush(stderr);
+    int saved = dup(1), saved_err = dup(2);
     dup2(fd, 1);
+    dup2(fd, 2);
     mproc_pool *p;
     struct mproc_pool_opts o = {.workers = 1, .capture_output = 1};
     MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
@@ -566,7 +568,9 @@ MPROC_TEST(pool_sched, captured_output_goes_to_the_owners_stdout_with_a_prefix)
     cr_assert_eq(mproc_pool_worker_pids(p, &pid, 1), 1);
     finish(p);
     dup2(saved, 1);
+    dup2(saved_err, 2);
     close(saved);
+    close(saved_err);
     char buf[512] = {0};
     ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
     close(fd);
@@ -575,4 +579,23 @@ MPROC_TEST(pool_sched, captured_output_goes_to_the_owners_stdout_with_a_prefix)
     snprintf(want, sizeof want, "[worker 0 pid %d] hello 7\n[worker 0 pid %d] no newline", (int)pid,
              (int)pid);
     cr_assert(strstr(buf, want) != NULL, "got: %s", buf);
+    snprintf(want, sizeof want, "[worker 0 pid %d] part-rest 7\n", (int)pid);
+    cr_assert(strstr(buf, want) != NULL, "got: %s", buf);
+}
+
+/* Timeout 0 tries once: MPROC_EAGAIN, as everywhere in mproc. */
+MPROC_TEST(pool_sched, try_once_calls_give_eagain)
+{
+    mproc_pool *p = new_pool(1, 0);
+    int32_t ms = 300, out;
+    MPROC_ASSERT_RC(mproc_pool_map(p, sleep_ms_task, &ms, 1, 4, &out, 4, NULL, 0), MPROC_EAGAIN);
+    mproc_future *f;
+    MPROC_ASSERT_OK(mproc_pool_submit(p, sleep_ms_task, &ms, 4, 4, &f));
+    MPROC_ASSERT_RC(mproc_future_wait(f, 0), MPROC_EAGAIN);
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
+    MPROC_ASSERT_RC(mproc_pool_join(p, 0), MPROC_EAGAIN);
+    MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
+    MPROC_ASSERT_OK(mproc_future_result(f, NULL, NULL));
+    MPROC_ASSERT_OK(mproc_future_close(f));
+    MPROC_ASSERT_OK(mproc_pool_close(p));
 }

@@ -236,8 +236,11 @@ struct mproc_pool_map_opts {
  * Returns 0 when every item succeeded; otherwise the status of the failed
  * item with the lowest index (a task's code, MPROC_ETASKFAILED,
  * MPROC_EWORKERDIED), with details per item in opts->statuses / errors;
- * MPROC_ETIMEDOUT (items still running are abandoned: results already
- * stored stay, the rest of out is untouched); MPROC_EBROKEN (the pool broke,
+ * MPROC_ETIMEDOUT (timeout_ms > 0 passed: items still running are
+ * abandoned, those no worker started are taken back; results already
+ * stored stay, the rest of out is untouched; also the status of an item
+ * that overran its task timeout); MPROC_EAGAIN (timeout_ms == 0 and the
+ * map did not finish at once: abandoned likewise); MPROC_EBROKEN (the pool broke,
  * on_death = FAIL_POOL, or workers could not initialise); MPROC_ECLOSED
  * (after close); MPROC_ECANCELED (terminated); MPROC_EMSGSIZE (an item and
  * its result do not fit a slot); MPROC_EINVAL (NULL pool or fn, in == NULL
@@ -386,7 +389,9 @@ MPROC_API int mproc_pool_shutdown(mproc_pool *pool);
 /* mproc_pool_join - after shutdown (or terminate): finish every submitted
  * task, then stop the workers and reap them, waiting at most timeout_ms.
  * 0 when no worker is left; MPROC_EINVAL if the pool was not shut down (as
- * in Python); MPROC_ETIMEDOUT (call again, or terminate). */
+ * in Python); MPROC_ETIMEDOUT (timeout_ms > 0 passed; call again, or
+ * terminate); MPROC_EAGAIN (timeout_ms == 0 and not done at once);
+ * MPROC_EBUSY (from a callback); MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_join(mproc_pool *pool, int timeout_ms);
 
 /* mproc_pool_terminate - kill every worker now (SIGKILL, with every process

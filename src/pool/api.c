@@ -526,12 +526,14 @@ static int pool_join_impl(mproc_pool *pool, int timeout_ms)
         return 0;
     if (!pool->terminated && !pool->broken) {
         rc = mproc__pool_drive(pool, NULL, &d);
+        if (rc == MPROC_ETIMEDOUT && timeout_ms == 0)
+            return MPROC_EAGAIN;
         if (rc < 0 && rc != MPROC_EBROKEN)
             return rc;
         if (pool->bg)
             mproc__pool_service_stop(pool); /* nothing is left to drive */
         if (!pool->broken && (rc = pool->ops->stop(pool, &d)) < 0)
-            return rc;
+            return rc == MPROC_ETIMEDOUT && timeout_ms == 0 ? MPROC_EAGAIN : rc;
     }
     pool->ops->kill(pool); /* reaps anything left (nothing, normally) */
     pool->joined = true;

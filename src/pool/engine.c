@@ -290,7 +290,8 @@ static void deliver_done(mproc_pool *p, struct mproc__pool_pchunk *c,
         for (uint32_t i = 0; i < n && plain; i++)
             plain = ev->status[i] == 0 && ev->out_len[i] == j->out_size;
         if (plain) {
-            memcpy(j->out + c->base * j->out_size, ev->out, (size_t)n * j->out_size);
+            if (j->out_size)
+                memcpy(j->out + c->base * j->out_size, ev->out, (size_t)n * j->out_size);
             j->delivered += n;
             p->stats.items_done += n;
             if (j->fut && !j->fut->done && j->delivered >= j->total)
@@ -887,6 +888,8 @@ int mproc__pool_run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms
         mproc__pool_fail_uncut(p, j, p->broken);
     if (rc == 0)
         rc = j->stop_rc ? j->stop_rc : j->first_err;
+    else if (rc == MPROC_ETIMEDOUT && timeout_ms == 0)
+        rc = MPROC_EAGAIN; /* tried once: the one code for that everywhere */
     if (!mproc__pool_job_finished(p, j) || j->stop_rc)
         mproc__pool_abandon(p, j);
     mproc__pool_job_unref(j);
