@@ -81,9 +81,10 @@
  * Workers are daemon children: they die with the owner, even when the owner
  * is SIGKILLed (PR_SET_PDEATHSIG; create the pool from a thread that lives
  * as long as the process). Each worker leads its own process group: when
- * the pool kills a worker (terminate, cancel, a task timeout, the death
- * policy) or notices its death, the whole group is SIGKILLed, so processes
- * a task started die with it (unless they left the group: setsid/setpgid).
+ * the pool kills a worker (terminate, close, cancel, a task timeout) or
+ * notices that one died, the whole group is SIGKILLed, so processes a task
+ * started die with it (unless they left the group: setsid/setpgid); a
+ * worker that leaves normally (join, max_tasks_per_worker) leaves them be.
  * Being in their own group, workers do not get a terminal's Ctrl-C; the
  * owner does, and its death ends them. After mproc_pool_join(), mproc_pool_terminate()
  * or mproc_pool_close() no worker is left, reaped or running. Across exec the

@@ -18,9 +18,10 @@
  * copies for re-dispatch are intact.
  *
  * Process trees: each forked worker leads its own process group, and every
- * kill (death policy, cancel, timeout, terminate) and every death the owner
- * notices signals the whole group, so processes a task started die with
- * their worker instead of being orphaned.
+ * kill (cancel, timeout, terminate, close) and every unexpected death the
+ * owner notices signals the whole group, so processes a task started die
+ * with their worker instead of being orphaned. A worker that leaves
+ * normally (join, max_tasks_per_worker) leaves its group alone.
  *
  * Start methods: fork (default) - the worker inherits an anonymous segment
  * and the task pointers are valid in it; we hold its pidfd and reap it with
@@ -193,9 +194,10 @@ static void group_kill(struct lp_worker *wk)
 }
 
 /* Reap worker wk if it ended (nohang) or when it ends: 1 and *how, 0 if it
- * still runs. A worker reaped by someone else (SIGCHLD ignored, a stray
+ * still runs. With group, what is left of its process group is killed
+ * first (a worker that died or was killed; not one that left normally). A worker reaped by someone else (SIGCHLD ignored, a stray
  * waitpid(-1)) counts as ended, how unknown. */
-static int worker_reap(struct lp_worker *wk, bool nohang, struct lp_reaped *how)
+static int worker_reap(struct lp_worker *wk, bool nohang, bool group, struct lp_reaped *how)
 {
     int rc;
     if (wk->pidfd >= 0) {
@@ -204,7 +206,8 @@ static int worker_reap(struct lp_worker *wk, bool nohang, struct lp_reaped *how)
         if (mproc__child_wait(wk->pidfd, &d) == 0)
             return 0;
         /* Ended, not reaped yet: its pid still names its group. */
-        group_kill(wk);
+        if (group)
+            group_kill(wk);
     }
     if (wk->proc) {
         struct mproc_exit st;
@@ -294,7 +297,7 @@ static void reap_worker(struct lp_worker *wk, bool kill_it)
     if (kill_it)
         worker_kill(wk);
     struct lp_reaped how;
-    (void)worker_reap(wk, false, &how);
+    (void)worker_reap(wk, false, kill_it, &how);
     worker_close(wk);
 }
 
@@ -534,7 +537,9 @@ static bool check_deaths(struct lp *lp)
         if (wk->pidfd < 0 || wk->dead)
             continue;
         struct lp_reaped how;
-        if (worker_reap(wk, true, &how) == 1) {
+        /* A worker that retired after max_tasks_per_worker left normally. */
+        bool left = atomic_load(&lp->m.wctl[w].retired) && !wk->killed;
+        if (worker_reap(wk, true, !left, &how) == 1) {
             worker_close(wk);
             wk->dead = true;
             wk->how = how;
