@@ -1,6 +1,7 @@
-/* engine.h - the engine's private types and the calls shared by its two
- * files: engine.c (jobs, chunks, delivery, dispatch, the event loop) and
- * api.c (the public calls built on them). Not for backends:
+/* engine.h - the engine's private types and the calls shared by its
+ * files: engine.c (chunks, delivery, dispatch, cancel, the event loop),
+ * jobs.c (checks, map jobs), service.c (background progress) and api.c
+ * (the public calls built on them). Not for backends:
  * they see only pool_internal.h.
  */
 #ifndef MPROC_POOL_ENGINE_H
@@ -81,9 +82,11 @@ struct mproc_future {
     uint64_t done_seq; /* order of completion in its pool, from 1 */
 };
 
-/* engine.c */
+/* jobs.c */
 int mproc__pool_check(const mproc_pool *p);      /* MPROC_EINVAL, MPROC_ENOTCHILD or 0 */
 int mproc__pool_check_open(const mproc_pool *p); /* ... or broken, canceled, closed */
+
+/* engine.c */
 void mproc__pool_job_unref(struct mproc__pool_job *j);
 struct mproc__pool_pchunk *mproc__pool_chunk_copy(struct mproc__pool_job *j, uint64_t base,
                                                   uint32_t count, int attempts, const void *in,
