@@ -30,8 +30,8 @@
  * (removed when the pool is freed); slots then carry the index of the task's
  * registered name in shm.tasks, and process.c's handle does the reaping.
  */
-#include "local.h"
 #include "capture.h"
+#include "local_owner.h"
 #include "linux/child.h"
 #include "linux/sysmem.h"
 
@@ -47,58 +47,6 @@
 #define DEATH_CHECK_MS 10
 #define KILL_CHECK_MS 1 /* while a worker we killed is not reaped yet */
 #define DEATH_CHECK_POLLS 256
-
-/* How a reaped worker ended. */
-struct lp_reaped {
-    int signal;    /* the signal that killed it, or 0 */
-    int exit_code; /* its exit code, or -1 if killed or unknown */
-};
-
-struct lp_worker {
-    pid_t pid;
-    int pidfd;           /* -1 when no process; owned by proc if spawned */
-    mproc_process *proc; /* spawned workers: process.c's handle (it reaps) */
-    bool dead;           /* reaped, its slot being reported */
-    bool lost_sent;
-    bool gone_sent;
-    int killed; /* MPROC_ECANCELED / MPROC_ETIMEDOUT: we killed it on purpose */
-    struct lp_reaped how;
-    struct mproc__lp_worker_args args;
-};
-
-/* What the owner posted into a slot. Events are built from this copy, never
- * from the slot's header: a worker's task that scribbles over the header
- * must not make the owner read outside the slot. */
-struct lp_posted {
-    uint64_t token;
-    uint64_t ticket;
-    uint64_t timeout_ns;
-    uint32_t count, in_stride, out_size;
-    bool in_use; /* posted, not yet released */
-    bool handed; /* in an event the engine has not released yet */
-};
-
-struct lp {
-    struct mproc__seg seg;
-    bool spawn; /* workers re-execute the program (named segment) */
-    struct mproc__lp_map m;
-    struct mproc__lp_shm *shm;
-    struct lp_worker *w;
-    int nworkers;
-    uint32_t nslots;
-    uint32_t ring_size;
-    uint64_t slot_bytes;
-    uint64_t tail;      /* the owner's copy of shm.tail */
-    uint64_t head_seen; /* shm.head as last read (it only grows) */
-    uint32_t scan;      /* where poll's scan for DONE slots starts */
-    unsigned polls;
-    unsigned timed;           /* slots in use with a timeout */
-    unsigned killing;         /* workers killed on purpose, not reaped yet */
-    struct lp_posted *posted; /* nslots */
-    uint32_t *free_slots;     /* stack of slots the owner may fill */
-    uint32_t nfree;
-    struct mproc__capture *capture; /* opts.capture_output, else NULL */
-};
 
 static struct lp *lp_of(struct mproc_pool *p)
 {
@@ -145,167 +93,11 @@ static size_t lp_max_chunks(struct mproc_pool *p)
     return lp_of(p)->nslots;
 }
 
-/* The spawn start method: a daemon child that re-executes the program and
- * runs MPROC__LP_SPAWN_ENTRY, which maps the named segment. */
-static int spawn_exec(struct lp *lp, int w)
-{
-    struct lp_worker *wk = &lp->w[w];
-    struct mproc__lp_spawn_arg arg;
-    memset(&arg, 0, sizeof arg);
-    snprintf(arg.seg_name, sizeof arg.seg_name, "%s", lp->seg.name);
-    arg.worker = (uint32_t)w;
-    arg.workers = (uint32_t)lp->nworkers;
-    arg.slots = lp->nslots;
-    arg.slot_bytes = lp->slot_bytes;
-    arg.max_tasks = wk->args.max_tasks;
-    arg.owner = wk->args.owner;
-    struct mproc_process_opts po = {.name = "mproc-pool-worker",
-                                    .start_method = MPROC_START_SPAWN,
-                                    .daemon = 1,
-                                    .entry = MPROC__LP_SPAWN_ENTRY,
-                                    .arg = &arg,
-                                    .arg_len = sizeof arg};
-    mproc_process *proc;
-    int rc = mproc_process_start(&proc, NULL, NULL, &po);
-    if (rc < 0)
-        return rc;
-    wk->proc = proc;
-    wk->pid = mproc_process_pid(proc);
-    wk->pidfd = mproc_process_pidfd(proc);
-    lp->m.wctl[w].pid = wk->pid;
-    return 0;
-}
-
-/* Whether the process behind pidfd has ended (without reaping it). */
-static bool pidfd_ended(int pidfd)
-{
-    struct mproc__deadline now;
-    (void)mproc__deadline_init(&now, 0);
-    return mproc__child_wait(pidfd, &now) == 1;
-}
-
-/* The rest of a worker's process group (what its tasks started). Called
- * only while the worker is not reaped yet, so its pid, which names the
- * group, cannot belong to anyone else. */
-static void group_kill(struct lp_worker *wk)
-{
-    if (wk->pid > 0)
-        (void)kill(-wk->pid, SIGKILL);
-}
-
-/* Reap worker wk if it ended (nohang) or when it ends: 1 and *how, 0 if it
- * still runs. With group, what is left of its process group is killed
- * first (a worker that died or was killed; not one that left normally). A worker reaped by someone else (SIGCHLD ignored, a stray
- * waitpid(-1)) counts as ended, how unknown. */
-static int worker_reap(struct lp_worker *wk, bool nohang, bool group, struct lp_reaped *how)
-{
-    int rc;
-    if (wk->pidfd >= 0) {
-        struct mproc__deadline d;
-        (void)mproc__deadline_init(&d, nohang ? 0 : MPROC_FOREVER);
-        if (mproc__child_wait(wk->pidfd, &d) == 0)
-            return 0;
-        /* Ended, not reaped yet: its pid still names its group. */
-        if (group)
-            group_kill(wk);
-    }
-    if (wk->proc) {
-        struct mproc_exit st;
-        rc = mproc_process_join(wk->proc, nohang ? 0 : MPROC_FOREVER, &st);
-        if (rc == MPROC_ETIMEDOUT)
-            return 0;
-        how->signal = rc == 0 && st.signaled ? st.signal : 0;
-        how->exit_code = rc == 0 && st.exited ? st.code : -1;
-        return 1;
-    }
-    siginfo_t si;
-    rc = mproc__child_reap(wk->pidfd, !nohang, &si);
-    if (rc == 1) {
-        bool exited = si.si_code == CLD_EXITED;
-        how->signal = exited ? 0 : si.si_status;
-        how->exit_code = exited ? si.si_status : -1;
-    } else if (rc < 0 && pidfd_ended(wk->pidfd)) {
-        how->signal = 0;
-        how->exit_code = -1;
-        rc = 1;
-    }
-    return rc;
-}
-
-/* Forget a reaped worker's process. */
-static void worker_close(struct lp_worker *wk)
-{
-    if (wk->proc) {
-        mproc_process_free(wk->proc); /* owns the pidfd */
-        wk->proc = NULL;
-    } else if (wk->pidfd >= 0) {
-        close(wk->pidfd);
-    }
-    wk->pidfd = -1;
-}
-
-static void worker_kill(struct lp_worker *wk)
-{
-    if (wk->proc)
-        mproc_process_kill(wk->proc);
-    else if (wk->pidfd >= 0)
-        (void)mproc__child_signal(wk->pidfd, SIGKILL);
-    group_kill(wk);
-}
-
-static int spawn_worker(struct lp *lp, int w)
-{
-    struct lp_worker *wk = &lp->w[w];
-    struct mproc__lp_wctl *c = &lp->m.wctl[w];
-    atomic_store(&c->ready, 0);
-    atomic_store(&c->retired, 0);
-    wk->dead = wk->gone_sent = wk->lost_sent = false;
-    wk->killed = 0;
-
-    if (lp->spawn)
-        return spawn_exec(lp, w);
-    pid_t pid = fork();
-    if (pid < 0)
-        return mproc__err();
-    if (pid == 0) {
-        (void)setpgid(0, 0);
-        mproc__capture_child(lp->capture, w);
-        if (!mproc__child_pdeathsig(wk->args.owner))
-            _exit(0);
-        mproc__lp_worker_main(&wk->args);
-    }
-    /* Also from this side, so that the group exists before we could kill it. */
-    (void)setpgid(pid, pid);
-    int fd;
-    int rc = mproc__child_pidfd(pid, &fd);
-    if (rc < 0) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        return rc;
-    }
-    __atomic_store_n(&c->pid, pid, __ATOMIC_RELAXED);
-    wk->pid = pid;
-    wk->pidfd = fd;
-    return 0;
-}
-
-static void reap_worker(struct lp_worker *wk, bool kill_it)
-{
-    if (wk->pidfd < 0)
-        return;
-    if (kill_it)
-        worker_kill(wk);
-    struct lp_reaped how;
-    (void)worker_reap(wk, false, kill_it, &how);
-    worker_close(wk);
-}
-
 static void lp_free(struct lp *lp)
 {
     if (lp->w) {
         for (int i = 0; i < lp->nworkers; i++)
-            reap_worker(&lp->w[i], true);
+            mproc__lp_reap_worker(&lp->w[i], true);
         free(lp->w);
     }
     mproc__capture_stop(lp->capture); /* the workers are gone: drain, stop */
@@ -395,7 +187,7 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
         a->task_ctx = o->task_ctx;
         a->max_tasks = o->max_tasks_per_worker;
         a->flush_stdout = o->capture_output != 0;
-        if ((rc = spawn_worker(lp, i)) < 0) {
+        if ((rc = mproc__lp_spawn_worker(lp, i)) < 0) {
             lp_free(lp);
             return rc;
         }
@@ -539,8 +331,8 @@ static bool check_deaths(struct lp *lp)
         struct lp_reaped how;
         /* A worker that retired after max_tasks_per_worker left normally. */
         bool left = atomic_load(&lp->m.wctl[w].retired) && !wk->killed;
-        if (worker_reap(wk, true, !left, &how) == 1) {
-            worker_close(wk);
+        if (mproc__lp_worker_reap(wk, true, !left, &how) == 1) {
+            mproc__lp_worker_close(wk);
             wk->dead = true;
             wk->how = how;
             if (wk->killed && lp->killing)
@@ -627,7 +419,7 @@ static void kill_on_purpose(struct lp *lp, int w, int why)
         return;
     wk->killed = why;
     lp->killing++;
-    worker_kill(wk);
+    mproc__lp_worker_kill(wk);
 }
 
 /* Kill the workers whose item overran its timeout; returns how long until
@@ -787,7 +579,7 @@ static int lp_respawn(struct mproc_pool *p, int w)
     struct lp *lp = lp_of(p);
     if (w < 0 || w >= lp->nworkers || lp->w[w].pidfd >= 0)
         return MPROC_EINVAL;
-    return spawn_worker(lp, w);
+    return mproc__lp_spawn_worker(lp, w);
 }
 
 static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
@@ -805,7 +597,7 @@ static int lp_stop(struct mproc_pool *p, const struct mproc__deadline *d)
             return rc;
         if (rc == 0)
             return MPROC_ETIMEDOUT;
-        reap_worker(wk, false);
+        mproc__lp_reap_worker(wk, false);
     }
     return 0;
 }
@@ -814,9 +606,9 @@ static void lp_kill(struct mproc_pool *p)
 {
     struct lp *lp = lp_of(p);
     for (int w = 0; w < lp->nworkers; w++)
-        worker_kill(&lp->w[w]);
+        mproc__lp_worker_kill(&lp->w[w]);
     for (int w = 0; w < lp->nworkers; w++) {
-        reap_worker(&lp->w[w], false);
+        mproc__lp_reap_worker(&lp->w[w], false);
         lp->w[w].dead = false;
         lp->w[w].gone_sent = true;
     }
@@ -861,32 +653,3 @@ const struct mproc__pool_backend mproc__pool_local_backend = {
     .prepare_wait = lp_prepare_wait,
     .wait = lp_wait,
 };
-
-/* The entry point of a spawned worker: map the pool's named segment, check
- * that it is the pool described by the argument, and run the worker loop. */
-static int lp_spawn_entry(const void *argp, size_t len)
-{
-    struct mproc__lp_spawn_arg arg;
-    if (len != sizeof arg)
-        return 120;
-    memcpy(&arg, argp, sizeof arg);
-    arg.seg_name[sizeof arg.seg_name - 1] = '\0';
-    struct mproc__seg seg;
-    if (mproc__seg_open(&seg, arg.seg_name, MPROC__SEG_POOL) < 0)
-        return 121;
-    uint64_t need = mproc__lp_body_size(arg.workers, arg.slots, arg.slot_bytes);
-    struct mproc__lp_shm *shm = seg.body;
-    if (arg.worker >= arg.workers || arg.workers > 4096 || arg.slots == 0 || need > seg.body_size ||
-        shm->workers != arg.workers || shm->nslots != arg.slots ||
-        shm->slot_bytes != arg.slot_bytes || shm->ring_size != 2 * arg.slots || !shm->by_name)
-        return 122;
-    struct mproc__lp_worker_args a = {.worker = arg.worker,
-                                      .nslots = arg.slots,
-                                      .slot_bytes = arg.slot_bytes,
-                                      .owner = arg.owner,
-                                      .max_tasks = arg.max_tasks};
-    mproc__lp_map_init(&a.m, shm, arg.workers, arg.slots);
-    (void)setpgid(0, 0);
-    mproc__lp_worker_main(&a);
-}
-MPROC_ENTRY_NAMED(MPROC__LP_SPAWN_ENTRY, lp_spawn_entry)
