@@ -1,6 +1,15 @@
 /* bench_pool.c - per-task overhead of the pool: a trivial task (x -> x + 1)
  * mapped over n items by 2 workers, with chunk size 1 and with automatic
- * chunking (ceil(n / (4 * workers)), Python's rule).
+ * chunking (ceil(n / (4 * workers)), Python's rule). Then:
+ *   chunk1_w<k>      chunk size 1 with k = 1, 2, 4, ... up to twice the CPU
+ *                    count workers (ns per task: does dispatch scale?);
+ *   uneven_map       2 workers, one 2 s task running, then a map of 4 x 1 ms
+ *                    items: the time of that map (us; nothing should wait
+ *                    for the long task), with Python's Pool as the peer;
+ *   cancel_to_next   from mproc_future_cancel of a running task to the
+ *                    replacement worker starting the next task (us);
+ *   timeout_to_next  from a task's deadline to the replacement worker
+ *                    starting the next task (us).
  *
  * Peers, measured in the same run and interleaved:
  *   pipe      a minimal fork pool written here: one pipe pair per worker,
@@ -18,8 +27,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,11 +80,11 @@ static void check(const int64_t *out, uint64_t n)
 
 /* mproc ------------------------------------------------------------------- */
 
-static uint64_t run_mproc(uint64_t n, size_t chunk)
+static uint64_t run_mproc_w(uint64_t n, size_t chunk, int workers)
 {
     int64_t *in = make_input(n), *out = calloc(n, sizeof *out);
     mproc_pool *p;
-    struct mproc_pool_opts o = {.workers = WORKERS};
+    struct mproc_pool_opts o = {.workers = workers};
     if (!out || mproc_pool_create(&p, &o) < 0)
         abort();
     int64_t warm[64];
@@ -84,12 +98,122 @@ static uint64_t run_mproc(uint64_t n, size_t chunk)
         exit(1);
     }
     check(out, n);
-    mproc_pool_close(p);
+    mproc_pool_shutdown(p);
     mproc_pool_join(p, MPROC_FOREVER);
-    mproc_pool_free(p);
+    mproc_pool_close(p);
     free(in);
     free(out);
     return t1 - t0;
+}
+
+static uint64_t run_mproc(uint64_t n, size_t chunk)
+{
+    return run_mproc_w(n, chunk, WORKERS);
+}
+
+static uint64_t mproc_chunk1_w(uint64_t n, void *arg)
+{
+    return run_mproc_w(n, 1, (int)(intptr_t)arg);
+}
+
+/* Uneven work, cancel and timeout latency --------------------------------- */
+
+static _Atomic uint64_t *stamp; /* shared with the workers: when a task started */
+
+static int sleep_task(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    (void)in_len, (void)out, (void)ctx;
+    int32_t ms;
+    memcpy(&ms, in, sizeof ms);
+    if (stamp)
+        atomic_store(stamp, bench_now_ns());
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    *out_len = 0;
+    return 0;
+}
+
+static int stamp_task(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    (void)in, (void)in_len, (void)out, (void)ctx;
+    atomic_store(stamp, bench_now_ns());
+    *out_len = 0;
+    return 0;
+}
+
+static void map_stamp(void)
+{
+    if (!stamp) {
+        stamp = mmap(NULL, 64, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (stamp == MAP_FAILED)
+            abort();
+    }
+}
+
+static uint64_t mproc_uneven(uint64_t n, void *arg)
+{
+    (void)n, (void)arg;
+    map_stamp();
+    mproc_pool *p;
+    struct mproc_pool_opts o = {.workers = 2};
+    if (mproc_pool_create(&p, &o) < 0)
+        abort();
+    int32_t long_ms = 2000, quick[4] = {1, 1, 1, 1};
+    mproc_future *f;
+    atomic_store(stamp, 0);
+    if (mproc_pool_submit(p, sleep_task, &long_ms, 4, 0, &f) < 0)
+        abort();
+    while (atomic_load(stamp) == 0)
+        sched_yield();
+    struct mproc_pool_map_opts mo = {.chunksize = 1};
+    uint64_t t0 = bench_now_ns();
+    int rc = mproc_pool_map(p, sleep_task, quick, 4, 4, NULL, 0, &mo, MPROC_FOREVER);
+    uint64_t t1 = bench_now_ns();
+    if (rc != 0)
+        abort();
+    mproc_future_cancel(f);
+    mproc_future_close(f);
+    mproc_pool_close(p);
+    return t1 - t0;
+}
+
+/* kind 0: cancel, 1: timeout. One worker runs a 10 s task; the next task
+ * waits queued behind it. */
+static uint64_t mproc_kill_to_next(uint64_t n, void *arg)
+{
+    (void)n;
+    bool timeout = arg != NULL;
+    map_stamp();
+    mproc_pool *p;
+    struct mproc_pool_opts o = {.workers = 1, .task_timeout_ms = timeout ? 20 : 0};
+    if (mproc_pool_create(&p, &o) < 0)
+        abort();
+    int32_t long_ms = 10000;
+    mproc_future *hang, *next;
+    atomic_store(stamp, 0);
+    if (mproc_pool_submit(p, sleep_task, &long_ms, 4, 0, &hang) < 0)
+        abort();
+    uint64_t started;
+    while ((started = atomic_load(stamp)) == 0)
+        sched_yield();
+    atomic_store(stamp, 0);
+    if (mproc_pool_submit(p, stamp_task, NULL, 0, 0, &next) < 0)
+        abort();
+    uint64_t t0;
+    if (timeout) {
+        t0 = started + 20 * 1000000ull;
+    } else {
+        t0 = bench_now_ns();
+        mproc_future_cancel(hang);
+    }
+    if (mproc_future_wait(next, 10000) != 0)
+        abort();
+    uint64_t t1 = atomic_load(stamp);
+    mproc_future_close(hang);
+    mproc_future_close(next);
+    mproc_pool_close(p);
+    return t1 > t0 ? t1 - t0 : 0;
 }
 
 static uint64_t mproc_chunk1(uint64_t n, void *arg)
@@ -297,6 +421,11 @@ static uint64_t py_pool_auto(uint64_t n, void *arg)
     (void)arg;
     return run_python("pool", n, 0);
 }
+static uint64_t py_pool_uneven(uint64_t n, void *arg)
+{
+    (void)n, (void)arg;
+    return run_python("uneven", 4, 1);
+}
 static uint64_t py_exec_chunk1(uint64_t n, void *arg)
 {
     (void)arg;
@@ -334,5 +463,25 @@ int main(void)
         {.impl = "py-exec", .fn = py_exec_auto, .n = npya},
     };
     bench_run("pool", "map_auto_chunk", ca, py ? 4 : 2, "ns/op", 0);
+
+    int cpus = mproc_cpu_count();
+    for (int w = 1; w <= 2 * cpus; w *= 2) {
+        char name[32];
+        snprintf(name, sizeof name, "chunk1_w%d", w);
+        struct bench_case cw[] = {
+            {.impl = "mproc", .fn = mproc_chunk1_w, .arg = (void *)(intptr_t)w, .n = n1}};
+        bench_run("pool", name, cw, 1, "ns/op", 0);
+    }
+
+    struct bench_case cu[] = {
+        {.impl = "mproc", .fn = mproc_uneven, .n = 1},
+        {.impl = "py-pool", .fn = py_pool_uneven, .n = 1},
+    };
+    bench_run("pool", "uneven_map", cu, py ? 2 : 1, "us/op", 0);
+
+    struct bench_case ck[] = {{.impl = "mproc", .fn = mproc_kill_to_next, .n = 1}};
+    bench_run("pool", "cancel_to_next", ck, 1, "us/op", 0);
+    struct bench_case ct[] = {{.impl = "mproc", .fn = mproc_kill_to_next, .arg = "", .n = 1}};
+    bench_run("pool", "timeout_to_next", ct, 1, "us/op", 0);
     return 0;
 }

@@ -98,9 +98,9 @@ int main(int argc, char **argv)
                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
     else
         fprintf(stderr, "map: %s\n", mproc_strerror(rc));
-    mproc_pool_close(pool);
+    mproc_pool_shutdown(pool);
     mproc_pool_join(pool, MPROC_FOREVER);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
     free(in);
     free(counts);
     mproc_mpi_finalize();

@@ -73,9 +73,9 @@ int main(int argc, char **argv)
     } else {
         fprintf(stderr, "mproc_pool_map: %s\n", mproc_strerror(rc));
     }
-    mproc_pool_close(pool);
+    mproc_pool_shutdown(pool);
     mproc_pool_join(pool, MPROC_FOREVER);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
     free(in);
     free(flags);
     return rc == 0 ? 0 : 1;

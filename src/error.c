@@ -50,6 +50,7 @@ static const struct err_entry err_table[] = {
     E(ECONNREFUSED, "connection refused"),
     E(ETIMEDOUT, "timed out"),
     E(ECANCELED, "canceled"),
+    E(EALREADY, "already done"),
     E(EOWNERDEAD, "the previous owner died holding it"),
     E(ENOTRECOVERABLE, "state not recoverable"),
     E(ECLOSED, "closed"),

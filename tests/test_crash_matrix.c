@@ -55,6 +55,7 @@ struct world {
     mproc_barrier barrier;
     _Atomic int flag;
     _Atomic int ready;
+    _Atomic int runs[64]; /* pool cells: how often each item ran */
     long data;
     int nth; /* the victim dies the nth time it reaches the point */
     const char *point;
@@ -527,7 +528,7 @@ static void run_pool_map(struct world *w, int on_death)
     int rc = mproc_pool_map(pool, pool_task, in, N, sizeof in[0], out, sizeof out[0], NULL,
                             2 * SURVIVOR_TIMEOUT_MS);
     struct mproc_pool_stats st;
-    MPROC_ASSERT_OK(mproc_pool_get_stats(pool, &st));
+    MPROC_ASSERT_OK(mproc_pool_stats(pool, &st));
     cr_assert_eq(st.worker_deaths, 1u);
     if (on_death == MPROC_POOL_RETRY_TASK) {
         MPROC_ASSERT_OK(rc);
@@ -545,9 +546,9 @@ static void run_pool_map(struct world *w, int on_death)
     MPROC_ASSERT_OK(mproc_pool_map(pool, pool_task, &again, 1, sizeof again, &res, sizeof res, NULL,
                                    2 * SURVIVOR_TIMEOUT_MS));
     cr_assert_eq(res, 22);
-    MPROC_ASSERT_OK(mproc_pool_close(pool));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(pool));
     MPROC_ASSERT_OK(mproc_pool_join(pool, 2 * SURVIVOR_TIMEOUT_MS));
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
 }
 
 static void check_pool(struct world *w, pid_t victim)
@@ -657,6 +658,147 @@ static void check_creator(struct world *w, pid_t victim)
     MPROC_ASSERT_RC(mproc_queue_open(&q, w->name), MPROC_ENOENT);
 }
 
+/* Pool cells at the worker's kill points: one worker (the first to run the
+ * initializer; a pool of one, so that it surely reaches its point) is armed; it dies right after claiming a chunk (before the
+ * queue's head moves on: the others must step over it) or after finishing
+ * every item of a chunk but before publishing DONE (the owner must keep
+ * all of them). */
+
+static int pool_arm_once(void *arg)
+{
+    struct world *w = arg;
+    if (atomic_fetch_add(&w->flag, 1) == 0)
+        arm(w);
+    return 0;
+}
+
+static int pool_plain_task(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    (void)ctx;
+    int v;
+    if (in_len != sizeof v)
+        return MPROC_EINVAL;
+    memcpy(&v, in, sizeof v);
+    atomic_fetch_add(&pool_world->runs[v], 1);
+    v = v * 3 + 1;
+    memcpy(out, &v, sizeof v);
+    *out_len = sizeof v;
+    return 0;
+}
+
+static void check_pool_point(struct world *w, pid_t victim)
+{
+    assert_exit0(victim, "pool driver");
+    pool_world = w;
+    bool claimed = strcmp(w->point, "pool.worker.claimed") == 0;
+    atomic_store(&w->flag, 0);
+    memset((void *)w->runs, 0, sizeof w->runs);
+    struct mproc_pool_opts o = {.workers = 1, .initializer = pool_arm_once, .init_arg = w};
+    mproc_pool *pool;
+    MPROC_ASSERT_OK(mproc_pool_create(&pool, &o));
+    enum { N = 40 };
+    int in[N], out[N], st[N];
+    for (int i = 0; i < N; i++)
+        in[i] = i, out[i] = -1;
+    struct mproc_pool_map_opts mo = {.chunksize = claimed ? 1 : 4, .statuses = st};
+    int rc = mproc_pool_map(pool, pool_plain_task, in, N, sizeof in[0], out, sizeof out[0], &mo,
+                            2 * SURVIVOR_TIMEOUT_MS);
+    struct mproc_pool_stats s;
+    MPROC_ASSERT_OK(mproc_pool_stats(pool, &s));
+    cr_assert_eq(s.worker_deaths, 1u);
+    int failed = 0;
+    for (int i = 0; i < N; i++) {
+        cr_assert(atomic_load(&w->runs[i]) <= 1, "item %d ran twice", i);
+        if (st[i] == 0) {
+            cr_assert_eq(out[i], i * 3 + 1, "item %d", i);
+            cr_assert_eq(atomic_load(&w->runs[i]), 1, "item %d", i);
+        } else {
+            cr_assert_eq(st[i], MPROC_EWORKERDIED, "item %d", i);
+            failed++;
+        }
+    }
+    /* Claimed: the one claimed item fails, unstarted (it never ran). Before
+     * DONE: every item of the chunk had finished, nothing fails. */
+    cr_assert_eq(failed, claimed ? 1 : 0);
+    MPROC_ASSERT_RC(rc, claimed ? MPROC_EWORKERDIED : 0);
+    int again = 7, res = 0;
+    MPROC_ASSERT_OK(mproc_pool_map(pool, pool_plain_task, &again, 1, sizeof again, &res, sizeof res,
+                                   NULL, 2 * SURVIVOR_TIMEOUT_MS));
+    cr_assert_eq(res, 22);
+    MPROC_ASSERT_OK(mproc_pool_shutdown(pool));
+    MPROC_ASSERT_OK(mproc_pool_join(pool, 2 * SURVIVOR_TIMEOUT_MS));
+    MPROC_ASSERT_OK(mproc_pool_close(pool));
+}
+
+/* Pool cells where the pool itself kills the worker: a cancel of the running
+ * future, or an item overrunning its timeout. Item `nth` hangs; every other
+ * item must run exactly once, the pool replaces the worker and goes on. */
+
+static int pool_hang_task(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    (void)ctx;
+    int v;
+    if (in_len != sizeof v)
+        return MPROC_EINVAL;
+    memcpy(&v, in, sizeof v);
+    atomic_fetch_add(&pool_world->runs[v], 1);
+    if (v == pool_world->nth) {
+        atomic_store(&pool_world->flag, 1);
+        for (;;)
+            pause();
+    }
+    v = v * 3 + 1;
+    memcpy(out, &v, sizeof v);
+    *out_len = sizeof v;
+    return 0;
+}
+
+static void check_pool_kill(struct world *w, pid_t victim)
+{
+    assert_exit0(victim, "pool driver");
+    pool_world = w;
+    bool cancel = strcmp(w->point, "user.cancel") == 0;
+    atomic_store(&w->flag, 0);
+    memset((void *)w->runs, 0, sizeof w->runs);
+    struct mproc_pool_opts o = {.workers = 2, .task_timeout_ms = cancel ? 0 : 300};
+    mproc_pool *pool;
+    MPROC_ASSERT_OK(mproc_pool_create(&pool, &o));
+    enum { N = 24 };
+    mproc_future *f[N];
+    for (int i = 0; i < N; i++)
+        MPROC_ASSERT_OK(mproc_pool_submit(pool, pool_hang_task, &i, sizeof i, sizeof i, &f[i]));
+    if (cancel) {
+        for (int i = 0; i < 2 * SURVIVOR_TIMEOUT_MS && !atomic_load(&w->flag); i++)
+            mproc_test_sleep_ms(1);
+        cr_assert(atomic_load(&w->flag), "the hanging item never started");
+        MPROC_ASSERT_OK(mproc_future_cancel(f[w->nth]));
+        /* The last one too: queued (it must never run) or already finished. */
+        int rc = mproc_future_cancel(f[N - 1]);
+        cr_assert(rc == 0 || rc == MPROC_EALREADY, "cancel: %s", mproc_err_name(rc));
+    }
+    MPROC_ASSERT_OK(mproc_future_wait_all(f, N, 2 * SURVIVOR_TIMEOUT_MS));
+    for (int i = 0; i < N; i++) {
+        int rc = mproc_future_result(f[i], NULL, NULL);
+        if (i == w->nth) {
+            MPROC_ASSERT_RC(rc, cancel ? MPROC_ECANCELED : MPROC_ETIMEDOUT);
+            cr_assert_eq(atomic_load(&w->runs[i]), 1);
+        } else if (cancel && i == N - 1 && rc == MPROC_ECANCELED) {
+            cr_assert_eq(atomic_load(&w->runs[i]), 0, "a cancelled queued task ran");
+        } else {
+            MPROC_ASSERT_RC(rc, 0);
+            cr_assert_eq(atomic_load(&w->runs[i]), 1, "item %d", i);
+        }
+        MPROC_ASSERT_OK(mproc_future_close(f[i]));
+    }
+    struct mproc_pool_stats s;
+    MPROC_ASSERT_OK(mproc_pool_stats(pool, &s));
+    cr_assert_eq(s.worker_deaths, 0u);
+    cr_assert_eq(cancel ? s.timed_out : s.cancelled, 0u);
+    MPROC_ASSERT_OK(mproc_pool_shutdown(pool));
+    MPROC_ASSERT_OK(mproc_pool_join(pool, 2 * SURVIVOR_TIMEOUT_MS));
+    MPROC_ASSERT_OK(mproc_pool_close(pool));
+}
+
 /* The matrix ================================================================ */
 
 static const struct cell matrix[] = {
@@ -687,6 +829,14 @@ static const struct cell matrix[] = {
     {"barrier_party_killed_waiting", "barrier party", "barrier.wait", barrier_victim,
      check_barrier},
     {"pool_worker_killed_mid_task", "pool worker", "user.task", pool_driver, check_pool},
+    {"pool_worker_killed_after_claiming", "pool worker", "pool.worker.claimed", pool_driver,
+     check_pool_point},
+    {"pool_worker_killed_before_done", "pool worker", "pool.worker.before_done", pool_driver,
+     check_pool_point},
+    {"pool_worker_cancelled_mid_task", "pool worker (cancelled)", "user.cancel", pool_driver,
+     check_pool_kill},
+    {"pool_worker_timed_out_mid_task", "pool worker (timed out)", "user.timeout", pool_driver,
+     check_pool_kill},
     {"daemon_parent_killed_at_fork", "parent with daemon children", "process.start.forked",
      daemon_parent_victim, check_daemons},
     {"daemon_parent_killed_after_start", "parent with daemon children", "user.started",
@@ -771,6 +921,10 @@ CELL(cond_notifier_killed_before_waking)
 CELL(event_setter_killed_before_waking)
 CELL(barrier_party_killed_waiting)
 CELL(pool_worker_killed_mid_task)
+CELL(pool_worker_killed_after_claiming)
+CELL(pool_worker_killed_before_done)
+CELL(pool_worker_cancelled_mid_task)
+CELL(pool_worker_timed_out_mid_task)
 CELL(daemon_parent_killed_at_fork)
 CELL(daemon_parent_killed_after_start)
 CELL(named_creator_killed)

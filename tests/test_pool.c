@@ -96,9 +96,9 @@ static mproc_pool *new_pool(int workers)
 
 static void finish(mproc_pool *p)
 {
-    MPROC_ASSERT_OK(mproc_pool_close(p));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
     MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 MPROC_TEST(pool, map_results_in_order_for_various_chunk_sizes)
@@ -236,6 +236,7 @@ MPROC_TEST(pool, future_wait_times_out_then_gives_result)
     int32_t ms = 300;
     mproc_future *f;
     MPROC_ASSERT_OK(mproc_pool_submit(p, sleep_ms_task, &ms, sizeof ms, sizeof ms, &f));
+    MPROC_ASSERT_RC(mproc_future_wait(f, 0), MPROC_EAGAIN);
     MPROC_ASSERT_RC(mproc_future_wait(f, 20), MPROC_ETIMEDOUT);
     MPROC_ASSERT_RC(mproc_future_result(f, NULL, NULL), MPROC_EAGAIN);
     MPROC_ASSERT_OK(mproc_future_wait(f, 10000));
@@ -248,7 +249,7 @@ MPROC_TEST(pool, future_wait_times_out_then_gives_result)
     struct mproc_pool_error e;
     MPROC_ASSERT_OK(mproc_future_error(f, &e));
     cr_assert_eq(e.code, 0);
-    mproc_future_free(f);
+    mproc_future_close(f);
     finish(p);
 }
 
@@ -267,7 +268,7 @@ MPROC_TEST(pool, many_futures_each_get_their_own_result)
         size_t len;
         MPROC_ASSERT_OK(mproc_future_result(f[i], &r, &len));
         cr_assert_eq(*(const int64_t *)r, (int64_t)i * i + 1);
-        mproc_future_free(f[i]);
+        mproc_future_close(f[i]);
     }
     finish(p);
 }
@@ -300,7 +301,7 @@ MPROC_TEST(pool, task_failing_on_purpose_fails_only_its_item)
     MPROC_ASSERT_OK(mproc_pool_submit(p, odd_fails, &x, 8, 8, &f));
     MPROC_ASSERT_OK(mproc_future_wait(f, 10000));
     MPROC_ASSERT_RC(mproc_future_result(f, NULL, NULL), -EDOM);
-    mproc_future_free(f);
+    mproc_future_close(f);
     finish(p);
 }
 
@@ -329,7 +330,7 @@ MPROC_TEST(pool, failing_initializer_breaks_the_pool_instead_of_looping)
     int64_t in[4] = {0}, out[4];
     MPROC_ASSERT_RC(mproc_pool_map(p, square, in, 4, 8, out, 8, NULL, 10000), MPROC_EBROKEN);
     MPROC_ASSERT_RC(mproc_pool_map(p, square, in, 4, 8, out, 8, NULL, 10000), MPROC_EBROKEN);
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 MPROC_TEST(pool, max_tasks_per_worker_replaces_workers)
@@ -361,7 +362,7 @@ MPROC_TEST(pool, max_tasks_per_worker_replaces_workers)
     cr_assert_eq(mproc_pool_worker_pids(p, now, 2), 2);
     cr_assert(now[0] != first[0] || now[1] != first[1]);
     struct mproc_pool_stats st;
-    MPROC_ASSERT_OK(mproc_pool_get_stats(p, &st));
+    MPROC_ASSERT_OK(mproc_pool_stats(p, &st));
     cr_assert_geq(st.worker_retired, 18);
     cr_assert_eq(st.worker_deaths, 0);
     cr_assert_eq(st.items_done, N);
@@ -373,14 +374,14 @@ MPROC_TEST(pool, close_refuses_new_work_and_join_needs_close)
     mproc_pool *p = new_pool(2);
     int64_t in[2] = {1, 2}, out[2];
     MPROC_ASSERT_RC(mproc_pool_join(p, 1000), MPROC_EINVAL);
-    MPROC_ASSERT_OK(mproc_pool_close(p));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
     MPROC_ASSERT_RC(mproc_pool_map(p, square, in, 2, 8, out, 8, NULL, 1000), MPROC_ECLOSED);
     mproc_future *f;
     MPROC_ASSERT_RC(mproc_pool_submit(p, square, in, 8, 8, &f), MPROC_ECLOSED);
     MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
     cr_assert_eq(mproc_test_child_count(), 0);
     MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 MPROC_TEST(pool, join_finishes_submitted_futures_first)
@@ -391,15 +392,15 @@ MPROC_TEST(pool, join_finishes_submitted_futures_first)
         int32_t ms = 30;
         MPROC_ASSERT_OK(mproc_pool_submit(p, sleep_ms_task, &ms, 4, 4, &f[i]));
     }
-    MPROC_ASSERT_OK(mproc_pool_close(p));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
     MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
     for (int i = 0; i < 6; i++) {
         cr_assert_eq(mproc_future_done(f[i]), 1);
         MPROC_ASSERT_OK(mproc_future_result(f[i], NULL, NULL));
-        mproc_future_free(f[i]);
+        mproc_future_close(f[i]);
     }
     cr_assert_eq(mproc_test_child_count(), 0);
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 MPROC_TEST(pool, terminate_cancels_unfinished_futures_and_leaves_no_worker)
@@ -416,12 +417,12 @@ MPROC_TEST(pool, terminate_cancels_unfinished_futures_and_leaves_no_worker)
     for (int i = 0; i < 5; i++) {
         MPROC_ASSERT_OK(mproc_future_wait(f[i], 0));
         MPROC_ASSERT_RC(mproc_future_result(f[i], NULL, NULL), MPROC_ECANCELED);
-        mproc_future_free(f[i]);
+        mproc_future_close(f[i]);
     }
     int64_t in = 1, out;
     MPROC_ASSERT_RC(mproc_pool_map(p, square, &in, 1, 8, &out, 8, NULL, 100), MPROC_ECANCELED);
     MPROC_ASSERT_OK(mproc_pool_join(p, 1000));
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 MPROC_TEST(pool, free_without_join_leaves_no_worker)
@@ -430,8 +431,8 @@ MPROC_TEST(pool, free_without_join_leaves_no_worker)
     int32_t ms = 5000;
     mproc_future *f;
     MPROC_ASSERT_OK(mproc_pool_submit(p, sleep_ms_task, &ms, 4, 4, &f));
-    mproc_future_free(f);
-    mproc_pool_free(p);
+    mproc_future_close(f);
+    mproc_pool_close(p);
     cr_assert_eq(mproc_test_child_count(), 0);
 }
 
@@ -578,13 +579,13 @@ MPROC_TEST(pool, variable_size_items_through_a_stream_and_submit)
     MPROC_ASSERT_OK(mproc_future_result(f, &r, &len));
     cr_assert_eq(len, sizeof big);
     cr_assert(memcmp(r, big, len) == 0);
-    mproc_future_free(f);
+    mproc_future_close(f);
     /* Empty input, empty result. */
     MPROC_ASSERT_OK(mproc_pool_submit(p, echo, NULL, 0, 0, &f));
     MPROC_ASSERT_OK(mproc_future_wait(f, 10000));
     MPROC_ASSERT_OK(mproc_future_result(f, &r, &len));
     cr_assert_eq(len, 0);
-    mproc_future_free(f);
+    mproc_future_close(f);
     finish(p);
 }
 
@@ -635,12 +636,13 @@ MPROC_TEST(pool, bad_arguments_are_errors)
     MPROC_ASSERT_RC(mproc_pool_submit(p, square, in, 8, 8, NULL), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_future_wait(NULL, 0), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_future_result(NULL, NULL, NULL), MPROC_EINVAL);
-    MPROC_ASSERT_RC(mproc_pool_close(NULL), MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_pool_shutdown(NULL), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_pool_join(NULL, 0), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_pool_terminate(NULL), MPROC_EINVAL);
     MPROC_ASSERT_RC(mproc_pool_worker_pids(p, NULL, 3), MPROC_EINVAL);
-    mproc_pool_free(NULL);
-    mproc_future_free(NULL);
+    MPROC_ASSERT_RC(mproc_pool_close(NULL), MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_future_close(NULL), MPROC_EINVAL);
+    MPROC_ASSERT_RC(mproc_future_wait(NULL, 0), MPROC_EINVAL);
     cr_assert_eq(mproc_pool_workers(p), 1);
     finish(p);
 }

@@ -4,7 +4,7 @@
  * and the signal, unstarted items are dispatched again, and the pool goes
  * on. Also: workers die with their owner. */
 #include "harness.h"
-#include "pool_local.h"
+#include "pool/local.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -118,9 +118,9 @@ static mproc_pool *crash_pool(int workers, int policy, int retries, struct crash
 
 static void finish(mproc_pool *p)
 {
-    MPROC_ASSERT_OK(mproc_pool_close(p));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
     MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 enum { N = 600 };
@@ -164,7 +164,7 @@ static void check_fail_task(size_t chunk)
         }
     }
     struct mproc_pool_stats s;
-    MPROC_ASSERT_OK(mproc_pool_get_stats(p, &s));
+    MPROC_ASSERT_OK(mproc_pool_stats(p, &s));
     cr_assert_eq(s.worker_deaths, (uint64_t)victims);
     cr_assert_eq(s.items_failed, (uint64_t)victims);
     if (chunk > 1)
@@ -210,7 +210,7 @@ MPROC_TEST(pool_crash, retry_policy_recovers_every_item)
                      ctx.attempts[i]);
     }
     struct mproc_pool_stats s;
-    MPROC_ASSERT_OK(mproc_pool_get_stats(p, &s));
+    MPROC_ASSERT_OK(mproc_pool_stats(p, &s));
     cr_assert_eq(s.retried, (uint64_t)victims);
     cr_assert_eq(s.worker_deaths, (uint64_t)victims);
     finish(p);
@@ -268,7 +268,7 @@ MPROC_TEST(pool_crash, fail_pool_policy_breaks_the_pool)
     MPROC_ASSERT_RC(mproc_pool_map(p, killer, in, 4, 8, out, 8, NULL, 1000), MPROC_EBROKEN);
     mproc_future *f;
     MPROC_ASSERT_RC(mproc_pool_submit(p, killer, in, 8, 8, &f), MPROC_EBROKEN);
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 MPROC_TEST(pool_crash, exit_inside_a_task_reports_the_exit_code)
@@ -300,14 +300,14 @@ MPROC_TEST(pool_crash, future_of_a_killed_worker_fails_with_its_pid)
     MPROC_ASSERT_OK(mproc_future_error(f, &e));
     cr_assert_eq(e.signal, SIGKILL);
     cr_assert_gt(e.pid, 0);
-    mproc_future_free(f);
+    mproc_future_close(f);
     x = 1;
     MPROC_ASSERT_OK(mproc_pool_submit(p, killer, &x, 8, 8, &f));
     MPROC_ASSERT_OK(mproc_future_wait(f, 10000));
     const void *r;
     MPROC_ASSERT_OK(mproc_future_result(f, &r, NULL));
     cr_assert_eq(*(const int64_t *)r, 3);
-    mproc_future_free(f);
+    mproc_future_close(f);
     finish(p);
 }
 
@@ -436,7 +436,7 @@ static void check_sniped(int policy)
     if (policy == MPROC_POOL_RETRY_TASK)
         cr_assert_eq(failed, 0);
     struct mproc_pool_stats st2;
-    MPROC_ASSERT_OK(mproc_pool_get_stats(p, &st2));
+    MPROC_ASSERT_OK(mproc_pool_stats(p, &st2));
     cr_assert_eq(st2.worker_deaths, (uint64_t)s.kills);
     int64_t a = 20, b;
     MPROC_ASSERT_OK(mproc_pool_map(p, slow_double, &a, 1, 8, &b, 8, NULL, 10000));
@@ -536,7 +536,7 @@ MPROC_TEST(pool_crash, task_scribbling_its_slot_header_does_not_crash_owner)
         /* The item that scribbled comes back intact: it ran to the end. */
         cr_assert_eq(sst[2], 0, "%s", mproc_err_name(sst[2]));
     }
-    MPROC_ASSERT_OK(mproc_pool_close(p));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
     MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }

@@ -47,9 +47,9 @@ static mproc_pool *spawn_pool(int workers)
 
 static void finish(mproc_pool *p)
 {
-    MPROC_ASSERT_OK(mproc_pool_close(p));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
     MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
-    mproc_pool_free(p);
+    mproc_pool_close(p);
 }
 
 MPROC_TEST(pool_spawn, map_runs_registered_tasks_in_spawned_workers)
@@ -109,7 +109,7 @@ MPROC_TEST(pool_spawn, unregistered_task_fails_future_and_unordered_map_without_
     struct mproc_pool_error e;
     MPROC_ASSERT_OK(mproc_future_error(f, &e));
     cr_assert_eq(e.code, MPROC_ENOENTRY);
-    mproc_future_free(f);
+    mproc_future_close(f);
 
     int64_t in[5] = {1, 2, 3, 4, 5};
     int failed = 0;
@@ -159,7 +159,7 @@ MPROC_TEST(pool_spawn, futures_work_with_spawned_workers)
     const void *r;
     MPROC_ASSERT_OK(mproc_future_result(f, &r, NULL));
     cr_assert_eq(*(const int64_t *)r, 42);
-    mproc_future_free(f);
+    mproc_future_close(f);
     finish(p);
 }
 

@@ -51,9 +51,9 @@ int demo_pool(const struct demo_opts *o)
     rc = mproc_pool_map(pool, count_task, in, CHUNKS, sizeof in[0], out, sizeof out[0], &mo,
                         MPROC_FOREVER);
     int workers = mproc_pool_workers(pool);
-    mproc_pool_close(pool);
+    mproc_pool_shutdown(pool);
     int jrc = mproc_pool_join(pool, MPROC_FOREVER);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
     double t = demo_seconds() - t0;
     if (rc < 0 || jrc < 0)
         return demo_fail("the pool's map", rc < 0 ? rc : jrc);

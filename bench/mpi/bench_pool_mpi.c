@@ -62,9 +62,9 @@ static uint64_t run_mproc(uint64_t n, void *arg)
     uint64_t t = bench_now_ns() - t0;
     if (rc != 0 || out[n - 1] != in[n - 1] * in[n - 1])
         abort();
-    mproc_pool_close(pool);
+    mproc_pool_shutdown(pool);
     mproc_pool_join(pool, MPROC_FOREVER);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
     free(in);
     free(out);
     return t;

@@ -17,31 +17,39 @@
  *   int64_t in[1000], out[1000];
  *   int rc = mproc_pool_map(pool, square, in, 1000, sizeof in[0], out, sizeof out[0], NULL,
  *                           MPROC_FOREVER);
- *   mproc_pool_close(pool);
- *   mproc_pool_join(pool, MPROC_FOREVER);
- *   mproc_pool_free(pool);
+ *   mproc_pool_shutdown(pool);              // no more work
+ *   mproc_pool_join(pool, MPROC_FOREVER);   // finish it, reap the workers
+ *   mproc_pool_close(pool);                 // release the handle
  *
  * Model
  * -----
  * Python's multiprocessing.Pool, with crash behaviour one can rely on. The
  * process that creates the pool (the owner) forks `workers` daemon children
  * (or spawns them: opts.start_method = MPROC_START_SPAWN).
- * Each worker has its own small ring of task slots in shared memory; the
- * owner copies a chunk of inputs into a free slot, the worker runs the task
- * function on each item of the chunk and writes the results beside them, the
- * owner copies the results out. Dispatch is shared memory plus futexes with a
- * brief spin: no system call per task while the pool is busy; idle workers
- * sleep on a futex.
+ * The pool has workers * slots_per_worker task slots in shared memory and
+ * one queue of them: the owner copies a chunk of inputs into a free slot
+ * and queues it; whichever worker is idle takes the oldest queued chunk,
+ * runs the task function on each item and writes the results beside them;
+ * the owner copies the results out. No chunk waits behind a running task
+ * while another worker is idle. Dispatch is shared memory plus futexes with
+ * a brief spin: no system call per task while the pool is busy; idle
+ * workers sleep on a futex.
  *
- * The pool is driven by the calls of its owner: results are collected while
- * the owner is inside mproc_pool_map*(), mproc_future_wait() or
- * mproc_pool_join(); there is no background thread. A pool handle is used by
- * one thread at a time (it is not thread-safe); it belongs to the process
- * that created it: in a forked child every call returns MPROC_ENOTCHILD.
- * Callbacks (results, progress, stream input) run inside the pool's loop:
- * there they may read the pool (mproc_pool_worker_pids, _get_stats,
- * _workers) and close it; maps, submit, future waits, join and terminate
- * return MPROC_EBUSY, and mproc_pool_free must not be called.
+ * Threads and progress
+ * --------------------
+ * The pool is driven by the calls of its owner: results are collected,
+ * callbacks run and queued work beyond the slots is dispatched while the
+ * owner is inside a call that waits (mproc_pool_map*, mproc_future_wait*,
+ * mproc_future_done, mproc_pool_join); there is no background thread.
+ * Chunks already in slots run meanwhile. The rule: a pool, its futures and
+ * its async maps are used by one thread at a time (any thread, one after
+ * the other; they are not thread-safe: serialize calls with your own lock
+ * if several threads share a pool); they belong to the process that
+ * created the pool: in a forked child every call returns MPROC_ENOTCHILD.
+ * Callbacks (results, progress, stream input, done callbacks) run inside
+ * the pool's loop: there they may read the pool (mproc_pool_worker_pids,
+ * _stats, _workers), read futures, cancel futures and shut the pool down;
+ * maps, submit, waits, join, terminate and the closes return MPROC_EBUSY.
  *
  * Tasks
  * -----
@@ -61,7 +69,8 @@
  * the item's index, the worker's pid and the signal or exit code; items it
  * had finished keep their results; items it had been given but not started
  * are dispatched again to other workers (never lost, never run twice); the
- * worker is replaced. opts.on_death chooses what happens to the item that
+ * worker is replaced. A worker holds one chunk at a time, so a death costs
+ * at most the rest of one chunk's dispatch. opts.on_death chooses what happens to the item that
  * was running: fail it (default), retry it up to opts.max_retries times, or
  * fail the whole pool (every later call then returns MPROC_EBROKEN).
  * Python's Pool hangs forever in this case; ProcessPoolExecutor breaks the
@@ -71,8 +80,14 @@
  * ---------
  * Workers are daemon children: they die with the owner, even when the owner
  * is SIGKILLed (PR_SET_PDEATHSIG; create the pool from a thread that lives
- * as long as the process). After mproc_pool_join(), mproc_pool_terminate()
- * or mproc_pool_free() no worker is left, reaped or running. Across exec the
+ * as long as the process). Each worker leads its own process group: when
+ * the pool kills a worker (terminate, close, cancel, a task timeout) or
+ * notices that one died, the whole group is SIGKILLed, so processes a task
+ * started die with it (unless they left the group: setsid/setpgid); a
+ * worker that leaves normally (join, max_tasks_per_worker) leaves them be.
+ * Being in their own group, workers do not get a terminal's Ctrl-C; the
+ * owner does, and its death ends them. After mproc_pool_join(), mproc_pool_terminate()
+ * or mproc_pool_close() no worker is left, reaped or running. Across exec the
  * pool's descriptors are closed (close-on-exec).
  */
 #ifndef MPROC_POOL_H
@@ -98,6 +113,14 @@ typedef int (*mproc_task_fn)(const void *in, size_t in_len, void *out, size_t *o
  * MPROC_EBROKEN) instead of restarting them forever. */
 typedef int (*mproc_pool_init_fn)(void *arg);
 
+/* Receives one line of a worker's output (opts.capture_output): worker is
+ * the worker's index, pid its current process, stream 1 (stdout) or 2
+ * (stderr), line the bytes without the newline (not NUL-terminated; valid
+ * during the call). Runs on a thread of the pool's own, one line at a
+ * time. */
+typedef void (*mproc_pool_output_fn)(void *arg, int worker, pid_t pid, int stream, const char *line,
+                                     size_t len);
+
 /* What happens to the item a worker was running when it died. */
 enum mproc_pool_on_death {
     MPROC_POOL_FAIL_TASK = 0,  /* that item fails with MPROC_EWORKERDIED (default) */
@@ -109,20 +132,41 @@ struct mproc_pool_opts {
     int workers;                    /* 0: mproc_cpu_count() */
     mproc_pool_init_fn initializer; /* NULL: none */
     void *init_arg;
-    unsigned max_tasks_per_worker; /* items a worker runs before it is replaced (checked
+    unsigned max_tasks_per_worker;  /* items a worker runs before it is replaced (checked
                                       between chunks, so with chunks > 1 it may run up to a
                                       chunk more); 0: no limit */
-    int on_death;                  /* enum mproc_pool_on_death */
-    int max_retries;               /* MPROC_POOL_RETRY_TASK: extra attempts per item (0: 3) */
-    void *task_ctx;                /* passed to every task as ctx */
-    size_t slot_bytes;             /* bytes of one task slot (inputs + results of a chunk);
+    int on_death;                   /* enum mproc_pool_on_death */
+    int max_retries;                /* MPROC_POOL_RETRY_TASK: extra attempts per item (0: 3) */
+    void *task_ctx;                 /* passed to every task as ctx */
+    size_t slot_bytes;              /* bytes of one task slot (inputs + results of a chunk);
                                       0: 256 KiB. An item whose input plus result does not
                                       fit is refused with MPROC_EMSGSIZE */
-    unsigned slots_per_worker;     /* chunks queued per worker; 0: 8 */
-    int start_method;              /* MPROC_START_FORK (default) or MPROC_START_SPAWN: workers
+    unsigned slots_per_worker;      /* task slots per worker (the pool has workers times as
+                                      many, shared by all); 0: 8 */
+    int start_method;               /* MPROC_START_FORK (default) or MPROC_START_SPAWN: workers
                                       re-execute the program (which must call mproc_main()
                                       first) and find tasks by their MPROC_TASK name; no
                                       initializer then, and tasks get ctx NULL */
+    int task_timeout_ms;            /* longest an item may run: the worker running an item
+                                      for longer is killed (with every process it started)
+                                      and replaced, the item fails with MPROC_ETIMEDOUT and
+                                      the pool goes on. 0: no limit. Maps and submits may
+                                      set their own */
+    int background;                 /* nonzero: a service thread of the owner collects
+                                      results, runs callbacks, applies timeouts and
+                                      dispatches queued work at all times, and every call
+                                      may come from any thread of the owner (see "Threads
+                                      and progress"). MPROC_ENOTSUP on MPI */
+    int capture_output;             /* nonzero: each worker's stdout and stderr go through
+                                      pipes to a thread of the owner, which writes every
+                                      complete line at once, as "[worker W pid P] line",
+                                      to the owner's stdout or stderr, or hands it to
+                                      on_output: lines of different workers never mix
+                                      mid-line. Fork start method only (else
+                                      MPROC_ENOTSUP); a line longer than 4 KiB comes in
+                                      pieces */
+    mproc_pool_output_fn on_output; /* NULL: write to the owner's stdout / stderr */
+    void *output_arg;
 };
 
 /* Why one item failed. code is the item's status: a task's own negative
@@ -180,8 +224,10 @@ struct mproc_pool_map_opts {
                                         items (code 0 for items that succeeded) */
     mproc_pool_progress_fn progress;
     void *progress_arg;
-    int ordered; /* stream only: nonzero hands results to on_result in index order (like
+    int ordered;         /* stream only: nonzero hands results to on_result in index order (like
                     Python's imap; at most max_in_flight of them wait for an earlier one) */
+    int task_timeout_ms; /* per item, as opts.task_timeout_ms of the pool: 0 takes the
+                            pool's, MPROC_FOREVER none, > 0 this many ms */
 };
 
 /* mproc_pool_map - run fn on each of the n items of in (in_size bytes each)
@@ -191,8 +237,11 @@ struct mproc_pool_map_opts {
  * Returns 0 when every item succeeded; otherwise the status of the failed
  * item with the lowest index (a task's code, MPROC_ETASKFAILED,
  * MPROC_EWORKERDIED), with details per item in opts->statuses / errors;
- * MPROC_ETIMEDOUT (items still running are abandoned: results already
- * stored stay, the rest of out is untouched); MPROC_EBROKEN (the pool broke,
+ * MPROC_ETIMEDOUT (timeout_ms > 0 passed: items still running are
+ * abandoned, those no worker started are taken back; results already
+ * stored stay, the rest of out is untouched; also the status of an item
+ * that overran its task timeout); MPROC_EAGAIN (timeout_ms == 0 and the
+ * map did not finish at once: abandoned likewise); MPROC_EBROKEN (the pool broke,
  * on_death = FAIL_POOL, or workers could not initialise); MPROC_ECLOSED
  * (after close); MPROC_ECANCELED (terminated); MPROC_EMSGSIZE (an item and
  * its result do not fit a slot); MPROC_EINVAL (NULL pool or fn, in == NULL
@@ -225,25 +274,100 @@ MPROC_API int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_po
 
 /* mproc_pool_submit - queue one task (in_len bytes of input copied now, a
  * result of at most out_cap bytes) and return a future. Does not block: the
- * task is dispatched while the owner waits on any future or runs a map.
- * Returns 0 and *out; MPROC_EINVAL, MPROC_ECLOSED, MPROC_EBROKEN,
- * MPROC_EMSGSIZE, MPROC_ENOMEM, MPROC_ENOTCHILD. */
+ * task is dispatched at once if the pool has room, else while the owner is
+ * inside any pool call that waits (a map, a future wait, join).
+ * Returns 0 and *out; MPROC_EINVAL (NULL pool, fn or out, in NULL with
+ * in_len > 0), MPROC_ECLOSED (after shutdown), MPROC_EBROKEN, MPROC_ECANCELED
+ * (terminated), MPROC_EMSGSIZE (input plus a result of out_cap bytes do not
+ * fit a slot, or either is above 4 GiB), MPROC_ENOMEM, MPROC_EBUSY (from a
+ * callback), MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
                                 size_t out_cap, mproc_future **out);
 
+/* Called once when a future finishes: with a result, an error, or because
+ * it was cancelled (like apply_async's callback and error_callback in one:
+ * mproc_future_result tells which). Runs in the owner, inside the pool call
+ * that collected the result (or inside mproc_future_cancel); it may read any
+ * future and call mproc_future_cancel, but must not close f or wait. */
+typedef void (*mproc_future_done_fn)(void *arg, mproc_future *f);
+
+/* Options of one submit. All-zero (or NULL) means: the pool's task timeout,
+ * no callback. */
+struct mproc_pool_submit_opts {
+    int task_timeout_ms; /* 0: the pool's opts.task_timeout_ms; MPROC_FOREVER: none;
+                            > 0: the task fails with MPROC_ETIMEDOUT (its worker killed
+                            and replaced) after running this long */
+    mproc_future_done_fn on_done;
+    void *on_done_arg;
+};
+
+/* mproc_pool_submit_ex - mproc_pool_submit with options (may be NULL).
+ * Returns as mproc_pool_submit, plus MPROC_EINVAL (task_timeout_ms below
+ * MPROC_FOREVER) and MPROC_ENOTSUP (a timeout on a backend without them:
+ * MPI). */
+MPROC_API int mproc_pool_submit_ex(mproc_pool *pool, mproc_task_fn fn, const void *in,
+                                   size_t in_len, size_t out_cap,
+                                   const struct mproc_pool_submit_opts *opts, mproc_future **out);
+
+/* mproc_pool_map_async - start mproc_pool_map without waiting for it and
+ * return a future for the whole map: in, out and the arrays in opts must
+ * stay valid until the future is done or closed. The map progresses while
+ * the owner is inside any pool call that waits (mproc_future_wait,
+ * mproc_future_done polls it, other maps). When done, mproc_future_result
+ * returns what mproc_pool_map would have (0 and no bytes, or the status of
+ * the failed item with the lowest index, detailed by mproc_future_error and
+ * opts->statuses / errors). Closing it before it is done abandons the map:
+ * nothing is written to out after mproc_future_close returns.
+ * Returns 0 and *fut; as mproc_pool_map for bad arguments (no
+ * MPROC_ETIMEDOUT: the waits have the timeouts), MPROC_ENOMEM. */
+MPROC_API int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
+                                   size_t in_size, void *out, size_t out_size,
+                                   const struct mproc_pool_map_opts *opts, mproc_future **fut);
+
 /* mproc_future_wait - wait up to timeout_ms for the task to finish (driving
  * the pool meanwhile). 0 when it finished (successfully or not: see
- * mproc_future_result), MPROC_ETIMEDOUT, MPROC_EINVAL. */
+ * mproc_future_result); MPROC_ETIMEDOUT (timeout_ms > 0 passed); MPROC_EAGAIN
+ * (timeout_ms == 0 and not finished); MPROC_EBROKEN; MPROC_EINVAL;
+ * MPROC_EBUSY (from a callback); MPROC_ENOTCHILD. */
 MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
 
+/* mproc_future_wait_any - wait up to timeout_ms until one of the n futures
+ * is finished (NULL entries are skipped; all must belong to one pool) and
+ * store its position in *index: of the finished ones, the one that finished
+ * first. Setting fs[*index] = NULL (after closing it, or not) and calling
+ * again gives the next one: that loop is as_completed, in completion order.
+ * Returns 0; MPROC_ENOENT (every entry is NULL); MPROC_ETIMEDOUT /
+ * MPROC_EAGAIN (as mproc_future_wait); MPROC_EINVAL (NULL fs or index,
+ * futures of different pools); MPROC_EBUSY; MPROC_EBROKEN;
+ * MPROC_ENOTCHILD. */
+MPROC_API int mproc_future_wait_any(mproc_future *const *fs, size_t n, int timeout_ms,
+                                    size_t *index);
+
+/* mproc_future_wait_all - wait up to timeout_ms until every one of the n
+ * futures (NULL entries skipped) is finished. 0, or as mproc_future_wait_any
+ * (but never MPROC_ENOENT). */
+MPROC_API int mproc_future_wait_all(mproc_future *const *fs, size_t n, int timeout_ms);
+
 /* mproc_future_done - 1 if finished, 0 if not (never blocks; collects
- * results that have arrived), or a negative code. */
+ * results that have arrived), or MPROC_EINVAL. */
 MPROC_API int mproc_future_done(mproc_future *f);
 
+/* mproc_future_cancel - cancel the task: if no worker started it, it never
+ * runs; if one is running it, that worker is killed (with every process it
+ * started) and replaced, and the pool goes on. Either way the future is
+ * finished when the call returns, its status MPROC_ECANCELED (its done
+ * callback has run). An async map cannot be cancelled (close it instead).
+ * Returns 0; MPROC_EALREADY (it had finished, or its result is already
+ * back); MPROC_EBUSY (running on a backend that cannot stop it: MPI);
+ * MPROC_EINVAL (NULL, an async map); MPROC_ENOTCHILD. Never blocks. */
+MPROC_API int mproc_future_cancel(mproc_future *f);
+
 /* mproc_future_result - the outcome of a finished task: 0 and the result
- * bytes in *out / *out_len (owned by the future, valid until it is freed;
+ * bytes in *out / *out_len (owned by the future, valid until it is closed;
  * either pointer may be NULL); the task's status if it failed (then
- * mproc_future_error says more); MPROC_EAGAIN if it has not finished. */
+ * mproc_future_error says more; MPROC_ECANCELED if cancelled,
+ * MPROC_ETIMEDOUT if it overran its timeout); MPROC_EAGAIN if it has not
+ * finished; MPROC_EINVAL. */
 MPROC_API int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len);
 
 /* mproc_future_error - the details of a failed task into *err: 0, or
@@ -251,30 +375,38 @@ MPROC_API int mproc_future_result(const mproc_future *f, const void **out, size_
  * err->code is 0. */
 MPROC_API int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err);
 
-/* mproc_future_free - release a future (a task still running finishes and
- * its result is dropped). A future must be freed before its pool. NULL is
- * ignored. */
-MPROC_API void mproc_future_free(mproc_future *f);
+/* mproc_future_close - release a future. A task still queued is dropped; one
+ * running finishes and its result is dropped; an async map is abandoned. A
+ * future must be closed before its pool. Returns 0; MPROC_EINVAL for NULL or
+ * a future already closed (detected while its memory was not reused: never
+ * close twice); MPROC_EBUSY from inside a callback. */
+MPROC_API int mproc_future_close(mproc_future *f);
 
-/* mproc_pool_close - no more work may be submitted (maps and submit return
+/* mproc_pool_shutdown - no more work may be submitted (maps and submit return
  * MPROC_ECLOSED); work already submitted goes on. Never blocks. 0 or
  * MPROC_EINVAL / MPROC_ENOTCHILD. */
-MPROC_API int mproc_pool_close(mproc_pool *pool);
+MPROC_API int mproc_pool_shutdown(mproc_pool *pool);
 
-/* mproc_pool_join - after close (or terminate): finish every submitted
+/* mproc_pool_join - after shutdown (or terminate): finish every submitted
  * task, then stop the workers and reap them, waiting at most timeout_ms.
- * 0 when no worker is left; MPROC_EINVAL if the pool is still open (as in
- * Python); MPROC_ETIMEDOUT (call again, or terminate). */
+ * 0 when no worker is left; MPROC_EINVAL if the pool was not shut down (as
+ * in Python); MPROC_ETIMEDOUT (timeout_ms > 0 passed; call again, or
+ * terminate); MPROC_EAGAIN (timeout_ms == 0 and not done at once);
+ * MPROC_EBUSY (from a callback); MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_join(mproc_pool *pool, int timeout_ms);
 
-/* mproc_pool_terminate - kill every worker now (SIGKILL) and reap them;
- * every unfinished task and future fails with MPROC_ECANCELED. Implies
- * close. Blocks only for the reaping of the killed workers. */
+/* mproc_pool_terminate - kill every worker now (SIGKILL, with every process
+ * it started) and reap them; every unfinished task and future fails with
+ * MPROC_ECANCELED. Implies shutdown. Blocks only for the reaping of the
+ * killed workers. */
 MPROC_API int mproc_pool_terminate(mproc_pool *pool);
 
-/* mproc_pool_free - terminate if still running, then release the handle.
- * NULL is ignored. */
-MPROC_API void mproc_pool_free(mproc_pool *pool);
+/* mproc_pool_close - terminate if still running, then release the handle.
+ * Returns 0; MPROC_EINVAL for NULL or a handle already closed (detected
+ * while its memory was not reused: never close twice); MPROC_EBUSY from
+ * inside a callback. In a forked child (a handle inherited across fork) it
+ * only releases the child's memory. */
+MPROC_API int mproc_pool_close(mproc_pool *pool);
 
 /* mproc_pool_workers - the number of worker processes. */
 MPROC_API int mproc_pool_workers(const mproc_pool *pool);
@@ -294,10 +426,12 @@ struct mproc_pool_stats {
     uint64_t worker_retired; /* workers replaced after max_tasks_per_worker */
     uint64_t redispatched;   /* items given again after their worker died before them */
     uint64_t retried;        /* items run again under MPROC_POOL_RETRY_TASK */
+    uint64_t timed_out;      /* items that overran their timeout (their worker killed) */
+    uint64_t cancelled;      /* futures cancelled by mproc_future_cancel */
 };
 
-/* mproc_pool_get_stats - copy the counters; 0 or MPROC_EINVAL. */
-MPROC_API int mproc_pool_get_stats(const mproc_pool *pool, struct mproc_pool_stats *out);
+/* mproc_pool_stats - copy the counters; 0 or MPROC_EINVAL. */
+MPROC_API int mproc_pool_stats(const mproc_pool *pool, struct mproc_pool_stats *out);
 
 /* mproc_pool_progress_bar - a progress function for map opts that draws
  * "\r[#####     ]  50% 500/1000" on stderr when stderr is a terminal (and

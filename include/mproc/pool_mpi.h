@@ -16,9 +16,9 @@
  *       }
  *       if (rc < 0) ...                       // rank 0 (or every rank) failed
  *       mproc_pool_map(pool, count_primes, ...);   // rank 0 only: the usual API
- *       mproc_pool_close(pool);
+ *       mproc_pool_shutdown(pool);
  *       mproc_pool_join(pool, MPROC_FOREVER);
- *       mproc_pool_free(pool);
+ *       mproc_pool_close(pool);
  *       mproc_mpi_finalize();
  *   }
  *
@@ -112,7 +112,11 @@ MPROC_API int mproc_pool_create_mpi(mproc_pool **out, const struct mproc_pool_op
  * Errors (on rank 0, and the same code on every worker rank, so that no
  * rank is left waiting): MPROC_EINVAL (NULL out, bad opts, opts.workers >
  * size-1, max_tasks_per_worker != 0, a communicator of one rank: there is no
- * worker); MPROC_EBROKEN (a worker's initializer failed; that worker returns
+ * worker); MPROC_ENOTSUP (opts.background or opts.task_timeout_ms: a rank
+ * cannot be killed and replaced, and MPI calls stay on one thread; a submit
+ * or map that asks for a task timeout gets MPROC_ENOTSUP too; a future
+ * already sent to a rank cannot be cancelled: MPROC_EBUSY); MPROC_EBROKEN
+ * (a worker's initializer failed; that worker returns
  * MPROC_EBROKEN, the others MPROC_MPI_SERVED); MPROC_EIO (MPI was not
  * initialised or an MPI call failed); MPROC_ENOMEM. */
 MPROC_API int mproc_pool_create_mpi_comm(mproc_pool **out, const struct mproc_pool_opts *opts,

@@ -47,7 +47,7 @@ int main(int argc, char **argv)
     rc = mproc_pool_map(pool, die_on_five, in, 20, sizeof in[0], NULL, 0, &mo, MPROC_FOREVER);
     printf("UNEXPECTED: map returned %d\n", rc);
     fflush(stdout);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
     mproc_mpi_finalize();
     return 0;
 }

@@ -110,9 +110,9 @@ static void round_end(int my_rc, const int *want)
 
 static void finish_pool(mproc_pool *pool)
 {
-    CHECK_RC(mproc_pool_close(pool), 0);
+    CHECK_RC(mproc_pool_shutdown(pool), 0);
     CHECK_RC(mproc_pool_join(pool, MPROC_FOREVER), 0);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
 }
 
 static void pool_mpi_map_squares_every_item_with_any_chunk_size(void)
@@ -240,7 +240,7 @@ static void pool_mpi_future_gives_its_result(void)
             if (out && len == 8)
                 memcpy(&y, out, 8);
             CHECK(y == i * i);
-            mproc_future_free(f[i]);
+            mproc_future_close(f[i]);
         }
         finish_pool(pool);
     }
@@ -285,13 +285,13 @@ static void pool_mpi_terminate_cancels_unfinished_futures(void)
         int canceled = 0;
         for (int i = 0; i < 40; i++) {
             canceled += mproc_future_result(f[i], NULL, NULL) == MPROC_ECANCELED;
-            mproc_future_free(f[i]);
+            mproc_future_close(f[i]);
         }
         CHECK(canceled > 0);
         rc = mproc_pool_submit(pool, nap, &x, 8, 0, &f[0]);
         CHECK(rc == MPROC_ECANCELED || rc == MPROC_ECLOSED);
         rc = 0;
-        mproc_pool_free(pool);
+        mproc_pool_close(pool);
     }
     round_end(rc, served);
 }
@@ -303,7 +303,7 @@ static void pool_mpi_free_without_join_releases_the_workers(void)
     if (world_rank == 0) {
         int64_t in[3] = {1, 2, 3}, out[3];
         CHECK_RC(mproc_pool_map(pool, square, in, 3, 8, out, 8, NULL, MPROC_FOREVER), 0);
-        mproc_pool_free(pool);
+        mproc_pool_close(pool);
     }
     round_end(rc, served);
 }
@@ -404,6 +404,70 @@ static void pool_mpi_idle_workers_use_little_cpu(void)
     round_end(rc, served);
 }
 
+static int mpi_done_ok;
+
+static void mpi_on_done(void *arg, mproc_future *f)
+{
+    (void)arg;
+    if (mproc_future_result(f, NULL, NULL) == 0)
+        mpi_done_ok++;
+}
+
+/* What the engine gives every backend: done callbacks, waiting on many,
+ * map_async, cancel of a task still queued at the owner; what MPI cannot
+ * do is refused (a task timeout; cancelling a task already sent). */
+static void pool_mpi_callbacks_wait_many_map_async_and_cancel(void)
+{
+    mproc_pool *pool = NULL;
+    int rc = mproc_pool_create_mpi(&pool, NULL);
+    if (world_rank == 0) {
+        enum { N = 40 };
+        mproc_future *f[N];
+        struct mproc_pool_submit_opts so = {.on_done = mpi_on_done};
+        int64_t x = 0;
+        mpi_done_ok = 0;
+        for (int i = 0; i < N; i++)
+            CHECK_RC(mproc_pool_submit_ex(pool, nap, &x, 8, 0, &so, &f[i]), 0);
+        /* 2 ranks x 8 slots: the last one still waits at rank 0. */
+        CHECK_RC(mproc_future_cancel(f[N - 1]), 0);
+        CHECK_RC(mproc_future_result(f[N - 1], NULL, NULL), MPROC_ECANCELED);
+        rc = mproc_future_cancel(f[0]);
+        CHECK(rc == MPROC_EBUSY || rc == MPROC_EALREADY);
+        size_t idx;
+        int got = 0;
+        while (mproc_future_wait_any(f, N, 20000, &idx) == 0) {
+            got++;
+            mproc_future_close(f[idx]);
+            f[idx] = NULL;
+        }
+        CHECK(got == N);
+        CHECK(mpi_done_ok == N - 1);
+        so = (struct mproc_pool_submit_opts){.task_timeout_ms = 100};
+        CHECK_RC(mproc_pool_submit_ex(pool, nap, &x, 8, 0, &so, &f[0]), MPROC_ENOTSUP);
+        int64_t in[50], out[50];
+        for (int i = 0; i < 50; i++)
+            in[i] = i;
+        mproc_future *m;
+        CHECK_RC(mproc_pool_map_async(pool, square, in, 50, 8, out, 8, NULL, &m), 0);
+        CHECK_RC(mproc_future_wait(m, 20000), 0);
+        CHECK_RC(mproc_future_result(m, NULL, NULL), 0);
+        int bad = 0;
+        for (int i = 0; i < 50; i++)
+            bad += out[i] != (int64_t)i * i;
+        CHECK(bad == 0);
+        mproc_future_close(m);
+        finish_pool(pool);
+        rc = 0;
+    }
+    round_end(rc, served);
+    struct mproc_pool_opts o = {.background = 1};
+    rc = mproc_pool_create_mpi(&pool, &o);
+    if (world_rank == 0)
+        CHECK_RC(rc, MPROC_ENOTSUP);
+    static const int want[3] = {0, MPROC_ENOTSUP, MPROC_ENOTSUP};
+    round_end(rc, want);
+}
+
 static void pool_mpi_bad_options_fail_on_every_rank(void)
 {
     mproc_pool *pool = NULL;
@@ -455,6 +519,7 @@ int main(int argc, char **argv)
     pool_mpi_map_times_out_and_the_pool_stays_usable();
     pool_mpi_map_stream_pulls_every_item();
     pool_mpi_idle_workers_use_little_cpu();
+    pool_mpi_callbacks_wait_many_map_async_and_cancel();
     pool_mpi_bad_options_fail_on_every_rank();
     pool_mpi_one_rank_communicator_has_no_worker();
     int status = world_rank == 0 ? mpicheck_end("test_pool_mpi") : 0;

@@ -7,7 +7,7 @@
  * codes are gathered to rank 0 and checked there.
  */
 #include "mpicheck.h"
-#include "pool_internal.h"
+#include "pool/pool_internal.h"
 
 #include "mproc/pool_mpi.h"
 

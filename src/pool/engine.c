@@ -1,4 +1,4 @@
-/* pool.c - the pool's engine: jobs, chunks, ordering, the bound on items in
+/* engine.c - the pool's engine: jobs, chunks, ordering, the bound on items in
  * flight, per-item errors, death policies and retries, over a backend
  * (pool_internal.h) that only moves chunks to workers and results back.
  *
@@ -13,8 +13,13 @@
  * pending FIFO, which goes before fresh work.
  *
  * Everything runs in the owner's thread, inside the call that waits (map,
- * future_wait, join): there is no background thread, so no lock. The pool
+ * future waits, join): there is no background thread, so no lock. The pool
  * handle is not thread-safe (documented in pool.h).
+ *
+ * Futures and async maps are jobs on p->futures; chunks of async maps are
+ * cut by every fill, whichever call drives the pool. A cancelled chunk in
+ * flight has its items delivered at once (cancelled = true) and whatever
+ * the backend reports for it later is dropped.
  *
  * Invariants
  * ----------
@@ -29,7 +34,7 @@
  *    flight are collected later and their results dropped - nothing is ever
  *    written to the caller's arrays after its call returned.
  */
-#include "pool_engine.h"
+#include "engine.h"
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -150,6 +155,17 @@ static void future_finish(mproc_pool *p, struct mproc__pool_job *j, int status, 
         }
     }
     f->done = true;
+    f->done_seq = ++p->done_seq;
+    if (j->on_done)
+        j->on_done(j->on_done_arg, f);
+}
+
+/* An async map has delivered its last item: its future is done. */
+static void async_map_finish(mproc_pool *p, struct mproc__pool_job *j)
+{
+    int rc = j->stop_rc ? j->stop_rc : j->first_err;
+    struct mproc_pool_error e = {.code = rc, .index = j->first_err_index, .exit_code = -1};
+    future_finish(p, j, rc, NULL, 0, rc ? &e : NULL);
 }
 
 static void emit(struct mproc__pool_job *j, uint64_t index, const void *out, size_t len,
@@ -240,6 +256,8 @@ static void deliver(mproc_pool *p, struct mproc__pool_job *j, uint64_t index, in
         future_finish(p, j, status, out, len, err);
         break;
     }
+    if (j->kind == JOB_MAP && j->fut && !j->fut->done && j->delivered >= j->total)
+        async_map_finish(p, j);
 }
 
 static void progress(struct mproc__pool_job *j)
@@ -272,9 +290,12 @@ static void deliver_done(mproc_pool *p, struct mproc__pool_pchunk *c,
         for (uint32_t i = 0; i < n && plain; i++)
             plain = ev->status[i] == 0 && ev->out_len[i] == j->out_size;
         if (plain) {
-            memcpy(j->out + c->base * j->out_size, ev->out, (size_t)n * j->out_size);
+            if (j->out_size)
+                memcpy(j->out + c->base * j->out_size, ev->out, (size_t)n * j->out_size);
             j->delivered += n;
             p->stats.items_done += n;
+            if (j->fut && !j->fut->done && j->delivered >= j->total)
+                async_map_finish(p, j);
             return;
         }
     }
@@ -315,6 +336,21 @@ void mproc__pool_fail_everything(mproc_pool *p, int code)
         progress(c->job);
         chunk_free(c);
     }
+    for (struct mproc__pool_job *j = p->futures, *nx; j; j = nx) {
+        nx = j->fnext;
+        if (j->kind == JOB_MAP)
+            mproc__pool_fail_uncut(p, j, code);
+    }
+}
+
+/* Items of a map never cut from its input fail with code. */
+void mproc__pool_fail_uncut(mproc_pool *p, struct mproc__pool_job *j, int code)
+{
+    while (j->dispatched < j->total) {
+        uint64_t i = j->dispatched++;
+        struct mproc_pool_error e = item_error(code, i, 0, 0);
+        deliver(p, j, i, code, NULL, 0, &e);
+    }
 }
 
 static void pool_break(mproc_pool *p, int code)
@@ -341,18 +377,19 @@ static void handle_lost(mproc_pool *p, struct mproc__pool_pchunk *c,
         uint64_t idx = c->base + nd;
         int started = c->attempts + 1;
         rest_from = nd + 1;
-        if (p->opts.on_death == MPROC_POOL_RETRY_TASK && started <= p->opts.max_retries &&
-            !j->abandoned) {
+        if (!ev->killed && p->opts.on_death == MPROC_POOL_RETRY_TASK &&
+            started <= p->opts.max_retries && !j->abandoned) {
             retry = mproc__pool_chunk_copy(j, idx, 1, started, ev->in + (size_t)nd * ev->in_stride,
                                            ev->in_stride, ev->in_lens ? ev->in_lens + nd : NULL);
             if (retry)
                 p->stats.retried++;
         }
         if (!retry) {
-            struct mproc_pool_error e = item_error(MPROC_EWORKERDIED, idx, ev->pid, started);
+            int code = ev->killed ? ev->killed : MPROC_EWORKERDIED;
+            struct mproc_pool_error e = item_error(code, idx, ev->pid, started);
             e.signal = ev->signal;
             e.exit_code = ev->exit_code;
-            deliver(p, j, idx, MPROC_EWORKERDIED, NULL, 0, &e);
+            deliver(p, j, idx, code, NULL, 0, &e);
         }
     }
     if (rest_from < c->count) {
@@ -395,6 +432,9 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
         p->death_unsettled = false;
         if (ev->retired) {
             p->stats.worker_retired++;
+        } else if (ev->killed) {
+            if (ev->killed == MPROC_ETIMEDOUT)
+                p->stats.timed_out++;
         } else {
             p->stats.worker_deaths++;
             if (ev->init_failed || p->opts.on_death == MPROC_POOL_FAIL_POOL) {
@@ -414,6 +454,10 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
     struct mproc__pool_pchunk *c = take_token(p, ev->token);
     if (!c)
         return; /* not ours (corrupt token): ignore rather than trust it */
+    if (c->cancelled) {
+        chunk_free(c); /* delivered when it was cancelled */
+        return;
+    }
     if (ev->kind == MPROC__POOL_EV_DONE) {
         deliver_done(p, c, ev, c->count);
         progress(c->job);
@@ -421,6 +465,100 @@ static void handle_event(mproc_pool *p, struct mproc__pool_event *ev)
         handle_lost(p, c, ev);
     }
     chunk_free(c);
+}
+
+/* Cancel and abandon --------------------------------------------------------- */
+
+static struct mproc__pool_pchunk *find_in_flight(mproc_pool *p, const struct mproc__pool_job *j)
+{
+    for (uint32_t t = 0; t < p->ctab_size; t++)
+        if (p->ctab[t] && p->ctab[t]->job == j && !p->ctab[t]->cancelled)
+            return p->ctab[t];
+    return NULL;
+}
+
+static void deliver_cancelled(mproc_pool *p, struct mproc__pool_pchunk *c)
+{
+    for (uint32_t i = 0; i < c->count; i++) {
+        struct mproc_pool_error e = item_error(MPROC_ECANCELED, c->base + i, 0, c->attempts);
+        deliver(p, c->job, c->base + i, MPROC_ECANCELED, NULL, 0, &e);
+    }
+}
+
+int mproc__pool_cancel(mproc_pool *p, struct mproc__pool_job *j)
+{
+    if (!j->fut || j->fut->done)
+        return MPROC_EALREADY;
+    struct mproc__pool_pchunk **pp = &p->pending_head, *prev = NULL;
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
+        struct mproc__pool_pchunk *c = *pp;
+        if (c->job != j)
+            continue;
+        *pp = c->next;
+        if (p->pending_tail == c)
+            p->pending_tail = prev;
+        p->stats.cancelled++;
+        deliver_cancelled(p, c);
+        chunk_free(c);
+        return 0;
+    }
+    struct mproc__pool_pchunk *c = find_in_flight(p, j);
+    if (!c)
+        return MPROC_EALREADY;
+    if (!p->ops->cancel)
+        return MPROC_EBUSY;
+    int rc = p->ops->cancel(p, c->token, true);
+    if (rc < 0)
+        return rc == MPROC_ENOENT ? MPROC_EALREADY : rc;
+    p->stats.cancelled++;
+    if (rc == 0) {
+        /* Taken back before any worker started it. */
+        c = take_token(p, c->token);
+        deliver_cancelled(p, c);
+        chunk_free(c);
+        return 0;
+    }
+    /* Its worker is being killed: the future reports the cancel now, the
+     * LOST event that follows is dropped. */
+    c->cancelled = true;
+    deliver_cancelled(p, c);
+    return 0;
+}
+
+void mproc__pool_abandon(mproc_pool *p, struct mproc__pool_job *j)
+{
+    j->abandoned = true;
+    if (!p->ops->cancel)
+        return;
+    for (uint32_t t = 0; t < p->ctab_size; t++) {
+        struct mproc__pool_pchunk *c = p->ctab[t];
+        if (!c || c->job != j || c->cancelled)
+            continue;
+        if (p->ops->cancel(p, c->token, false) == 0) {
+            c = take_token(p, c->token);
+            deliver_cancelled(p, c); /* counted only: the job is abandoned */
+            chunk_free(c);
+        }
+    }
+}
+
+/* One step of the pool: post what fits, then handle one event (waiting up
+ * to the deadline for it). For the calls that wait on several futures. */
+int mproc__pool_step(mproc_pool *p, const struct mproc__deadline *d)
+{
+    if (p->broken)
+        return p->broken;
+    p->in_engine = true;
+    mproc__pool_fill(p, NULL);
+    struct mproc__pool_event ev;
+    int rc = p->ops->poll(p, &ev, d->poll ? NULL : d);
+    if (rc == 0) {
+        handle_event(p, &ev);
+        p->ops->release(p, &ev);
+        mproc__pool_fill(p, NULL);
+    }
+    p->in_engine = false;
+    return p->broken ? p->broken : rc;
 }
 
 /* Dispatch ------------------------------------------------------------------- */
@@ -443,7 +581,8 @@ static int post_chunk(mproc_pool *p, struct mproc__pool_pchunk *c)
                                    .in_stride = (uint32_t)c->in_stride,
                                    .out_size = (uint32_t)c->job->out_size,
                                    .in = in,
-                                   .in_lens = c->in_lens};
+                                   .in_lens = c->in_lens,
+                                   .timeout_ns = c->job->timeout_ns};
     int rc = p->ops->post(p, &ch);
     if (rc < 0)
         return rc;
@@ -518,8 +657,20 @@ static void fail_chunk(mproc_pool *p, struct mproc__pool_pchunk *c, int code)
     chunk_free(c);
 }
 
-/* Post as much as fits: pending chunks first, then fresh ones of job. */
+/* Post as much as fits: pending chunks first, then fresh ones of job, then
+ * of the async maps. */
+static void fill_job(mproc_pool *p, struct mproc__pool_job *j);
+
 void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j)
+{
+    fill_job(p, j);
+    for (struct mproc__pool_job *a = p->futures; a; a = a->fnext)
+        if (a != j && a->kind != JOB_FUTURE && job_may_cut(a) && !p->broken &&
+            p->in_flight_chunks < p->ctab_size)
+            fill_job(p, a);
+}
+
+static void fill_job(mproc_pool *p, struct mproc__pool_job *j)
 {
     while (!p->broken && p->in_flight_chunks < p->ctab_size) {
         struct mproc__pool_pchunk *c = pending_pop(p);
@@ -569,11 +720,11 @@ void mproc__pool_fill(mproc_pool *p, struct mproc__pool_job *j)
     }
 }
 
-static bool job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
+bool mproc__pool_job_finished(const mproc_pool *p, const struct mproc__pool_job *j)
 {
     if (!j) /* join: everything */
         return p->futures == NULL && p->in_flight_chunks == 0 && p->pending_head == NULL;
-    if (j->kind == JOB_FUTURE)
+    if (j->kind == JOB_FUTURE || (j->fut && j->kind == JOB_MAP))
         return j->fut == NULL || j->fut->done;
     if (j->stop_rc)
         return true;
@@ -605,7 +756,7 @@ static int drive_loop(mproc_pool *p, struct mproc__pool_job *j, const struct mpr
         if (p->broken)
             return p->broken;
         mproc__pool_fill(p, j);
-        if (job_finished(p, j)) {
+        if (mproc__pool_job_finished(p, j)) {
             settle_deaths(p);
             return 0;
         }
@@ -620,105 +771,58 @@ static int drive_loop(mproc_pool *p, struct mproc__pool_job *j, const struct mpr
     }
 }
 
+int mproc__pool_pump(mproc_pool *p, int max)
+{
+    int n = 0;
+    p->in_engine = true;
+    mproc__pool_fill(p, NULL);
+    struct mproc__pool_event ev;
+    while (n < max && !p->broken && p->ops->poll(p, &ev, NULL) == 0) {
+        handle_event(p, &ev);
+        p->ops->release(p, &ev);
+        mproc__pool_fill(p, NULL);
+        n++;
+    }
+    p->in_engine = false;
+    return p->broken ? p->broken : n;
+}
+
+void mproc__pool_job_link(mproc_pool *p, struct mproc__pool_job *j)
+{
+    j->fprev = NULL;
+    j->fnext = p->futures;
+    if (p->futures)
+        p->futures->fprev = j;
+    p->futures = j;
+}
+
+void mproc__pool_job_unlink(mproc_pool *p, struct mproc__pool_job *j)
+{
+    if (j->fprev)
+        j->fprev->fnext = j->fnext;
+    else if (p && p->futures == j)
+        p->futures = j->fnext;
+    if (j->fnext)
+        j->fnext->fprev = j->fprev;
+    j->fnext = j->fprev = NULL;
+}
+
 int mproc__pool_drive(mproc_pool *p, struct mproc__pool_job *j, const struct mproc__deadline *d)
 {
+    if (p->bg) {
+        /* The service thread drives; wait for it (the lock is held). */
+        for (;;) {
+            if (mproc__pool_job_finished(p, j))
+                return 0;
+            int rc = mproc__pool_bg_wait(p, d);
+            if (rc < 0)
+                return mproc__pool_job_finished(p, j) ? 0 : rc;
+        }
+    }
     /* Callbacks (results, progress) run inside this loop; in_engine makes the
      * calls that would re-enter it fail with MPROC_EBUSY instead. */
     p->in_engine = true;
     int rc = drive_loop(p, j, d);
     p->in_engine = false;
     return rc;
-}
-
-/* Checks and map jobs, for pool_api.c ----------------------------------- */
-
-int mproc__pool_check(const mproc_pool *p)
-{
-    if (!p)
-        return MPROC_EINVAL;
-    if (p->owner != getpid())
-        return MPROC_ENOTCHILD;
-    return 0;
-}
-
-int mproc__pool_check_open(const mproc_pool *p)
-{
-    int rc = mproc__pool_check(p);
-    if (rc < 0)
-        return rc;
-    if (p->in_engine)
-        return MPROC_EBUSY;
-    if (p->broken)
-        return p->broken;
-    if (p->terminated)
-        return MPROC_ECANCELED;
-    if (p->closed)
-        return MPROC_ECLOSED;
-    return 0;
-}
-
-int mproc__pool_run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms)
-{
-    struct mproc__deadline d;
-    mproc__deadline_init(&d, timeout_ms);
-    int rc = mproc__pool_drive(p, j, &d);
-    if (p->broken && j->kind != JOB_STREAM) {
-        /* Items never cut from the input fail too: each index gets its outcome. */
-        for (uint64_t i = j->dispatched; i < j->total; i++) {
-            struct mproc_pool_error e = item_error(p->broken, i, 0, 0);
-            deliver(p, j, i, p->broken, NULL, 0, &e);
-        }
-        j->dispatched = j->total;
-    }
-    if (rc == 0)
-        rc = j->stop_rc ? j->stop_rc : j->first_err;
-    if (!job_finished(p, j) || j->stop_rc)
-        j->abandoned = true;
-    mproc__pool_job_unref(j);
-    return rc;
-}
-
-int mproc__pool_map_job(mproc_pool *p, int kind, mproc_task_fn fn, const void *in, size_t n,
-                        size_t in_size, void *out, size_t out_size,
-                        const struct mproc_pool_map_opts *opts, int timeout_ms,
-                        struct mproc__pool_job **jout)
-{
-    int rc = mproc__pool_check_open(p);
-    if (rc < 0)
-        return rc;
-    struct mproc__deadline d;
-    if (!fn || mproc__deadline_init(&d, timeout_ms) < 0 || out_size > UINT32_MAX ||
-        in_size > UINT32_MAX)
-        return MPROC_EINVAL;
-    if (kind != JOB_STREAM && n > 0 && (!in || in_size == 0))
-        return MPROC_EINVAL;
-    if (kind == JOB_MAP && n > 0 && out_size > 0 && !out)
-        return MPROC_EINVAL;
-    size_t max = p->ops->max_items(p, in_size, out_size);
-    if (max == 0)
-        return MPROC_EMSGSIZE;
-    struct mproc__pool_job *j = calloc(1, sizeof *j);
-    if (!j)
-        return MPROC_ENOMEM;
-    j->kind = kind;
-    j->refs = 1;
-    j->fn = fn;
-    j->in = in;
-    j->in_size = in_size;
-    j->out = out;
-    j->out_size = out_size;
-    j->total = n;
-    if (opts)
-        j->mo = *opts;
-    size_t chunk = j->mo.chunksize;
-    if (chunk == 0) {
-        size_t w4 = 4 * (size_t)p->opts.workers;
-        chunk = kind == JOB_STREAM ? 1 : (n + w4 - 1) / w4;
-    }
-    if (chunk == 0)
-        chunk = 1;
-    j->chunk = chunk < max ? chunk : max;
-    j->max_in_flight = j->mo.max_in_flight ? j->mo.max_in_flight : j->chunk * p->ctab_size;
-    *jout = j;
-    return 0;
 }

@@ -1,12 +1,12 @@
 /* pool_mpi_wire.h - what the two halves of the MPI pool backend share: the
- * messages (see the design note of src/pool_mpi.c), the waiting helpers
+ * messages (see the design note of pool_mpi.c), the waiting helpers
  * (src/mpi/wait.c) and the worker's loop (src/mpi/worker.c). Private to
  * libmproc_mpi; every symbol is hidden.
  */
 #ifndef MPROC_POOL_MPI_WIRE_H
 #define MPROC_POOL_MPI_WIRE_H
 
-#include "pool_internal.h"
+#include "pool/pool_internal.h"
 
 #include "mproc/pool_mpi.h"
 

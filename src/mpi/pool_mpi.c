@@ -3,7 +3,7 @@
  * Model
  * -----
  * Rank 0 of a private duplicate of the user's communicator is the owner: it
- * runs the common pool engine (src/pool.c) with this file's backend vtable.
+ * runs the common pool engine (src/pool/engine.c) with this file's backend vtable.
  * Ranks 1..W are the workers: they never return from
  * mproc_pool_create_mpi_comm() until the owner stops them. Worker index w
  * (the engine's numbering) is rank w + 1. MPI is fail-stop: a dead rank
@@ -722,6 +722,8 @@ int mproc__pool_mpi_start(MPI_Comm comm, const struct mproc_pool_opts *r, void *
     if (size < 2 || workers > size - 1 || r->max_tasks_per_worker != 0 ||
         r->slots_per_worker == 0 || r->slot_bytes < 4096)
         status = MPROC_EINVAL;
+    else if (r->background || r->task_timeout_ms || r->capture_output)
+        status = MPROC_ENOTSUP; /* a service thread, a rank killed: not with MPI */
     struct be *b = status ? NULL : be_alloc(comm, workers, r->slots_per_worker, r->slot_bytes);
     if (!status && !b)
         status = MPROC_ENOMEM;

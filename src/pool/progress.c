@@ -1,4 +1,4 @@
-/* pool_progress.c - mproc_pool_progress_bar, a ready-made progress function
+/* progress.c - mproc_pool_progress_bar, a ready-made progress function
  * for map calls that draws a bar on stderr when stderr is a terminal.
  *
  * State is one static timestamp: the bar is meant for the one map a tool

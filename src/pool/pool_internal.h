@@ -1,13 +1,13 @@
 /* pool_internal.h - the pool's engine and the backend interface beneath it.
  *
  * The public mproc_pool API (include/mproc/pool.h) is implemented once, in
- * src/pool.c: jobs (maps, streams, futures), chunking, ordering, the bound
- * on items in flight, progress, per-item errors, the death policies and
- * retries. A backend only moves chunks to workers and results back:
+ * src/pool/engine.c and src/pool/api.c: jobs (maps, streams, futures),
+ * chunking, ordering, the bound on items in flight, progress, per-item
+ * errors, the death policies, retries and cancel. A backend only moves chunks to workers and results back:
  *
- *   local (src/pool_local.c + src/pool_worker.c): forked workers, one ring
- *       of task slots per worker in shared memory, futex wake-ups;
- *   MPI (src/pool_mpi.c, libmproc_mpi): ranks of an MPI job.
+ *   local (src/pool/local.c + src/pool/worker.c): forked workers pulling
+ *       chunks from one queue of task slots in shared memory, futex wake-ups;
+ *   MPI (src/mpi/pool_mpi.c, libmproc_mpi): ranks of an MPI job.
  *
  * A backend is a vtable plus its own state. The engine calls it from the
  * owner's thread only, never concurrently.
@@ -30,7 +30,20 @@
  *    with the gone event's `retired` set (its unstarted chunks come back as
  *    LOST with running == false).
  *  - respawn(w) replaces worker w after its gone event.
+ *  - cancel(token, stop_running) takes a posted chunk back before any worker
+ *    started it (0: it will never run, no event follows), or with
+ *    stop_running kills the worker running it (1: its LOST event follows,
+ *    with `killed` = MPROC_ECANCELED); MPROC_EALREADY if it finished or runs
+ *    and is not to be stopped. NULL: the backend cannot take chunks back.
+ *  - A chunk posted with timeout_ns: a worker whose item runs longer is
+ *    killed; its LOST event has `killed` = MPROC_ETIMEDOUT. has_timeouts
+ *    says whether the backend supports this at all.
+ *  - Workers killed by cancel or timeout are reported like dead ones, with
+ *    `killed` set on their events, including WORKER_GONE.
  *  - kill() SIGKILLs every worker and reaps it; nothing more is reported.
+ *  - With opts.background the engine is called from the service thread or
+ *    from the user's threads, but always under the pool's lock, so a backend
+ *    still sees one caller at a time; only wait() runs outside it.
  *  - stop() asks idle workers to exit and reaps them (within the deadline).
  *
  * Exported (MPROC_API) although private, so that libmproc_mpi can build a
@@ -42,6 +55,7 @@
 
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -59,6 +73,7 @@ struct mproc__pool_chunk {
     uint32_t out_size;
     const void *in;
     const uint32_t *in_lens;
+    uint64_t timeout_ns; /* per item; 0: none */
 };
 
 enum mproc__pool_ev_kind {
@@ -79,6 +94,8 @@ struct mproc__pool_event {
     int signal;              /* WORKER_GONE / LOST: the signal that ended it, or 0 */
     int exit_code;           /* ... or its exit code, -1 if killed */
     bool init_failed;        /* WORKER_GONE: it never finished its initializer */
+    int killed;              /* LOST / WORKER_GONE: the pool killed the worker on purpose:
+                                MPROC_ECANCELED or MPROC_ETIMEDOUT; 0 otherwise */
     const int32_t *status;   /* ndone entries: 0 or the task's code */
     const uint32_t *out_len; /* ndone entries */
     const unsigned char *out;
@@ -104,12 +121,24 @@ struct mproc__pool_backend {
     int (*respawn)(struct mproc_pool *p, int worker);
     int (*stop)(struct mproc_pool *p, const struct mproc__deadline *d);
     void (*kill)(struct mproc_pool *p);
+    int (*cancel)(struct mproc_pool *p, uint64_t token, bool stop_running);
+    bool has_timeouts;
+    /* Background progress (NULL: not supported). prepare_wait, under the
+     * pool's lock: the word to sleep on's current value and how long to sleep
+     * at most (deaths, timeouts); wait, WITHOUT the lock: sleep until results
+     * may have come (the word changed) or cap_ms passed, touching nothing but
+     * shared-memory words. */
+    uint32_t (*prepare_wait)(struct mproc_pool *p, int *cap_ms);
+    void (*wait)(struct mproc_pool *p, uint32_t seen, int cap_ms);
     void (*destroy)(struct mproc_pool *p);
     int (*worker_pids)(const struct mproc_pool *p, pid_t *out, int max);
 };
 
 /* The engine's view of a pool; the backend keeps its state in `be`. */
+#define MPROC__POOL_MAGIC 0x706f6f6cu /* "pool"; cleared by close */
+
 struct mproc_pool {
+    uint64_t magic;
     const struct mproc__pool_backend *ops;
     void *be;
     struct mproc_pool_opts opts; /* resolved: workers > 0, slot sizes set */
@@ -127,7 +156,17 @@ struct mproc_pool {
     uint32_t ctab_hint;                      /* where post looks for a free entry first */
     struct mproc__pool_pchunk *pending_head; /* chunks to (re)dispatch, FIFO */
     struct mproc__pool_pchunk *pending_tail;
-    struct mproc__pool_job *futures; /* jobs of unfinished futures */
+    struct mproc__pool_job *futures; /* jobs of unfinished futures and async maps */
+    uint64_t done_seq;               /* completion order of futures */
+    /* opts.background: a service thread drives the pool; every call takes
+     * `mu` (recursive: callbacks run with it held and may call back in);
+     * waiting calls sleep on `cv`, which the service thread broadcasts. */
+    bool bg;
+    bool svc_started;
+    bool svc_stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t svc;
     struct mproc_pool_stats stats;
 };
 
@@ -141,7 +180,7 @@ MPROC_API int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts,
 MPROC_API int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
                               const struct mproc__pool_backend *ops, void *be);
 
-/* The local backend (src/pool_local.c). */
+/* The local backend (src/pool/local.c). */
 extern const struct mproc__pool_backend mproc__pool_local_backend;
 int mproc__pool_local_start(const struct mproc_pool_opts *resolved, void **be_out);
 

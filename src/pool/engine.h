@@ -1,6 +1,7 @@
-/* pool_engine.h - the engine's private types and the calls shared by its
- * two files: src/pool.c (jobs, chunks, delivery, dispatch, the event loop)
- * and src/pool_api.c (the public calls built on them). Not for backends:
+/* engine.h - the engine's private types and the calls shared by its
+ * files: engine.c (chunks, delivery, dispatch, cancel, the event loop),
+ * jobs.c (checks, map jobs), service.c (background progress) and api.c
+ * (the public calls built on them). Not for backends:
  * they see only pool_internal.h.
  */
 #ifndef MPROC_POOL_ENGINE_H
@@ -34,7 +35,10 @@ struct mproc__pool_job {
     uint64_t first_err_index;
     int stop_rc;
     struct mproc_future *fut;
-    struct mproc__pool_job *fnext, *fprev; /* p->futures */
+    struct mproc__pool_job *fnext, *fprev; /* p->futures: futures and async maps */
+    uint64_t timeout_ns;                   /* per item; 0: none */
+    mproc_future_done_fn on_done;
+    void *on_done_arg;
     /* Ordered streams: results wait in a ring of rb_cap entries, by index, until
      * every earlier one was handed over; emitted counts those handed over. */
     bool ordered;
@@ -58,12 +62,16 @@ struct mproc__pool_pchunk {
     uint64_t base;
     uint32_t count;
     int attempts;      /* times these items were started before */
+    bool cancelled;    /* its items were delivered as cancelled; drop what comes back */
     unsigned char *in; /* own copy of the inputs, or NULL: from job->in */
     uint32_t *in_lens; /* own copy, or NULL: in_stride bytes each */
     size_t in_stride;
 };
 
+#define MPROC__FUTURE_MAGIC 0x6675747572u /* "futur" */
+
 struct mproc_future {
+    uint64_t magic;
     mproc_pool *pool;
     struct mproc__pool_job *job;
     bool done;
@@ -71,11 +79,14 @@ struct mproc_future {
     struct mproc_pool_error err;
     unsigned char *out;
     size_t out_len;
+    uint64_t done_seq; /* order of completion in its pool, from 1 */
 };
 
-/* pool.c */
+/* jobs.c */
 int mproc__pool_check(const mproc_pool *p);      /* MPROC_EINVAL, MPROC_ENOTCHILD or 0 */
 int mproc__pool_check_open(const mproc_pool *p); /* ... or broken, canceled, closed */
+
+/* engine.c */
 void mproc__pool_job_unref(struct mproc__pool_job *j);
 struct mproc__pool_pchunk *mproc__pool_chunk_copy(struct mproc__pool_job *j, uint64_t base,
                                                   uint32_t count, int attempts, const void *in,
@@ -92,6 +103,36 @@ int mproc__pool_map_job(mproc_pool *p, int kind, mproc_task_fn fn, const void *i
                         size_t in_size, void *out, size_t out_size,
                         const struct mproc_pool_map_opts *opts, int timeout_ms,
                         struct mproc__pool_job **jout);
+/* service.c: the lock (nothing without opts.background), the service
+ * thread, and the waits of background mode (lock held: sleep on cv; 0 when
+ * woken, MPROC_ETIMEDOUT at the deadline, or the code of a broken pool). */
+void mproc__pool_lock(mproc_pool *p);
+void mproc__pool_unlock(mproc_pool *p);
+int mproc__pool_service_start(mproc_pool *p);
+void mproc__pool_service_stop(mproc_pool *p);
+void mproc__pool_service_destroy(mproc_pool *p);
+int mproc__pool_bg_wait(mproc_pool *p, const struct mproc__deadline *d);
+void mproc__pool_bg_notify(mproc_pool *p);
+/* Handle up to max events that are ready, without waiting (fill before and
+ * after): how many, or a broken pool's code. */
+int mproc__pool_pump(mproc_pool *p, int max);
+/* Whether j is finished (NULL: all the pool's work). */
+bool mproc__pool_job_finished(const mproc_pool *p, const struct mproc__pool_job *j);
+/* Link / unlink a job on p->futures (the jobs the service thread fills). */
+void mproc__pool_job_link(mproc_pool *p, struct mproc__pool_job *j);
+void mproc__pool_job_unlink(mproc_pool *p, struct mproc__pool_job *j);
+/* One step: fill, then handle one event (up to the deadline). */
+int mproc__pool_step(mproc_pool *p, const struct mproc__deadline *d);
+/* Items of a map never cut from its input fail with code. */
+void mproc__pool_fail_uncut(mproc_pool *p, struct mproc__pool_job *j, int code);
+/* A task timeout in ms (0: the pool's, MPROC_FOREVER: none) as ns (0: none);
+ * MPROC_EINVAL, MPROC_ENOTSUP (the backend has no timeouts). */
+int mproc__pool_task_timeout(const mproc_pool *p, int ms, uint64_t *ns);
+/* Cancel a future's task: see mproc_future_cancel. */
+int mproc__pool_cancel(mproc_pool *p, struct mproc__pool_job *j);
+/* Give up on a job: nothing more is written for it; its chunks that no
+ * worker started are taken back. */
+void mproc__pool_abandon(mproc_pool *p, struct mproc__pool_job *j);
 /* Run a map job to its end and drop the caller's reference: the call's result. */
 int mproc__pool_run_job(mproc_pool *p, struct mproc__pool_job *j, int timeout_ms);
 
