@@ -45,7 +45,7 @@ static int32_t spin_env(void)
 
 /* The skip rule ------------------------------------------------------------- */
 
-MPROC_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine, int peer)
+MPROC__TEST_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine, int peer)
 {
     if (online == 1)
         return true; /* the peer can only run when I do not */
@@ -56,7 +56,7 @@ MPROC_API bool mproc__spin_skip_rule(int allowed, int running, int online, int m
     return allowed == 1;     /* pinned, peer unknown: it probably shares my CPU */
 }
 
-MPROC_API int mproc__spin_parse_loadavg(const char *text, int *running)
+MPROC__TEST_API int mproc__spin_parse_loadavg(const char *text, int *running)
 {
     /* "0.20 0.18 0.12 1/80 11206": the fourth field is running/total */
     const char *p = text;
@@ -132,13 +132,13 @@ static bool spin_pointless_at(int peer_cpu, uint64_t now)
         atomic_load_explicit(&load_online, memory_order_relaxed), mine, peer_cpu);
 }
 
-MPROC_API int mproc__spin_cpu_now(void)
+MPROC__TEST_API int mproc__spin_cpu_now(void)
 {
     int cpu = mproc__spin_cpu();
     return cpu >= 0 ? cpu : sched_getcpu();
 }
 
-MPROC_API void mproc__spin_bump(_Atomic uint32_t *word)
+MPROC__TEST_API void mproc__spin_bump(_Atomic uint32_t *word)
 {
     uint32_t cpu = mproc__spin_hint();
     if (cpu > MPROC__SPIN_BUMP_MASK)
@@ -150,12 +150,12 @@ MPROC_API void mproc__spin_bump(_Atomic uint32_t *word)
         ;
 }
 
-MPROC_API bool mproc__spin_pointless(int peer_cpu)
+MPROC__TEST_API bool mproc__spin_pointless(int peer_cpu)
 {
     return spin_pointless_at(peer_cpu, mproc__now_ns());
 }
 
-MPROC_API void mproc__spin_forget(void)
+MPROC__TEST_API void mproc__spin_forget(void)
 {
     aff.at = 0;
     atomic_store_explicit(&load_at, 0, memory_order_relaxed);
@@ -165,7 +165,7 @@ MPROC_API void mproc__spin_forget(void)
 
 /* Adaptation ---------------------------------------------------------------- */
 
-MPROC_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now)
+MPROC__TEST_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now)
 {
     uint32_t peak = atomic_load_explicit(&site->peak_ns, memory_order_relaxed);
     if (peak == 0)
@@ -176,7 +176,7 @@ MPROC_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t
     return b < MPROC__SPIN_FLOOR_NS ? MPROC__SPIN_FLOOR_NS : b;
 }
 
-MPROC_API uint32_t mproc__spin_budget(struct mproc__spin_site *site)
+MPROC__TEST_API uint32_t mproc__spin_budget(struct mproc__spin_site *site)
 {
     return mproc__spin_budget_at(site, mproc__now_ns());
 }
@@ -188,7 +188,7 @@ MPROC_API uint32_t mproc__spin_budget(struct mproc__spin_site *site)
  * what spinning can cover. A wait that a spin could have covered asks for
  * twice what it took (room for the next one to be a little longer); a wait
  * longer than the ceiling halves the budget at once: spinning did not pay. */
-MPROC_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
+MPROC__TEST_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
                                    uint64_t now)
 {
     uint32_t cur = mproc__spin_budget_at(site, now);
@@ -208,7 +208,7 @@ MPROC_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint3
     atomic_store_explicit(&site->peak_ns, (uint32_t)target, memory_order_relaxed);
 }
 
-MPROC_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t took_ns)
+MPROC__TEST_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t took_ns)
 {
     mproc__spin_feed_at(site, ok, took_ns, mproc__now_ns());
 }
@@ -229,7 +229,7 @@ static void pending_flush(uint64_t now)
 
 /* Episodes ------------------------------------------------------------------- */
 
-MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
+MPROC__TEST_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
                                  const struct mproc__deadline *d)
 {
     uint64_t now = mproc__now_ns();
@@ -262,7 +262,7 @@ MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site 
     pending.spent_ns = 0;
 }
 
-MPROC_API bool mproc__spin_clock(struct mproc__spin *s)
+MPROC__TEST_API bool mproc__spin_clock(struct mproc__spin *s)
 {
     s->pauses = 0;
     uint64_t spent = mproc__now_ns() - s->t0;
@@ -284,7 +284,7 @@ MPROC_API bool mproc__spin_clock(struct mproc__spin *s)
     return false;
 }
 
-MPROC_API void mproc__spin_end(struct mproc__spin *s, bool ok)
+MPROC__TEST_API void mproc__spin_end(struct mproc__spin *s, bool ok)
 {
     if (!s->begun)
         return;
@@ -301,7 +301,7 @@ MPROC_API void mproc__spin_end(struct mproc__spin *s, bool ok)
     }
 }
 
-MPROC_API void mproc__spin_woken(struct mproc__spin *s)
+MPROC__TEST_API void mproc__spin_woken(struct mproc__spin *s)
 {
     if (!s->asleep)
         return;

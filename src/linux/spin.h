@@ -97,11 +97,11 @@ struct mproc__spin {
  * budget (0 when spinning cannot pay), never past the caller's deadline
  * (NULL: none). An episode the same thread left without an end (see
  * mproc__spin_more) is counted as a success first. */
-MPROC_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
+MPROC__TEST_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
                                  const struct mproc__deadline *d);
 
 /* The clock read of mproc__spin_more (out of line: the rare part). */
-MPROC_API bool mproc__spin_clock(struct mproc__spin *s);
+MPROC__TEST_API bool mproc__spin_clock(struct mproc__spin *s);
 
 /* mproc__spin_more - one pause; true while the budget lasts (re-check the
  * condition, then call again), false once it is spent or was 0: the waiter
@@ -123,12 +123,12 @@ static inline bool mproc__spin_more(struct mproc__spin *s)
 
 /* mproc__spin_end - the condition came true while spinning (ok), or the
  * wait ends with nothing worth learning from (!ok: an error). */
-MPROC_API void mproc__spin_end(struct mproc__spin *s, bool ok);
+MPROC__TEST_API void mproc__spin_end(struct mproc__spin *s, bool ok);
 
 /* mproc__spin_woken - after mproc__spin_more said false and the waiter
  * slept: its condition came true (or it was woken for it). Teaches the site
  * how long the whole wait took. Does nothing for other episodes. */
-MPROC_API void mproc__spin_woken(struct mproc__spin *s);
+MPROC__TEST_API void mproc__spin_woken(struct mproc__spin *s);
 
 /* mproc__spin_cpu - the CPU this thread runs on, from the rseq area glibc
  * registers (one load, for fast paths); -1 when there is none. A hint: the
@@ -149,7 +149,7 @@ static inline int mproc__spin_cpu(void)
 }
 
 /* mproc__spin_cpu_now - the same, falling back to sched_getcpu(). */
-MPROC_API int mproc__spin_cpu_now(void);
+MPROC__TEST_API int mproc__spin_cpu_now(void);
 
 /* CPU hints in words of shared memory: 1 + CPU, 0 = unknown. A waker
  * stores its CPU so that the next waiter of the object knows where the
@@ -171,7 +171,7 @@ static inline int mproc__spin_hint_cpu(uint32_t hint)
  * word. mproc__spin_bump replaces atomic_fetch_add(word, 1) (seq_cst). */
 #define MPROC__SPIN_BUMP_BITS 12u
 #define MPROC__SPIN_BUMP_MASK ((1u << MPROC__SPIN_BUMP_BITS) - 1)
-MPROC_API void mproc__spin_bump(_Atomic uint32_t *word);
+MPROC__TEST_API void mproc__spin_bump(_Atomic uint32_t *word);
 static inline int mproc__spin_bump_cpu(uint32_t v)
 {
     return (int)(v & MPROC__SPIN_BUMP_MASK) - 1;
@@ -184,19 +184,19 @@ static inline int mproc__spin_bump_cpu(uint32_t v)
  * online: runnable tasks and online CPUs of the machine (0 unknown); mine
  * and peer: the waiter's and the peer's CPU (-1 unknown); a known peer CPU
  * decides over the affinity. */
-MPROC_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine, int peer);
+MPROC__TEST_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine, int peer);
 /* The running count (field 4, "running/total") of /proc/loadavg text; 0 or
  * MPROC_EINVAL. */
-MPROC_API int mproc__spin_parse_loadavg(const char *text, int *running);
+MPROC__TEST_API int mproc__spin_parse_loadavg(const char *text, int *running);
 /* The live skip decision (cached samples); forget drops the caches. */
-MPROC_API bool mproc__spin_pointless(int peer_cpu);
-MPROC_API void mproc__spin_forget(void);
+MPROC__TEST_API bool mproc__spin_pointless(int peer_cpu);
+MPROC__TEST_API void mproc__spin_forget(void);
 /* Fold one wait into a site (ok: it took took_ns; !ok: longer than the
  * ceiling); read a site's budget. The _at forms take the time (ns). */
-MPROC_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t took_ns);
-MPROC_API uint32_t mproc__spin_budget(struct mproc__spin_site *site);
-MPROC_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
+MPROC__TEST_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t took_ns);
+MPROC__TEST_API uint32_t mproc__spin_budget(struct mproc__spin_site *site);
+MPROC__TEST_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
                                    uint64_t now);
-MPROC_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now);
+MPROC__TEST_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now);
 
 #endif
