@@ -33,6 +33,7 @@
 #include "capture.h"
 #include "local_owner.h"
 #include "linux/child.h"
+#include "linux/spin.h"
 #include "linux/sysmem.h"
 
 #include <sched.h>
@@ -42,8 +43,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define OWNER_SPIN 2048
-#define OWNER_YIELD_EVERY 128
+/* How long the owner spins for an event before it sleeps: decided in time
+ * by linux/spin.c (and not at all when the workers cannot be running). */
+static struct mproc__spin_site owner_spin_site;
 #define DEATH_CHECK_MS 10
 #define KILL_CHECK_MS 1 /* while a worker we killed is not reaped yet */
 #define DEATH_CHECK_POLLS 256
@@ -463,21 +465,23 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         check_deaths(lp);
         check_timeouts(lp);
     }
-    for (int spin = 0;; spin++) {
+    struct mproc__spin sp = {0};
+    bool spinning = true;
+    for (;;) {
         if (dead_event(lp, ev) || ready_event(lp, ev))
-            return 0;
+            return 0; /* an episode left open counts as a successful spin */
         if (d == NULL) {
             check_timeouts(lp);
             if (check_deaths(lp) && dead_event(lp, ev))
                 return 0;
             return MPROC_ETIMEDOUT;
         }
-        if (spin < OWNER_SPIN) {
-            if (spin % OWNER_YIELD_EVERY == OWNER_YIELD_EVERY - 1)
-                sched_yield(); /* see worker.c: the CPU may be oversubscribed */
-            else
-                mproc__cpu_relax();
-            continue;
+        if (spinning) {
+            if (!sp.begun)
+                mproc__spin_begin(&sp, &owner_spin_site, -1, d);
+            if (mproc__spin_more(&sp))
+                continue;
+            spinning = false;
         }
         uint64_t next_ns = check_timeouts(lp);
         if (check_deaths(lp))
@@ -498,7 +502,9 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                 return 0;
             return MPROC_ETIMEDOUT;
         }
-        spin = OWNER_SPIN - 64; /* woken: a short spin, then sleep again */
+        /* woken: teach the policy how long that took, then spin again */
+        mproc__spin_woken(&sp);
+        spinning = true;
     }
 }
 

@@ -19,13 +19,16 @@
  * whenever a sleep times out.
  */
 #include "local.h"
+#include "linux/spin.h"
 
 #include <sched.h>
 #include <stdio.h>
 #include <unistd.h>
 
-#define WORKER_SPIN 2048 /* polls of the next slot before sleeping */
-#define WORKER_YIELD_EVERY 128
+/* How long an idle worker polls for the next chunk before it sleeps:
+ * decided in time by linux/spin.c, and skipped when the owner that posts
+ * work cannot be running (more runnable processes than CPUs). */
+static struct mproc__spin_site worker_spin_site;
 #define WORKER_SLEEP_CAP_MS 1000
 
 static struct mproc__lp_slot *slot_at(const struct mproc__lp_worker_args *a, uint32_t idx)
@@ -180,21 +183,19 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
     uint64_t tasks = 0;
     for (;;) {
         int64_t got = claim(a);
-        for (int spin = 0; got < 0 && spin < WORKER_SPIN; spin++) {
-            /* Every WORKER_YIELD_EVERY polls, give the CPU to whoever wants it:
-             * on a machine with more runnable processes than CPUs, the owner
-             * we wait for may be waiting for our CPU. */
-            if (spin % WORKER_YIELD_EVERY == WORKER_YIELD_EVERY - 1)
-                sched_yield();
-            else
-                mproc__cpu_relax();
-            if (atomic_load_explicit(&shm->head, memory_order_relaxed) <
-                atomic_load_explicit(&shm->tail, memory_order_relaxed))
-                got = claim(a);
+        struct mproc__spin sp = {0};
+        if (got < 0) {
+            mproc__spin_begin(&sp, &worker_spin_site, -1, NULL);
+            while (got < 0 && mproc__spin_more(&sp)) {
+                if (atomic_load_explicit(&shm->head, memory_order_relaxed) <
+                    atomic_load_explicit(&shm->tail, memory_order_relaxed))
+                    got = claim(a);
+            }
         }
         if (got < 0) {
             if (!wait_for_work(a))
                 leave(a, 0);
+            mproc__spin_woken(&sp); /* how long the idle spell lasted */
             continue;
         }
         /* More queued: pass the wake-up on, so that the owner can post a
