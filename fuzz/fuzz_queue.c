@@ -15,7 +15,7 @@
  * mappings' live parts.
  */
 #include "internal.h"
-#include "queue_internal.h"
+#include "queue/queue_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
  */
 #include "harness.h"
 
-#include "queue_internal.h"
+#include "queue/queue_internal.h"
 
 #include <fcntl.h>
 #include <signal.h>

@@ -8,7 +8,7 @@
 #ifndef MPROC_QUEUE_INTERNAL_H
 #define MPROC_QUEUE_INTERNAL_H
 
-#include "internal.h"
+#include "../internal.h"
 
 #include <limits.h>
 #include <pthread.h>
