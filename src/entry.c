@@ -15,6 +15,7 @@
  */
 #include "internal.h"
 #include "linux/child.h"
+#include "process_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
