@@ -180,7 +180,8 @@ static void scribble(const char *name, enum region r, unsigned *seed)
         lo = body + offsetof(struct q_hdr, tail), hi = body + offsetof(struct q_hdr, parts);
         break;
     case R_Q_PARTS:
-        lo = body + offsetof(struct q_hdr, parts), hi = body + sizeof(struct q_hdr);
+        lo = body + offsetof(struct q_hdr, parts);
+        hi = lo + (size_t)h.n_parts * sizeof(struct q_part);
         break;
     case R_INDEX:
         lo = h.index_off, hi = h.data_off;

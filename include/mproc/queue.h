@@ -37,9 +37,9 @@
  * Threads: a handle may be used by many threads of one process at once.
  * Each thread may hold at most one outstanding reservation and one
  * outstanding view per queue (MPROC_EBUSY otherwise). A queue keeps a
- * record per (process, thread) using it, at most 256 at once: beyond that
- * put/get fail with MPROC_ENOSPC (records of exited threads and dead
- * processes are reclaimed).
+ * record per (process, thread) using it, at most opts.participants at once
+ * (256 unless asked): beyond that put/get fail with MPROC_ENOSPC (records
+ * of exited threads and dead processes are reclaimed).
  *
  * Crashes: a process killed (even SIGKILL) anywhere inside put or get never
  * wedges the queue for the others: the message it was handling at that
@@ -80,12 +80,18 @@ typedef struct mproc_queue mproc_queue;
  *             Small units waste less space on small messages; 128 keeps
  *             consecutive small messages on separate cache-line pairs
  *             (fastest); large units make a big queue's index smaller.
- *  flags      MPROC_QUEUE_JOINABLE or 0. */
+ *  flags      MPROC_QUEUE_JOINABLE or 0.
+ *  participants  the most (process, thread) pairs that may use the queue
+ *             at once; 0 = 256, at most 65536. Each costs 128 bytes of the
+ *             segment. Beyond it put/get/reserve/views/task_done fail with
+ *             MPROC_ENOSPC; records of exited threads, closed handles and
+ *             dead processes are reclaimed. */
 struct mproc_queue_opts {
     size_t capacity;
     size_t max_msgs;
     size_t unit_size;
     unsigned flags;
+    unsigned participants;
 };
 
 /* struct mproc_queue_stats - a snapshot of a queue's counters (each exact at

@@ -118,9 +118,6 @@ static int q_check_common(struct mproc_queue *q, int timeout_ms)
     return 0;
 }
 
-static inline void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint64_t k,
-                             size_t len, uint32_t flags);
-
 /* Claim k units for a message; on success my put intent is HELD at *pos.
  * Inlined into put and reserve (as are publish and the get side's claim):
  * the calls and register saves were a fifth of a put's instructions. */
@@ -209,26 +206,6 @@ static Q_INLINE int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_
     if (rc < 0)
         atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
     return rc;
-}
-
-static Q_INLINE void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint64_t k,
-                               size_t len, uint32_t flags)
-{
-    struct q_entry *e = q_slot(q, t);
-    atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
-    atomic_store_explicit(&e->stamp, Q_PUB(t), memory_order_release);
-    if (flags == 0) {
-        bump(&ts->p->puts, 1);
-        bump(&ts->p->bytes_in, len);
-    }
-    atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
-    if (MPROC__UNLIKELY(flags != 0)) {
-        ts->wake_getters = false;
-        mproc__q_wake_getters(q);
-    } else if (MPROC__UNLIKELY(ts->wake_getters)) {
-        ts->wake_getters = false;
-        q_wake_nofence(&q->h->get_need, &q->h->get_futex);
-    }
 }
 
 static int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms, struct q_tls **tsp,
@@ -399,7 +376,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
         /* Nothing published at head: empty, or a put in flight. While
          * spinning, only the slot is watched: reading tail would pull the
          * producers' line away from them on every message. */
-        if (timeout_ms != 0 && w.spins < Q_SPIN &&
+        if (timeout_ms != 0 && q_wait_spinning(&w) &&
             !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
             atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
             int rc = mproc__q_wait_round(q, ts, &w, timeout_ms, hd, true, mproc__q_has_msg, NULL);
@@ -606,21 +583,6 @@ int mproc_queue_release_view(mproc_queue *q)
     return 0;
 }
 
-void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t)
-{
-    if (t->res) {
-        t->res = false;
-        atomic_fetch_add(&q->h->lost_put, 1);
-        q_publish(q, t, t->res_pos, t->res_k, 0, Q_F_LOST);
-    }
-    if (t->view) {
-        t->view = false;
-        atomic_fetch_add(&q->h->lost_get, 1);
-        mproc__q_release(q, t->view_pos, t->view_k);
-        atomic_store_explicit(&t->p->get_intent, Q_I_NONE, memory_order_release);
-    }
-}
-
 /* ------------------------------------------------------------------------
  * Close, joinable, sizes. */
 
@@ -639,11 +601,12 @@ int mproc_queue_shutdown(mproc_queue *q)
     return 0;
 }
 
+/* Tasks not yet matched by task_done: >= 0, or MPROC_ECORRUPT. */
 static int64_t q_unfinished(struct mproc_queue *q)
 {
     struct mproc_queue_stats st;
-    mproc__q_stats_sum(q, &st);
-    return (int64_t)st.unfinished;
+    int rc = mproc__q_stats_sum(q, &st);
+    return rc < 0 ? rc : (int64_t)st.unfinished;
 }
 
 int mproc_queue_task_done(mproc_queue *q)
@@ -655,7 +618,10 @@ int mproc_queue_task_done(mproc_queue *q)
     struct q_tls *ts = q_tls(q);
     if (ts == NULL)
         return MPROC_ENOSPC;
-    if (q_unfinished(q) <= 0)
+    int64_t left = q_unfinished(q);
+    if (left < 0)
+        return (int)left;
+    if (left == 0)
         return MPROC_ERANGE;
     bump(&ts->p->task_done, 1);
     /* an RMW, not a plain load: it orders my counter store before the look */
@@ -678,17 +644,23 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
         return rc;
     struct q_hdr *h = q->h;
     for (;;) {
-        if (q_unfinished(q) <= 0)
-            return 0;
+        int64_t left = q_unfinished(q);
+        if (left <= 0)
+            return (int)left;
         if (timeout_ms == 0)
             return MPROC_EAGAIN;
         uint32_t v = atomic_load_explicit(&h->join_futex, memory_order_seq_cst);
         atomic_fetch_add_explicit(&h->join_waiters, 1, memory_order_seq_cst);
-        if (q_unfinished(q) > 0)
+        left = q_unfinished(q);
+        if (left > 0)
             rc = mproc__futex_wait_capped(&h->join_futex, v, &dl, Q_NAP_MS);
         atomic_fetch_sub_explicit(&h->join_waiters, 1, memory_order_seq_cst);
-        if (rc == MPROC_ETIMEDOUT)
-            return q_unfinished(q) <= 0 ? 0 : rc;
+        if (left < 0)
+            return (int)left;
+        if (rc == MPROC_ETIMEDOUT) {
+            left = q_unfinished(q);
+            return left <= 0 ? (int)left : rc;
+        }
     }
 }
 
@@ -697,8 +669,8 @@ ssize_t mproc_queue_qsize(const mproc_queue *q)
     if (q == NULL)
         return MPROC_EINVAL;
     struct mproc_queue_stats st;
-    mproc__q_stats_sum((struct mproc_queue *)q, &st);
-    return (ssize_t)st.msgs;
+    int rc = mproc__q_stats_sum((struct mproc_queue *)q, &st);
+    return rc < 0 ? rc : (ssize_t)st.msgs;
 }
 
 int mproc_queue_empty(const mproc_queue *q)
@@ -711,9 +683,11 @@ int mproc_queue_full(const mproc_queue *q)
 {
     if (q == NULL)
         return MPROC_EINVAL;
-    uint64_t r = mproc__q_sweep((struct mproc_queue *)q, UINT32_MAX);
-    uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
-    return t >= r && t + q->min_units - r > q->limit;
+    uint64_t r, hd, t;
+    int rc = mproc__q_frontiers((struct mproc_queue *)q, &r, &hd, &t);
+    if (rc < 0)
+        return rc;
+    return t + q->min_units - r > q->limit;
 }
 
 ssize_t mproc_queue_capacity(const mproc_queue *q)

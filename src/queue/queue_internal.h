@@ -1,7 +1,16 @@
-/* queue_internal.h - the queue's shared layout and process-local handle,
- * shared by queue.c (put/get fast paths, blocking), queue_attach.c
- * (create/open/map, handles, participants, stats) and queue_recover.c
- * (repair of positions orphaned by dead participants).
+/* queue/queue_internal.h - the queue's shared layout and process-local
+ * handle, and the private calls between the files of src/queue/.
+ *
+ * The files are layered; each calls only those below it:
+ *   ring.c      layout, validation, mapping; sweeping and releasing
+ *               space, wake-ups; counters and statistics sums
+ *   recover.c   repair of positions orphaned by dead participants, and
+ *               reclaiming their records
+ *   part.c      participant records and the per-thread state of a handle
+ *   wait.c      waiting: spin, yield, sleep; noticing a stuck frontier
+ *   queue.c     the public put/get/zero-copy/joinable/size calls
+ *   attach.c    the public create/open/close/stats calls
+ * (The inline fast-path helpers below belong to the ring layer.)
  *
  * See the design note at the top of queue.c.
  */
@@ -12,10 +21,12 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #define Q_MAGIC 0x51434F52u /* "ROCQ" on little-endian: queue body magic */
-#define Q_LAYOUT 1
-#define Q_PARTS 256 /* participant records per queue */
+#define Q_LAYOUT 2
+#define Q_PARTS_DEFAULT 256 /* participant records per queue, unless asked */
+#define Q_PARTS_MAX 65536
 #define Q_MAX_UNITS (1u << 24)
 #define Q_MAX_CAPACITY (1ull << 32) /* len must fit in 32 bits */
 #define Q_DEFAULT_CAPACITY (1u << 20)
@@ -59,9 +70,13 @@ struct q_part {
     _Atomic uint32_t get_k;
     _Atomic uint64_t puts, gets, bytes_in, bytes_out, task_done;
     _Atomic uint64_t high_water; /* units */
-    char pad_[40];
+    _Atomic uint32_t waiting;    /* Q_W_GET / Q_W_PUT while asleep (statistics) */
+    char pad_[36];
 };
 _Static_assert(sizeof(struct q_part) == 128, "participant record size");
+
+#define Q_W_GET 1u
+#define Q_W_PUT 2u
 
 #define Q_ALIGNED _Alignas(MPROC__FALSE_SHARING)
 #define Q_INLINE inline __attribute__((always_inline)) /* fast paths (queue.c) */
@@ -71,9 +86,10 @@ struct q_hdr {
     /* configuration: written once by the creator, validated at attach */
     uint32_t qmagic, layout;
     uint32_t unit_shift, flags;
-    uint64_t n_units;   /* ring units, power of two */
-    uint64_t limit;     /* units usable at once (<= n_units) */
-    uint64_t min_units; /* units charged per message at least (max_msgs) */
+    uint32_t n_parts, pad0_; /* participant records after the header */
+    uint64_t n_units;        /* ring units, power of two */
+    uint64_t limit;          /* units usable at once (<= n_units) */
+    uint64_t min_units;      /* units charged per message at least (max_msgs) */
     uint64_t max_msgs;
     uint64_t index_off, data_off, data_size; /* from the start of the file */
     _Atomic uint32_t closed;
@@ -83,24 +99,22 @@ struct q_hdr {
     Q_ALIGNED _Atomic uint64_t rel;       /* every unit < rel is free */
     Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
-    _Atomic uint32_t get_waiters;         /* statistics only */
     Q_ALIGNED _Atomic uint32_t put_futex;
     _Atomic uint32_t put_need;
-    _Atomic uint32_t put_waiters;
     Q_ALIGNED _Atomic uint32_t join_futex;
     _Atomic uint32_t join_waiters;
     _Atomic uint32_t repair_lock; /* tid of the repairer, 0 = free */
     _Atomic uint64_t lost_put, lost_get;
     /* totals of released participant records */
     _Atomic uint64_t r_puts, r_gets, r_bytes_in, r_bytes_out, r_task_done, r_high_water;
-    Q_ALIGNED struct q_part parts[Q_PARTS];
+    Q_ALIGNED struct q_part parts[]; /* n_parts of them */
 };
 
 /* Per-thread state of one handle (found through the handle's pthread key). */
 struct q_tls {
     struct mproc_queue *q;
     struct q_part *p;
-    uint32_t gen;
+    pid_t pid; /* the process that owns p (an inherited entry is not ours) */
     uint64_t rel_cache;
     uint64_t hw;                     /* my high-water mark (units), mirrors p->high_water */
     uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
@@ -122,14 +136,14 @@ struct mproc_queue {
     size_t data_size;
     /* validated copies of the configuration: never re-read from shared memory */
     uint64_t n, mask, limit, min_units, unit, unit_shift, max_msgs, cap_bytes;
-    uint32_t flags;
+    uint32_t flags, n_parts;
     unsigned idx_shift; /* index remap, see q_slot() */
     pthread_key_t key;
     pthread_mutex_t mu;
     struct q_tls *tls_list;
-    uint32_t gen;
-    pid_t pid;
-    uint64_t id; /* unique per handle in this process */
+    pid_t list_pid; /* the process whose threads tls_list holds */
+    pid_t pid;      /* the process that created or opened the handle */
+    uint64_t id;    /* unique per handle in this process, whatever library copy */
 };
 
 /* Consecutive positions land in different 128-byte blocks of the index, so
@@ -149,6 +163,33 @@ static inline uint64_t q_units(const struct mproc_queue *q, size_t len)
     if (k < q->min_units)
         k = q->min_units;
     return k;
+}
+
+/* Sizes of the layout. */
+static inline size_t q_page(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+static inline uint64_t q_round_up(uint64_t n, uint64_t a)
+{
+    return (n + a - 1) / a * a;
+}
+
+static inline uint64_t q_pow2(uint64_t n)
+{
+    uint64_t p = 1;
+    while (p < n)
+        p <<= 1;
+    return p;
+}
+
+static inline unsigned q_log2(uint64_t n)
+{
+    unsigned s = 0;
+    while ((1ull << s) < n)
+        s++;
+    return s;
 }
 
 static inline uint64_t rd(_Atomic uint64_t *a)
@@ -178,39 +219,6 @@ static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
     }
 }
 
-/* queue_wait.c ---------------------------------------------------------- */
-#define Q_SPIN 8000 /* pauses before yielding (~40-60 us with the re-checks) */
-#define Q_YIELDS 8
-#define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
-
-enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
-
-struct q_wait {
-    struct mproc__deadline dl;
-    bool init;
-    int spins;
-};
-
-struct q_room {
-    uint64_t k;
-};
-
-void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k);
-uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max);
-#define Q_SWEEP_BATCH 64 /* messages a producer reclaims per CAS on rel */
-void mproc__q_wake_putters(struct mproc_queue *q);
-void mproc__q_wake_getters(struct mproc_queue *q);
-/* mproc__q_stuck - note that I wait on stuck_key (head or rel); after
- * Q_NAP_MS without progress run mproc__q_recover. 0 or MPROC_ECORRUPT. */
-int mproc__q_stuck(struct mproc_queue *q, struct q_tls *ts, uint64_t stuck_key);
-/* mproc__q_wait_round - one round of waiting (spin, yield or sleep) while
- * ready() says Q_NOT_READY/Q_INFLIGHT. 0 to re-check, or an error. */
-int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
-                        uint64_t stuck_key, bool getter, int (*ready)(struct mproc_queue *, void *),
-                        void *arg);
-int mproc__q_has_room(struct mproc_queue *q, void *arg); /* arg: struct q_room */
-int mproc__q_has_msg(struct mproc_queue *q, void *arg);
-
 /* ThreadSanitizer cannot see synchronisation that goes through another
  * process (a consumer thread marks a slot free, a producer in another
  * process sweeps rel, a producer thread here reuses the space). Under TSan
@@ -233,16 +241,71 @@ void __tsan_release(void *addr);
 #define Q_TSAN_ACQUIRE(q) ((void)0)
 #endif
 
-/* queue_attach.c */
+/* ring.c --------------------------------------------------------------- */
+struct q_layout {
+    uint64_t parts_end, index_off, data_off, data_size, total;
+};
+void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, struct q_layout *l);
+int mproc__q_validate(const struct mproc__seg *seg);
+int mproc__q_map_ring(struct mproc_queue *q, uint64_t data_off, uint64_t data_size);
+void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k);
+uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max);
+#define Q_SWEEP_BATCH 64 /* messages a producer reclaims per CAS on rel */
+void mproc__q_wake_putters(struct mproc_queue *q);
+void mproc__q_wake_getters(struct mproc_queue *q);
+/* fold a record's counters into the retired totals and free it */
+void mproc__q_part_free(struct q_hdr *h, struct q_part *p);
+bool mproc__q_part_alive(struct q_part *p, uint64_t owner);
+/* mproc__q_stats_sum - sum the counters into *st; MPROC_ECORRUPT when the
+ * frontiers or the counters cannot be those of a sound queue. */
+int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st);
+/* mproc__q_frontiers - a consistent reading of rel (swept), head and tail;
+ * MPROC_ECORRUPT if they break rel <= head <= tail <= rel + limit. */
+int mproc__q_frontiers(struct mproc_queue *q, uint64_t *rp, uint64_t *hp, uint64_t *tp);
+
+/* Publish [t, t+k): meta, then the stamp (release), then my counters and
+ * intent. Inlined into put and commit; also used by cancel and abandon. */
+static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *q, struct q_tls *ts,
+                                                            uint64_t t, uint64_t k, size_t len,
+                                                            uint32_t flags)
+{
+    struct q_entry *e = q_slot(q, t);
+    atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
+    atomic_store_explicit(&e->stamp, Q_PUB(t), memory_order_release);
+    if (flags == 0) {
+        bump(&ts->p->puts, 1);
+        bump(&ts->p->bytes_in, len);
+    }
+    atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
+    if (MPROC__UNLIKELY(flags != 0)) {
+        ts->wake_getters = false;
+        mproc__q_wake_getters(q);
+    } else if (MPROC__UNLIKELY(ts->wake_getters)) {
+        ts->wake_getters = false;
+        q_wake_nofence(&q->h->get_need, &q->h->get_futex);
+    }
+}
+
+/* recover.c ------------------------------------------------------------ */
+/* mproc__q_recover - look for positions orphaned by dead participants at
+ * the frontiers (head: an unpublished claim; rel: a taken, unreleased
+ * message), repair them, and reclaim dead participant records. Returns the
+ * number of repairs (> 0: progress was made), or MPROC_ECORRUPT. */
+int mproc__q_recover(struct mproc_queue *q);
+
+/* part.c --------------------------------------------------------------- */
+/* mproc__q_parts_init / _fini - the handle's per-thread machinery (pthread
+ * key, list, mutex, id); fini releases every record of this process. */
+int mproc__q_parts_init(struct mproc_queue *q);
+void mproc__q_parts_fini(struct mproc_queue *q);
 struct q_tls *mproc__q_tls_slow(struct mproc_queue *q);
-/* The fork generation of the queue module: incremented in the child by a
- * pthread_atfork handler (registered before the first handle exists), and
- * read here without a call. */
-extern uint32_t mproc__q_fork_gen;
+/* abandon an outstanding reservation / view of a live thread (close, exit) */
+void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t);
 
 /* A one-entry per-thread cache in front of the handle's pthread key. The
  * handle id (never reused) keeps a closed handle's entry from matching a
- * new handle allocated at the same address. */
+ * new handle allocated at the same address; the fork generation
+ * (linux/proc.c) keeps a child from using its parent's record. */
 struct q_last {
     const struct mproc_queue *q;
     uint64_t id;
@@ -254,23 +317,44 @@ extern __thread struct q_last mproc__q_last __attribute__((tls_model("initial-ex
 static inline struct q_tls *q_tls(struct mproc_queue *q)
 {
     struct q_last *l = &mproc__q_last;
-    if (MPROC__LIKELY(l->q == q && l->id == q->id && l->gen == mproc__q_fork_gen))
+    if (MPROC__LIKELY(l->q == q && l->id == q->id && l->gen == mproc__fork_generation()))
         return l->t;
     return mproc__q_tls_slow(q);
 }
-void mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st);
-/* fold a record's counters into the retired totals and free it */
-void mproc__q_part_free(struct q_hdr *h, struct q_part *p);
 
-/* queue.c */
-/* abandon an outstanding reservation / view of a live thread (close, exit) */
-void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t);
+/* wait.c --------------------------------------------------------------- */
+#define Q_SPIN 8000 /* pauses before yielding (~40-60 us with the re-checks) */
+#define Q_YIELDS 8
+#define Q_NAP_MS 50 /* sleepers look for dead peers at least this often */
 
-/* queue_recover.c */
-/* mproc__q_recover - look for positions orphaned by dead participants at
- * the frontiers (head: an unpublished claim; rel: a taken, unreleased
- * message), repair them, and reclaim dead participant records. Returns the
- * number of repairs (> 0: progress was made), or MPROC_ECORRUPT. */
-int mproc__q_recover(struct mproc_queue *q);
+enum { Q_NOT_READY, Q_READY, Q_INFLIGHT };
+
+struct q_wait {
+    struct mproc__deadline dl;
+    bool init;
+    int spins;
+};
+
+/* Whether a waiter is still in its spin phase (it then watches only the
+ * slot it waits for, never the other side's counters). */
+static inline bool q_wait_spinning(const struct q_wait *w)
+{
+    return w->spins < Q_SPIN;
+}
+
+struct q_room {
+    uint64_t k;
+};
+
+/* mproc__q_stuck - note that I wait on stuck_key (head or rel); after
+ * Q_NAP_MS without progress run mproc__q_recover. 0 or MPROC_ECORRUPT. */
+int mproc__q_stuck(struct mproc_queue *q, struct q_tls *ts, uint64_t stuck_key);
+/* mproc__q_wait_round - one round of waiting (spin, yield or sleep) while
+ * ready() says Q_NOT_READY/Q_INFLIGHT. 0 to re-check, or an error. */
+int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
+                        uint64_t stuck_key, bool getter, int (*ready)(struct mproc_queue *, void *),
+                        void *arg);
+int mproc__q_has_room(struct mproc_queue *q, void *arg); /* arg: struct q_room */
+int mproc__q_has_msg(struct mproc_queue *q, void *arg);
 
 #endif

@@ -39,21 +39,17 @@
 
 enum { Q_OWNER_NONE, Q_OWNER_LIVE, Q_OWNER_DEAD };
 
-static bool q_part_alive(struct q_part *p, uint64_t owner)
-{
-    pid_t pid = (pid_t)(owner >> 32);
-    return mproc__proc_alive(pid, atomic_load(&p->start));
-}
-
 /* Who holds an intent on pos? For a dead holder, *k gets its k (0 if dead
  * holders disagree). put: intents on puts, else gets. */
-static int q_find_owner(struct q_hdr *h, uint64_t pos, bool put, uint64_t *k, struct q_part **dead)
+static int q_find_owner(struct mproc_queue *q, uint64_t pos, bool put, uint64_t *k,
+                        struct q_part **dead)
 {
+    struct q_hdr *h = q->h;
     int res = Q_OWNER_NONE;
     uint64_t best_k = 0;
     bool held = false, disagree = false;
     *dead = NULL;
-    for (unsigned i = 0; i < Q_PARTS; i++) {
+    for (unsigned i = 0; i < q->n_parts; i++) {
         struct q_part *p = &h->parts[i];
         uint64_t owner = atomic_load_explicit(&p->owner, memory_order_acquire);
         if (owner == 0)
@@ -63,7 +59,7 @@ static int q_find_owner(struct q_hdr *h, uint64_t pos, bool put, uint64_t *k, st
         if (Q_I_STATE(w) == Q_I_NONE || Q_I_POS(w) != pos)
             continue;
         uint64_t pk = atomic_load_explicit(put ? &p->put_k : &p->get_k, memory_order_relaxed);
-        if (q_part_alive(p, owner))
+        if (mproc__q_part_alive(p, owner))
             return Q_OWNER_LIVE;
         res = Q_OWNER_DEAD;
         bool is_held = Q_I_STATE(w) == Q_I_HELD;
@@ -115,7 +111,7 @@ static int q_repair_head(struct mproc_queue *q)
         return 0;
     uint64_t k;
     struct q_part *dead;
-    if (q_find_owner(h, hd, true, &k, &dead) != Q_OWNER_DEAD)
+    if (q_find_owner(q, hd, true, &k, &dead) != Q_OWNER_DEAD)
         return 0;
     if (k == 0 || k > t - hd)
         return MPROC_ECORRUPT;
@@ -147,7 +143,7 @@ static int q_repair_rel(struct mproc_queue *q)
         return 0;
     uint64_t k;
     struct q_part *dead;
-    if (q_find_owner(h, r, false, &k, &dead) != Q_OWNER_DEAD)
+    if (q_find_owner(q, r, false, &k, &dead) != Q_OWNER_DEAD)
         return 0;
     if (atomic_load(&e->stamp) != Q_PUB(r) || atomic_load(&h->rel) != r)
         return 0;
@@ -187,10 +183,10 @@ static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
 static void q_reclaim(struct mproc_queue *q)
 {
     struct q_hdr *h = q->h;
-    for (unsigned i = 0; i < Q_PARTS; i++) {
+    for (unsigned i = 0; i < q->n_parts; i++) {
         struct q_part *p = &h->parts[i];
         uint64_t owner = atomic_load(&p->owner);
-        if (owner == 0 || q_part_alive(p, owner))
+        if (owner == 0 || mproc__q_part_alive(p, owner))
             continue;
         if (q_put_resolved(q, atomic_load(&p->put_intent)) &&
             q_get_resolved(q, atomic_load(&p->get_intent)))

@@ -1,75 +1,12 @@
-/* queue_wait.c - releasing space, waking and waiting: the futex protocol
- * and the spin / yield / sleep policy of the queue (see the design note at
- * the top of queue.c for the protocol and its memory orders).
+/* queue/wait.c - waiting: the spin / yield / sleep policy of the queue and
+ * the sleeper's side of the futex protocol (see the design note at the top
+ * of queue.c for the protocol and its memory orders), and noticing a
+ * frontier that does not move (then recover.c repairs it).
  */
 #include "queue_internal.h"
 
 #include <limits.h>
 #include <sched.h>
-
-/* The slow-path wake: the seq_cst exchange on need is the barrier (a
- * locked instruction, like a fence, and one ThreadSanitizer understands). */
-static inline void q_wake(_Atomic uint32_t *need, _Atomic uint32_t *fut)
-{
-    if (atomic_exchange_explicit(need, 0, memory_order_seq_cst) != 0) {
-        atomic_fetch_add_explicit(fut, 1, memory_order_seq_cst);
-        mproc__futex_wake(fut, INT_MAX);
-    }
-}
-
-void mproc__q_wake_getters(struct mproc_queue *q)
-{
-    q_wake(&q->h->get_need, &q->h->get_futex);
-}
-
-void mproc__q_wake_putters(struct mproc_queue *q)
-{
-    q_wake(&q->h->put_need, &q->h->put_futex);
-}
-
-/* Advance rel over consecutive CONSUMED marks - at most `max` of them, up
- * to the first position still in use - with one CAS. Returns rel as left
- * (at least the value it found). Run by producers when their cached rel
- * runs out (a batch at a time, so that no put pays for a whole lap), and
- * with no limit by sleepers' re-checks, repairs, full() and statistics. */
-uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
-{
-    struct q_hdr *h = q->h;
-    uint64_t r0 = atomic_load_explicit(&h->rel, memory_order_acquire);
-    Q_TSAN_ACQUIRE(q);
-    for (;;) {
-        uint64_t r = r0;
-        for (unsigned i = 0; i < max; i++) {
-            struct q_entry *e = q_slot(q, r);
-            /* acquire: the consumer's reads of the data happen before we
-             * hand the space to a producer */
-            if (atomic_load_explicit(&e->stamp, memory_order_acquire) != Q_CONSUMED(r))
-                break;
-            uint64_t k = Q_META_UNITS(atomic_load_explicit(&e->meta, memory_order_relaxed));
-            if (k == 0 || k > q->limit)
-                break; /* corrupt: leave rel here; the frontier checks report it */
-            r += k;
-        }
-        if (r == r0)
-            return r0;
-        if (atomic_compare_exchange_strong_explicit(&h->rel, &r0, r, memory_order_seq_cst,
-                                                    memory_order_acquire))
-            return r;
-        /* another sweeper moved rel: r0 holds its value; go on from there */
-    }
-}
-
-/* Mark [pos, pos+k) free (CONSUMED) and wake sleeping putters; the space
- * comes back when a producer sweeps over the mark. For the slow paths
- * (skipped records, repairs, abandoned views); get and release_view do the
- * same with a cheaper wake check. */
-void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
-{
-    (void)k;
-    Q_TSAN_RELEASE(q);
-    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
-    mproc__q_wake_putters(q);
-}
 
 /* ------------------------------------------------------------------------
  * Waiting. */
@@ -106,12 +43,36 @@ static int q_wait_init(struct q_wait *w, int timeout_ms)
     return 0;
 }
 
-/* One round of waiting while `ready` is false: spin (one pause per round,
- * so that a peer's publish is seen within ~10 ns: a pause is 6.4 ns on the
- * 2-vCPU test VM, Q_SPIN of them with the re-checks ~40-60 us), yield a few
- * times, then sleep on the side's futex. After a wake-up the next wait
- * spins again, so a stream of messages does not turn into a stream of
- * futex calls. Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
+/* The spin policy, alone in one function: spin (one pause per round, so
+ * that a peer's publish is seen within ~10 ns: a pause is 6.4 ns on the
+ * 2-vCPU test VM, Q_SPIN of them with the re-checks ~40-60 us), then yield
+ * a few times. Returns 1 after a round of either (*rc: 0 to re-check, or
+ * MPROC_ETIMEDOUT), 0 when it is time to sleep. q_wait_spinning() (the
+ * header) tells callers whether the spin phase is still on. */
+static int q_spin_round(struct q_wait *w, int *rc)
+{
+    *rc = 0;
+    if (w->spins < Q_SPIN) {
+        mproc__cpu_relax();
+        w->spins++;
+        if ((w->spins & 1023) == 0 && mproc__deadline_expired(&w->dl))
+            *rc = MPROC_ETIMEDOUT;
+        return 1;
+    }
+    if (w->spins < Q_SPIN + Q_YIELDS) {
+        w->spins++;
+        sched_yield();
+        if (mproc__deadline_expired(&w->dl))
+            *rc = MPROC_ETIMEDOUT;
+        return 1;
+    }
+    return 0;
+}
+
+/* One round of waiting while `ready` is false: a spin round (above), or a
+ * sleep on the side's futex. After a wake-up the next wait spins again, so
+ * a stream of messages does not turn into a stream of futex calls.
+ * Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
 int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
                         uint64_t stuck_key, bool getter, int (*ready)(struct mproc_queue *, void *),
                         void *arg)
@@ -119,24 +80,13 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
     struct q_hdr *h = q->h;
     _Atomic uint32_t *fut = getter ? &h->get_futex : &h->put_futex;
     _Atomic uint32_t *need = getter ? &h->get_need : &h->put_need;
-    _Atomic uint32_t *waiters = getter ? &h->get_waiters : &h->put_waiters;
     int rc = q_wait_init(w, timeout_ms);
     if (rc < 0)
         return rc;
-    if (w->spins < Q_SPIN) {
-        mproc__cpu_relax();
-        w->spins++;
-        if ((w->spins & 1023) == 0 && mproc__deadline_expired(&w->dl))
-            return MPROC_ETIMEDOUT;
-        return 0;
-    }
-    if (w->spins < Q_SPIN + Q_YIELDS) {
-        w->spins++;
-        sched_yield();
-        return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
-    }
+    if (q_spin_round(w, &rc))
+        return rc;
     uint32_t v = atomic_load_explicit(fut, memory_order_seq_cst);
-    atomic_fetch_add_explicit(waiters, 1, memory_order_relaxed);
+    atomic_store_explicit(&ts->p->waiting, getter ? Q_W_GET : Q_W_PUT, memory_order_relaxed);
     atomic_store_explicit(need, 1, memory_order_seq_cst);
     int rd = ready(q, arg);
     /* Not ready: sleep until woken, looking around every Q_NAP_MS. A put
@@ -148,7 +98,7 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
             fut, v, &w->dl,
             rd == Q_INFLIGHT || atomic_load_explicit(&h->closed, memory_order_seq_cst) ? 1
                                                                                        : Q_NAP_MS);
-    atomic_fetch_sub_explicit(waiters, 1, memory_order_relaxed);
+    atomic_store_explicit(&ts->p->waiting, 0, memory_order_relaxed);
     if (rc == MPROC_ETIMEDOUT)
         return rc;
     if (atomic_load_explicit(fut, memory_order_relaxed) != v)
