@@ -835,3 +835,61 @@ MPROC_TEST(queue, thread_exit_releases_its_participant_record)
     cr_assert_eq(mproc_queue_qsize(q), 300);
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
+
+/* The participant table is sized by opts.participants (issue 10: a fixed
+ * 256 surprised users with more threads). */
+struct part_ctx {
+    mproc_queue *q;
+    pthread_barrier_t *hold;
+    _Atomic int *enospc;
+};
+
+static void *put_and_hold(void *arg)
+{
+    struct part_ctx *c = arg;
+    int rc = mproc_queue_put(c->q, "t", 1, 0);
+    if (rc == MPROC_ENOSPC)
+        atomic_fetch_add(c->enospc, 1);
+    pthread_barrier_wait(c->hold); /* keep my record until everyone has one */
+    return (void *)(intptr_t)rc;
+}
+
+static int live_threads_putting(mproc_queue *q, int n)
+{
+    pthread_barrier_t hold;
+    _Atomic int enospc = 0;
+    pthread_barrier_init(&hold, NULL, (unsigned)n);
+    struct part_ctx c = {q, &hold, &enospc};
+    pthread_t *th = calloc((size_t)n, sizeof *th);
+    cr_assert(th != NULL);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, put_and_hold, &c), 0);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    pthread_barrier_destroy(&hold);
+    return atomic_load(&enospc);
+}
+
+MPROC_TEST(queue, participants_option_sizes_the_record_table)
+{
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = 1 << 16, .unit_size = 8, .participants = 400};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    /* 300 live threads at once: more than the old fixed 256 */
+    cr_assert_eq(live_threads_putting(q, 300), 0);
+    struct mproc_queue_stats st;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &st));
+    cr_assert_eq(st.puts, 300);
+    cr_assert_eq(st.participants, 0); /* exited threads gave theirs back */
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+
+    o.participants = 3; /* this thread and two more fit; the rest are refused */
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    MPROC_ASSERT_OK(mproc_queue_put(q, "m", 1, 0));
+    cr_assert_eq(live_threads_putting(q, 4), 2);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+
+    o.participants = 65537;
+    MPROC_ASSERT_RC(mproc_queue_create(&q, NULL, &o), MPROC_EINVAL);
+}
