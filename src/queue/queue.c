@@ -1,10 +1,12 @@
-/* queue.c - the shared-memory MPMC queue: put, get, zero copy, blocking.
+/* queue/queue.c - the shared-memory MPMC queue: put, get, zero copy,
+ * joinable queues and sizes (the public calls; see queue_internal.h for
+ * the layers below).
  *
  * Model
  * -----
  * One segment (src/segment.h) holds a struct q_hdr, an index of N entries
  * and a data ring of N units of `unit` bytes (N a power of two). The data
- * ring is mapped twice back to back in every process (queue_attach.c), so
+ * ring is mapped twice back to back in every process (ring.c), so
  * a message that wraps around the end of the ring is still contiguous in
  * memory: copies are one memcpy and zero-copy pointers are single pointers.
  *
@@ -21,7 +23,7 @@
  *         the data) - a plain store, in any order. Producers reclaim lazily:
  *         when a producer's cached rel says "full" it sweeps rel forward
  *         over consecutive CONSUMED marks (acquire loads) and publishes the
- *         new rel with one CAS per batch (mproc__q_sweep, queue_wait.c).
+ *         new rel with one CAS per batch (mproc__q_sweep, ring.c).
  *         Sleeping putters, repairs, full() and statistics sweep too, so
  *         "full" is exact at quiescence.
  * Invariant: rel <= head <= tail <= rel + limit, limit <= N. Because a stamp
@@ -47,8 +49,8 @@
  * and get cost one locked instruction each (plus a CAS on rel per batch of
  * reclaimed messages on the producer side); no syscalls, no locks;
  * the thread's record is found through a one-entry thread-local cache,
- * and a fork is noticed through a generation counter bumped by an atfork
- * handler (queue_attach.c).
+ * and a fork is noticed through the fork generation of linux/proc.c (one
+ * load; see part.c).
  * The claim, copy and publish steps are forced inline (Q_INLINE) into
  * each public call: callgrind counts ~145 instructions for a 64-byte put
  * (sweeps included) and ~145 for a get in a single-thread loop, down from
@@ -82,7 +84,7 @@
  *  - max_msgs charges each message min_units instead of keeping a shared
  *    message counter: no extra contended word, nothing to repair after a
  *    crash, and qsize stays exact (it is summed from per-participant
- *    counters, see queue_attach.c).
+ *    counters, see ring.c).
  *  - consumers release with a plain store of a CONSUMED mark and producers
  *    reclaim in batches, instead of consumers advancing rel by CAS: a get
  *    costs one locked instruction instead of two, and in 1->1 the rel line
@@ -90,7 +92,7 @@
  *  - need flags instead of bare waiter counts, so that one waker, not every
  *    put, pays for a futex wake; and the Dekker checks ride on the claim
  *    CASes that are there anyway (no fence on put or get).
- *  - repairs take a small lock (queue_recover.c) instead of CASing stamps:
+ *  - repairs take a small lock (recover.c) instead of CASing stamps:
  *    a repair writes two words (meta, stamp), and a lone stamp CAS cannot
  *    stop a slow repairer's meta store from landing on the next lap.
  *  - the default unit is 128 bytes, so 64-byte messages sit on separate
@@ -99,7 +101,7 @@
  * Crash safety: before each claim CAS a thread records its intent
  * (op, position, k) in its participant record; after the CAS it marks it
  * held; it clears it after publishing / releasing. A position that makes
- * no progress is repaired by queue_recover.c only when no live participant
+ * no progress is repaired by recover.c only when no live participant
  * has an intent on it and a dead one has (see the note there).
  */
 #include "queue_internal.h"

@@ -1,4 +1,4 @@
-/* queue_recover.c - repairing positions orphaned by dead participants.
+/* queue/recover.c - repairing positions orphaned by dead participants.
  *
  * Runs only on slow paths: a getter that found nothing published at head
  * while tail > head, or a putter that found the ring full, for ~50 ms
