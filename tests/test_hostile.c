@@ -155,7 +155,7 @@ static int fresh_reader(void *arg)
 enum region { R_SEG_HDR, R_Q_CONFIG, R_Q_POSITIONS, R_Q_PARTS, R_INDEX, R_DATA, R_COUNT };
 static const char *const region_names[] = {"segment header",  "queue configuration",
                                            "queue positions", "participant records",
-                                           "index",           "data"};
+                                           "message entries", "data"};
 
 static void scribble(const char *name, enum region r, unsigned *seed)
 {
@@ -183,8 +183,8 @@ static void scribble(const char *name, enum region r, unsigned *seed)
         lo = body + offsetof(struct q_hdr, parts);
         hi = lo + (size_t)h.n_parts * sizeof(struct q_part);
         break;
-    case R_INDEX:
-        lo = h.index_off, hi = h.data_off;
+    case R_INDEX: /* the entries in front of the first messages */
+        lo = h.data_off, hi = h.data_off + 1024;
         break;
     default:
         lo = h.data_off, hi = (size_t)st.st_size;

@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include "internal.h"
+#include "queue/queue_internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -78,9 +79,11 @@ MPROC_TEST(queue, fifo_order_one_to_one_across_wraps)
 
 MPROC_TEST(queue, variable_sizes_from_zero_to_exact_capacity)
 {
-    mproc_queue *q = mk(8192, 0, 0);
+    /* each message carries a 16-byte entry in the ring: a ring of 8192
+     * bytes holds a message of 8176 */
+    mproc_queue *q = mk(8192 - 16, 0, 0);
     ssize_t cap = mproc_queue_capacity(q);
-    cr_assert_eq(cap, 8192);
+    cr_assert_eq(cap, 8192 - 16);
     char *big = malloc((size_t)cap), *out = malloc((size_t)cap);
     for (ssize_t i = 0; i < cap; i++)
         big[i] = (char)(i * 7);
@@ -101,13 +104,14 @@ MPROC_TEST(queue, variable_sizes_from_zero_to_exact_capacity)
 
 MPROC_TEST(queue, put_over_capacity_is_emsgsize_and_enqueues_nothing)
 {
-    mproc_queue *q = mk(4096, 0, 0);
+    mproc_queue *q = mk(4080, 0, 0);
+    cr_assert_eq(mproc_queue_capacity(q), 4080);
     char *big = calloc(1, 8192);
-    MPROC_ASSERT_RC(mproc_queue_put(q, big, 4097, MPROC_FOREVER), MPROC_EMSGSIZE);
+    MPROC_ASSERT_RC(mproc_queue_put(q, big, 4081, MPROC_FOREVER), MPROC_EMSGSIZE);
     cr_assert_eq(mproc_queue_qsize(q), 0);
     cr_assert_eq(mproc_queue_empty(q), 1);
     void *p;
-    MPROC_ASSERT_RC(mproc_queue_reserve(q, 4097, &p, 0), MPROC_EMSGSIZE);
+    MPROC_ASSERT_RC(mproc_queue_reserve(q, 4081, &p, 0), MPROC_EMSGSIZE);
     free(big);
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
@@ -140,11 +144,11 @@ MPROC_TEST(queue, get_times_out_when_empty)
 
 MPROC_TEST(queue, put_times_out_when_full)
 {
-    mproc_queue *q = mk(4096, 0, 0);
+    mproc_queue *q = mk(4096 - 16, 0, 0); /* a ring of 4096 bytes */
     int n = 0;
     while (mproc_queue_put(q, "x", 1, 0) == 0)
         n++;
-    cr_assert_eq(n, 4096 / 128); /* one 128-byte unit each */
+    cr_assert_eq(n, 4096 / 128); /* one 128-byte unit each, entry included */
     MPROC_ASSERT_RC(mproc_queue_put(q, "x", 1, 0), MPROC_EAGAIN);
     MPROC_ASSERT_RC(mproc_queue_put(q, "x", 1, 30), MPROC_ETIMEDOUT);
     cr_assert_eq(mproc_queue_full(q), 1);
@@ -510,12 +514,14 @@ MPROC_TEST(queue, version_mismatch_in_header_is_eversion_on_attach)
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
 
-/* Find the published index entry of the only message: its stamp is 1. */
-static uint64_t *find_entry(unsigned char *m, size_t sz, uint64_t pos)
+/* Find the published entry of the only message (in front of it in the
+ * ring): its stamp is PUB(0), 1 XOR the queue's stamp key. */
+static uint64_t *find_entry(mproc_queue *q, unsigned char *m, size_t sz, uint64_t pos)
 {
+    uint64_t key = ((struct mproc_queue *)q)->skey;
     for (size_t off = MPROC__SEG_HDR_SIZE; off + 16 <= sz; off += 16) {
         uint64_t *e = (uint64_t *)(m + off);
-        if (e[0] == pos + 1 && (e[1] >> 32 & 0xFFFFFF) >= 1 && (uint32_t)e[1] == 5)
+        if (e[0] == ((pos + 1) ^ key) && (e[1] >> 32 & 0xFFFFFF) >= 1 && (uint32_t)e[1] == 5)
             return e;
     }
     return NULL;
@@ -527,7 +533,7 @@ MPROC_TEST(queue, corrupted_index_or_counters_give_ecorrupt_not_a_crash)
     size_t sz;
     unsigned char *m = raw_map(q, &sz);
     MPROC_ASSERT_OK(mproc_queue_put(q, "abcde", 5, 0));
-    uint64_t *e = find_entry(m, sz, 0);
+    uint64_t *e = find_entry(q, m, sz, 0);
     cr_assert_not_null(e);
     uint64_t save = e[1];
     char buf[8];
@@ -756,7 +762,7 @@ MPROC_TEST(queue, fd_passed_over_a_socket_attaches)
 
 MPROC_TEST(queue, stats_count_puts_gets_bytes_and_high_water)
 {
-    mproc_queue *q = mk(65536, 0, 0);
+    mproc_queue *q = mk(65536 - 16, 0, 0);
     char buf[1000] = {0};
     for (int i = 0; i < 10; i++)
         MPROC_ASSERT_OK(mproc_queue_put(q, buf, 100, 0));
@@ -772,7 +778,7 @@ MPROC_TEST(queue, stats_count_puts_gets_bytes_and_high_water)
     cr_assert_eq(mproc_queue_qsize(q), 6);
     cr_assert_eq(st.bytes_used, 6 * 128);
     cr_assert_eq(st.high_water, 10 * 128);
-    cr_assert_eq(st.capacity, 65536);
+    cr_assert_eq(st.capacity, 65536 - 16);
     cr_assert_eq(st.unit_size, 128);
     cr_assert_eq(st.participants, 1);
     cr_assert_eq(st.lost, 0);

@@ -20,8 +20,8 @@
  * process may exit at once without losing it. get copies it out (or lends a
  * view of it). Order is FIFO in the order in which puts claimed their space.
  *
- * Bounds: a queue holds at most `capacity` bytes of messages (each message
- * occupies a whole number of `unit_size` units, at least one) and, if
+ * Bounds: a queue is a ring of `capacity` bytes; each message occupies its
+ * length plus a 16-byte entry, in whole `unit_size` units, and, if
  * max_msgs != 0, at most max_msgs messages. A put that does not fit waits;
  * a message that could never fit (larger than the capacity) is refused at
  * once with MPROC_EMSGSIZE. Nothing is ever dropped silently.
@@ -67,16 +67,17 @@ typedef struct mproc_queue mproc_queue;
 #define MPROC_QUEUE_JOINABLE 0x1u /* keep a count of unfinished tasks: task_done/join */
 
 /* struct mproc_queue_opts - creation parameters; all-zero means defaults.
- *  capacity   bytes of messages the queue can hold; 0 = 1 MiB, at most
- *             4 GiB. Rounded up so that capacity / unit_size is a power of
- *             two and the ring is at least one page (with max_msgs: to
- *             max_msgs * ceil(units / max_msgs) units); see
- *             mproc_queue_capacity. A single message can be at most this
- *             large (and below 4 GiB).
+ *  capacity   bytes of the ring; 0 = 1 MiB, at most 4 GiB. Rounded up so
+ *             that capacity / unit_size is a power of two and the ring is
+ *             at least one page (with max_msgs: to
+ *             max_msgs * ceil(units / max_msgs) units). Each message takes
+ *             its length + 16 bytes (its entry) in whole units, so a single
+ *             message can be at most the ring less 16 bytes (and below
+ *             4 GiB): see mproc_queue_capacity.
  *  max_msgs   the most messages the queue holds at once; 0 = no count bound
  *             (the byte bound alone applies; cheaper).
  *  unit_size  allocation granule in bytes, a power of two in [8, 65536];
- *             0 = 128. Each message occupies whole units (at least one).
+ *             0 = 128. Each message occupies whole units (its entry included).
  *             Small units waste less space on small messages; 128 keeps
  *             consecutive small messages on separate cache-line pairs
  *             (fastest); large units make a big queue's index smaller.
@@ -107,7 +108,7 @@ struct mproc_queue_stats {
     uint64_t high_water; /* the most bytes of the ring ever occupied (whole units);
                                space is reclaimed lazily, so under a steady stream
                                this approaches the capacity */
-    uint64_t capacity;   /* bytes (after rounding) */
+    uint64_t capacity;   /* the largest message (mproc_queue_capacity) */
     uint64_t max_msgs;   /* 0 = no count bound */
     uint64_t unit_size;
     uint64_t unfinished; /* joinable queues: puts not yet matched by task_done */
@@ -246,8 +247,8 @@ MPROC_API ssize_t mproc_queue_qsize(const mproc_queue *q);
 MPROC_API int mproc_queue_empty(const mproc_queue *q);
 MPROC_API int mproc_queue_full(const mproc_queue *q);
 
-/* mproc_queue_capacity - capacity in bytes after rounding (the largest
- * message accepted), or a negative code. */
+/* mproc_queue_capacity - the largest message accepted, in bytes: the
+ * ring after rounding less the 16-byte entry; or a negative code. */
 MPROC_API ssize_t mproc_queue_capacity(const mproc_queue *q);
 
 /* mproc_queue_stats - fill *st with a snapshot of the counters. Also runs

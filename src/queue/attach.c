@@ -24,10 +24,9 @@ static int q_attach(struct mproc_queue *q)
     q->max_msgs = h->max_msgs;
     q->flags = h->flags;
     q->n_parts = h->n_parts;
-    uint64_t cap = q->limit << q->unit_shift;
+    q->skey = h->skey;
+    uint64_t cap = (q->limit << q->unit_shift) - Q_HDR; /* validated: > 0 */
     q->cap_bytes = cap > UINT32_MAX ? UINT32_MAX : cap;
-    q->idx_shift = q->n >= 64 ? q_log2(q->n / 8) : 0;
-    q->idx = (struct q_entry *)((unsigned char *)q->seg.hdr + h->index_off);
     if ((rc = mproc__q_map_ring(q, h->data_off, h->data_size)) < 0)
         return rc;
     if ((rc = mproc__q_parts_init(q)) < 0) {
@@ -62,6 +61,11 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
         if (rc < 0)
             return rc;
     }
+    /* capacity sizes the ring (rounded up as below); every message takes
+     * its length plus its 16-byte entry, in whole units, so the largest
+     * message is the ring's size less 16 bytes (mproc_queue_capacity).
+     * Rounding up for the entry instead would double the ring of every
+     * power-of-two request, and the working set a stream sweeps with it. */
     uint64_t cap = opts->capacity ? opts->capacity : Q_DEFAULT_CAPACITY;
     uint64_t unit = opts->unit_size ? opts->unit_size : Q_DEFAULT_UNIT;
     if (unit < 8 || unit > 65536 || (unit & (unit - 1)) || cap > Q_MAX_CAPACITY ||
@@ -73,8 +77,8 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
     for (;;) {
         uint64_t want = (cap + unit - 1) / unit;
         m = opts->max_msgs ? (want + opts->max_msgs - 1) / opts->max_msgs : 1;
-        if (m == 0)
-            m = 1;
+        if (m * unit < Q_HDR) /* room for at least an entry */
+            m = (Q_HDR + unit - 1) / unit;
         limit = opts->max_msgs ? m * opts->max_msgs : want;
         n = q_pow2(limit);
         if (n < 2)
@@ -113,9 +117,16 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
     h->index_off = l.index_off;
     h->data_off = l.data_off;
     h->data_size = l.data_size;
+    if ((rc = mproc__random_bytes(&h->skey, sizeof h->skey)) < 0) {
+        mproc__seg_close(&q->seg, true);
+        free(q);
+        return rc;
+    }
+    h->skey |= 1ull << 62;
     q->h = h;
-    /* The file is fresh (zeroes): every stamp is 0, which is PUB of no
-     * position (PUB(p) = p + 1 >= 1), so the empty ring needs no writes. */
+    /* The file is fresh (zeroes): every stamp is 0, which is PUB or
+     * CONSUMED of no position (bit 62 of the key is set and positions stay
+     * below 2^62), so the empty ring needs no writes. */
     rc = mproc__q_validate(&q->seg);
     if (rc == 0)
         mproc__seg_publish(&q->seg);

@@ -4,18 +4,20 @@
  *
  * Model
  * -----
- * One segment (src/segment.h) holds a struct q_hdr, an index of N entries
- * and a data ring of N units of `unit` bytes (N a power of two). The data
+ * One segment (src/segment.h) holds a struct q_hdr, the participant
+ * records and a data ring of N units of `unit` bytes (N a power of two). The data
  * ring is mapped twice back to back in every process (ring.c), so
  * a message that wraps around the end of the ring is still contiguous in
  * memory: copies are one memcpy and zero-copy pointers are single pointers.
  *
  * Positions are 64-bit unit counts that never wrap. A message of len bytes
- * occupies k = max(min_units, ceil(len / unit)) consecutive units [p, p+k)
- * and one index entry, slot(p), holding {stamp, meta}. Three frontiers:
+ * occupies k = max(min_units, ceil((len + 16) / unit)) consecutive units
+ * [p, p+k): its entry slot(p) = {stamp, meta} in the first 16 bytes, then
+ * the payload (layout 2: a small message and its entry share a cache
+ * line). Three frontiers:
  *   tail  producers claim [t, t+k) by CAS tail t -> t+k;
  *   head  consumers claim [h, h+k) by CAS head h -> h+k, after they saw
- *         stamp(slot(h)) == PUB(h) = h+1 (the stamp is published last,
+ *         stamp(slot(h)) == PUB(h) = (h+1) ^ key (the stamp is published last,
  *         with release order, after the data and meta);
  *   rel   every unit below rel is free: producers may claim while
  *         t + k - rel <= limit. A consumer releases its message by storing
@@ -28,18 +30,15 @@
  *         "full" is exact at quiescence.
  * Invariant: rel <= head <= tail <= rel + limit, limit <= N. Because a stamp
  * names its position and positions never repeat, a stale stamp from an
- * earlier lap never looks fresh, and payload bytes never look like stamps
- * (stamps live only in the index).
+ * earlier lap never looks fresh; payload bytes of an earlier lap, which lie
+ * where a later entry goes, match a stamp only if they guess the queue's
+ * random 64-bit key.
  *
  * Bounds: limit units in flight. With max_msgs every message is charged at
  * least min_units = ceil(capacity_units / max_msgs) units and
  * limit = min_units * max_msgs, so at most max_msgs messages fit and the byte
  * capacity is at least what was asked for; no extra shared counter sits on
  * the fast path.
- *
- * Index layout: consecutive positions are spread over different 128-byte
- * blocks of the index (q_slot) so that a producer publishing p+1 does not
- * steal the line a consumer is reading p from (adjacent-line prefetcher).
  *
  * Fast path: put = load tail, compare with a thread-cached rel, two relaxed
  * stores to my participant record (intent), CAS tail, one load of
@@ -96,7 +95,7 @@
  *    a repair writes two words (meta, stamp), and a lone stamp CAS cannot
  *    stop a slow repairer's meta store from landing on the next lap.
  *  - the default unit is 128 bytes, so 64-byte messages sit on separate
- *    adjacent-line-prefetch pairs; the index is permuted for the same reason.
+ *    adjacent-line-prefetch pairs.
  *
  * Crash safety: before each claim CAS a thread records its intent
  * (op, position, k) in its participant record; after the CAS it marks it
@@ -242,7 +241,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (rc < 0)
         return rc;
     MPROC__KILL_POINT("queue.put.reserved");
-    unsigned char *dst = q_data(q, t);
+    unsigned char *dst = q_payload(q, t);
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && len > 0) {
         memcpy(dst, buf, len / 2);
@@ -276,7 +275,7 @@ int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms)
     ts->res_pos = t;
     ts->res_k = (uint32_t)k;
     ts->res_len = len;
-    *ptr = q_data(q, t);
+    *ptr = q_payload(q, t);
     return 0;
 }
 
@@ -327,13 +326,14 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
     for (;;) {
         struct q_entry *e = q_slot(q, hd);
         uint64_t s = atomic_load_explicit(&e->stamp, memory_order_acquire);
-        if (MPROC__LIKELY(s == Q_PUB(hd))) {
+        if (MPROC__LIKELY(s == Q_PUB(q, hd))) {
             uint64_t m = atomic_load_explicit(&e->meta, memory_order_relaxed);
             uint64_t k = Q_META_UNITS(m);
             size_t len = Q_META_LEN(m);
             uint32_t fl = Q_META_FLAGS(m);
             if (MPROC__UNLIKELY(k == 0 || k > q->limit || len > q->cap_bytes ||
-                                len > (k << q->unit_shift) || (fl & ~(Q_F_LOST | Q_F_SKIP)))) {
+                                len + Q_HDR > (k << q->unit_shift) ||
+                                (fl & ~(Q_F_LOST | Q_F_SKIP)))) {
                 uint64_t h2 = atomic_load_explicit(&h->head, memory_order_acquire);
                 if (h2 == hd)
                     return MPROC_ECORRUPT;
@@ -431,7 +431,7 @@ static Q_INLINE int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_
 static inline void q_mark_consumed(struct mproc_queue *q, struct q_tls *ts, uint64_t pos)
 {
     Q_TSAN_RELEASE(q);
-    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
+    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
     if (MPROC__UNLIKELY(ts->wake_putters)) {
         ts->wake_putters = false;
         q_wake_nofence(&q->h->put_need, &q->h->put_futex);
@@ -449,7 +449,7 @@ static Q_INLINE void q_get_done(struct mproc_queue *q, struct q_tls *ts, const s
 
 static Q_INLINE void q_copy_out(struct mproc_queue *q, void *dst, const struct q_got *g)
 {
-    const unsigned char *src = q_data(q, g->pos);
+    const unsigned char *src = q_payload(q, g->pos);
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && g->len > 0) {
         memcpy(dst, src, g->len / 2);
@@ -564,7 +564,7 @@ ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int timeout_ms)
     ts->view_pos = g.pos;
     ts->view_k = (uint32_t)g.k;
     ts->view_len = g.len;
-    *ptr = q_data(q, g.pos);
+    *ptr = q_payload(q, g.pos);
     return (ssize_t)g.len;
 }
 

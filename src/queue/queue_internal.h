@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #define Q_MAGIC 0x51434F52u /* "ROCQ" on little-endian: queue body magic */
-#define Q_LAYOUT 2
+#define Q_LAYOUT 2          /* 2: n_parts records; stamp + meta in front of each message */
 #define Q_PARTS_DEFAULT 256 /* participant records per queue, unless asked */
 #define Q_PARTS_MAX 65536
 #define Q_MAX_UNITS (1u << 24)
@@ -32,10 +32,15 @@
 #define Q_DEFAULT_CAPACITY (1u << 20)
 #define Q_DEFAULT_UNIT 128u /* 64 B messages land 128 B apart (prefetcher pairs) */
 
-/* Index stamps (64-bit positions never wrap, so a stamp written for another
- * lap can never match): */
-#define Q_PUB(p) ((p) + 1)                       /* published, message at p */
-#define Q_CONSUMED(p) (((p) + 1) | (1ull << 63)) /* taken and released out of order */
+/* Stamps. 64-bit positions never wrap, so a stamp written for another lap
+ * can never match. The entry lives in the ring in front of its message,
+ * where payload bytes of an earlier lap lie too: stamps are XORed with a
+ * random per-queue key (bit 62 set, so that the zeroes of a fresh ring are
+ * no stamp of any position below 2^62) so that payload cannot pass for
+ * the stamp of the position being read. */
+#define Q_PUB(q, p) (((p) + 1) ^ (q)->skey)                       /* published, message at p */
+#define Q_CONSUMED(q, p) ((((p) + 1) | (1ull << 63)) ^ (q)->skey) /* taken and released */
+#define Q_HDR 16u /* the entry {stamp, meta} in front of each message's payload */
 
 /* meta word of an index entry: len | units << 32 | flags << 56 */
 #define Q_META(len, units, fl)                                                                     \
@@ -92,6 +97,7 @@ struct q_hdr {
     uint64_t min_units;      /* units charged per message at least (max_msgs) */
     uint64_t max_msgs;
     uint64_t index_off, data_off, data_size; /* from the start of the file */
+    uint64_t skey;                           /* random stamp key, bit 62 set (see Q_PUB) */
     _Atomic uint32_t closed;
 
     Q_ALIGNED _Atomic uint64_t tail;      /* producers' claim frontier (units) */
@@ -131,13 +137,12 @@ struct q_tls {
 struct mproc_queue {
     struct mproc__seg seg;
     struct q_hdr *h;
-    struct q_entry *idx;
     unsigned char *data; /* n_units * unit bytes, mapped twice back to back */
     size_t data_size;
     /* validated copies of the configuration: never re-read from shared memory */
     uint64_t n, mask, limit, min_units, unit, unit_shift, max_msgs, cap_bytes;
+    uint64_t skey; /* validated copy of h->skey */
     uint32_t flags, n_parts;
-    unsigned idx_shift; /* index remap, see q_slot() */
     pthread_key_t key;
     pthread_mutex_t mu;
     struct q_tls *tls_list;
@@ -146,20 +151,29 @@ struct mproc_queue {
     uint64_t id;    /* unique per handle in this process, whatever library copy */
 };
 
-/* Consecutive positions land in different 128-byte blocks of the index, so
- * that a producer writing entry p+1 does not steal the line a consumer reads
- * entry p from: slot = (p mod 8) * (N / 8) + (p mod N) / 8. */
+static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
+{
+    return q->data + ((pos & q->mask) << q->unit_shift);
+}
+
+/* The entry {stamp, meta} of the message at p is the first Q_HDR bytes of
+ * its first unit: a small message and its entry share one cache line, so
+ * a put and a get move one line between the cores, not two. */
 static inline struct q_entry *q_slot(const struct mproc_queue *q, uint64_t p)
 {
-    uint64_t i = p & q->mask;
-    if (q->idx_shift)
-        i = ((i & 7u) << q->idx_shift) | (i >> 3);
-    return &q->idx[i];
+    return (struct q_entry *)(void *)q_data(q, p);
+}
+
+/* The payload of the message at p: contiguous over its k units (the ring
+ * is mapped twice back to back). */
+static inline unsigned char *q_payload(const struct mproc_queue *q, uint64_t p)
+{
+    return q_data(q, p) + Q_HDR;
 }
 
 static inline uint64_t q_units(const struct mproc_queue *q, size_t len)
 {
-    uint64_t k = (len + q->unit - 1) >> q->unit_shift;
+    uint64_t k = (len + Q_HDR + q->unit - 1) >> q->unit_shift;
     if (k < q->min_units)
         k = q->min_units;
     return k;
@@ -201,11 +215,6 @@ static inline uint64_t rd(_Atomic uint64_t *a)
 static inline void bump(_Atomic uint64_t *a, uint64_t d)
 {
     atomic_store_explicit(a, rd(a) + d, memory_order_relaxed);
-}
-
-static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
-{
-    return q->data + ((pos & q->mask) << q->unit_shift);
 }
 
 /* Wake every sleeper of one side, if any announced itself (need = 1). The
@@ -271,7 +280,7 @@ static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *
 {
     struct q_entry *e = q_slot(q, t);
     atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
-    atomic_store_explicit(&e->stamp, Q_PUB(t), memory_order_release);
+    atomic_store_explicit(&e->stamp, Q_PUB(q, t), memory_order_release);
     if (flags == 0) {
         bump(&ts->p->puts, 1);
         bump(&ts->p->bytes_in, len);

@@ -7,10 +7,10 @@
  *   128        struct q_hdr: configuration, the frontiers tail/head/rel and
  *              the futex words each on its own 128-byte block, retired
  *              statistics, then n_parts participant records of 128 bytes
- *   index_off  N struct q_entry {stamp, meta} (16 bytes each)
- *   data_off   the data ring, N * unit bytes, page aligned
+ *   data_off   the data ring, N * unit bytes, page aligned; each message
+ *              starts with its entry {stamp, meta} (Q_HDR = 16 bytes)
  * The process maps the whole file once (segment.c) for the header and the
- * index, and the data ring a second time, twice back to back, into a
+ * records, and the data ring a second time, twice back to back, into a
  * reserved 2 * data_size window (the "magic ring buffer").
  *
  * Every configuration field is validated once at attach against the file
@@ -27,8 +27,10 @@ void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, struct q_layou
 {
     l->parts_end =
         MPROC__SEG_HDR_SIZE + sizeof(struct q_hdr) + (uint64_t)n_parts * sizeof(struct q_part);
-    l->index_off = q_round_up(l->parts_end, MPROC__FALSE_SHARING);
-    l->data_off = q_round_up(l->index_off + n * sizeof(struct q_entry), q_page());
+    /* no separate index since layout 2: each message's entry is in front
+     * of it in the ring; index_off stays (= data_off) for the tools */
+    l->data_off = q_round_up(l->parts_end, q_page());
+    l->index_off = l->data_off;
     l->data_size = n * unit;
     l->total = l->data_off + l->data_size;
 }
@@ -76,6 +78,8 @@ int mproc__q_validate(const struct mproc__seg *seg)
     if (h->flags & ~MPROC_QUEUE_JOINABLE)
         return MPROC_ECORRUPT;
     if (h->n_parts < 1 || h->n_parts > Q_PARTS_MAX)
+        return MPROC_ECORRUPT;
+    if (!(h->skey & (1ull << 62)) || (h->limit << h->unit_shift) < Q_HDR)
         return MPROC_ECORRUPT;
     struct q_layout l;
     mproc__q_layout(n, unit, h->n_parts, &l);
@@ -151,7 +155,7 @@ uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
             struct q_entry *e = q_slot(q, r);
             /* acquire: the consumer's reads of the data happen before we
              * hand the space to a producer */
-            if (atomic_load_explicit(&e->stamp, memory_order_acquire) != Q_CONSUMED(r))
+            if (atomic_load_explicit(&e->stamp, memory_order_acquire) != Q_CONSUMED(q, r))
                 break;
             uint64_t k = Q_META_UNITS(atomic_load_explicit(&e->meta, memory_order_relaxed));
             if (k == 0 || k > q->limit)
@@ -175,7 +179,7 @@ void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
 {
     (void)k;
     Q_TSAN_RELEASE(q);
-    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
+    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
     mproc__q_wake_putters(q);
 }
 
