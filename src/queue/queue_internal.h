@@ -280,6 +280,8 @@ static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *
 {
     struct q_entry *e = q_slot(q, t);
     atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
+    /* the entry in front of the payload is half written: meta, no stamp */
+    MPROC__KILL_POINT("queue.put.entry_half");
     atomic_store_explicit(&e->stamp, Q_PUB(q, t), memory_order_release);
     if (flags == 0) {
         bump(&ts->p->puts, 1);
