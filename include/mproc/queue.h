@@ -176,7 +176,9 @@ MPROC_API int mproc_queue_shutdown(mproc_queue *q);
  * Returns 0 once the message is in the queue; MPROC_ETIMEDOUT (full),
  * MPROC_EAGAIN (full and timeout_ms == 0), MPROC_EMSGSIZE (len exceeds the
  * capacity: nothing is enqueued), MPROC_ECLOSED, MPROC_EINVAL (NULL q, NULL
- * buf with len > 0, bad timeout), MPROC_ECORRUPT. */
+ * buf with len > 0, bad timeout), MPROC_ENOSPC (no participant record for
+ * this thread: opts.participants are in use, or no memory for its state),
+ * MPROC_ECORRUPT. */
 MPROC_API int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms);
 
 /* mproc_queue_get - take the next message, copying it into buf (cap bytes).
@@ -184,7 +186,7 @@ MPROC_API int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int t
  * Returns its length (>= 0); MPROC_EMSGSIZE if cap is too small (the
  * message stays in the queue: see mproc_queue_peek_size), MPROC_ETIMEDOUT,
  * MPROC_EAGAIN (empty and timeout_ms == 0), MPROC_ECLOSED (shut down and
- * drained), MPROC_EINVAL, MPROC_ECORRUPT. */
+ * drained), MPROC_EINVAL, MPROC_ENOSPC (as for put), MPROC_ECORRUPT. */
 MPROC_API ssize_t mproc_queue_get(mproc_queue *q, void *buf, size_t cap, int timeout_ms);
 
 /* mproc_queue_get_alloc - take the next message into a fresh malloc'd
@@ -228,22 +230,25 @@ MPROC_API ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int tim
 MPROC_API int mproc_queue_release_view(mproc_queue *q);
 
 /* mproc_queue_task_done - joinable queues: one task taken from the queue is
- * finished. Returns 0; MPROC_ENOTSUP (not joinable), MPROC_ERANGE (more
+ * finished. Returns 0; MPROC_ENOTSUP (not joinable), MPROC_ENOSPC (as for
+ * put), MPROC_ECORRUPT, MPROC_ERANGE (more
  * task_done calls than puts). */
 MPROC_API int mproc_queue_task_done(mproc_queue *q);
 
 /* mproc_queue_join - joinable queues: wait until every message ever put has
  * been matched by a task_done, at most timeout_ms. Returns 0,
  * MPROC_ETIMEDOUT, MPROC_EAGAIN (timeout 0 and tasks remain), MPROC_ENOTSUP,
- * MPROC_EINVAL. */
+ * MPROC_EINVAL, MPROC_ECORRUPT (the counters are impossible). */
 MPROC_API int mproc_queue_join(mproc_queue *q, int timeout_ms);
 
 /* mproc_queue_qsize - number of messages in the queue (exact when no put or
- * get is in progress), or a negative code. */
+ * get is in progress); MPROC_EINVAL (NULL), MPROC_ECORRUPT (the frontiers
+ * or counters are impossible: never a number made of garbage). */
 MPROC_API ssize_t mproc_queue_qsize(const mproc_queue *q);
 
-/* mproc_queue_empty / mproc_queue_full - 1 or 0 (exact at quiescence), or a
- * negative code. full means a message of one unit would not fit now. */
+/* mproc_queue_empty / mproc_queue_full - 1 or 0 (exact at quiescence);
+ * MPROC_EINVAL (NULL), MPROC_ECORRUPT (as for qsize). full means a message
+ * of one unit would not fit now. */
 MPROC_API int mproc_queue_empty(const mproc_queue *q);
 MPROC_API int mproc_queue_full(const mproc_queue *q);
 
