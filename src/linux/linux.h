@@ -52,11 +52,12 @@ uint64_t mproc__self_start(void);
  * code forked): handles compare it to notice that they were inherited.
  * One load on the fast path: the word lives in a MADV_WIPEONFORK page that
  * every child receives zero-filled (linux/proc.c). */
-extern _Atomic uint32_t *mproc__gen_word;
+extern _Atomic(_Atomic uint32_t *) mproc__gen_word;
 uint32_t mproc__fork_generation_slow(void);
 static inline uint32_t mproc__fork_generation(void)
 {
-    uint32_t g = atomic_load_explicit(mproc__gen_word, memory_order_acquire);
+    _Atomic uint32_t *w = atomic_load_explicit(&mproc__gen_word, memory_order_acquire);
+    uint32_t g = atomic_load_explicit(w, memory_order_acquire);
     return __builtin_expect(g != 0, 1) ? g : mproc__fork_generation_slow();
 }
 

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 static _Atomic uint32_t gen_fallback; /* used until (or unless) the page exists */
-_Atomic uint32_t *mproc__gen_word = &gen_fallback;
+_Atomic(_Atomic uint32_t *) mproc__gen_word = &gen_fallback;
 static _Atomic uint32_t gen_counter; /* survives fork: children count on from it */
 static _Atomic pid_t self_pid;
 static _Atomic uint64_t self_start; /* threads may fill it concurrently */
@@ -40,7 +40,7 @@ static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
 
 static void proc_atfork_child(void)
 {
-    atomic_store_explicit(mproc__gen_word, 0, memory_order_relaxed);
+    atomic_store_explicit(atomic_load(&mproc__gen_word), 0, memory_order_relaxed);
 }
 
 static void proc_init(void)
@@ -52,7 +52,8 @@ static void proc_init(void)
 #ifdef MADV_WIPEONFORK
         (void)madvise(m, (size_t)(pg > 0 ? pg : 4096), MADV_WIPEONFORK);
 #endif
-        mproc__gen_word = m; /* zero: the first call below fills it */
+        atomic_store_explicit(&mproc__gen_word, (_Atomic uint32_t *)m,
+                              memory_order_release); /* zero: the first call fills it */
     }
     pthread_atfork(NULL, NULL, proc_atfork_child);
 }
@@ -60,7 +61,7 @@ static void proc_init(void)
 uint32_t mproc__fork_generation_slow(void)
 {
     pthread_once(&proc_once, proc_init);
-    _Atomic uint32_t *w = mproc__gen_word;
+    _Atomic uint32_t *w = atomic_load_explicit(&mproc__gen_word, memory_order_acquire);
     uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
     if (cur != 0)
         return cur;

@@ -325,9 +325,9 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
     uint64_t hd = atomic_load_explicit(&h->head, memory_order_relaxed);
     for (;;) {
         struct q_entry *e = q_slot(q, hd);
-        uint64_t s = atomic_load_explicit(&e->stamp, memory_order_acquire);
+        uint64_t s = Q_ENTRY_LOAD(&e->stamp, memory_order_acquire);
         if (MPROC__LIKELY(s == Q_PUB(q, hd))) {
-            uint64_t m = atomic_load_explicit(&e->meta, memory_order_relaxed);
+            uint64_t m = Q_ENTRY_LOAD(&e->meta, memory_order_relaxed);
             uint64_t k = Q_META_UNITS(m);
             size_t len = Q_META_LEN(m);
             uint32_t fl = Q_META_FLAGS(m);

@@ -250,6 +250,27 @@ void __tsan_release(void *addr);
 #define Q_TSAN_ACQUIRE(q) ((void)0)
 #endif
 
+/* Loads of an entry's words (Q_ENTRY_LOAD(&e->stamp, order)). The entries
+ * live in the ring in front of their payloads (layout 2), so a thread that
+ * was descheduled for a whole lap may load a word where a producer now
+ * copies payload: a value it then rejects (it cannot match the stamp the
+ * reader expects). ThreadSanitizer would report that load against the
+ * later memcpy; under TSan the load is therefore made outside its view
+ * and followed by an explicit acquire of the word, which keeps the real
+ * edge (stamp store with release -> load that sees it -> payload read). */
+#ifdef Q_TSAN
+uint64_t mproc__q_tsan_peek(_Atomic uint64_t *a);
+static inline uint64_t q_entry_load_tsan(_Atomic uint64_t *a)
+{
+    uint64_t v = mproc__q_tsan_peek(a);
+    __tsan_acquire((void *)a);
+    return v;
+}
+#define Q_ENTRY_LOAD(a, mo) q_entry_load_tsan(a)
+#else
+#define Q_ENTRY_LOAD(a, mo) atomic_load_explicit((a), (mo))
+#endif
+
 /* ring.c --------------------------------------------------------------- */
 struct q_layout {
     uint64_t parts_end, index_off, data_off, data_size, total;

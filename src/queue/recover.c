@@ -107,7 +107,7 @@ static int q_repair_head(struct mproc_queue *q)
     if (t - hd > q->limit)
         return MPROC_ECORRUPT;
     struct q_entry *e = q_slot(q, hd);
-    if (atomic_load(&e->stamp) == Q_PUB(q, hd))
+    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) == Q_PUB(q, hd))
         return 0;
     uint64_t k;
     struct q_part *dead;
@@ -115,7 +115,8 @@ static int q_repair_head(struct mproc_queue *q)
         return 0;
     if (k == 0 || k > t - hd)
         return MPROC_ECORRUPT;
-    if (atomic_load(&e->stamp) == Q_PUB(q, hd) || atomic_load(&h->head) != hd)
+    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) == Q_PUB(q, hd) ||
+        atomic_load(&h->head) != hd)
         return 0;
     atomic_store_explicit(&e->meta, Q_META(0, k, Q_F_LOST), memory_order_relaxed);
     atomic_store_explicit(&e->stamp, Q_PUB(q, hd), memory_order_seq_cst);
@@ -136,7 +137,7 @@ static int q_repair_rel(struct mproc_queue *q)
     if (hd - r > q->limit)
         return MPROC_ECORRUPT;
     struct q_entry *e = q_slot(q, r);
-    uint64_t s = atomic_load(&e->stamp);
+    uint64_t s = Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst);
     if (s == Q_CONSUMED(q, r)) /* marked since our sweep: sweep again */
         return mproc__q_sweep(q, UINT32_MAX) != r;
     if (s != Q_PUB(q, r))
@@ -145,9 +146,9 @@ static int q_repair_rel(struct mproc_queue *q)
     struct q_part *dead;
     if (q_find_owner(q, r, false, &k, &dead) != Q_OWNER_DEAD)
         return 0;
-    if (atomic_load(&e->stamp) != Q_PUB(q, r) || atomic_load(&h->rel) != r)
+    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) != Q_PUB(q, r) || atomic_load(&h->rel) != r)
         return 0;
-    uint64_t m = atomic_load(&e->meta);
+    uint64_t m = Q_ENTRY_LOAD(&e->meta, memory_order_seq_cst);
     uint64_t units = Q_META_UNITS(m);
     if (units == 0 || units > hd - r)
         return MPROC_ECORRUPT;
@@ -167,7 +168,7 @@ static bool q_put_resolved(struct mproc_queue *q, uint64_t w)
         return true;
     if (Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->tail) <= pos)
         return true; /* the claim never happened, and never will */
-    return atomic_load(&q_slot(q, pos)->stamp) == Q_PUB(q, pos);
+    return Q_ENTRY_LOAD(&q_slot(q, pos)->stamp, memory_order_seq_cst) == Q_PUB(q, pos);
 }
 
 static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
@@ -175,7 +176,8 @@ static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
     if (Q_I_STATE(w) == Q_I_NONE)
         return true;
     uint64_t pos = Q_I_POS(w);
-    if (pos < atomic_load(&q->h->rel) || atomic_load(&q_slot(q, pos)->stamp) == Q_CONSUMED(q, pos))
+    if (pos < atomic_load(&q->h->rel) ||
+        Q_ENTRY_LOAD(&q_slot(q, pos)->stamp, memory_order_seq_cst) == Q_CONSUMED(q, pos))
         return true;
     return Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->head) <= pos;
 }

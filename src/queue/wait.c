@@ -129,7 +129,7 @@ int mproc__q_has_msg(struct mproc_queue *q, void *arg)
 {
     (void)arg;
     uint64_t h = atomic_load_explicit(&q->h->head, memory_order_seq_cst);
-    if (atomic_load_explicit(&q_slot(q, h)->stamp, memory_order_seq_cst) == Q_PUB(q, h))
+    if (Q_ENTRY_LOAD(&q_slot(q, h)->stamp, memory_order_seq_cst) == Q_PUB(q, h))
         return Q_READY;
     return atomic_load_explicit(&q->h->tail, memory_order_seq_cst) > h ? Q_INFLIGHT : Q_NOT_READY;
 }
