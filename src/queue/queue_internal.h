@@ -27,6 +27,7 @@
 #define Q_LAYOUT 2          /* 2: n_parts records; stamp + meta in front of each message */
 #define Q_PARTS_DEFAULT 256 /* participant records per queue, unless asked */
 #define Q_PARTS_MAX 65536
+#define Q_SKEW_MAX (1ull << 32) /* taken beyond put that deaths could explain */
 #define Q_MAX_UNITS (1u << 24)
 #define Q_MAX_CAPACITY (1ull << 32) /* len must fit in 32 bits */
 #define Q_DEFAULT_CAPACITY (1u << 20)

@@ -245,13 +245,17 @@ int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st)
     uint64_t lost_get = atomic_load(&h->lost_get);
     st->lost = atomic_load(&h->lost_put) + lost_get;
     uint64_t out = st->gets + lost_get;
-    /* The counters are per participant and bumped a few instructions apart
-     * from the frontiers, so while puts and gets run, taken may run ahead
-     * of published by at most one message per participant. Anything beyond
-     * that, or more messages than the ring can hold, is corruption. */
-    uint64_t slack = q->n_parts;
+    /* The counters are per participant, bumped a few instructions apart
+     * from the frontiers and read here one record after another, so while
+     * puts and gets run the difference is off by what moved during the
+     * scan; a process killed between publishing and counting its put (or
+     * between counting its get and releasing it) leaves it off for good,
+     * always towards fewer messages. Values no such skew explains - more
+     * messages than the ring can hold, or billions more taken than put -
+     * are corruption. */
     uint64_t most = q->limit / q->min_units;
-    if (out > st->puts + slack || (st->puts > out && st->puts - out > most + slack))
+    if ((out > st->puts && out - st->puts > Q_SKEW_MAX) ||
+        (st->puts > out && st->puts - out > 2 * most + q->n_parts + 1024))
         return MPROC_ECORRUPT;
     st->msgs = st->puts > out ? st->puts - out : 0;
     if (st->msgs > most)
