@@ -11,6 +11,15 @@
  *   same_cpu_pingpong_64B, same_cpu_1to1_64B
  *                        round trip (us/op) and 1 -> 1 rate (Mmsg/s) with
  *                        both processes pinned to CPU 0
+ *   scale_NxN_64B        N producers + N consumers on ONE queue, N = 1, 2,
+ *                        4, ... up to the CPU count, and 4 + 4 even on fewer
+ *                        CPUs (8 processes on 2); producer i on CPU 2i,
+ *                        consumer i on CPU 2i+1 (mod the CPU count), Mmsg/s
+ *                        in total; "mproc-separate" is N separate 1->1
+ *                        queues side by side (the ceiling of any sharing)
+ *
+ * --short (or MPROC_BENCH_SHORT=1): a tenth of the messages per round and 3
+ * rounds, for a quick directional run (never for published figures).
  *
  * mproc: "mproc" (put/get, MPROC_FOREVER), "mproc-zerocopy" (reserve/commit
  * and get_view/release_view, 4 KiB and up; only the id is touched, so its
@@ -60,6 +69,57 @@
  *                   it is, as when it is produced or consumed in place
  * Capacity: 1 MiB, or 8 messages for big ones. */
 enum class Mode { Block, Poll, ZeroCopy };
+
+/* N separate 1->1 queues: producer i and consumer i share queue i only. */
+struct MprocSeparate {
+    static constexpr bool per_pair = true;
+    size_t size = 0;
+    int n = 0, mine = 0;
+    mproc_queue *qs[BP_MAXPROC] = {};
+    bool setup(size_t sz, int np, int nc)
+    {
+        if (np != nc)
+            return false;
+        size = sz;
+        n = np;
+        for (int i = 0; i < n; i++) {
+            struct mproc_queue_opts o = {};
+            o.capacity = std::max<size_t>(1u << 20, 8 * sz);
+            if (mproc_queue_create(&qs[i], nullptr, &o) != 0) {
+                qs[i] = nullptr;
+                teardown();
+                return false;
+            }
+        }
+        return true;
+    }
+    bool child_init(int, int idx)
+    {
+        mine = idx;
+        return true;
+    }
+    bool child_fini()
+    {
+        teardown();
+        return true;
+    }
+    bool send(const void *m, int)
+    {
+        return mproc_queue_put(qs[mine], m, size, MPROC_FOREVER) == 0;
+    }
+    bool recv(void *m)
+    {
+        return mproc_queue_get(qs[mine], m, size, MPROC_FOREVER) == (ssize_t)size;
+    }
+    void teardown()
+    {
+        for (int i = 0; i < n; i++)
+            if (qs[i])
+                mproc_queue_close(qs[i]);
+        for (int i = 0; i < n; i++)
+            qs[i] = nullptr;
+    }
+};
 
 template <Mode M> struct MprocPeer {
     static constexpr bool per_pair = false;
@@ -141,11 +201,13 @@ namespace
 struct bp_ctl *g_ctl;
 const uint64_t POISON = ~0ull;
 const double TARGET_NS = 60e6;
+enum { PIN_DEFAULT, PIN_SPREAD, PIN_SAME };
 
 template <class P> struct Job {
     P peer;
     size_t size;
     int nprod, ncons;
+    int pinning; /* PIN_DEFAULT, PIN_SPREAD or PIN_SAME */
     uint64_t n;
     std::string what;
 };
@@ -229,8 +291,15 @@ template <class P> uint64_t stream_fn(uint64_t n, void *a)
     s.ncons = j->ncons;
     bool one = j->nprod == 1 && j->ncons == 1;
     for (int i = 0; i < BP_MAXPROC; i++) {
-        s.pin_prod[i] = one ? 0 : i % ncpu();
-        s.pin_cons[i] = one ? 1 % ncpu() : i % ncpu();
+        if (j->pinning == PIN_SAME) {
+            s.pin_prod[i] = s.pin_cons[i] = 0;
+        } else if (j->pinning == PIN_SPREAD) {
+            s.pin_prod[i] = (2 * i) % ncpu();
+            s.pin_cons[i] = (2 * i + 1) % ncpu();
+        } else {
+            s.pin_prod[i] = one ? 0 : i % ncpu();
+            s.pin_cons[i] = one ? 1 % ncpu() : i % ncpu();
+        }
     }
     s.fn = stream_child<P>;
     s.arg = j;
@@ -247,6 +316,7 @@ template <class P> uint64_t stream_fn(uint64_t n, void *a)
 template <class P> struct PPJob {
     P fwd, bwd;
     size_t size;
+    bool same_cpu;
     uint64_t n;
     std::string what;
 };
@@ -292,7 +362,7 @@ template <class P> uint64_t pp_fn(uint64_t n, void *a)
     s.nprod = 1;
     s.ncons = 1;
     s.pin_prod[0] = 0;
-    s.pin_cons[0] = 1 % ncpu();
+    s.pin_cons[0] = j->same_cpu ? 0 : 1 % ncpu();
     s.fn = pp_child<P>;
     s.arg = j;
     s.what = j->what.c_str();
@@ -349,10 +419,13 @@ void add_case(Row &r, const std::string &impl, bench_fn fn, void *arg, uint64_t 
     r.cases.push_back(c);
 }
 
-template <class P> void add_stream(Row &r, const char *impl, size_t size, int np, int nc, Est e)
+template <class P>
+void add_stream(Row &r, const char *impl, size_t size, int np, int nc, Est e,
+                int pinning = PIN_DEFAULT)
 {
     Job<P> *j = new Job<P>();
     j->size = size;
+    j->pinning = pinning;
     j->nprod = np;
     j->ncons = nc;
     j->what = std::string(r.name) + "/" + impl;
@@ -367,10 +440,11 @@ template <class P> void add_stream(Row &r, const char *impl, size_t size, int np
     r.cleanups.push_back([j] { delete j; });
 }
 
-template <class P> void add_pp(Row &r, const char *impl, size_t size, Est e)
+template <class P> void add_pp(Row &r, const char *impl, size_t size, Est e, bool same_cpu = false)
 {
     PPJob<P> *j = new PPJob<P>();
     j->size = size;
+    j->same_cpu = same_cpu;
     j->what = std::string(r.name) + "/" + impl;
     if (!j->fwd.setup(size, 1, 1)) {
         printf("# %s: not available here (set-up failed), left out\n", j->what.c_str());
@@ -593,12 +667,56 @@ void same_cpu_rows(void)
     }
 }
 
+/* N + N on one queue (and N separate queues), N = 1, 2, 4, ... up to the
+ * CPU count, and 4 + 4 on machines with fewer CPUs: more processes than
+ * CPUs is the normal case the queue must survive. */
+void scaling_rows(void)
+{
+    std::vector<int> ns;
+    for (int n = 1; n <= ncpu() && 2 * n <= 2 * BP_MAXPROC && n <= BP_MAXPROC; n *= 2)
+        ns.push_back(n);
+    if (ns.back() < 4)
+        ns.push_back(4);
+    for (int n : ns) {
+        std::string name = "scale_" + std::to_string(n) + "x" + std::to_string(n) + "_64B";
+        if (!row_wanted(name.c_str()))
+            continue;
+        Row r;
+        std::string keep = name;
+        r.name = keep.c_str();
+        Est e = {E_MPROC.base * 2, 0};
+        add_stream<MprocPeer<Mode::Block>>(r, "mproc", 64, n, n, e, PIN_SPREAD);
+        add_stream<MprocSeparate>(r, "mproc-separate", 64, n, n, e, PIN_SPREAD);
+        add_stream<RingPeer<128>>(r, "ring-128B-slot", 64, n, n, E_RING, PIN_SPREAD);
+        add_stream<PipePeer<false>>(r, "pipe", 64, n, n, E_PIPE, PIN_SPREAD);
+        add_stream<SockPeer<SOCK_SEQPACKET, false>>(r, "socketpair-seqpacket", 64, n, n, E_SOCK,
+                                                    PIN_SPREAD);
+        add_stream<MqPeer>(r, "posix-mq", 64, n, n, E_MQ, PIN_SPREAD);
+#ifdef MPROC_BENCH_HAVE_ZMQ
+        add_stream<ZmqPeer>(r, "zmq-ipc", 64, n, n, E_ZMQ, PIN_SPREAD);
+#endif
+#ifdef MPROC_BENCH_HAVE_BOOST
+        add_stream<BoostPeer>(r, "boost-mq", 64, n, n, E_BOOST, PIN_SPREAD);
+#endif
+        if (n <= 4)
+            add_py(r, "stream", 64, n, n, E_PY);
+        run_row(r, "Mmsg/s", 64);
+    }
+}
+
 } // namespace
 
 int main(int argc, char **argv)
 {
     if (mproc_main(argc, argv) < 0)
         return 1;
+    bool quick = getenv("MPROC_BENCH_SHORT") && strcmp(getenv("MPROC_BENCH_SHORT"), "0") != 0;
+    for (int i = 1; i < argc; i++)
+        quick = quick || strcmp(argv[i], "--short") == 0;
+    if (quick) { /* a quick directional run: fewer messages, fewer rounds */
+        setenv("MPROC_BENCH_SCALE", "0.1", 0);
+        setenv("MPROC_BENCH_REPS", "3", 0);
+    }
     const char *only = getenv("MPROC_BENCH_ONLY");
     if (only)
         g_only = only;
@@ -618,6 +736,7 @@ int main(int argc, char **argv)
     stream_row("1to1_1MiB", 1 << 20, 1, 1, "GB/s");
     pingpong_rows();
     same_cpu_rows();
+    scaling_rows();
     bp_shared_free(g_ctl, sizeof(struct bp_ctl));
     return bp_failed ? 1 : 0;
 }

@@ -50,7 +50,7 @@ extern "C" {
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BP_MAXPROC 8
+#define BP_MAXPROC 32
 #define BP_PRODUCER 0
 #define BP_CONSUMER 1
 #define BP_WATCHDOG_MS 120000

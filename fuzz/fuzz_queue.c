@@ -7,7 +7,7 @@
  *   u16 offset (little-endian), u8 length (0..15), bytes.
  * An offset below 0x8000 lands in the first HEAD_SPAN bytes (segment
  * header, queue configuration, positions, the first participant records),
- * one above it in the index.
+ * one above it in the message entries at the start of the ring.
  * Then a second handle attaches with mproc_queue_from_fd (the validation
  * path of every opener) and, if that succeeds, gets, peeks, views and puts
  * with timeout 0. Everything must return a documented code; timeout 0 must
@@ -15,7 +15,7 @@
  * mappings' live parts.
  */
 #include "internal.h"
-#include "queue_internal.h"
+#include "queue/queue_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,7 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (mproc_queue_get_view(q, &v, 0) >= 0)
         mproc_queue_release_view(q);
     int fd = mproc_queue_fd(q);
-    size_t idx_off = (size_t)q->h->index_off, idx_len = (size_t)(q->h->data_off - q->h->index_off);
+    /* layout 2 has no separate index: the entries lie in front of the
+     * messages at the start of the ring */
+    size_t idx_off = (size_t)q->h->data_off, idx_len = 1024;
     size_t i = 0;
     while (i + 3 <= size) {
         size_t off = (size_t)data[i] | (size_t)data[i + 1] << 8;

@@ -12,6 +12,7 @@
  */
 #include "internal.h"
 #include "linux/child.h"
+#include "process_internal.h"
 #include "registry.h"
 
 #include <stdio.h>

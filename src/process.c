@@ -42,14 +42,13 @@
  */
 #include "internal.h"
 #include "linux/child.h"
+#include "process_internal.h"
 
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -200,17 +199,14 @@ static void children_atexit(void)
     pthread_mutex_unlock(&g.list_mu);
 }
 
-/* The fork child's path calls the kernel through syscall() (already bound
- * in the parent) rather than through libc functions the parent never
- * called: each of those would be bound lazily again in every child, and the
- * dynamic linker's symbol lookup touches a dozen pages on the way. */
+/* The fork child's path calls the kernel through linux/pidfd.c's raw
+ * system calls rather than libc functions the parent never called (see
+ * there). */
 void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon)
 {
     if (daemon) {
-        if (!mproc__child_pdeathsig(ppid)) {
-            syscall(SYS_kill, (pid_t)syscall(SYS_getpid), SIGKILL);
-            syscall(SYS_exit_group, 128 + SIGKILL);
-        }
+        if (!mproc__child_pdeathsig(ppid))
+            mproc__child_die();
     }
     g.list_head = NULL;
     atomic_store_explicit(&g.list_len, 0, memory_order_relaxed);
@@ -219,7 +215,7 @@ void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemo
     g.parent_start = pstart;
     g.name = name;
     /* The kernel keeps 15 bytes; the full name stays in g.name. */
-    syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
+    mproc__child_set_comm(name);
 }
 
 void mproc__save_argv0(const char *argv0)
@@ -248,9 +244,7 @@ _Noreturn void mproc__child_exit(int rc)
 {
     flush_std();
     children_atexit();
-    /* exit_group is what _exit() does; see mproc__child_setup for why. */
-    for (;;)
-        syscall(SYS_exit_group, rc & 0xff);
+    mproc__child_exit_group(rc & 0xff);
 }
 
 static int check_opts(mproc_fn fn, const struct mproc_process_opts *o)

@@ -808,6 +808,8 @@ static const struct cell matrix[] = {
      check_queue_put_side},
     {"producer_killed_before_publish", "producer", "queue.put.before_publish",
      queue_producer_victim, check_queue_put_side},
+    {"producer_killed_with_entry_half_written", "producer", "queue.put.entry_half",
+     queue_producer_victim, check_queue_put_side},
     {"producer_killed_holding_reservation", "zero-copy producer", "user.reserved",
      queue_reserver_victim, check_queue_put_side},
     {"consumer_killed_after_claiming", "consumer", "queue.get.claimed", queue_consumer_victim,
@@ -908,6 +910,7 @@ static void run_cell(const char *name)
 CELL(producer_killed_after_reserving)
 CELL(producer_killed_mid_copy)
 CELL(producer_killed_before_publish)
+CELL(producer_killed_with_entry_half_written)
 CELL(producer_killed_holding_reservation)
 CELL(consumer_killed_after_claiming)
 CELL(consumer_killed_mid_copy)

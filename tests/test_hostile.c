@@ -17,7 +17,7 @@
  */
 #include "harness.h"
 
-#include "queue_internal.h"
+#include "queue/queue_internal.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -155,7 +155,7 @@ static int fresh_reader(void *arg)
 enum region { R_SEG_HDR, R_Q_CONFIG, R_Q_POSITIONS, R_Q_PARTS, R_INDEX, R_DATA, R_COUNT };
 static const char *const region_names[] = {"segment header",  "queue configuration",
                                            "queue positions", "participant records",
-                                           "index",           "data"};
+                                           "message entries", "data"};
 
 static void scribble(const char *name, enum region r, unsigned *seed)
 {
@@ -180,10 +180,11 @@ static void scribble(const char *name, enum region r, unsigned *seed)
         lo = body + offsetof(struct q_hdr, tail), hi = body + offsetof(struct q_hdr, parts);
         break;
     case R_Q_PARTS:
-        lo = body + offsetof(struct q_hdr, parts), hi = body + sizeof(struct q_hdr);
+        lo = body + offsetof(struct q_hdr, parts);
+        hi = lo + (size_t)h.n_parts * sizeof(struct q_part);
         break;
-    case R_INDEX:
-        lo = h.index_off, hi = h.data_off;
+    case R_INDEX: /* the entries in front of the first messages */
+        lo = h.data_off, hi = h.data_off + 1024;
         break;
     default:
         lo = h.data_off, hi = (size_t)st.st_size;
@@ -630,4 +631,49 @@ MPROC_TEST(hostile, listener_and_client_of_another_uid_are_refused)
     st = mproc_test_wait(pid, READER_TIMEOUT_MS);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "listener status 0x%x", st);
     munmap(c, sizeof *c);
+}
+
+/* qsize / empty / full / stats on a queue whose counters or frontiers were
+ * scribbled give MPROC_ECORRUPT, never a number made of garbage. */
+MPROC_TEST(hostile, queue_sizes_of_a_scribbled_queue_are_ecorrupt)
+{
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = 4096};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    MPROC_ASSERT_OK(mproc_queue_put(q, "abc", 3, 0));
+    cr_assert_eq(mproc_queue_qsize(q), 1);
+    struct q_hdr *h = ((struct mproc_queue *)q)->h;
+    struct mproc_queue_stats st;
+
+    /* a participant's counter */
+    uint64_t saved = atomic_load(&h->parts[0].puts);
+    atomic_store(&h->parts[0].puts, saved + (1ull << 40));
+    cr_assert_eq(mproc_queue_qsize(q), MPROC_ECORRUPT);
+    cr_assert_eq(mproc_queue_empty(q), MPROC_ECORRUPT);
+    cr_assert_eq(mproc_queue_stats(q, &st), MPROC_ECORRUPT);
+    atomic_store(&h->parts[0].puts, saved);
+    cr_assert_eq(mproc_queue_qsize(q), 1);
+
+    /* the retired totals, the other way round (more taken than put) */
+    atomic_store(&h->r_gets, 1ull << 40);
+    cr_assert_eq(mproc_queue_qsize(q), MPROC_ECORRUPT);
+    atomic_store(&h->r_gets, 0);
+
+    /* the frontiers: head past tail */
+    uint64_t t = atomic_load(&h->tail);
+    atomic_store(&h->head, t + 5);
+    cr_assert_eq(mproc_queue_qsize(q), MPROC_ECORRUPT);
+    cr_assert_eq(mproc_queue_full(q), MPROC_ECORRUPT);
+    atomic_store(&h->head, 0);
+    /* tail a lap ahead of rel */
+    atomic_store(&h->tail, t + (1ull << 30));
+    cr_assert_eq(mproc_queue_full(q), MPROC_ECORRUPT);
+    cr_assert_eq(mproc_queue_empty(q), MPROC_ECORRUPT);
+    atomic_store(&h->tail, t);
+
+    cr_assert_eq(mproc_queue_qsize(q), 1);
+    cr_assert_eq(mproc_queue_full(q), 0);
+    char b[4];
+    cr_assert_eq(mproc_queue_get(q, b, sizeof b, 0), 3);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
 }

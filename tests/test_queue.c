@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include "internal.h"
+#include "queue/queue_internal.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -78,9 +79,11 @@ MPROC_TEST(queue, fifo_order_one_to_one_across_wraps)
 
 MPROC_TEST(queue, variable_sizes_from_zero_to_exact_capacity)
 {
-    mproc_queue *q = mk(8192, 0, 0);
+    /* each message carries a 16-byte entry in the ring: a ring of 8192
+     * bytes holds a message of 8176 */
+    mproc_queue *q = mk(8192 - 16, 0, 0);
     ssize_t cap = mproc_queue_capacity(q);
-    cr_assert_eq(cap, 8192);
+    cr_assert_eq(cap, 8192 - 16);
     char *big = malloc((size_t)cap), *out = malloc((size_t)cap);
     for (ssize_t i = 0; i < cap; i++)
         big[i] = (char)(i * 7);
@@ -101,13 +104,14 @@ MPROC_TEST(queue, variable_sizes_from_zero_to_exact_capacity)
 
 MPROC_TEST(queue, put_over_capacity_is_emsgsize_and_enqueues_nothing)
 {
-    mproc_queue *q = mk(4096, 0, 0);
+    mproc_queue *q = mk(4080, 0, 0);
+    cr_assert_eq(mproc_queue_capacity(q), 4080);
     char *big = calloc(1, 8192);
-    MPROC_ASSERT_RC(mproc_queue_put(q, big, 4097, MPROC_FOREVER), MPROC_EMSGSIZE);
+    MPROC_ASSERT_RC(mproc_queue_put(q, big, 4081, MPROC_FOREVER), MPROC_EMSGSIZE);
     cr_assert_eq(mproc_queue_qsize(q), 0);
     cr_assert_eq(mproc_queue_empty(q), 1);
     void *p;
-    MPROC_ASSERT_RC(mproc_queue_reserve(q, 4097, &p, 0), MPROC_EMSGSIZE);
+    MPROC_ASSERT_RC(mproc_queue_reserve(q, 4081, &p, 0), MPROC_EMSGSIZE);
     free(big);
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
@@ -140,11 +144,11 @@ MPROC_TEST(queue, get_times_out_when_empty)
 
 MPROC_TEST(queue, put_times_out_when_full)
 {
-    mproc_queue *q = mk(4096, 0, 0);
+    mproc_queue *q = mk(4096 - 16, 0, 0); /* a ring of 4096 bytes */
     int n = 0;
     while (mproc_queue_put(q, "x", 1, 0) == 0)
         n++;
-    cr_assert_eq(n, 4096 / 128); /* one 128-byte unit each */
+    cr_assert_eq(n, 4096 / 128); /* one 128-byte unit each, entry included */
     MPROC_ASSERT_RC(mproc_queue_put(q, "x", 1, 0), MPROC_EAGAIN);
     MPROC_ASSERT_RC(mproc_queue_put(q, "x", 1, 30), MPROC_ETIMEDOUT);
     cr_assert_eq(mproc_queue_full(q), 1);
@@ -510,12 +514,14 @@ MPROC_TEST(queue, version_mismatch_in_header_is_eversion_on_attach)
     MPROC_ASSERT_OK(mproc_queue_close(q));
 }
 
-/* Find the published index entry of the only message: its stamp is 1. */
-static uint64_t *find_entry(unsigned char *m, size_t sz, uint64_t pos)
+/* Find the published entry of the only message (in front of it in the
+ * ring): its stamp is PUB(0), 1 XOR the queue's stamp key. */
+static uint64_t *find_entry(mproc_queue *q, unsigned char *m, size_t sz, uint64_t pos)
 {
+    uint64_t key = ((struct mproc_queue *)q)->skey;
     for (size_t off = MPROC__SEG_HDR_SIZE; off + 16 <= sz; off += 16) {
         uint64_t *e = (uint64_t *)(m + off);
-        if (e[0] == pos + 1 && (e[1] >> 32 & 0xFFFFFF) >= 1 && (uint32_t)e[1] == 5)
+        if (e[0] == ((pos + 1) ^ key) && (e[1] >> 32 & 0xFFFFFF) >= 1 && (uint32_t)e[1] == 5)
             return e;
     }
     return NULL;
@@ -527,7 +533,7 @@ MPROC_TEST(queue, corrupted_index_or_counters_give_ecorrupt_not_a_crash)
     size_t sz;
     unsigned char *m = raw_map(q, &sz);
     MPROC_ASSERT_OK(mproc_queue_put(q, "abcde", 5, 0));
-    uint64_t *e = find_entry(m, sz, 0);
+    uint64_t *e = find_entry(q, m, sz, 0);
     cr_assert_not_null(e);
     uint64_t save = e[1];
     char buf[8];
@@ -756,7 +762,7 @@ MPROC_TEST(queue, fd_passed_over_a_socket_attaches)
 
 MPROC_TEST(queue, stats_count_puts_gets_bytes_and_high_water)
 {
-    mproc_queue *q = mk(65536, 0, 0);
+    mproc_queue *q = mk(65536 - 16, 0, 0);
     char buf[1000] = {0};
     for (int i = 0; i < 10; i++)
         MPROC_ASSERT_OK(mproc_queue_put(q, buf, 100, 0));
@@ -772,7 +778,7 @@ MPROC_TEST(queue, stats_count_puts_gets_bytes_and_high_water)
     cr_assert_eq(mproc_queue_qsize(q), 6);
     cr_assert_eq(st.bytes_used, 6 * 128);
     cr_assert_eq(st.high_water, 10 * 128);
-    cr_assert_eq(st.capacity, 65536);
+    cr_assert_eq(st.capacity, 65536 - 16);
     cr_assert_eq(st.unit_size, 128);
     cr_assert_eq(st.participants, 1);
     cr_assert_eq(st.lost, 0);
@@ -834,4 +840,62 @@ MPROC_TEST(queue, thread_exit_releases_its_participant_record)
     cr_assert_eq(st.puts, 300);
     cr_assert_eq(mproc_queue_qsize(q), 300);
     MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+/* The participant table is sized by opts.participants (issue 10: a fixed
+ * 256 surprised users with more threads). */
+struct part_ctx {
+    mproc_queue *q;
+    pthread_barrier_t *hold;
+    _Atomic int *enospc;
+};
+
+static void *put_and_hold(void *arg)
+{
+    struct part_ctx *c = arg;
+    int rc = mproc_queue_put(c->q, "t", 1, 0);
+    if (rc == MPROC_ENOSPC)
+        atomic_fetch_add(c->enospc, 1);
+    pthread_barrier_wait(c->hold); /* keep my record until everyone has one */
+    return (void *)(intptr_t)rc;
+}
+
+static int live_threads_putting(mproc_queue *q, int n)
+{
+    pthread_barrier_t hold;
+    _Atomic int enospc = 0;
+    pthread_barrier_init(&hold, NULL, (unsigned)n);
+    struct part_ctx c = {q, &hold, &enospc};
+    pthread_t *th = calloc((size_t)n, sizeof *th);
+    cr_assert(th != NULL);
+    for (int i = 0; i < n; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, put_and_hold, &c), 0);
+    for (int i = 0; i < n; i++)
+        pthread_join(th[i], NULL);
+    free(th);
+    pthread_barrier_destroy(&hold);
+    return atomic_load(&enospc);
+}
+
+MPROC_TEST(queue, participants_option_sizes_the_record_table)
+{
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = 1 << 16, .unit_size = 8, .participants = 400};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    /* 300 live threads at once: more than the old fixed 256 */
+    cr_assert_eq(live_threads_putting(q, 300), 0);
+    struct mproc_queue_stats st;
+    MPROC_ASSERT_OK(mproc_queue_stats(q, &st));
+    cr_assert_eq(st.puts, 300);
+    cr_assert_eq(st.participants, 0); /* exited threads gave theirs back */
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+
+    o.participants = 3; /* this thread and two more fit; the rest are refused */
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    MPROC_ASSERT_OK(mproc_queue_put(q, "m", 1, 0));
+    cr_assert_eq(live_threads_putting(q, 4), 2);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+
+    o.participants = 65537;
+    MPROC_ASSERT_RC(mproc_queue_create(&q, NULL, &o), MPROC_EINVAL);
 }

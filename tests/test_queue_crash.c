@@ -9,6 +9,7 @@
  */
 #include "harness.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -505,4 +506,123 @@ MPROC_TEST(queue_crash, polling_putter_gets_past_a_dead_getters_claim)
     cr_assert_eq(s.lost, 1);
     cr_assert_eq(s.msgs, (uint64_t)n - 1);
     MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+/* A sleeper SIGKILLed while asleep stops counting in waiting_getters /
+ * waiting_putters (it used to be counted forever). */
+static int get_forever(void *arg)
+{
+    char b[8];
+    return mproc_queue_get(arg, b, sizeof b, MPROC_FOREVER) >= 0 ? 0 : 1;
+}
+
+static int put_forever(void *arg)
+{
+    return mproc_queue_put(arg, "x", 1, MPROC_FOREVER) == 0 ? 0 : 1;
+}
+
+static void wait_for_waiters(mproc_queue *q, uint32_t getters, uint32_t putters)
+{
+    struct mproc_queue_stats s;
+    for (int i = 0; i < 5000; i++) {
+        MPROC_ASSERT_OK(mproc_queue_stats(q, &s));
+        if (s.waiting_getters == getters && s.waiting_putters == putters)
+            return;
+        mproc_test_sleep_ms(1);
+    }
+    cr_assert_fail("waiting %u/%u, expected %u/%u", s.waiting_getters, s.waiting_putters, getters,
+                   putters);
+}
+
+MPROC_TEST(queue_crash, sleepers_killed_asleep_stop_counting_as_waiting)
+{
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = 4096};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    pid_t g = mproc_test_fork(get_forever, q);
+    wait_for_waiters(q, 1, 0);
+    kill(g, SIGKILL);
+    cr_assert(WIFSIGNALED(mproc_test_wait(g, 5000)));
+    wait_for_waiters(q, 0, 0);
+
+    while (mproc_queue_put(q, "fill", 4, 0) == 0)
+        ;
+    pid_t p = mproc_test_fork(put_forever, q);
+    wait_for_waiters(q, 0, 1);
+    kill(p, SIGKILL);
+    cr_assert(WIFSIGNALED(mproc_test_wait(p, 5000)));
+    wait_for_waiters(q, 0, 0);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+/* A program may hold two copies of the library (a static core and a shared
+ * one loaded by another library). A child forked by such a program must get
+ * its own record in either copy: before, the copy that had not created the
+ * handle never noticed the fork, so the child wrote its intent into the
+ * parent's record, and its death mid-put wedged the queue (the parent's
+ * live record covered the orphaned position). The second copy here is
+ * libmproc.so copied to a private file and dlopen'ed. */
+struct copy_api {
+    int (*put)(mproc_queue *, const void *, size_t, int);
+    int (*reserve)(mproc_queue *, size_t, void **, int);
+    void *dl;
+};
+
+static mproc_queue *copy_q;
+
+static int copy_reserve_and_die(void *arg)
+{
+    struct copy_api *b = arg;
+    void *w;
+    if (b->reserve(copy_q, 8, &w, 1000) != 0)
+        return 1;
+    memset(w, 'c', 8);
+    raise(SIGKILL);
+    return 2;
+}
+
+static void load_second_copy(struct copy_api *b)
+{
+    Dl_info info;
+    cr_assert(dladdr((void *)mproc_queue_create, &info) != 0 && info.dli_fname != NULL);
+    char path[] = "/tmp/mproc-test-copy-XXXXXX";
+    int out = mkstemp(path);
+    cr_assert(out >= 0);
+    int in = open(info.dli_fname, O_RDONLY | O_CLOEXEC);
+    cr_assert(in >= 0, "open %s", info.dli_fname);
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0)
+        cr_assert_eq(write(out, buf, (size_t)n), n);
+    close(in);
+    close(out);
+    b->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    unlink(path);
+    cr_assert(b->dl != NULL, "dlopen: %s", dlerror());
+    *(void **)&b->put = dlsym(b->dl, "mproc_queue_put");
+    *(void **)&b->reserve = dlsym(b->dl, "mproc_queue_reserve");
+    cr_assert(b->put != NULL && b->reserve != NULL);
+    cr_assert((void *)b->put != (void *)mproc_queue_put, "not a second copy");
+}
+
+MPROC_TEST(queue_crash, child_of_a_program_with_two_library_copies_gets_its_own_record)
+{
+    struct copy_api b;
+    load_second_copy(&b);
+    struct mproc_queue_opts o = {.capacity = 4096};
+    MPROC_ASSERT_OK(mproc_queue_create(&copy_q, NULL, &o));
+    /* the parent uses the handle through both copies: one record */
+    cr_assert_eq(b.put(copy_q, "b", 1, 0), 0);
+    char m[8];
+    cr_assert_eq(mproc_queue_get(copy_q, m, sizeof m, 0), 1);
+    int st = mproc_test_wait(mproc_test_fork(copy_reserve_and_die, &b), 5000);
+    cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "child status 0x%x", st);
+    MPROC_ASSERT_OK(mproc_queue_put(copy_q, "after", 5, 0));
+    cr_assert_eq(mproc_queue_get(copy_q, m, sizeof m, 3000), 5, "queue wedged");
+    cr_assert(memcmp(m, "after", 5) == 0);
+    struct mproc_queue_stats s;
+    MPROC_ASSERT_OK(mproc_queue_stats(copy_q, &s));
+    cr_assert_eq(s.lost, 1);
+    MPROC_ASSERT_OK(mproc_queue_close(copy_q));
+    dlclose(b.dl);
 }

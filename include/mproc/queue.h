@@ -20,8 +20,8 @@
  * process may exit at once without losing it. get copies it out (or lends a
  * view of it). Order is FIFO in the order in which puts claimed their space.
  *
- * Bounds: a queue holds at most `capacity` bytes of messages (each message
- * occupies a whole number of `unit_size` units, at least one) and, if
+ * Bounds: a queue is a ring of `capacity` bytes; each message occupies its
+ * length plus a 16-byte entry, in whole `unit_size` units, and, if
  * max_msgs != 0, at most max_msgs messages. A put that does not fit waits;
  * a message that could never fit (larger than the capacity) is refused at
  * once with MPROC_EMSGSIZE. Nothing is ever dropped silently.
@@ -37,9 +37,9 @@
  * Threads: a handle may be used by many threads of one process at once.
  * Each thread may hold at most one outstanding reservation and one
  * outstanding view per queue (MPROC_EBUSY otherwise). A queue keeps a
- * record per (process, thread) using it, at most 256 at once: beyond that
- * put/get fail with MPROC_ENOSPC (records of exited threads and dead
- * processes are reclaimed).
+ * record per (process, thread) using it, at most opts.participants at once
+ * (256 unless asked): beyond that put/get fail with MPROC_ENOSPC (records
+ * of exited threads and dead processes are reclaimed).
  *
  * Crashes: a process killed (even SIGKILL) anywhere inside put or get never
  * wedges the queue for the others: the message it was handling at that
@@ -67,25 +67,32 @@ typedef struct mproc_queue mproc_queue;
 #define MPROC_QUEUE_JOINABLE 0x1u /* keep a count of unfinished tasks: task_done/join */
 
 /* struct mproc_queue_opts - creation parameters; all-zero means defaults.
- *  capacity   bytes of messages the queue can hold; 0 = 1 MiB, at most
- *             4 GiB. Rounded up so that capacity / unit_size is a power of
- *             two and the ring is at least one page (with max_msgs: to
- *             max_msgs * ceil(units / max_msgs) units); see
- *             mproc_queue_capacity. A single message can be at most this
- *             large (and below 4 GiB).
+ *  capacity   bytes of the ring; 0 = 1 MiB, at most 4 GiB. Rounded up so
+ *             that capacity / unit_size is a power of two and the ring is
+ *             at least one page (with max_msgs: to
+ *             max_msgs * ceil(units / max_msgs) units). Each message takes
+ *             its length + 16 bytes (its entry) in whole units, so a single
+ *             message can be at most the ring less 16 bytes (and below
+ *             4 GiB): see mproc_queue_capacity.
  *  max_msgs   the most messages the queue holds at once; 0 = no count bound
  *             (the byte bound alone applies; cheaper).
  *  unit_size  allocation granule in bytes, a power of two in [8, 65536];
- *             0 = 128. Each message occupies whole units (at least one).
+ *             0 = 128. Each message occupies whole units (its entry included).
  *             Small units waste less space on small messages; 128 keeps
  *             consecutive small messages on separate cache-line pairs
  *             (fastest); large units make a big queue's index smaller.
- *  flags      MPROC_QUEUE_JOINABLE or 0. */
+ *  flags      MPROC_QUEUE_JOINABLE or 0.
+ *  participants  the most (process, thread) pairs that may use the queue
+ *             at once; 0 = 256, at most 65536. Each costs 128 bytes of the
+ *             segment. Beyond it put/get/reserve/views/task_done fail with
+ *             MPROC_ENOSPC; records of exited threads, closed handles and
+ *             dead processes are reclaimed. */
 struct mproc_queue_opts {
     size_t capacity;
     size_t max_msgs;
     size_t unit_size;
     unsigned flags;
+    unsigned participants;
 };
 
 /* struct mproc_queue_stats - a snapshot of a queue's counters (each exact at
@@ -101,7 +108,7 @@ struct mproc_queue_stats {
     uint64_t high_water; /* the most bytes of the ring ever occupied (whole units);
                                space is reclaimed lazily, so under a steady stream
                                this approaches the capacity */
-    uint64_t capacity;   /* bytes (after rounding) */
+    uint64_t capacity;   /* the largest message (mproc_queue_capacity) */
     uint64_t max_msgs;   /* 0 = no count bound */
     uint64_t unit_size;
     uint64_t unfinished; /* joinable queues: puts not yet matched by task_done */
@@ -169,7 +176,9 @@ MPROC_API int mproc_queue_shutdown(mproc_queue *q);
  * Returns 0 once the message is in the queue; MPROC_ETIMEDOUT (full),
  * MPROC_EAGAIN (full and timeout_ms == 0), MPROC_EMSGSIZE (len exceeds the
  * capacity: nothing is enqueued), MPROC_ECLOSED, MPROC_EINVAL (NULL q, NULL
- * buf with len > 0, bad timeout), MPROC_ECORRUPT. */
+ * buf with len > 0, bad timeout), MPROC_ENOSPC (no participant record for
+ * this thread: opts.participants are in use, or no memory for its state),
+ * MPROC_ECORRUPT. */
 MPROC_API int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms);
 
 /* mproc_queue_get - take the next message, copying it into buf (cap bytes).
@@ -177,7 +186,7 @@ MPROC_API int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int t
  * Returns its length (>= 0); MPROC_EMSGSIZE if cap is too small (the
  * message stays in the queue: see mproc_queue_peek_size), MPROC_ETIMEDOUT,
  * MPROC_EAGAIN (empty and timeout_ms == 0), MPROC_ECLOSED (shut down and
- * drained), MPROC_EINVAL, MPROC_ECORRUPT. */
+ * drained), MPROC_EINVAL, MPROC_ENOSPC (as for put), MPROC_ECORRUPT. */
 MPROC_API ssize_t mproc_queue_get(mproc_queue *q, void *buf, size_t cap, int timeout_ms);
 
 /* mproc_queue_get_alloc - take the next message into a fresh malloc'd
@@ -221,27 +230,30 @@ MPROC_API ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int tim
 MPROC_API int mproc_queue_release_view(mproc_queue *q);
 
 /* mproc_queue_task_done - joinable queues: one task taken from the queue is
- * finished. Returns 0; MPROC_ENOTSUP (not joinable), MPROC_ERANGE (more
+ * finished. Returns 0; MPROC_ENOTSUP (not joinable), MPROC_ENOSPC (as for
+ * put), MPROC_ECORRUPT, MPROC_ERANGE (more
  * task_done calls than puts). */
 MPROC_API int mproc_queue_task_done(mproc_queue *q);
 
 /* mproc_queue_join - joinable queues: wait until every message ever put has
  * been matched by a task_done, at most timeout_ms. Returns 0,
  * MPROC_ETIMEDOUT, MPROC_EAGAIN (timeout 0 and tasks remain), MPROC_ENOTSUP,
- * MPROC_EINVAL. */
+ * MPROC_EINVAL, MPROC_ECORRUPT (the counters are impossible). */
 MPROC_API int mproc_queue_join(mproc_queue *q, int timeout_ms);
 
 /* mproc_queue_qsize - number of messages in the queue (exact when no put or
- * get is in progress), or a negative code. */
+ * get is in progress); MPROC_EINVAL (NULL), MPROC_ECORRUPT (the frontiers
+ * or counters are impossible: never a number made of garbage). */
 MPROC_API ssize_t mproc_queue_qsize(const mproc_queue *q);
 
-/* mproc_queue_empty / mproc_queue_full - 1 or 0 (exact at quiescence), or a
- * negative code. full means a message of one unit would not fit now. */
+/* mproc_queue_empty / mproc_queue_full - 1 or 0 (exact at quiescence);
+ * MPROC_EINVAL (NULL), MPROC_ECORRUPT (as for qsize). full means a message
+ * of one unit would not fit now. */
 MPROC_API int mproc_queue_empty(const mproc_queue *q);
 MPROC_API int mproc_queue_full(const mproc_queue *q);
 
-/* mproc_queue_capacity - capacity in bytes after rounding (the largest
- * message accepted), or a negative code. */
+/* mproc_queue_capacity - the largest message accepted, in bytes: the
+ * ring after rounding less the 16-byte entry; or a negative code. */
 MPROC_API ssize_t mproc_queue_capacity(const mproc_queue *q);
 
 /* mproc_queue_stats - fill *st with a snapshot of the counters. Also runs

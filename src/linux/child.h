@@ -1,7 +1,8 @@
 /* linux/child.h - the kernel seam of processes: pidfds, the spawn hand-over,
- * CPU counting; and the hooks process.c offers to the spawn child.
+ * CPU counting. (The hooks process.c offers to the spawn child are in
+ * src/process_internal.h.)
  *
- * Implemented in linux/pidfd.c, linux/spawn.c, linux/cpu.c and process.c.
+ * Implemented in linux/pidfd.c, linux/spawn.c and linux/cpu.c.
  * Private to the library except the cpu parsers, which are exported (with
  * their mproc__ names, in no public header) so that tests can feed them fake
  * cgroup trees.
@@ -35,6 +36,14 @@ int mproc__child_reap(int pidfd, bool block, siginfo_t *info);
  * get SIGKILL when the parent thread dies. false if the parent ppid is
  * already gone (the caller should end at once). */
 bool mproc__child_pdeathsig(pid_t ppid);
+/* mproc__child_die - SIGKILL the calling process (async-signal-safe). */
+_Noreturn void mproc__child_die(void);
+/* mproc__child_set_comm - the kernel's name of the calling thread (15
+ * bytes kept). */
+void mproc__child_set_comm(const char *name);
+/* mproc__child_exit_group - end the process at once with status, as
+ * _exit() does. */
+_Noreturn void mproc__child_exit_group(int status);
 
 /* spawn.c ---------------------------------------------------------------------
  * The spawn start method. The parent writes a hand-over record into a memfd
@@ -81,21 +90,5 @@ MPROC__TEST_API int mproc__cpu_parse_v2(const char *text, int64_t *quota, int64_
  * else v1 cpu.cfs_quota_us / cpu.cfs_period_us), rounded up, at least 1.
  * 0 when there is no limit. */
 MPROC__TEST_API int mproc__cpu_quota_limit(const char *root, const char *cgroup_text);
-
-/* process.c ---------------------------------------------------------------------*/
-
-/* mproc__child_setup - in a new child (fork or spawn): take the name (kept
- * by pointer: it must stay valid for the life of the process), record the
- * parent, drop the parent's children, and for a daemon arm PR_SET_PDEATHSIG
- * and die at once (SIGKILL) if the parent is already gone. */
-void mproc__child_setup(const char *name, pid_t ppid, uint64_t pstart, int daemon);
-/* mproc__save_argv0 - called by mproc_main (argv0 may be NULL): spawn is
- * allowed from then on. mproc__saved_argv0 - argv[0] as mproc_main saw it,
- * or NULL. */
-const char *mproc__saved_argv0(void);
-void mproc__save_argv0(const char *argv0);
-/* mproc__child_exit - end a child started by mproc: flush stdout/stderr,
- * kill and reap its own daemon children, _exit(rc & 0xff). */
-_Noreturn void mproc__child_exit(int rc);
 
 #endif

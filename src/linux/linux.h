@@ -46,9 +46,37 @@ int mproc__fd_wait(int fd, short events, const struct mproc__deadline *d);
 pid_t mproc__self_pid(void); /* cached, refreshed in the child after fork */
 pid_t mproc__self_tid(void); /* cached per thread */
 uint64_t mproc__self_start(void);
-/* mproc__fork_generation - incremented in every child right after fork;
- * handles compare it to notice that they were inherited. */
-uint32_t mproc__fork_generation(void);
+
+/* mproc__fork_generation - non-zero, and different in every process this
+ * copy of the library runs in (a fork changes it, in the child, whichever
+ * code forked): handles compare it to notice that they were inherited.
+ * One load on the fast path: the word lives in a MADV_WIPEONFORK page that
+ * every child receives zero-filled (linux/proc.c). */
+extern _Atomic(_Atomic uint32_t *) mproc__gen_word;
+uint32_t mproc__fork_generation_slow(void);
+static inline uint32_t mproc__fork_generation(void)
+{
+    _Atomic uint32_t *w = atomic_load_explicit(&mproc__gen_word, memory_order_acquire);
+    uint32_t g = atomic_load_explicit(w, memory_order_acquire);
+    return __builtin_expect(g != 0, 1) ? g : mproc__fork_generation_slow();
+}
+
+/* mproc__self - who this thread is (pid, tid, process start time), cached
+ * per thread and refreshed when the fork generation changes. */
+struct mproc__self {
+    uint32_t gen;
+    pid_t tid;
+    pid_t pid;
+    uint64_t start;
+};
+extern __thread struct mproc__self mproc__self_tls __attribute__((tls_model("initial-exec")));
+void mproc__self_refresh(void);
+static inline const struct mproc__self *mproc__self(void)
+{
+    if (__builtin_expect(mproc__self_tls.gen != mproc__fork_generation(), 0))
+        mproc__self_refresh();
+    return &mproc__self_tls;
+}
 
 /* mproc__proc_start - start time of pid (or thread id); 0 if it does not
  * exist or cannot be read. */

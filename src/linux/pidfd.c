@@ -76,3 +76,27 @@ bool mproc__child_pdeathsig(pid_t ppid)
     syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     return (pid_t)syscall(SYS_getppid) == ppid;
 }
+
+/* The rest of a new child's kernel calls, through syscall() (already bound
+ * in the parent) rather than libc functions the parent never called: each
+ * of those would be bound lazily again in every child, and the dynamic
+ * linker's symbol lookup touches a dozen pages on the way. */
+
+_Noreturn void mproc__child_die(void)
+{
+    syscall(SYS_kill, (pid_t)syscall(SYS_getpid), SIGKILL);
+    for (;;)
+        syscall(SYS_exit_group, 128 + SIGKILL);
+}
+
+void mproc__child_set_comm(const char *name)
+{
+    syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0);
+}
+
+_Noreturn void mproc__child_exit_group(int status)
+{
+    /* exit_group is what _exit() does */
+    for (;;)
+        syscall(SYS_exit_group, status);
+}

@@ -1,8 +1,19 @@
 /* linux/proc.c - who we are, and whether another process still lives.
  *
- * The pid, thread id and start time of the calling process are cached; a
- * pthread_atfork child handler refreshes them and bumps the fork generation,
- * which handles use to notice that they crossed a fork.
+ * The one home of process identity: the pid, thread id and start time of
+ * the caller, and the fork generation that tells handles they crossed a
+ * fork. Queue, sync and process code all read them from here.
+ *
+ * Fork detection must not depend on which copy of the library a program
+ * holds (a program may link libmproc.a and load libmproc.so through another
+ * library: two copies, each with its own statics and its own atfork list).
+ * So the generation lives in a page advised MADV_WIPEONFORK: the kernel
+ * hands every child that page zero-filled, whichever code forked and
+ * whichever copy asks. A zero word means "not known in this process yet":
+ * the slow path re-reads the pid from the kernel and stores a new non-zero
+ * generation. A pthread_atfork child handler clears the word as well (kernels
+ * before 4.14 lack MADV_WIPEONFORK; then detection is per library copy, as it
+ * used to be). The fast path is one load.
  *
  * Liveness reads /proc/<pid>/stat: a missing entry, a zombie ('Z') or dead
  * ('X') state, or a start time other than the one recorded all mean "dead".
@@ -15,49 +26,63 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static pid_t self_pid;
+static _Atomic uint32_t gen_fallback; /* used until (or unless) the page exists */
+_Atomic(_Atomic uint32_t *) mproc__gen_word = &gen_fallback;
+static _Atomic uint32_t gen_counter; /* survives fork: children count on from it */
+static _Atomic pid_t self_pid;
 static _Atomic uint64_t self_start; /* threads may fill it concurrently */
-static _Atomic uint32_t fork_gen;
-static __thread pid_t self_tid __attribute__((tls_model("initial-exec")));
-static __thread uint32_t self_tid_gen __attribute__((tls_model("initial-exec")));
+__thread struct mproc__self mproc__self_tls __attribute__((tls_model("initial-exec")));
 static pthread_once_t proc_once = PTHREAD_ONCE_INIT;
 
 static void proc_atfork_child(void)
 {
-    self_pid = (pid_t)syscall(SYS_getpid);
-    atomic_store_explicit(&self_start, 0, memory_order_relaxed);
-    atomic_fetch_add_explicit(&fork_gen, 1, memory_order_relaxed);
+    atomic_store_explicit(atomic_load(&mproc__gen_word), 0, memory_order_relaxed);
 }
 
 static void proc_init(void)
 {
-    self_pid = (pid_t)syscall(SYS_getpid);
+    long pg = sysconf(_SC_PAGESIZE);
+    void *m = mmap(NULL, (size_t)(pg > 0 ? pg : 4096), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) {
+#ifdef MADV_WIPEONFORK
+        (void)madvise(m, (size_t)(pg > 0 ? pg : 4096), MADV_WIPEONFORK);
+#endif
+        atomic_store_explicit(&mproc__gen_word, (_Atomic uint32_t *)m,
+                              memory_order_release); /* zero: the first call fills it */
+    }
     pthread_atfork(NULL, NULL, proc_atfork_child);
+}
+
+uint32_t mproc__fork_generation_slow(void)
+{
+    pthread_once(&proc_once, proc_init);
+    _Atomic uint32_t *w = atomic_load_explicit(&mproc__gen_word, memory_order_acquire);
+    uint32_t cur = atomic_load_explicit(w, memory_order_acquire);
+    if (cur != 0)
+        return cur;
+    /* New process (or first call): identity first, then the generation
+     * that makes it visible. Two threads may race here; both store the same
+     * pid and one generation wins. */
+    atomic_store_explicit(&self_pid, (pid_t)syscall(SYS_getpid), memory_order_relaxed);
+    atomic_store_explicit(&self_start, 0, memory_order_relaxed);
+    uint32_t g = atomic_fetch_add_explicit(&gen_counter, 1, memory_order_relaxed) + 1;
+    if (g == 0)
+        g = atomic_fetch_add_explicit(&gen_counter, 1, memory_order_relaxed) + 1;
+    if (atomic_compare_exchange_strong_explicit(w, &cur, g, memory_order_release,
+                                                memory_order_acquire))
+        return g;
+    return cur;
 }
 
 pid_t mproc__self_pid(void)
 {
-    pthread_once(&proc_once, proc_init);
-    return self_pid;
-}
-
-uint32_t mproc__fork_generation(void)
-{
-    pthread_once(&proc_once, proc_init);
-    return atomic_load_explicit(&fork_gen, memory_order_relaxed);
-}
-
-pid_t mproc__self_tid(void)
-{
-    uint32_t gen = mproc__fork_generation();
-    if (MPROC__UNLIKELY(self_tid == 0 || self_tid_gen != gen)) {
-        self_tid = (pid_t)syscall(SYS_gettid);
-        self_tid_gen = gen;
-    }
-    return self_tid;
+    (void)mproc__fork_generation();
+    return atomic_load_explicit(&self_pid, memory_order_relaxed);
 }
 
 uint64_t mproc__self_start(void)
@@ -69,6 +94,21 @@ uint64_t mproc__self_start(void)
         atomic_store_explicit(&self_start, start, memory_order_relaxed);
     }
     return start;
+}
+
+void mproc__self_refresh(void)
+{
+    struct mproc__self *s = &mproc__self_tls;
+    uint32_t g = mproc__fork_generation();
+    s->pid = mproc__self_pid();
+    s->tid = (pid_t)syscall(SYS_gettid);
+    s->start = mproc__self_start();
+    s->gen = g;
+}
+
+pid_t mproc__self_tid(void)
+{
+    return mproc__self()->tid;
 }
 
 /* Reads state and start time from /proc/<pid>/stat. The command name in

@@ -52,28 +52,6 @@
 
 #include <pthread.h>
 
-__thread struct mproc__sync_self mproc__sync_self_tls __attribute__((tls_model("initial-exec")));
-_Atomic uint32_t mproc__sync_gen = 1;
-
-static void sync_atfork_child(void)
-{
-    atomic_fetch_add_explicit(&mproc__sync_gen, 1, memory_order_relaxed);
-}
-
-__attribute__((constructor)) static void sync_init(void)
-{
-    pthread_atfork(NULL, NULL, sync_atfork_child);
-}
-
-void mproc__sync_self_refresh(void)
-{
-    struct mproc__sync_self *s = &mproc__sync_self_tls;
-    s->gen = atomic_load_explicit(&mproc__sync_gen, memory_order_relaxed);
-    s->tid = mproc__self_tid();
-    s->pid = mproc__self_pid();
-    s->start = mproc__self_start();
-}
-
 static inline void lk_record_owner(struct mproc__lk *l, const struct mproc__sync_self *me)
 {
     atomic_store_explicit(&l->rec_cpu, (uint32_t)(mproc__spin_cpu() + 1), memory_order_relaxed);

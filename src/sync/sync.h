@@ -11,27 +11,9 @@
 #include "../internal.h"
 #include "../linux/spin.h"
 
-/* Who we are, cached per thread. `gen` is compared with mproc__sync_gen,
- * which a pthread_atfork child handler bumps, so a forked child refreshes
- * its identity before its first lock operation. */
-struct mproc__sync_self {
-    uint32_t gen;
-    pid_t tid;
-    pid_t pid;
-    uint64_t start;
-};
-extern __thread struct mproc__sync_self mproc__sync_self_tls
-    __attribute__((tls_model("initial-exec")));
-extern _Atomic uint32_t mproc__sync_gen;
-void mproc__sync_self_refresh(void);
-
-static inline const struct mproc__sync_self *mproc__sync_self(void)
-{
-    if (MPROC__UNLIKELY(mproc__sync_self_tls.gen !=
-                        atomic_load_explicit(&mproc__sync_gen, memory_order_relaxed)))
-        mproc__sync_self_refresh();
-    return &mproc__sync_self_tls;
-}
+/* Who we are (pid, tid, start time), cached per thread: the one identity
+ * of linux/proc.c, which notices a fork whichever library copy forked. */
+#define mproc__sync_self mproc__self
 
 /* mproc__sync_can_judge - true if /proc answers for this very process. A
  * process that cannot see itself in /proc (not mounted, another PID

@@ -1,19 +1,23 @@
-/* queue.c - the shared-memory MPMC queue: put, get, zero copy, blocking.
+/* queue/queue.c - the shared-memory MPMC queue: put, get, zero copy,
+ * joinable queues and sizes (the public calls; see queue_internal.h for
+ * the layers below).
  *
  * Model
  * -----
- * One segment (src/segment.h) holds a struct q_hdr, an index of N entries
- * and a data ring of N units of `unit` bytes (N a power of two). The data
- * ring is mapped twice back to back in every process (queue_attach.c), so
+ * One segment (src/segment.h) holds a struct q_hdr, the participant
+ * records and a data ring of N units of `unit` bytes (N a power of two). The data
+ * ring is mapped twice back to back in every process (ring.c), so
  * a message that wraps around the end of the ring is still contiguous in
  * memory: copies are one memcpy and zero-copy pointers are single pointers.
  *
  * Positions are 64-bit unit counts that never wrap. A message of len bytes
- * occupies k = max(min_units, ceil(len / unit)) consecutive units [p, p+k)
- * and one index entry, slot(p), holding {stamp, meta}. Three frontiers:
+ * occupies k = max(min_units, ceil((len + 16) / unit)) consecutive units
+ * [p, p+k): its entry slot(p) = {stamp, meta} in the first 16 bytes, then
+ * the payload (layout 2: a small message and its entry share a cache
+ * line). Three frontiers:
  *   tail  producers claim [t, t+k) by CAS tail t -> t+k;
  *   head  consumers claim [h, h+k) by CAS head h -> h+k, after they saw
- *         stamp(slot(h)) == PUB(h) = h+1 (the stamp is published last,
+ *         stamp(slot(h)) == PUB(h) = (h+1) ^ key (the stamp is published last,
  *         with release order, after the data and meta);
  *   rel   every unit below rel is free: producers may claim while
  *         t + k - rel <= limit. A consumer releases its message by storing
@@ -21,23 +25,20 @@
  *         the data) - a plain store, in any order. Producers reclaim lazily:
  *         when a producer's cached rel says "full" it sweeps rel forward
  *         over consecutive CONSUMED marks (acquire loads) and publishes the
- *         new rel with one CAS per batch (mproc__q_sweep, queue_wait.c).
+ *         new rel with one CAS per batch (mproc__q_sweep, ring.c).
  *         Sleeping putters, repairs, full() and statistics sweep too, so
  *         "full" is exact at quiescence.
  * Invariant: rel <= head <= tail <= rel + limit, limit <= N. Because a stamp
  * names its position and positions never repeat, a stale stamp from an
- * earlier lap never looks fresh, and payload bytes never look like stamps
- * (stamps live only in the index).
+ * earlier lap never looks fresh; payload bytes of an earlier lap, which lie
+ * where a later entry goes, match a stamp only if they guess the queue's
+ * random 64-bit key.
  *
  * Bounds: limit units in flight. With max_msgs every message is charged at
  * least min_units = ceil(capacity_units / max_msgs) units and
  * limit = min_units * max_msgs, so at most max_msgs messages fit and the byte
  * capacity is at least what was asked for; no extra shared counter sits on
  * the fast path.
- *
- * Index layout: consecutive positions are spread over different 128-byte
- * blocks of the index (q_slot) so that a producer publishing p+1 does not
- * steal the line a consumer is reading p from (adjacent-line prefetcher).
  *
  * Fast path: put = load tail, compare with a thread-cached rel, two relaxed
  * stores to my participant record (intent), CAS tail, one load of
@@ -47,12 +48,12 @@
  * and get cost one locked instruction each (plus a CAS on rel per batch of
  * reclaimed messages on the producer side); no syscalls, no locks;
  * the thread's record is found through a one-entry thread-local cache,
- * and a fork is noticed through a generation counter bumped by an atfork
- * handler (queue_attach.c).
+ * and a fork is noticed through the fork generation of linux/proc.c (one
+ * load; see part.c).
  * The claim, copy and publish steps are forced inline (Q_INLINE) into
- * each public call: callgrind counts ~145 instructions for a 64-byte put
- * (sweeps included) and ~145 for a get in a single-thread loop, down from
- * ~205 and ~190 with the helper calls.
+ * each public call: the calls and register saves were a large share of a
+ * small put's instructions (docs/PERFORMANCE.md, "Figures behind the
+ * code").
  * A spinning getter watches only the slot it waits for, never tail (that
  * line belongs to the producers); a try-once get looks at tail only every
  * 64th miss.
@@ -70,19 +71,21 @@
  * call; any waker that took it bumped the word after the waiter read v.
  * Putters check get_need right after claiming and wake after publishing,
  * so a getter that saw the claim but not the message naps 1 ms at a time
- * (only when a put stalls between claim and publish for ~40 us). In the
+ * (only when a put stalls between claim and publish for longer than a
+ * waiter's spin). In the
  * same way getters check put_need right after claiming and wake after
  * marking the space free; a putter that sees consumption in progress
  * (head > rel after sweeping) naps 1 ms at a time. The
- * waiters counts are statistics only. Waiters spin briefly (pause), yield a few
- * times, then sleep at most 50 ms at a time so that they look for dead
+ * waiters counts are statistics only. Waiters spin for a time that
+ * linux/spin.c decides (none when the peer cannot be running), then sleep
+ * at most 50 ms at a time so that they look for dead
  * participants (mproc__q_recover) when nothing moves.
  *
  * Where this departs from the first sketch, and why:
  *  - max_msgs charges each message min_units instead of keeping a shared
  *    message counter: no extra contended word, nothing to repair after a
  *    crash, and qsize stays exact (it is summed from per-participant
- *    counters, see queue_attach.c).
+ *    counters, see ring.c).
  *  - consumers release with a plain store of a CONSUMED mark and producers
  *    reclaim in batches, instead of consumers advancing rel by CAS: a get
  *    costs one locked instruction instead of two, and in 1->1 the rel line
@@ -90,16 +93,16 @@
  *  - need flags instead of bare waiter counts, so that one waker, not every
  *    put, pays for a futex wake; and the Dekker checks ride on the claim
  *    CASes that are there anyway (no fence on put or get).
- *  - repairs take a small lock (queue_recover.c) instead of CASing stamps:
+ *  - repairs take a small lock (recover.c) instead of CASing stamps:
  *    a repair writes two words (meta, stamp), and a lone stamp CAS cannot
  *    stop a slow repairer's meta store from landing on the next lap.
  *  - the default unit is 128 bytes, so 64-byte messages sit on separate
- *    adjacent-line-prefetch pairs; the index is permuted for the same reason.
+ *    adjacent-line-prefetch pairs.
  *
  * Crash safety: before each claim CAS a thread records its intent
  * (op, position, k) in its participant record; after the CAS it marks it
  * held; it clears it after publishing / releasing. A position that makes
- * no progress is repaired by queue_recover.c only when no live participant
+ * no progress is repaired by recover.c only when no live participant
  * has an intent on it and a dead one has (see the note there).
  */
 #include "queue_internal.h"
@@ -117,9 +120,6 @@ static int q_check_common(struct mproc_queue *q, int timeout_ms)
         return MPROC_EINVAL;
     return 0;
 }
-
-static inline void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint64_t k,
-                             size_t len, uint32_t flags);
 
 /* Claim k units for a message; on success my put intent is HELD at *pos.
  * Inlined into put and reserve (as are publish and the get side's claim):
@@ -211,26 +211,6 @@ static Q_INLINE int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_
     return rc;
 }
 
-static Q_INLINE void q_publish(struct mproc_queue *q, struct q_tls *ts, uint64_t t, uint64_t k,
-                               size_t len, uint32_t flags)
-{
-    struct q_entry *e = q_slot(q, t);
-    atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
-    atomic_store_explicit(&e->stamp, Q_PUB(t), memory_order_release);
-    if (flags == 0) {
-        bump(&ts->p->puts, 1);
-        bump(&ts->p->bytes_in, len);
-    }
-    atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
-    if (MPROC__UNLIKELY(flags != 0)) {
-        ts->wake_getters = false;
-        mproc__q_wake_getters(q);
-    } else if (MPROC__UNLIKELY(ts->wake_getters)) {
-        ts->wake_getters = false;
-        q_wake_nofence(&q->h->get_need, &q->h->get_futex);
-    }
-}
-
 static int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms, struct q_tls **tsp,
                          uint64_t *kp)
 {
@@ -263,7 +243,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (rc < 0)
         return rc;
     MPROC__KILL_POINT("queue.put.reserved");
-    unsigned char *dst = q_data(q, t);
+    unsigned char *dst = q_payload(q, t);
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && len > 0) {
         memcpy(dst, buf, len / 2);
@@ -297,7 +277,7 @@ int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms)
     ts->res_pos = t;
     ts->res_k = (uint32_t)k;
     ts->res_len = len;
-    *ptr = q_data(q, t);
+    *ptr = q_payload(q, t);
     return 0;
 }
 
@@ -347,14 +327,15 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
     uint64_t hd = atomic_load_explicit(&h->head, memory_order_relaxed);
     for (;;) {
         struct q_entry *e = q_slot(q, hd);
-        uint64_t s = atomic_load_explicit(&e->stamp, memory_order_acquire);
-        if (MPROC__LIKELY(s == Q_PUB(hd))) {
-            uint64_t m = atomic_load_explicit(&e->meta, memory_order_relaxed);
+        uint64_t s = Q_ENTRY_LOAD(&e->stamp, memory_order_acquire);
+        if (MPROC__LIKELY(s == Q_PUB(q, hd))) {
+            uint64_t m = Q_ENTRY_LOAD(&e->meta, memory_order_relaxed);
             uint64_t k = Q_META_UNITS(m);
             size_t len = Q_META_LEN(m);
             uint32_t fl = Q_META_FLAGS(m);
             if (MPROC__UNLIKELY(k == 0 || k > q->limit || len > q->cap_bytes ||
-                                len > (k << q->unit_shift) || (fl & ~(Q_F_LOST | Q_F_SKIP)))) {
+                                len + Q_HDR > (k << q->unit_shift) ||
+                                (fl & ~(Q_F_LOST | Q_F_SKIP)))) {
                 uint64_t h2 = atomic_load_explicit(&h->head, memory_order_acquire);
                 if (h2 == hd)
                     return MPROC_ECORRUPT;
@@ -399,7 +380,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
         /* Nothing published at head: empty, or a put in flight. While
          * spinning, only the slot is watched: reading tail would pull the
          * producers' line away from them on every message. */
-        if (timeout_ms != 0 && w.spins < Q_SPIN &&
+        if (timeout_ms != 0 && q_wait_spinning(&w) &&
             !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
             atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
             int rc = mproc__q_wait_round(q, ts, &w, timeout_ms, hd, true, mproc__q_has_msg, NULL);
@@ -452,7 +433,7 @@ static Q_INLINE int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_
 static inline void q_mark_consumed(struct mproc_queue *q, struct q_tls *ts, uint64_t pos)
 {
     Q_TSAN_RELEASE(q);
-    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(pos), memory_order_release);
+    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
     if (MPROC__UNLIKELY(ts->wake_putters)) {
         ts->wake_putters = false;
         q_wake_nofence(&q->h->put_need, &q->h->put_futex);
@@ -470,7 +451,7 @@ static Q_INLINE void q_get_done(struct mproc_queue *q, struct q_tls *ts, const s
 
 static Q_INLINE void q_copy_out(struct mproc_queue *q, void *dst, const struct q_got *g)
 {
-    const unsigned char *src = q_data(q, g->pos);
+    const unsigned char *src = q_payload(q, g->pos);
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && g->len > 0) {
         memcpy(dst, src, g->len / 2);
@@ -585,7 +566,7 @@ ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int timeout_ms)
     ts->view_pos = g.pos;
     ts->view_k = (uint32_t)g.k;
     ts->view_len = g.len;
-    *ptr = q_data(q, g.pos);
+    *ptr = q_payload(q, g.pos);
     return (ssize_t)g.len;
 }
 
@@ -606,21 +587,6 @@ int mproc_queue_release_view(mproc_queue *q)
     return 0;
 }
 
-void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t)
-{
-    if (t->res) {
-        t->res = false;
-        atomic_fetch_add(&q->h->lost_put, 1);
-        q_publish(q, t, t->res_pos, t->res_k, 0, Q_F_LOST);
-    }
-    if (t->view) {
-        t->view = false;
-        atomic_fetch_add(&q->h->lost_get, 1);
-        mproc__q_release(q, t->view_pos, t->view_k);
-        atomic_store_explicit(&t->p->get_intent, Q_I_NONE, memory_order_release);
-    }
-}
-
 /* ------------------------------------------------------------------------
  * Close, joinable, sizes. */
 
@@ -639,11 +605,12 @@ int mproc_queue_shutdown(mproc_queue *q)
     return 0;
 }
 
+/* Tasks not yet matched by task_done: >= 0, or MPROC_ECORRUPT. */
 static int64_t q_unfinished(struct mproc_queue *q)
 {
     struct mproc_queue_stats st;
-    mproc__q_stats_sum(q, &st);
-    return (int64_t)st.unfinished;
+    int rc = mproc__q_stats_sum(q, &st);
+    return rc < 0 ? rc : (int64_t)st.unfinished;
 }
 
 int mproc_queue_task_done(mproc_queue *q)
@@ -655,7 +622,10 @@ int mproc_queue_task_done(mproc_queue *q)
     struct q_tls *ts = q_tls(q);
     if (ts == NULL)
         return MPROC_ENOSPC;
-    if (q_unfinished(q) <= 0)
+    int64_t left = q_unfinished(q);
+    if (left < 0)
+        return (int)left;
+    if (left == 0)
         return MPROC_ERANGE;
     bump(&ts->p->task_done, 1);
     /* an RMW, not a plain load: it orders my counter store before the look */
@@ -678,17 +648,23 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
         return rc;
     struct q_hdr *h = q->h;
     for (;;) {
-        if (q_unfinished(q) <= 0)
-            return 0;
+        int64_t left = q_unfinished(q);
+        if (left <= 0)
+            return (int)left;
         if (timeout_ms == 0)
             return MPROC_EAGAIN;
         uint32_t v = atomic_load_explicit(&h->join_futex, memory_order_seq_cst);
         atomic_fetch_add_explicit(&h->join_waiters, 1, memory_order_seq_cst);
-        if (q_unfinished(q) > 0)
+        left = q_unfinished(q);
+        if (left > 0)
             rc = mproc__futex_wait_capped(&h->join_futex, v, &dl, Q_NAP_MS);
         atomic_fetch_sub_explicit(&h->join_waiters, 1, memory_order_seq_cst);
-        if (rc == MPROC_ETIMEDOUT)
-            return q_unfinished(q) <= 0 ? 0 : rc;
+        if (left < 0)
+            return (int)left;
+        if (rc == MPROC_ETIMEDOUT) {
+            left = q_unfinished(q);
+            return left <= 0 ? (int)left : rc;
+        }
     }
 }
 
@@ -697,8 +673,8 @@ ssize_t mproc_queue_qsize(const mproc_queue *q)
     if (q == NULL)
         return MPROC_EINVAL;
     struct mproc_queue_stats st;
-    mproc__q_stats_sum((struct mproc_queue *)q, &st);
-    return (ssize_t)st.msgs;
+    int rc = mproc__q_stats_sum((struct mproc_queue *)q, &st);
+    return rc < 0 ? rc : (ssize_t)st.msgs;
 }
 
 int mproc_queue_empty(const mproc_queue *q)
@@ -711,9 +687,11 @@ int mproc_queue_full(const mproc_queue *q)
 {
     if (q == NULL)
         return MPROC_EINVAL;
-    uint64_t r = mproc__q_sweep((struct mproc_queue *)q, UINT32_MAX);
-    uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
-    return t >= r && t + q->min_units - r > q->limit;
+    uint64_t r, hd, t;
+    int rc = mproc__q_frontiers((struct mproc_queue *)q, &r, &hd, &t);
+    if (rc < 0)
+        return rc;
+    return t + q->min_units - r > q->limit;
 }
 
 ssize_t mproc_queue_capacity(const mproc_queue *q)

@@ -1,4 +1,4 @@
-/* queue_recover.c - repairing positions orphaned by dead participants.
+/* queue/recover.c - repairing positions orphaned by dead participants.
  *
  * Runs only on slow paths: a getter that found nothing published at head
  * while tail > head, or a putter that found the ring full, for ~50 ms
@@ -39,21 +39,17 @@
 
 enum { Q_OWNER_NONE, Q_OWNER_LIVE, Q_OWNER_DEAD };
 
-static bool q_part_alive(struct q_part *p, uint64_t owner)
-{
-    pid_t pid = (pid_t)(owner >> 32);
-    return mproc__proc_alive(pid, atomic_load(&p->start));
-}
-
 /* Who holds an intent on pos? For a dead holder, *k gets its k (0 if dead
  * holders disagree). put: intents on puts, else gets. */
-static int q_find_owner(struct q_hdr *h, uint64_t pos, bool put, uint64_t *k, struct q_part **dead)
+static int q_find_owner(struct mproc_queue *q, uint64_t pos, bool put, uint64_t *k,
+                        struct q_part **dead)
 {
+    struct q_hdr *h = q->h;
     int res = Q_OWNER_NONE;
     uint64_t best_k = 0;
     bool held = false, disagree = false;
     *dead = NULL;
-    for (unsigned i = 0; i < Q_PARTS; i++) {
+    for (unsigned i = 0; i < q->n_parts; i++) {
         struct q_part *p = &h->parts[i];
         uint64_t owner = atomic_load_explicit(&p->owner, memory_order_acquire);
         if (owner == 0)
@@ -63,7 +59,7 @@ static int q_find_owner(struct q_hdr *h, uint64_t pos, bool put, uint64_t *k, st
         if (Q_I_STATE(w) == Q_I_NONE || Q_I_POS(w) != pos)
             continue;
         uint64_t pk = atomic_load_explicit(put ? &p->put_k : &p->get_k, memory_order_relaxed);
-        if (q_part_alive(p, owner))
+        if (mproc__q_part_alive(p, owner))
             return Q_OWNER_LIVE;
         res = Q_OWNER_DEAD;
         bool is_held = Q_I_STATE(w) == Q_I_HELD;
@@ -111,18 +107,19 @@ static int q_repair_head(struct mproc_queue *q)
     if (t - hd > q->limit)
         return MPROC_ECORRUPT;
     struct q_entry *e = q_slot(q, hd);
-    if (atomic_load(&e->stamp) == Q_PUB(hd))
+    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) == Q_PUB(q, hd))
         return 0;
     uint64_t k;
     struct q_part *dead;
-    if (q_find_owner(h, hd, true, &k, &dead) != Q_OWNER_DEAD)
+    if (q_find_owner(q, hd, true, &k, &dead) != Q_OWNER_DEAD)
         return 0;
     if (k == 0 || k > t - hd)
         return MPROC_ECORRUPT;
-    if (atomic_load(&e->stamp) == Q_PUB(hd) || atomic_load(&h->head) != hd)
+    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) == Q_PUB(q, hd) ||
+        atomic_load(&h->head) != hd)
         return 0;
     atomic_store_explicit(&e->meta, Q_META(0, k, Q_F_LOST), memory_order_relaxed);
-    atomic_store_explicit(&e->stamp, Q_PUB(hd), memory_order_seq_cst);
+    atomic_store_explicit(&e->stamp, Q_PUB(q, hd), memory_order_seq_cst);
     atomic_fetch_add(&h->lost_put, 1);
     atomic_store(&dead->put_intent, Q_I_NONE);
     mproc__q_wake_getters(q);
@@ -140,18 +137,18 @@ static int q_repair_rel(struct mproc_queue *q)
     if (hd - r > q->limit)
         return MPROC_ECORRUPT;
     struct q_entry *e = q_slot(q, r);
-    uint64_t s = atomic_load(&e->stamp);
-    if (s == Q_CONSUMED(r)) /* marked since our sweep: sweep again */
+    uint64_t s = Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst);
+    if (s == Q_CONSUMED(q, r)) /* marked since our sweep: sweep again */
         return mproc__q_sweep(q, UINT32_MAX) != r;
-    if (s != Q_PUB(r))
+    if (s != Q_PUB(q, r))
         return 0;
     uint64_t k;
     struct q_part *dead;
-    if (q_find_owner(h, r, false, &k, &dead) != Q_OWNER_DEAD)
+    if (q_find_owner(q, r, false, &k, &dead) != Q_OWNER_DEAD)
         return 0;
-    if (atomic_load(&e->stamp) != Q_PUB(r) || atomic_load(&h->rel) != r)
+    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) != Q_PUB(q, r) || atomic_load(&h->rel) != r)
         return 0;
-    uint64_t m = atomic_load(&e->meta);
+    uint64_t m = Q_ENTRY_LOAD(&e->meta, memory_order_seq_cst);
     uint64_t units = Q_META_UNITS(m);
     if (units == 0 || units > hd - r)
         return MPROC_ECORRUPT;
@@ -171,7 +168,7 @@ static bool q_put_resolved(struct mproc_queue *q, uint64_t w)
         return true;
     if (Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->tail) <= pos)
         return true; /* the claim never happened, and never will */
-    return atomic_load(&q_slot(q, pos)->stamp) == Q_PUB(pos);
+    return Q_ENTRY_LOAD(&q_slot(q, pos)->stamp, memory_order_seq_cst) == Q_PUB(q, pos);
 }
 
 static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
@@ -179,7 +176,8 @@ static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
     if (Q_I_STATE(w) == Q_I_NONE)
         return true;
     uint64_t pos = Q_I_POS(w);
-    if (pos < atomic_load(&q->h->rel) || atomic_load(&q_slot(q, pos)->stamp) == Q_CONSUMED(pos))
+    if (pos < atomic_load(&q->h->rel) ||
+        Q_ENTRY_LOAD(&q_slot(q, pos)->stamp, memory_order_seq_cst) == Q_CONSUMED(q, pos))
         return true;
     return Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->head) <= pos;
 }
@@ -187,10 +185,10 @@ static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
 static void q_reclaim(struct mproc_queue *q)
 {
     struct q_hdr *h = q->h;
-    for (unsigned i = 0; i < Q_PARTS; i++) {
+    for (unsigned i = 0; i < q->n_parts; i++) {
         struct q_part *p = &h->parts[i];
         uint64_t owner = atomic_load(&p->owner);
-        if (owner == 0 || q_part_alive(p, owner))
+        if (owner == 0 || mproc__q_part_alive(p, owner))
             continue;
         if (q_put_resolved(q, atomic_load(&p->put_intent)) &&
             q_get_resolved(q, atomic_load(&p->get_intent)))
