@@ -6,8 +6,9 @@
  * the same type as an in-place object, and no separate handle: close finds
  * the header 128 bytes before the object, in the same page, checks it, and
  * unmaps exactly the size this library maps for that kind (never a size
- * read from shared memory). The fd is closed right after mapping: the
- * mapping keeps the object alive, a fork inherits it, an exec drops it.
+ * read from shared memory). The mapping keeps the object alive, a fork
+ * inherits it, an exec drops it; the fd is kept only where a hand-over to a
+ * spawned child needs it (below).
  *
  * Named objects are /dev/shm/mproc-<name> (0600, O_EXCL on create). Nothing
  * is unlinked implicitly: mproc_<x>_unlink removes the name (POSIX
