@@ -10,6 +10,7 @@
 #include "process_util.h"
 
 #include <dirent.h>
+#include <sys/mman.h>
 
 /* Entry points (run in the spawned child) ---------------------------------*/
 
@@ -674,6 +675,97 @@ MPROC_TEST(spawn_objects, a_sibling_started_meanwhile_gets_no_handed_descriptor)
     for (int i = 0; i < 10; i++)
         cr_assert_eq(mproc_queue_get(h.q, buf, sizeof buf, 5000), 5);
     MPROC_ASSERT_OK(mproc_queue_close(h.q));
+}
+
+/* A hand-over record built by hand ------------------------------------------
+ * The layout of src/linux/spawn.c (version 2), copied here on purpose: a
+ * change of layout must show up as a failure of the valid case below. */
+
+struct rec_hdr {
+    uint32_t magic, version, entry_len, name_len;
+    uint64_t arg_len;
+    int32_t ppid, daemon;
+    uint64_t pstart;
+    uint32_t n_objs, reserved;
+};
+struct rec_obj {
+    uint32_t kind, flags;
+    int32_t fd;
+    uint32_t reserved;
+};
+
+struct rec_case {
+    uint32_t n_objs; /* as announced in the header */
+    struct rec_obj obj;
+};
+
+/* In a forked child: write the record, point MPROC_SPAWN at it and call
+ * mproc_main. A refused record makes it return < 0 (exit 0 here); an
+ * accepted one runs put_hello and exits with its code. */
+static int main_with_record(void *arg)
+{
+    const struct rec_case *c = arg;
+    static const char entry[] = "put_hello";
+    struct rec_hdr h = {.magic = 0x4e505348u,
+                        .version = 2,
+                        .entry_len = sizeof entry - 1,
+                        .ppid = (int32_t)getppid(),
+                        .n_objs = c->n_objs};
+    int fd = memfd_create("record", MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return 100;
+    struct rec_obj o = c->obj;
+    if (o.fd == -2)
+        o.fd = fd; /* the record's own descriptor */
+    if (write(fd, &h, sizeof h) != (ssize_t)sizeof h ||
+        write(fd, entry, sizeof entry - 1) != (ssize_t)(sizeof entry - 1) ||
+        write(fd, &o, sizeof o) != (ssize_t)sizeof o ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK) != 0)
+        return 101;
+    char var[64];
+    snprintf(var, sizeof var, "%d:%d", fd, (int)getppid());
+    setenv("MPROC_SPAWN", var, 1);
+    char *argv[] = {"x", NULL};
+    return mproc_main(1, argv) < 0 ? 0 : 102;
+}
+
+MPROC_TEST(spawn_objects, child_refuses_a_record_with_bad_objects)
+{
+    mproc_queue *q;
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, NULL));
+    int qfd = mproc_queue_fd(q);
+    struct {
+        const char *what;
+        struct rec_case c;
+    } bad[] = {
+        {"a descriptor the child does not have", {1, {MPROC_OBJ_QUEUE, 0, 999, 0}}},
+        {"a negative descriptor", {1, {MPROC_OBJ_QUEUE, 0, -1, 0}}},
+        {"the record's own descriptor", {1, {MPROC_OBJ_QUEUE, 0, -2, 0}}},
+        {"an unknown kind", {1, {99, 0, qfd, 0}}},
+        {"kind 0", {1, {0, 0, qfd, 0}}},
+        {"a Pipe end that is a file", {1, {MPROC_OBJ_PIPE, 3, qfd, 0}}},
+        {"a Pipe end without a direction", {1, {MPROC_OBJ_PIPE, 0, qfd, 0}}},
+        {"flags on a queue", {1, {MPROC_OBJ_QUEUE, 1, qfd, 0}}},
+        {"a reserved field set", {1, {MPROC_OBJ_QUEUE, 0, qfd, 7}}},
+        {"more objects than the file holds", {2, {MPROC_OBJ_QUEUE, 0, qfd, 0}}},
+        {"fewer objects than the file holds", {0, {MPROC_OBJ_QUEUE, 0, qfd, 0}}},
+        {"more than MPROC_SPAWN_MAX_OBJECTS",
+         {MPROC_SPAWN_MAX_OBJECTS + 1, {MPROC_OBJ_QUEUE, 0, qfd, 0}}},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pid_t c = mproc_test_fork(main_with_record, &bad[i].c);
+        int st = mproc_test_wait(c, 5000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status %d", bad[i].what, st);
+    }
+    /* The same record with a good object is accepted (the layout above is
+     * the library's): the entry runs and puts its message. */
+    struct rec_case good = {1, {MPROC_OBJ_QUEUE, 0, qfd, 0}};
+    pid_t c = mproc_test_fork(main_with_record, &good);
+    int st = mproc_test_wait(c, 5000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "valid record: status %d", st);
+    char buf[8];
+    cr_assert_eq(mproc_queue_get(q, buf, sizeof buf, 5000), 5);
+    MPROC_ASSERT_OK(mproc_queue_close(q));
 }
 
 MPROC_TEST_MAIN()

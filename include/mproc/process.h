@@ -9,8 +9,10 @@
  *    in the child then — the same rule as for fork itself).
  *  - MPROC_START_SPAWN: re-executes the program (/proc/self/exe) and runs an
  *    entry point registered under a name with MPROC_ENTRY(). The argument
- *    bytes are copied to the child. Safe with threads; needs the program to
- *    call mproc_main() at the top of main().
+ *    bytes are copied to the child, and Queues, Pipe ends, shared memory and
+ *    sync objects can be handed to it (see "Objects handed to a spawned
+ *    child" below). Safe with threads; needs the program to call
+ *    mproc_main() at the top of main().
  *
  * Waiting uses pidfds: no SIGCHLD handler is ever installed, and mproc never
  * reaps a child it did not start. Every process started here is reaped by
@@ -26,7 +28,8 @@
  *
  * Across fork: a handle belongs to the process that started the child; in a
  * forked grandchild it is inert (every call returns MPROC_ENOTCHILD).
- * Across exec: the pidfd is close-on-exec, the child keeps running.
+ * Across exec: the pidfd is close-on-exec, the child keeps running. A spawned
+ * child gets only the descriptors of the objects handed to it.
  */
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
