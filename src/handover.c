@@ -112,6 +112,14 @@ int mproc__handover_collect(const struct mproc_object *in, size_t n,
 {
     for (size_t i = 0; i < n; i++) {
         int rc = collect_one(&in[i], &objs[i]);
+        /* A parent that closed stdin, say, could get 0..2 here, and the
+         * child would read its stdin from a queue's memory. */
+        if (rc == 0 && objs[i].fd < 3) {
+            int d = fcntl(objs[i].fd, F_DUPFD_CLOEXEC, 3);
+            rc = d < 0 ? mproc__err() : 0;
+            close(objs[i].fd);
+            objs[i].fd = d;
+        }
         if (rc < 0) {
             mproc__handover_release(objs, i + 1);
             return rc;

@@ -250,6 +250,18 @@ static int spawn_grandchild(const void *arg, size_t len)
 }
 MPROC_ENTRY(spawn_grandchild)
 
+/* Stdin was closed in the parent: it must stay closed here, not become a
+ * handed object's descriptor. */
+static int stdin_stays_closed(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    if (fcntl(0, F_GETFD) >= 0)
+        return 1;
+    return put_hello(NULL, 0) == 0 ? 0 : 2;
+}
+MPROC_ENTRY(stdin_stays_closed)
+
 /* Helpers -------------------------------------------------------------------*/
 
 static struct mproc_exit run_with(const char *entry, const struct mproc_object *objs, size_t n,
@@ -625,6 +637,41 @@ MPROC_TEST(spawn_objects, start_refuses_bad_objects_and_leaves_nothing_behind)
 }
 
 /* Descriptors go to that one child only -------------------------------------*/
+
+/* In a forked child without stdin: hand a queue to a spawned grandchild. */
+static int hand_without_stdin(void *arg)
+{
+    (void)arg;
+    mproc_queue *q;
+    if (mproc_queue_create(&q, NULL, NULL) != 0)
+        return 1;
+    close(0); /* now the lowest free number */
+    struct mproc_object objs[] = {{MPROC_OBJ_QUEUE, q}};
+    struct mproc_process_opts o = {.start_method = MPROC_START_SPAWN,
+                                   .entry = "stdin_stays_closed",
+                                   .objects = objs,
+                                   .n_objects = 1};
+    mproc_process *p;
+    struct mproc_exit st;
+    if (mproc_process_start(&p, NULL, NULL, &o) != 0)
+        return 2;
+    int rc = mproc_process_join(p, 10000, &st);
+    mproc_process_close(p);
+    if (rc != 0 || !st.exited || st.code != 0)
+        return 10 + (rc == 0 && st.exited ? st.code : 9);
+    char buf[8];
+    rc = mproc_queue_get(q, buf, sizeof buf, 5000) == 5 ? 0 : 3;
+    mproc_queue_close(q);
+    return rc;
+}
+
+MPROC_TEST(spawn_objects, a_handed_descriptor_never_takes_a_closed_stdio_number)
+{
+    drop_sandbox_env();
+    pid_t c = mproc_test_fork(hand_without_stdin, NULL);
+    int st = mproc_test_wait(c, 20000);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+}
 
 MPROC_TEST(spawn_objects, handed_descriptors_do_not_reach_the_childs_own_children)
 {

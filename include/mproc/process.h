@@ -75,7 +75,8 @@ struct mproc_process_opts {
  * program whose main() did not call mproc_main(): the copy would run main()
  * from the top; objects given to a fork start, NULL objects with
  * n_objects > 0, more than MPROC_SPAWN_MAX_OBJECTS, an unknown kind, a NULL
- * pointer, or a sync object that is not standalone), MPROC_EBUSY (a handed
+ * pointer, a sync object that is not standalone, an Array of more than one
+ * element given as MPROC_OBJ_VALUE), MPROC_EBUSY (a handed
  * Pipe end holds received data not yet read, or the unsent rest of a
  * message), MPROC_ENOENT (a handed named sync object, Value or Array whose
  * name was unlinked or now names another object), MPROC_ENOENTRY (spawn:
