@@ -93,7 +93,11 @@ int main(int argc, char **argv)
         mproc_shm_close(shm);
         return 1;
     }
-    mproc_process_join(victim, MPROC_FOREVER, &st);
+    if (mproc_process_join(victim, MPROC_FOREVER, &st) != 0) {
+        mproc_process_close(victim);
+        mproc_shm_close(shm);
+        return 1;
+    }
     printf("victim: %s by signal %d while holding the lock\n",
            st.signaled ? "killed" : "not killed", st.signal);
     mproc_process_close(victim);

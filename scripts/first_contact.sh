@@ -314,6 +314,24 @@ EOF
             -Wl,-rpath,"$(pc --variable=libdir mproc)" || fail "cc with pkg-config $m"
         check_value "$tmp/app/value-pc-$m"
     done
+
+    step "examples/ with the value component: msgpack_values, by CMake and by make values"
+    quiet cmake -S "$tmp/src/examples" -B "$tmp/ex-value" "${gen[@]}" \
+        -DCMAKE_PREFIX_PATH="$prefix" || fail "configure examples/ with msgpack-c"
+    quiet cmake --build "$tmp/ex-value" -j"$jobs" || fail "build examples/ with msgpack-c"
+    value_examples=$(sed -n 's/^set(MPROC_VALUE_EXAMPLES \(.*\))$/\1/p' "$src/examples/CMakeLists.txt")
+    [ -n "$value_examples" ] || fail "no value examples listed in examples/CMakeLists.txt"
+    mkdir -p "$tmp/ex-pc-value"
+    cp "$tmp/src/examples/Makefile" "$tmp/src"/examples/*.c "$tmp/ex-pc-value/"
+    quiet env PKG_CONFIG_PATH="$pcdir" make -C "$tmp/ex-pc-value" values \
+        LDFLAGS="-Wl,-rpath,$(pc --variable=libdir mproc)" || fail "examples/Makefile values"
+    for ex in $value_examples; do
+        for d in "$tmp/ex-value" "$tmp/ex-pc-value"; do
+            [ -x "$d/$ex" ] || fail "examples/$ex was not built in $d although msgpack-c is there"
+            timeout 120 env -i "$d/$ex" >/dev/null 2>&1 || fail "examples/$ex ($d) exited with $? (env -i)"
+            programs+=("$d/$ex")
+        done
+    done
 fi
 
 if [ $have_mpi = 1 ]; then

@@ -9,6 +9,8 @@
  * (missing: message on stderr, exit code 127 - the parent checked the name
  * in its own registry already, so this means the two programs differ), run
  * it and _exit with its result. It never returns into the program's main.
+ * The objects handed to the child (handover.c) are adopted before the entry
+ * runs, so it can ask for them with mproc_arg_<kind>().
  */
 #include "internal.h"
 #include "linux/child.h"
@@ -41,6 +43,7 @@ MPROC_API int mproc_main(int argc, char **argv)
         return rc;
     }
     mproc__child_setup(h.name, h.ppid, h.pstart, h.daemon);
+    mproc__handover_adopt(h.objs, h.n_objs);
     mproc_entry_fn fn = mproc_entry_find(h.entry);
     if (fn == NULL) {
         fprintf(stderr, "mproc: no entry point named \"%s\" in this program\n", h.entry);

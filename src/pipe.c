@@ -45,6 +45,7 @@
 #include "linux/sock.h"
 #include "pipe_internal.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -743,6 +744,23 @@ int mproc_pipe_set_max_msg(mproc_pipe *p, size_t max)
     if (p == NULL || max == 0 || max > SIZE_MAX / 2)
         return MPROC_EINVAL;
     p->max_msg = max;
+    return 0;
+}
+
+int mproc__pipe_handover(const mproc_pipe *p, int *fd_out, bool *can_send, bool *can_recv)
+{
+    if (p == NULL)
+        return MPROC_EINVAL;
+    /* What this handle holds would be lost to the child, and the stream
+     * it reads would start in the middle of a frame. */
+    if (p->rpos != p->rend || p->pending || p->fdq != NULL || p->sbuf != NULL)
+        return MPROC_EBUSY;
+    int fd = fcntl(p->fd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return mproc__err();
+    *fd_out = fd;
+    *can_send = p->can_send;
+    *can_recv = p->can_recv;
     return 0;
 }
 

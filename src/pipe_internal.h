@@ -10,4 +10,10 @@ struct mproc_pipe;
  * blocking mode. Takes ownership of fd only on success. */
 int mproc__pipe_wrap(int fd, bool can_send, bool can_recv, struct mproc_pipe **out);
 
+/* mproc__pipe_handover - for a spawned child: a new close-on-exec
+ * descriptor of the end's socket and its directions. MPROC_EBUSY if the
+ * handle holds received bytes or descriptors not handed out yet, or the
+ * unsent rest of a frame. */
+int mproc__pipe_handover(const struct mproc_pipe *p, int *fd_out, bool *can_send, bool *can_recv);
+
 #endif

@@ -250,11 +250,14 @@ _Noreturn void mproc__child_exit(int rc)
 static int check_opts(mproc_fn fn, const struct mproc_process_opts *o)
 {
     if (o->start_method == MPROC_START_FORK) {
-        if (fn == NULL)
+        /* A forked child inherits the objects themselves. */
+        if (fn == NULL || o->n_objects > 0)
             return MPROC_EINVAL;
         return 0;
     }
     if (o->start_method != MPROC_START_SPAWN || fn != NULL || o->entry == NULL)
+        return MPROC_EINVAL;
+    if ((o->n_objects > 0 && o->objects == NULL) || o->n_objects > MPROC_SPAWN_MAX_OBJECTS)
         return MPROC_EINVAL;
     if (o->arg_len > 0 && o->arg == NULL)
         return MPROC_EINVAL;
@@ -284,7 +287,15 @@ static int start_spawn(struct mproc_process *p, const struct mproc_process_opts 
     const char *argv0 = mproc__saved_argv0();
     if (argv0 == NULL)
         argv0 = program_invocation_name;
-    return mproc__spawn_start(&h, argv0, pid_out);
+    struct mproc__handoff_obj objs[MPROC_SPAWN_MAX_OBJECTS];
+    int rc = mproc__handover_collect(o->objects, o->n_objects, objs);
+    if (rc < 0)
+        return rc;
+    h.objs = objs;
+    h.n_objs = o->n_objects;
+    rc = mproc__spawn_start(&h, argv0, pid_out);
+    mproc__handover_release(objs, o->n_objects);
+    return rc;
 }
 
 MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,

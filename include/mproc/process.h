@@ -9,8 +9,10 @@
  *    in the child then — the same rule as for fork itself).
  *  - MPROC_START_SPAWN: re-executes the program (/proc/self/exe) and runs an
  *    entry point registered under a name with MPROC_ENTRY(). The argument
- *    bytes are copied to the child. Safe with threads; needs the program to
- *    call mproc_main() at the top of main().
+ *    bytes are copied to the child, and Queues, Pipe ends, shared memory and
+ *    sync objects can be handed to it (see "Objects handed to a spawned
+ *    child" below). Safe with threads; needs the program to call
+ *    mproc_main() at the top of main().
  *
  * Waiting uses pidfds: no SIGCHLD handler is ever installed, and mproc never
  * reaps a child it did not start. Every process started here is reaped by
@@ -26,7 +28,8 @@
  *
  * Across fork: a handle belongs to the process that started the child; in a
  * forked grandchild it is inert (every call returns MPROC_ENOTCHILD).
- * Across exec: the pidfd is close-on-exec, the child keeps running.
+ * Across exec: the pidfd is close-on-exec, the child keeps running. A spawned
+ * child gets only the descriptors of the objects handed to it.
  */
 #ifndef MPROC_PROCESS_H
 #define MPROC_PROCESS_H
@@ -38,6 +41,7 @@ extern "C" {
 #endif
 
 typedef struct mproc_process mproc_process;
+struct mproc_object;
 
 /* A function run in a child. Its return value is the child's exit code
  * (0..255). */
@@ -56,19 +60,37 @@ struct mproc_process_opts {
     const char *entry; /* spawn: the registered entry name */
     const void *arg;   /* spawn: argument bytes copied to the child */
     size_t arg_len;
+    /* spawn: objects handed to the child (see "Objects handed to a spawned
+     * child" below); the child gets them with mproc_arg_<kind>(i, ...). */
+    const struct mproc_object *objects;
+    size_t n_objects;
 };
 
 /* mproc_process_start - start a child running fn(arg) (fork method), or the
- * entry opts->entry with opts->arg bytes (spawn method; fn must be NULL
- * then). opts may be NULL (fork, not a daemon). Does not block beyond the
- * fork or exec itself.
+ * entry opts->entry with opts->arg bytes and the objects opts->objects
+ * (spawn method; fn must be NULL then). opts may be NULL (fork, not a
+ * daemon). Does not block beyond the fork or exec itself.
  * Returns 0 and a handle in *out; MPROC_EINVAL (NULL out, NULL fn for fork,
  * fn given for spawn, bad method, NULL arg with arg_len > 0, spawn in a
  * program whose main() did not call mproc_main(): the copy would run main()
- * from the top), MPROC_ENOENTRY (spawn: name not registered in this
- * program), MPROC_ENAMETOOLONG (name over 63 bytes), MPROC_EMSGSIZE (spawn
- * argument over 1 GiB), MPROC_EAGAIN / MPROC_ENOMEM / MPROC_EMFILE (no more
- * processes, memory or descriptors). Nothing is left behind on failure. */
+ * from the top; objects given to a fork start, NULL objects with
+ * n_objects > 0, more than MPROC_SPAWN_MAX_OBJECTS, an unknown kind, a NULL
+ * pointer, a sync object that is not standalone, an Array of more than one
+ * element given as MPROC_OBJ_VALUE), MPROC_EBUSY (a handed
+ * Pipe end holds received data not yet read, or the unsent rest of a
+ * message), MPROC_ENOENT (a handed named sync object, Value or Array whose
+ * name was unlinked or now names another object), MPROC_ENOENTRY (spawn:
+ * name not registered in this program), MPROC_ENAMETOOLONG (name over 63
+ * bytes), MPROC_EMSGSIZE (spawn argument over 1 GiB), MPROC_EAGAIN /
+ * MPROC_ENOMEM / MPROC_EMFILE (no more processes, memory or descriptors).
+ * Nothing is left behind on failure.
+ *
+ * Always check the result before using *out: on failure *out is not
+ * written.
+ *
+ *     mproc_process *p;
+ *     int rc = mproc_process_start(&p, work, NULL, NULL);
+ *     if (rc < 0) { fprintf(stderr, "start: %s\n", mproc_strerror(rc)); return 1; } */
 MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
                                   const struct mproc_process_opts *opts);
 
@@ -161,6 +183,117 @@ MPROC_API mproc_entry_fn mproc_entry_find(const char *name);
         (void)mproc_entry_register(name_str, fn);                                                  \
     }
 #define MPROC_ENTRY(fn) MPROC_ENTRY_NAMED(#fn, fn)
+
+/* Objects handed to a spawned child -------------------------------------------
+ * A forked child inherits the parent's objects. A spawned child is a fresh
+ * run of the program, so the objects it should share are handed to it in the
+ * start call, the way Python passes a Queue to a spawn Process:
+ *
+ *     struct mproc_object objs[] = {{MPROC_OBJ_QUEUE, q}, {MPROC_OBJ_LOCK, lock}};
+ *     struct mproc_process_opts o = {.start_method = MPROC_START_SPAWN,
+ *                                    .entry = "worker",
+ *                                    .objects = objs, .n_objects = 2};
+ *     rc = mproc_process_start(&p, NULL, NULL, &o);
+ *
+ *     static int worker(const void *arg, size_t len)   // in the child
+ *     {
+ *         mproc_queue *q; mproc_lock *lock;
+ *         if (mproc_arg_queue(0, &q) < 0 || mproc_arg_lock(1, &lock) < 0)
+ *             return 1;
+ *         ...
+ *         mproc_lock_close(lock); mproc_queue_close(q);
+ *         return 0;
+ *     }
+ *
+ * Kinds and what `ptr` points to: MPROC_OBJ_QUEUE (mproc_queue *),
+ * MPROC_OBJ_PIPE (mproc_pipe *, one end), MPROC_OBJ_SHM (mproc_shm *),
+ * MPROC_OBJ_LOCK, _RLOCK, _SEM, _COND, _EVENT, _BARRIER (a standalone
+ * object from mproc_<kind>_create or _open; an object placed in your own
+ * memory travels with that memory, e.g. inside a handed mproc_shm),
+ * MPROC_OBJ_VALUE (mproc_value *), MPROC_OBJ_ARRAY (mproc_array *).
+ * Anonymous and named objects both work.
+ *
+ * How: each object travels as a file descriptor. The start call duplicates
+ * the object's descriptor (a named sync object, Value or Array is opened
+ * again by its name and checked to be the very same object), and only the
+ * new child inherits the copies: they stay close-on-exec for every other
+ * child, even one started at the same moment by another thread. The child
+ * validates each one as mproc_<kind>_open would (magic, version, kind,
+ * sizes) when it asks for it.
+ *
+ * The parent keeps its own handles and may go on using them. A Pipe end
+ * is shared by both processes afterwards (use it from one at a time); an
+ * end that holds data it received but has not handed out yet, or the rest
+ * of a message whose send timed out, is refused with MPROC_EBUSY: that
+ * data lives in the parent's handle.
+ *
+ * Cost: an anonymous standalone sync object, Value or Array keeps its
+ * descriptor open (close-on-exec) while this process has it, so that it can
+ * be handed on; named ones do not hold a descriptor. */
+
+enum mproc_object_kind {
+    MPROC_OBJ_QUEUE = 1,
+    MPROC_OBJ_PIPE,
+    MPROC_OBJ_SHM,
+    MPROC_OBJ_LOCK,
+    MPROC_OBJ_RLOCK,
+    MPROC_OBJ_SEM,
+    MPROC_OBJ_COND,
+    MPROC_OBJ_EVENT,
+    MPROC_OBJ_BARRIER,
+    MPROC_OBJ_VALUE,
+    MPROC_OBJ_ARRAY,
+};
+
+/* One handed object: its kind and the parent's handle or pointer. */
+struct mproc_object {
+    int kind;
+    const void *ptr;
+};
+
+struct mproc_queue;
+struct mproc_pipe;
+struct mproc_shm;
+struct mproc_lock;
+struct mproc_rlock;
+struct mproc_sem;
+struct mproc_cond;
+struct mproc_event;
+struct mproc_barrier;
+struct mproc_value;
+struct mproc_array;
+
+/* Most objects one start call may hand over. */
+#define MPROC_SPAWN_MAX_OBJECTS 64
+
+/* mproc_arg_count - the number of objects handed to this process by the
+ * spawn start call that started it; 0 in any other process. */
+MPROC_API int mproc_arg_count(void);
+
+/* mproc_arg_kind - the kind (enum mproc_object_kind) of handed object i, or
+ * MPROC_ERANGE if i >= mproc_arg_count(). */
+MPROC_API int mproc_arg_kind(size_t i);
+
+/* mproc_arg_<kind> - attach to handed object i. Each call gives a new
+ * handle (or pointer) that the caller owns and releases with the kind's
+ * own close call (mproc_queue_close, mproc_pipe_close, mproc_lock_close,
+ * ...), exactly as if it had been opened. Does not block.
+ * Returns 0 and *out; MPROC_EINVAL (NULL out), MPROC_ERANGE (i >=
+ * mproc_arg_count(), also in a process that was not spawned),
+ * MPROC_EFOREIGN (object i is of another kind, or not an mproc object),
+ * MPROC_EVERSION, MPROC_ECORRUPT (the segment fails validation),
+ * MPROC_ENOMEM / MPROC_EMFILE. Nothing is written to *out on failure. */
+MPROC_API int mproc_arg_queue(size_t i, struct mproc_queue **out);
+MPROC_API int mproc_arg_pipe(size_t i, struct mproc_pipe **out);
+MPROC_API int mproc_arg_shm(size_t i, struct mproc_shm **out);
+MPROC_API int mproc_arg_lock(size_t i, struct mproc_lock **out);
+MPROC_API int mproc_arg_rlock(size_t i, struct mproc_rlock **out);
+MPROC_API int mproc_arg_sem(size_t i, struct mproc_sem **out);
+MPROC_API int mproc_arg_cond(size_t i, struct mproc_cond **out);
+MPROC_API int mproc_arg_event(size_t i, struct mproc_event **out);
+MPROC_API int mproc_arg_barrier(size_t i, struct mproc_barrier **out);
+MPROC_API int mproc_arg_value(size_t i, struct mproc_value **out);
+MPROC_API int mproc_arg_array(size_t i, struct mproc_array **out);
 
 /* mproc_main - call first in main() of any program that uses the spawn
  * start method (or a pool started with it, or the MPI backend). In a normal

@@ -47,7 +47,11 @@
  * Fork: a child inherits the mappings, so in-place and anonymous objects are
  * shared with it. A lock held by the parent is held by the parent's thread,
  * not by the child. Exec: anonymous objects are gone from the new image
- * (their fds are close-on-exec); named objects can be opened again.
+ * (their fds are close-on-exec); named objects can be opened again. A child
+ * started by the spawn method can be handed standalone objects, Values and
+ * Arrays, anonymous or named, in the start call (see mproc/process.h,
+ * "Objects handed to a spawned child"); an anonymous standalone object keeps
+ * its descriptor open (close-on-exec) for that until it is closed.
  *
  * Death: see each primitive. In short: a lock whose owner died is handed to
  * the next acquirer with MPROC_EOWNERDEAD; a tracked semaphore gets the units

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 struct mproc__deadline;
+struct mproc_object;
 
 /* pidfd.c ---------------------------------------------------------------------*/
 
@@ -56,6 +57,18 @@ _Noreturn void mproc__child_exit_group(int status);
 #define MPROC__PROC_NAME_MAX 63
 #define MPROC__SPAWN_ARG_MAX ((size_t)1 << 30)
 
+/* One object handed to the child: its kind (enum mproc_object_kind), flags
+ * (a Pipe end: MPROC__OBJ_SEND | MPROC__OBJ_RECV; else 0) and the
+ * descriptor, at the same number in parent and child. */
+#define MPROC__OBJ_SEND 1u
+#define MPROC__OBJ_RECV 2u
+struct mproc__handoff_obj {
+    uint32_t kind;
+    uint32_t flags;
+    int32_t fd;
+    uint32_t reserved;
+};
+
 struct mproc__handoff {
     char entry[MPROC__ENTRY_NAME_MAX + 1];
     char name[MPROC__PROC_NAME_MAX + 1];
@@ -64,6 +77,10 @@ struct mproc__handoff {
     uint64_t pstart;
     void *arg; /* malloc'ed (NULL when arg_len == 0): the child owns it */
     size_t arg_len;
+    /* parent: the caller's array; child: malloc'ed, owned by the child.
+     * The child's descriptors are close-on-exec again when it gets them. */
+    struct mproc__handoff_obj *objs;
+    size_t n_objs;
 };
 
 /* mproc__entry_name_ok - whether s[0..len) is all [A-Za-z0-9_.-] (the
@@ -77,6 +94,17 @@ int mproc__spawn_start(const struct mproc__handoff *h, const char *argv0, pid_t 
  * 1 and *h (the caller frees h->arg) when it is, or a negative code for a
  * broken hand-over. Removes MPROC_SPAWN from the environment either way. */
 int mproc__spawn_receive(struct mproc__handoff *h);
+
+/* handover.c ---------------------------------------------------------------------
+ * Objects handed to a spawned child (the mproc_arg_* calls).
+ * collect: the parent's side, before the spawn: fills objs[0..n) with a new
+ * close-on-exec descriptor per object (closed by release, also on
+ * failure of collect itself). adopt: the child's side, in mproc_main: takes
+ * the validated table for mproc_arg_*. */
+int mproc__handover_collect(const struct mproc_object *in, size_t n,
+                            struct mproc__handoff_obj *objs);
+void mproc__handover_release(struct mproc__handoff_obj *objs, size_t n);
+void mproc__handover_adopt(struct mproc__handoff_obj *objs, size_t n);
 
 /* cpu.c -------------------------------------------------------------------------*/
 

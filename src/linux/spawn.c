@@ -1,5 +1,5 @@
 /* linux/spawn.c - the spawn start method: re-execute this program and hand
- * the child its entry point, name and argument bytes.
+ * the child its entry point, name, argument bytes and objects.
  *
  * Hand-over
  * ---------
@@ -10,18 +10,25 @@
  *   entry[entry_len]     registered entry name (1..63 bytes, no NUL)
  *   name[name_len]       process name (0..63 bytes, no NUL)
  *   arg[arg_len]         the argument bytes (at most MPROC__SPAWN_ARG_MAX)
+ *   objs[n_objs]         handed objects: kind, flags, descriptor number
+ *                        (at most MPROC_SPAWN_MAX_OBJECTS)
  *
  * /proc/self/exe is started with posix_spawn(). The memfd is close-on-exec
  * like every mproc fd; a dup2 file action onto its own number clears that
  * flag in this one child only (glibc >= 2.29), so a child forked meanwhile
  * by another thread never inherits it. Its number and the parent's pid go in
- * the environment as MPROC_SPAWN="<fd>:<ppid>".
+ * the environment as MPROC_SPAWN="<fd>:<ppid>". The descriptors of handed
+ * objects (fresh close-on-exec copies made for this start) travel the same
+ * way, each at its own number.
  *
  * The child (mproc_main -> mproc__spawn_receive) trusts nothing: the
  * variable is parsed strictly, the fd must be a sealed regular file whose
  * size equals the header plus the three lengths, each length is bounded, the
  * parent pid must agree with the variable, names must be printable
- * [A-Za-z0-9_.-]. The variable is removed before the entry runs, so the
+ * [A-Za-z0-9_.-], each object's kind and flags must be known and its
+ * descriptor open, of the right type (a socket for a Pipe end, a regular
+ * file otherwise) and not the record's own; the child sets close-on-exec on
+ * them again so its own spawned children do not inherit them. The variable is removed before the entry runs, so the
  * entry's own children do not mistake themselves for spawned ones.
  *
  * The child starts with an empty signal mask (not whatever the spawning
@@ -47,7 +54,7 @@
 extern char **environ;
 
 #define HANDOFF_MAGIC 0x4e505348u /* "HSPN" */
-#define HANDOFF_VERSION 1u
+#define HANDOFF_VERSION 2u
 
 struct handoff_hdr {
     uint32_t magic;
@@ -58,6 +65,8 @@ struct handoff_hdr {
     int32_t ppid;
     int32_t daemon;
     uint64_t pstart;
+    uint32_t n_objs;
+    uint32_t reserved;
 };
 
 static int write_all(int fd, const void *buf, size_t len, off_t off)
@@ -107,6 +116,7 @@ static int write_record(const struct mproc__handoff *h, int *fd_out)
         .ppid = h->ppid,
         .daemon = h->daemon,
         .pstart = h->pstart,
+        .n_objs = (uint32_t)h->n_objs,
     };
     int fd = memfd_create("mproc-spawn", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0)
@@ -121,6 +131,8 @@ static int write_record(const struct mproc__handoff *h, int *fd_out)
     int rc = write_all(fd, head, head_len, 0);
     if (rc == 0 && h->arg_len > 0)
         rc = write_all(fd, h->arg, h->arg_len, (off_t)head_len);
+    if (rc == 0 && h->n_objs > 0)
+        rc = write_all(fd, h->objs, h->n_objs * sizeof *h->objs, (off_t)(head_len + h->arg_len));
     if (rc == 0 &&
         fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
         rc = mproc__err();
@@ -183,6 +195,9 @@ int mproc__spawn_start(const struct mproc__handoff *h, const char *argv0, pid_t 
     if ((rc = -posix_spawnattr_init(&attr)) != 0)
         goto out;
     attr_ok = true;
+    for (size_t i = 0; i < h->n_objs; i++)
+        if ((rc = -posix_spawn_file_actions_adddup2(&fa, h->objs[i].fd, h->objs[i].fd)) != 0)
+            goto out;
     if ((rc = -posix_spawn_file_actions_adddup2(&fa, fd, fd)) != 0 ||
         (rc = -posix_spawnattr_setsigmask(&attr, &none)) != 0 ||
         (rc = -posix_spawnattr_setsigdefault(&attr, &reset)) != 0 ||
@@ -241,6 +256,23 @@ static bool printable(const char *s, size_t len)
     return true;
 }
 
+/* A handed object as the record describes it: a known kind, known flags,
+ * and a descriptor this process really has, of the right type, that is not
+ * the record's own. Its close-on-exec flag is set again. */
+static int check_obj(const struct mproc__handoff_obj *o, int record_fd)
+{
+    struct stat st;
+    bool pipe = o->kind == MPROC_OBJ_PIPE;
+    if (o->kind < MPROC_OBJ_QUEUE || o->kind > MPROC_OBJ_ARRAY || o->reserved != 0 ||
+        (pipe ? (o->flags & ~(MPROC__OBJ_SEND | MPROC__OBJ_RECV)) != 0 || o->flags == 0
+              : o->flags != 0) ||
+        o->fd < 0 || o->fd == record_fd || fstat(o->fd, &st) != 0 ||
+        (pipe ? !S_ISSOCK(st.st_mode) : !S_ISREG(st.st_mode)) ||
+        fcntl(o->fd, F_SETFD, FD_CLOEXEC) != 0)
+        return MPROC_EPROTO;
+    return 0;
+}
+
 static int read_record(int fd, pid_t ppid, struct mproc__handoff *h)
 {
     struct stat st;
@@ -264,7 +296,9 @@ static int read_record(int fd, pid_t ppid, struct mproc__handoff *h)
         return MPROC_EPROTO;
     if (hdr.entry_len < 1 || hdr.entry_len > MPROC__ENTRY_NAME_MAX ||
         hdr.name_len > MPROC__PROC_NAME_MAX || hdr.arg_len > MPROC__SPAWN_ARG_MAX ||
-        (uint64_t)file_size != sizeof hdr + hdr.entry_len + hdr.name_len + hdr.arg_len ||
+        hdr.n_objs > MPROC_SPAWN_MAX_OBJECTS ||
+        (uint64_t)file_size != sizeof hdr + hdr.entry_len + hdr.name_len + hdr.arg_len +
+                                   (uint64_t)hdr.n_objs * sizeof(struct mproc__handoff_obj) ||
         hdr.ppid != ppid || (hdr.daemon != 0 && hdr.daemon != 1))
         return MPROC_EPROTO;
     /* The sizes add up to the file size, so entry and name are in head. */
@@ -287,6 +321,21 @@ static int read_record(int fd, pid_t ppid, struct mproc__handoff *h)
         }
     }
     h->arg_len = hdr.arg_len;
+    if (hdr.n_objs > 0) {
+        off_t off = (off_t)(sizeof hdr + hdr.entry_len + hdr.name_len + hdr.arg_len);
+        h->objs = calloc(hdr.n_objs, sizeof *h->objs);
+        rc = h->objs ? read_all(fd, h->objs, hdr.n_objs * sizeof *h->objs, off) : MPROC_ENOMEM;
+        for (uint32_t i = 0; rc == 0 && i < hdr.n_objs; i++)
+            rc = check_obj(&h->objs[i], fd);
+        if (rc < 0) {
+            free(h->objs);
+            free(h->arg);
+            h->objs = NULL;
+            h->arg = NULL;
+            return rc;
+        }
+        h->n_objs = hdr.n_objs;
+    }
     h->daemon = hdr.daemon;
     h->ppid = hdr.ppid;
     h->pstart = hdr.pstart;

@@ -69,6 +69,30 @@ int mproc__sync_unlink(const char *name, unsigned kind);
 /* Undo a create that failed before publish. */
 void mproc__sync_discard(void *obj, size_t size);
 
+/* mproc__sync_from_fd - map a standalone object of `kind` and `size` from a
+ * descriptor handed to a spawned child (takes a dup of fd). */
+int mproc__sync_from_fd(void **out, int fd, unsigned kind, size_t size);
+
+/* The kept table (standalone.c): how a mapped segment can be handed to a
+ * spawned child. keep records the segment mapped at `map` and takes fd:
+ * an anonymous one (name NULL or "") keeps it, a named one closes it after
+ * noting its file's identity. On failure fd is closed too. forget drops
+ * the record (and closes a kept fd). handover_fd gives a new close-on-exec
+ * descriptor of the segment: MPROC_EINVAL if map is not in the table,
+ * MPROC_ENOENT if a named one's name no longer leads to that same file.
+ * mproc__sync_handover does the same for a standalone object of `kind`. */
+int mproc__sync_keep(const void *map, int fd, const char *name);
+void mproc__sync_forget(const void *map);
+int mproc__sync_handover_fd(const void *map, int *fd_out);
+int mproc__sync_handover(const void *obj, unsigned kind, size_t size, int *fd_out);
+
+/* Values and Arrays (value.c) handed to a spawned child: from_fd maps one
+ * (validated as mproc_array_open does), handover gives a new close-on-exec
+ * descriptor of it (codes as mproc__sync_handover_fd), len its length. */
+int mproc__array_from_fd(mproc_array **out, int fd);
+int mproc__array_handover(const mproc_array *a, int *fd_out);
+size_t mproc__array_len(const mproc_array *a);
+
 /* open / close / unlink of a standalone object of public type `type`. */
 #define MPROC__SYNC_OPEN_CLOSE(pfx, type, kind)                                                    \
     MPROC_API int pfx##_open(type **out, const char *name)                                         \

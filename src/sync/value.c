@@ -71,14 +71,22 @@ static bool type_is_float(mproc_type t)
     return t == MPROC_TYPE_F32 || t == MPROC_TYPE_F64;
 }
 
-static void array_adopt(mproc_array *a, struct mproc__seg *seg)
+/* Takes the mapping and the descriptor (kept for a hand-over to a spawned
+ * child, see standalone.c). On failure the segment is unmapped, its name
+ * left to the caller. */
+static int array_adopt(mproc_array *a, struct mproc__seg *seg, const char *name)
 {
+    int rc = mproc__sync_keep(seg->hdr, seg->fd, name);
+    seg->fd = -1;
+    if (rc < 0) {
+        munmap(seg->hdr, seg->map_size);
+        return rc;
+    }
     a->h = seg->body;
     a->data = (char *)seg->body + VALUE_HDR;
     a->map = seg->hdr;
     a->map_size = seg->map_size;
-    close(seg->fd);
-    seg->fd = -1;
+    return 0;
 }
 
 MPROC_API int mproc_array_create(mproc_array **out, mproc_type type, size_t n, const char *name,
@@ -105,13 +113,20 @@ MPROC_API int mproc_array_create(mproc_array **out, mproc_type type, size_t n, c
     h->flags = flags;
     h->n = n;
     mproc__seg_publish(&seg);
-    array_adopt(a, &seg);
+    if ((rc = array_adopt(a, &seg, name ? seg.name : NULL)) < 0) {
+        if (name)
+            mproc__shm_unlink(seg.name);
+        free(a);
+        return rc;
+    }
     a->n = n;
     a->type = type;
     a->flags = flags;
     *out = a;
     return 0;
 }
+
+static int array_attach(mproc_array **out, struct mproc__seg *seg, const char *name);
 
 MPROC_API int mproc_array_open(mproc_array **out, const char *name)
 {
@@ -124,25 +139,54 @@ MPROC_API int mproc_array_open(mproc_array **out, const char *name)
     rc = mproc__seg_open(&seg, name, MPROC__SEG_VALUE);
     if (rc < 0)
         return rc;
-    struct value_hdr *h = seg.body;
+    return array_attach(out, &seg, name);
+}
+
+int mproc__array_from_fd(mproc_array **out, int fd)
+{
+    struct mproc__seg seg;
+    int rc = mproc__seg_from_fd(&seg, fd, MPROC__SEG_VALUE);
+    if (rc < 0)
+        return rc;
+    return array_attach(out, &seg, NULL);
+}
+
+int mproc__array_handover(const mproc_array *a, int *fd_out)
+{
+    return a ? mproc__sync_handover_fd(a->map, fd_out) : MPROC_EINVAL;
+}
+
+size_t mproc__array_len(const mproc_array *a)
+{
+    return a->n;
+}
+
+/* Validate the header of a mapped value segment and make a handle of it. */
+static int array_attach(mproc_array **out, struct mproc__seg *seg, const char *name)
+{
+    int rc;
+    struct value_hdr *h = seg->body;
     /* Each field is read once: a peer may rewrite them after the check. */
-    uint32_t type = seg.body_size >= VALUE_HDR ? *(volatile uint32_t *)&h->type : 0;
-    size_t es = seg.body_size >= VALUE_HDR ? mproc_type_size((mproc_type)type) : 0;
+    uint32_t type = seg->body_size >= VALUE_HDR ? *(volatile uint32_t *)&h->type : 0;
+    size_t es = seg->body_size >= VALUE_HDR ? mproc_type_size((mproc_type)type) : 0;
     uint64_t n = es ? *(volatile uint64_t *)&h->n : 0;
     uint32_t flags = es ? h->flags : 0;
-    if (es == 0 || n == 0 || (flags & ~MPROC_VALUE_RAW) || n > (seg.body_size - VALUE_HDR) / es) {
-        mproc__seg_close(&seg, false);
+    if (es == 0 || n == 0 || (flags & ~MPROC_VALUE_RAW) || n > (seg->body_size - VALUE_HDR) / es) {
+        mproc__seg_close(seg, false);
         return MPROC_ECORRUPT;
     }
     mproc_array *a = calloc(1, sizeof *a);
     if (!a) {
-        mproc__seg_close(&seg, false);
+        mproc__seg_close(seg, false);
         return MPROC_ENOMEM;
     }
     a->type = (mproc_type)type;
     a->n = (size_t)n;
     a->flags = flags;
-    array_adopt(a, &seg);
+    if ((rc = array_adopt(a, seg, name)) < 0) {
+        free(a);
+        return rc;
+    }
     *out = a;
     return 0;
 }
@@ -151,6 +195,7 @@ MPROC_API int mproc_array_close(mproc_array *a)
 {
     if (!a)
         return MPROC_EINVAL;
+    mproc__sync_forget(a->map);
     munmap(a->map, a->map_size);
     free(a);
     return 0;
