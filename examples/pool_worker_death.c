@@ -103,10 +103,9 @@ int main(void)
            (long long)out[VICTIM]);
     ok &= rc == 0 && out[VICTIM] == VICTIM * VICTIM;
 
-    /* pool API */
-    mproc_pool_close(pool);
+    mproc_pool_shutdown(pool);
     mproc_pool_join(pool, MPROC_FOREVER);
-    mproc_pool_free(pool);
+    mproc_pool_close(pool);
     mproc_value_close(killed);
     return ok ? 0 : 1;
 }
