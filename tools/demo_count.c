@@ -93,16 +93,9 @@ static int two_processes(mproc_queue *q, long long total_n, long long *total)
             *total += c;
     }
     for (int i = 0; i < 2; i++) {
-<<<<<<< HEAD
-        struct mproc_exit st;
-        if (p[i] && (mproc_process_join(p[i], MPROC_FOREVER, &st) != 0 || !st.exited || st.code))
-            rc = -1;
-        mproc_process_close(p[i]);
-=======
         int jrc = p[i] ? join_free(p[i]) : 0;
         if (rc == 0)
             rc = jrc;
->>>>>>> h-cli
     }
     return rc;
 }
