@@ -124,11 +124,26 @@ MPROC_API int mproc_lock_consistent(mproc_lock *l);
 /* mproc_lock_held - 1 if the calling thread owns *l, 0 if not. */
 MPROC_API int mproc_lock_held(const mproc_lock *l);
 
-/* Standalone locks (see "Two ways" above). create: 0, MPROC_EEXIST,
- * MPROC_EINVAL / MPROC_ENAMETOOLONG (bad name), MPROC_ENOMEM, MPROC_ENOSPC.
- * open: 0, MPROC_ENOENT, MPROC_EACCES, MPROC_EFOREIGN, MPROC_EVERSION,
- * MPROC_ECORRUPT. close: 0, or MPROC_EINVAL if l is not a standalone lock.
- * unlink: 0, MPROC_ENOENT. The same four calls exist for every primitive. */
+/* Standalone locks (see "Two ways" above). The same four calls, with the
+ * same codes, exist for every primitive (rlock, sem, cond, event, barrier).
+ * create: 0, MPROC_EEXIST, MPROC_EINVAL (NULL out, bad name),
+ *   MPROC_ENAMETOOLONG, MPROC_ENOMEM, MPROC_ENOSPC, MPROC_EMFILE,
+ *   MPROC_ENFILE.
+ * open: 0, MPROC_EINVAL (NULL out, NULL or bad name), MPROC_ENAMETOOLONG,
+ *   MPROC_ENOENT, MPROC_EACCES (not a regular file of ours: a directory, a
+ *   symlink, another owner), MPROC_EFOREIGN (not an mproc object of this
+ *   kind), MPROC_EVERSION, MPROC_ECORRUPT (sizes disagree; the creator died
+ *   before finishing; zero-filled with no creator), MPROC_EAGAIN (its
+ *   creator is alive and still initialising it after MPROC_OPEN_WAIT_MS:
+ *   open waits that long at most, see "Opening a named object" in common.h),
+ *   MPROC_ENOMEM, MPROC_EMFILE, MPROC_ENFILE.
+ * close: 0; MPROC_EBADF if already closed (a second close never crashes
+ *   while the closed object is in the library's quarantine, see common.h);
+ *   MPROC_EINVAL if l is not a standalone object of this kind. Using the
+ *   pointer after close is undefined (it may reach a private page).
+ * unlink: 0, MPROC_EINVAL / MPROC_ENAMETOOLONG (bad name), MPROC_ENOENT,
+ *   MPROC_EACCES, MPROC_EFOREIGN (another kind of object: left in place),
+ *   MPROC_EMFILE, MPROC_ENFILE, MPROC_ENOMEM. */
 MPROC_API int mproc_lock_create(mproc_lock **out, const char *name);
 MPROC_API int mproc_lock_open(mproc_lock **out, const char *name);
 MPROC_API int mproc_lock_close(mproc_lock *l);
@@ -172,13 +187,19 @@ MPROC_API int mproc_rlock_unlink(const char *name);
  *   MPROC_SEM_BOUNDED  a BoundedSemaphore: release above the initial value
  *                      fails with MPROC_ERANGE (Python's ValueError);
  *   MPROC_SEM_TRACKED  units belong to the process that acquired them: the
- *                      semaphore keeps a table of {pid, start time, units}
- *                      (MPROC_SEM_TRACK_MAX processes), a release must come
+ *                      semaphore keeps a table of {pid, start time, units},
+ *                      a release must come
  *                      from a process that holds a unit (else
  *                      MPROC_ENOTOWNER), and when a holder dies its units
  *                      come back: a waiter notices within MPROC_SYNC_SLICE_MS
  *                      (timeout 0: at once). A process that holds no entry
  *                      and finds the table full gets MPROC_ENOSPC.
+ *                      The table's size: MPROC_SEM_TRACK_MAX (14) processes
+ *                      for a semaphore placed with mproc_sem_init (it must
+ *                      fit sizeof(mproc_sem)); MPROC_SEM_TRACK_MAX_NAMED
+ *                      (246) for one made by mproc_sem_create (its segment
+ *                      page holds the larger table). A process holds its
+ *                      entry from its first acquire until it dies.
  * Untracked (the default, and all-zero memory): units held by a process that
  * dies are lost, as with POSIX and Python semaphores. */
 typedef struct mproc_sem {
@@ -187,6 +208,7 @@ typedef struct mproc_sem {
 #define MPROC_SEM_BOUNDED 0x1u
 #define MPROC_SEM_TRACKED 0x2u
 #define MPROC_SEM_TRACK_MAX 14
+#define MPROC_SEM_TRACK_MAX_NAMED 246
 #define MPROC_SEM_VALUE_MAX 0x7fffffffu
 
 /* mproc_sem_init - value units, flags as above. 0; MPROC_EINVAL for NULL,
@@ -376,8 +398,14 @@ MPROC_API size_t mproc_type_size(mproc_type type);
  * MPROC_ENOSPC. */
 MPROC_API int mproc_array_create(mproc_array **out, mproc_type type, size_t n, const char *name,
                                  unsigned flags);
-/* mproc_array_open - attach to a named array; MPROC_ECORRUPT if its header
- * does not describe a valid array. */
+/* mproc_array_open - attach to a named array. Waits at most
+ * MPROC_OPEN_WAIT_MS for a live creator that is still initialising it. The
+ * codes of the standalone open (see mproc_lock_open), MPROC_ECORRUPT also
+ * if its header does not describe a valid array.
+ * mproc_array_close - 0; MPROC_EINVAL for NULL; MPROC_EBADF if already
+ * closed. Every call below returns MPROC_EBADF (NULL, 0 for those that
+ * return a pointer or a size) on a closed handle.
+ * mproc_array_unlink - the codes of mproc_lock_unlink. */
 MPROC_API int mproc_array_open(mproc_array **out, const char *name);
 MPROC_API int mproc_array_close(mproc_array *a);
 MPROC_API int mproc_array_unlink(const char *name);
@@ -405,7 +433,10 @@ MPROC_API int mproc_array_set_f64(mproc_array *a, size_t i, double v);
  * the new value into *result if not NULL. */
 MPROC_API int mproc_array_add_i64(mproc_array *a, size_t i, int64_t delta, int64_t *result);
 
-/* A Value is an array of one element, with calls of its own. */
+/* A Value is an array of one element, with calls of its own: the same codes
+ * as the array call of the same name (mproc_value_open also MPROC_EFOREIGN
+ * for an array of more than one element; waits like mproc_array_open, at
+ * most MPROC_OPEN_WAIT_MS, for a live creator still initialising it). */
 MPROC_API int mproc_value_create(mproc_value **out, mproc_type type, const char *name,
                                  unsigned flags);
 MPROC_API int mproc_value_open(mproc_value **out, const char *name);
