@@ -349,6 +349,43 @@ MPROC_TEST(contract, standalone_sync_objects_closed_twice_are_ebadf)
     MPROC_ASSERT_RC(mproc_barrier_close(b), MPROC_EBADF);
 }
 
+MPROC_TEST(contract, destroyed_lock_and_rlock_are_ebadf)
+{
+    mproc_lock l = MPROC_LOCK_INITIALIZER;
+    mproc_rlock r = MPROC_RLOCK_INITIALIZER;
+    MPROC_ASSERT_OK(mproc_lock_acquire(&l, 0));
+    MPROC_ASSERT_RC(mproc_lock_destroy(&l), MPROC_EBUSY);
+    MPROC_ASSERT_OK(mproc_lock_release(&l));
+    MPROC_ASSERT_OK(mproc_lock_destroy(&l));
+    MPROC_ASSERT_RC(mproc_lock_destroy(&l), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&l, 0), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_lock_acquire(&l, 100), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_lock_release(&l), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_lock_consistent(&l), MPROC_EBADF);
+    /* init makes it a lock again */
+    MPROC_ASSERT_OK(mproc_lock_init(&l));
+    MPROC_ASSERT_OK(mproc_lock_acquire(&l, 0));
+    MPROC_ASSERT_OK(mproc_lock_release(&l));
+
+    MPROC_ASSERT_OK(mproc_rlock_destroy(&r));
+    MPROC_ASSERT_RC(mproc_rlock_destroy(&r), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_rlock_acquire(&r, 0), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_rlock_release(&r), MPROC_EBADF);
+}
+
+MPROC_TEST(contract, closed_standalone_lock_is_ebadf)
+{
+    mproc_lock *l;
+    mproc_rlock *r;
+    MPROC_ASSERT_OK(mproc_lock_create(&l, NULL));
+    MPROC_ASSERT_OK(mproc_rlock_create(&r, NULL));
+    MPROC_ASSERT_OK(mproc_lock_close(l));
+    MPROC_ASSERT_OK(mproc_rlock_close(r));
+    MPROC_ASSERT_RC(mproc_lock_acquire(l, 0), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_lock_release(l), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_rlock_acquire(r, 0), MPROC_EBADF);
+}
+
 /* Tracked semaphore holders ================================================== */
 
 #define HOLDERS 20

@@ -93,8 +93,12 @@ typedef struct mproc_lock {
  * it). Returns 0, or MPROC_EINVAL for NULL. */
 MPROC_API int mproc_lock_init(mproc_lock *l);
 
-/* mproc_lock_destroy - check that nobody holds *l: 0, MPROC_EBUSY if it is
- * held, MPROC_EINVAL for NULL. The memory may be reused after 0. */
+/* mproc_lock_destroy - end the lock's life if nobody holds it: 0 (from now
+ * on acquire, release and consistent on it return MPROC_EBADF, and a second
+ * destroy does too, until mproc_lock_init; the memory may be reused),
+ * MPROC_EBUSY if it is held, MPROC_EBADF if already destroyed, MPROC_EINVAL
+ * for NULL. A standalone lock that was closed reads as destroyed while the
+ * library keeps its page (see mproc_lock_close). */
 MPROC_API int mproc_lock_destroy(mproc_lock *l);
 
 /* mproc_lock_acquire - take the lock, waiting at most timeout_ms.
@@ -107,18 +111,21 @@ MPROC_API int mproc_lock_destroy(mproc_lock *l);
  *   MPROC_EBUSY            the calling thread already owns it (waiting
  *                          would never end; use mproc_rlock to nest);
  *   MPROC_ENOTRECOVERABLE  the lock was abandoned after an owner death;
+ *   MPROC_EBADF            the lock was destroyed (or closed);
  *   MPROC_EINVAL           NULL, or a bad timeout. */
 MPROC_API int mproc_lock_acquire(mproc_lock *l, int timeout_ms);
 
 /* mproc_lock_release - release the lock; wakes one waiter if any sleeps.
  * Never blocks. 0; MPROC_ENOTOWNER if the calling thread does not own it;
  * MPROC_ENOTRECOVERABLE if the lock was acquired with MPROC_EOWNERDEAD and
- * not marked consistent: it is released and now unusable for everyone. */
+ * not marked consistent: it is released and now unusable for everyone;
+ * MPROC_EBADF if it was destroyed; MPROC_EINVAL for NULL. */
 MPROC_API int mproc_lock_release(mproc_lock *l);
 
 /* mproc_lock_consistent - after MPROC_EOWNERDEAD, declare the protected data
  * repaired. 0; MPROC_ENOTOWNER if the caller does not own the lock;
- * MPROC_EINVAL if the lock is not in the owner-died state. */
+ * MPROC_EINVAL for NULL or if the lock is not in the owner-died state;
+ * MPROC_EBADF if it was destroyed. */
 MPROC_API int mproc_lock_consistent(mproc_lock *l);
 
 /* mproc_lock_held - 1 if the calling thread owns *l, 0 if not. */
@@ -139,8 +146,10 @@ MPROC_API int mproc_lock_held(const mproc_lock *l);
  *   MPROC_ENOMEM, MPROC_EMFILE, MPROC_ENFILE.
  * close: 0; MPROC_EBADF if already closed (a second close never crashes
  *   while the closed object is in the library's quarantine, see common.h);
- *   MPROC_EINVAL if l is not a standalone object of this kind. Using the
- *   pointer after close is undefined (it may reach a private page).
+ *   MPROC_EINVAL if l is not a standalone object of this kind. A closed
+ *   lock or rlock reads as destroyed (MPROC_EBADF from every call) while the
+ *   library keeps its page; other kinds used after close reach a private
+ *   page that no other process sees (undefined: do not).
  * unlink: 0, MPROC_EINVAL / MPROC_ENAMETOOLONG (bad name), MPROC_ENOENT,
  *   MPROC_EACCES, MPROC_EFOREIGN (another kind of object: left in place),
  *   MPROC_EMFILE, MPROC_ENFILE, MPROC_ENOMEM. */
@@ -163,14 +172,18 @@ typedef struct mproc_rlock {
         }                                                                                          \
     }
 
+/* mproc_rlock_init / _destroy - as mproc_lock_init / _destroy (the same
+ * codes; a destroyed rlock answers MPROC_EBADF). */
 MPROC_API int mproc_rlock_init(mproc_rlock *l);
 MPROC_API int mproc_rlock_destroy(mproc_rlock *l);
 /* mproc_rlock_acquire - as mproc_lock_acquire, but the owner nests
- * (MPROC_EOVERFLOW past 2^32-1 levels) instead of getting MPROC_EBUSY. */
+ * (MPROC_EOVERFLOW past 2^32-1 levels) instead of getting MPROC_EBUSY.
+ * Otherwise the codes of mproc_lock_acquire. */
 MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms);
 /* mproc_rlock_release - one level down; frees the lock at depth 0. Codes as
  * mproc_lock_release. */
 MPROC_API int mproc_rlock_release(mproc_rlock *l);
+/* mproc_rlock_consistent - as mproc_lock_consistent. */
 MPROC_API int mproc_rlock_consistent(mproc_rlock *l);
 /* mproc_rlock_depth - how many times the calling thread holds it (0: not). */
 MPROC_API unsigned mproc_rlock_depth(const mproc_rlock *l);

@@ -120,6 +120,12 @@ int mproc__sync_close(void *obj, unsigned kind, size_t size)
     if (magic != MPROC__SEG_MAGIC || h->kind != kind || h->body_size != size)
         return MPROC_EINVAL;
     sync_retire(h, sync_map_size(size));
+    /* A lock (or rlock) used through the stale pointer says MPROC_EBADF
+     * (if the page was kept; otherwise the address is unmapped). */
+    if ((kind == MPROC__SEG_LOCK || kind == MPROC__SEG_RLOCK) &&
+        atomic_load_explicit(&h->magic, memory_order_relaxed) == CLOSED_MAGIC)
+        atomic_store_explicit(&((struct mproc__lk *)obj)->word, MPROC__LK_DESTROYED,
+                              memory_order_release);
     return 0;
 }
 
