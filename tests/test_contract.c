@@ -373,6 +373,22 @@ MPROC_TEST(contract, destroyed_lock_and_rlock_are_ebadf)
     MPROC_ASSERT_RC(mproc_rlock_release(&r), MPROC_EBADF);
 }
 
+MPROC_TEST(contract, destroyed_cond_and_barrier_are_ebadf)
+{
+    mproc_cond c = MPROC_COND_INITIALIZER;
+    mproc_barrier b;
+    MPROC_ASSERT_OK(mproc_cond_destroy(&c));
+    MPROC_ASSERT_RC(mproc_cond_destroy(&c), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_cond_acquire(&c, 0), MPROC_EBADF);
+    MPROC_ASSERT_OK(mproc_barrier_init(&b, 2));
+    MPROC_ASSERT_OK(mproc_barrier_destroy(&b));
+    MPROC_ASSERT_RC(mproc_barrier_destroy(&b), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_barrier_wait(&b, 0), MPROC_EBADF);
+    MPROC_ASSERT_RC(mproc_barrier_parties(&b), MPROC_EBADF);
+    MPROC_ASSERT_OK(mproc_barrier_init(&b, 2));
+    MPROC_ASSERT_RC(mproc_barrier_parties(&b), 2);
+}
+
 MPROC_TEST(contract, closed_standalone_lock_is_ebadf)
 {
     mproc_lock *l;

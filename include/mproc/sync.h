@@ -225,23 +225,31 @@ typedef struct mproc_sem {
 #define MPROC_SEM_VALUE_MAX 0x7fffffffu
 
 /* mproc_sem_init - value units, flags as above. 0; MPROC_EINVAL for NULL,
- * unknown flags or value > MPROC_SEM_VALUE_MAX. */
+ * unknown flags or value > MPROC_SEM_VALUE_MAX. The table of a tracked
+ * semaphore placed this way holds MPROC_SEM_TRACK_MAX (14) processes. */
 MPROC_API int mproc_sem_init(mproc_sem *s, unsigned value, unsigned flags);
 /* mproc_sem_destroy - 0, or MPROC_EBUSY while a waiter sleeps on it (also
- * when one was killed in its sleep, until the next release). */
+ * when one was killed in its sleep, until the next release), MPROC_EINVAL
+ * for NULL. */
 MPROC_API int mproc_sem_destroy(mproc_sem *s);
 /* mproc_sem_acquire - take one unit, waiting at most timeout_ms.
- * Uncontended: one compare-and-swap. 0, MPROC_ETIMEDOUT, MPROC_ENOSPC
- * (tracked, table full), MPROC_EINVAL. */
+ * Uncontended: one compare-and-swap. 0, MPROC_ETIMEDOUT, MPROC_EAGAIN
+ * (timeout 0 and no unit), MPROC_ENOSPC (tracked: the calling process holds
+ * no entry and all MPROC_SEM_TRACK_MAX, or MPROC_SEM_TRACK_MAX_NAMED for a
+ * created semaphore, belong to live processes), MPROC_EINVAL (NULL, bad
+ * timeout). */
 MPROC_API int mproc_sem_acquire(mproc_sem *s, int timeout_ms);
 /* mproc_sem_release - give one unit back and wake one waiter. Never blocks.
  * 0; MPROC_ERANGE (bounded, already at its initial value); MPROC_EOVERFLOW
  * (at MPROC_SEM_VALUE_MAX); MPROC_ENOTOWNER (tracked, the calling process
- * holds no unit). */
+ * holds no unit); MPROC_EINVAL for NULL. */
 MPROC_API int mproc_sem_release(mproc_sem *s);
 /* mproc_sem_value - the units available now (a snapshot), or MPROC_EINVAL. */
 MPROC_API int mproc_sem_value(const mproc_sem *s);
-/* create: value and flags as for init. */
+/* create: value and flags as for init; the codes of mproc_lock_create, and
+ * MPROC_EINVAL for bad flags or value. A tracked semaphore made here holds
+ * MPROC_SEM_TRACK_MAX_NAMED (246) processes. open, close, unlink: as for
+ * locks (mproc_lock_open ...). */
 MPROC_API int mproc_sem_create(mproc_sem **out, const char *name, unsigned value, unsigned flags);
 MPROC_API int mproc_sem_open(mproc_sem **out, const char *name);
 MPROC_API int mproc_sem_close(mproc_sem *s);
@@ -263,8 +271,11 @@ typedef struct mproc_cond {
         }                                                                                          \
     }
 
+/* mproc_cond_init - 0, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_cond_init(mproc_cond *c);
-/* mproc_cond_destroy - 0, or MPROC_EBUSY while the lock is held. */
+/* mproc_cond_destroy - 0, MPROC_EBUSY while the lock is held, MPROC_EBADF
+ * if already destroyed (its lock then answers MPROC_EBADF, as a destroyed
+ * mproc_lock does), MPROC_EINVAL for NULL. */
 MPROC_API int mproc_cond_destroy(mproc_cond *c);
 /* mproc_cond_acquire / _release / _consistent - the attached lock; codes as
  * for mproc_lock_acquire / _release / _consistent. */
@@ -274,7 +285,8 @@ MPROC_API int mproc_cond_consistent(mproc_cond *c);
 /* mproc_cond_wait - release the lock, sleep until notified or timeout_ms
  * passes, re-acquire the lock (always, also on timeout; the re-acquire is not
  * bounded by timeout_ms). 0 (notified, or woken spuriously);
- * MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (notified or not: the lock came back
+ * MPROC_ETIMEDOUT (MPROC_EAGAIN with timeout 0); MPROC_EINVAL (NULL, bad
+ * timeout); MPROC_EOWNERDEAD (notified or not: the lock came back
  * from a dead owner); MPROC_ENOTOWNER (the caller does not hold the lock);
  * MPROC_ENOTRECOVERABLE (the lock could not be re-acquired: the caller does
  * not hold it). */
@@ -286,7 +298,8 @@ MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
 MPROC_API int mproc_cond_wait_for(mproc_cond *c, bool (*pred)(void *arg), void *arg,
                                   int timeout_ms);
 /* mproc_cond_notify - wake up to n waiters (at least one if any waits;
- * possibly more). 0 or MPROC_ENOTOWNER. notify_all wakes all. */
+ * possibly more). 0, MPROC_ENOTOWNER, MPROC_EINVAL (NULL, n < 0).
+ * notify_all wakes all. create/open/close/unlink: as for locks. */
 MPROC_API int mproc_cond_notify(mproc_cond *c, int n);
 MPROC_API int mproc_cond_notify_all(mproc_cond *c);
 MPROC_API int mproc_cond_create(mproc_cond **out, const char *name);
@@ -309,6 +322,7 @@ typedef struct mproc_event {
         }                                                                                          \
     }
 
+/* mproc_event_init / _destroy - 0, or MPROC_EINVAL for NULL. */
 MPROC_API int mproc_event_init(mproc_event *e);
 MPROC_API int mproc_event_destroy(mproc_event *e);
 /* mproc_event_set / _clear - 0, or MPROC_EINVAL. set never blocks. */
@@ -316,7 +330,9 @@ MPROC_API int mproc_event_set(mproc_event *e);
 MPROC_API int mproc_event_clear(mproc_event *e);
 /* mproc_event_is_set - 1 if set, 0 if not, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_event_is_set(const mproc_event *e);
-/* mproc_event_wait - wait until set: 0, MPROC_ETIMEDOUT, MPROC_EINVAL. */
+/* mproc_event_wait - wait until set: 0, MPROC_ETIMEDOUT (MPROC_EAGAIN with
+ * timeout 0), MPROC_EINVAL (NULL, bad timeout), MPROC_ECORRUPT (the word
+ * holds no valid state). create/open/close/unlink: as for locks. */
 MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms);
 MPROC_API int mproc_event_create(mproc_event **out, const char *name);
 MPROC_API int mproc_event_open(mproc_event **out, const char *name);
@@ -342,28 +358,35 @@ typedef struct mproc_barrier {
 #define MPROC_BARRIER_TRACK_MAX 32
 #define MPROC_BARRIER_JOIN_MAX 16
 
-/* mproc_barrier_init - 1..MPROC_BARRIER_PARTIES_MAX parties; MPROC_EINVAL. */
+/* mproc_barrier_init - 1..MPROC_BARRIER_PARTIES_MAX parties; 0 or
+ * MPROC_EINVAL. Every call below returns MPROC_EINVAL for NULL or a barrier
+ * never initialised, MPROC_EBADF for a destroyed one, and MPROC_ECORRUPT
+ * for a party count out of range (broken and n_waiting: NULL only). */
 MPROC_API int mproc_barrier_init(mproc_barrier *b, unsigned parties);
-/* mproc_barrier_destroy - 0, or MPROC_EBUSY while someone waits. */
+/* mproc_barrier_destroy - 0 (from now on every call on it, destroy too,
+ * returns MPROC_EBADF until mproc_barrier_init), MPROC_EBUSY while someone
+ * waits, MPROC_EBADF if already destroyed, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_barrier_destroy(mproc_barrier *b);
 /* mproc_barrier_wait - arrive and wait for the others. Returns the arrival
  * index (0 for the first to arrive .. parties-1 for the last, which releases
  * the others) or MPROC_EBROKEN, MPROC_ETIMEDOUT (this caller gave up: the
- * barrier is now broken for everyone else), MPROC_EINVAL. */
+ * barrier is now broken for everyone else; MPROC_EAGAIN with timeout 0),
+ * MPROC_EINVAL (also a bad timeout), MPROC_ECORRUPT. */
 MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms);
 /* mproc_barrier_abort - break the barrier: waiters get MPROC_EBROKEN. */
 MPROC_API int mproc_barrier_abort(mproc_barrier *b);
 /* mproc_barrier_reset - back to empty and unbroken; whoever waits now gets
  * MPROC_EBROKEN. Joined processes stay joined. */
 MPROC_API int mproc_barrier_reset(mproc_barrier *b);
-/* mproc_barrier_broken - 1 if broken, 0 if not. */
+/* mproc_barrier_broken - 1 if broken, 0 if not, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_barrier_broken(const mproc_barrier *b);
 /* mproc_barrier_parties / _n_waiting - as in Python. */
 MPROC_API int mproc_barrier_parties(const mproc_barrier *b);
 MPROC_API int mproc_barrier_n_waiting(const mproc_barrier *b);
 /* mproc_barrier_join - register the calling process as a party, so that its
  * death breaks the barrier even while it is not waiting. 0, MPROC_ENOSPC
- * (table full), MPROC_EEXIST (already joined). leave: 0 or MPROC_ENOENT. */
+ * (table full), MPROC_EEXIST (already joined). leave: 0 or MPROC_ENOENT
+ * (not joined). create/open/close/unlink: as for locks. */
 MPROC_API int mproc_barrier_join(mproc_barrier *b);
 MPROC_API int mproc_barrier_leave(mproc_barrier *b);
 MPROC_API int mproc_barrier_create(mproc_barrier **out, const char *name, unsigned parties);
