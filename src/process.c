@@ -117,11 +117,13 @@ static void publish_exit(int rc)
                               memory_order_release);
 }
 
+#ifdef __GLIBC__
 static void on_exit_publish(int status, void *arg)
 {
     (void)arg;
     publish_exit(status);
 }
+#endif
 
 /* Does the kernel discard our children's exit status right now? */
 static bool sigchld_discarded(void)
@@ -150,7 +152,11 @@ static void process_init(void)
 {
     pthread_atfork(NULL, NULL, atfork_child);
     atexit(children_atexit);
+#ifdef __GLIBC__
+    /* exit() inside fn: glibc's on_exit hands the status to the handler.
+     * Elsewhere only a return from fn publishes the code. */
     on_exit(on_exit_publish, NULL);
+#endif
 }
 
 static void status_from_info(struct mproc_exit *st, const siginfo_t *info)
