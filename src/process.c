@@ -109,10 +109,14 @@ static _Atomic int main_seen; /* mproc_main() ran in this program */
 /* In a fork child started while SIGCHLD was ignored: where to publish the
  * exit code. */
 static _Atomic uint32_t *child_exit_word;
+/* ... by that child only: a process it forks itself (not through mproc)
+ * inherits the pointer and the on_exit handler, and must not write its own
+ * code there. */
+static pid_t child_exit_owner;
 
 static void publish_exit(int rc)
 {
-    if (child_exit_word)
+    if (child_exit_word && getpid() == child_exit_owner)
         atomic_store_explicit(child_exit_word, EXIT_PUBLISHED | ((unsigned)rc & 0xffu),
                               memory_order_release);
 }
@@ -420,6 +424,8 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
             /* p is not freed here: the exit is near, and freeing would
              * only dirty a heap page. */
             child_exit_word = p->exit_word;
+            if (child_exit_word)
+                child_exit_owner = (pid_t)syscall(SYS_getpid);
             mproc__child_setup(p->name, ppid, pstart, p->daemon);
             mproc__child_exit(fn(arg));
         }
