@@ -42,6 +42,8 @@
  * No shared memory, no atomics: one end is used by one thread at a time.
  */
 #include "internal.h"
+
+#include "handle.h"
 #include "linux/sock.h"
 #include "pipe_internal.h"
 
@@ -75,6 +77,7 @@ struct fd_batch {
 };
 
 struct mproc_pipe {
+    _Atomic uint32_t magic; /* MPROC__H_PIPE, MPROC__H_CLOSED (handle.h) */
     int fd;
     bool can_send, can_recv;
     bool eof;   /* the peer's end is closed (recvmsg returned 0) */
@@ -114,6 +117,7 @@ int mproc__pipe_wrap(int fd, bool can_send, bool can_recv, struct mproc_pipe **o
         free(rbuf);
         return MPROC_ENOMEM;
     }
+    atomic_init(&p->magic, MPROC__H_PIPE);
     p->fd = fd;
     p->can_send = can_send;
     p->can_recv = can_recv;
@@ -228,8 +232,10 @@ static int keep_rest(mproc_pipe *p, const struct frame_hdr *h, const void *buf, 
 static int send_frame(mproc_pipe *p, const void *buf, size_t len, const int *fds, size_t nfds,
                       int timeout_ms)
 {
-    if (p == NULL || (buf == NULL && len > 0) || (fds == NULL && nfds > 0) ||
-        nfds > MPROC_PIPE_MAX_FDS)
+    int hc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (hc < 0)
+        return hc;
+    if ((buf == NULL && len > 0) || (fds == NULL && nfds > 0) || nfds > MPROC_PIPE_MAX_FDS)
         return MPROC_EINVAL;
     struct mproc__deadline d;
     int rc = mproc__deadline_init(&d, timeout_ms);
@@ -311,6 +317,9 @@ int mproc_pipe_send(mproc_pipe *p, const void *buf, size_t len, int timeout_ms)
 int mproc_pipe_send_fds(mproc_pipe *p, const void *buf, size_t len, const int *fds, size_t nfds,
                         int timeout_ms)
 {
+    int hc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (hc < 0)
+        return hc;
     if (nfds == 0)
         return MPROC_EINVAL;
     for (size_t i = 0; fds != NULL && i < nfds; i++)
@@ -321,10 +330,11 @@ int mproc_pipe_send_fds(mproc_pipe *p, const void *buf, size_t len, const int *f
 
 int mproc_pipe_flush(mproc_pipe *p, int timeout_ms)
 {
-    if (p == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (rc < 0)
+        return rc;
     struct mproc__deadline d;
-    int rc = mproc__deadline_init(&d, timeout_ms);
+    rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
     return mproc__try_once(flush_rest(p, &d), timeout_ms);
@@ -580,8 +590,10 @@ static int recv_begin(const mproc_pipe *p, int timeout_ms, struct mproc__deadlin
 static ssize_t recv_frame(mproc_pipe *p, void *buf, size_t cap, void **aout, int *fds, size_t *nfds,
                           int timeout_ms)
 {
-    if (p == NULL || (aout == NULL && buf == NULL && cap > 0) ||
-        (nfds != NULL && fds == NULL && *nfds > 0))
+    int hc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (hc < 0)
+        return hc;
+    if ((aout == NULL && buf == NULL && cap > 0) || (nfds != NULL && fds == NULL && *nfds > 0))
         return MPROC_EINVAL;
     struct mproc__deadline d;
     int rc = recv_begin(p, timeout_ms, &d);
@@ -638,6 +650,9 @@ ssize_t mproc_pipe_recv(mproc_pipe *p, void *buf, size_t cap, int timeout_ms)
 
 ssize_t mproc_pipe_recv_alloc(mproc_pipe *p, void **out, int timeout_ms)
 {
+    int hc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (hc < 0)
+        return hc;
     if (out == NULL)
         return MPROC_EINVAL;
     return mproc__try_once_sz(recv_frame(p, NULL, 0, out, NULL, NULL, timeout_ms), timeout_ms);
@@ -646,6 +661,9 @@ ssize_t mproc_pipe_recv_alloc(mproc_pipe *p, void **out, int timeout_ms)
 ssize_t mproc_pipe_recv_fds(mproc_pipe *p, void *buf, size_t cap, int *fds, size_t *nfds,
                             int timeout_ms)
 {
+    int hc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (hc < 0)
+        return hc;
     if (nfds == NULL)
         return MPROC_EINVAL;
     return mproc__try_once_sz(recv_frame(p, buf, cap, NULL, fds, nfds, timeout_ms), timeout_ms);
@@ -653,10 +671,11 @@ ssize_t mproc_pipe_recv_fds(mproc_pipe *p, void *buf, size_t cap, int *fds, size
 
 ssize_t mproc_pipe_next_size(mproc_pipe *p, int timeout_ms)
 {
-    if (p == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (rc < 0)
+        return rc;
     struct mproc__deadline d;
-    int rc = recv_begin(p, timeout_ms, &d);
+    rc = recv_begin(p, timeout_ms, &d);
     if (rc < 0)
         return rc;
     if (p->pending)
@@ -675,7 +694,10 @@ static bool ready_in_user_space(const mproc_pipe *p)
 
 int mproc_pipe_poll(mproc_pipe *p, int timeout_ms)
 {
-    if (p != NULL && !p->can_recv)
+    int hc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (hc < 0)
+        return hc;
+    if (!p->can_recv)
         return MPROC_EBADF;
     return mproc_pipe_wait(&p, 1, timeout_ms, NULL);
 }
@@ -689,8 +711,8 @@ int mproc_pipe_wait(mproc_pipe *const *pipes, size_t n, int timeout_ms, int *rea
     if (rc < 0)
         return rc;
     for (size_t i = 0; i < n; i++) {
-        if (pipes[i] == NULL)
-            return MPROC_EINVAL;
+        if ((rc = mproc__handle_check(pipes[i], MPROC__H_PIPE)) < 0)
+            return rc;
         if (!pipes[i]->can_recv)
             return MPROC_EINVAL;
     }
@@ -741,7 +763,10 @@ int mproc_pipe_wait(mproc_pipe *const *pipes, size_t n, int timeout_ms, int *rea
 
 int mproc_pipe_set_max_msg(mproc_pipe *p, size_t max)
 {
-    if (p == NULL || max == 0 || max > SIZE_MAX / 2)
+    int rc = mproc__handle_check(p, MPROC__H_PIPE);
+    if (rc < 0)
+        return rc;
+    if (max == 0 || max > SIZE_MAX / 2)
         return MPROC_EINVAL;
     p->max_msg = max;
     return 0;
@@ -766,13 +791,15 @@ int mproc__pipe_handover(const mproc_pipe *p, int *fd_out, bool *can_send, bool 
 
 int mproc_pipe_fd(const mproc_pipe *p)
 {
-    return p ? p->fd : MPROC_EINVAL;
+    int rc = mproc__handle_check(p, MPROC__H_PIPE);
+    return rc < 0 ? rc : p->fd;
 }
 
 int mproc_pipe_close(mproc_pipe *p)
 {
-    if (p == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_close(p, MPROC__H_PIPE);
+    if (rc < 0)
+        return rc;
     if (p->sbuf != NULL) {
         struct mproc__deadline now;
         mproc__deadline_init(&now, 0);
@@ -788,6 +815,9 @@ int mproc_pipe_close(mproc_pipe *p)
     batch_free(p->pend_fds);
     free(p->pend_buf);
     free(p->rbuf);
-    free(p);
+    p->fd = -1;
+    p->sbuf = p->pend_buf = p->rbuf = NULL;
+    p->pend_fds = NULL;
+    mproc__handle_retire(p);
     return 0;
 }

@@ -14,6 +14,8 @@
  * A connected pipe end is an ordinary duplex mproc_pipe (pipe.c).
  */
 #include "internal.h"
+
+#include "handle.h"
 #include "linux/sock.h"
 #include "pipe_internal.h"
 
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 struct mproc_listener {
+    _Atomic uint32_t magic; /* MPROC__H_LISTENER, MPROC__H_CLOSED (handle.h) */
     int fd;
     unsigned flags;
 };
@@ -33,6 +36,7 @@ int mproc_listener_create(mproc_listener **out, const char *name, unsigned flags
     mproc_listener *l = calloc(1, sizeof *l);
     if (l == NULL)
         return MPROC_ENOMEM;
+    atomic_init(&l->magic, MPROC__H_LISTENER);
     int rc = mproc__sock_listen(name, &l->fd);
     if (rc < 0) {
         free(l);
@@ -45,10 +49,13 @@ int mproc_listener_create(mproc_listener **out, const char *name, unsigned flags
 
 int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms)
 {
-    if (l == NULL || out == NULL)
+    int rc = mproc__handle_check(l, MPROC__H_LISTENER);
+    if (rc < 0)
+        return rc;
+    if (out == NULL)
         return MPROC_EINVAL;
     struct mproc__deadline d;
-    int rc = mproc__deadline_init(&d, timeout_ms);
+    rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
     /* Turned-away clients count against the deadline: a flood of them
@@ -80,15 +87,18 @@ int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms)
 
 int mproc_listener_fd(const mproc_listener *l)
 {
-    return l ? l->fd : MPROC_EINVAL;
+    int rc = mproc__handle_check(l, MPROC__H_LISTENER);
+    return rc < 0 ? rc : l->fd;
 }
 
 int mproc_listener_close(mproc_listener *l)
 {
-    if (l == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_close(l, MPROC__H_LISTENER);
+    if (rc < 0)
+        return rc;
     close(l->fd);
-    free(l);
+    l->fd = -1;
+    mproc__handle_retire(l);
     return 0;
 }
 

@@ -39,8 +39,21 @@
  * In the fork child: run fn(arg), flush stdout/stderr, clean up our own
  * daemon children, _exit(rc & 0xff). Never return into the caller and never
  * run the parent's atexit handlers.
+ *
+ * SIGCHLD ignored
+ * ---------------
+ * With SIGCHLD set to SIG_IGN (or SA_NOCLDWAIT) the kernel reaps children
+ * itself and waitid() finds nothing (ECHILD): the status is gone. A fork
+ * child started while that is so gets a shared page (`exit_word`) where it
+ * writes EXIT_PUBLISHED | code on its way out, both when fn returns and when
+ * it calls exit() (an on_exit handler); join reads the code from there. A
+ * child that ends any other way (a signal, _exit, exec), a spawn child, or a
+ * child whose status someone else reaped, leaves nothing: join says
+ * MPROC_ECHILD (status lost) rather than inventing one.
  */
 #include "internal.h"
+
+#include "handle.h"
 #include "linux/child.h"
 #include "process_internal.h"
 
@@ -49,19 +62,26 @@
 #include <stdio.h>
 #include <stdio_ext.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#define EXIT_PUBLISHED 0x100u
+
 struct mproc_process {
+    _Atomic uint32_t magic; /* MPROC__H_PROCESS, MPROC__H_CLOSED (handle.h) */
     pthread_mutex_t mu;
     pid_t pid;
     pid_t owner; /* pid of the process that started it */
     int pidfd;
     int daemon;
-    int joined;                 /* under mu */
-    int freed;                  /* under g.list_mu */
-    struct mproc_exit status;   /* under mu, valid once joined */
-    struct mproc_process *next; /* under g.list_mu */
+    int joined;                  /* under mu */
+    int freed;                   /* under g.list_mu */
+    int lost;                    /* under mu: reaped by someone else, no status */
+    _Atomic uint32_t *exit_word; /* SIGCHLD ignored at start: see above */
+    struct mproc_exit status;    /* under mu, valid once joined */
+    struct mproc_process *next;  /* under g.list_mu */
     char name[MPROC__PROC_NAME_MAX + 1];
 };
 
@@ -86,6 +106,37 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static _Atomic unsigned name_counter;
 static char saved_argv0[4096];
 static _Atomic int main_seen; /* mproc_main() ran in this program */
+/* In a fork child started while SIGCHLD was ignored: where to publish the
+ * exit code. */
+static _Atomic uint32_t *child_exit_word;
+/* ... by that child only: a process it forks itself (not through mproc)
+ * inherits the pointer and the on_exit handler, and must not write its own
+ * code there. */
+static pid_t child_exit_owner;
+
+static void publish_exit(int rc)
+{
+    if (child_exit_word && getpid() == child_exit_owner)
+        atomic_store_explicit(child_exit_word, EXIT_PUBLISHED | ((unsigned)rc & 0xffu),
+                              memory_order_release);
+}
+
+#ifdef __GLIBC__
+static void on_exit_publish(int status, void *arg)
+{
+    (void)arg;
+    publish_exit(status);
+}
+#endif
+
+/* Does the kernel discard our children's exit status right now? */
+static bool sigchld_discarded(void)
+{
+    struct sigaction sa;
+    if (sigaction(SIGCHLD, NULL, &sa) != 0)
+        return false;
+    return sa.sa_handler == SIG_IGN || (sa.sa_flags & SA_NOCLDWAIT);
+}
 
 /* In every forked child: the parent's children are not ours. The handles
  * stay valid memory (the user may still free them) but are off our list.
@@ -105,6 +156,11 @@ static void process_init(void)
 {
     pthread_atfork(NULL, NULL, atfork_child);
     atexit(children_atexit);
+#ifdef __GLIBC__
+    /* exit() inside fn: glibc's on_exit hands the status to the handler.
+     * Elsewhere only a return from fn publishes the code. */
+    on_exit(on_exit_publish, NULL);
+#endif
 }
 
 static void status_from_info(struct mproc_exit *st, const siginfo_t *info)
@@ -120,12 +176,21 @@ static void status_from_info(struct mproc_exit *st, const siginfo_t *info)
     }
 }
 
+/* Release what the handle holds. A handle the user had (closed: magic
+ * CLOSED) goes to the quarantine; one never handed out is freed. */
 static void handle_destroy(struct mproc_process *p)
 {
     if (p->pidfd >= 0)
         close(p->pidfd);
+    p->pidfd = -1;
+    if (p->exit_word)
+        munmap((void *)p->exit_word, (size_t)sysconf(_SC_PAGESIZE));
+    p->exit_word = NULL;
     pthread_mutex_destroy(&p->mu);
-    free(p);
+    if (atomic_load_explicit(&p->magic, memory_order_relaxed) == MPROC__H_CLOSED)
+        mproc__handle_retire(p);
+    else
+        free(p);
 }
 
 /* Reap without blocking; 1 if the child is (now or already) reaped. Caller
@@ -140,8 +205,17 @@ static int try_reap_locked(struct mproc_process *p)
         status_from_info(&p->status, &info);
         p->joined = 1;
     } else if (rc == MPROC_ECHILD) {
-        /* Someone else reaped it (waitpid(-1) elsewhere): it is gone. */
+        /* Reaped by the kernel (SIGCHLD ignored) or by someone else
+         * (waitpid(-1) elsewhere): it is gone. The exit code survives only
+         * if the child published it. */
         memset(&p->status, 0, sizeof p->status);
+        uint32_t w = p->exit_word ? atomic_load_explicit(p->exit_word, memory_order_acquire) : 0;
+        if (w & EXIT_PUBLISHED) {
+            p->status.exited = 1;
+            p->status.code = (int)(w & 0xffu);
+        } else {
+            p->lost = 1;
+        }
         p->joined = 1;
     }
     return p->joined;
@@ -242,6 +316,7 @@ static void flush_std(void)
 
 _Noreturn void mproc__child_exit(int rc)
 {
+    publish_exit(rc);
     flush_std();
     children_atexit();
     mproc__child_exit_group(rc & 0xff);
@@ -318,6 +393,7 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
     if (p == NULL)
         return MPROC_ENOMEM;
     pthread_mutex_init(&p->mu, NULL);
+    atomic_init(&p->magic, MPROC__H_PROCESS);
     p->pidfd = -1;
     p->daemon = o->daemon != 0;
     if (o->name)
@@ -339,6 +415,11 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
         /* Flush first, or the child would print the parent's pending
          * output a second time. */
         flush_std();
+        if (sigchld_discarded()) {
+            void *pg = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE,
+                            MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+            p->exit_word = pg == MAP_FAILED ? NULL : pg;
+        }
         pid = fork();
         if (pid < 0) {
             rc = mproc__err();
@@ -348,6 +429,9 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
         if (pid == 0) {
             /* p is not freed here: the exit is near, and freeing would
              * only dirty a heap page. */
+            child_exit_word = p->exit_word;
+            if (child_exit_word)
+                child_exit_owner = getpid();
             mproc__child_setup(p->name, ppid, pstart, p->daemon);
             mproc__child_exit(fn(arg));
         }
@@ -383,10 +467,11 @@ static bool is_ours(const mproc_process *p)
 
 MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms, struct mproc_exit *status)
 {
-    if (p == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_check(p, MPROC__H_PROCESS);
+    if (rc < 0)
+        return rc;
     struct mproc__deadline d;
-    int rc = mproc__deadline_init(&d, timeout_ms);
+    rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
     if (!is_ours(p))
@@ -414,17 +499,21 @@ MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms, struct mproc_
             p->joined = 1;
         }
     }
-    if (p->joined && status)
+    if (p->joined && p->lost)
+        rc = MPROC_ECHILD;
+    else if (p->joined && status)
         *status = p->status;
-    rc = p->joined ? 0 : rc;
+    if (p->joined && !p->lost)
+        rc = 0;
     pthread_mutex_unlock(&p->mu);
     return rc;
 }
 
 MPROC_API int mproc_process_is_alive(mproc_process *p)
 {
-    if (p == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_check(p, MPROC__H_PROCESS);
+    if (rc < 0)
+        return rc;
     if (!is_ours(p))
         return MPROC_ENOTCHILD;
     pthread_mutex_lock(&p->mu);
@@ -432,7 +521,7 @@ MPROC_API int mproc_process_is_alive(mproc_process *p)
     if (!p->joined) {
         struct mproc__deadline d;
         mproc__deadline_init(&d, 0);
-        int rc = mproc__child_wait(p->pidfd, &d);
+        rc = mproc__child_wait(p->pidfd, &d);
         alive = rc < 0 ? rc : !rc;
     }
     pthread_mutex_unlock(&p->mu);
@@ -441,11 +530,13 @@ MPROC_API int mproc_process_is_alive(mproc_process *p)
 
 MPROC_API int mproc_process_signal(mproc_process *p, int sig)
 {
-    if (p == NULL || sig <= 0 || sig > SIGRTMAX)
+    int rc = mproc__handle_check(p, MPROC__H_PROCESS);
+    if (rc < 0)
+        return rc;
+    if (sig <= 0 || sig > SIGRTMAX)
         return MPROC_EINVAL;
     if (!is_ours(p))
         return MPROC_ENOTCHILD;
-    int rc = 0;
     /* Under mu: nobody reaps meanwhile, so the pidfd cannot outlive the
      * zombie unnoticed (a zombie answers ESRCH: nothing is sent). */
     pthread_mutex_lock(&p->mu);
@@ -470,23 +561,26 @@ MPROC_API int mproc_process_kill(mproc_process *p)
 
 MPROC_API pid_t mproc_process_pid(const mproc_process *p)
 {
-    return p ? p->pid : MPROC_EINVAL;
+    int rc = mproc__handle_check(p, MPROC__H_PROCESS);
+    return rc < 0 ? rc : p->pid;
 }
 
 MPROC_API const char *mproc_process_name(const mproc_process *p)
 {
-    return p ? p->name : NULL;
+    return mproc__handle_check(p, MPROC__H_PROCESS) < 0 ? NULL : p->name;
 }
 
 MPROC_API int mproc_process_pidfd(const mproc_process *p)
 {
-    return p ? p->pidfd : MPROC_EINVAL;
+    int rc = mproc__handle_check(p, MPROC__H_PROCESS);
+    return rc < 0 ? rc : p->pidfd;
 }
 
 MPROC_API int mproc_process_close(mproc_process *p)
 {
-    if (p == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_close(p, MPROC__H_PROCESS);
+    if (rc < 0)
+        return rc;
     if (!is_ours(p)) {
         /* Inherited across fork: not on our list; drop our copy of the fd. */
         handle_destroy(p);

@@ -10,6 +10,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -31,15 +32,39 @@ static size_t page_round(size_t n)
     return (n + pg - 1) / pg * pg;
 }
 
+/* The creator's record: every header field but the magic. Named segments
+ * get it written into the file before the file is sized, so an opener never
+ * finds a file of ours without learning who is initialising it. */
+static void seg_record(struct mproc__seg_hdr *h, const char *name, unsigned kind, size_t total,
+                       size_t body_size)
+{
+    memset(h, 0, sizeof *h);
+    h->version = MPROC__SEG_VERSION;
+    h->kind = (uint16_t)kind;
+    h->hdr_size = MPROC__SEG_HDR_SIZE;
+    h->total_size = total;
+    h->body_size = body_size;
+    h->creator_pid = mproc__self_pid();
+    h->creator_uid = (uint32_t)geteuid();
+    h->creator_start = mproc__self_start();
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    h->created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    if (name)
+        snprintf(h->name, sizeof h->name, "%s", name);
+}
+
 int mproc__seg_create(struct mproc__seg *seg, const char *name, unsigned kind, size_t body_size)
 {
     char rnd[32];
+    struct mproc__seg_hdr rec;
     int rc, fd = -1;
     if (body_size > SIZE_MAX / 2)
         return MPROC_EINVAL;
     size_t total = page_round(MPROC__SEG_HDR_SIZE + body_size);
 
     if (name == NULL) {
+        seg_record(&rec, NULL, kind, total, body_size);
         rc = mproc__memfd_create("mproc", total, &fd);
     } else {
         if (name[0] == '\0') {
@@ -47,13 +72,15 @@ int mproc__seg_create(struct mproc__seg *seg, const char *name, unsigned kind, s
             for (int tries = 0;; tries++) {
                 if ((rc = mproc__name_random(rnd, sizeof rnd)) < 0)
                     return rc;
-                rc = mproc__shm_create(rnd, total, &fd);
+                seg_record(&rec, rnd, kind, total, body_size);
+                rc = mproc__shm_create(rnd, total, &rec, sizeof rec, &fd);
                 if (rc != MPROC_EEXIST || tries == 8)
                     break;
             }
             name = rnd;
         } else {
-            rc = mproc__shm_create(name, total, &fd);
+            seg_record(&rec, name, kind, total, body_size);
+            rc = mproc__shm_create(name, total, &rec, sizeof rec, &fd);
         }
     }
     if (rc < 0)
@@ -68,19 +95,8 @@ int mproc__seg_create(struct mproc__seg *seg, const char *name, unsigned kind, s
         return rc;
     }
     struct mproc__seg_hdr *h = map;
-    h->version = MPROC__SEG_VERSION;
-    h->kind = (uint16_t)kind;
-    h->hdr_size = MPROC__SEG_HDR_SIZE;
-    h->total_size = total;
-    h->body_size = body_size;
-    h->creator_pid = mproc__self_pid();
-    h->creator_uid = (uint32_t)geteuid();
-    h->creator_start = mproc__self_start();
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    h->created_unix_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    if (name)
-        snprintf(h->name, sizeof h->name, "%s", name);
+    if (name == NULL)
+        memcpy(h, &rec, sizeof rec);
 
     seg->hdr = h;
     seg->body = (char *)map + MPROC__SEG_HDR_SIZE;
@@ -117,29 +133,79 @@ int mproc__seg_check(const struct mproc__seg_hdr *hdr, size_t file_size, unsigne
     return 0;
 }
 
-static int seg_map_fd(struct mproc__seg *seg, int fd, size_t size, unsigned kind, bool wait_ready)
+/* A file whose magic is still 0, from a snapshot of its first n bytes:
+ * MPROC_EAGAIN while someone may still be initialising it (its recorded
+ * creator lives; or it holds no record yet but was written to within the
+ * last MPROC_OPEN_WAIT_MS: a creator between its open and its first write),
+ * MPROC_ECORRUPT when nobody will (the creator died, or a zero-filled file
+ * that has not changed for longer than that). */
+static int seg_unpublished(const struct mproc__seg_hdr *snap, size_t n, const struct stat *st)
 {
+    bool has_record =
+        n >= offsetof(struct mproc__seg_hdr, created_unix_ns) && snap->creator_pid > 0;
+    if (has_record)
+        return mproc__proc_alive(snap->creator_pid, snap->creator_start) ? MPROC_EAGAIN
+                                                                         : MPROC_ECORRUPT;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t age_ms = ((int64_t)now.tv_sec - (int64_t)st->st_mtim.tv_sec) * 1000 +
+                     ((int64_t)now.tv_nsec - (int64_t)st->st_mtim.tv_nsec) / 1000000;
+    return age_ms >= 0 && age_ms < MPROC_OPEN_WAIT_MS ? MPROC_EAGAIN : MPROC_ECORRUPT;
+}
+
+/* Wait (at most MPROC_OPEN_WAIT_MS, a deadline, so signals neither shorten
+ * nor stretch it) until the file behind fd is published, then give its
+ * final size. The header is read with pread, not through a mapping: the file
+ * may still be shorter than a header while its creator sizes it. */
+static int seg_wait_published(int fd, size_t *size_out)
+{
+    struct mproc__deadline d;
+    mproc__deadline_init(&d, MPROC_OPEN_WAIT_MS);
+    for (;;) {
+        struct stat st;
+        struct mproc__seg_hdr snap;
+        if (fstat(fd, &st) != 0)
+            return mproc__err();
+        if (!S_ISREG(st.st_mode))
+            return MPROC_EFOREIGN;
+        size_t want = (size_t)st.st_size < sizeof snap ? (size_t)st.st_size : sizeof snap;
+        memset(&snap, 0, sizeof snap);
+        ssize_t n = want ? pread(fd, &snap, want, 0) : 0;
+        if (n < 0)
+            return mproc__err();
+        if (n >= (ssize_t)sizeof snap.magic && atomic_load(&snap.magic) != 0) {
+            /* Published (or foreign): the size is final now. The creator
+             * sizes the file before it publishes. */
+            if (fstat(fd, &st) != 0)
+                return mproc__err();
+            *size_out = (size_t)st.st_size;
+            return 0;
+        }
+        int rc = seg_unpublished(&snap, (size_t)n, &st);
+        if (rc != MPROC_EAGAIN)
+            return rc;
+        if (mproc__deadline_expired(&d))
+            return MPROC_EAGAIN;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+
+static int seg_map_fd(struct mproc__seg *seg, int fd, unsigned kind)
+{
+    size_t size;
+    int rc = seg_wait_published(fd, &size);
+    if (rc < 0)
+        return rc;
     if (size < MPROC__SEG_HDR_SIZE)
         return MPROC_EFOREIGN;
     void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)
         return mproc__err();
     struct mproc__seg_hdr *h = map;
-    int rc = mproc__seg_check(h, size, kind);
-    /* A creator may still be initialising: give it up to 1 s (a deadline,
-     * so signals do not shorten or stretch it), unless it is already dead
-     * (then it never will). After that, MPROC_EAGAIN: try again later. */
-    struct mproc__deadline d;
-    mproc__deadline_init(&d, 1000);
-    while (rc == MPROC_EAGAIN && wait_ready && !mproc__deadline_expired(&d)) {
-        if (h->creator_pid != 0 && !mproc__proc_alive(h->creator_pid, h->creator_start)) {
-            rc = MPROC_ECORRUPT;
-            break;
-        }
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
-        rc = mproc__seg_check(h, size, kind);
-    }
+    rc = mproc__seg_check(h, size, kind);
+    if (rc == MPROC_EAGAIN)
+        rc = MPROC_ECORRUPT; /* published once, then zeroed under us */
     /* The header stays writable by peers: keep the body size that was
      * validated, never read it again. */
     uint64_t body = atomic_load_explicit((_Atomic uint64_t *)&h->body_size, memory_order_relaxed);
@@ -165,7 +231,7 @@ int mproc__seg_open(struct mproc__seg *seg, const char *name, unsigned kind)
     int rc = mproc__shm_open(name, &fd, &size);
     if (rc < 0)
         return rc;
-    rc = seg_map_fd(seg, fd, size, kind, true);
+    rc = seg_map_fd(seg, fd, kind);
     if (rc < 0) {
         close(fd);
         return rc;
@@ -184,7 +250,7 @@ int mproc__seg_from_fd(struct mproc__seg *seg, int fd, unsigned kind)
     int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (dfd < 0)
         return mproc__err();
-    int rc = seg_map_fd(seg, dfd, (size_t)st.st_size, kind, true);
+    int rc = seg_map_fd(seg, dfd, kind);
     if (rc < 0) {
         close(dfd);
         return rc;

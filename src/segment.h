@@ -6,11 +6,14 @@
  *   offset 0    struct mproc__seg_hdr (128 bytes)
  *   hdr_size    the object's body (a queue, a lock, the user's bytes, ...)
  *
- * The creator fills the header and the body and publishes the segment last by
- * storing `magic` with release order; an opener that finds magic == 0 waits a
- * moment for a creator that is still initialising (or reports the segment
- * corrupt if that creator is dead). Every field is validated against the size
- * of the file before anything else is read.
+ * The creator writes its record (every header field but the magic) first —
+ * into a named file right after creating it, before the file is even sized —
+ * then initialises the body and publishes the segment last by storing
+ * `magic` with release order. An opener that finds magic == 0 waits (at most
+ * MPROC_OPEN_WAIT_MS) only while the recorded creator is alive; a creator
+ * that died, or a zero-filled file with no record that has not changed for
+ * MPROC_OPEN_WAIT_MS, is MPROC_ECORRUPT at once. Every field is validated
+ * against the size of the file before anything else is read.
  */
 #ifndef MPROC_SEGMENT_H
 #define MPROC_SEGMENT_H
@@ -77,9 +80,12 @@ int mproc__seg_create(struct mproc__seg *seg, const char *name, unsigned kind, s
 void mproc__seg_publish(struct mproc__seg *seg);
 
 /* mproc__seg_open - open and map a named segment of the given kind.
- * MPROC_ENOENT, MPROC_EACCES, MPROC_EFOREIGN (not mproc's, or another kind),
- * MPROC_EVERSION, MPROC_ECORRUPT (sizes disagree with the file, or the
- * creator died before publishing), MPROC_EAGAIN (still being initialised). */
+ * MPROC_ENOENT, MPROC_EACCES (not a regular file of ours),
+ * MPROC_EFOREIGN (not mproc's, or another kind), MPROC_EVERSION,
+ * MPROC_ECORRUPT (sizes disagree with the file; the creator died before
+ * publishing; zero-filled with no creator), MPROC_EAGAIN (its creator is
+ * alive and still initialising it after MPROC_OPEN_WAIT_MS), MPROC_EMFILE,
+ * MPROC_ENFILE, MPROC_ENOMEM. */
 int mproc__seg_open(struct mproc__seg *seg, const char *name, unsigned kind);
 
 /* mproc__seg_from_fd - map the segment behind fd (for instance an anonymous

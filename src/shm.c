@@ -17,6 +17,8 @@
  * our uid; their header is validated against the file size before use.
  */
 #include "internal.h"
+
+#include "handle.h"
 #include "linux/sysmem.h"
 
 #include <stdlib.h>
@@ -24,8 +26,17 @@
 #include <unistd.h>
 
 struct mproc_shm {
+    _Atomic uint32_t magic; /* MPROC__H_SHM, MPROC__H_CLOSED (handle.h) */
     struct mproc__seg seg;
 };
+
+static mproc_shm *shm_alloc(void)
+{
+    mproc_shm *s = calloc(1, sizeof *s);
+    if (s)
+        atomic_init(&s->magic, MPROC__H_SHM);
+    return s;
+}
 
 int mproc_shm_create(mproc_shm **out, const char *name, size_t size)
 {
@@ -43,7 +54,7 @@ int mproc_shm_create(mproc_shm **out, const char *name, size_t size)
     int rc = mproc__sysmem_check(size + MPROC__SEG_HDR_SIZE, name != NULL);
     if (rc < 0)
         return rc;
-    mproc_shm *s = calloc(1, sizeof *s);
+    mproc_shm *s = shm_alloc();
     if (s == NULL)
         return MPROC_ENOMEM;
     rc = mproc__seg_create(&s->seg, name, MPROC__SEG_SHM, size);
@@ -65,7 +76,7 @@ int mproc_shm_open(mproc_shm **out, const char *name)
     int rc = mproc__name_check(name);
     if (rc < 0)
         return rc;
-    mproc_shm *s = calloc(1, sizeof *s);
+    mproc_shm *s = shm_alloc();
     if (s == NULL)
         return MPROC_ENOMEM;
     rc = mproc__seg_open(&s->seg, name, MPROC__SEG_SHM);
@@ -83,7 +94,7 @@ int mproc_shm_from_fd(mproc_shm **out, int fd)
         return MPROC_EINVAL;
     if (fd < 0)
         return MPROC_EBADF;
-    mproc_shm *s = calloc(1, sizeof *s);
+    mproc_shm *s = shm_alloc();
     if (s == NULL)
         return MPROC_ENOMEM;
     int rc = mproc__seg_from_fd(&s->seg, fd, MPROC__SEG_SHM);
@@ -111,22 +122,23 @@ int mproc_shm_from_fd(mproc_shm **out, int fd)
 
 void *mproc_shm_ptr(const mproc_shm *s)
 {
-    return s ? s->seg.body : NULL;
+    return mproc__handle_check(s, MPROC__H_SHM) == 0 ? s->seg.body : NULL;
 }
 
 size_t mproc_shm_size(const mproc_shm *s)
 {
-    return s ? s->seg.body_size : 0;
+    return mproc__handle_check(s, MPROC__H_SHM) == 0 ? s->seg.body_size : 0;
 }
 
 const char *mproc_shm_name(const mproc_shm *s)
 {
-    return s ? s->seg.name : "";
+    return mproc__handle_check(s, MPROC__H_SHM) == 0 ? s->seg.name : "";
 }
 
 int mproc_shm_fd(const mproc_shm *s)
 {
-    return s ? s->seg.fd : MPROC_EINVAL;
+    int rc = mproc__handle_check(s, MPROC__H_SHM);
+    return rc < 0 ? rc : s->seg.fd;
 }
 
 int mproc_shm_unlink(const char *name)
@@ -136,9 +148,10 @@ int mproc_shm_unlink(const char *name)
 
 int mproc_shm_close(mproc_shm *s)
 {
-    if (s == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_close(s, MPROC__H_SHM);
+    if (rc < 0)
+        return rc;
     mproc__seg_close(&s->seg, false);
-    free(s);
+    mproc__handle_retire(s);
     return 0;
 }

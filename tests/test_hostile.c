@@ -377,8 +377,9 @@ static int open_truncated(void *arg)
         mproc_queue_close(q);
         return 1;
     }
-    /* A zeroed header looks like a creator still initialising: after
-     * waiting ~1 s for it, MPROC_EAGAIN. */
+    /* A header with no creator record: MPROC_ECORRUPT once the file has
+     * not changed for MPROC_OPEN_WAIT_MS (until then it may be a creator
+     * between its open and its first write: MPROC_EAGAIN is allowed). */
     return rc == MPROC_ECORRUPT || rc == MPROC_EFOREIGN || rc == MPROC_EAGAIN ? 0 : 2;
 }
 

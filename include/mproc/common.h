@@ -25,6 +25,27 @@
  * (timeout 0) returns MPROC_EAGAIN, a positive timeout that passes returns
  * MPROC_ETIMEDOUT. (A call that reports readiness as a count, like
  * mproc_pipe_poll(), returns 0 instead.)
+ *
+ * Opening a named object
+ * ----------------------
+ * Every *_open of a named object (queue, shm, lock, rlock, semaphore,
+ * condition, event, barrier, value, array) follows one rule when the object
+ * exists but is not initialised yet:
+ *   - its creator is alive and still initialising it: open waits for it,
+ *     at most MPROC_OPEN_WAIT_MS, then returns MPROC_EAGAIN (try later);
+ *   - its creator died before finishing, or the file is zero-filled with no
+ *     creator recorded and unchanged for MPROC_OPEN_WAIT_MS: MPROC_ECORRUPT
+ *     at once (the *_unlink of that kind removes it).
+ * A name that exists but is not a regular file owned by the caller (a
+ * directory, a symlink, another user's file) is MPROC_EACCES; a regular file
+ * that is not an mproc object of that kind is MPROC_EFOREIGN.
+ *
+ * Handles
+ * -------
+ * A call on a handle that was closed returns MPROC_EBADF while the handle's
+ * memory is still held by the library (see docs/design.md: closed handles
+ * are kept a while before they are freed); a second close returns
+ * MPROC_EBADF and never crashes. NULL is MPROC_EINVAL.
  */
 #ifndef MPROC_COMMON_H
 #define MPROC_COMMON_H
@@ -61,6 +82,9 @@ MPROC_API const char *mproc_version_string(void);
 
 /* Timeouts: see the note at the top of this file. */
 #define MPROC_FOREVER (-1)
+/* The longest a *_open waits for a creator that is still initialising the
+ * object (see "Opening a named object" above). */
+#define MPROC_OPEN_WAIT_MS 1000
 
 /* Error codes that mirror errno. */
 #define MPROC_EPERM (-EPERM)
@@ -68,7 +92,7 @@ MPROC_API const char *mproc_version_string(void);
 #define MPROC_ESRCH (-ESRCH)
 #define MPROC_EINTR (-EINTR)
 #define MPROC_EIO (-EIO)
-#define MPROC_EBADF (-EBADF)
+#define MPROC_EBADF (-EBADF) /* invalid or closed handle (or fd) */
 #define MPROC_ECHILD (-ECHILD)
 #define MPROC_EAGAIN (-EAGAIN)
 #define MPROC_ENOMEM (-ENOMEM)

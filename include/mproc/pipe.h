@@ -150,8 +150,13 @@ MPROC_API int mproc_pipe_fd(const mproc_pipe *p);
 /* mproc_pipe_close - close this end and free the handle (a pending rest of
  * a timed-out send is written only if that does not block). The peer's
  * recv then returns MPROC_ECLOSED after the messages in flight. File
- * descriptors received but not handed out are closed. Returns 0, or
- * MPROC_EINVAL for NULL (which does nothing else). */
+ * descriptors received but not handed out are closed. Returns 0,
+ * MPROC_EINVAL for NULL (which does nothing else), MPROC_EBADF if already
+ * closed (see "Handles" in common.h).
+ *
+ * Closed ends: every pipe call above given an end that was closed returns
+ * MPROC_EBADF (the same code as for an end that cannot do that direction),
+ * for as long as the library keeps the closed handle (common.h). */
 MPROC_API int mproc_pipe_close(mproc_pipe *p);
 
 /* Named connections for unrelated processes --------------------------------
@@ -172,15 +177,17 @@ MPROC_API int mproc_listener_create(mproc_listener **out, const char *name, unsi
 /* mproc_listener_accept - wait at most timeout_ms for a client and return
  * its end in *out. Clients of another uid are turned away (unless
  * MPROC_LISTENER_ANY_UID) and the wait goes on. Returns 0;
- * MPROC_ETIMEDOUT (MPROC_EAGAIN with timeout 0), MPROC_EINVAL, MPROC_EMFILE, MPROC_ENOMEM. */
+ * MPROC_ETIMEDOUT (MPROC_EAGAIN with timeout 0), MPROC_EINVAL (NULL or a bad
+ * timeout), MPROC_EBADF (closed listener), MPROC_EMFILE, MPROC_ENFILE,
+ * MPROC_ENOMEM. */
 MPROC_API int mproc_listener_accept(mproc_listener *l, mproc_pipe **out, int timeout_ms);
 
-/* mproc_listener_fd - the listening socket (readable when a client waits),
- * or MPROC_EINVAL. */
+/* mproc_listener_fd - the listening socket (readable when a client waits);
+ * MPROC_EINVAL for NULL, MPROC_EBADF for a closed listener. */
 MPROC_API int mproc_listener_fd(const mproc_listener *l);
 
-/* mproc_listener_close - stop listening and free. Returns 0 or
- * MPROC_EINVAL for NULL. */
+/* mproc_listener_close - stop listening and free. Returns 0; MPROC_EINVAL
+ * for NULL; MPROC_EBADF if already closed. */
 MPROC_API int mproc_listener_close(mproc_listener *l);
 
 /* mproc_pipe_connect - connect to the listener `name`, waiting at most

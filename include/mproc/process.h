@@ -106,26 +106,36 @@ struct mproc_exit {
 /* mproc_process_join - wait up to timeout_ms for the child to end and reap it.
  * 0 and *status (may be NULL) when it ended; MPROC_ETIMEDOUT if it is still
  * running when a positive timeout passes, MPROC_EAGAIN if it is still
- * running and timeout_ms is 0 (call again later); MPROC_EINVAL for a bad timeout; MPROC_ENOTCHILD
- * if the handle was inherited across fork. Joining an already joined process
- * returns 0 and the same status again. */
+ * running and timeout_ms is 0 (call again later); MPROC_EINVAL for NULL or a
+ * bad timeout; MPROC_EBADF for a closed handle; MPROC_ENOTCHILD if the
+ * handle was inherited across fork; MPROC_ECHILD if the child ended but its
+ * status is lost: the kernel reaped it because SIGCHLD is ignored (SIG_IGN or
+ * SA_NOCLDWAIT), or another waiter (waitpid(-1)) did. With SIGCHLD ignored
+ * *when the child was started*, a fork child that returns from fn or calls
+ * exit() still reports its code (it publishes it on its way out); one killed
+ * by a signal, one that calls _exit() or exec, and a spawn child give
+ * MPROC_ECHILD. Joining an already joined process returns the same result
+ * (and status) again. */
 MPROC_API int mproc_process_join(mproc_process *p, int timeout_ms, struct mproc_exit *status);
 
 /* mproc_process_is_alive - 1 if running, 0 if it ended (it is not reaped by
- * this call), or a negative code. */
+ * this call); MPROC_EINVAL (NULL), MPROC_EBADF (closed handle),
+ * MPROC_ENOTCHILD (inherited across fork). */
 MPROC_API int mproc_process_is_alive(mproc_process *p);
 
 /* mproc_process_terminate - send SIGTERM; mproc_process_kill - SIGKILL;
  * mproc_process_signal - any signal. 0 also when the process has already
  * ended (nothing is sent then: the pidfd makes that race-free).
- * MPROC_ENOTCHILD for an inherited handle, MPROC_EINVAL for a bad signal. */
+ * MPROC_ENOTCHILD for an inherited handle, MPROC_EINVAL for NULL or a bad
+ * signal, MPROC_EBADF for a closed handle. */
 MPROC_API int mproc_process_terminate(mproc_process *p);
 MPROC_API int mproc_process_kill(mproc_process *p);
 MPROC_API int mproc_process_signal(mproc_process *p, int sig);
 
 /* mproc_process_pid - the child's pid; mproc_process_name - its name
  * (valid as long as the handle); mproc_process_pidfd - its pidfd (for
- * poll/epoll: readable once it ended; owned by the handle). */
+ * poll/epoll: readable once it ended; owned by the handle). For NULL: pid and
+ * pidfd MPROC_EINVAL, name NULL; for a closed handle: MPROC_EBADF, NULL. */
 MPROC_API pid_t mproc_process_pid(const mproc_process *p);
 MPROC_API const char *mproc_process_name(const mproc_process *p);
 MPROC_API int mproc_process_pidfd(const mproc_process *p);
@@ -133,8 +143,10 @@ MPROC_API int mproc_process_pidfd(const mproc_process *p);
 /* mproc_process_close - release the handle. A child still running is not
  * killed (a daemon one still is when this process exits) and is reaped
  * later, without blocking, by the library's bookkeeping (or at exit).
- * Returns 0, or MPROC_EINVAL for NULL. Must not race with other calls on the same handle; any other
- * pair of calls on one handle may come from different threads. */
+ * Returns 0; MPROC_EINVAL for NULL; MPROC_EBADF if it was closed already
+ * (a second close never crashes; see "Handles" in common.h). Must not race
+ * with other calls on the same handle; any other pair of calls on one handle
+ * may come from different threads. */
 MPROC_API int mproc_process_close(mproc_process *p);
 
 /* mproc_active_children - up to max handles of this process's children that

@@ -132,12 +132,16 @@ struct mproc_queue_stats {
 MPROC_API int mproc_queue_create(mproc_queue **out, const char *name,
                                  const struct mproc_queue_opts *opts);
 
-/* mproc_queue_open - attach to the named queue `name`. Waits at most ~1 s for
- * a creator that is still initialising it.
- * Returns 0; MPROC_ENOENT (no such name), MPROC_EACCES (not ours),
- * MPROC_EFOREIGN (not an mproc queue), MPROC_EVERSION (another ABI
- * version), MPROC_ECORRUPT (header fails validation, or its creator died
- * during creation), MPROC_EINVAL (bad name). */
+/* mproc_queue_open - attach to the named queue `name`. Waits at most
+ * MPROC_OPEN_WAIT_MS, and only while its creator is alive and still
+ * initialising it ("Opening a named object" in common.h).
+ * Returns 0; MPROC_ENOENT (no such name), MPROC_EACCES (not a regular file
+ * of ours: a directory, a symlink, another owner), MPROC_EFOREIGN (not an
+ * mproc queue), MPROC_EVERSION (another ABI version), MPROC_ECORRUPT (header
+ * fails validation; its creator died during creation; zero-filled with no
+ * creator), MPROC_EAGAIN (its creator is still initialising it after
+ * MPROC_OPEN_WAIT_MS), MPROC_EINVAL (NULL, bad name), MPROC_ENAMETOOLONG,
+ * MPROC_ENOMEM, MPROC_EMFILE, MPROC_ENFILE. */
 MPROC_API int mproc_queue_open(mproc_queue **out, const char *name);
 
 /* mproc_queue_from_fd - attach to the queue behind fd (received over a

@@ -54,34 +54,38 @@ typedef struct mproc_shm mproc_shm;
 MPROC_API int mproc_shm_create(mproc_shm **out, const char *name, size_t size);
 
 /* mproc_shm_open - attach to the named segment `name` (as passed to create)
- * and map it. Does not block, except that it waits up to ~1 s for a creator
- * that is still initialising the segment.
- * Returns 0 and *out; MPROC_EINVAL / MPROC_ENAMETOOLONG (bad name),
- * MPROC_ENOENT, MPROC_EACCES (not a regular file of ours, or a symlink),
- * MPROC_EFOREIGN (not an mproc shm segment), MPROC_EVERSION (another ABI
- * version), MPROC_ECORRUPT (header disagrees with the file, or the creator
- * died before finishing), MPROC_EAGAIN (still being initialised),
- * MPROC_ENOMEM, MPROC_EMFILE. */
+ * and map it. Does not block, except that it waits at most
+ * MPROC_OPEN_WAIT_MS for a creator that is alive and still initialising the
+ * segment ("Opening a named object" in common.h).
+ * Returns 0 and *out; MPROC_EINVAL (NULL out, bad name), MPROC_ENAMETOOLONG,
+ * MPROC_ENOENT, MPROC_EACCES (not a regular file of ours: a symlink, a
+ * directory, another owner), MPROC_EFOREIGN (not an mproc shm segment),
+ * MPROC_EVERSION (another ABI version), MPROC_ECORRUPT (header disagrees
+ * with the file; the creator died before finishing; zero-filled with no
+ * creator), MPROC_EAGAIN (its creator is still initialising it after
+ * MPROC_OPEN_WAIT_MS), MPROC_ENOMEM, MPROC_EMFILE, MPROC_ENFILE. */
 MPROC_API int mproc_shm_open(mproc_shm **out, const char *name);
 
 /* mproc_shm_from_fd - attach to the segment behind fd (anonymous or named,
  * for example received with mproc_pipe_recv_fds()). The handle takes its own
  * duplicate: the caller still owns fd and should close it. Same errors as
- * mproc_shm_open(), MPROC_EBADF for a bad fd. */
+ * mproc_shm_open() (but no name errors), MPROC_EBADF for a bad fd,
+ * MPROC_EFOREIGN for an fd that is not a regular file. */
 MPROC_API int mproc_shm_from_fd(mproc_shm **out, int fd);
 
 /* mproc_shm_ptr - the first usable byte (128-byte aligned); valid until
  * mproc_shm_close(). mproc_shm_size - the number of usable bytes.
- * Both give NULL / 0 for a NULL handle. */
+ * Both give NULL / 0 for a NULL or closed handle. */
 MPROC_API void *mproc_shm_ptr(const mproc_shm *s);
 MPROC_API size_t mproc_shm_size(const mproc_shm *s);
 
-/* mproc_shm_name - the name ("" for an anonymous segment, "" for NULL);
- * valid until mproc_shm_close(). */
+/* mproc_shm_name - the name ("" for an anonymous segment, "" for a NULL or
+ * closed handle); valid until mproc_shm_close(). */
 MPROC_API const char *mproc_shm_name(const mproc_shm *s);
 
 /* mproc_shm_fd - the segment's file descriptor (owned by the handle; pass
- * it with mproc_pipe_send_fds(), never close it), or MPROC_EINVAL. */
+ * it with mproc_pipe_send_fds(), never close it); MPROC_EINVAL for NULL,
+ * MPROC_EBADF for a closed handle. */
 MPROC_API int mproc_shm_fd(const mproc_shm *s);
 
 /* mproc_shm_unlink - remove the name of a named segment, so that no one
@@ -89,11 +93,15 @@ MPROC_API int mproc_shm_fd(const mproc_shm *s);
  * unlink in mproc (and Python's SharedMemory.unlink()) it takes the name,
  * and any process that may open the segment may unlink it.
  * Returns 0; MPROC_ENOENT (no such name), MPROC_EINVAL (NULL or a bad
- * name), MPROC_EFOREIGN (the name is not a shared-memory segment of
- * mproc's: left in place), MPROC_EACCES. */
+ * name), MPROC_ENAMETOOLONG, MPROC_EFOREIGN (the name is not a
+ * shared-memory segment of mproc's: left in place), MPROC_EACCES (not a
+ * regular file of ours: left in place), MPROC_EMFILE, MPROC_ENFILE,
+ * MPROC_ENOMEM. A segment whose creator died before finishing it (or that
+ * is still being initialised after MPROC_OPEN_WAIT_MS) is removed. */
 MPROC_API int mproc_shm_unlink(const char *name);
 /* mproc_shm_close - unmap, close the fd and free the handle. Never unlinks.
- * Returns 0, or MPROC_EINVAL for NULL. */
+ * Returns 0; MPROC_EINVAL for NULL; MPROC_EBADF if already closed (see
+ * "Handles" in common.h). */
 MPROC_API int mproc_shm_close(mproc_shm *s);
 
 #ifdef __cplusplus

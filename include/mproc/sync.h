@@ -97,8 +97,12 @@ typedef struct mproc_lock {
  * it). Returns 0, or MPROC_EINVAL for NULL. */
 MPROC_API int mproc_lock_init(mproc_lock *l);
 
-/* mproc_lock_destroy - check that nobody holds *l: 0, MPROC_EBUSY if it is
- * held, MPROC_EINVAL for NULL. The memory may be reused after 0. */
+/* mproc_lock_destroy - end the lock's life if nobody holds it: 0 (from now
+ * on acquire, release and consistent on it return MPROC_EBADF, and a second
+ * destroy does too, until mproc_lock_init; the memory may be reused),
+ * MPROC_EBUSY if it is held, MPROC_EBADF if already destroyed, MPROC_EINVAL
+ * for NULL. A standalone lock that was closed reads as destroyed while the
+ * library keeps its page (see mproc_lock_close). */
 MPROC_API int mproc_lock_destroy(mproc_lock *l);
 
 /* mproc_lock_acquire - take the lock, waiting at most timeout_ms.
@@ -111,28 +115,48 @@ MPROC_API int mproc_lock_destroy(mproc_lock *l);
  *   MPROC_EBUSY            the calling thread already owns it (waiting
  *                          would never end; use mproc_rlock to nest);
  *   MPROC_ENOTRECOVERABLE  the lock was abandoned after an owner death;
+ *   MPROC_EBADF            the lock was destroyed (or closed);
  *   MPROC_EINVAL           NULL, or a bad timeout. */
 MPROC_API int mproc_lock_acquire(mproc_lock *l, int timeout_ms);
 
 /* mproc_lock_release - release the lock; wakes one waiter if any sleeps.
  * Never blocks. 0; MPROC_ENOTOWNER if the calling thread does not own it;
  * MPROC_ENOTRECOVERABLE if the lock was acquired with MPROC_EOWNERDEAD and
- * not marked consistent: it is released and now unusable for everyone. */
+ * not marked consistent: it is released and now unusable for everyone;
+ * MPROC_EBADF if it was destroyed; MPROC_EINVAL for NULL. */
 MPROC_API int mproc_lock_release(mproc_lock *l);
 
 /* mproc_lock_consistent - after MPROC_EOWNERDEAD, declare the protected data
  * repaired. 0; MPROC_ENOTOWNER if the caller does not own the lock;
- * MPROC_EINVAL if the lock is not in the owner-died state. */
+ * MPROC_EINVAL for NULL or if the lock is not in the owner-died state;
+ * MPROC_EBADF if it was destroyed. */
 MPROC_API int mproc_lock_consistent(mproc_lock *l);
 
 /* mproc_lock_held - 1 if the calling thread owns *l, 0 if not. */
 MPROC_API int mproc_lock_held(const mproc_lock *l);
 
-/* Standalone locks (see "Two ways" above). create: 0, MPROC_EEXIST,
- * MPROC_EINVAL / MPROC_ENAMETOOLONG (bad name), MPROC_ENOMEM, MPROC_ENOSPC.
- * open: 0, MPROC_ENOENT, MPROC_EACCES, MPROC_EFOREIGN, MPROC_EVERSION,
- * MPROC_ECORRUPT. close: 0, or MPROC_EINVAL if l is not a standalone lock.
- * unlink: 0, MPROC_ENOENT. The same four calls exist for every primitive. */
+/* Standalone locks (see "Two ways" above). The same four calls, with the
+ * same codes, exist for every primitive (rlock, sem, cond, event, barrier).
+ * create: 0, MPROC_EEXIST, MPROC_EINVAL (NULL out, bad name),
+ *   MPROC_ENAMETOOLONG, MPROC_ENOMEM, MPROC_ENOSPC, MPROC_EMFILE,
+ *   MPROC_ENFILE.
+ * open: 0, MPROC_EINVAL (NULL out, NULL or bad name), MPROC_ENAMETOOLONG,
+ *   MPROC_ENOENT, MPROC_EACCES (not a regular file of ours: a directory, a
+ *   symlink, another owner), MPROC_EFOREIGN (not an mproc object of this
+ *   kind), MPROC_EVERSION, MPROC_ECORRUPT (sizes disagree; the creator died
+ *   before finishing; zero-filled with no creator), MPROC_EAGAIN (its
+ *   creator is alive and still initialising it after MPROC_OPEN_WAIT_MS:
+ *   open waits that long at most, see "Opening a named object" in common.h),
+ *   MPROC_ENOMEM, MPROC_EMFILE, MPROC_ENFILE.
+ * close: 0; MPROC_EBADF if already closed (a second close never crashes
+ *   while the closed object is in the library's quarantine, see common.h);
+ *   MPROC_EINVAL if l is not a standalone object of this kind. A closed
+ *   lock or rlock reads as destroyed (MPROC_EBADF from every call) while the
+ *   library keeps its page; other kinds used after close reach a private
+ *   page that no other process sees (undefined: do not).
+ * unlink: 0, MPROC_EINVAL / MPROC_ENAMETOOLONG (bad name), MPROC_ENOENT,
+ *   MPROC_EACCES, MPROC_EFOREIGN (another kind of object: left in place),
+ *   MPROC_EMFILE, MPROC_ENFILE, MPROC_ENOMEM. */
 MPROC_API int mproc_lock_create(mproc_lock **out, const char *name);
 MPROC_API int mproc_lock_open(mproc_lock **out, const char *name);
 MPROC_API int mproc_lock_close(mproc_lock *l);
@@ -152,14 +176,18 @@ typedef struct mproc_rlock {
         }                                                                                          \
     }
 
+/* mproc_rlock_init / _destroy - as mproc_lock_init / _destroy (the same
+ * codes; a destroyed rlock answers MPROC_EBADF). */
 MPROC_API int mproc_rlock_init(mproc_rlock *l);
 MPROC_API int mproc_rlock_destroy(mproc_rlock *l);
 /* mproc_rlock_acquire - as mproc_lock_acquire, but the owner nests
- * (MPROC_EOVERFLOW past 2^32-1 levels) instead of getting MPROC_EBUSY. */
+ * (MPROC_EOVERFLOW past 2^32-1 levels) instead of getting MPROC_EBUSY.
+ * Otherwise the codes of mproc_lock_acquire. */
 MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms);
 /* mproc_rlock_release - one level down; frees the lock at depth 0. Codes as
  * mproc_lock_release. */
 MPROC_API int mproc_rlock_release(mproc_rlock *l);
+/* mproc_rlock_consistent - as mproc_lock_consistent. */
 MPROC_API int mproc_rlock_consistent(mproc_rlock *l);
 /* mproc_rlock_depth - how many times the calling thread holds it (0: not). */
 MPROC_API unsigned mproc_rlock_depth(const mproc_rlock *l);
@@ -176,13 +204,19 @@ MPROC_API int mproc_rlock_unlink(const char *name);
  *   MPROC_SEM_BOUNDED  a BoundedSemaphore: release above the initial value
  *                      fails with MPROC_ERANGE (Python's ValueError);
  *   MPROC_SEM_TRACKED  units belong to the process that acquired them: the
- *                      semaphore keeps a table of {pid, start time, units}
- *                      (MPROC_SEM_TRACK_MAX processes), a release must come
+ *                      semaphore keeps a table of {pid, start time, units},
+ *                      a release must come
  *                      from a process that holds a unit (else
  *                      MPROC_ENOTOWNER), and when a holder dies its units
  *                      come back: a waiter notices within MPROC_SYNC_SLICE_MS
  *                      (timeout 0: at once). A process that holds no entry
  *                      and finds the table full gets MPROC_ENOSPC.
+ *                      The table's size: MPROC_SEM_TRACK_MAX (14) processes
+ *                      for a semaphore placed with mproc_sem_init (it must
+ *                      fit sizeof(mproc_sem)); MPROC_SEM_TRACK_MAX_NAMED
+ *                      (246) for one made by mproc_sem_create (its segment
+ *                      page holds the larger table). A process holds its
+ *                      entry from its first acquire until it dies.
  * Untracked (the default, and all-zero memory): units held by a process that
  * dies are lost, as with POSIX and Python semaphores. */
 typedef struct mproc_sem {
@@ -191,26 +225,35 @@ typedef struct mproc_sem {
 #define MPROC_SEM_BOUNDED 0x1u
 #define MPROC_SEM_TRACKED 0x2u
 #define MPROC_SEM_TRACK_MAX 14
+#define MPROC_SEM_TRACK_MAX_NAMED 246
 #define MPROC_SEM_VALUE_MAX 0x7fffffffu
 
 /* mproc_sem_init - value units, flags as above. 0; MPROC_EINVAL for NULL,
- * unknown flags or value > MPROC_SEM_VALUE_MAX. */
+ * unknown flags or value > MPROC_SEM_VALUE_MAX. The table of a tracked
+ * semaphore placed this way holds MPROC_SEM_TRACK_MAX (14) processes. */
 MPROC_API int mproc_sem_init(mproc_sem *s, unsigned value, unsigned flags);
 /* mproc_sem_destroy - 0, or MPROC_EBUSY while a waiter sleeps on it (also
- * when one was killed in its sleep, until the next release). */
+ * when one was killed in its sleep, until the next release), MPROC_EINVAL
+ * for NULL. */
 MPROC_API int mproc_sem_destroy(mproc_sem *s);
 /* mproc_sem_acquire - take one unit, waiting at most timeout_ms.
- * Uncontended: one compare-and-swap. 0, MPROC_ETIMEDOUT, MPROC_ENOSPC
- * (tracked, table full), MPROC_EINVAL. */
+ * Uncontended: one compare-and-swap. 0, MPROC_ETIMEDOUT, MPROC_EAGAIN
+ * (timeout 0 and no unit), MPROC_ENOSPC (tracked: the calling process holds
+ * no entry and all MPROC_SEM_TRACK_MAX, or MPROC_SEM_TRACK_MAX_NAMED for a
+ * created semaphore, belong to live processes), MPROC_EINVAL (NULL, bad
+ * timeout). */
 MPROC_API int mproc_sem_acquire(mproc_sem *s, int timeout_ms);
 /* mproc_sem_release - give one unit back and wake one waiter. Never blocks.
  * 0; MPROC_ERANGE (bounded, already at its initial value); MPROC_EOVERFLOW
  * (at MPROC_SEM_VALUE_MAX); MPROC_ENOTOWNER (tracked, the calling process
- * holds no unit). */
+ * holds no unit); MPROC_EINVAL for NULL. */
 MPROC_API int mproc_sem_release(mproc_sem *s);
 /* mproc_sem_value - the units available now (a snapshot), or MPROC_EINVAL. */
 MPROC_API int mproc_sem_value(const mproc_sem *s);
-/* create: value and flags as for init. */
+/* create: value and flags as for init; the codes of mproc_lock_create, and
+ * MPROC_EINVAL for bad flags or value. A tracked semaphore made here holds
+ * MPROC_SEM_TRACK_MAX_NAMED (246) processes. open, close, unlink: as for
+ * locks (mproc_lock_open ...). */
 MPROC_API int mproc_sem_create(mproc_sem **out, const char *name, unsigned value, unsigned flags);
 MPROC_API int mproc_sem_open(mproc_sem **out, const char *name);
 MPROC_API int mproc_sem_close(mproc_sem *s);
@@ -232,8 +275,11 @@ typedef struct mproc_cond {
         }                                                                                          \
     }
 
+/* mproc_cond_init - 0, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_cond_init(mproc_cond *c);
-/* mproc_cond_destroy - 0, or MPROC_EBUSY while the lock is held. */
+/* mproc_cond_destroy - 0, MPROC_EBUSY while the lock is held, MPROC_EBADF
+ * if already destroyed (its lock then answers MPROC_EBADF, as a destroyed
+ * mproc_lock does), MPROC_EINVAL for NULL. */
 MPROC_API int mproc_cond_destroy(mproc_cond *c);
 /* mproc_cond_acquire / _release / _consistent - the attached lock; codes as
  * for mproc_lock_acquire / _release / _consistent. */
@@ -243,7 +289,8 @@ MPROC_API int mproc_cond_consistent(mproc_cond *c);
 /* mproc_cond_wait - release the lock, sleep until notified or timeout_ms
  * passes, re-acquire the lock (always, also on timeout; the re-acquire is not
  * bounded by timeout_ms). 0 (notified, or woken spuriously);
- * MPROC_ETIMEDOUT; MPROC_EOWNERDEAD (notified or not: the lock came back
+ * MPROC_ETIMEDOUT (MPROC_EAGAIN with timeout 0); MPROC_EINVAL (NULL, bad
+ * timeout); MPROC_EOWNERDEAD (notified or not: the lock came back
  * from a dead owner); MPROC_ENOTOWNER (the caller does not hold the lock);
  * MPROC_ENOTRECOVERABLE (the lock could not be re-acquired: the caller does
  * not hold it). */
@@ -255,7 +302,8 @@ MPROC_API int mproc_cond_wait(mproc_cond *c, int timeout_ms);
 MPROC_API int mproc_cond_wait_for(mproc_cond *c, bool (*pred)(void *arg), void *arg,
                                   int timeout_ms);
 /* mproc_cond_notify - wake up to n waiters (at least one if any waits;
- * possibly more). 0 or MPROC_ENOTOWNER. notify_all wakes all. */
+ * possibly more). 0, MPROC_ENOTOWNER, MPROC_EINVAL (NULL, n < 0).
+ * notify_all wakes all. create/open/close/unlink: as for locks. */
 MPROC_API int mproc_cond_notify(mproc_cond *c, int n);
 MPROC_API int mproc_cond_notify_all(mproc_cond *c);
 MPROC_API int mproc_cond_create(mproc_cond **out, const char *name);
@@ -278,6 +326,7 @@ typedef struct mproc_event {
         }                                                                                          \
     }
 
+/* mproc_event_init / _destroy - 0, or MPROC_EINVAL for NULL. */
 MPROC_API int mproc_event_init(mproc_event *e);
 MPROC_API int mproc_event_destroy(mproc_event *e);
 /* mproc_event_set / _clear - 0, or MPROC_EINVAL. set never blocks. */
@@ -285,7 +334,9 @@ MPROC_API int mproc_event_set(mproc_event *e);
 MPROC_API int mproc_event_clear(mproc_event *e);
 /* mproc_event_is_set - 1 if set, 0 if not, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_event_is_set(const mproc_event *e);
-/* mproc_event_wait - wait until set: 0, MPROC_ETIMEDOUT, MPROC_EINVAL. */
+/* mproc_event_wait - wait until set: 0, MPROC_ETIMEDOUT (MPROC_EAGAIN with
+ * timeout 0), MPROC_EINVAL (NULL, bad timeout), MPROC_ECORRUPT (the word
+ * holds no valid state). create/open/close/unlink: as for locks. */
 MPROC_API int mproc_event_wait(mproc_event *e, int timeout_ms);
 MPROC_API int mproc_event_create(mproc_event **out, const char *name);
 MPROC_API int mproc_event_open(mproc_event **out, const char *name);
@@ -311,28 +362,35 @@ typedef struct mproc_barrier {
 #define MPROC_BARRIER_TRACK_MAX 32
 #define MPROC_BARRIER_JOIN_MAX 16
 
-/* mproc_barrier_init - 1..MPROC_BARRIER_PARTIES_MAX parties; MPROC_EINVAL. */
+/* mproc_barrier_init - 1..MPROC_BARRIER_PARTIES_MAX parties; 0 or
+ * MPROC_EINVAL. Every call below returns MPROC_EINVAL for NULL or a barrier
+ * never initialised, MPROC_EBADF for a destroyed one, and MPROC_ECORRUPT
+ * for a party count out of range (broken and n_waiting: NULL only). */
 MPROC_API int mproc_barrier_init(mproc_barrier *b, unsigned parties);
-/* mproc_barrier_destroy - 0, or MPROC_EBUSY while someone waits. */
+/* mproc_barrier_destroy - 0 (from now on every call on it, destroy too,
+ * returns MPROC_EBADF until mproc_barrier_init), MPROC_EBUSY while someone
+ * waits, MPROC_EBADF if already destroyed, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_barrier_destroy(mproc_barrier *b);
 /* mproc_barrier_wait - arrive and wait for the others. Returns the arrival
  * index (0 for the first to arrive .. parties-1 for the last, which releases
  * the others) or MPROC_EBROKEN, MPROC_ETIMEDOUT (this caller gave up: the
- * barrier is now broken for everyone else), MPROC_EINVAL. */
+ * barrier is now broken for everyone else; MPROC_EAGAIN with timeout 0),
+ * MPROC_EINVAL (also a bad timeout), MPROC_ECORRUPT. */
 MPROC_API int mproc_barrier_wait(mproc_barrier *b, int timeout_ms);
 /* mproc_barrier_abort - break the barrier: waiters get MPROC_EBROKEN. */
 MPROC_API int mproc_barrier_abort(mproc_barrier *b);
 /* mproc_barrier_reset - back to empty and unbroken; whoever waits now gets
  * MPROC_EBROKEN. Joined processes stay joined. */
 MPROC_API int mproc_barrier_reset(mproc_barrier *b);
-/* mproc_barrier_broken - 1 if broken, 0 if not. */
+/* mproc_barrier_broken - 1 if broken, 0 if not, MPROC_EINVAL for NULL. */
 MPROC_API int mproc_barrier_broken(const mproc_barrier *b);
 /* mproc_barrier_parties / _n_waiting - as in Python. */
 MPROC_API int mproc_barrier_parties(const mproc_barrier *b);
 MPROC_API int mproc_barrier_n_waiting(const mproc_barrier *b);
 /* mproc_barrier_join - register the calling process as a party, so that its
  * death breaks the barrier even while it is not waiting. 0, MPROC_ENOSPC
- * (table full), MPROC_EEXIST (already joined). leave: 0 or MPROC_ENOENT. */
+ * (table full), MPROC_EEXIST (already joined). leave: 0 or MPROC_ENOENT
+ * (not joined). create/open/close/unlink: as for locks. */
 MPROC_API int mproc_barrier_join(mproc_barrier *b);
 MPROC_API int mproc_barrier_leave(mproc_barrier *b);
 MPROC_API int mproc_barrier_create(mproc_barrier **out, const char *name, unsigned parties);
@@ -380,8 +438,14 @@ MPROC_API size_t mproc_type_size(mproc_type type);
  * MPROC_ENOSPC. */
 MPROC_API int mproc_array_create(mproc_array **out, mproc_type type, size_t n, const char *name,
                                  unsigned flags);
-/* mproc_array_open - attach to a named array; MPROC_ECORRUPT if its header
- * does not describe a valid array. */
+/* mproc_array_open - attach to a named array. Waits at most
+ * MPROC_OPEN_WAIT_MS for a live creator that is still initialising it. The
+ * codes of the standalone open (see mproc_lock_open), MPROC_ECORRUPT also
+ * if its header does not describe a valid array.
+ * mproc_array_close - 0; MPROC_EINVAL for NULL; MPROC_EBADF if already
+ * closed. Every call below returns MPROC_EBADF (NULL, 0 for those that
+ * return a pointer or a size) on a closed handle.
+ * mproc_array_unlink - the codes of mproc_lock_unlink. */
 MPROC_API int mproc_array_open(mproc_array **out, const char *name);
 MPROC_API int mproc_array_close(mproc_array *a);
 MPROC_API int mproc_array_unlink(const char *name);
@@ -409,7 +473,10 @@ MPROC_API int mproc_array_set_f64(mproc_array *a, size_t i, double v);
  * the new value into *result if not NULL. */
 MPROC_API int mproc_array_add_i64(mproc_array *a, size_t i, int64_t delta, int64_t *result);
 
-/* A Value is an array of one element, with calls of its own. */
+/* A Value is an array of one element, with calls of its own: the same codes
+ * as the array call of the same name (mproc_value_open also MPROC_EFOREIGN
+ * for an array of more than one element; waits like mproc_array_open, at
+ * most MPROC_OPEN_WAIT_MS, for a live creator still initialising it). */
 MPROC_API int mproc_value_create(mproc_value **out, mproc_type type, const char *name,
                                  unsigned flags);
 MPROC_API int mproc_value_open(mproc_value **out, const char *name);

@@ -111,12 +111,17 @@ int mproc__name_random(char *out, size_t outsz);
 void mproc__shm_path(char *buf, const char *name);
 /* mproc__shm_create - create a new object, 0600, O_EXCL|O_NOFOLLOW|O_CLOEXEC,
  * with `size` bytes reserved up front (posix_fallocate), so a full /dev/shm
- * fails here with MPROC_ENOSPC rather than with SIGBUS later. On failure
- * nothing is left behind. MPROC_EEXIST if the name is taken. */
-int mproc__shm_create(const char *name, size_t size, int *fd_out);
+ * fails here with MPROC_ENOSPC rather than with SIGBUS later. head_len
+ * bytes of head are written at offset 0 right after the file appears, before
+ * it is sized (the creator's record, see segment.h). On failure nothing is
+ * left behind. MPROC_EEXIST if the name is taken. */
+int mproc__shm_create(const char *name, size_t size, const void *head, size_t head_len,
+                      int *fd_out);
 /* mproc__shm_open - open an existing object read-write (O_NOFOLLOW|
- * O_CLOEXEC). It must be a regular file owned by the caller's effective uid
- * (MPROC_EACCES otherwise). *size_out gets its size. */
+ * O_CLOEXEC). It must be a regular file owned by the caller's effective uid:
+ * MPROC_EACCES otherwise (a symlink, a directory, any other kind of file, or
+ * another owner). Besides: MPROC_ENOENT, MPROC_EMFILE, MPROC_ENFILE,
+ * MPROC_ENOMEM. *size_out gets its size. */
 int mproc__shm_open(const char *name, int *fd_out, size_t *size_out);
 /* mproc__shm_unlink - remove the name; MPROC_ENOENT if it is gone. */
 int mproc__shm_unlink(const char *name);

@@ -66,7 +66,7 @@ static int reserve(int fd, size_t size)
     return 0;
 }
 
-int mproc__shm_create(const char *name, size_t size, int *fd_out)
+int mproc__shm_create(const char *name, size_t size, const void *head, size_t head_len, int *fd_out)
 {
     int rc = mproc__name_check(name);
     if (rc < 0)
@@ -76,7 +76,10 @@ int mproc__shm_create(const char *name, size_t size, int *fd_out)
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return mproc__err();
-    if (fchmod(fd, 0600) != 0 || (rc = reserve(fd, size)) < 0) {
+    /* The head first, before the file gets its size: an opener that finds
+     * the file a moment later reads who is creating it. */
+    if ((head_len > 0 && pwrite(fd, head, head_len, 0) != (ssize_t)head_len) ||
+        fchmod(fd, 0600) != 0 || (rc = reserve(fd, size)) < 0) {
         if (rc == 0)
             rc = mproc__err();
         unlink(path);
@@ -95,8 +98,21 @@ int mproc__shm_open(const char *name, int *fd_out, size_t *size_out)
     char path[MPROC__PATH_MAX];
     mproc__shm_path(path, name);
     int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ELOOP ? MPROC_EACCES : mproc__err();
+    if (fd < 0) {
+        /* A name that exists but is no regular file (a symlink, a
+         * directory, a socket, a device) is "not ours": MPROC_EACCES, the
+         * same answer fstat's check below gives for a FIFO. */
+        switch (errno) {
+        case ENOENT:
+        case EACCES:
+        case EMFILE:
+        case ENFILE:
+        case ENOMEM:
+            return mproc__err();
+        default:
+            return MPROC_EACCES;
+        }
+    }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         rc = mproc__err();

@@ -38,6 +38,8 @@
 #define BAR_GEN_MASK 0x7fffu
 #define BAR_COUNT 0xffffu
 #define BAR_RESET_MARK 0x80000000u
+/* parties of a destroyed barrier: every call then says MPROC_EBADF. */
+#define BAR_DESTROYED 0xffffffffu
 
 struct bar_slot {
     _Atomic uint64_t id;
@@ -69,6 +71,8 @@ static int bar_check(const struct barrier *k)
 {
     if (k->parties == 0)
         return MPROC_EINVAL; /* never initialised */
+    if (k->parties == BAR_DESTROYED)
+        return MPROC_EBADF;
     if (k->parties > MPROC_BARRIER_PARTIES_MAX)
         return MPROC_ECORRUPT;
     return 0;
@@ -87,8 +91,14 @@ MPROC_API int mproc_barrier_destroy(mproc_barrier *b)
 {
     if (!b)
         return MPROC_EINVAL;
-    uint32_t w = atomic_load_explicit(&br(b)->word, memory_order_acquire);
-    return (!(w & BAR_BROKEN) && (w & BAR_COUNT)) ? MPROC_EBUSY : 0;
+    struct barrier *k = br(b);
+    if (k->parties == BAR_DESTROYED)
+        return MPROC_EBADF;
+    uint32_t w = atomic_load_explicit(&k->word, memory_order_acquire);
+    if (!(w & BAR_BROKEN) && (w & BAR_COUNT))
+        return MPROC_EBUSY;
+    k->parties = BAR_DESTROYED;
+    return 0;
 }
 
 /* Break generation `gen`: true if it is (now) broken, false if it tripped. */

@@ -52,8 +52,7 @@ MPROC_API int mproc_cond_destroy(mproc_cond *c)
 {
     if (!c)
         return MPROC_EINVAL;
-    uint32_t w = atomic_load_explicit(&cv(c)->lk.word, memory_order_acquire);
-    return (w & MPROC__LK_TID) != 0 ? MPROC_EBUSY : 0;
+    return mproc__lk_destroy(&cv(c)->lk);
 }
 
 MPROC_API int mproc_cond_acquire(mproc_cond *c, int timeout_ms)

@@ -8,6 +8,7 @@
  *     tid                     owned by thread `tid`, nobody sleeps
  *     tid | WAITERS (bit 31)  owned, and someone may sleep on the word
  *     NOTREC (bit 30 alone)   abandoned after an owner death: unusable
+ *     NOTREC | all tid bits   destroyed (MPROC__LK_DESTROYED): MPROC_EBADF
  *
  * Acquire: CAS 0 -> tid (the whole uncontended path: no system call). Else
  * spin a little (the owner is probably running on another CPU and leaves
@@ -173,6 +174,8 @@ int mproc__lk_acquire(struct mproc__lk *l, int timeout_ms)
         MPROC__KILL_POINT("lock.held");
         return 0;
     }
+    if (MPROC__UNLIKELY(expect == MPROC__LK_DESTROYED))
+        return MPROC_EBADF;
     int rc = mproc__deadline_init(&d, timeout_ms);
     if (rc < 0)
         return rc;
@@ -186,6 +189,8 @@ int mproc__lk_release(struct mproc__lk *l)
 {
     const uint32_t tid = (uint32_t)mproc__sync_self()->tid;
     uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+    if (MPROC__UNLIKELY(w == MPROC__LK_DESTROYED))
+        return MPROC_EBADF;
     if ((w & MPROC__LK_NOTREC) || (w & MPROC__LK_TID) != tid)
         return MPROC_ENOTOWNER;
     if (MPROC__UNLIKELY(l->dirty)) {
@@ -202,6 +207,8 @@ int mproc__lk_release(struct mproc__lk *l)
 
 int mproc__lk_consistent(struct mproc__lk *l)
 {
+    if (atomic_load_explicit(&l->word, memory_order_relaxed) == MPROC__LK_DESTROYED)
+        return MPROC_EBADF;
     if (!mproc__lk_owned(l))
         return MPROC_ENOTOWNER;
     if (!l->dirty)
@@ -225,12 +232,26 @@ MPROC_API int mproc_lock_init(mproc_lock *l)
     return 0;
 }
 
+int mproc__lk_destroy(struct mproc__lk *l)
+{
+    uint32_t w = atomic_load_explicit(&l->word, memory_order_acquire);
+    if (w == MPROC__LK_DESTROYED)
+        return MPROC_EBADF;
+    if ((w & MPROC__LK_TID) != 0)
+        return MPROC_EBUSY;
+    /* Free (or abandoned): from now on every call says MPROC_EBADF. A
+     * thread that takes it between the load and this CAS wins: EBUSY. */
+    return atomic_compare_exchange_strong_explicit(&l->word, &w, MPROC__LK_DESTROYED,
+                                                   memory_order_acq_rel, memory_order_relaxed)
+               ? 0
+               : MPROC_EBUSY;
+}
+
 MPROC_API int mproc_lock_destroy(mproc_lock *l)
 {
     if (!l)
         return MPROC_EINVAL;
-    uint32_t w = atomic_load_explicit(&lk(l)->word, memory_order_acquire);
-    return (w & MPROC__LK_TID) != 0 ? MPROC_EBUSY : 0;
+    return mproc__lk_destroy(lk(l));
 }
 
 MPROC_API int mproc_lock_acquire(mproc_lock *l, int timeout_ms)

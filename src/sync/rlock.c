@@ -24,8 +24,7 @@ MPROC_API int mproc_rlock_destroy(mproc_rlock *l)
 {
     if (!l)
         return MPROC_EINVAL;
-    uint32_t w = atomic_load_explicit(&rk(l)->word, memory_order_acquire);
-    return (w & MPROC__LK_TID) != 0 ? MPROC_EBUSY : 0;
+    return mproc__lk_destroy(rk(l));
 }
 
 MPROC_API int mproc_rlock_acquire(mproc_rlock *l, int timeout_ms)
@@ -51,7 +50,7 @@ MPROC_API int mproc_rlock_release(mproc_rlock *l)
         return MPROC_EINVAL;
     struct mproc__lk *k = rk(l);
     if (!mproc__lk_owned(k))
-        return MPROC_ENOTOWNER;
+        return mproc__lk_release(k); /* EBADF if destroyed, else ENOTOWNER */
     if (k->depth > 1) {
         k->depth--;
         return 0;

@@ -7,6 +7,9 @@
  *   flags   MPROC_SEM_BOUNDED | MPROC_SEM_TRACKED, fixed at init
  *   max     the initial value (the bound when BOUNDED)
  *   slot[]  TRACKED only: {pid, start, st = units | applied-op tag}
+ *   nslots  0 in place (MPROC_SEM_TRACK_MAX slots); MPROC_SEM_TRACK_MAX_NAMED
+ *           for a semaphore of mproc_sem_create, whose body fills the rest
+ *           of its page with more slots (struct sem_named)
  * All-zero bytes: value 0, unbounded, untracked.
  *
  * Futex protocol (both modes). Acquire takes one from the count (the
@@ -23,10 +26,10 @@
  * process killed between the two would lose a unit or create one. So every
  * tracked operation is one 64-bit CAS on `word` that changes the count *and*
  * records the operation in hi:
- *     hi = PENDING (bit 31) | slot (bits 26-30) | kind (bits 24-25) | seq
+ *     hi = PENDING (bit 31) | slot (bits 23-30) | kind (bits 21-22) | seq
  * kind ACQUIRE (+1 unit to the slot), RELEASE (-1), RECOVER (-> 0 units);
- * seq (24 bits) grows with every operation, so `word` never repeats (no
- * ABA). Then the operation is applied to the slot: CAS st from its current
+ * seq (21 bits) grows with every operation, so `word` does not repeat
+ * within two million operations (no ABA). Then the operation is applied to the slot: CAS st from its current
  * value to (tag = the pending hi) << 32 | new units, and PENDING is cleared
  * by a CAS on hi. While PENDING is set nobody can start an operation: whoever
  * finds it applies it first (helping), so a process killed after its CAS on
@@ -48,14 +51,18 @@
  */
 #include "sync.h"
 
+#include <sched.h>
+#include <unistd.h>
+
 #define SEM_WAITERS 0x80000000u
 #define SEM_COUNT 0x7fffffffu
 #define SEM_RECOVERING 0x80000000u /* | the recovering process's pid */
 
 #define OP_PENDING 0x80000000u
-#define OP_SLOT_SHIFT 26
-#define OP_KIND_SHIFT 24
-#define OP_SEQ 0x00ffffffu
+#define OP_SLOT_SHIFT 23
+#define OP_SLOT_MASK 0xffu
+#define OP_KIND_SHIFT 21
+#define OP_SEQ 0x001fffffu
 enum { OP_ACQUIRE = 0, OP_RELEASE = 1, OP_RECOVER = 2 };
 
 struct sem_slot {
@@ -70,11 +77,21 @@ struct sem {
     uint32_t max;
     struct sem_slot slot[MPROC_SEM_TRACK_MAX];
     _Atomic uint32_t wake_cpu; /* a CPU hint (linux/spin.h): the last waking releaser's */
-    uint32_t reserved32;
+    uint32_t nslots; /* 0 or MPROC_SEM_TRACK_MAX_NAMED, written before publish */
     uint64_t reserved;
 };
 _Static_assert(sizeof(struct sem) == sizeof(mproc_sem), "sem layout");
-_Static_assert(MPROC_SEM_TRACK_MAX <= 32, "slot index fits in 5 bits");
+
+/* A semaphore of its own segment: the body fills the segment's first page
+ * (4096 bytes less the segment header), the extra slots right after the
+ * in-place layout. */
+#define SEM_NAMED_BODY (4096 - MPROC__SEG_HDR_SIZE)
+struct sem_named {
+    struct sem base;
+    struct sem_slot more[MPROC_SEM_TRACK_MAX_NAMED - MPROC_SEM_TRACK_MAX];
+};
+_Static_assert(sizeof(struct sem_named) <= SEM_NAMED_BODY, "named sem fits its page");
+_Static_assert(MPROC_SEM_TRACK_MAX_NAMED - 1 <= OP_SLOT_MASK, "slot index fits the op");
 
 static inline struct sem *sm(const mproc_sem *s)
 {
@@ -94,6 +111,31 @@ static inline _Atomic uint32_t *sem_lo(struct sem *m)
 static inline bool sem_tracked(const struct sem *m)
 {
     return (m->flags & MPROC_SEM_TRACKED) != 0;
+}
+
+/* How many slots m has. nslots comes from shared memory, so the larger
+ * table is used only where it is sure to be mapped: m sits right after a
+ * segment header of a named-size semaphore, in one page that this process
+ * maps whole (standalone.c maps whole pages). Anything else: the in-place
+ * table. */
+static unsigned sem_nslots(const struct sem *m)
+{
+    if (MPROC__LIKELY(m->nslots != MPROC_SEM_TRACK_MAX_NAMED))
+        return MPROC_SEM_TRACK_MAX;
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    if (((uintptr_t)m & (pg - 1)) != MPROC__SEG_HDR_SIZE)
+        return MPROC_SEM_TRACK_MAX;
+    const struct mproc__seg_hdr *h = (const void *)((const char *)m - MPROC__SEG_HDR_SIZE);
+    if (h->kind != MPROC__SEG_SEM || h->body_size != SEM_NAMED_BODY)
+        return MPROC_SEM_TRACK_MAX;
+    return MPROC_SEM_TRACK_MAX_NAMED;
+}
+
+static inline struct sem_slot *sem_slot(struct sem *m, unsigned i)
+{
+    if (i < MPROC_SEM_TRACK_MAX)
+        return &m->slot[i];
+    return &((struct sem_named *)(void *)m)->more[i - MPROC_SEM_TRACK_MAX];
 }
 
 MPROC_API int mproc_sem_init(mproc_sem *s, unsigned value, unsigned flags)
@@ -146,10 +188,10 @@ static inline uint32_t sem_op(uint32_t prev_hi, unsigned slot, unsigned kind)
  * process may call this for any pending operation (helping). */
 static void sem_apply(struct sem *m, uint32_t op)
 {
-    unsigned idx = (op >> OP_SLOT_SHIFT) & 31u;
+    unsigned idx = (op >> OP_SLOT_SHIFT) & OP_SLOT_MASK;
     unsigned kind = (op >> OP_KIND_SHIFT) & 3u;
-    if (idx < MPROC_SEM_TRACK_MAX) {
-        struct sem_slot *sl = &m->slot[idx];
+    if (idx < sem_nslots(m)) {
+        struct sem_slot *sl = sem_slot(m, idx);
         for (;;) {
             uint64_t st = atomic_load_explicit(&sl->st, memory_order_acquire);
             if ((uint32_t)(st >> 32) == op)
@@ -204,7 +246,7 @@ static uint32_t sem_recover_slot(struct sem *m, unsigned idx)
 {
     for (;;) {
         uint64_t w = sem_settled(m);
-        uint32_t u = slot_units(&m->slot[idx]);
+        uint32_t u = slot_units(sem_slot(m, idx));
         if (u == 0)
             return 0;
         uint32_t lo = (uint32_t)w, hi = (uint32_t)(w >> 32);
@@ -231,8 +273,9 @@ static uint32_t sem_recover(struct sem *m)
     if (!mproc__sync_can_judge())
         return 0;
     const uint32_t me = (uint32_t)mproc__sync_self()->pid;
-    for (unsigned i = 0; i < MPROC_SEM_TRACK_MAX; i++) {
-        struct sem_slot *sl = &m->slot[i];
+    const unsigned n = sem_nslots(m);
+    for (unsigned i = 0; i < n; i++) {
+        struct sem_slot *sl = sem_slot(m, i);
         uint32_t pid = atomic_load_explicit(&sl->pid, memory_order_acquire);
         if (pid == 0 || pid == (SEM_RECOVERING | me))
             continue;
@@ -257,15 +300,16 @@ static uint32_t sem_recover(struct sem *m)
 static int sem_my_slot(struct sem *m, const struct mproc__sync_self *me)
 {
     const uint32_t start = (uint32_t)me->start;
-    for (int i = 0; i < MPROC_SEM_TRACK_MAX; i++) {
-        struct sem_slot *sl = &m->slot[i];
+    const int n = (int)sem_nslots(m);
+    for (int i = 0; i < n; i++) {
+        struct sem_slot *sl = sem_slot(m, (unsigned)i);
         if (atomic_load_explicit(&sl->pid, memory_order_acquire) == (uint32_t)me->pid &&
             atomic_load_explicit(&sl->start, memory_order_relaxed) == start)
             return i;
     }
     for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < MPROC_SEM_TRACK_MAX; i++) {
-            struct sem_slot *sl = &m->slot[i];
+        for (int i = 0; i < n; i++) {
+            struct sem_slot *sl = sem_slot(m, (unsigned)i);
             uint32_t zero = 0;
             if (atomic_compare_exchange_strong_explicit(&sl->pid, &zero, (uint32_t)me->pid,
                                                         memory_order_acq_rel,
@@ -418,8 +462,9 @@ static int sem_release_tracked(struct sem *m)
         /* A slot of the caller's with a unit (threads of one process may
          * have claimed two slots in a race). */
         int idx = -1;
-        for (int i = 0; i < MPROC_SEM_TRACK_MAX && idx < 0; i++) {
-            struct sem_slot *sl = &m->slot[i];
+        const int n = (int)sem_nslots(m);
+        for (int i = 0; i < n && idx < 0; i++) {
+            struct sem_slot *sl = sem_slot(m, (unsigned)i);
             if (atomic_load_explicit(&sl->pid, memory_order_acquire) == (uint32_t)me->pid &&
                 atomic_load_explicit(&sl->start, memory_order_relaxed) == start &&
                 slot_units(sl) > 0)
@@ -460,13 +505,34 @@ MPROC_API int mproc_sem_create(mproc_sem **out, const char *name, unsigned value
     void *obj;
     if (!out || value > MPROC_SEM_VALUE_MAX || (flags & ~(MPROC_SEM_BOUNDED | MPROC_SEM_TRACKED)))
         return MPROC_EINVAL;
-    int rc = mproc__sync_create(&obj, name, MPROC__SEG_SEM, sizeof(mproc_sem));
+    int rc = mproc__sync_create(&obj, name, MPROC__SEG_SEM, SEM_NAMED_BODY);
     if (rc < 0)
         return rc;
     mproc_sem_init(obj, value, flags);
+    sm(obj)->nslots = MPROC_SEM_TRACK_MAX_NAMED;
     mproc__sync_publish(obj);
     *out = obj;
     return 0;
 }
 
-MPROC__SYNC_OPEN_CLOSE(mproc_sem, mproc_sem, MPROC__SEG_SEM)
+MPROC_API int mproc_sem_open(mproc_sem **out, const char *name)
+{
+    void *obj;
+    if (!out)
+        return MPROC_EINVAL;
+    int rc = mproc__sync_open(&obj, name, MPROC__SEG_SEM, SEM_NAMED_BODY);
+    if (rc < 0)
+        return rc;
+    *out = obj;
+    return 0;
+}
+
+MPROC_API int mproc_sem_close(mproc_sem *s)
+{
+    return mproc__sync_close(s, MPROC__SEG_SEM, SEM_NAMED_BODY);
+}
+
+MPROC_API int mproc_sem_unlink(const char *name)
+{
+    return mproc__sync_unlink(name, MPROC__SEG_SEM);
+}

@@ -29,6 +29,14 @@
  * The table is copied by fork with the descriptors it holds, so a forked
  * child can hand the objects on as well. Lookups are linear from the newest
  * entry: programs have few standalone objects and close the newest first.
+ *
+ * Close does not leave a hole where the object was: the shared mapping is
+ * replaced (MAP_FIXED, atomically) by a private anonymous page whose header
+ * says CLOSED_MAGIC, and that page is kept in a small quarantine (the oldest
+ * is unmapped when it fills). A second close of the same pointer therefore
+ * reads that header and returns MPROC_EBADF instead of faulting on an
+ * unmapped page, for as long as the page is in the quarantine (the same
+ * scheme as the heap handles' quarantine, handle.h).
  */
 #include "sync.h"
 
@@ -187,10 +195,36 @@ int mproc__sync_handover(const void *obj, unsigned kind, size_t size, int *fd_ou
     return h ? mproc__sync_handover_fd(h, fd_out) : MPROC_EINVAL;
 }
 
+#define CLOSED_MAGIC 0xc105edc1u
+#define QUARANTINE 64
+
+static _Atomic(void *) closed_ring[QUARANTINE];
+static _Atomic unsigned closed_next;
+
 static size_t sync_map_size(size_t size)
 {
     size_t pg = (size_t)sysconf(_SC_PAGESIZE);
     return (MPROC__SEG_HDR_SIZE + size + pg - 1) / pg * pg;
+}
+
+/* Replace the mapping at h by a private page marked closed and quarantine
+ * it; munmap if that fails (then a second close is not detected). */
+static void sync_retire(struct mproc__seg_hdr *h, size_t map_size)
+{
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    void *p = map_size == pg ? mmap(h, pg, PROT_READ | PROT_WRITE,
+                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+                             : MAP_FAILED;
+    if (p != (void *)h) {
+        munmap(h, map_size);
+        return;
+    }
+    atomic_store_explicit(&h->magic, CLOSED_MAGIC, memory_order_release);
+    unsigned i = atomic_fetch_add_explicit(&closed_next, 1, memory_order_relaxed);
+    void *old =
+        atomic_exchange_explicit(&closed_ring[i % QUARANTINE], (void *)h, memory_order_acq_rel);
+    if (old)
+        munmap(old, pg);
 }
 
 int mproc__sync_create(void **out, const char *name, unsigned kind, size_t size)
@@ -274,11 +308,19 @@ int mproc__sync_close(void *obj, unsigned kind, size_t size)
     if (!obj || ((uintptr_t)obj & (pg - 1)) != MPROC__SEG_HDR_SIZE)
         return MPROC_EINVAL;
     struct mproc__seg_hdr *h = (void *)((char *)obj - MPROC__SEG_HDR_SIZE);
-    if (atomic_load_explicit(&h->magic, memory_order_acquire) != MPROC__SEG_MAGIC ||
-        h->kind != kind || h->body_size != size)
+    uint32_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+    if (magic == CLOSED_MAGIC)
+        return MPROC_EBADF;
+    if (magic != MPROC__SEG_MAGIC || h->kind != kind || h->body_size != size)
         return MPROC_EINVAL;
     mproc__sync_forget(h);
-    munmap(h, sync_map_size(size));
+    sync_retire(h, sync_map_size(size));
+    /* A lock (or rlock) used through the stale pointer says MPROC_EBADF
+     * (if the page was kept; otherwise the address is unmapped). */
+    if ((kind == MPROC__SEG_LOCK || kind == MPROC__SEG_RLOCK) &&
+        atomic_load_explicit(&h->magic, memory_order_relaxed) == CLOSED_MAGIC)
+        atomic_store_explicit(&((struct mproc__lk *)obj)->word, MPROC__LK_DESTROYED,
+                              memory_order_release);
     return 0;
 }
 

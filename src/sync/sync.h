@@ -32,6 +32,10 @@ static inline bool mproc__sync_can_judge(void)
 #define MPROC__LK_WAITERS 0x80000000u
 #define MPROC__LK_NOTREC 0x40000000u
 #define MPROC__LK_TID 0x3fffffffu
+/* Destroyed (mproc_lock_destroy, or a closed standalone lock): NOTREC with
+ * every tid bit set, a tid no thread has (Linux tids stay below 2^22).
+ * Calls on it return MPROC_EBADF; init makes it a lock again. */
+#define MPROC__LK_DESTROYED (MPROC__LK_NOTREC | MPROC__LK_TID)
 
 struct mproc__lk {
     _Atomic uint32_t word;
@@ -51,6 +55,8 @@ int mproc__lk_acquire(struct mproc__lk *l, int timeout_ms);
 int mproc__lk_acquire_dl(struct mproc__lk *l, const struct mproc__deadline *d);
 int mproc__lk_release(struct mproc__lk *l);
 int mproc__lk_consistent(struct mproc__lk *l);
+/* 0 (now MPROC__LK_DESTROYED), MPROC_EBUSY (held), MPROC_EBADF (already). */
+int mproc__lk_destroy(struct mproc__lk *l);
 
 static inline bool mproc__lk_owned(const struct mproc__lk *l)
 {

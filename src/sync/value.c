@@ -17,8 +17,13 @@
  * smaller naturally aligned accesses are lock-free on every Linux target
  * that matters, so elements are never torn. The lock (struct mproc__lk with
  * depth, the RLock of rlock.c) is only for the user's multi-step updates.
+ *
+ * A Value is an Array of one element: the same handle, the same state word
+ * (MPROC__H_ARRAY, see handle.h), checked on entry by every call.
  */
 #include "sync.h"
+
+#include "../handle.h"
 
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -36,6 +41,7 @@ struct value_hdr {
 _Static_assert(sizeof(struct value_hdr) == VALUE_HDR, "value header");
 
 struct mproc_array {
+    _Atomic uint32_t magic; /* MPROC__H_ARRAY, MPROC__H_CLOSED (handle.h) */
     struct value_hdr *h;
     void *data;
     size_t n;
@@ -66,6 +72,14 @@ MPROC_API size_t mproc_type_size(mproc_type type)
     return 0;
 }
 
+/* Return from the calling function unless a is an open handle. */
+#define ARRAY_OK(a)                                                                                \
+    do {                                                                                           \
+        int hc_ = mproc__handle_check((a), MPROC__H_ARRAY);                                        \
+        if (hc_ < 0)                                                                               \
+            return hc_;                                                                            \
+    } while (0)
+
 static bool type_is_float(mproc_type t)
 {
     return t == MPROC_TYPE_F32 || t == MPROC_TYPE_F64;
@@ -82,6 +96,7 @@ static int array_adopt(mproc_array *a, struct mproc__seg *seg, const char *name)
         munmap(seg->hdr, seg->map_size);
         return rc;
     }
+    atomic_init(&a->magic, MPROC__H_ARRAY);
     a->h = seg->body;
     a->data = (char *)seg->body + VALUE_HDR;
     a->map = seg->hdr;
@@ -193,11 +208,14 @@ static int array_attach(mproc_array **out, struct mproc__seg *seg, const char *n
 
 MPROC_API int mproc_array_close(mproc_array *a)
 {
-    if (!a)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_close(a, MPROC__H_ARRAY);
+    if (rc < 0)
+        return rc;
     mproc__sync_forget(a->map);
     munmap(a->map, a->map_size);
-    free(a);
+    a->map = a->data = NULL;
+    a->h = NULL;
+    mproc__handle_retire(a);
     return 0;
 }
 
@@ -208,17 +226,17 @@ MPROC_API int mproc_array_unlink(const char *name)
 
 MPROC_API void *mproc_array_ptr(const mproc_array *a)
 {
-    return a ? a->data : NULL;
+    return mproc__handle_check(a, MPROC__H_ARRAY) == 0 ? a->data : NULL;
 }
 
 MPROC_API size_t mproc_array_len(const mproc_array *a)
 {
-    return a ? a->n : 0;
+    return mproc__handle_check(a, MPROC__H_ARRAY) == 0 ? a->n : 0;
 }
 
 MPROC_API mproc_type mproc_array_type(const mproc_array *a)
 {
-    return a ? a->type : (mproc_type)0;
+    return mproc__handle_check(a, MPROC__H_ARRAY) == 0 ? a->type : (mproc_type)0;
 }
 
 static mproc_rlock *array_rlock(mproc_array *a)
@@ -228,8 +246,7 @@ static mproc_rlock *array_rlock(mproc_array *a)
 
 MPROC_API int mproc_array_acquire(mproc_array *a, int timeout_ms)
 {
-    if (!a)
-        return MPROC_EINVAL;
+    ARRAY_OK(a);
     if (a->flags & MPROC_VALUE_RAW)
         return MPROC_ENOTSUP;
     return mproc_rlock_acquire(array_rlock(a), timeout_ms);
@@ -237,8 +254,7 @@ MPROC_API int mproc_array_acquire(mproc_array *a, int timeout_ms)
 
 MPROC_API int mproc_array_release(mproc_array *a)
 {
-    if (!a)
-        return MPROC_EINVAL;
+    ARRAY_OK(a);
     if (a->flags & MPROC_VALUE_RAW)
         return MPROC_ENOTSUP;
     return mproc_rlock_release(array_rlock(a));
@@ -246,8 +262,7 @@ MPROC_API int mproc_array_release(mproc_array *a)
 
 MPROC_API int mproc_array_consistent(mproc_array *a)
 {
-    if (!a)
-        return MPROC_EINVAL;
+    ARRAY_OK(a);
     if (a->flags & MPROC_VALUE_RAW)
         return MPROC_ENOTSUP;
     return mproc_rlock_consistent(array_rlock(a));
@@ -257,7 +272,8 @@ MPROC_API int mproc_array_consistent(mproc_array *a)
 
 MPROC_API int mproc_array_get_i64(const mproc_array *a, size_t i, int64_t *out)
 {
-    if (!a || !out || type_is_float(a->type))
+    ARRAY_OK(a);
+    if (!out || type_is_float(a->type))
         return MPROC_EINVAL;
     if (i >= a->n)
         return MPROC_ERANGE;
@@ -296,7 +312,8 @@ MPROC_API int mproc_array_get_i64(const mproc_array *a, size_t i, int64_t *out)
 
 MPROC_API int mproc_array_set_i64(mproc_array *a, size_t i, int64_t v)
 {
-    if (!a || type_is_float(a->type))
+    ARRAY_OK(a);
+    if (type_is_float(a->type))
         return MPROC_EINVAL;
     if (i >= a->n)
         return MPROC_ERANGE;
@@ -333,7 +350,8 @@ MPROC_API int mproc_array_set_i64(mproc_array *a, size_t i, int64_t v)
 
 MPROC_API int mproc_array_add_i64(mproc_array *a, size_t i, int64_t delta, int64_t *result)
 {
-    if (!a || type_is_float(a->type))
+    ARRAY_OK(a);
+    if (type_is_float(a->type))
         return MPROC_EINVAL;
     if (i >= a->n)
         return MPROC_ERANGE;
@@ -372,7 +390,8 @@ MPROC_API int mproc_array_add_i64(mproc_array *a, size_t i, int64_t delta, int64
 
 MPROC_API int mproc_array_get_f64(const mproc_array *a, size_t i, double *out)
 {
-    if (!a || !out)
+    ARRAY_OK(a);
+    if (!out)
         return MPROC_EINVAL;
     if (i >= a->n)
         return MPROC_ERANGE;
@@ -396,8 +415,7 @@ MPROC_API int mproc_array_get_f64(const mproc_array *a, size_t i, double *out)
 
 MPROC_API int mproc_array_set_f64(mproc_array *a, size_t i, double v)
 {
-    if (!a)
-        return MPROC_EINVAL;
+    ARRAY_OK(a);
     if (i >= a->n)
         return MPROC_ERANGE;
     if (a->type == MPROC_TYPE_F64) {
