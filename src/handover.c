@@ -44,7 +44,7 @@ static int sync_kind(int kind, unsigned *seg_kind, size_t *size)
         return 1;
     case MPROC_OBJ_SEM:
         *seg_kind = MPROC__SEG_SEM;
-        *size = sizeof(mproc_sem);
+        *size = MPROC__SEM_SEG_BODY;
         return 1;
     case MPROC_OBJ_COND:
         *seg_kind = MPROC__SEG_COND;

@@ -77,7 +77,7 @@ struct sem {
     uint32_t max;
     struct sem_slot slot[MPROC_SEM_TRACK_MAX];
     _Atomic uint32_t wake_cpu; /* a CPU hint (linux/spin.h): the last waking releaser's */
-    uint32_t nslots; /* 0 or MPROC_SEM_TRACK_MAX_NAMED, written before publish */
+    uint32_t nslots;           /* 0 or MPROC_SEM_TRACK_MAX_NAMED, written before publish */
     uint64_t reserved;
 };
 _Static_assert(sizeof(struct sem) == sizeof(mproc_sem), "sem layout");
@@ -85,7 +85,7 @@ _Static_assert(sizeof(struct sem) == sizeof(mproc_sem), "sem layout");
 /* A semaphore of its own segment: the body fills the segment's first page
  * (4096 bytes less the segment header), the extra slots right after the
  * in-place layout. */
-#define SEM_NAMED_BODY (4096 - MPROC__SEG_HDR_SIZE)
+#define SEM_NAMED_BODY MPROC__SEM_SEG_BODY
 struct sem_named {
     struct sem base;
     struct sem_slot more[MPROC_SEM_TRACK_MAX_NAMED - MPROC_SEM_TRACK_MAX];

@@ -67,6 +67,10 @@ static inline bool mproc__lk_owned(const struct mproc__lk *l)
 /* Standalone objects (standalone.c): the object lives at the start of the
  * body of a segment of `kind` whose body is exactly `size` bytes. create
  * maps a zeroed body and returns it unpublished: initialise, then publish. */
+/* The body size of a standalone semaphore's segment: it fills its first
+ * page, so that its holder table can be larger than in place (sem.c). */
+#define MPROC__SEM_SEG_BODY (4096 - MPROC__SEG_HDR_SIZE)
+
 int mproc__sync_create(void **out, const char *name, unsigned kind, size_t size);
 void mproc__sync_publish(void *obj);
 int mproc__sync_open(void **out, const char *name, unsigned kind, size_t size);
