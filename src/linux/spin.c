@@ -189,7 +189,7 @@ MPROC__TEST_API uint32_t mproc__spin_budget(struct mproc__spin_site *site)
  * twice what it took (room for the next one to be a little longer); a wait
  * longer than the ceiling halves the budget at once: spinning did not pay. */
 MPROC__TEST_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
-                                   uint64_t now)
+                                         uint64_t now)
 {
     uint32_t cur = mproc__spin_budget_at(site, now);
     uint64_t target;
@@ -229,8 +229,8 @@ static void pending_flush(uint64_t now)
 
 /* Episodes ------------------------------------------------------------------- */
 
-MPROC__TEST_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
-                                 const struct mproc__deadline *d)
+MPROC__TEST_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site,
+                                       int peer_cpu, const struct mproc__deadline *d)
 {
     uint64_t now = mproc__now_ns();
     pending_flush(now);

@@ -97,8 +97,8 @@ struct mproc__spin {
  * budget (0 when spinning cannot pay), never past the caller's deadline
  * (NULL: none). An episode the same thread left without an end (see
  * mproc__spin_more) is counted as a success first. */
-MPROC__TEST_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site, int peer_cpu,
-                                 const struct mproc__deadline *d);
+MPROC__TEST_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin_site *site,
+                                       int peer_cpu, const struct mproc__deadline *d);
 
 /* The clock read of mproc__spin_more (out of line: the rare part). */
 MPROC__TEST_API bool mproc__spin_clock(struct mproc__spin *s);
@@ -184,7 +184,8 @@ static inline int mproc__spin_bump_cpu(uint32_t v)
  * online: runnable tasks and online CPUs of the machine (0 unknown); mine
  * and peer: the waiter's and the peer's CPU (-1 unknown); a known peer CPU
  * decides over the affinity. */
-MPROC__TEST_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine, int peer);
+MPROC__TEST_API bool mproc__spin_skip_rule(int allowed, int running, int online, int mine,
+                                           int peer);
 /* The running count (field 4, "running/total") of /proc/loadavg text; 0 or
  * MPROC_EINVAL. */
 MPROC__TEST_API int mproc__spin_parse_loadavg(const char *text, int *running);
@@ -196,7 +197,7 @@ MPROC__TEST_API void mproc__spin_forget(void);
 MPROC__TEST_API void mproc__spin_feed(struct mproc__spin_site *site, bool ok, uint32_t took_ns);
 MPROC__TEST_API uint32_t mproc__spin_budget(struct mproc__spin_site *site);
 MPROC__TEST_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
-                                   uint64_t now);
+                                         uint64_t now);
 MPROC__TEST_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now);
 
 #endif
