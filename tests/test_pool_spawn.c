@@ -164,3 +164,127 @@ MPROC_TEST(pool_spawn, futures_work_with_spawned_workers)
 }
 
 MPROC_TEST_MAIN()
+
+/* The spawn parity of a pool: an initializer by registered name with
+ * argument bytes, and a task context by value. */
+static int64_t init_offset = -1; /* set by the initializer, in each worker */
+
+static int set_offset(const void *arg, size_t len)
+{
+    if (len != sizeof init_offset)
+        return 1;
+    memcpy(&init_offset, arg, sizeof init_offset);
+    return 0;
+}
+MPROC_ENTRY(set_offset);
+
+static int refuse_to_start(const void *arg, size_t len)
+{
+    (void)arg;
+    (void)len;
+    return 1;
+}
+MPROC_ENTRY(refuse_to_start);
+
+struct task_ctx {
+    int64_t scale;
+    int64_t calls; /* the worker's private copy counts its own calls */
+};
+
+static int scaled_plus_offset(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    struct task_ctx *c = ctx;
+    int64_t x;
+    if (in_len != sizeof x || c == NULL || init_offset < 0)
+        return -EINVAL;
+    memcpy(&x, in, sizeof x);
+    c->calls++;
+    x = c->scale * x + init_offset;
+    memcpy(out, &x, sizeof x);
+    *out_len = sizeof x;
+    return 0;
+}
+MPROC_TASK(scaled_plus_offset);
+
+MPROC_TEST(pool_spawn, initializer_by_name_and_task_context_reach_spawned_workers)
+{
+    enum { N = 200 };
+    static int64_t in[N], out[N];
+    for (int i = 0; i < N; i++)
+        in[i] = i;
+    int64_t offset = 1000;
+    struct task_ctx ctx = {.scale = 7, .calls = 0};
+    struct mproc_pool_opts o = {.workers = 2,
+                                .start_method = MPROC_START_SPAWN,
+                                .init_entry = "set_offset",
+                                .init_arg = &offset,
+                                .init_arg_len = sizeof offset,
+                                .task_ctx = &ctx,
+                                .task_ctx_len = sizeof ctx};
+    mproc_pool *p;
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    offset = -5; /* copied at create: later changes do not reach the workers */
+    ctx.scale = -1;
+    MPROC_ASSERT_OK(mproc_pool_map(p, scaled_plus_offset, in, N, sizeof in[0], out, sizeof out[0],
+                                   NULL, 20000));
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(out[i], 7 * i + 1000, "item %d: %lld", i, (long long)out[i]);
+    finish(p);
+}
+
+MPROC_TEST(pool_spawn, the_same_by_value_options_work_with_fork)
+{
+    enum { N = 50 };
+    static int64_t in[N], out[N];
+    for (int i = 0; i < N; i++)
+        in[i] = i;
+    int64_t offset = 3;
+    struct task_ctx ctx = {.scale = 2, .calls = 0};
+    struct mproc_pool_opts o = {.workers = 2,
+                                .init_entry = "set_offset",
+                                .init_arg = &offset,
+                                .init_arg_len = sizeof offset,
+                                .task_ctx = &ctx,
+                                .task_ctx_len = sizeof ctx};
+    mproc_pool *p;
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    MPROC_ASSERT_OK(mproc_pool_map(p, scaled_plus_offset, in, N, sizeof in[0], out, sizeof out[0],
+                                   NULL, 20000));
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(out[i], 2 * i + 3);
+    cr_assert_eq(ctx.calls, 0, "tasks write the workers' copies, not the owner's");
+    finish(p);
+}
+
+MPROC_TEST(pool_spawn, bad_by_value_options_are_refused)
+{
+    mproc_pool *p;
+    int64_t x = 1;
+    struct mproc_pool_opts o = {.workers = 1, .start_method = MPROC_START_SPAWN};
+    o.init_entry = "no_such_entry";
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &o), MPROC_ENOENTRY);
+    o.init_entry = "set_offset";
+    o.init_arg_len = 8; /* NULL init_arg */
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &o), MPROC_EINVAL);
+    o.init_arg = &x;
+    o.init_arg_len = 1u << 20; /* more than 64 KiB */
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &o), MPROC_EINVAL);
+    o.init_arg_len = sizeof x;
+    o.task_ctx_len = 4; /* NULL task_ctx */
+    MPROC_ASSERT_RC(mproc_pool_create(&p, &o), MPROC_EINVAL);
+}
+
+MPROC_TEST(pool_spawn, a_failing_initializer_by_name_breaks_the_pool_instead_of_looping)
+{
+    enum { N = 4 };
+    static int64_t in[N], out[N];
+    struct mproc_pool_opts o = {
+        .workers = 2, .start_method = MPROC_START_SPAWN, .init_entry = "refuse_to_start"};
+    mproc_pool *p;
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    int rc =
+        mproc_pool_map(p, scaled_plus_offset, in, N, sizeof in[0], out, sizeof out[0], NULL, 20000);
+    MPROC_ASSERT_RC(rc, MPROC_EBROKEN);
+    mproc_pool_terminate(p);
+    mproc_pool_close(p);
+}

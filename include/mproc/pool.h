@@ -145,8 +145,9 @@ struct mproc_pool_opts {
                                       many, shared by all); 0: 8 */
     int start_method;               /* MPROC_START_FORK (default) or MPROC_START_SPAWN: workers
                                       re-execute the program (which must call mproc_main()
-                                      first) and find tasks by their MPROC_TASK name; no
-                                      initializer then, and tasks get ctx NULL */
+                                      first) and find tasks by their MPROC_TASK name; use
+                                      init_entry instead of initializer, and task_ctx_len
+                                      to hand tasks a context */
     int task_timeout_ms;            /* longest an item may run: the worker running an item
                                       for longer is killed (with every process it started)
                                       and replaced, the item fails with MPROC_ETIMEDOUT and
@@ -167,6 +168,18 @@ struct mproc_pool_opts {
                                       pieces */
     mproc_pool_output_fn on_output; /* NULL: write to the owner's stdout / stderr */
     void *output_arg;
+    /* Initializer and task context by value, for both start methods (what a
+     * spawned worker needs: it shares no memory with the owner). */
+    const char *init_entry; /* name of a function registered with MPROC_ENTRY(): run once
+                               in each worker before its first task, as
+                               fn(init_arg, init_arg_len) (the worker's own copy of
+                               those bytes); a nonzero return is a failed initializer
+                               (see mproc_pool_init_fn). NULL: none. An unknown name is
+                               MPROC_ENOENTRY at create. Not with `initializer` */
+    size_t init_arg_len;    /* with init_entry: init_arg points to this many bytes */
+    size_t task_ctx_len;    /* spawn: task_ctx points to this many bytes, copied into
+                               each worker; its tasks get ctx = the worker's copy
+                               (writable, private to the worker). 0: ctx NULL */
 };
 
 /* Why one item failed. code is the item's status: a task's own negative
@@ -186,7 +199,10 @@ struct mproc_pool_error {
  * not wait for the workers to initialise.
  * Returns 0 and *out; MPROC_EINVAL (NULL out, workers < 0, bad on_death,
  * max_retries < 0, slot_bytes too small (< 4 KiB) or > 1 GiB, spawn with an
- * initializer, spawn in a program that did not call mproc_main());
+ * initializer (use init_entry), both initializer and init_entry, NULL
+ * init_arg with init_arg_len > 0 or task_ctx with task_ctx_len > 0, more
+ * than 64 KiB of either, spawn in a program that did not call
+ * mproc_main()); MPROC_ENOENTRY (init_entry is not registered);
  * MPROC_EAGAIN / MPROC_ENOMEM / MPROC_EMFILE (no more
  * processes, memory or descriptors; ENOMEM also when workers *
  * slots_per_worker * slot_bytes exceeds memory + swap); MPROC_ENOSPC (spawn:

@@ -255,6 +255,11 @@ int mproc__mpi_worker_main(MPI_Comm comm, const struct mproc_pool_opts *opts)
     struct wire_hello hello = {.init_rc = 0, .pid = (uint32_t)getpid()};
     if (opts && opts->initializer)
         hello.init_rc = opts->initializer(opts->init_arg) != 0;
+    if (opts && opts->init_entry && !hello.init_rc) {
+        /* Every rank runs the same program: the name is found here too. */
+        mproc_entry_fn fn = mproc_entry_find(opts->init_entry);
+        hello.init_rc = !fn || fn(opts->init_arg, opts->init_arg_len) != 0;
+    }
     if (mproc__mpi_send_wait(&hello, sizeof hello, 0, TAG_HELLO, comm) < 0)
         return MPROC_EIO;
     if (hello.init_rc)

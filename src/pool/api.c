@@ -42,6 +42,10 @@ int mproc__pool_opts_resolve(const struct mproc_pool_opts *opts, struct mproc_po
         return MPROC_EINVAL;
     if (o.start_method != MPROC_START_FORK && o.start_method != MPROC_START_SPAWN)
         return MPROC_EINVAL;
+    if ((o.initializer && o.init_entry) || (o.init_arg_len && !o.init_arg) ||
+        (o.task_ctx_len && !o.task_ctx) || o.init_arg_len > 64 * 1024 ||
+        o.task_ctx_len > 64 * 1024 || (o.init_entry && strlen(o.init_entry) > 63))
+        return MPROC_EINVAL;
     if (o.workers == 0)
         o.workers = default_workers();
     if (o.max_retries == 0)
@@ -105,8 +109,9 @@ int mproc_pool_create(mproc_pool **out, const struct mproc_pool_opts *opts)
         if (o.capture_output)
             return MPROC_ENOTSUP;
         if (o.initializer)
-            return MPROC_EINVAL;
-        o.task_ctx = NULL;
+            return MPROC_EINVAL; /* a pointer: init_entry is the spawn way */
+        if (!o.task_ctx_len)
+            o.task_ctx = NULL;
     }
     if ((rc = mproc__pool_local_start(&o, &be)) < 0)
         return rc;

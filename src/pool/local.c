@@ -105,6 +105,9 @@ static void lp_free(struct lp *lp)
     mproc__capture_stop(lp->capture); /* the workers are gone: drain, stop */
     free(lp->posted);
     free(lp->free_slots);
+    free(lp->init_name);
+    free(lp->init_copy);
+    free(lp->ctx_copy);
     if (lp->shm)
         mproc__seg_close(&lp->seg, true);
     free(lp);
@@ -177,6 +180,28 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
             return rc;
         }
     }
+    /* The by-value initializer and task context, kept for restarts. */
+    mproc_entry_fn init_fn = NULL;
+    if (o->init_entry) {
+        init_fn = mproc_entry_find(o->init_entry);
+        lp->init_name = strdup(o->init_entry);
+        lp->init_len = o->init_arg_len;
+        lp->init_copy = malloc(o->init_arg_len ? o->init_arg_len : 1);
+        if (!init_fn || !lp->init_name || !lp->init_copy) {
+            lp_free(lp);
+            return init_fn ? MPROC_ENOMEM : MPROC_ENOENTRY;
+        }
+        if (o->init_arg_len)
+            memcpy(lp->init_copy, o->init_arg, o->init_arg_len);
+    }
+    if (o->task_ctx_len) {
+        lp->ctx_len = o->task_ctx_len;
+        if (!(lp->ctx_copy = malloc(o->task_ctx_len))) {
+            lp_free(lp);
+            return MPROC_ENOMEM;
+        }
+        memcpy(lp->ctx_copy, o->task_ctx, o->task_ctx_len);
+    }
     for (int i = 0; i < o->workers; i++) {
         struct mproc__lp_worker_args *a = &lp->w[i].args;
         a->m = lp->m;
@@ -186,7 +211,10 @@ int mproc__pool_local_start(const struct mproc_pool_opts *o, void **be_out)
         a->owner = getpid();
         a->initializer = o->initializer;
         a->init_arg = o->init_arg;
-        a->task_ctx = o->task_ctx;
+        a->init_entry = init_fn;
+        a->init_bytes = lp->init_copy;
+        a->init_len = lp->init_len;
+        a->task_ctx = lp->ctx_copy ? lp->ctx_copy : o->task_ctx;
         a->max_tasks = o->max_tasks_per_worker;
         a->flush_stdout = o->capture_output != 0;
         if ((rc = mproc__lp_spawn_worker(lp, i)) < 0) {

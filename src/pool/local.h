@@ -190,6 +190,9 @@ struct mproc__lp_worker_args {
     pid_t owner;
     mproc_pool_init_fn initializer;
     void *init_arg;
+    mproc_entry_fn init_entry; /* or this, with init_bytes/init_len */
+    const void *init_bytes;
+    size_t init_len;
     void *task_ctx;
     uint64_t max_tasks;
     bool flush_stdout; /* output captured: flush stdio before leaving */
@@ -208,7 +211,16 @@ struct mproc__lp_spawn_arg {
     uint64_t slot_bytes;
     uint64_t max_tasks;
     int32_t owner;
+    /* Followed by init_name_len bytes of the initializer's entry name (no
+     * NUL), init_len bytes of its argument, ctx_len bytes of task context. */
+    uint32_t init_name_len;
+    uint32_t init_len;
+    uint32_t ctx_len;
 };
+
+/* The most bytes an initializer argument or a task context may have (each):
+ * they travel in every spawned worker's start arguments. */
+#define MPROC__LP_BYVALUE_MAX (64u * 1024)
 
 /* mproc__lp_worker_main - the worker's loop (worker.c); never returns. */
 _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a);

@@ -59,6 +59,13 @@ struct lp {
     uint32_t *free_slots;     /* stack of slots the owner may fill */
     uint32_t nfree;
     struct mproc__capture *capture; /* opts.capture_output, else NULL */
+    /* opts.init_entry / init_arg / task_ctx by value (owned here, for every
+     * worker started or restarted; spawn_exec sends them along). */
+    char *init_name;
+    void *init_copy;
+    size_t init_len;
+    void *ctx_copy;
+    size_t ctx_len;
 };
 
 /* local_proc.c */

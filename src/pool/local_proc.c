@@ -26,6 +26,10 @@ static int spawn_exec(struct lp *lp, int w)
     struct lp_worker *wk = &lp->w[w];
     struct mproc__lp_spawn_arg arg;
     memset(&arg, 0, sizeof arg);
+    size_t name_len = lp->init_name ? strlen(lp->init_name) : 0;
+    arg.init_name_len = (uint32_t)name_len;
+    arg.init_len = (uint32_t)lp->init_len;
+    arg.ctx_len = (uint32_t)lp->ctx_len;
     snprintf(arg.seg_name, sizeof arg.seg_name, "%s", lp->seg.name);
     arg.worker = (uint32_t)w;
     arg.workers = (uint32_t)lp->nworkers;
@@ -33,14 +37,32 @@ static int spawn_exec(struct lp *lp, int w)
     arg.slot_bytes = lp->slot_bytes;
     arg.max_tasks = wk->args.max_tasks;
     arg.owner = wk->args.owner;
+    /* The argument bytes: the fixed part, then the initializer's name, its
+     * argument and the task context (lengths in the fixed part). */
+    size_t len = sizeof arg + name_len + lp->init_len + lp->ctx_len;
+    unsigned char *buf = malloc(len);
+    if (!buf)
+        return MPROC_ENOMEM;
+    unsigned char *at = buf;
+    memcpy(at, &arg, sizeof arg);
+    at += sizeof arg;
+    if (name_len)
+        memcpy(at, lp->init_name, name_len);
+    at += name_len;
+    if (lp->init_len)
+        memcpy(at, lp->init_copy, lp->init_len);
+    at += lp->init_len;
+    if (lp->ctx_len)
+        memcpy(at, lp->ctx_copy, lp->ctx_len);
     struct mproc_process_opts po = {.name = "mproc-pool-worker",
                                     .start_method = MPROC_START_SPAWN,
                                     .daemon = 1,
                                     .entry = MPROC__LP_SPAWN_ENTRY,
-                                    .arg = &arg,
-                                    .arg_len = sizeof arg};
+                                    .arg = buf,
+                                    .arg_len = len};
     mproc_process *proc;
     int rc = mproc_process_start(&proc, NULL, NULL, &po);
+    free(buf);
     if (rc < 0)
         return rc;
     wk->proc = proc;
@@ -180,10 +202,33 @@ void mproc__lp_reap_worker(struct lp_worker *wk, bool kill_it)
 static int lp_spawn_entry(const void *argp, size_t len)
 {
     struct mproc__lp_spawn_arg arg;
-    if (len != sizeof arg)
+    if (len < sizeof arg)
         return 120;
     memcpy(&arg, argp, sizeof arg);
     arg.seg_name[sizeof arg.seg_name - 1] = '\0';
+    /* The by-value parts: every length checked against what came. */
+    if (arg.init_name_len > 63 || arg.init_len > MPROC__LP_BYVALUE_MAX ||
+        arg.ctx_len > MPROC__LP_BYVALUE_MAX ||
+        len != sizeof arg + (size_t)arg.init_name_len + arg.init_len + arg.ctx_len)
+        return 120;
+    const unsigned char *extra = (const unsigned char *)argp + sizeof arg;
+    mproc_entry_fn init_fn = NULL;
+    if (arg.init_name_len) {
+        char name[64];
+        memcpy(name, extra, arg.init_name_len);
+        name[arg.init_name_len] = '\0';
+        if (!(init_fn = mproc_entry_find(name)))
+            return 111; /* as a failed initializer: the pool breaks, not loops */
+    }
+    /* Private, writable copies that live as long as the worker. */
+    void *init_copy = NULL, *ctx_copy = NULL;
+    if ((arg.init_len && !(init_copy = malloc(arg.init_len))) ||
+        (arg.ctx_len && !(ctx_copy = malloc(arg.ctx_len))))
+        return 111;
+    if (arg.init_len)
+        memcpy(init_copy, extra + arg.init_name_len, arg.init_len);
+    if (arg.ctx_len)
+        memcpy(ctx_copy, extra + arg.init_name_len + arg.init_len, arg.ctx_len);
     struct mproc__seg seg;
     if (mproc__seg_open(&seg, arg.seg_name, MPROC__SEG_POOL) < 0)
         return 121;
@@ -197,7 +242,11 @@ static int lp_spawn_entry(const void *argp, size_t len)
                                       .nslots = arg.slots,
                                       .slot_bytes = arg.slot_bytes,
                                       .owner = arg.owner,
-                                      .max_tasks = arg.max_tasks};
+                                      .max_tasks = arg.max_tasks,
+                                      .init_entry = init_fn,
+                                      .init_bytes = init_copy,
+                                      .init_len = arg.init_len,
+                                      .task_ctx = ctx_copy};
     mproc__lp_map_init(&a.m, shm, arg.workers, arg.slots);
     (void)setpgid(0, 0);
     mproc__lp_worker_main(&a);

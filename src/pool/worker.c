@@ -178,6 +178,8 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
     struct mproc__lp_shm *shm = a->m.shm;
     if (a->initializer && a->initializer(a->init_arg) != 0)
         leave(a, 111);
+    if (a->init_entry && a->init_entry(a->init_bytes, a->init_len) != 0)
+        leave(a, 111);
     atomic_store_explicit(&a->m.wctl[a->worker].ready, 1, memory_order_release);
 
     uint64_t tasks = 0;
