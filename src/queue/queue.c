@@ -50,7 +50,7 @@
  * the thread's record is found through a one-entry thread-local cache,
  * and a fork is noticed through the fork generation of linux/proc.c (one
  * load; see part.c).
- * The claim, copy and publish steps are forced inline (Q_INLINE) into
+ * The entry checks, claim, copy and publish steps are forced inline (Q_INLINE) into
  * each public call: the calls and register saves were a large share of a
  * small put's instructions (docs/PERFORMANCE.md, "Figures behind the
  * code").
@@ -120,7 +120,7 @@ static inline int q_check(const struct mproc_queue *q)
     return mproc__handle_check(q, MPROC__H_QUEUE);
 }
 
-static int q_check_common(struct mproc_queue *q, int timeout_ms)
+static Q_INLINE int q_check_common(struct mproc_queue *q, int timeout_ms)
 {
     int rc = q_check(q);
     if (MPROC__UNLIKELY(rc < 0))
@@ -220,8 +220,8 @@ static Q_INLINE int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_
     return rc;
 }
 
-static int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms, struct q_tls **tsp,
-                         uint64_t *kp)
+static Q_INLINE int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms,
+                                  struct q_tls **tsp, uint64_t *kp)
 {
     int rc = q_check_common(q, timeout_ms);
     if (rc < 0)
@@ -475,7 +475,7 @@ static Q_INLINE void q_copy_out(struct mproc_queue *q, void *dst, const struct q
         memcpy(dst, src, g->len);
 }
 
-static int q_get_prepare(struct mproc_queue *q, int timeout_ms, struct q_tls **tsp)
+static Q_INLINE int q_get_prepare(struct mproc_queue *q, int timeout_ms, struct q_tls **tsp)
 {
     int rc = q_check_common(q, timeout_ms);
     if (rc < 0)
