@@ -1,7 +1,8 @@
 /* handle.h - the state word of heap handles, and their quarantine.
  *
  * Every library-allocated handle (mproc_process, mproc_shm, mproc_pipe,
- * mproc_listener, mproc_array (and mproc_value, the same struct), ...) starts with an
+ * mproc_listener, mproc_array (and mproc_value, the same struct), mproc_queue,
+ * mproc_pool, mproc_future) starts with an
  * `_Atomic uint32_t magic`: its kind's MPROC__H_* value while open,
  * MPROC__H_CLOSED once closed. Each public call checks it on entry, so a
  * call on a closed handle returns MPROC_EBADF instead of touching freed
@@ -28,6 +29,9 @@
 #define MPROC__H_PIPE 0x50495045u     /* "PIPE" */
 #define MPROC__H_LISTENER 0x4c53544eu /* "LSTN" */
 #define MPROC__H_ARRAY 0x41525259u    /* "ARRY" */
+#define MPROC__H_QUEUE 0x51554555u    /* "QUEU" */
+#define MPROC__H_POOL 0x504f4f4cu     /* "POOL" */
+#define MPROC__H_FUTURE 0x46555452u   /* "FUTR" */
 
 #define MPROC__QUARANTINE 64
 

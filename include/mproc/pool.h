@@ -50,6 +50,12 @@
  * the pool's loop: there they may read the pool (mproc_pool_worker_pids,
  * _stats, _workers), read futures, cancel futures and shut the pool down;
  * maps, submit, waits, join, terminate and the closes return MPROC_EBUSY.
+ * Closed handles: every call below given a pool or a future that was closed
+ * returns MPROC_EBADF (a second close too), for as long as the library
+ * keeps the closed handle (see "Handles" in common.h); NULL is
+ * MPROC_EINVAL. A future may outlive its pool: closing the pool detaches
+ * it (a finished one keeps its result; an unfinished one is finished by
+ * the pool's terminate, MPROC_ECANCELED), and it is closed as usual.
  *
  * Tasks
  * -----
@@ -259,10 +265,10 @@ struct mproc_pool_map_opts {
  * that overran its task timeout); MPROC_EAGAIN (timeout_ms == 0 and the
  * map did not finish at once: abandoned likewise); MPROC_EBROKEN (the pool broke,
  * on_death = FAIL_POOL, or workers could not initialise); MPROC_ECLOSED
- * (after close); MPROC_ECANCELED (terminated); MPROC_EMSGSIZE (an item and
+ * (after shutdown); MPROC_ECANCELED (terminated); MPROC_EMSGSIZE (an item and
  * its result do not fit a slot); MPROC_EINVAL (NULL pool or fn, in == NULL
- * with n > 0, in_size == 0 with n > 0, bad timeout); MPROC_ENOTCHILD (the
- * handle was inherited across fork). */
+ * with n > 0, in_size == 0 with n > 0, bad timeout); MPROC_EBADF (the pool
+ * was closed); MPROC_ENOTCHILD (the handle was inherited across fork). */
 MPROC_API int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
                              size_t in_size, void *out, size_t out_size,
                              const struct mproc_pool_map_opts *opts, int timeout_ms);
@@ -296,7 +302,7 @@ MPROC_API int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_po
  * in_len > 0), MPROC_ECLOSED (after shutdown), MPROC_EBROKEN, MPROC_ECANCELED
  * (terminated), MPROC_EMSGSIZE (input plus a result of out_cap bytes do not
  * fit a slot, or either is above 4 GiB), MPROC_ENOMEM, MPROC_EBUSY (from a
- * callback), MPROC_ENOTCHILD. */
+ * callback), MPROC_EBADF (closed pool), MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_submit(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t in_len,
                                 size_t out_cap, mproc_future **out);
 
@@ -343,7 +349,8 @@ MPROC_API int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const voi
 /* mproc_future_wait - wait up to timeout_ms for the task to finish (driving
  * the pool meanwhile). 0 when it finished (successfully or not: see
  * mproc_future_result); MPROC_ETIMEDOUT (timeout_ms > 0 passed); MPROC_EAGAIN
- * (timeout_ms == 0 and not finished); MPROC_EBROKEN; MPROC_EINVAL;
+ * (timeout_ms == 0 and not finished); MPROC_EBROKEN (also: unfinished
+ * and its pool closed); MPROC_EINVAL; MPROC_EBADF (closed future);
  * MPROC_EBUSY (from a callback); MPROC_ENOTCHILD. */
 MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
 
@@ -354,8 +361,8 @@ MPROC_API int mproc_future_wait(mproc_future *f, int timeout_ms);
  * again gives the next one: that loop is as_completed, in completion order.
  * Returns 0; MPROC_ENOENT (every entry is NULL); MPROC_ETIMEDOUT /
  * MPROC_EAGAIN (as mproc_future_wait); MPROC_EINVAL (NULL fs or index,
- * futures of different pools); MPROC_EBUSY; MPROC_EBROKEN;
- * MPROC_ENOTCHILD. */
+ * futures of different pools); MPROC_EBADF (a closed future among them);
+ * MPROC_EBUSY; MPROC_EBROKEN; MPROC_ENOTCHILD. */
 MPROC_API int mproc_future_wait_any(mproc_future *const *fs, size_t n, int timeout_ms,
                                     size_t *index);
 
@@ -365,7 +372,8 @@ MPROC_API int mproc_future_wait_any(mproc_future *const *fs, size_t n, int timeo
 MPROC_API int mproc_future_wait_all(mproc_future *const *fs, size_t n, int timeout_ms);
 
 /* mproc_future_done - 1 if finished, 0 if not (never blocks; collects
- * results that have arrived), or MPROC_EINVAL. */
+ * results that have arrived), or MPROC_EINVAL (NULL), MPROC_EBADF
+ * (closed future). */
 MPROC_API int mproc_future_done(mproc_future *f);
 
 /* mproc_future_cancel - cancel the task: if no worker started it, it never
@@ -375,7 +383,8 @@ MPROC_API int mproc_future_done(mproc_future *f);
  * callback has run). An async map cannot be cancelled (close it instead).
  * Returns 0; MPROC_EALREADY (it had finished, or its result is already
  * back); MPROC_EBUSY (running on a backend that cannot stop it: MPI);
- * MPROC_EINVAL (NULL, an async map); MPROC_ENOTCHILD. Never blocks. */
+ * MPROC_EINVAL (NULL, an async map); MPROC_EBADF (closed future);
+ * MPROC_EBROKEN (its pool was closed); MPROC_ENOTCHILD. Never blocks. */
 MPROC_API int mproc_future_cancel(mproc_future *f);
 
 /* mproc_future_result - the outcome of a finished task: 0 and the result
@@ -383,24 +392,25 @@ MPROC_API int mproc_future_cancel(mproc_future *f);
  * either pointer may be NULL); the task's status if it failed (then
  * mproc_future_error says more; MPROC_ECANCELED if cancelled,
  * MPROC_ETIMEDOUT if it overran its timeout); MPROC_EAGAIN if it has not
- * finished; MPROC_EINVAL. */
+ * finished; MPROC_EINVAL (NULL); MPROC_EBADF (closed future). */
 MPROC_API int mproc_future_result(const mproc_future *f, const void **out, size_t *out_len);
 
 /* mproc_future_error - the details of a failed task into *err: 0, or
- * MPROC_EAGAIN (not finished), MPROC_EINVAL. For a task that succeeded
+ * MPROC_EAGAIN (not finished), MPROC_EINVAL, MPROC_EBADF (closed
+ * future). For a task that succeeded
  * err->code is 0. */
 MPROC_API int mproc_future_error(const mproc_future *f, struct mproc_pool_error *err);
 
 /* mproc_future_close - release a future. A task still queued is dropped; one
- * running finishes and its result is dropped; an async map is abandoned. A
- * future must be closed before its pool. Returns 0; MPROC_EINVAL for NULL or
- * a future already closed (detected while its memory was not reused: never
- * close twice); MPROC_EBUSY from inside a callback. */
+ * running finishes and its result is dropped; an async map is abandoned. It
+ * may be closed before or after its pool. Returns 0; MPROC_EINVAL for NULL;
+ * MPROC_EBADF if already closed (see "Handles" in common.h); MPROC_EBUSY
+ * from inside a callback. */
 MPROC_API int mproc_future_close(mproc_future *f);
 
 /* mproc_pool_shutdown - no more work may be submitted (maps and submit return
  * MPROC_ECLOSED); work already submitted goes on. Never blocks. 0 or
- * MPROC_EINVAL / MPROC_ENOTCHILD. */
+ * MPROC_EINVAL / MPROC_EBADF (closed) / MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_shutdown(mproc_pool *pool);
 
 /* mproc_pool_join - after shutdown (or terminate): finish every submitted
@@ -408,27 +418,31 @@ MPROC_API int mproc_pool_shutdown(mproc_pool *pool);
  * 0 when no worker is left; MPROC_EINVAL if the pool was not shut down (as
  * in Python); MPROC_ETIMEDOUT (timeout_ms > 0 passed; call again, or
  * terminate); MPROC_EAGAIN (timeout_ms == 0 and not done at once);
- * MPROC_EBUSY (from a callback); MPROC_ENOTCHILD. */
+ * MPROC_EBUSY (from a callback); MPROC_EBADF (closed pool); MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_join(mproc_pool *pool, int timeout_ms);
 
 /* mproc_pool_terminate - kill every worker now (SIGKILL, with every process
  * it started) and reap them; every unfinished task and future fails with
  * MPROC_ECANCELED. Implies shutdown. Blocks only for the reaping of the
- * killed workers. */
+ * killed workers. Returns 0; MPROC_EINVAL (NULL); MPROC_EBADF (closed
+ * pool); MPROC_EBUSY (from a callback); MPROC_ENOTCHILD. */
 MPROC_API int mproc_pool_terminate(mproc_pool *pool);
 
 /* mproc_pool_close - terminate if still running, then release the handle.
- * Returns 0; MPROC_EINVAL for NULL or a handle already closed (detected
- * while its memory was not reused: never close twice); MPROC_EBUSY from
- * inside a callback. In a forked child (a handle inherited across fork) it
- * only releases the child's memory. */
+ * Futures still open are detached from it (they stay valid). Returns 0;
+ * MPROC_EINVAL for NULL; MPROC_EBADF if already closed (see "Handles" in
+ * common.h); MPROC_EBUSY from inside a callback. In a forked child (a
+ * handle inherited across fork) it only releases the child's memory. */
 MPROC_API int mproc_pool_close(mproc_pool *pool);
 
-/* mproc_pool_workers - the number of worker processes. */
+/* mproc_pool_workers - the number of worker processes; MPROC_EINVAL (NULL),
+ * MPROC_EBADF (closed pool). */
 MPROC_API int mproc_pool_workers(const mproc_pool *pool);
 
 /* mproc_pool_worker_pids - the current workers' pids into out (max of
- * them); returns the number of workers running now, or a negative code. A
+ * them); returns the number of workers running now, or MPROC_EINVAL (NULL
+ * pool, max < 0, NULL out with max > 0), MPROC_EBADF (closed pool),
+ * MPROC_ENOTCHILD, or the backend's error. A
  * worker that dies is replaced while the pool runs (inside a map, wait or
  * join); one whose death was noticed by a call is replaced before the call
  * returns, one that died while the pool was idle only by the next call. */
@@ -446,7 +460,8 @@ struct mproc_pool_stats {
     uint64_t cancelled;      /* futures cancelled by mproc_future_cancel */
 };
 
-/* mproc_pool_stats - copy the counters; 0 or MPROC_EINVAL. */
+/* mproc_pool_stats - copy the counters; 0, MPROC_EINVAL (NULL) or
+ * MPROC_EBADF (closed pool). */
 MPROC_API int mproc_pool_stats(const mproc_pool *pool, struct mproc_pool_stats *out);
 
 /* mproc_pool_progress_bar - a progress function for map opts that draws

@@ -150,19 +150,25 @@ MPROC_API int mproc_queue_open(mproc_queue **out, const char *name);
 MPROC_API int mproc_queue_from_fd(mproc_queue **out, int fd);
 
 /* mproc_queue_fd - the fd behind the handle (>= 0), to pass to another
- * process; it stays owned by the handle. MPROC_EINVAL for NULL. */
+ * process; it stays owned by the handle. MPROC_EINVAL for NULL, MPROC_EBADF
+ * for a closed handle. */
 MPROC_API int mproc_queue_fd(const mproc_queue *q);
 
-/* mproc_queue_name - the queue's name ("" if anonymous); never NULL. Valid
- * until the handle is closed. */
+/* mproc_queue_name - the queue's name ("" if anonymous, NULL or closed);
+ * never NULL. Valid until the handle is closed. */
 MPROC_API const char *mproc_queue_name(const mproc_queue *q);
 
 /* mproc_queue_close - release the handle (and, for the creator of a named
  * queue, unlink the name). Outstanding reservations/views of this process
  * are abandoned (their messages counted lost). The queue itself lives on
- * for other participants. Does not block. Returns 0, MPROC_EINVAL for NULL.
+ * for other participants. Does not block. Returns 0, MPROC_EINVAL for NULL,
+ * MPROC_EBADF if already closed (see "Handles" in common.h).
  * A handle inherited across fork must be closed in the child as well
- * (closing it there never unlinks the name). */
+ * (closing it there never unlinks the name).
+ *
+ * Closed handles: every queue call below (and fd, name, stats) given a
+ * handle that was closed returns MPROC_EBADF, for as long as the library
+ * keeps the closed handle (common.h). */
 MPROC_API int mproc_queue_close(mproc_queue *q);
 
 /* mproc_queue_unlink - remove a named queue's name (for cleanup after a
@@ -172,7 +178,8 @@ MPROC_API int mproc_queue_unlink(const char *name);
 /* mproc_queue_shutdown - close the queue for everyone: every waiting put and
  * get wakes up; later puts fail with MPROC_ECLOSED; gets keep delivering
  * what is left and then fail with MPROC_ECLOSED instead of waiting.
- * Idempotent. Returns 0, MPROC_EINVAL for NULL. */
+ * Idempotent. Returns 0, MPROC_EINVAL for NULL, MPROC_EBADF (closed
+ * handle). */
 MPROC_API int mproc_queue_shutdown(mproc_queue *q);
 
 /* mproc_queue_put - copy len bytes from buf into the queue (len 0 is a
@@ -180,7 +187,7 @@ MPROC_API int mproc_queue_shutdown(mproc_queue *q);
  * Returns 0 once the message is in the queue; MPROC_ETIMEDOUT (full),
  * MPROC_EAGAIN (full and timeout_ms == 0), MPROC_EMSGSIZE (len exceeds the
  * capacity: nothing is enqueued), MPROC_ECLOSED, MPROC_EINVAL (NULL q, NULL
- * buf with len > 0, bad timeout), MPROC_ENOSPC (no participant record for
+ * buf with len > 0, bad timeout), MPROC_EBADF (closed handle), MPROC_ENOSPC (no participant record for
  * this thread: opts.participants are in use, or no memory for its state),
  * MPROC_ECORRUPT. */
 MPROC_API int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms);
@@ -190,7 +197,8 @@ MPROC_API int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int t
  * Returns its length (>= 0); MPROC_EMSGSIZE if cap is too small (the
  * message stays in the queue: see mproc_queue_peek_size), MPROC_ETIMEDOUT,
  * MPROC_EAGAIN (empty and timeout_ms == 0), MPROC_ECLOSED (shut down and
- * drained), MPROC_EINVAL, MPROC_ENOSPC (as for put), MPROC_ECORRUPT. */
+ * drained), MPROC_EINVAL, MPROC_EBADF (closed handle), MPROC_ENOSPC (as for
+ * put), MPROC_ECORRUPT. */
 MPROC_API ssize_t mproc_queue_get(mproc_queue *q, void *buf, size_t cap, int timeout_ms);
 
 /* mproc_queue_get_alloc - take the next message into a fresh malloc'd
@@ -213,12 +221,14 @@ MPROC_API ssize_t mproc_queue_peek_size(mproc_queue *q, int timeout_ms);
 MPROC_API int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms);
 
 /* mproc_queue_commit - publish the reserved message with its final length
- * len (<= the reserved length). Returns 0; MPROC_EINVAL (no reservation,
- * len too large: the reservation stays). Does not block. */
+ * len (<= the reserved length). Returns 0; MPROC_EINVAL (NULL, no
+ * reservation, len too large: the reservation stays), MPROC_EBADF (closed
+ * handle). Does not block. */
 MPROC_API int mproc_queue_commit(mproc_queue *q, size_t len);
 
 /* mproc_queue_cancel - give up the reservation: consumers skip it (it is not
- * counted as lost). Returns 0, MPROC_EINVAL (no reservation). */
+ * counted as lost). Returns 0, MPROC_EINVAL (NULL, no reservation),
+ * MPROC_EBADF (closed handle). */
 MPROC_API int mproc_queue_cancel(mproc_queue *q);
 
 /* mproc_queue_get_view - zero copy get: take the next message and return a
@@ -230,38 +240,43 @@ MPROC_API int mproc_queue_cancel(mproc_queue *q);
 MPROC_API ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int timeout_ms);
 
 /* mproc_queue_release_view - end the view taken by this thread. Returns 0,
- * MPROC_EINVAL (no view). */
+ * MPROC_EINVAL (NULL, no view), MPROC_EBADF (closed handle). */
 MPROC_API int mproc_queue_release_view(mproc_queue *q);
 
 /* mproc_queue_task_done - joinable queues: one task taken from the queue is
  * finished. Returns 0; MPROC_ENOTSUP (not joinable), MPROC_ENOSPC (as for
- * put), MPROC_ECORRUPT, MPROC_ERANGE (more
- * task_done calls than puts). */
+ * put), MPROC_ECORRUPT, MPROC_ERANGE (more task_done calls than puts),
+ * MPROC_EINVAL (NULL), MPROC_EBADF (closed handle). */
 MPROC_API int mproc_queue_task_done(mproc_queue *q);
 
 /* mproc_queue_join - joinable queues: wait until every message ever put has
  * been matched by a task_done, at most timeout_ms. Returns 0,
  * MPROC_ETIMEDOUT, MPROC_EAGAIN (timeout 0 and tasks remain), MPROC_ENOTSUP,
- * MPROC_EINVAL, MPROC_ECORRUPT (the counters are impossible). */
+ * MPROC_EINVAL, MPROC_EBADF (closed handle), MPROC_ECORRUPT (the counters
+ * are impossible). */
 MPROC_API int mproc_queue_join(mproc_queue *q, int timeout_ms);
 
 /* mproc_queue_qsize - number of messages in the queue (exact when no put or
- * get is in progress); MPROC_EINVAL (NULL), MPROC_ECORRUPT (the frontiers
+ * get is in progress); MPROC_EINVAL (NULL), MPROC_EBADF (closed handle),
+ * MPROC_ECORRUPT (the frontiers
  * or counters are impossible: never a number made of garbage). */
 MPROC_API ssize_t mproc_queue_qsize(const mproc_queue *q);
 
 /* mproc_queue_empty / mproc_queue_full - 1 or 0 (exact at quiescence);
- * MPROC_EINVAL (NULL), MPROC_ECORRUPT (as for qsize). full means a message
+ * MPROC_EINVAL (NULL), MPROC_EBADF (closed handle), MPROC_ECORRUPT (as for
+ * qsize). full means a message
  * of one unit would not fit now. */
 MPROC_API int mproc_queue_empty(const mproc_queue *q);
 MPROC_API int mproc_queue_full(const mproc_queue *q);
 
 /* mproc_queue_capacity - the largest message accepted, in bytes: the
- * ring after rounding less the 16-byte entry; or a negative code. */
+ * ring after rounding less the 16-byte entry; MPROC_EINVAL (NULL),
+ * MPROC_EBADF (closed handle). */
 MPROC_API ssize_t mproc_queue_capacity(const mproc_queue *q);
 
 /* mproc_queue_stats - fill *st with a snapshot of the counters. Also runs
- * the dead-participant check. Returns 0, MPROC_EINVAL, MPROC_ECORRUPT. */
+ * the dead-participant check. Returns 0, MPROC_EINVAL, MPROC_EBADF (closed
+ * handle), MPROC_ECORRUPT. */
 MPROC_API int mproc_queue_stats(mproc_queue *q, struct mproc_queue_stats *st);
 
 /* mproc_queue_stats_by_name - the same for a named queue this process has

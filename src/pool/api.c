@@ -2,11 +2,14 @@
  * shutdown / join / terminate / close, introspection. The machinery they
  * drive is in engine.c (see its design note); the local backend in local.c.
  *
- * Every call first checks the handle (NULL, or inherited across fork:
- * MPROC_ENOTCHILD), then its arguments, and writes out-parameters only on
- * success. A future holds a reference to its job; the pool keeps unfinished
- * futures' jobs on p->futures so that join can wait for them and terminate
- * can cancel them.
+ * Every call first checks the handle (NULL: MPROC_EINVAL; closed:
+ * MPROC_EBADF, through the state word and quarantine of src/handle.h;
+ * inherited across fork: MPROC_ENOTCHILD), then its arguments, and writes
+ * out-parameters only on success. A future holds a reference to its job;
+ * the pool keeps unfinished futures' jobs on p->futures so that join can
+ * wait for them and terminate can cancel them, and every open future on
+ * p->all_futures, so that closing the pool detaches them all (f->pool =
+ * NULL): a future never reaches its pool's memory after the pool is closed.
  */
 #include "engine.h"
 
@@ -67,7 +70,7 @@ int mproc__pool_new(mproc_pool **out, const struct mproc_pool_opts *resolved,
     mproc_pool *p = calloc(1, sizeof *p);
     if (!p)
         return MPROC_ENOMEM;
-    p->magic = MPROC__POOL_MAGIC;
+    atomic_init(&p->magic, MPROC__POOL_MAGIC);
     p->ops = ops;
     p->be = be;
     p->opts = *resolved;
@@ -183,9 +186,47 @@ static int pool_map_stream_impl(mproc_pool *pool, mproc_task_fn fn, mproc_pool_n
     return mproc__pool_run_job(pool, j, timeout_ms);
 }
 
+/* 0, MPROC_EINVAL (NULL) or MPROC_EBADF (closed). */
+static int pool_handle(const mproc_pool *p)
+{
+    return mproc__handle_check(p, MPROC__POOL_MAGIC);
+}
+
+static int future_handle(const mproc_future *f)
+{
+    return mproc__handle_check(f, MPROC__FUTURE_MAGIC);
+}
+
 static bool future_ok(const mproc_future *f)
 {
-    return f && f->magic == MPROC__FUTURE_MAGIC;
+    return future_handle(f) == 0;
+}
+
+/* A new open future of pool for job j, on pool->all_futures. */
+static mproc_future *future_new(mproc_pool *pool, struct mproc__pool_job *j)
+{
+    mproc_future *f = calloc(1, sizeof *f);
+    if (!f)
+        return NULL;
+    atomic_init(&f->magic, MPROC__FUTURE_MAGIC);
+    f->pool = pool;
+    f->job = j;
+    f->anext = pool->all_futures;
+    if (pool->all_futures)
+        pool->all_futures->aprev = f;
+    pool->all_futures = f;
+    return f;
+}
+
+static void future_forget(mproc_future *f)
+{
+    if (f->aprev)
+        f->aprev->anext = f->anext;
+    else if (f->pool && f->pool->all_futures == f)
+        f->pool->all_futures = f->anext;
+    if (f->anext)
+        f->anext->aprev = f->aprev;
+    f->anext = f->aprev = NULL;
 }
 
 /* The pool whose lock guards f, or NULL (bad future, pool closed, or a
@@ -243,10 +284,9 @@ static int pool_submit_ex_impl(mproc_pool *pool, mproc_task_fn fn, const void *i
     uint64_t tmo;
     if ((rc = mproc__pool_task_timeout(pool, opts ? opts->task_timeout_ms : 0, &tmo)) < 0)
         return rc;
-    mproc_future *f = calloc(1, sizeof *f);
     struct mproc__pool_job *j = calloc(1, sizeof *j);
-    if (!f || !j) {
-        free(f);
+    mproc_future *f = j ? future_new(pool, j) : NULL;
+    if (!f) {
         free(j);
         return MPROC_ENOMEM;
     }
@@ -262,12 +302,10 @@ static int pool_submit_ex_impl(mproc_pool *pool, mproc_task_fn fn, const void *i
         j->on_done = opts->on_done;
         j->on_done_arg = opts->on_done_arg;
     }
-    f->magic = MPROC__FUTURE_MAGIC;
-    f->pool = pool;
-    f->job = j;
     uint32_t len32 = (uint32_t)in_len;
     struct mproc__pool_pchunk *c = mproc__pool_chunk_copy(j, 0, 1, 0, in, in_len, &len32);
     if (!c) {
+        future_forget(f);
         free(j);
         free(f);
         return MPROC_ENOMEM;
@@ -298,14 +336,11 @@ static int pool_map_async_impl(mproc_pool *pool, mproc_task_fn fn, const void *i
                                  MPROC_FOREVER, &j);
     if (rc < 0)
         return rc;
-    mproc_future *f = calloc(1, sizeof *f);
+    mproc_future *f = future_new(pool, j);
     if (!f) {
         mproc__pool_job_unref(j);
         return MPROC_ENOMEM;
     }
-    f->magic = MPROC__FUTURE_MAGIC;
-    f->pool = pool;
-    f->job = j;
     j->fut = f;
     if (n == 0) {
         f->done = true;
@@ -323,12 +358,16 @@ static int pool_map_async_impl(mproc_pool *pool, mproc_task_fn fn, const void *i
 static int future_wait_impl(mproc_future *f, int timeout_ms)
 {
     struct mproc__deadline d;
-    if (!future_ok(f) || mproc__deadline_init(&d, timeout_ms) < 0)
+    int rc = future_handle(f);
+    if (rc < 0)
+        return rc;
+    if (mproc__deadline_init(&d, timeout_ms) < 0)
         return MPROC_EINVAL;
     if (f->done)
         return 0;
-    int rc = mproc__pool_check(f->pool);
-    if (rc < 0)
+    if (!f->pool)
+        return MPROC_EBROKEN; /* its pool was closed: it never finishes */
+    if ((rc = mproc__pool_check(f->pool)) < 0)
         return rc;
     if (f->pool->in_engine)
         return MPROC_EBUSY;
@@ -353,8 +392,9 @@ static int scan_futures(mproc_future *const *fs, size_t n, size_t *best, mproc_p
         const mproc_future *f = fs[i];
         if (!f)
             continue;
-        if (!future_ok(f))
-            return MPROC_EINVAL;
+        int rc = future_handle(f);
+        if (rc < 0)
+            return rc;
         (*live)++;
         if (f->done) {
             if (!found || f->done_seq < best_seq) {
@@ -435,9 +475,10 @@ int mproc_future_wait_all(mproc_future *const *fs, size_t n, int timeout_ms)
 
 static int future_done_impl(mproc_future *f)
 {
-    if (!future_ok(f))
-        return MPROC_EINVAL;
-    if (!f->done && mproc__pool_check(f->pool) == 0 && !f->pool->in_engine) {
+    int rc = future_handle(f);
+    if (rc < 0)
+        return rc;
+    if (!f->done && f->pool && mproc__pool_check(f->pool) == 0 && !f->pool->in_engine) {
         struct mproc__deadline d;
         mproc__deadline_init(&d, 0);
         (void)mproc__pool_drive(f->pool, f->job, &d);
@@ -447,12 +488,16 @@ static int future_done_impl(mproc_future *f)
 
 static int future_cancel_impl(mproc_future *f)
 {
-    if (!future_ok(f) || f->job->kind != JOB_FUTURE)
+    int rc = future_handle(f);
+    if (rc < 0)
+        return rc;
+    if (f->job->kind != JOB_FUTURE)
         return MPROC_EINVAL;
     if (f->done)
         return MPROC_EALREADY;
-    int rc = mproc__pool_check(f->pool);
-    if (rc < 0)
+    if (!f->pool)
+        return MPROC_EBROKEN; /* its pool was closed: nothing runs it */
+    if ((rc = mproc__pool_check(f->pool)) < 0)
         return rc;
     bool was = f->pool->in_engine;
     f->pool->in_engine = true;
@@ -463,8 +508,9 @@ static int future_cancel_impl(mproc_future *f)
 
 static int future_result_impl(const mproc_future *f, const void **out, size_t *out_len)
 {
-    if (!future_ok(f))
-        return MPROC_EINVAL;
+    int rc = future_handle(f);
+    if (rc < 0)
+        return rc;
     if (!f->done)
         return MPROC_EAGAIN;
     if (f->status != 0)
@@ -478,7 +524,10 @@ static int future_result_impl(const mproc_future *f, const void **out, size_t *o
 
 static int future_error_impl(const mproc_future *f, struct mproc_pool_error *err)
 {
-    if (!future_ok(f) || !err)
+    int rc = future_handle(f);
+    if (rc < 0)
+        return rc;
+    if (!err)
         return MPROC_EINVAL;
     if (!f->done)
         return MPROC_EAGAIN;
@@ -488,11 +537,15 @@ static int future_error_impl(const mproc_future *f, struct mproc_pool_error *err
 
 static int future_close_impl(mproc_future *f)
 {
-    if (!future_ok(f))
-        return MPROC_EINVAL;
+    int rc = future_handle(f);
+    if (rc < 0)
+        return rc;
     struct mproc__pool_job *j = f->job;
     if (f->pool && f->pool->in_engine && f->pool->owner == getpid())
         return MPROC_EBUSY;
+    if ((rc = mproc__handle_close(f, MPROC__FUTURE_MAGIC)) < 0)
+        return rc; /* another thread closed it first */
+    future_forget(f);
     if (!f->done) {
         future_unlink(f->pool, j);
         if (f->pool && f->pool->owner == getpid())
@@ -502,9 +555,10 @@ static int future_close_impl(mproc_future *f)
     }
     j->fut = NULL;
     mproc__pool_job_unref(j);
-    f->magic = 0;
     free(f->out);
-    free(f);
+    f->out = NULL;
+    f->pool = NULL;
+    mproc__handle_retire(f); /* a stale call finds it CLOSED, not freed */
     return 0;
 }
 
@@ -545,13 +599,8 @@ static int pool_join_impl(mproc_pool *pool, int timeout_ms)
     return 0;
 }
 
-static int pool_terminate_impl(mproc_pool *pool)
+static void pool_terminate_now(mproc_pool *pool)
 {
-    int rc = mproc__pool_check(pool);
-    if (rc < 0)
-        return rc;
-    if (pool->in_engine)
-        return MPROC_EBUSY;
     pool->closed = true;
     if (!pool->terminated) {
         pool->terminated = true;
@@ -559,41 +608,69 @@ static int pool_terminate_impl(mproc_pool *pool)
         mproc__pool_fail_everything(pool, MPROC_ECANCELED);
         mproc__pool_bg_notify(pool);
     }
+}
+
+static int pool_terminate_impl(mproc_pool *pool)
+{
+    int rc = mproc__pool_check(pool);
+    if (rc < 0)
+        return rc;
+    if (pool->in_engine)
+        return MPROC_EBUSY;
+    pool_terminate_now(pool);
     return 0;
+}
+
+/* Detach every open future from pool: they stay valid (and closable) but
+ * never look at the pool again. */
+static void pool_detach_futures(mproc_pool *pool)
+{
+    for (mproc_future *f = pool->all_futures, *nx; f; f = nx) {
+        nx = f->anext;
+        f->pool = NULL;
+        f->anext = f->aprev = NULL;
+    }
+    pool->all_futures = NULL;
 }
 
 int mproc_pool_close(mproc_pool *pool)
 {
-    if (!pool || pool->magic != MPROC__POOL_MAGIC)
-        return MPROC_EINVAL;
-    if (pool->owner == getpid()) {
+    /* Marked CLOSED before the lock is taken: a second close returns
+     * MPROC_EBADF at once instead of waiting on a lock that this one
+     * destroys. Teardown below uses no call that checks the state word. */
+    int rc = mproc__handle_close(pool, MPROC__POOL_MAGIC);
+    if (rc < 0)
+        return rc;
+    if (pool->owner != getpid()) {
+        /* An inherited copy: release this process's memory, nothing else. */
+        pool_detach_futures(pool);
+    } else {
         mproc__pool_lock(pool);
-        if (pool->in_engine) {
+        if (pool->in_engine) { /* called from a callback */
+            atomic_store_explicit(&pool->magic, MPROC__POOL_MAGIC, memory_order_release);
             mproc__pool_unlock(pool);
             return MPROC_EBUSY;
         }
         if (pool->bg)
             mproc__pool_service_stop(pool);
         if (!pool->joined)
-            pool_terminate_impl(pool);
+            pool_terminate_now(pool);
         /* Futures the caller still holds stay valid but will not finish. */
-        for (struct mproc__pool_job *j = pool->futures; j; j = j->fnext)
-            if (j->fut)
-                j->fut->pool = NULL;
+        pool_detach_futures(pool);
         pool->ops->destroy(pool);
-        pool->magic = 0;
         mproc__pool_unlock(pool);
         mproc__pool_service_destroy(pool);
     }
-    pool->magic = 0;
     free(pool->ctab);
-    free(pool);
+    pool->ctab = NULL;
+    mproc__handle_retire(pool); /* a stale call finds it CLOSED, not freed */
     return 0;
 }
 
 int mproc_pool_workers(const mproc_pool *pool)
 {
-    return pool ? pool->opts.workers : MPROC_EINVAL;
+    int rc = pool_handle(pool);
+    return rc < 0 ? rc : pool->opts.workers;
 }
 
 static int pool_worker_pids_impl(const mproc_pool *pool, pid_t *out, int max)
@@ -619,6 +696,9 @@ int mproc_pool_map(mproc_pool *pool, mproc_task_fn fn, const void *in, size_t n,
                    int timeout_ms)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_map_impl(pool, fn, in, n, in_size, out, out_size, opts, timeout_ms);
     mproc__pool_lock(p);
@@ -632,6 +712,9 @@ int mproc_pool_map_unordered(mproc_pool *pool, mproc_task_fn fn, const void *in,
                              void *arg, const struct mproc_pool_map_opts *opts, int timeout_ms)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_map_unordered_impl(pool, fn, in, n, in_size, out_size, on_result, arg, opts,
                                        timeout_ms);
@@ -648,6 +731,9 @@ int mproc_pool_map_stream(mproc_pool *pool, mproc_task_fn fn, mproc_pool_next_fn
                           const struct mproc_pool_map_opts *opts, int timeout_ms)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_map_stream_impl(pool, fn, next, next_arg, max_in_size, out_size, on_result, arg,
                                     opts, timeout_ms);
@@ -663,6 +749,9 @@ int mproc_pool_submit_ex(mproc_pool *pool, mproc_task_fn fn, const void *in, siz
                          mproc_future **out)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_submit_ex_impl(pool, fn, in, in_len, out_cap, opts, out);
     mproc__pool_lock(p);
@@ -676,6 +765,9 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, siz
                          const struct mproc_pool_map_opts *opts, mproc_future **fut)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_map_async_impl(pool, fn, in, n, in_size, out, out_size, opts, fut);
     mproc__pool_lock(p);
@@ -687,6 +779,9 @@ int mproc_pool_map_async(mproc_pool *pool, mproc_task_fn fn, const void *in, siz
 int mproc_pool_shutdown(mproc_pool *pool)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_shutdown_impl(pool);
     mproc__pool_lock(p);
@@ -698,6 +793,9 @@ int mproc_pool_shutdown(mproc_pool *pool)
 int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_join_impl(pool, timeout_ms);
     mproc__pool_lock(p);
@@ -709,6 +807,9 @@ int mproc_pool_join(mproc_pool *pool, int timeout_ms)
 int mproc_pool_terminate(mproc_pool *pool)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_terminate_impl(pool);
     mproc__pool_lock(p);
@@ -720,6 +821,9 @@ int mproc_pool_terminate(mproc_pool *pool)
 int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_worker_pids_impl(pool, out, max);
     mproc__pool_lock(p);
@@ -731,6 +835,9 @@ int mproc_pool_worker_pids(const mproc_pool *pool, pid_t *out, int max)
 int mproc_pool_stats(const mproc_pool *pool, struct mproc_pool_stats *out)
 {
     mproc_pool *p = (mproc_pool *)pool;
+    int hc = pool_handle(p);
+    if (hc < 0)
+        return hc;
     if (mproc__pool_check(p) < 0)
         return pool_stats_impl(pool, out);
     mproc__pool_lock(p);

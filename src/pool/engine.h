@@ -68,11 +68,12 @@ struct mproc__pool_pchunk {
     size_t in_stride;
 };
 
-#define MPROC__FUTURE_MAGIC 0x6675747572u /* "futur" */
+#define MPROC__FUTURE_MAGIC MPROC__H_FUTURE /* MPROC__H_CLOSED once closed (handle.h) */
 
 struct mproc_future {
-    uint64_t magic;
-    mproc_pool *pool;
+    _Atomic uint32_t magic;             /* first: the state word of handle.h */
+    mproc_pool *pool;                   /* NULL once the pool is closed */
+    struct mproc_future *anext, *aprev; /* p->all_futures: every open future */
     struct mproc__pool_job *job;
     bool done;
     int status;

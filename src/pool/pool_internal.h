@@ -55,6 +55,8 @@
 
 #include "internal.h"
 
+#include "handle.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -135,10 +137,10 @@ struct mproc__pool_backend {
 };
 
 /* The engine's view of a pool; the backend keeps its state in `be`. */
-#define MPROC__POOL_MAGIC 0x706f6f6cu /* "pool"; cleared by close */
+#define MPROC__POOL_MAGIC MPROC__H_POOL /* MPROC__H_CLOSED once closed (handle.h) */
 
 struct mproc_pool {
-    uint64_t magic;
+    _Atomic uint32_t magic; /* first: the state word of handle.h */
     const struct mproc__pool_backend *ops;
     void *be;
     struct mproc_pool_opts opts; /* resolved: workers > 0, slot sizes set */
@@ -156,8 +158,9 @@ struct mproc_pool {
     uint32_t ctab_hint;                      /* where post looks for a free entry first */
     struct mproc__pool_pchunk *pending_head; /* chunks to (re)dispatch, FIFO */
     struct mproc__pool_pchunk *pending_tail;
-    struct mproc__pool_job *futures; /* jobs of unfinished futures and async maps */
-    uint64_t done_seq;               /* completion order of futures */
+    struct mproc__pool_job *futures;  /* jobs of unfinished futures and async maps */
+    uint64_t done_seq;                /* completion order of futures */
+    struct mproc_future *all_futures; /* every open future (api.c): close detaches them */
     /* opts.background: a service thread drives the pool; every call takes
      * `mu` (recursive: callbacks run with it held and may call back in);
      * waiting calls sleep on `cv`, which the service thread broadcasts. */

@@ -34,6 +34,7 @@ static int q_attach(struct mproc_queue *q)
         return rc;
     }
     q->pid = mproc__self_pid();
+    atomic_init(&q->magic, MPROC__H_QUEUE);
     return 0;
 }
 
@@ -181,12 +182,13 @@ int mproc_queue_from_fd(mproc_queue **out, int fd)
 
 int mproc_queue_fd(const mproc_queue *q)
 {
-    return q == NULL ? MPROC_EINVAL : q->seg.fd;
+    int rc = mproc__handle_check(q, MPROC__H_QUEUE);
+    return rc < 0 ? rc : q->seg.fd;
 }
 
 const char *mproc_queue_name(const mproc_queue *q)
 {
-    return q == NULL ? "" : q->seg.name;
+    return mproc__handle_check(q, MPROC__H_QUEUE) == 0 ? q->seg.name : "";
 }
 
 int mproc_queue_unlink(const char *name)
@@ -197,8 +199,9 @@ int mproc_queue_unlink(const char *name)
 
 int mproc_queue_close(mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int rc = mproc__handle_close(q, MPROC__H_QUEUE);
+    if (rc < 0)
+        return rc;
     mproc__q_parts_fini(q);
     munmap(q->data, 2 * q->data_size);
     /* Only the creating process unlinks, never a child that inherited it.
@@ -206,7 +209,7 @@ int mproc_queue_close(mproc_queue *q)
      * the header's creator_pid. */
     bool unlink_name = q->seg.owner && q->pid == mproc__self_pid();
     mproc__seg_close(&q->seg, unlink_name);
-    free(q);
+    mproc__handle_retire(q); /* a stale call finds it CLOSED, not freed */
     return 0;
 }
 
@@ -215,9 +218,12 @@ int mproc_queue_close(mproc_queue *q)
 
 int mproc_queue_stats(mproc_queue *q, struct mproc_queue_stats *st)
 {
-    if (q == NULL || st == NULL)
+    int rc = mproc__handle_check(q, MPROC__H_QUEUE);
+    if (rc < 0)
+        return rc;
+    if (st == NULL)
         return MPROC_EINVAL;
-    int rc = mproc__q_recover(q);
+    rc = mproc__q_recover(q);
     if (rc < 0)
         return rc;
     return mproc__q_stats_sum(q, st);

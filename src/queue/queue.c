@@ -50,7 +50,7 @@
  * the thread's record is found through a one-entry thread-local cache,
  * and a fork is noticed through the fork generation of linux/proc.c (one
  * load; see part.c).
- * The claim, copy and publish steps are forced inline (Q_INLINE) into
+ * The entry checks, claim, copy and publish steps are forced inline (Q_INLINE) into
  * each public call: the calls and register saves were a large share of a
  * small put's instructions (docs/PERFORMANCE.md, "Figures behind the
  * code").
@@ -112,10 +112,19 @@
 /* ------------------------------------------------------------------------
  * Producers. */
 
-static int q_check_common(struct mproc_queue *q, int timeout_ms)
+/* The handle's state word (handle.h) shares a cache line with the fields
+ * every put and get reads next: the check costs one load of a line that is
+ * in cache anyway. */
+static inline int q_check(const struct mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    return mproc__handle_check(q, MPROC__H_QUEUE);
+}
+
+static Q_INLINE int q_check_common(struct mproc_queue *q, int timeout_ms)
+{
+    int rc = q_check(q);
+    if (MPROC__UNLIKELY(rc < 0))
+        return rc;
     if (timeout_ms < 0 && timeout_ms != MPROC_FOREVER)
         return MPROC_EINVAL;
     return 0;
@@ -211,8 +220,8 @@ static Q_INLINE int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_
     return rc;
 }
 
-static int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms, struct q_tls **tsp,
-                         uint64_t *kp)
+static Q_INLINE int q_put_prepare(struct mproc_queue *q, size_t len, int timeout_ms,
+                                  struct q_tls **tsp, uint64_t *kp)
 {
     int rc = q_check_common(q, timeout_ms);
     if (rc < 0)
@@ -283,8 +292,9 @@ int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms)
 
 int mproc_queue_commit(mproc_queue *q, size_t len)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int hc = q_check(q);
+    if (hc < 0)
+        return hc;
     struct q_tls *ts = q_tls(q);
     if (ts == NULL || !ts->res || len > ts->res_len)
         return MPROC_EINVAL;
@@ -296,8 +306,9 @@ int mproc_queue_commit(mproc_queue *q, size_t len)
 
 int mproc_queue_cancel(mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int hc = q_check(q);
+    if (hc < 0)
+        return hc;
     struct q_tls *ts = q_tls(q);
     if (ts == NULL || !ts->res)
         return MPROC_EINVAL;
@@ -464,7 +475,7 @@ static Q_INLINE void q_copy_out(struct mproc_queue *q, void *dst, const struct q
         memcpy(dst, src, g->len);
 }
 
-static int q_get_prepare(struct mproc_queue *q, int timeout_ms, struct q_tls **tsp)
+static Q_INLINE int q_get_prepare(struct mproc_queue *q, int timeout_ms, struct q_tls **tsp)
 {
     int rc = q_check_common(q, timeout_ms);
     if (rc < 0)
@@ -572,8 +583,9 @@ ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int timeout_ms)
 
 int mproc_queue_release_view(mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int hc = q_check(q);
+    if (hc < 0)
+        return hc;
     struct q_tls *ts = q_tls(q);
     if (ts == NULL || !ts->view)
         return MPROC_EINVAL;
@@ -592,8 +604,9 @@ int mproc_queue_release_view(mproc_queue *q)
 
 int mproc_queue_shutdown(mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int hc = q_check(q);
+    if (hc < 0)
+        return hc;
     struct q_hdr *h = q->h;
     atomic_store_explicit(&h->closed, 1, memory_order_seq_cst);
     atomic_fetch_add_explicit(&h->get_futex, 1, memory_order_seq_cst);
@@ -615,8 +628,9 @@ static int64_t q_unfinished(struct mproc_queue *q)
 
 int mproc_queue_task_done(mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int hc = q_check(q);
+    if (hc < 0)
+        return hc;
     if (!(q->flags & MPROC_QUEUE_JOINABLE))
         return MPROC_ENOTSUP;
     struct q_tls *ts = q_tls(q);
@@ -670,8 +684,9 @@ int mproc_queue_join(mproc_queue *q, int timeout_ms)
 
 ssize_t mproc_queue_qsize(const mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int hc = q_check(q);
+    if (hc < 0)
+        return hc;
     struct mproc_queue_stats st;
     int rc = mproc__q_stats_sum((struct mproc_queue *)q, &st);
     return rc < 0 ? rc : (ssize_t)st.msgs;
@@ -685,8 +700,9 @@ int mproc_queue_empty(const mproc_queue *q)
 
 int mproc_queue_full(const mproc_queue *q)
 {
-    if (q == NULL)
-        return MPROC_EINVAL;
+    int hc = q_check(q);
+    if (hc < 0)
+        return hc;
     uint64_t r, hd, t;
     int rc = mproc__q_frontiers((struct mproc_queue *)q, &r, &hd, &t);
     if (rc < 0)
@@ -696,5 +712,6 @@ int mproc_queue_full(const mproc_queue *q)
 
 ssize_t mproc_queue_capacity(const mproc_queue *q)
 {
-    return q == NULL ? MPROC_EINVAL : (ssize_t)q->cap_bytes;
+    int rc = q_check(q);
+    return rc < 0 ? rc : (ssize_t)q->cap_bytes;
 }

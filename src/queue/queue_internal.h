@@ -18,6 +18,7 @@
 #define MPROC_QUEUE_INTERNAL_H
 
 #include "../internal.h"
+#include "../handle.h"
 #include "../linux/spin.h"
 
 #include <limits.h>
@@ -137,20 +138,24 @@ struct q_tls {
 };
 
 struct mproc_queue {
-    struct mproc__seg seg;
+    /* The words every put and get reads come first, next to the state
+     * word, so the entry check loads a line that the call needs anyway. */
+    _Atomic uint32_t magic; /* MPROC__H_QUEUE, MPROC__H_CLOSED (handle.h) */
+    uint32_t flags;
+    uint64_t id; /* unique per handle in this process, whatever library copy */
     struct q_hdr *h;
     unsigned char *data; /* n_units * unit bytes, mapped twice back to back */
-    size_t data_size;
     /* validated copies of the configuration: never re-read from shared memory */
-    uint64_t n, mask, limit, min_units, unit, unit_shift, max_msgs, cap_bytes;
+    uint64_t mask, unit_shift, min_units, limit, cap_bytes, unit, n, max_msgs;
     uint64_t skey; /* validated copy of h->skey */
-    uint32_t flags, n_parts;
+    size_t data_size;
+    uint32_t n_parts;
+    struct mproc__seg seg;
     pthread_key_t key;
     pthread_mutex_t mu;
     struct q_tls *tls_list;
     pid_t list_pid; /* the process whose threads tls_list holds */
     pid_t pid;      /* the process that created or opened the handle */
-    uint64_t id;    /* unique per handle in this process, whatever library copy */
 };
 
 static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
