@@ -227,23 +227,18 @@ struct mproc__lp_yield {
     struct mproc__spin_site *site;
     uint64_t t0;
     uint64_t limit_ns;
-    bool asleep; /* yielded the whole budget: the waiter went to sleep */
 };
 static inline void mproc__lp_yield_begin(struct mproc__lp_yield *y, struct mproc__spin_site *site)
 {
     y->site = site;
     y->t0 = mproc__now_ns();
     y->limit_ns = mproc__spin_budget(site);
-    y->asleep = false;
 }
 /* Yield once: true while the budget lasts (re-check, then call again). */
 static inline bool mproc__lp_yield_more(struct mproc__lp_yield *y)
 {
     sched_yield();
-    if (mproc__now_ns() - y->t0 < y->limit_ns)
-        return true;
-    y->asleep = true;
-    return false;
+    return mproc__now_ns() - y->t0 < y->limit_ns;
 }
 /* The condition came true: while yielding, or after the sleep that followed. */
 static inline void mproc__lp_yield_done(struct mproc__lp_yield *y)
