@@ -460,13 +460,18 @@ static uint64_t check_timeouts(struct lp *lp)
 
 /* Whether the owner may yield instead of spinning (see local.h). Under
  * load one yield may give the CPU away for a scheduler slice (milliseconds),
- * so only while nothing but a worker's progress is awaited: no killed
- * worker to reap, no per-item deadline to enforce, and the caller's
- * deadline beyond the budget. */
+ * and a yielding owner still competes for a CPU, so only while nothing but
+ * running workers' progress is awaited: no killed worker to reap, no
+ * per-item deadline to enforce, no worker starting up (it needs the CPU
+ * more), and the caller's deadline beyond the budget. */
 static bool may_yield(struct lp *lp, const struct mproc__deadline *d)
 {
     if (lp->killing || lp->timed)
         return false;
+    for (int w = 0; w < lp->nworkers; w++)
+        if (lp->w[w].pidfd < 0 || lp->w[w].dead ||
+            !atomic_load_explicit(&lp->m.wctl[w].ready, memory_order_relaxed))
+            return false;
     if (d->forever)
         return true;
     uint64_t end = (uint64_t)d->abs.tv_sec * 1000000000ull + (uint64_t)d->abs.tv_nsec;
