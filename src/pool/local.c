@@ -46,6 +46,7 @@
 /* How long the owner spins for an event before it sleeps: decided in time
  * by linux/spin.c (and not at all when the workers cannot be running). */
 static struct mproc__spin_site owner_spin_site;
+static struct mproc__spin_site owner_yield_site; /* when spinning is skipped */
 #define DEATH_CHECK_MS 10
 #define KILL_CHECK_MS 1 /* while a worker we killed is not reaped yet */
 #define DEATH_CHECK_POLLS 256
@@ -485,6 +486,26 @@ static uint64_t check_timeouts(struct lp *lp)
     return next;
 }
 
+/* Whether the owner may yield instead of spinning (see local.h). Under
+ * load one yield may give the CPU away for a scheduler slice (milliseconds),
+ * and a yielding owner still competes for a CPU, so only while nothing but
+ * running workers' progress is awaited: no killed worker to reap, no
+ * per-item deadline to enforce, no worker starting up (it needs the CPU
+ * more), and the caller's deadline beyond the budget. */
+static bool may_yield(struct lp *lp, const struct mproc__deadline *d)
+{
+    if (lp->killing || lp->timed)
+        return false;
+    for (int w = 0; w < lp->nworkers; w++)
+        if (lp->w[w].pidfd < 0 || lp->w[w].dead ||
+            !atomic_load_explicit(&lp->m.wctl[w].ready, memory_order_relaxed))
+            return false;
+    if (d->forever)
+        return true;
+    uint64_t end = (uint64_t)d->abs.tv_sec * 1000000000ull + (uint64_t)d->abs.tv_nsec;
+    return end > mproc__now_ns() + mproc__spin_budget(&owner_yield_site);
+}
+
 static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                    const struct mproc__deadline *d)
 {
@@ -494,10 +515,13 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         check_timeouts(lp);
     }
     struct mproc__spin sp = {0};
-    bool spinning = true;
+    struct mproc__lp_yield y = {0};
+    bool spinning = true, yielding = false;
     for (;;) {
-        if (dead_event(lp, ev) || ready_event(lp, ev))
+        if (dead_event(lp, ev) || ready_event(lp, ev)) {
+            mproc__lp_yield_done(&y);
             return 0; /* an episode left open counts as a successful spin */
+        }
         if (d == NULL) {
             check_timeouts(lp);
             if (check_deaths(lp) && dead_event(lp, ev))
@@ -505,10 +529,20 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
             return MPROC_ETIMEDOUT;
         }
         if (spinning) {
-            if (!sp.begun)
+            if (!sp.begun) {
                 mproc__spin_begin(&sp, &owner_spin_site, -1, d);
-            if (mproc__spin_more(&sp))
+                yielding = sp.limit_ns == 0 && may_yield(lp, d);
+                if (yielding && !y.site)
+                    mproc__lp_yield_begin(&y, &owner_yield_site);
+            }
+            if (yielding) {
+                /* Spinning cannot pay: a worker may need this CPU. */
+                if (mproc__lp_yield_more(&y))
+                    continue;
+                yielding = false;
+            } else if (mproc__spin_more(&sp)) {
                 continue;
+            }
             spinning = false;
         }
         uint64_t next_ns = check_timeouts(lp);

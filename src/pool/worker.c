@@ -29,6 +29,7 @@
  * decided in time by linux/spin.c, and skipped when the owner that posts
  * work cannot be running (more runnable processes than CPUs). */
 static struct mproc__spin_site worker_spin_site;
+static struct mproc__spin_site worker_yield_site; /* when spinning is skipped */
 #define WORKER_SLEEP_CAP_MS 1000
 
 static struct mproc__lp_slot *slot_at(const struct mproc__lp_worker_args *a, uint32_t idx)
@@ -186,8 +187,20 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
     for (;;) {
         int64_t got = claim(a);
         struct mproc__spin sp = {0};
+        struct mproc__lp_yield y = {0};
         if (got < 0) {
             mproc__spin_begin(&sp, &worker_spin_site, -1, NULL);
+            if (sp.limit_ns == 0) {
+                /* Spinning cannot pay: the owner may need this CPU. */
+                mproc__lp_yield_begin(&y, &worker_yield_site);
+                while (got < 0 && mproc__lp_yield_more(&y)) {
+                    if (atomic_load_explicit(&shm->head, memory_order_relaxed) <
+                        atomic_load_explicit(&shm->tail, memory_order_relaxed))
+                        got = claim(a);
+                }
+                if (got >= 0)
+                    mproc__lp_yield_done(&y);
+            }
             while (got < 0 && mproc__spin_more(&sp)) {
                 if (atomic_load_explicit(&shm->head, memory_order_relaxed) <
                     atomic_load_explicit(&shm->tail, memory_order_relaxed))
@@ -198,6 +211,7 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
             if (!wait_for_work(a))
                 leave(a, 0);
             mproc__spin_woken(&sp); /* how long the idle spell lasted */
+            mproc__lp_yield_done(&y);
             continue;
         }
         /* More queued: pass the wake-up on, so that the owner can post a
