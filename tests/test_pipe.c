@@ -1,6 +1,8 @@
 /* test_pipe.c - Pipe: framed messages between two processes, fd passing,
  * broken and hostile peers, named listener/connect. */
 #include "harness.h"
+#include <sys/prctl.h>
+#include <time.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -770,13 +772,21 @@ MPROC_TEST(pipe, listener_turns_away_other_users_unless_any_uid)
 
 /* Connects as another user again and again until killed, with raw
  * sockets (cheaper than the listener's accept, so the backlog stays full),
- * keeping the last RING connections open. */
+ * keeping the last RING connections open. Bounded all the same: it dies
+ * with the test process (the parent-death signal is set again after
+ * setuid, which clears it) and stops by itself after 20 s, so a failed
+ * assertion in the parent never leaves it spinning. */
 static int child_flood_as_nobody(void *arg)
 {
     enum { RING = 256 };
     struct cred_arg *a = arg;
+    pid_t parent = getppid();
     if (setgid(65534) != 0 || setuid(65534) != 0)
         return 50;
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        return 51;
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int n = snprintf(sa.sun_path + 1, sizeof sa.sun_path - 1, "mproc-%s", a->name);
     socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
@@ -788,6 +798,11 @@ static int child_flood_as_nobody(void *arg)
             close(ring[i]);
         ring[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
         (void)connect(ring[i], (struct sockaddr *)&sa, len);
+        if (i == 0) {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec - t0.tv_sec > 20)
+                return 0;
+        }
     }
 }
 
