@@ -242,9 +242,17 @@ MPROC__TEST_API void mproc__spin_begin(struct mproc__spin *s, struct mproc__spin
     s->adapt = false;
     s->asleep = false;
     s->limit_ns = 0;
+    s->yield_pays = false;
     int32_t fixed = spin_env();
-    if (fixed == 0 || spin_pointless_at(peer_cpu, now))
+    if (fixed == 0)
         return;
+    if (spin_pointless_at(peer_cpu, now)) {
+        int online = atomic_load_explicit(&load_online, memory_order_relaxed);
+        int running = atomic_load_explicit(&load_running, memory_order_relaxed);
+        bool crowded = online == 1 || (online > 0 && running > online);
+        s->yield_pays = crowded || peer_cpu >= 0;
+        return;
+    }
     uint64_t limit = fixed > 0 ? (uint64_t)fixed : mproc__spin_budget_at(site, now);
     if (d && !d->forever) {
         /* a timed wait must not spin past its deadline */

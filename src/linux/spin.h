@@ -90,6 +90,11 @@ struct mproc__spin {
     bool begun;
     bool adapt;  /* report the outcome to the site */
     bool asleep; /* the budget ran out: the waiter sleeps */
+    /* Set when the spin was skipped because the peer may need this CPU
+     * (more runnable than CPUs, or it runs on mine): handing the CPU over
+     * with sched_yield() then pays. Not when I am merely pinned and do not
+     * know where the peer runs (it may well be on another CPU). */
+    bool yield_pays;
 };
 
 /* mproc__spin_begin - start an episode at `site`. peer_cpu: the CPU the
