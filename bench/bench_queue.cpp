@@ -556,83 +556,14 @@ void pingpong_rows(void)
  * waiter that spins keeps the process it waits for off the CPU, so these
  * rows measure how a channel waits rather than how it moves bytes. The
  * spinning rings are left out: on one CPU they progress only when the
- * scheduler preempts the spinner. */
-template <class P> uint64_t same_cpu_stream_fn(uint64_t n, void *a)
-{
-    Job<P> *j = (Job<P> *)a;
-    j->n = n;
-    if (!j->peer.setup(j->size, 1, 1)) {
-        bp_error(j->what.c_str(), "set-up failed");
-        return 1;
-    }
-    struct bp_spec s = {};
-    s.nprod = 1;
-    s.ncons = 1;
-    s.pin_prod[0] = 0;
-    s.pin_cons[0] = 0;
-    s.fn = stream_child<P>;
-    s.arg = j;
-    s.what = j->what.c_str();
-    uint64_t ns = bp_run(&s, g_ctl);
-    if (!bp_check_ids(g_ctl, 1, n))
-        bp_error(s.what, "accounting: messages lost or duplicated");
-    j->peer.teardown();
-    return ns;
-}
-
-template <class P> uint64_t same_cpu_pp_fn(uint64_t n, void *a)
-{
-    PPJob<P> *j = (PPJob<P> *)a;
-    j->n = n;
-    if (!j->fwd.setup(j->size, 1, 1) || !j->bwd.setup(j->size, 1, 1)) {
-        bp_error(j->what.c_str(), "set-up failed");
-        return 1;
-    }
-    struct bp_spec s = {};
-    s.nprod = 1;
-    s.ncons = 1;
-    s.pin_prod[0] = 0;
-    s.pin_cons[0] = 0;
-    s.fn = pp_child<P>;
-    s.arg = j;
-    s.what = j->what.c_str();
-    uint64_t ns = bp_run(&s, g_ctl);
-    j->fwd.teardown();
-    j->bwd.teardown();
-    return ns;
-}
-
+ * scheduler preempts the spinner. The generic stream (PIN_SAME) and
+ * ping-pong (same_cpu) jobs do the pinning. */
 template <class P> void add_same_cpu(Row &r, const char *impl, bool pingpong, Est e)
 {
-    const size_t size = 64;
-    std::string what = std::string(r.name) + "/" + impl;
-    if (pingpong) {
-        PPJob<P> *j = new PPJob<P>();
-        j->size = size;
-        j->what = what;
-        if (!j->fwd.setup(size, 1, 1)) {
-            printf("# %s: not available here (set-up failed), left out\n", what.c_str());
-            delete j;
-            return;
-        }
-        j->fwd.teardown();
-        add_case(r, impl, same_cpu_pp_fn<P>, j, count_for(e, size));
-        r.cleanups.push_back([j] { delete j; });
-        return;
-    }
-    Job<P> *j = new Job<P>();
-    j->size = size;
-    j->nprod = 1;
-    j->ncons = 1;
-    j->what = what;
-    if (!j->peer.setup(size, 1, 1)) {
-        printf("# %s: not available here (set-up failed), left out\n", what.c_str());
-        delete j;
-        return;
-    }
-    j->peer.teardown();
-    add_case(r, impl, same_cpu_stream_fn<P>, j, count_for(e, size));
-    r.cleanups.push_back([j] { delete j; });
+    if (pingpong)
+        add_pp<P>(r, impl, 64, e, true);
+    else
+        add_stream<P>(r, impl, 64, 1, 1, e, PIN_SAME);
 }
 
 /* Rough costs on one CPU (ns per message), to size a round: a ping-pong
