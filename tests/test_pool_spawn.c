@@ -206,7 +206,10 @@ static int scaled_plus_offset(const void *in, size_t in_len, void *out, size_t *
 }
 MPROC_TASK(scaled_plus_offset);
 
-MPROC_TEST(pool_spawn, initializer_by_name_and_task_context_reach_spawned_workers)
+/* A map through a pool made with the by-value options: the initializer's
+ * bytes and the task context are copied at create (later changes to the
+ * owner's copies reach no worker), and tasks write the workers' copies. */
+static void by_value_round(int start_method)
 {
     enum { N = 200 };
     static int64_t in[N], out[N];
@@ -215,7 +218,7 @@ MPROC_TEST(pool_spawn, initializer_by_name_and_task_context_reach_spawned_worker
     int64_t offset = 1000;
     struct task_ctx ctx = {.scale = 7, .calls = 0};
     struct mproc_pool_opts o = {.workers = 2,
-                                .start_method = MPROC_START_SPAWN,
+                                .start_method = start_method,
                                 .init_entry = "set_offset",
                                 .init_arg = &offset,
                                 .init_arg_len = sizeof offset,
@@ -223,37 +226,24 @@ MPROC_TEST(pool_spawn, initializer_by_name_and_task_context_reach_spawned_worker
                                 .task_ctx_len = sizeof ctx};
     mproc_pool *p;
     MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
-    offset = -5; /* copied at create: later changes do not reach the workers */
+    offset = -5;
     ctx.scale = -1;
     MPROC_ASSERT_OK(mproc_pool_map(p, scaled_plus_offset, in, N, sizeof in[0], out, sizeof out[0],
                                    NULL, 20000));
     for (int i = 0; i < N; i++)
         cr_assert_eq(out[i], 7 * i + 1000, "item %d: %lld", i, (long long)out[i]);
+    cr_assert_eq(ctx.calls, 0, "tasks write the workers' copies, not the owner's");
     finish(p);
+}
+
+MPROC_TEST(pool_spawn, initializer_by_name_and_task_context_reach_spawned_workers)
+{
+    by_value_round(MPROC_START_SPAWN);
 }
 
 MPROC_TEST(pool_spawn, the_same_by_value_options_work_with_fork)
 {
-    enum { N = 50 };
-    static int64_t in[N], out[N];
-    for (int i = 0; i < N; i++)
-        in[i] = i;
-    int64_t offset = 3;
-    struct task_ctx ctx = {.scale = 2, .calls = 0};
-    struct mproc_pool_opts o = {.workers = 2,
-                                .init_entry = "set_offset",
-                                .init_arg = &offset,
-                                .init_arg_len = sizeof offset,
-                                .task_ctx = &ctx,
-                                .task_ctx_len = sizeof ctx};
-    mproc_pool *p;
-    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
-    MPROC_ASSERT_OK(mproc_pool_map(p, scaled_plus_offset, in, N, sizeof in[0], out, sizeof out[0],
-                                   NULL, 20000));
-    for (int i = 0; i < N; i++)
-        cr_assert_eq(out[i], 2 * i + 3);
-    cr_assert_eq(ctx.calls, 0, "tasks write the workers' copies, not the owner's");
-    finish(p);
+    by_value_round(MPROC_START_FORK);
 }
 
 MPROC_TEST(pool_spawn, bad_by_value_options_are_refused)

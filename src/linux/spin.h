@@ -42,6 +42,7 @@
 
 #include "../internal.h"
 
+#include <sched.h>
 #include <stddef.h>
 
 /* Budgets (ns). Why these values:
@@ -204,5 +205,46 @@ MPROC__TEST_API uint32_t mproc__spin_budget(struct mproc__spin_site *site);
 MPROC__TEST_API void mproc__spin_feed_at(struct mproc__spin_site *site, bool ok, uint32_t took_ns,
                                          uint64_t now);
 MPROC__TEST_API uint32_t mproc__spin_budget_at(struct mproc__spin_site *site, uint64_t now);
+
+/* Yielding where spinning cannot pay: the spin was skipped because the
+ * process waited for may need this CPU (more runnable tasks than CPUs, or
+ * both on one CPU). A futex sleep then costs a context switch and a wake-up
+ * per hand-off; sched_yield() hands the CPU over at once and comes back when
+ * the scheduler lets us run again, so the waiter re-checks its condition
+ * after each yield, for at most a time budget, then sleeps.
+ *
+ * mproc__spin_yield_begin - start a yield phase: for limit_ns, or (limit_ns
+ * 0) for the site's learned budget, which mproc__spin_yield_done then
+ * teaches (a wait that ended while yielding, or soon after the sleep that
+ * followed, asks for twice what it took; one longer than
+ * MPROC__SPIN_CEIL_NS halves it). site may be NULL with a fixed limit. */
+struct mproc__spin_yield {
+    struct mproc__spin_site *site;
+    uint64_t t0;
+    uint64_t limit_ns;
+};
+static inline void mproc__spin_yield_begin(struct mproc__spin_yield *y,
+                                           struct mproc__spin_site *site, uint64_t limit_ns)
+{
+    y->site = site;
+    y->t0 = mproc__now_ns();
+    y->limit_ns = limit_ns ? limit_ns : mproc__spin_budget(site);
+}
+/* Yield once: true while the budget lasts (re-check, then call again). */
+static inline bool mproc__spin_yield_more(struct mproc__spin_yield *y)
+{
+    sched_yield();
+    return mproc__now_ns() - y->t0 < y->limit_ns;
+}
+/* The condition came true: while yielding, or after the sleep that followed. */
+static inline void mproc__spin_yield_done(struct mproc__spin_yield *y)
+{
+    if (!y->site)
+        return;
+    uint64_t took = mproc__now_ns() - y->t0;
+    mproc__spin_feed(y->site, took <= MPROC__SPIN_CEIL_NS,
+                     took > UINT32_MAX ? UINT32_MAX : (uint32_t)took);
+    y->site = NULL;
+}
 
 #endif

@@ -107,6 +107,19 @@ struct entry {
     int next_local; /* in the queue of chunks failed without a worker */
 };
 
+/* Grow an entry's buffer (kept between uses) to at least total bytes. */
+static int entry_reserve(struct entry *e, size_t total)
+{
+    if (e->cap >= total)
+        return 0;
+    unsigned char *nb = realloc(e->buf, total);
+    if (!nb)
+        return MPROC_ENOMEM;
+    e->buf = nb;
+    e->cap = total;
+    return 0;
+}
+
 struct owner_worker {
     unsigned outstanding; /* chunks between post() and release() */
     bool stop_sent;
@@ -196,13 +209,8 @@ static int post_unnamed(struct be *b, const struct mproc__pool_chunk *c)
     size_t total = st_off + 8 * (size_t)c->count;
     int idx = b->free_head;
     struct entry *e = &b->entries[idx];
-    if (e->cap < total) {
-        unsigned char *nb = realloc(e->buf, total);
-        if (!nb)
-            return MPROC_ENOMEM;
-        e->buf = nb;
-        e->cap = total;
-    }
+    if (entry_reserve(e, total) < 0)
+        return MPROC_ENOMEM;
     memcpy(e->buf, c->in, in_bytes);
     if (c->in_lens)
         memcpy(e->buf + lens_off, c->in_lens, 4 * (size_t)c->count);
@@ -257,13 +265,8 @@ static int be_post(struct mproc_pool *p, const struct mproc__pool_chunk *c)
     }
     size_t total = off + (size_t)c->count * c->in_stride;
     struct entry *e = &b->entries[b->free_head];
-    if (e->cap < total) {
-        unsigned char *nb = realloc(e->buf, total);
-        if (!nb)
-            return MPROC_ENOMEM;
-        e->buf = nb;
-        e->cap = total;
-    }
+    if (entry_reserve(e, total) < 0)
+        return MPROC_ENOMEM;
     int idx = b->free_head;
     struct wire_chunk h = {
         .kind = KIND_CHUNK,

@@ -515,11 +515,11 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
         check_timeouts(lp);
     }
     struct mproc__spin sp = {0};
-    struct mproc__lp_yield y = {0};
+    struct mproc__spin_yield y = {0};
     bool spinning = true, yielding = false;
     for (;;) {
         if (dead_event(lp, ev) || ready_event(lp, ev)) {
-            mproc__lp_yield_done(&y);
+            mproc__spin_yield_done(&y);
             return 0; /* an episode left open counts as a successful spin */
         }
         if (d == NULL) {
@@ -533,11 +533,11 @@ static int lp_poll(struct mproc_pool *p, struct mproc__pool_event *ev,
                 mproc__spin_begin(&sp, &owner_spin_site, -1, d);
                 yielding = sp.limit_ns == 0 && may_yield(lp, d);
                 if (yielding && !y.site)
-                    mproc__lp_yield_begin(&y, &owner_yield_site);
+                    mproc__spin_yield_begin(&y, &owner_yield_site, 0);
             }
             if (yielding) {
                 /* Spinning cannot pay: a worker may need this CPU. */
-                if (mproc__lp_yield_more(&y))
+                if (mproc__spin_yield_more(&y))
                     continue;
                 yielding = false;
             } else if (mproc__spin_more(&sp)) {

@@ -225,43 +225,9 @@ struct mproc__lp_spawn_arg {
  * they travel in every spawned worker's start arguments. */
 #define MPROC__LP_BYVALUE_MAX (64u * 1024)
 
-/* Yielding where spinning cannot pay (the owner in local.c, idle workers in
- * worker.c). linux/spin.c skips the spin when the process waited for may
- * need this CPU (more runnable tasks than CPUs, or both on one CPU); then
- * sleeping on the futex costs a context switch and a wake-up per hand-off,
- * for every few chunks. sched_yield() instead hands the CPU over at once and
- * comes back when the scheduler lets us run again, so the waiter re-checks
- * its condition after each yield, for at most the site's budget: time,
- * learned like the spin's (a wait that ended while yielding, or soon after
- * the sleep that followed, asks for twice what it took; one longer than
- * MPROC__SPIN_CEIL_NS halves it), so an idle pool stops yielding soon. */
-struct mproc__lp_yield {
-    struct mproc__spin_site *site;
-    uint64_t t0;
-    uint64_t limit_ns;
-};
-static inline void mproc__lp_yield_begin(struct mproc__lp_yield *y, struct mproc__spin_site *site)
-{
-    y->site = site;
-    y->t0 = mproc__now_ns();
-    y->limit_ns = mproc__spin_budget(site);
-}
-/* Yield once: true while the budget lasts (re-check, then call again). */
-static inline bool mproc__lp_yield_more(struct mproc__lp_yield *y)
-{
-    sched_yield();
-    return mproc__now_ns() - y->t0 < y->limit_ns;
-}
-/* The condition came true: while yielding, or after the sleep that followed. */
-static inline void mproc__lp_yield_done(struct mproc__lp_yield *y)
-{
-    if (!y->site)
-        return;
-    uint64_t took = mproc__now_ns() - y->t0;
-    mproc__spin_feed(y->site, took <= MPROC__SPIN_CEIL_NS,
-                     took > UINT32_MAX ? UINT32_MAX : (uint32_t)took);
-    y->site = NULL;
-}
+/* Where spinning cannot pay, the owner (local.c) and idle workers
+ * (worker.c) yield for their site's learned budget before they sleep
+ * (mproc__spin_yield_*, linux/spin.h): an idle pool stops yielding soon. */
 
 /* mproc__lp_worker_main - the worker's loop (worker.c); never returns. */
 _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a);

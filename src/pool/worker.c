@@ -187,19 +187,19 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
     for (;;) {
         int64_t got = claim(a);
         struct mproc__spin sp = {0};
-        struct mproc__lp_yield y = {0};
+        struct mproc__spin_yield y = {0};
         if (got < 0) {
             mproc__spin_begin(&sp, &worker_spin_site, -1, NULL);
             if (sp.limit_ns == 0) {
                 /* Spinning cannot pay: the owner may need this CPU. */
-                mproc__lp_yield_begin(&y, &worker_yield_site);
-                while (got < 0 && mproc__lp_yield_more(&y)) {
+                mproc__spin_yield_begin(&y, &worker_yield_site, 0);
+                while (got < 0 && mproc__spin_yield_more(&y)) {
                     if (atomic_load_explicit(&shm->head, memory_order_relaxed) <
                         atomic_load_explicit(&shm->tail, memory_order_relaxed))
                         got = claim(a);
                 }
                 if (got >= 0)
-                    mproc__lp_yield_done(&y);
+                    mproc__spin_yield_done(&y);
             }
             while (got < 0 && mproc__spin_more(&sp)) {
                 if (atomic_load_explicit(&shm->head, memory_order_relaxed) <
@@ -211,7 +211,7 @@ _Noreturn void mproc__lp_worker_main(const struct mproc__lp_worker_args *a)
             if (!wait_for_work(a))
                 leave(a, 0);
             mproc__spin_woken(&sp); /* how long the idle spell lasted */
-            mproc__lp_yield_done(&y);
+            mproc__spin_yield_done(&y);
             continue;
         }
         /* More queued: pass the wake-up on, so that the owner can post a

@@ -374,15 +374,13 @@ struct q_wait {
     bool init;
     int spins;               /* 0: spinning (or not yet), Q_SPIN: past it */
     struct mproc__spin spin; /* the current spin episode */
-    uint64_t yield_until;    /* yield phase (spin skipped): its end (ns), 0: none */
+    bool yielding;           /* in a yield phase (spin skipped: linux/spin.h) */
+    struct mproc__spin_yield yield;
 };
 
-/* When the spin is skipped because the process waited for may need this
- * CPU (more runnable tasks than CPUs, both on one CPU), a futex sleep per
- * hand-off costs a context switch and a wake-up each; sched_yield() hands
- * the CPU over at once instead. Waiters yield (re-checking after each) for
- * at most this long before they sleep: about a scheduler tick's tenth, a
- * time, not a count, so it means the same on every CPU model. */
+/* How long a waiter yields (re-checking after each) before it sleeps when
+ * its spin was skipped because the peer may need this CPU: about a tenth
+ * of a scheduler tick, a time, not a count. */
 #define Q_YIELD_NS 100000u
 
 /* Whether a waiter is still in its spin phase (it then watches only the

@@ -6,7 +6,6 @@
 #include "queue_internal.h"
 
 #include <limits.h>
-#include <sched.h>
 
 /* ------------------------------------------------------------------------
  * Waiting. */
@@ -69,16 +68,15 @@ static int q_spin_round(struct q_wait *w, _Atomic uint32_t *fut, bool getter, in
         return 1;
     /* The budget never runs past the deadline (mproc__spin_begin caps it):
      * it is looked at once, here, before sleeping. */
-    if (w->spin.limit_ns == 0 && w->spin.yield_pays && w->yield_until == 0) {
-        /* Skipped: the peer may need this CPU. Yield phase (see Q_YIELD_NS). */
-        w->yield_until = mproc__now_ns() + Q_YIELD_NS;
+    if (w->spin.limit_ns == 0 && w->spin.yield_pays && !w->yielding) {
+        /* Skipped: the peer may need this CPU. Yield phase (Q_YIELD_NS). */
+        mproc__spin_yield_begin(&w->yield, NULL, Q_YIELD_NS);
+        w->yielding = true;
     }
-    if (w->yield_until != 0) {
-        if (mproc__now_ns() < w->yield_until && !mproc__deadline_expired(&w->dl)) {
-            sched_yield();
+    if (w->yielding) {
+        if (!mproc__deadline_expired(&w->dl) && mproc__spin_yield_more(&w->yield))
             return 1;
-        }
-        w->yield_until = 0;
+        w->yielding = false;
     }
     w->spins = Q_SPIN;
     if (mproc__deadline_expired(&w->dl)) {

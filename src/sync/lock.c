@@ -321,5 +321,5 @@ MPROC_API int mproc_lock_close(mproc_lock *l)
 
 MPROC_API int mproc_lock_unlink(const char *name)
 {
-    return mproc__sync_unlink(name, MPROC__SEG_LOCK);
+    return mproc__seg_unlink(name, MPROC__SEG_LOCK);
 }

@@ -105,5 +105,5 @@ MPROC_API int mproc_rlock_close(mproc_rlock *l)
 
 MPROC_API int mproc_rlock_unlink(const char *name)
 {
-    return mproc__sync_unlink(name, MPROC__SEG_RLOCK);
+    return mproc__seg_unlink(name, MPROC__SEG_RLOCK);
 }

@@ -534,5 +534,5 @@ MPROC_API int mproc_sem_close(mproc_sem *s)
 
 MPROC_API int mproc_sem_unlink(const char *name)
 {
-    return mproc__sync_unlink(name, MPROC__SEG_SEM);
+    return mproc__seg_unlink(name, MPROC__SEG_SEM);
 }

@@ -323,8 +323,3 @@ int mproc__sync_close(void *obj, unsigned kind, size_t size)
                               memory_order_release);
     return 0;
 }
-
-int mproc__sync_unlink(const char *name, unsigned kind)
-{
-    return mproc__seg_unlink(name, kind);
-}

@@ -75,7 +75,6 @@ int mproc__sync_create(void **out, const char *name, unsigned kind, size_t size)
 void mproc__sync_publish(void *obj);
 int mproc__sync_open(void **out, const char *name, unsigned kind, size_t size);
 int mproc__sync_close(void *obj, unsigned kind, size_t size);
-int mproc__sync_unlink(const char *name, unsigned kind);
 /* Undo a create that failed before publish. */
 void mproc__sync_discard(void *obj, size_t size);
 
@@ -122,7 +121,7 @@ size_t mproc__array_len(const mproc_array *a);
     }                                                                                              \
     MPROC_API int pfx##_unlink(const char *name)                                                   \
     {                                                                                              \
-        return mproc__sync_unlink(name, kind);                                                     \
+        return mproc__seg_unlink(name, kind);                                                      \
     }
 
 #endif

@@ -221,7 +221,7 @@ MPROC_API int mproc_array_close(mproc_array *a)
 
 MPROC_API int mproc_array_unlink(const char *name)
 {
-    return mproc__sync_unlink(name, MPROC__SEG_VALUE);
+    return mproc__seg_unlink(name, MPROC__SEG_VALUE);
 }
 
 MPROC_API void *mproc_array_ptr(const mproc_array *a)
