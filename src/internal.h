@@ -80,4 +80,18 @@ uint64_t mproc__now_ns(void);
 #include "linux/linux.h"
 #include "segment.h"
 
+/* Every fork() the library makes (a forked process, a fork pool's worker)
+ * goes through mproc__fork, which calls the hooks set here around it: an
+ * embedding runtime (the Python module: PyOS_BeforeFork/AfterFork_*) keeps
+ * its state sane in both processes. prepare runs in the forking thread before
+ * fork(), parent after it in the parent (also when fork failed), child first
+ * thing in the child. Set once, before any fork; NULL members are skipped. */
+struct mproc__fork_hooks {
+    void (*prepare)(void);
+    void (*parent)(void);
+    void (*child)(void);
+};
+void mproc__fork_hooks_set(const struct mproc__fork_hooks *hooks);
+pid_t mproc__fork(void);
+
 #endif

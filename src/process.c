@@ -306,6 +306,30 @@ const char *mproc__saved_argv0(void)
 
 /* Flushes only what is pending: fflush takes the stream's lock, and in a
  * fork child that write alone costs a copy-on-write page fault. */
+/* The fork hooks (internal.h): set once before any fork, then only read. */
+static struct mproc__fork_hooks fork_hooks;
+
+void mproc__fork_hooks_set(const struct mproc__fork_hooks *hooks)
+{
+    fork_hooks = hooks ? *hooks : (struct mproc__fork_hooks){0};
+}
+
+pid_t mproc__fork(void)
+{
+    if (fork_hooks.prepare)
+        fork_hooks.prepare();
+    pid_t pid = fork();
+    int saved = errno;
+    if (pid == 0) {
+        if (fork_hooks.child)
+            fork_hooks.child();
+    } else if (fork_hooks.parent) {
+        fork_hooks.parent();
+    }
+    errno = saved;
+    return pid;
+}
+
 static void flush_std(void)
 {
     if (__fpending(stdout) > 0)
@@ -420,7 +444,7 @@ MPROC_API int mproc_process_start(mproc_process **out, mproc_fn fn, void *arg,
                             MAP_SHARED | MAP_ANONYMOUS, -1, 0);
             p->exit_word = pg == MAP_FAILED ? NULL : pg;
         }
-        pid = fork();
+        pid = mproc__fork();
         if (pid < 0) {
             rc = mproc__err();
             handle_destroy(p);

@@ -17,7 +17,9 @@
 #ifndef MPROC_PY_H
 #define MPROC_PY_H
 
+#ifndef PY_SSIZE_T_CLEAN
 #define PY_SSIZE_T_CLEAN
+#endif
 #include <Python.h>
 
 #include <mproc.h>

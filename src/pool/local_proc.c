@@ -160,7 +160,7 @@ int mproc__lp_spawn_worker(struct lp *lp, int w)
 
     if (lp->spawn)
         return spawn_exec(lp, w);
-    pid_t pid = fork();
+    pid_t pid = mproc__fork();
     if (pid < 0)
         return mproc__err();
     if (pid == 0) {
