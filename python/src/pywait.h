@@ -68,4 +68,34 @@ static inline int mproc_py_as_int(PyObject *o)
     return (int)v;
 }
 
+/* The pickling functions of Queue and Connection (queue.c; set from
+ * mproc.reduction with _mproc.set_pickler): protocol 5. */
+PyObject *mproc_py_dumps(PyObject *obj);
+PyObject *mproc_py_loads(PyObject *buf);
+
+/* mproc_py_fastcall_args - a METH_FASTCALL call's arguments as a tuple and
+ * a dict (NULL when no keywords), for PyArg_ParseTupleAndKeywords on the
+ * slow path. 0, or -1 with an exception set. */
+static inline int mproc_py_fastcall_args(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                                         PyObject **tuple, PyObject **dict)
+{
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *t = PyTuple_New(nargs);
+    PyObject *d = nkw ? PyDict_New() : NULL;
+    if (t == NULL || (nkw && d == NULL))
+        goto fail;
+    for (Py_ssize_t i = 0; i < nargs; i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef(args[i]));
+    for (Py_ssize_t i = 0; i < nkw; i++)
+        if (PyDict_SetItem(d, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) < 0)
+            goto fail;
+    *tuple = t;
+    *dict = d;
+    return 0;
+fail:
+    Py_XDECREF(t);
+    Py_XDECREF(d);
+    return -1;
+}
+
 #endif

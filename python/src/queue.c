@@ -1,0 +1,563 @@
+/* queue.c - the C half of mproc.queues: _mproc.Queue, one mproc_queue that
+ * carries pickled objects. mproc/queues.py adds the multiprocessing API
+ * around it (Queue, SimpleQueue, JoinableQueue).
+ *
+ * put is synchronous: when it returns, the object is in the shared queue,
+ * and the process may exit at once without losing it (no feeder thread).
+ *
+ * Messages: an object is pickled (protocol 5, reduction's dumps: the
+ * module's reducers) and the pickle is the message; it starts with the
+ * PROTO opcode 0x80. A bytes object is sent raw behind one 0x00 byte,
+ * written straight into the ring with reserve/commit (one copy on each
+ * side, no pickle). get takes a view of the next message in the ring and
+ * unpickles from it directly (no intermediate copy), then releases it.
+ *
+ * Waiting: a put or get first tries once with the GIL held (no wait: the
+ * common case costs no GIL hand-off); only when it would block does it
+ * wait in slices with the GIL released (pywait.h), so other threads run
+ * and Ctrl-C interrupts it.
+ *
+ * Errors: an unpicklable object fails in the caller (the pickler's
+ * exception) and nothing is enqueued; a message larger than the queue's
+ * capacity is a ValueError naming both sizes; a closed Queue is a
+ * ValueError.
+ */
+#include "pywait.h"
+
+#include <unistd.h>
+
+#define RAW_BYTES_TAG 0x00
+#define DEFAULT_CAPACITY ((size_t)16 << 20)
+
+typedef struct {
+    PyObject_HEAD mproc_queue *q;
+    Py_ssize_t maxsize;
+    int joinable;
+} QueueObject;
+
+static PyObject *queue_Empty, *queue_Full;
+static PyObject *py_dumps, *py_loads, *py_protocol;
+
+static int queue_check(QueueObject *self)
+{
+    if (self->q == NULL) {
+        PyErr_Format(PyExc_ValueError, "Queue %R is closed", (PyObject *)self);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *queue_error(QueueObject *self, long rc, size_t len)
+{
+    switch (rc) {
+    case MPROC_EBADF:
+    case MPROC_ECLOSED:
+        PyErr_Format(PyExc_ValueError, "Queue %R is closed", (PyObject *)self);
+        return NULL;
+    case MPROC_EMSGSIZE:
+        PyErr_Format(PyExc_ValueError,
+                     "message of %zu bytes is larger than the queue's capacity (%zd bytes): "
+                     "create the Queue with a larger capacity=",
+                     len, mproc_queue_capacity(self->q));
+        return NULL;
+    default:
+        return mproc_py_raise((int)rc);
+    }
+}
+
+static int Queue_init(QueueObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"maxsize", "capacity", "joinable", "fd", NULL};
+    Py_ssize_t maxsize = 0, capacity = 0;
+    int joinable = 0, fd = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|n$npi:Queue", kwlist, &maxsize, &capacity,
+                                     &joinable, &fd))
+        return -1;
+    if (self->q) {
+        PyErr_SetString(PyExc_RuntimeError, "Queue already initialised");
+        return -1;
+    }
+    if (capacity < 0) {
+        PyErr_SetString(PyExc_ValueError, "capacity must be >= 0");
+        return -1;
+    }
+    int rc;
+    if (fd >= 0) {
+        rc = mproc_queue_from_fd(&self->q, fd);
+    } else {
+        struct mproc_queue_opts o = {
+            .capacity = capacity ? (size_t)capacity : DEFAULT_CAPACITY,
+            .max_msgs = maxsize > 0 ? (size_t)maxsize : 0,
+            .flags = joinable ? MPROC_QUEUE_JOINABLE : 0,
+        };
+        rc = mproc_queue_create(&self->q, NULL, &o);
+    }
+    if (rc < 0) {
+        self->q = NULL;
+        mproc_py_raise(rc);
+        return -1;
+    }
+    if (fd >= 0) {
+        struct mproc_queue_stats st;
+        if (mproc_queue_stats(self->q, &st) == 0) {
+            maxsize = (Py_ssize_t)st.max_msgs;
+            joinable = (st.flags & MPROC_QUEUE_JOINABLE) != 0;
+        }
+    }
+    self->maxsize = maxsize > 0 ? maxsize : 0;
+    self->joinable = joinable;
+    return 0;
+}
+
+static void Queue_dealloc(QueueObject *self)
+{
+    if (self->q)
+        (void)mproc_queue_close(self->q);
+    self->q = NULL;
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Put len bytes: data (already a message), or raw bytes behind the tag. */
+static int put_msg(QueueObject *self, const char *data, size_t len, int raw, int ms)
+{
+    if (!raw)
+        return mproc_queue_put(self->q, data, len, ms);
+    void *ptr;
+    int rc = mproc_queue_reserve(self->q, len + 1, &ptr, ms);
+    if (rc < 0)
+        return rc;
+    ((unsigned char *)ptr)[0] = RAW_BYTES_TAG;
+    memcpy((char *)ptr + 1, data, len);
+    return mproc_queue_commit(self->q, len + 1);
+}
+
+static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject *timeout)
+{
+    if (queue_check(self) < 0)
+        return NULL;
+    int ms;
+    if (mproc_py_timeout_ms(timeout, block, &ms) < 0)
+        return NULL;
+    PyObject *msg;
+    int raw = PyBytes_CheckExact(obj);
+    if (raw) {
+        msg = Py_NewRef(obj);
+    } else {
+        PyObject *args[2] = {obj, py_protocol};
+        msg = PyObject_Vectorcall(py_dumps, args, 2, NULL);
+        if (msg == NULL)
+            return NULL;
+        if (!PyBytes_Check(msg)) {
+            Py_DECREF(msg);
+            PyErr_SetString(PyExc_TypeError, "the pickler did not return bytes");
+            return NULL;
+        }
+    }
+    const char *data = PyBytes_AS_STRING(msg);
+    size_t len = (size_t)PyBytes_GET_SIZE(msg);
+    int rc = put_msg(self, data, len, raw, 0);
+    if (rc == MPROC_EAGAIN && ms != 0) {
+        struct mproc_py_wait w;
+        mproc_py_wait_init(&w, ms);
+        for (;;) {
+            int s = mproc_py_wait_next(&w);
+            if (s < 0) {
+                rc = MPROC_ETIMEDOUT;
+                break;
+            }
+            PyThreadState *ts = PyEval_SaveThread();
+            rc = put_msg(self, data, len, raw, s);
+            PyEval_RestoreThread(ts);
+            int more = mproc_py_wait_more(&w, rc);
+            if (more < 0) {
+                Py_DECREF(msg);
+                return NULL;
+            }
+            if (!more)
+                break;
+            if (self->q == NULL) {
+                rc = MPROC_EBADF;
+                break;
+            }
+        }
+    }
+    Py_DECREF(msg);
+    if (rc == MPROC_EAGAIN || rc == MPROC_ETIMEDOUT) {
+        PyErr_SetNone(queue_Full);
+        return NULL;
+    }
+    if (rc < 0)
+        return queue_error(self, rc, len + raw);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Queue_put(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    static char *kw[] = {"obj", "block", "timeout", NULL};
+    PyObject *obj = NULL, *timeout = Py_None;
+    int block = 1;
+    if (kwnames == NULL && nargs >= 1 && nargs <= 3) {
+        if (nargs >= 2 && (block = PyObject_IsTrue(args[1])) < 0)
+            return NULL;
+        return queue_put(self, args[0], block, nargs == 3 ? args[2] : Py_None);
+    }
+    PyObject *t, *d;
+    if (mproc_py_fastcall_args(args, nargs, kwnames, &t, &d) < 0)
+        return NULL;
+    int ok = PyArg_ParseTupleAndKeywords(t, d, "O|pO:put", kw, &obj, &block, &timeout);
+    PyObject *r = ok ? queue_put(self, obj, block, timeout) : NULL;
+    Py_DECREF(t);
+    Py_XDECREF(d);
+    return r;
+}
+
+static PyObject *Queue_put_nowait(QueueObject *self, PyObject *obj)
+{
+    return queue_put(self, obj, 0, Py_None);
+}
+
+/* The object in a message of len bytes at ptr. */
+static PyObject *decode(const char *ptr, size_t len)
+{
+    if (len > 0 && (unsigned char)ptr[0] == RAW_BYTES_TAG)
+        return PyBytes_FromStringAndSize(ptr + 1, (Py_ssize_t)len - 1);
+    PyObject *mv = PyMemoryView_FromMemory((char *)ptr, (Py_ssize_t)len, PyBUF_READ);
+    if (mv == NULL)
+        return NULL;
+    PyObject *obj = PyObject_CallOneArg(py_loads, mv);
+    /* The memory goes back to the ring: no reference may outlive it. */
+    PyObject *r = PyObject_CallMethod(mv, "release", NULL);
+    if (r == NULL) {
+        Py_CLEAR(obj);
+    }
+    Py_XDECREF(r);
+    Py_DECREF(mv);
+    return obj;
+}
+
+static PyObject *queue_get(QueueObject *self, int block, PyObject *timeout)
+{
+    if (queue_check(self) < 0)
+        return NULL;
+    int ms;
+    if (mproc_py_timeout_ms(timeout, block, &ms) < 0)
+        return NULL;
+    const void *ptr;
+    ssize_t n = mproc_queue_get_view(self->q, &ptr, 0);
+    if (n == MPROC_EAGAIN && ms != 0) {
+        struct mproc_py_wait w;
+        mproc_py_wait_init(&w, ms);
+        for (;;) {
+            int s = mproc_py_wait_next(&w);
+            if (s < 0) {
+                n = MPROC_ETIMEDOUT;
+                break;
+            }
+            PyThreadState *ts = PyEval_SaveThread();
+            n = mproc_queue_get_view(self->q, &ptr, s);
+            PyEval_RestoreThread(ts);
+            int more = mproc_py_wait_more(&w, n);
+            if (more < 0) {
+                if (n >= 0)
+                    (void)mproc_queue_release_view(self->q);
+                return NULL;
+            }
+            if (!more)
+                break;
+            if (self->q == NULL) {
+                n = MPROC_EBADF;
+                break;
+            }
+        }
+    }
+    if (n == MPROC_EAGAIN || n == MPROC_ETIMEDOUT) {
+        PyErr_SetNone(queue_Empty);
+        return NULL;
+    }
+    if (n < 0)
+        return queue_error(self, n, 0);
+    mproc_queue *q = self->q;
+    PyObject *obj = decode(ptr, (size_t)n);
+    (void)mproc_queue_release_view(q);
+    return obj;
+}
+
+static PyObject *Queue_get(QueueObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    static char *kw[] = {"block", "timeout", NULL};
+    PyObject *timeout = Py_None;
+    int block = 1;
+    if (kwnames == NULL && nargs <= 2) {
+        if (nargs >= 1 && (block = PyObject_IsTrue(args[0])) < 0)
+            return NULL;
+        return queue_get(self, block, nargs == 2 ? args[1] : Py_None);
+    }
+    PyObject *t, *d;
+    if (mproc_py_fastcall_args(args, nargs, kwnames, &t, &d) < 0)
+        return NULL;
+    int ok = PyArg_ParseTupleAndKeywords(t, d, "|pO:get", kw, &block, &timeout);
+    PyObject *r = ok ? queue_get(self, block, timeout) : NULL;
+    Py_DECREF(t);
+    Py_XDECREF(d);
+    return r;
+}
+
+static PyObject *Queue_get_nowait(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    return queue_get(self, 0, Py_None);
+}
+
+static PyObject *Queue_qsize(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (queue_check(self) < 0)
+        return NULL;
+    ssize_t n = mproc_queue_qsize(self->q);
+    if (n < 0)
+        return queue_error(self, n, 0);
+    return PyLong_FromSsize_t(n);
+}
+
+static PyObject *Queue_empty(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (queue_check(self) < 0)
+        return NULL;
+    int rc = mproc_queue_empty(self->q);
+    if (rc < 0)
+        return queue_error(self, rc, 0);
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *Queue_full(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (queue_check(self) < 0)
+        return NULL;
+    if (self->maxsize > 0) {
+        ssize_t n = mproc_queue_qsize(self->q);
+        if (n < 0)
+            return queue_error(self, n, 0);
+        if (n >= self->maxsize)
+            Py_RETURN_TRUE;
+    }
+    int rc = mproc_queue_full(self->q);
+    if (rc < 0)
+        return queue_error(self, rc, 0);
+    return PyBool_FromLong(rc);
+}
+
+static PyObject *Queue_close(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (self->q) {
+        mproc_queue *q = self->q;
+        self->q = NULL;
+        (void)mproc_queue_close(q);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *Queue_task_done(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (queue_check(self) < 0)
+        return NULL;
+    int rc = mproc_queue_task_done(self->q);
+    if (rc == MPROC_ERANGE) {
+        PyErr_SetString(PyExc_ValueError, "task_done() called too many times");
+        return NULL;
+    }
+    if (rc == MPROC_ENOTSUP) {
+        PyErr_SetString(PyExc_ValueError, "task_done() needs a JoinableQueue");
+        return NULL;
+    }
+    if (rc < 0)
+        return queue_error(self, rc, 0);
+    Py_RETURN_NONE;
+}
+
+/* join(timeout=None) -> True when every task is done, False on timeout. */
+static PyObject *Queue_join(QueueObject *self, PyObject *args)
+{
+    PyObject *timeout = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:join", &timeout))
+        return NULL;
+    if (queue_check(self) < 0)
+        return NULL;
+    int ms;
+    if (mproc_py_timeout_ms(timeout, 1, &ms) < 0)
+        return NULL;
+    struct mproc_py_wait w;
+    mproc_py_wait_init(&w, ms);
+    int rc;
+    for (;;) {
+        int s = mproc_py_wait_next(&w);
+        if (s < 0) {
+            rc = MPROC_ETIMEDOUT;
+            break;
+        }
+        PyThreadState *ts = PyEval_SaveThread();
+        rc = mproc_queue_join(self->q, s);
+        PyEval_RestoreThread(ts);
+        int more = mproc_py_wait_more(&w, rc);
+        if (more < 0)
+            return NULL;
+        if (!more)
+            break;
+        if (queue_check(self) < 0)
+            return NULL;
+    }
+    if (rc == MPROC_ETIMEDOUT || rc == MPROC_EAGAIN)
+        Py_RETURN_FALSE;
+    if (rc == MPROC_ENOTSUP) {
+        PyErr_SetString(PyExc_ValueError, "join() needs a JoinableQueue");
+        return NULL;
+    }
+    if (rc < 0)
+        return queue_error(self, rc, 0);
+    Py_RETURN_TRUE;
+}
+
+static PyObject *Queue_fileno(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (queue_check(self) < 0)
+        return NULL;
+    return PyLong_FromLong(mproc_queue_fd(self->q));
+}
+
+static PyObject *Queue_stats(QueueObject *self, PyObject *unused)
+{
+    (void)unused;
+    if (queue_check(self) < 0)
+        return NULL;
+    struct mproc_queue_stats st;
+    int rc = mproc_queue_stats(self->q, &st);
+    if (rc < 0)
+        return queue_error(self, rc, 0);
+    return Py_BuildValue(
+        "{sKsKsKsKsKsKsKsKsKsKsKsI}", "puts", (unsigned long long)st.puts, "gets",
+        (unsigned long long)st.gets, "bytes_in", (unsigned long long)st.bytes_in, "bytes_out",
+        (unsigned long long)st.bytes_out, "lost", (unsigned long long)st.lost, "msgs",
+        (unsigned long long)st.msgs, "bytes_used", (unsigned long long)st.bytes_used, "high_water",
+        (unsigned long long)st.high_water, "capacity", (unsigned long long)st.capacity, "max_msgs",
+        (unsigned long long)st.max_msgs, "unfinished", (unsigned long long)st.unfinished,
+        "participants", st.participants);
+}
+
+static PyObject *Queue_get_closed(QueueObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->q == NULL);
+}
+
+static PyObject *Queue_get_maxsize(QueueObject *self, void *closure)
+{
+    (void)closure;
+    return PyLong_FromSsize_t(self->maxsize);
+}
+
+static PyObject *Queue_get_joinable(QueueObject *self, void *closure)
+{
+    (void)closure;
+    return PyBool_FromLong(self->joinable);
+}
+
+static PyMethodDef Queue_methods[] = {
+    {"put", (PyCFunction)(void (*)(void))Queue_put, METH_FASTCALL | METH_KEYWORDS,
+     "put(obj, block=True, timeout=None): enqueue obj (pickled); queue.Full on timeout."},
+    {"put_nowait", (PyCFunction)Queue_put_nowait, METH_O, "put(obj, False)"},
+    {"get", (PyCFunction)(void (*)(void))Queue_get, METH_FASTCALL | METH_KEYWORDS,
+     "get(block=True, timeout=None) -> the next object; queue.Empty on timeout."},
+    {"get_nowait", (PyCFunction)Queue_get_nowait, METH_NOARGS, "get(False)"},
+    {"qsize", (PyCFunction)Queue_qsize, METH_NOARGS,
+     "The number of messages in the queue (exact when no put or get is in progress)."},
+    {"empty", (PyCFunction)Queue_empty, METH_NOARGS, "Whether the queue is empty."},
+    {"full", (PyCFunction)Queue_full, METH_NOARGS, "Whether the queue is full."},
+    {"close", (PyCFunction)Queue_close, METH_NOARGS,
+     "Release this process's handle; later calls raise ValueError."},
+    {"task_done", (PyCFunction)Queue_task_done, METH_NOARGS,
+     "JoinableQueue: one task taken from the queue is finished."},
+    {"join", (PyCFunction)Queue_join, METH_VARARGS,
+     "JoinableQueue: wait until every put was matched by task_done."},
+    {"fileno", (PyCFunction)Queue_fileno, METH_NOARGS, "The queue's memfd (owned by it)."},
+    {"stats", (PyCFunction)Queue_stats, METH_NOARGS, "The queue's counters as a dict."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef Queue_getset[] = {
+    {"_closed", (getter)Queue_get_closed, NULL, "closed in this process", NULL},
+    {"_maxsize", (getter)Queue_get_maxsize, NULL, "the most messages (0: no count bound)", NULL},
+    {"_joinable", (getter)Queue_get_joinable, NULL, "task_done/join available", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject Queue_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mproc._mproc.Queue",
+    .tp_basicsize = sizeof(QueueObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Queue(maxsize=0, *, capacity=0, joinable=False, fd=-1): a shared-memory "
+              "queue of pickled objects.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Queue_init,
+    .tp_dealloc = (destructor)Queue_dealloc,
+    .tp_methods = Queue_methods,
+    .tp_getset = Queue_getset,
+};
+
+/* set_pickler(dumps, loads): what Queue and Connection pickle with. */
+static PyObject *py_set_pickler(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *d, *l;
+    if (!PyArg_ParseTuple(args, "OO:set_pickler", &d, &l))
+        return NULL;
+    Py_XSETREF(py_dumps, Py_NewRef(d));
+    Py_XSETREF(py_loads, Py_NewRef(l));
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef queue_functions[] = {
+    {"set_pickler", py_set_pickler, METH_VARARGS,
+     "set_pickler(dumps, loads): the pickling functions of Queue and Connection."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyObject *mproc_py_dumps(PyObject *obj)
+{
+    PyObject *args[2] = {obj, py_protocol};
+    return PyObject_Vectorcall(py_dumps, args, 2, NULL);
+}
+
+PyObject *mproc_py_loads(PyObject *buf)
+{
+    return PyObject_CallOneArg(py_loads, buf);
+}
+
+int mproc_py_init_queue(PyObject *m)
+{
+    PyObject *qmod = PyImport_ImportModule("queue");
+    if (qmod == NULL)
+        return -1;
+    queue_Empty = PyObject_GetAttrString(qmod, "Empty");
+    queue_Full = PyObject_GetAttrString(qmod, "Full");
+    Py_DECREF(qmod);
+    PyObject *pmod = PyImport_ImportModule("pickle");
+    if (pmod == NULL)
+        return -1;
+    py_dumps = PyObject_GetAttrString(pmod, "dumps");
+    py_loads = PyObject_GetAttrString(pmod, "loads");
+    Py_DECREF(pmod);
+    py_protocol = PyLong_FromLong(5);
+    if (!queue_Empty || !queue_Full || !py_dumps || !py_loads || !py_protocol)
+        return -1;
+    if (PyType_Ready(&Queue_Type) < 0)
+        return -1;
+    if (PyModule_AddObjectRef(m, "Queue", (PyObject *)&Queue_Type) < 0)
+        return -1;
+    return PyModule_AddFunctions(m, queue_functions);
+}
