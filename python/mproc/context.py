@@ -97,13 +97,13 @@ class BaseContext:
         from .synchronize import Barrier
         return Barrier(parties, action, timeout, ctx=self)
 
-    def Queue(self, maxsize=0):
+    def Queue(self, maxsize=0, **mproc_options):
         from .queues import Queue
-        return Queue(maxsize, ctx=self)
+        return Queue(maxsize, ctx=self, **mproc_options)
 
-    def JoinableQueue(self, maxsize=0):
+    def JoinableQueue(self, maxsize=0, **mproc_options):
         from .queues import JoinableQueue
-        return JoinableQueue(maxsize, ctx=self)
+        return JoinableQueue(maxsize, ctx=self, **mproc_options)
 
     def SimpleQueue(self):
         from .queues import SimpleQueue

@@ -443,7 +443,24 @@ static PyObject *py_set_pdeathsig(PyObject *self, PyObject *arg)
     return PyBool_FromLong(mproc__child_pdeathsig((pid_t)ppid));
 }
 
+#ifdef MPROC_FAULT_INJECTION
+/* _fault_arm(spec): test builds only - arm a core kill point in this
+ * process (src/fault.h). */
+static PyObject *py_fault_arm(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *spec = PyUnicode_AsUTF8(arg);
+    if (spec == NULL)
+        return NULL;
+    mproc_fault_arm(spec);
+    Py_RETURN_NONE;
+}
+#endif
+
 static PyMethodDef process_functions[] = {
+#ifdef MPROC_FAULT_INJECTION
+    {"_fault_arm", py_fault_arm, METH_O, "test builds: arm a kill point in this process"},
+#endif
     {"start_fork", py_start_fork, METH_VARARGS,
      "start_fork(obj, name, daemon) -> Child: fork; the child runs obj._bootstrap()."},
     {"start_spawn", py_start_spawn, METH_VARARGS,
