@@ -1,0 +1,81 @@
+"""The spawn start method: a fresh interpreter gets the Process and the
+objects handed to it."""
+import os
+import signal
+
+import pytest
+
+import mproc
+
+ctx = mproc.get_context("spawn")
+
+
+def _work(q, conn):
+    q.put(("spawned", os.getpid(), mproc.current_process().name))
+    conn.send(conn.recv() * 2)
+    conn.close()
+    q.close()
+
+
+def test_spawn_child_gets_a_queue_and_a_pipe_end():
+    q = ctx.Queue()
+    a, b = ctx.Pipe()
+    p = ctx.Process(target=_work, args=(q, b), name="spawned-1")
+    p.start()
+    b.close()
+    a.send(21)
+    tag, pid, name = q.get(timeout=30)
+    assert (tag, pid, name) == ("spawned", p.pid, "spawned-1")
+    assert a.recv() == 42
+    p.join(30)
+    assert p.exitcode == 0
+    a.close()
+    q.close()
+
+
+def _exit(code):
+    raise SystemExit(code)
+
+
+def test_spawn_exit_codes():
+    p = ctx.Process(target=_exit, args=(5,))
+    p.start()
+    p.join(30)
+    assert p.exitcode == 5
+
+
+def test_unpicklable_target_fails_in_the_caller_and_starts_nothing():
+    p = ctx.Process(target=lambda: 0)
+    with pytest.raises(Exception, match="(?i)pickle"):
+        p.start()
+    assert mproc.active_children() == []
+
+
+def test_spawned_child_can_be_terminated():
+    import time
+    p = ctx.Process(target=time.sleep, args=(60,))
+    p.start()
+    p.terminate()
+    p.join(30)
+    assert p.exitcode == -signal.SIGTERM
+
+
+def test_set_start_method_spawn_makes_plain_process_spawn():
+    d = mproc.context._default_context
+    saved = d._actual
+    try:
+        mproc.set_start_method("spawn", force=True)
+        q = mproc.Queue()
+        p = mproc.Process(target=_work_q, args=(q,))
+        p.start()
+        assert q.get(timeout=30) == os.getpid()
+        assert p._popen_method == "spawn"
+        p.join(30)
+        assert p.exitcode == 0
+        q.close()
+    finally:
+        d._actual = saved
+
+
+def _work_q(q):
+    q.put(os.getppid())
