@@ -15,7 +15,10 @@
  */
 #include "pywait.h"
 
+#include "linux/spin.h"
 #include "pipe_internal.h"
+
+#include <poll.h>
 
 #include <unistd.h>
 
@@ -216,13 +219,45 @@ static ssize_t conn_next(ConnObject *c, int ms)
 
 /* Receive the next message into buf (cap bytes), waiting as long as it
  * takes (-2: a signal handler raised). */
+static struct mproc__spin_site recv_spin_site;
+
+/* With the GIL released: wait until the socket has bytes, spinning on
+ * poll(fd, 0) for the budget linux/spin.h grants (none when the peer may
+ * need this CPU); a round trip then costs no sleep and wake-up. True when
+ * bytes came while spinning. */
+static bool conn_spin(mproc_pipe *p, struct mproc__spin *sp)
+{
+    int fd = mproc_pipe_fd(p);
+    mproc__spin_begin(sp, &recv_spin_site, -1, NULL);
+    while (mproc__spin_more(sp)) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) > 0) {
+            mproc__spin_end(sp, true);
+            return true;
+        }
+    }
+    return false;
+}
+
 static ssize_t conn_read(ConnObject *c, void *buf, size_t cap)
 {
     struct mproc_py_wait w;
     mproc_py_wait_init(&w, MPROC_FOREVER);
+    struct mproc__spin sp;
+    bool spun = false, slept = false;
     for (;;) {
         PyThreadState *ts = PyEval_SaveThread();
-        ssize_t n = mproc_pipe_recv(c->p, buf, cap, mproc_py_wait_next(&w));
+        ssize_t n = mproc_pipe_recv(c->p, buf, cap, 0);
+        if (n == MPROC_EAGAIN && !spun) {
+            spun = true;
+            if (!conn_spin(c->p, &sp))
+                slept = true;
+            n = mproc_pipe_recv(c->p, buf, cap, mproc_py_wait_next(&w));
+        } else if (n == MPROC_EAGAIN) {
+            n = mproc_pipe_recv(c->p, buf, cap, mproc_py_wait_next(&w));
+        }
+        if (slept && n >= 0)
+            mproc__spin_woken(&sp);
         PyEval_RestoreThread(ts);
         if (n != MPROC_EAGAIN && n != MPROC_ETIMEDOUT)
             return n;
