@@ -51,8 +51,13 @@ class ForkingPickler(pickle.Pickler):
 
 
 def register(type_, reduce_fn):
-    """Pickle objects of type_ with reduce_fn(obj) -> (callable, args)."""
+    """Pickle objects of type_ with reduce_fn(obj) -> (callable, args).
+
+    From then on Queue and Connection pickle with dumps() below (until
+    then with pickle.dumps itself, which is the same without reducers)."""
     _extra_reducers[type_] = reduce_fn
+    from . import _mproc
+    _mproc.set_pickler(dumps, loads)
 
 
 def dumps(obj, protocol=HIGHEST_PROTOCOL):

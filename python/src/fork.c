@@ -50,9 +50,83 @@ static void fork_child(void)
         (void)PyEval_SaveThread();
 }
 
+#ifdef MPROC_FAULT_INJECTION
+#include <pthread.h>
+
+/* Test builds: _fork_from_core_thread(code) -> exit code. A thread that
+ * never held the GIL (as a pool's service thread) starts a child through
+ * the core; the child takes the GIL and runs `code`; exit code 0 if it
+ * ran without an exception. Shows that both sides of such a fork keep a
+ * working interpreter. */
+struct core_fork {
+    const char *code;
+    int rc;
+    int exitcode;
+};
+
+static int core_child(void *arg)
+{
+    struct core_fork *f = arg;
+    PyGILState_STATE st = PyGILState_Ensure();
+    int rc = PyRun_SimpleString(f->code);
+    PyObject *sys_stdout = PySys_GetObject("stdout");
+    if (sys_stdout) {
+        PyObject *r = PyObject_CallMethod(sys_stdout, "flush", NULL);
+        Py_XDECREF(r);
+        PyErr_Clear();
+    }
+    PyGILState_Release(st);
+    return rc == 0 ? 0 : 1;
+}
+
+static void *core_thread(void *arg)
+{
+    struct core_fork *f = arg;
+    mproc_process *p;
+    f->rc = mproc_process_start(&p, core_child, f, NULL);
+    if (f->rc == 0) {
+        struct mproc_exit st;
+        f->rc = mproc_process_join(p, 30000, &st);
+        f->exitcode = st.signaled ? -st.signal : st.code;
+        mproc_process_close(p);
+    }
+    return NULL;
+}
+
+static PyObject *py_fork_from_core_thread(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    struct core_fork f = {.code = PyUnicode_AsUTF8(arg)};
+    if (f.code == NULL)
+        return NULL;
+    pthread_t t;
+    int err;
+    PyThreadState *ts = PyEval_SaveThread();
+    err = pthread_create(&t, NULL, core_thread, &f);
+    if (err == 0)
+        pthread_join(t, NULL);
+    PyEval_RestoreThread(ts);
+    if (err != 0)
+        return mproc_py_raise(-err);
+    if (f.rc < 0)
+        return mproc_py_raise(f.rc);
+    return PyLong_FromLong(f.exitcode);
+}
+
+static PyMethodDef fork_functions[] = {
+    {"_fork_from_core_thread", py_fork_from_core_thread, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+#endif
+
 int mproc_py_init_fork(PyObject *module)
 {
+#ifdef MPROC_FAULT_INJECTION
+    if (PyModule_AddFunctions(module, fork_functions) < 0)
+        return -1;
+#else
     (void)module;
+#endif
     static const struct mproc__fork_hooks hooks = {
         .prepare = fork_prepare,
         .parent = fork_parent,

@@ -156,3 +156,45 @@ def test_names_and_current_process_in_main():
     p.start()
     p.join()
     assert "stopped" in repr(p)
+
+
+def _random_to(q):
+    import random
+    q.put(random.random())
+
+
+def test_children_run_pythons_after_fork_steps():
+    # random reseeds itself in os.register_at_fork(after_in_child=...):
+    # two children forked from the same state must draw different numbers.
+    q = mproc.Queue()
+    ps = [mproc.Process(target=_random_to, args=(q,)) for _ in range(2)]
+    for p in ps:
+        p.start()
+    a, b = q.get(timeout=10), q.get(timeout=10)
+    for p in ps:
+        p.join()
+    assert a != b
+    q.close()
+
+
+def _start_from_thread(out):
+    p = mproc.Process(target=_exit_with, args=(3,))
+    p.start()
+    p.join()
+    out.append(p.exitcode)
+
+
+def test_a_python_thread_may_start_and_join_a_process():
+    import threading
+    out = []
+    t = threading.Thread(target=_start_from_thread, args=(out,))
+    t.start()
+    t.join(30)
+    assert out == [3]
+
+
+@pytest.mark.skipif(not hasattr(_mproc, "_fork_from_core_thread"), reason="needs a test build")
+def test_a_core_thread_without_the_gil_may_fork_a_python_child():
+    # What a pool's service thread does: the fork hooks take the GIL first.
+    assert _mproc._fork_from_core_thread("import sys; x = sum(range(10))") == 0
+    assert _mproc._fork_from_core_thread("raise ValueError('in the child')") == 1
