@@ -9,7 +9,9 @@
  * module's reducers) and the pickle is the message; it starts with the
  * PROTO opcode 0x80. A bytes object is sent raw behind one 0x00 byte,
  * written straight into the ring with reserve/commit (one copy on each
- * side, no pickle). get takes a view of the next message in the ring and
+ * side, no pickle); so are an int that fits in 64 bits (tag 0x01, 8 bytes)
+ * and a str (tag 0x02, its UTF-8), the most common small messages: no
+ * pickler runs for them on either side. get takes a view of the next message in the ring and
  * unpickles from it directly (no intermediate copy), then releases it.
  *
  * Waiting: a put or get first tries once with the GIL held (no wait: the
@@ -27,6 +29,8 @@
 #include <unistd.h>
 
 #define RAW_BYTES_TAG 0x00
+#define INT64_TAG 0x01
+#define STR_TAG 0x02
 #define DEFAULT_CAPACITY ((size_t)16 << 20)
 
 typedef struct {
@@ -117,16 +121,16 @@ static void Queue_dealloc(QueueObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Put len bytes: data (already a message), or raw bytes behind the tag. */
-static int put_msg(QueueObject *self, const char *data, size_t len, int raw, int ms)
+/* Put len bytes: data (already a message), or behind a one-byte tag. */
+static int put_msg(QueueObject *self, const char *data, size_t len, int tag, int ms)
 {
-    if (!raw)
+    if (tag < 0)
         return mproc_queue_put(self->q, data, len, ms);
     void *ptr;
     int rc = mproc_queue_reserve(self->q, len + 1, &ptr, ms);
     if (rc < 0)
         return rc;
-    ((unsigned char *)ptr)[0] = RAW_BYTES_TAG;
+    ((unsigned char *)ptr)[0] = (unsigned char)tag;
     memcpy((char *)ptr + 1, data, len);
     return mproc_queue_commit(self->q, len + 1);
 }
@@ -138,11 +142,40 @@ static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject
     int ms;
     if (mproc_py_timeout_ms(timeout, block, &ms) < 0)
         return NULL;
-    PyObject *msg;
-    int raw = PyBytes_CheckExact(obj);
-    if (raw) {
+    PyObject *msg = NULL;
+    const char *data;
+    size_t len;
+    int tag = -1;
+    char small[9];
+    if (PyLong_CheckExact(obj)) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+        if (!overflow && !(v == -1 && PyErr_Occurred())) {
+            small[0] = INT64_TAG;
+            memcpy(small + 1, &v, sizeof v);
+            data = small;
+            len = 9;
+            goto send;
+        }
+        PyErr_Clear();
+    } else if (PyUnicode_CheckExact(obj)) {
+        Py_ssize_t n;
+        data = PyUnicode_AsUTF8AndSize(obj, &n);
+        if (data != NULL) {
+            tag = STR_TAG;
+            len = (size_t)n;
+            msg = Py_NewRef(obj);
+            goto send;
+        }
+        PyErr_Clear();
+    } else if (PyBytes_CheckExact(obj)) {
+        tag = RAW_BYTES_TAG;
         msg = Py_NewRef(obj);
-    } else {
+        data = PyBytes_AS_STRING(obj);
+        len = (size_t)PyBytes_GET_SIZE(obj);
+        goto send;
+    }
+    {
         PyObject *args[2] = {obj, py_protocol};
         msg = PyObject_Vectorcall(py_dumps, args, 2, NULL);
         if (msg == NULL)
@@ -152,10 +185,11 @@ static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject
             PyErr_SetString(PyExc_TypeError, "the pickler did not return bytes");
             return NULL;
         }
+        data = PyBytes_AS_STRING(msg);
+        len = (size_t)PyBytes_GET_SIZE(msg);
     }
-    const char *data = PyBytes_AS_STRING(msg);
-    size_t len = (size_t)PyBytes_GET_SIZE(msg);
-    int rc = put_msg(self, data, len, raw, 0);
+send:;
+    int rc = put_msg(self, data, len, tag, 0);
     if (rc == MPROC_EAGAIN && ms != 0) {
         struct mproc_py_wait w;
         mproc_py_wait_init(&w, ms);
@@ -166,11 +200,11 @@ static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject
                 break;
             }
             PyThreadState *ts = PyEval_SaveThread();
-            rc = put_msg(self, data, len, raw, s);
+            rc = put_msg(self, data, len, tag, s);
             PyEval_RestoreThread(ts);
             int more = mproc_py_wait_more(&w, rc);
             if (more < 0) {
-                Py_DECREF(msg);
+                Py_XDECREF(msg);
                 return NULL;
             }
             if (!more)
@@ -181,13 +215,13 @@ static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject
             }
         }
     }
-    Py_DECREF(msg);
+    Py_XDECREF(msg);
     if (rc == MPROC_EAGAIN || rc == MPROC_ETIMEDOUT) {
         PyErr_SetNone(queue_Full);
         return NULL;
     }
     if (rc < 0)
-        return queue_error(self, rc, len + raw);
+        return queue_error(self, rc, len + (tag >= 0));
     Py_RETURN_NONE;
 }
 
@@ -222,16 +256,25 @@ static PyObject *decode(const char *ptr, size_t len)
 {
     if (len > 0 && (unsigned char)ptr[0] == RAW_BYTES_TAG)
         return PyBytes_FromStringAndSize(ptr + 1, (Py_ssize_t)len - 1);
+    if (len == 9 && (unsigned char)ptr[0] == INT64_TAG) {
+        long long v;
+        memcpy(&v, ptr + 1, sizeof v);
+        return PyLong_FromLongLong(v);
+    }
+    if (len > 0 && (unsigned char)ptr[0] == STR_TAG)
+        return PyUnicode_DecodeUTF8(ptr + 1, (Py_ssize_t)len - 1, "strict");
     PyObject *mv = PyMemoryView_FromMemory((char *)ptr, (Py_ssize_t)len, PyBUF_READ);
     if (mv == NULL)
         return NULL;
     PyObject *obj = PyObject_CallOneArg(py_loads, mv);
-    /* The memory goes back to the ring: no reference may outlive it. */
-    PyObject *r = PyObject_CallMethod(mv, "release", NULL);
-    if (r == NULL) {
-        Py_CLEAR(obj);
+    /* The memory goes back to the ring: no reference may outlive it. The
+     * unpickler keeps none; if anything did, release() cuts it off. */
+    if (Py_REFCNT(mv) > 1) {
+        PyObject *r = PyObject_CallMethod(mv, "release", NULL);
+        if (r == NULL)
+            Py_CLEAR(obj);
+        Py_XDECREF(r);
     }
-    Py_XDECREF(r);
     Py_DECREF(mv);
     return obj;
 }

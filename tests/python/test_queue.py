@@ -191,3 +191,17 @@ def test_many_producers_and_consumers_deliver_each_message_once():
     assert total == 2 * sum(range(500))
     q.close()
     out.close()
+
+
+def test_ints_strs_and_bytes_keep_their_exact_values_and_types():
+    items = [0, -1, 2 ** 63 - 1, -2 ** 63, 2 ** 63, -2 ** 64, True, "", "héllo €", b"\x00\x80",
+             bytearray(b"ba"), 1.5, None]
+    q = mproc.Queue()
+    try:
+        for x in items:
+            q.put(x)
+        got = [q.get() for _ in items]
+        assert got == items
+        assert [type(x) for x in got] == [type(x) for x in items]
+    finally:
+        q.close()
