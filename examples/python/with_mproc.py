@@ -24,6 +24,7 @@ import linecache
 import os
 import re
 import sys
+import traceback
 import types
 
 IMPORT = re.compile(r"^(\s*)import\s+multiprocessing(\.[\w.]+)?(\s+as\s+\w+)?\s*(#.*)?$")
@@ -102,6 +103,16 @@ def main(argv):
     except ValueError as e:
         print(f"with_mproc.py: {argv[0]}: {e}", file=sys.stderr)
         return 2
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except BaseException as e:
+        # The default hook would quote the file on disk; this one quotes the
+        # lines that ran (linecache), from the program's frames on.
+        tb = e.__traceback__
+        while tb and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        traceback.print_exception(type(e), e, tb)
+        return 1
     return 0
 
 
