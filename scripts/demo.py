@@ -125,20 +125,27 @@ def cell(st):
 
 # The C column: `mproc demo` -----------------------------------------------------
 
-C_ROW = re.compile(r"^(one process|two processes|two threads)\s+(\S+ (?:s|ms|us))\s+"
-                   r"\((\S+ (?:s|ms|us)) \.\. (\S+ (?:s|ms|us))\)\s+total_number=(\d+)")
+C_ROW = re.compile(r"^(one process|two processes|two threads|one child)\s+(\S+ (?:s|ms|us))\s+"
+                   r"\((\S+ (?:s|ms|us)) \.\. (\S+ (?:s|ms|us))\)(?:\s+total_number=(\d+))?")
 
 
 def parse_c_demo(text, count):
-    """{row: (median, min, max)} from the output of `mproc demo`."""
+    """{row: (median, min, max)} from the output of `mproc demo` (the Queue and
+    the Pipe: the time of one exchange, "one child")."""
     out, section = {}, None
     for line in text.splitlines():
         if line.startswith("== "):
             section = ("count" if line.startswith("== Counting") else
-                       "shm" if "shared-memory" in line else None)
+                       "shm" if "shared-memory" in line else
+                       "queue" if "through a Queue" in line else
+                       "pipe" if "through a Pipe" in line else None)
             continue
         m = C_ROW.match(line)
-        if m and section and int(m.group(5)) == count:
+        if not m or not section:
+            continue
+        if section in ("queue", "pipe") and m.group(1) == "one child":
+            out[(section, "")] = tuple(parse_time(m.group(i)) for i in (2, 3, 4))
+        elif m.group(5) and int(m.group(5)) == count:
             out[(section, m.group(1))] = tuple(parse_time(m.group(i)) for i in (2, 3, 4))
     return out
 
@@ -314,8 +321,6 @@ def main(argv=None):
     for r in rows:
         if r in c_rows:
             cells[(r, C)] = cell(c_rows[r])
-        elif r[0] in ("queue", "pipe") and not why:
-            cells[(r, C)] = "(not timed)"
         else:
             cells[(r, C)] = "-"
 
