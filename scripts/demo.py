@@ -415,6 +415,8 @@ def main(argv=None):
         ver = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
                              stdout=subprocess.PIPE, text=True).stdout.strip()
         print(f"Python {ver} ({python}); the times are those the programs print themselves")
+    print("C: the programs of `mproc demo` (tools/demo_*.c), run with the same --count and "
+          "--repeat")
     same = [p.file for p in progs
             if outputs.get((p.file, MP)) is not None
             and outputs.get((p.file, MP)) == outputs.get((p.file, MPROC))]
