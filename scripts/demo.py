@@ -268,11 +268,11 @@ def times_of(prog, out):
 
 # The table -----------------------------------------------------------------
 
-def print_table(count, rows, cols, cells, repeat, notes):
+def print_table(count, rows, cols, titles, cells):
     label_w = max(len(row_label(r, count)) for r in rows)
     label_w = max(label_w, len(f"counting to {count:,}"))
-    widths = [max(len(c), *(len(cells[(r, c)]) for r in rows)) for c in cols]
-    head = " " * label_w + "".join(f"  {c:<{w}}" for c, w in zip(cols, widths))
+    widths = [max(len(t), *(len(cells[(r, c)]) for r in rows)) for c, t in zip(cols, titles)]
+    head = " " * label_w + "".join(f"  {t:<{w}}" for t, w in zip(titles, widths))
     print(head.rstrip())
     print("-" * len(head.rstrip()))
     printed_count = False
@@ -284,8 +284,6 @@ def print_table(count, rows, cols, cells, repeat, notes):
             f"  {cells[(r, c)]:<{w}}" for c, w in zip(cols, widths))
         print(line.rstrip())
     print()
-    for n in notes:
-        print(n)
 
 
 def main(argv=None):
@@ -408,7 +406,8 @@ def main(argv=None):
             notes.append(f"{p.file} printed differently with mproc:\n"
                          f"  multiprocessing: {a_out!r}\n  mproc:           {b_out!r}")
 
-    print_table(count, rows, [MP, MPROC, C], cells, a.repeat, [])
+    titles = [MP, MPROC if a.module == "mproc" else f"{a.module} (--module)", C]
+    print_table(count, rows, [MP, MPROC, C], titles, cells)
     print(f"median of {a.repeat} run{'s' if a.repeat != 1 else ''} (fastest .. slowest); "
           f"{os.cpu_count()} CPUs, load average {load:.2f} before the runs")
     if python:

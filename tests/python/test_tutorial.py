@@ -189,7 +189,7 @@ def test_make_demo_table_has_every_column():
     numpy = demo.probe(sys.executable, env(), "multiprocessing", set())[2]
     lines = p.stdout.splitlines()
     head = next(l for l in lines if "Python multiprocessing" in l)
-    assert "mproc from Python" in head and "C (mproc)" in head
+    assert "multiprocessing (--module)" in head and "C (mproc)" in head
     for label in ("in one process", "in two processes", "in two threads",
                   "a list through a Queue", "a list through a Pipe", "a shared-memory counter"):
         row = next(l for l in lines if l.startswith(label) or l.startswith("  " + label))
