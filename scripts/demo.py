@@ -238,6 +238,18 @@ def probe(python, env, module, names):
     return err, missing, numpy
 
 
+# How a program fails when a name exists but its implementation does not (the
+# context's methods import their module when called): that is "missing", not
+# "broken".
+NOT_THERE = re.compile(r"(ImportError|ModuleNotFoundError|NotImplementedError)\b")
+
+
+def not_there(why):
+    """True when run_py's reason says a name mproc exports has no
+    implementation on this build."""
+    return bool(why) and bool(NOT_THERE.search(why.split(": ", 1)[-1]))
+
+
 def masked(out):
     return TIME_LINE.sub("--- (time) seconds ---", out)
 
@@ -367,7 +379,7 @@ def main(argv=None):
             for rnd in range(a.repeat):
                 order = impls if rnd % 2 == 0 else impls[::-1]
                 for impl in order:
-                    if (p.file, impl) in errors:
+                    if (p.file, impl) in errors or runnable[impl][p.file] is not None:
                         continue
                     done += 1
                     if progress:
@@ -377,6 +389,9 @@ def main(argv=None):
                     t = times_of(p, out) if out is not None else None
                     if out is not None and t is None:
                         why = "printed no time: " + (out.strip().splitlines() or [""])[-1]
+                    if why and impl == MPROC and not_there(why):
+                        runnable[impl][p.file] = "not on this build: " + why.split(": ", 1)[-1]
+                        continue
                     if why:
                         errors[(p.file, impl)] = why
                         continue

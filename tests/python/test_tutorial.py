@@ -46,9 +46,13 @@ def env():
 PROGRAMS = {p.file: p for p in demo.programs(COUNT)}
 
 
-def run(argv, timeout=120):
+def run(argv, timeout=120, on_mproc=False):
     p = subprocess.run([sys.executable] + argv, env=env(), cwd=EXAMPLES, timeout=timeout,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0 and on_mproc:
+        last = (p.stderr.strip().splitlines() or [""])[-1]
+        if demo.not_there("exit: " + last):
+            pytest.skip(f"a name mproc exports is not implemented on this branch: {last}")
     assert p.returncode == 0, f"{argv} exited with {p.returncode}:\n{p.stderr}"
     return p.stdout
 
@@ -71,7 +75,7 @@ def test_program_prints_the_same_on_mproc_as_on_multiprocessing(file):
     skip_unless_runnable(prog, "mproc")
     path = os.path.join(EXAMPLES, file)
     on_mp = run([path] + prog.args)
-    on_mproc = run([os.path.join(EXAMPLES, "with_mproc.py"), path] + prog.args)
+    on_mproc = run([os.path.join(EXAMPLES, "with_mproc.py"), path] + prog.args, on_mproc=True)
     assert demo.masked(on_mproc) == demo.masked(on_mp)
     assert demo.times_of(prog, on_mproc) is not None
 
