@@ -52,7 +52,7 @@ def run(how, count, q):
         for w in workers:
             w.join()
     print("--- %s seconds ---" % (time.time() - start_time))
-    print("total_number=", end=""), print(total_of(q))
+    print(f"total_number={total_of(q)}")
 
 
 def parse_args(argv):

@@ -55,7 +55,7 @@ if __name__ == "__main__":
     th2.join()
 
     print("--- %s seconds ---" % (time.time() - start_time))
-    print("total_number=", end=""), print(np_shm[0])
+    print(f"total_number={np_shm[0]}")
     print("end of main")
 
     del np_shm  # the array holds the block's buffer: let go before closing
