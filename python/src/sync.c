@@ -351,15 +351,47 @@ static void sync_dealloc(PyObject *self)
     Py_DECREF(tp); /* a heap type: its instances hold a reference */
 }
 
-static PyObject *lock_acquire(PyObject *self, PyObject *args, PyObject *kw)
+/* acquire(block=True, timeout=None) arguments (vectorcall: this is the
+ * hot path of every lock) to a core timeout in *ms; -1 with an exception. */
+static int parse_block_timeout(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames, int *ms)
 {
-    static char *kwlist[] = {"block", "timeout", NULL};
+    PyObject *block = NULL, *timeout = Py_None;
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    if (nargs == 0 && nkw == 0) {
+        *ms = MPROC_FOREVER;
+        return 0;
+    }
+    if (nargs > 2) {
+        PyErr_Format(PyExc_TypeError, "acquire() takes at most 2 arguments (%zd given)", nargs);
+        return -1;
+    }
+    if (nargs > 0)
+        block = args[0];
+    if (nargs > 1)
+        timeout = args[1];
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *k = PyTuple_GET_ITEM(kwnames, i), *v = args[nargs + i];
+        if (PyUnicode_CompareWithASCIIString(k, "block") == 0 && nargs < 1)
+            block = v;
+        else if (PyUnicode_CompareWithASCIIString(k, "timeout") == 0 && nargs < 2)
+            timeout = v;
+        else {
+            PyErr_Format(PyExc_TypeError, "acquire() got an unexpected or repeated argument %R", k);
+            return -1;
+        }
+    }
+    int b = block ? PyObject_IsTrue(block) : 1;
+    if (b < 0)
+        return -1;
+    return mproc_py_timeout_ms(timeout, b, ms) < 0 ? -1 : 0;
+}
+
+static PyObject *lock_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
+{
     SyncObject *s = (SyncObject *)self;
-    int block = 1, ms;
-    PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO", kwlist, &block, &timeout))
-        return NULL;
-    if (check_open(s) < 0 || mproc_py_timeout_ms(timeout, block, &ms) < 0)
+    int ms;
+    if (check_open(s) < 0 || parse_block_timeout(args, nargs, kwnames, &ms) < 0)
         return NULL;
     int r = lock_acquire_ms(s, ms);
     return r < 0 ? NULL : PyBool_FromLong(r);
@@ -444,7 +476,7 @@ static PyObject *sync_export_fd(PyObject *self, PyObject *unused)
 }
 
 static PyMethodDef lock_methods[] = {
-    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_VARARGS | METH_KEYWORDS,
+    {"acquire", (PyCFunction)(void (*)(void))lock_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(block=True, timeout=None) -> bool. Raises mproc.OwnerDeadError (holding the "
      "lock) if its previous owner died holding it."},
     {"release", lock_release, METH_NOARGS, "Release the lock (only its owner may)."},
@@ -506,15 +538,12 @@ static int sem_init(PyObject *self, PyObject *args, PyObject *kw)
     return 0;
 }
 
-static PyObject *sem_acquire(PyObject *self, PyObject *args, PyObject *kw)
+static PyObject *sem_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
 {
-    static char *kwlist[] = {"block", "timeout", NULL};
     SyncObject *s = (SyncObject *)self;
-    int block = 1, ms;
-    PyObject *timeout = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|pO", kwlist, &block, &timeout))
-        return NULL;
-    if (check_open(s) < 0 || mproc_py_timeout_ms(timeout, block, &ms) < 0)
+    int ms;
+    if (check_open(s) < 0 || parse_block_timeout(args, nargs, kwnames, &ms) < 0)
         return NULL;
     int rc = mproc_sem_value(s->obj) > 0 ? mproc_sem_acquire(s->obj, 0) : MPROC_EAGAIN;
     if (rc == MPROC_EAGAIN && ms != 0)
@@ -580,7 +609,7 @@ static PyObject *sem_maxvalue(PyObject *self, void *unused)
 }
 
 static PyMethodDef sem_methods[] = {
-    {"acquire", (PyCFunction)(void (*)(void))sem_acquire, METH_VARARGS | METH_KEYWORDS,
+    {"acquire", (PyCFunction)(void (*)(void))sem_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(block=True, timeout=None) -> bool"},
     {"release", sem_release, METH_NOARGS, "Give one unit back (any process may)."},
     {"__enter__", sem_enter, METH_NOARGS, NULL},
@@ -1060,12 +1089,13 @@ static int handoff_take(mproc_cond *c)
     return 0;
 }
 
-static PyObject *cond_acquire(PyObject *self, PyObject *args, PyObject *kw)
+static PyObject *cond_acquire(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames)
 {
     CondObject *c = (CondObject *)self;
     if (cond_check(c) < 0)
         return NULL;
-    return lock_acquire((PyObject *)c->lock, args, kw);
+    return lock_acquire((PyObject *)c->lock, args, nargs, kwnames);
 }
 
 static PyObject *cond_release(PyObject *self, PyObject *unused)
@@ -1204,7 +1234,7 @@ static PyObject *cond_get_lock(PyObject *self, void *unused)
 }
 
 static PyMethodDef cond_methods[] = {
-    {"acquire", (PyCFunction)(void (*)(void))cond_acquire, METH_VARARGS | METH_KEYWORDS,
+    {"acquire", (PyCFunction)(void (*)(void))cond_acquire, METH_FASTCALL | METH_KEYWORDS,
      "acquire(block=True, timeout=None): the condition's lock."},
     {"release", cond_release, METH_NOARGS, "Release the condition's lock."},
     {"__enter__", cond_enter, METH_NOARGS, NULL},
