@@ -3,7 +3,8 @@
 The bytes live in a core Value/Array segment (mproc_array, created without
 its own lock: the lock is a separate mproc RLock, or the one you pass), so
 `mproc ls` shows them. A forked child inherits them; a spawned child gets
-them as descriptors (Value and Array only, while a spawn pickles).
+them as descriptors while a spawn pickles (RawValue and RawArray too, through
+mproc.reduction's pickler, as multiprocessing does with its own).
 
 ``Value(...).value`` of a number (typecodes b B h H i I l L q Q f d and the
 matching ctypes types) is read and written in C as one atomic load or store:
@@ -66,11 +67,60 @@ def _new_storage(t, n):
     return _mproc.Storage(_U8, max(ctypes.sizeof(t) * n, 1))
 
 
+_registered = set()
+
+
+def _register(t):
+    """Let mproc's pickler hand raw shared objects of type t to a spawned
+    child (multiprocessing registers each type it makes the same way)."""
+    if t in _registered:
+        return
+    try:
+        from .reduction import register
+    except ImportError:
+        return
+    register(t, _reduce_raw)
+    _registered.add(t)
+
+
+def _shape(obj):
+    if isinstance(obj, ctypes.Array):
+        return obj._type_, len(obj)
+    return type(obj), None
+
+
+def _reduce_raw(obj):
+    storage = _storage_of(obj)
+    if storage is None:  # an ordinary ctypes object of a type we registered
+        return obj.__reduce_ex__(5)
+    from .synchronize import _assert_spawning, _send
+    red = _assert_spawning(obj)
+    return _rebuild_raw, (_shape(obj), _send(red, storage._export_fd()))
+
+
+def _attach(shape, token):
+    from .synchronize import _recv
+    fd = _recv(token)
+    try:
+        storage = _mproc.Storage(_fd=fd)
+    finally:
+        os.close(fd)
+    t, n = shape
+    return (t if n is None else t * n).from_buffer(storage), storage
+
+
+def _rebuild_raw(shape, token):
+    obj = _attach(shape, token)[0]
+    _register(type(obj))
+    return obj
+
+
 def _raw_value(t, args):
     storage = _new_storage(t, 1)
     obj = t.from_buffer(storage)
     if args:
         obj.__init__(*args)
+    _register(t)
     return obj, storage
 
 
@@ -86,6 +136,7 @@ def _raw_array(t, size_or_initializer):
     obj = (t * n).from_buffer(storage)
     if init:
         obj.__init__(*init)
+    _register(type(obj))
     return obj, storage
 
 
@@ -158,24 +209,12 @@ def _reduce_wrapper(self, storage):
     if storage is None:
         raise TypeError("%s on memory mproc did not allocate cannot be passed to a "
                         "spawned child" % type(self).__name__)
-    obj = self.get_obj()
-    if isinstance(obj, ctypes.Array):
-        shape = (obj._type_, len(obj))
-    else:
-        shape = (type(obj), None)
-    return _rebuild_wrapper, (type(self), shape, _send(red, storage._export_fd()),
-                              self.get_lock())
+    return _rebuild_wrapper, (type(self), _shape(self.get_obj()),
+                              _send(red, storage._export_fd()), self.get_lock())
 
 
 def _rebuild_wrapper(cls, shape, token, lock):
-    from .synchronize import _recv
-    fd = _recv(token)
-    try:
-        storage = _mproc.Storage(_fd=fd)
-    finally:
-        os.close(fd)
-    t, n = shape
-    obj = (t if n is None else t * n).from_buffer(storage)
+    obj, storage = _attach(shape, token)
     return cls(obj, lock, _storage=storage)
 
 

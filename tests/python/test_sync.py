@@ -457,3 +457,92 @@ def test_objects_are_closed_when_collected():
     assert len(set(os.listdir("/proc/self/fd")) - before) >= 6
     del objs
     assert set(os.listdir("/proc/self/fd")) - before == set()
+
+
+# Handed to a spawned interpreter ----------------------------------------------
+
+CHILD_STAND_IN = """
+import os, pickle, sys, types
+import mproc
+try:
+    from mproc import reduction
+except ImportError:
+    reduction = types.ModuleType("mproc.reduction")
+    sys.modules["mproc.reduction"] = mproc.reduction = reduction
+reduction.spawning = lambda: True
+reduction.recv_fd = lambda token: token
+"""
+
+
+@pytest.fixture
+def spawn_pickling(monkeypatch):
+    """mproc.reduction's spawn protocol, as a spawn start drives it: the
+    tokens are descriptors that the test passes to a fresh interpreter."""
+    import sys
+    import types
+    try:
+        from mproc import reduction
+    except ImportError:
+        reduction = types.ModuleType("mproc.reduction")
+        monkeypatch.setitem(sys.modules, "mproc.reduction", reduction)
+        monkeypatch.setattr(mproc, "reduction", reduction, raising=False)
+    sent = []
+
+    def send_fd(fd):
+        sent.append(os.dup(fd))
+        return sent[-1]
+    monkeypatch.setattr(reduction, "spawning", lambda: True, raising=False)
+    monkeypatch.setattr(reduction, "send_fd", send_fd, raising=False)
+    yield sent
+    for fd in sent:
+        os.close(fd)
+
+
+def run_spawned(data, fds, body):
+    import subprocess
+    import sys
+    code = CHILD_STAND_IN + "objs = pickle.loads(sys.stdin.buffer.read())\n" + body
+    subprocess.run([sys.executable, "-c", code], input=data, pass_fds=fds, check=True,
+                   timeout=60)
+
+
+def test_objects_pickled_for_a_spawn_are_the_same_objects_in_the_child(spawn_pickling):
+    lk, sem, ev, cond = Lock(), Semaphore(0), Event(), Condition()
+    val, arr = sharedctypes.Value("i", 1), sharedctypes.Array("d", 3)
+    bar = Barrier(2, timeout=30)
+    data = pickle.dumps((lk, sem, ev, cond, val, arr, bar))
+    lk.acquire()
+    body = """
+lk, sem, ev, cond, val, arr, bar = objs
+assert lk.acquire(False) is False        # the parent holds it
+assert val.value == 1
+val.value = 42
+arr[2] = 2.5
+with val.get_lock():
+    pass
+with cond:
+    cond.notify_all()
+sem.release()
+ev.set()
+bar.wait()
+"""
+    import threading as th
+    t = th.Thread(target=run_spawned, args=(data, spawn_pickling, body))
+    t.start()
+    assert bar.wait() in (0, 1)
+    t.join(60)
+    lk.release()
+    assert sem.get_value() == 1 and ev.is_set()
+    assert val.value == 42 and arr[:] == [0.0, 0.0, 2.5]
+
+
+def test_raw_objects_travel_to_a_spawned_child(spawn_pickling):
+    try:
+        from mproc import reduction
+        reduction.register
+    except (ImportError, AttributeError):
+        pytest.skip("mproc.reduction (pycore) is not on this branch yet")
+    raw = sharedctypes.RawArray("h", 2)
+    data = reduction.dumps(raw)
+    run_spawned(data, spawn_pickling, "objs[1] = 5\n")
+    assert list(raw) == [0, 5]
