@@ -140,12 +140,12 @@ def _raw_array(t, size_or_initializer):
     return obj, storage
 
 
-def RawValue(typecode_or_type, *args):
+def RawValue(typecode_or_type, *args, ctx=None):
     """A ctypes object in shared memory, with no lock."""
     return _raw_value(_ctype(typecode_or_type), args)[0]
 
 
-def RawArray(typecode_or_type, size_or_initializer):
+def RawArray(typecode_or_type, size_or_initializer, *, ctx=None):
     """A ctypes array in shared memory, with no lock."""
     return _raw_array(_ctype(typecode_or_type), size_or_initializer)[0]
 
