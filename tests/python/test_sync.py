@@ -546,3 +546,27 @@ def test_raw_objects_travel_to_a_spawned_child(spawn_pickling):
     data = reduction.dumps(raw)
     run_spawned(data, spawn_pickling, "objs[1] = 5\n")
     assert list(raw) == [0, 5]
+
+
+def _spawned_child(lk, sem, val, arr, bar):
+    assert lk.acquire(False) is False  # the parent holds it
+    val.value = 42
+    arr[1] = 3.5
+    sem.release()
+    bar.wait()
+
+
+def test_objects_reach_a_child_started_by_spawn():
+    if not hasattr(mproc, "get_context"):
+        pytest.skip("mproc.Process (pycore) is not on this branch yet")
+    ctx = mproc.get_context("spawn")
+    lk, sem, bar = ctx.Lock(), ctx.Semaphore(0), ctx.Barrier(2, timeout=30)
+    val, arr = ctx.Value("i", 1), ctx.Array("d", 3)
+    lk.acquire()
+    p = ctx.Process(target=_spawned_child, args=(lk, sem, val, arr, bar))
+    p.start()
+    bar.wait()
+    p.join(30)
+    lk.release()
+    assert p.exitcode == 0
+    assert val.value == 42 and arr[:] == [0.0, 3.5, 0.0] and sem.get_value() == 1
