@@ -190,6 +190,35 @@ def test_lock_wait_releases_the_gil_and_sees_signals():
     done.close()
 
 
+@pytest.mark.parametrize("what", ["semaphore", "event", "condition"])
+def test_other_waits_see_signals_too(what):
+    sem, ev, cond = Semaphore(0), Event(), Condition()
+
+    class Interrupted(Exception):
+        pass
+
+    def handler(signum, frame):
+        raise Interrupted()
+    old = signal.signal(signal.SIGUSR1, handler)
+    killer = fork(lambda: (time.sleep(0.3), os.kill(os.getppid(), signal.SIGUSR1)) and None)
+    try:
+        with pytest.raises(Interrupted):
+            if what == "semaphore":
+                sem.acquire()
+            elif what == "event":
+                ev.wait()
+            else:
+                with cond:
+                    try:
+                        cond.wait()
+                    finally:
+                        assert cond._lock._is_mine()  # the lock came back
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+    assert join(killer) == 0
+    assert not cond._lock._is_mine()
+
+
 # RLock -----------------------------------------------------------------------
 
 def test_rlock_nests_and_counts():
