@@ -90,10 +90,10 @@ static int shm_init(PyObject *self, PyObject *args, PyObject *kw)
     if (!cname)
         return -1;
     mproc_shm *shm = NULL;
-    Py_BEGIN_ALLOW_THREADS rc =
-        create ? mproc_shm_create(&shm, cname, (size_t)size) : mproc_shm_open(&shm, cname);
-    Py_END_ALLOW_THREADS if (rc < 0)
-    {
+    PyThreadState *ts = PyEval_SaveThread();
+    rc = create ? mproc_shm_create(&shm, cname, (size_t)size) : mproc_shm_open(&shm, cname);
+    PyEval_RestoreThread(ts);
+    if (rc < 0) {
         shm_raise(rc, name);
         return -1;
     }
