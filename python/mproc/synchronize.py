@@ -23,7 +23,8 @@ the waits run in C with the GIL released. Differences from multiprocessing
   calling process so that its death breaks the barrier even while it is not
   waiting; a party that dies while waiting always breaks it.
 * Semaphore units held by a process that dies are lost, as in
-  multiprocessing.
+  multiprocessing, unless the semaphore was made with ``tracked=True`` (an
+  extra: then they come back, and only a holder may release).
 """
 import os
 import threading
@@ -120,11 +121,16 @@ class RLock(_mproc.RLock):
 
 
 class Semaphore(_mproc.Semaphore):
-    """A counting semaphore shared between processes (multiprocessing.Semaphore)."""
+    """A counting semaphore shared between processes (multiprocessing.Semaphore).
+
+    tracked=True (an mproc extra): units belong to the process that acquired
+    them and come back to the semaphore when it dies; only a process holding
+    a unit may release one (ValueError otherwise). At most 246 processes hold
+    units at a time."""
     __slots__ = ()
 
-    def __init__(self, value=1, *, ctx=None):
-        super().__init__(value)
+    def __init__(self, value=1, *, ctx=None, tracked=False):
+        super().__init__(value, tracked=tracked)
 
     def __reduce__(self):
         red = _assert_spawning(self)
@@ -139,8 +145,8 @@ class BoundedSemaphore(Semaphore):
     """A semaphore that refuses a release above its initial value (ValueError)."""
     __slots__ = ()
 
-    def __init__(self, value=1, *, ctx=None):
-        _mproc.Semaphore.__init__(self, value, _bounded=True)
+    def __init__(self, value=1, *, ctx=None, tracked=False):
+        _mproc.Semaphore.__init__(self, value, tracked=tracked, _bounded=True)
 
     def __repr__(self):
         return "<%s(value=%s, maxvalue=%s)>" % (type(self).__name__, self.get_value(),

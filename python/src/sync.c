@@ -479,15 +479,17 @@ static PyObject *sem_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     return mproc_py_sync_new(type, K_SEM);
 }
 
-/* __init__(value=1, *, _bounded=False, _fd=None) */
+/* __init__(value=1, *, tracked=False, _bounded=False, _fd=None). tracked:
+ * units belong to the process that took them and come back when it dies
+ * (MPROC_SEM_TRACKED); only a holder may release. */
 static int sem_init(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = {"value", "_bounded", "_fd", NULL};
+    static char *kwlist[] = {"value", "tracked", "_bounded", "_fd", NULL};
     SyncObject *s = (SyncObject *)self;
     long long value = 1;
-    int bounded = 0;
+    int bounded = 0, tracked = 0;
     PyObject *fd = NULL;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "|L$pO", kwlist, &value, &bounded, &fd))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|L$ppO", kwlist, &value, &tracked, &bounded, &fd))
         return -1;
     if (s->obj)
         return 0;
@@ -498,8 +500,8 @@ static int sem_init(PyObject *self, PyObject *args, PyObject *kw)
     s->maxvalue = bounded ? (unsigned)value : 0;
     if (fd && fd != Py_None)
         return sync_init_common(s, fd);
-    int rc = mproc_sem_create((mproc_sem **)&s->obj, NULL, (unsigned)value,
-                              bounded ? MPROC_SEM_BOUNDED : 0);
+    unsigned flags = (bounded ? MPROC_SEM_BOUNDED : 0) | (tracked ? MPROC_SEM_TRACKED : 0);
+    int rc = mproc_sem_create((mproc_sem **)&s->obj, NULL, (unsigned)value, flags);
     if (rc < 0) {
         s->obj = NULL;
         mproc_py_raise(rc);
@@ -548,6 +550,11 @@ static PyObject *sem_release(PyObject *self, PyObject *unused)
         Py_RETURN_NONE;
     if (rc == MPROC_ERANGE || rc == MPROC_EOVERFLOW) {
         PyErr_SetString(PyExc_ValueError, "semaphore or lock released too many times");
+        return NULL;
+    }
+    if (rc == MPROC_ENOTOWNER) {
+        PyErr_SetString(PyExc_ValueError,
+                        "a tracked semaphore is released only by a process that holds a unit");
         return NULL;
     }
     return mproc_py_raise(rc);

@@ -316,6 +316,27 @@ def test_semaphore_units_of_a_killed_holder_are_lost():
     ready.close()
 
 
+def test_tracked_semaphore_gets_the_units_of_a_killed_holder_back():
+    s = BoundedSemaphore(2, tracked=True)
+    ready = Signal()
+
+    def holder():
+        s.acquire()
+        s.acquire()
+        ready.set()
+        time.sleep(60)
+    pid = fork(holder)
+    ready.wait()
+    assert s.get_value() == 0
+    with pytest.raises(ValueError, match="holds a unit"):
+        s.release()  # this process holds none
+    kill(pid)
+    assert s.acquire(timeout=5) is True
+    assert s.get_value() == 1
+    s.release()
+    ready.close()
+
+
 # Condition -------------------------------------------------------------------
 
 def test_condition_needs_its_lock():
