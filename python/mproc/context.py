@@ -26,20 +26,11 @@ __all__ = [
 _METHODS = ("fork", "spawn")
 
 
-class ProcessError(Exception):
-    pass
-
-
-class BufferTooShort(ProcessError):
-    pass
-
-
-class TimeoutError(ProcessError):
-    pass
-
-
-class AuthenticationError(ProcessError):
-    pass
+# multiprocessing's own exception classes, so that `except
+# multiprocessing.TimeoutError` also catches mproc's (a program that moved
+# to mproc may still name them from multiprocessing).
+from multiprocessing import (  # noqa: E402
+    AuthenticationError, BufferTooShort, ProcessError, TimeoutError)
 
 
 class BaseContext:

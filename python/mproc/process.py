@@ -19,7 +19,7 @@ import threading
 
 from . import _mproc
 
-__all__ = ["Process", "current_process", "parent_process", "active_children"]
+__all__ = ["BaseProcess", "Process", "current_process", "parent_process", "active_children"]
 
 _counter = itertools.count(1)
 _children = set()
@@ -282,6 +282,9 @@ class Process:
                 pass
             _flush_std()
         return exitcode
+
+
+BaseProcess = Process  # multiprocessing.process's name for the class
 
 
 def _flush_std():
