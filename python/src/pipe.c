@@ -9,8 +9,18 @@
  * with the kernel (a rest the core kept after a slice is flushed before
  * returning), so a process may exit right after it.
  *
- * Waiting: first a try with the GIL held; then slices with the GIL
- * released (pywait.h). The peer's close (or death) after whole messages is
+ * Threads: the core lets one thread at a time use an end, but Python
+ * programs commonly receive in one thread while another sends. So every
+ * call into the core here is a try that does not block (timeout 0), made
+ * under the Connection's mutex, and the waiting between tries is a poll()
+ * on the socket with the mutex and the GIL released (in slices, so Ctrl-C
+ * works; after a short spin when linux/spin.h grants one). Holders of the
+ * mutex never need the GIL, so taking it with the GIL held cannot
+ * deadlock. A rest of a message that a try could not write stays in the
+ * end and goes out first on the next call (the core's rule), so frames of
+ * two senders never interleave.
+ *
+ * The peer's close (or death) after whole messages is
  * EOFError once they are read; a send to a closed peer is BrokenPipeError.
  */
 #include "pywait.h"
@@ -19,14 +29,16 @@
 #include "pipe_internal.h"
 
 #include <poll.h>
-
+#include <pthread.h>
 #include <unistd.h>
 
 #define STACK_MSG 512
 
 typedef struct {
-    PyObject_HEAD mproc_pipe *p;
+    PyObject_HEAD mproc_pipe *p; /* NULL once closed; set to NULL under mu */
+    int fd;                      /* the socket, for waiting without mu */
     int readable, writable;
+    pthread_mutex_t mu; /* around every call into the core: never held while waiting */
 } ConnObject;
 
 typedef struct {
@@ -77,8 +89,10 @@ static ConnObject *conn_wrap(PyTypeObject *type, mproc_pipe *p, int readable, in
         return NULL;
     }
     c->p = p;
+    c->fd = mproc_pipe_fd(p);
     c->readable = readable;
     c->writable = writable;
+    pthread_mutex_init(&c->mu, NULL);
     return c;
 }
 
@@ -87,34 +101,83 @@ static void Conn_dealloc(ConnObject *c)
     if (c->p)
         (void)mproc_pipe_close(c->p);
     c->p = NULL;
+    pthread_mutex_destroy(&c->mu);
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
-/* Send len bytes: a try with the GIL, then slices; then flush the rest. */
+/* The tries: one core call that does not block, under the mutex. */
+static ssize_t try_recv(ConnObject *c, void *buf, size_t cap)
+{
+    pthread_mutex_lock(&c->mu);
+    ssize_t n = c->p ? mproc_pipe_recv(c->p, buf, cap, 0) : MPROC_EBADF;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+static ssize_t try_next(ConnObject *c, void *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    pthread_mutex_lock(&c->mu);
+    ssize_t n = c->p ? mproc_pipe_next_size(c->p, 0) : MPROC_EBADF;
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+static ssize_t try_poll(ConnObject *c, void *buf, size_t cap)
+{
+    (void)buf;
+    (void)cap;
+    pthread_mutex_lock(&c->mu);
+    int rc = c->p ? mproc_pipe_poll(c->p, 0) : MPROC_EBADF;
+    pthread_mutex_unlock(&c->mu);
+    return rc == 0 ? MPROC_EAGAIN : rc;
+}
+
+static int try_send(ConnObject *c, const char *buf, size_t len, bool flush)
+{
+    pthread_mutex_lock(&c->mu);
+    int rc;
+    if (c->p == NULL)
+        rc = MPROC_EBADF;
+    else
+        rc = flush ? mproc_pipe_flush(c->p, 0) : mproc_pipe_send(c->p, buf, len, 0);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* With the GIL released: wait at most ms for events on the socket. */
+static void fd_wait(int fd, short events, int ms)
+{
+    struct pollfd pfd = {.fd = fd, .events = events};
+    (void)poll(&pfd, 1, ms);
+}
+
+/* Send len bytes, then flush the rest a try could not write: waiting for
+ * room with the GIL released; -2 when a signal handler raised. */
 static int conn_send_raw(ConnObject *c, const char *buf, size_t len)
 {
-    int rc = mproc_pipe_send(c->p, buf, len, 0);
-    struct mproc_py_wait w;
-    mproc_py_wait_init(&w, MPROC_FOREVER);
-    while (rc == MPROC_EAGAIN || rc == MPROC_ETIMEDOUT) {
-        if (PyErr_CheckSignals() < 0)
-            return -2;
-        PyThreadState *ts = PyEval_SaveThread();
-        rc = mproc_pipe_send(c->p, buf, len, mproc_py_wait_next(&w));
-        PyEval_RestoreThread(ts);
-    }
-    if (rc < 0)
+    int rc = try_send(c, buf, len, false);
+    bool sent = rc == 0; /* accepted: what is left of it is the end's to flush */
+    if (sent)
+        rc = try_send(c, NULL, 0, true);
+    if (rc != MPROC_EAGAIN)
         return rc;
-    rc = mproc_pipe_flush(c->p, 0);
-    while (rc == MPROC_EAGAIN || rc == MPROC_ETIMEDOUT) {
-        /* The message is accepted; its rest goes out before we return. */
+    for (;;) {
+        PyThreadState *ts = PyEval_SaveThread();
+        fd_wait(c->fd, POLLOUT, MPROC_PY_SLICE_MS);
+        if (!sent) {
+            rc = try_send(c, buf, len, false);
+            sent = rc == 0;
+        }
+        if (sent)
+            rc = try_send(c, NULL, 0, true);
+        PyEval_RestoreThread(ts);
+        if (rc != MPROC_EAGAIN)
+            return rc;
         if (PyErr_CheckSignals() < 0)
             return -2;
-        PyThreadState *ts = PyEval_SaveThread();
-        rc = mproc_pipe_flush(c->p, mproc_py_wait_next(&w));
-        PyEval_RestoreThread(ts);
     }
-    return rc;
 }
 
 static PyObject *send_result(int rc)
@@ -191,32 +254,6 @@ out:
     return ret;
 }
 
-/* Wait until a message can be read whole; its size, or a code (-2: a
- * signal handler raised). */
-static ssize_t conn_next(ConnObject *c, int ms)
-{
-    ssize_t n = mproc_pipe_next_size(c->p, 0);
-    if (n != MPROC_EAGAIN || ms == 0)
-        return n;
-    struct mproc_py_wait w;
-    mproc_py_wait_init(&w, ms);
-    for (;;) {
-        int s = mproc_py_wait_next(&w);
-        if (s < 0)
-            return MPROC_ETIMEDOUT;
-        PyThreadState *ts = PyEval_SaveThread();
-        n = mproc_pipe_next_size(c->p, s);
-        PyEval_RestoreThread(ts);
-        int more = mproc_py_wait_more(&w, n);
-        if (more < 0)
-            return -2;
-        if (!more)
-            return n;
-        if (c->p == NULL)
-            return MPROC_EBADF;
-    }
-}
-
 /* Receive the next message into buf (cap bytes), waiting as long as it
  * takes (-2: a signal handler raised). */
 static struct mproc__spin_site recv_spin_site;
@@ -225,9 +262,8 @@ static struct mproc__spin_site recv_spin_site;
  * poll(fd, 0) for the budget linux/spin.h grants (none when the peer may
  * need this CPU); a round trip then costs no sleep and wake-up. True when
  * bytes came while spinning. */
-static bool conn_spin(mproc_pipe *p, struct mproc__spin *sp)
+static bool conn_spin(int fd, struct mproc__spin *sp)
 {
-    int fd = mproc_pipe_fd(p);
     mproc__spin_begin(sp, &recv_spin_site, -1, NULL);
     while (mproc__spin_more(sp)) {
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -239,33 +275,54 @@ static bool conn_spin(mproc_pipe *p, struct mproc__spin *sp)
     return false;
 }
 
-static ssize_t conn_read(ConnObject *c, void *buf, size_t cap)
+typedef ssize_t (*try_fn)(ConnObject *c, void *buf, size_t cap);
+
+/* Run a receive-side try until it has something to say, at most ms
+ * (MPROC_FOREVER; 0: once): MPROC_ETIMEDOUT when the time ran out, -2 when a
+ * signal handler raised. */
+static ssize_t conn_wait_in(ConnObject *c, try_fn fn, void *buf, size_t cap, int ms)
 {
+    ssize_t n = fn(c, buf, cap);
+    if (n != MPROC_EAGAIN || ms == 0)
+        return n;
     struct mproc_py_wait w;
-    mproc_py_wait_init(&w, MPROC_FOREVER);
+    mproc_py_wait_init(&w, ms);
     struct mproc__spin sp;
     bool spun = false, slept = false;
     for (;;) {
+        int s = mproc_py_wait_next(&w);
+        if (s < 0)
+            return MPROC_ETIMEDOUT;
         PyThreadState *ts = PyEval_SaveThread();
-        ssize_t n = mproc_pipe_recv(c->p, buf, cap, 0);
-        if (n == MPROC_EAGAIN && !spun) {
+        if (!spun) {
             spun = true;
-            if (!conn_spin(c->p, &sp))
-                slept = true;
-            n = mproc_pipe_recv(c->p, buf, cap, mproc_py_wait_next(&w));
-        } else if (n == MPROC_EAGAIN) {
-            n = mproc_pipe_recv(c->p, buf, cap, mproc_py_wait_next(&w));
+            slept = !conn_spin(c->fd, &sp);
+            if (slept)
+                fd_wait(c->fd, POLLIN, s);
+        } else {
+            fd_wait(c->fd, POLLIN, s);
         }
-        if (slept && n >= 0)
+        n = fn(c, buf, cap);
+        if (slept && n != MPROC_EAGAIN) {
             mproc__spin_woken(&sp);
+            slept = false;
+        }
         PyEval_RestoreThread(ts);
-        if (n != MPROC_EAGAIN && n != MPROC_ETIMEDOUT)
+        if (n != MPROC_EAGAIN)
             return n;
         if (PyErr_CheckSignals() < 0)
             return -2;
-        if (c->p == NULL)
-            return MPROC_EBADF;
     }
+}
+
+static ssize_t conn_read(ConnObject *c, void *buf, size_t cap)
+{
+    return conn_wait_in(c, try_recv, buf, cap, MPROC_FOREVER);
+}
+
+static ssize_t conn_next(ConnObject *c, int ms)
+{
+    return conn_wait_in(c, try_next, NULL, 0, ms);
 }
 
 /* The next message as bytes (block forever), or NULL. */
@@ -396,28 +453,14 @@ static PyObject *Conn_poll(ConnObject *c, PyObject *args)
     int ms = 0;
     if (timeout != NULL && mproc_py_timeout_ms(timeout, 1, &ms) < 0)
         return NULL;
-    int rc = mproc_pipe_poll(c->p, 0);
-    if (rc == 0 && ms != 0) {
-        struct mproc_py_wait w;
-        mproc_py_wait_init(&w, ms);
-        for (;;) {
-            int s = mproc_py_wait_next(&w);
-            if (s < 0)
-                break;
-            PyThreadState *ts = PyEval_SaveThread();
-            rc = mproc_pipe_poll(c->p, s);
-            PyEval_RestoreThread(ts);
-            if (rc != 0)
-                break;
-            if (PyErr_CheckSignals() < 0)
-                return NULL;
-            if (c->p == NULL)
-                return conn_error(MPROC_EBADF);
-        }
-    }
+    ssize_t rc = conn_wait_in(c, try_poll, NULL, 0, ms);
+    if (rc == -2)
+        return NULL;
+    if (rc == MPROC_EAGAIN || rc == MPROC_ETIMEDOUT)
+        Py_RETURN_FALSE;
     if (rc < 0)
         return conn_error(rc);
-    return PyBool_FromLong(rc > 0);
+    Py_RETURN_TRUE;
 }
 
 static PyObject *Conn_fileno(ConnObject *c, PyObject *unused)
@@ -425,17 +468,18 @@ static PyObject *Conn_fileno(ConnObject *c, PyObject *unused)
     (void)unused;
     if (conn_check(c, 0, 0) < 0)
         return NULL;
-    return PyLong_FromLong(mproc_pipe_fd(c->p));
+    return PyLong_FromLong(c->fd);
 }
 
 static PyObject *Conn_close(ConnObject *c, PyObject *unused)
 {
     (void)unused;
-    if (c->p) {
-        mproc_pipe *p = c->p;
-        c->p = NULL;
+    pthread_mutex_lock(&c->mu);
+    mproc_pipe *p = c->p;
+    c->p = NULL;
+    if (p)
         (void)mproc_pipe_close(p);
-    }
+    pthread_mutex_unlock(&c->mu);
     Py_RETURN_NONE;
 }
 
@@ -448,7 +492,9 @@ static PyObject *Conn_handover(ConnObject *c, PyObject *unused)
         return NULL;
     int fd;
     bool s, r;
-    int rc = mproc__pipe_handover(c->p, &fd, &s, &r);
+    pthread_mutex_lock(&c->mu);
+    int rc = c->p ? mproc__pipe_handover(c->p, &fd, &s, &r) : MPROC_EBADF;
+    pthread_mutex_unlock(&c->mu);
     if (rc == MPROC_EBUSY) {
         PyErr_SetString(PyExc_ValueError,
                         "this Connection holds received data not read yet: read it before "

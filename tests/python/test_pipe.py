@@ -174,3 +174,28 @@ def test_connection_cannot_be_pickled_outside_a_spawn():
     a, b = mproc.Pipe()
     with a, b, pytest.raises(RuntimeError, match="inheritance"):
         pickle.dumps(a)
+
+
+def test_one_thread_sends_while_another_receives_on_the_same_end():
+    a, b = mproc.Pipe()
+    msgs = [bytes([i]) * (100_000 + i) for i in range(40)]
+    got_a, got_b = [], []
+
+    def send_all(conn):
+        for m in msgs:
+            conn.send(m)
+
+    def recv_all(conn, out):
+        for _ in msgs:
+            out.append(conn.recv())
+
+    with a, b:
+        threads = [threading.Thread(target=send_all, args=(a,)),
+                   threading.Thread(target=recv_all, args=(a, got_a)),
+                   threading.Thread(target=send_all, args=(b,)),
+                   threading.Thread(target=recv_all, args=(b, got_b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert got_a == msgs and got_b == msgs
