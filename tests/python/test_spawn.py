@@ -79,3 +79,62 @@ def test_set_start_method_spawn_makes_plain_process_spawn():
 
 def _work_q(q):
     q.put(os.getppid())
+
+
+SCRIPT = '''
+import mproc
+
+def double(q, x):
+    q.put(x * 2)
+
+if __name__ == "__main__":
+    ctx = mproc.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=double, args=(q, 21))
+    p.start()
+    print("child said", q.get(timeout=30))
+    p.join(30)
+    print("exit", p.exitcode)
+    q.close()
+'''
+
+
+def test_functions_of_the_main_script_are_found_in_the_spawned_child(tmp_path):
+    import subprocess
+    import sys
+    script = tmp_path / "main_script.py"
+    script.write_text(SCRIPT)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:2] == ["child said 42", "exit 0"]
+
+
+def _daemon_parent(q):
+    d = ctx.Process(target=_sleep60, daemon=True)
+    d.start()
+    q.put(d.pid)
+    import time
+    time.sleep(60)
+
+
+def _sleep60():
+    import time
+    time.sleep(60)
+
+
+def test_spawned_daemon_dies_when_its_parent_is_sigkilled():
+    import select
+    from mproc import _mproc
+    q = ctx.Queue()
+    parent = mproc.Process(target=_daemon_parent, args=(q,))  # fork: only the daemon is spawned
+    parent.start()
+    dpid = q.get(timeout=30)
+    fd = _mproc.pidfd_open(dpid)
+    try:
+        parent.kill()
+        parent.join()
+        assert select.select([fd], [], [], 20)[0] == [fd], "daemon child outlived its parent"
+    finally:
+        os.close(fd)
+    q.close()
