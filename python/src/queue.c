@@ -11,7 +11,13 @@
  * written straight into the ring with reserve/commit (one copy on each
  * side, no pickle); so are an int that fits in 64 bits (tag 0x01, 8 bytes)
  * and a str (tag 0x02, its UTF-8), the most common small messages: no
- * pickler runs for them on either side. get takes a view of the next message in the ring and
+ * pickler runs for them on either side. A float, None, a bool, and a short
+ * tuple of such scalars (ints, floats, strs, bytes, None, bools; at most
+ * FLAT_ITEMS items and FLAT_MAX bytes) are "flat": a tag per item, with a
+ * 4-byte length before a str's or bytes' contents; a tuple is TUPLE_TAG and
+ * its item count first. Anything else is pickled. The decoder checks every
+ * length against the message before it reads (the ring is shared memory).
+ * get takes a view of the next message in the ring and
  * unpickles from it directly (no intermediate copy), then releases it.
  *
  * Waiting: a put or get first tries once with the GIL held (no wait: the
@@ -31,6 +37,13 @@
 #define RAW_BYTES_TAG 0x00
 #define INT64_TAG 0x01
 #define STR_TAG 0x02
+#define TUPLE_TAG 0x03
+#define FLOAT_TAG 0x04
+#define NONE_TAG 0x05
+#define TRUE_TAG 0x06
+#define FALSE_TAG 0x07
+#define FLAT_MAX 512  /* bytes of a flat encoding, tag included */
+#define FLAT_ITEMS 32 /* items of a flat tuple */
 #define DEFAULT_CAPACITY ((size_t)16 << 20)
 
 typedef struct {
@@ -121,6 +134,162 @@ static void Queue_dealloc(QueueObject *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* flat_scalar - encode one scalar at out (room bytes): the bytes used, or
+ * 0 when x is not a flat scalar or does not fit. */
+static size_t flat_scalar(PyObject *x, char *out, size_t room)
+{
+    if (x == Py_None || x == Py_True || x == Py_False) {
+        if (room < 1)
+            return 0;
+        out[0] = x == Py_None ? NONE_TAG : x == Py_True ? TRUE_TAG : FALSE_TAG;
+        return 1;
+    }
+    if (PyLong_CheckExact(x) || PyFloat_CheckExact(x)) {
+        if (room < 9)
+            return 0;
+        if (PyFloat_CheckExact(x)) {
+            double d = PyFloat_AS_DOUBLE(x);
+            out[0] = FLOAT_TAG;
+            memcpy(out + 1, &d, 8);
+            return 9;
+        }
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return 0;
+        }
+        out[0] = INT64_TAG;
+        memcpy(out + 1, &v, 8);
+        return 9;
+    }
+    const char *data;
+    Py_ssize_t n;
+    char tag;
+    if (PyUnicode_CheckExact(x)) {
+        data = PyUnicode_AsUTF8AndSize(x, &n);
+        if (data == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        tag = STR_TAG;
+    } else if (PyBytes_CheckExact(x)) {
+        data = PyBytes_AS_STRING(x);
+        n = PyBytes_GET_SIZE(x);
+        tag = RAW_BYTES_TAG;
+    } else {
+        return 0;
+    }
+    if ((size_t)n + 5 > room)
+        return 0;
+    uint32_t n32 = (uint32_t)n;
+    out[0] = tag;
+    memcpy(out + 1, &n32, 4);
+    memcpy(out + 5, data, (size_t)n);
+    return (size_t)n + 5;
+}
+
+/* flat_encode - obj as a flat message in out (FLAT_MAX bytes): its length,
+ * or 0 when obj is not flat. */
+static size_t flat_encode(PyObject *obj, char *out)
+{
+    if (!PyTuple_CheckExact(obj))
+        return flat_scalar(obj, out, FLAT_MAX);
+    Py_ssize_t k = PyTuple_GET_SIZE(obj);
+    if (k > FLAT_ITEMS)
+        return 0;
+    out[0] = TUPLE_TAG;
+    out[1] = (char)k;
+    size_t pos = 2;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        size_t n = flat_scalar(PyTuple_GET_ITEM(obj, i), out + pos, FLAT_MAX - pos);
+        if (n == 0)
+            return 0;
+        pos += n;
+    }
+    return pos;
+}
+
+static PyObject *corrupt_message(void)
+{
+    PyErr_SetString(PyExc_ValueError, "a message in the queue is corrupt");
+    return NULL;
+}
+
+/* flat_item - decode the scalar at p[*pos] (len bytes in all). */
+static PyObject *flat_item(const char *p, size_t len, size_t *pos)
+{
+    if (*pos >= len)
+        return corrupt_message();
+    unsigned char tag = (unsigned char)p[(*pos)++];
+    size_t left = len - *pos;
+    switch (tag) {
+    case NONE_TAG:
+        Py_RETURN_NONE;
+    case TRUE_TAG:
+        Py_RETURN_TRUE;
+    case FALSE_TAG:
+        Py_RETURN_FALSE;
+    case INT64_TAG:
+    case FLOAT_TAG: {
+        if (left < 8)
+            return corrupt_message();
+        char b[8];
+        memcpy(b, p + *pos, 8);
+        *pos += 8;
+        if (tag == FLOAT_TAG) {
+            double d;
+            memcpy(&d, b, 8);
+            return PyFloat_FromDouble(d);
+        }
+        long long v;
+        memcpy(&v, b, 8);
+        return PyLong_FromLongLong(v);
+    }
+    case STR_TAG:
+    case RAW_BYTES_TAG: {
+        uint32_t n;
+        if (left < 4)
+            return corrupt_message();
+        memcpy(&n, p + *pos, 4);
+        if (n > left - 4)
+            return corrupt_message();
+        const char *d = p + *pos + 4;
+        *pos += 4 + (size_t)n;
+        if (tag == STR_TAG)
+            return PyUnicode_DecodeUTF8(d, (Py_ssize_t)n, "strict");
+        return PyBytes_FromStringAndSize(d, (Py_ssize_t)n);
+    }
+    default:
+        return corrupt_message();
+    }
+}
+
+/* flat_tuple - decode a TUPLE_TAG message. */
+static PyObject *flat_tuple(const char *p, size_t len)
+{
+    if (len < 2 || (unsigned char)p[1] > FLAT_ITEMS)
+        return corrupt_message();
+    Py_ssize_t k = (unsigned char)p[1];
+    PyObject *t = PyTuple_New(k);
+    if (t == NULL)
+        return NULL;
+    size_t pos = 2;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *x = flat_item(p, len, &pos);
+        if (x == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    if (pos != len) {
+        Py_DECREF(t);
+        return corrupt_message();
+    }
+    return t;
+}
+
 /* Put len bytes: data (already a message), or behind a one-byte tag. */
 static int put_msg(QueueObject *self, const char *data, size_t len, int tag, int ms)
 {
@@ -146,7 +315,7 @@ static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject
     const char *data;
     size_t len;
     int tag = -1;
-    char small[9];
+    char small[FLAT_MAX];
     if (PyLong_CheckExact(obj)) {
         int overflow;
         long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
@@ -173,6 +342,9 @@ static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject
         msg = Py_NewRef(obj);
         data = PyBytes_AS_STRING(obj);
         len = (size_t)PyBytes_GET_SIZE(obj);
+        goto send;
+    } else if ((len = flat_encode(obj, small)) > 0) {
+        data = small;
         goto send;
     }
     {
@@ -263,6 +435,17 @@ static PyObject *decode(const char *ptr, size_t len)
     }
     if (len > 0 && (unsigned char)ptr[0] == STR_TAG)
         return PyUnicode_DecodeUTF8(ptr + 1, (Py_ssize_t)len - 1, "strict");
+    if (len > 0 && (unsigned char)ptr[0] == TUPLE_TAG)
+        return flat_tuple(ptr, len);
+    if (len > 0 && (unsigned char)ptr[0] >= FLOAT_TAG && (unsigned char)ptr[0] <= FALSE_TAG) {
+        size_t pos = 0;
+        PyObject *x = flat_item(ptr, len, &pos);
+        if (x != NULL && pos != len) {
+            Py_DECREF(x);
+            return corrupt_message();
+        }
+        return x;
+    }
     PyObject *mv = PyMemoryView_FromMemory((char *)ptr, (Py_ssize_t)len, PyBUF_READ);
     if (mv == NULL)
         return NULL;

@@ -193,9 +193,11 @@ def test_many_producers_and_consumers_deliver_each_message_once():
     out.close()
 
 
-def test_ints_strs_and_bytes_keep_their_exact_values_and_types():
-    items = [0, -1, 2 ** 63 - 1, -2 ** 63, 2 ** 63, -2 ** 64, True, "", "héllo €", b"\x00\x80",
-             bytearray(b"ba"), 1.5, None]
+def test_scalars_and_tuples_keep_their_exact_values_and_types():
+    items = [0, -1, 2 ** 63 - 1, -2 ** 63, 2 ** 63, -2 ** 64, True, False, "", "héllo €",
+             b"\x00\x80", bytearray(b"ba"), 1.5, float("inf"), None, (), (1, "a", 2.0, None),
+             (b"x", True, -7, "é" * 100), (1, (2, 3)), ("x" * 1000,), tuple(range(40)),
+             (2 ** 70, 1), [1, 2]]
     q = mproc.Queue()
     try:
         for x in items:
