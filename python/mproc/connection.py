@@ -99,8 +99,12 @@ class Listener(_mproc.Listener):
         self.close()
 
 
-def Client(address, family=None, authkey=None, *, timeout=None):
-    """A Connection to the Listener named address (mproc: waits at most timeout for it)."""
+def Client(address, family=None, authkey=None, *, timeout=0):
+    """A Connection to the Listener named address.
+
+    As in multiprocessing, no listener is ConnectionRefusedError at once;
+    mproc's timeout (seconds, None: as long as it takes) waits for one to
+    appear."""
     if family not in (None, "AF_UNIX"):
         raise ValueError(f"mproc supports local listeners only, not family {family!r}")
     return _mproc.connect(_address(address), timeout, Connection)
