@@ -250,10 +250,11 @@ class Process:
 
     def _bootstrap(self, parent_sentinel=None):
         """Run in the child: run(), then the exit code (multiprocessing's rules)."""
-        global _current, _parent, _children
+        global _current, _parent, _children, _counter
         exitcode = 1
         try:
             _children = set()
+            _counter = itertools.count(1)  # this child's children: <its name>:1, :2, ...
             _current = self
             _parent = _ParentProcess(self._parent_name, self._parent_pid, parent_sentinel)
             try:

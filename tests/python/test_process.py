@@ -198,3 +198,18 @@ def test_a_core_thread_without_the_gil_may_fork_a_python_child():
     # What a pool's service thread does: the fork hooks take the GIL first.
     assert _mproc._fork_from_core_thread("import sys; x = sum(range(10))") == 0
     assert _mproc._fork_from_core_thread("raise ValueError('in the child')") == 1
+
+
+def _child_names(q):
+    p = mproc.Process(target=int)
+    q.put((mproc.current_process()._identity, p._identity, p.name))
+
+
+def test_a_childs_children_are_numbered_under_it():
+    q = mproc.Queue()
+    p = mproc.Process(target=_child_names, args=(q,))
+    p.start()
+    mine, theirs, name = q.get(timeout=10)
+    p.join()
+    assert theirs == mine + (1,) and name == "Process-" + ":".join(map(str, theirs))
+    q.close()
