@@ -56,6 +56,10 @@
 
 /* Kinds of call an item makes. */
 enum { CALL_ONE = 0, CALL_STAR = 1, CALL_ARGS_KWARGS = 2 };
+/* An item that is a chunk of calls (chunksize > 1, as multiprocessing's
+ * tasks): its arguments are a list, its result (results, exception bytes
+ * or None) where the calls stopped at the first exception. */
+#define CALL_CHUNK 4
 /* Kinds of result (first byte of a result). */
 enum { RES_VALUE = 0, RES_EXC = 1, RES_FILE = 2 /* | RES_EXC */ };
 
@@ -67,11 +71,14 @@ struct item_hdr {
     uint32_t args_len;
 };
 
-#define IN_INLINE_MAX (16u * 1024) /* larger items travel in a file */
-#define OUT_MIN 64u                /* room for a file name at least */
-#define OUT_MAX (16u * 1024)       /* the most result capacity a job gets per item */
+#define IN_INLINE_MAX (256u * 1024) /* larger items travel in a file */
+#define OUT_MIN 64u                 /* room for a file name at least */
+#define OUT_MAX (256u * 1024)       /* the most result capacity a job gets per item */
+#define OUT_BUDGET (32u << 20)      /* result capacity of one job, all items (then OUT_MIN) */
+#define SLOT_BYTES (1u << 20)       /* one C slot holds the largest inline item + result */
 #define FILE_NAME_MAX 64u
 #define WAIT_SLICE_MS 100
+#define MAP_BATCH 512 /* single calls per job of a synchronous map */
 
 static PyObject *pk_dumps, *pk_loads, *pk_PicklingError;
 static PyObject *py_protocol;            /* 5 */
@@ -235,8 +242,8 @@ static int put_result(uint8_t kind, PyObject *bytes, unsigned char *out, size_t 
     return 0;
 }
 
-/* Encode the pending exception as the item's result. */
-static int put_exception(unsigned char *out, size_t *out_len)
+/* The pending exception as _wrap_exception's bytes (cleared), or NULL. */
+static PyObject *exception_bytes(void)
 {
     PyObject *t, *v, *tb;
     PyErr_Fetch(&t, &v, &tb);
@@ -247,6 +254,13 @@ static int put_exception(unsigned char *out, size_t *out_len)
     Py_XDECREF(t);
     Py_XDECREF(v);
     Py_XDECREF(tb);
+    return b;
+}
+
+/* Encode the pending exception as the item's result. */
+static int put_exception(unsigned char *out, size_t *out_len)
+{
+    PyObject *b = exception_bytes();
     int rc;
     if (b && PyBytes_Check(b)) {
         rc = put_result(RES_EXC, b, out, out_len);
@@ -278,6 +292,48 @@ static PyObject *get_func(const char *p, size_t len)
     return f;
 }
 
+static PyObject *exception_bytes(void);
+
+/* The calls of a chunk: (results, None), or (results so far, the first
+ * exception as _wrap_exception's bytes). */
+static PyObject *run_chunk(PyObject *func, PyObject *a, int call)
+{
+    if (!PyList_Check(a))
+        return PyErr_Format(mproc_py_Error, "mproc.pool: a corrupt task chunk");
+    Py_ssize_t n = PyList_GET_SIZE(a);
+    PyObject *res = PyList_New(0), *exc = NULL;
+    if (!res)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyList_GET_ITEM(a, i), *r;
+        if (call == CALL_STAR) {
+            PyObject *t = PySequence_Tuple(x);
+            r = t ? PyObject_Call(func, t, NULL) : NULL;
+            Py_XDECREF(t);
+        } else {
+            r = PyObject_CallOneArg(func, x);
+        }
+        if (!r) {
+            exc = exception_bytes();
+            if (!exc) {
+                Py_DECREF(res);
+                return NULL;
+            }
+            break;
+        }
+        int rc = PyList_Append(res, r);
+        Py_DECREF(r);
+        if (rc < 0) {
+            Py_DECREF(res);
+            return NULL;
+        }
+    }
+    PyObject *t = PyTuple_Pack(2, res, exc ? exc : Py_None);
+    Py_DECREF(res);
+    Py_XDECREF(exc);
+    return t;
+}
+
 static PyObject *run_item(const unsigned char *in, size_t in_len, PyObject **hold)
 {
     struct item_hdr h;
@@ -306,7 +362,9 @@ static PyObject *run_item(const unsigned char *in, size_t in_len, PyObject **hol
     PyObject *a = mv ? PyObject_CallOneArg(pk_loads, mv) : NULL;
     Py_XDECREF(mv);
     PyObject *r = NULL;
-    if (a) {
+    if (a && (h.call & CALL_CHUNK)) {
+        r = run_chunk(func, a, h.call & ~CALL_CHUNK);
+    } else if (a) {
         if (h.call == CALL_ONE) {
             r = PyObject_CallOneArg(func, a);
         } else if (h.call == CALL_STAR) {
@@ -361,8 +419,11 @@ struct pjob {
     PoolCore *core;
     mproc_future *f;
     uint64_t id;
-    PyObject *cb; /* async: called by the handler as cb(results, errors) */
-    size_t n;
+    PyObject *cb;   /* async: called by the handler as cb(results, errors) */
+    size_t n;       /* items of the C job */
+    size_t nitems;  /* calls: n, or more when each item is a chunk */
+    size_t pychunk; /* calls per item (1, or the chunk size of CALL_CHUNK) */
+    int call;
     unsigned char *in;
     size_t in_stride;
     unsigned char *out;
@@ -379,7 +440,9 @@ struct PoolCore {
     pid_t owner;
     unsigned id;
     int workers;
-    _Atomic unsigned out_hint;
+    /* Result capacity per item, learned from results that did not fit:
+     * one for single calls, one for chunks of calls. */
+    _Atomic unsigned out_hint[2];
     PyObject *initializer, *initargs;
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -440,17 +503,31 @@ static void pjob_free(struct pjob *j)
 
 /* Pickle func once and every item into one array of items; returns the job
  * (no future yet) or NULL with an exception. */
-static struct pjob *pack(PoolCore *self, PyObject *func, PyObject *items, int call)
+/* The task function, pickled (by reference for a plain function), or NULL
+ * with a PicklingError that says why. */
+static PyObject *pickle_func(PyObject *func)
 {
-    Py_ssize_t n = PyList_GET_SIZE(items);
     PyObject *fb = PyObject_CallFunctionObjArgs(pk_dumps, func, py_protocol, NULL);
-    if (!fb) {
+    if (!fb)
         _PyErr_FormatFromCause(pk_PicklingError,
                                "mproc.pool: cannot pickle the task function %R (functions are "
                                "sent to the workers by reference: define it at module level)",
                                func);
-        return NULL;
-    }
+    return fb;
+}
+
+/* A job for the calls items[start, start + count) of func (pickled: fb):
+ * one item per call, or per pychunk calls (CALL_CHUNK). NULL with an
+ * exception (PicklingError naming the call that cannot be pickled). */
+static struct pjob *pack(PoolCore *self, PyObject *fb, PyObject *items, Py_ssize_t start,
+                         Py_ssize_t nitems, int call, size_t pychunk)
+{
+    if (pychunk <= 1 || call == CALL_ARGS_KWARGS)
+        pychunk = 1;
+    else
+        call |= CALL_CHUNK;
+    Py_ssize_t n = (Py_ssize_t)(((size_t)nitems + pychunk - 1) / pychunk);
+    Py_INCREF(fb);
     struct pjob *j = calloc(1, sizeof *j);
     PyObject **pk = PyMem_Calloc(n ? (size_t)n : 1, sizeof *pk);
     if (!j || !pk) {
@@ -459,19 +536,39 @@ static struct pjob *pack(PoolCore *self, PyObject *func, PyObject *items, int ca
     }
     j->core = self;
     j->n = (size_t)n;
+    j->nitems = (size_t)nitems;
+    j->pychunk = pychunk;
+    j->call = call;
     size_t flen = (size_t)PyBytes_GET_SIZE(fb);
+    /* Inputs of one job stay within OUT_BUDGET bytes too: a rare large
+     * item among many small ones travels in a file instead of widening
+     * every item's stride. */
+    size_t in_budget = OUT_BUDGET / (n ? (size_t)n : 1);
+    if (in_budget < 256)
+        in_budget = 256;
     size_t stride = sizeof(struct item_hdr) + FILE_NAME_MAX, nbig = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *it = PyList_GET_ITEM(items, i);
-        pk[i] = PyObject_CallFunctionObjArgs(pk_dumps, it, py_protocol, NULL);
+        PyObject *it;
+        Py_ssize_t at = start + i * (Py_ssize_t)pychunk;
+        if (call & CALL_CHUNK) {
+            Py_ssize_t end = at + (Py_ssize_t)pychunk;
+            it = PyList_GetSlice(items, at, end < start + nitems ? end : start + nitems);
+        } else {
+            it = Py_NewRef(PyList_GET_ITEM(items, at));
+        }
+        pk[i] = it ? PyObject_CallFunctionObjArgs(pk_dumps, it, py_protocol, NULL) : NULL;
         if (!pk[i]) {
-            _PyErr_FormatFromCause(pk_PicklingError,
-                                   "mproc.pool: cannot pickle the arguments of task %zd: %.200R", i,
-                                   it);
+            if (it)
+                _PyErr_FormatFromCause(pk_PicklingError,
+                                       "mproc.pool: cannot pickle the arguments of task %zd: "
+                                       "%.200R",
+                                       at, it);
+            Py_XDECREF(it);
             goto fail;
         }
+        Py_DECREF(it);
         size_t sz = sizeof(struct item_hdr) + flen + (size_t)PyBytes_GET_SIZE(pk[i]);
-        if (sz > IN_INLINE_MAX)
+        if (sz > IN_INLINE_MAX || sz > in_budget)
             nbig++;
         else if (sz > stride)
             stride = sz;
@@ -490,7 +587,7 @@ static struct pjob *pack(PoolCore *self, PyObject *func, PyObject *items, int ca
         size_t alen = (size_t)PyBytes_GET_SIZE(pk[i]);
         struct item_hdr h = {
             .call = (uint8_t)call, .func_len = (uint32_t)flen, .args_len = (uint32_t)alen};
-        if (sizeof h + flen + alen > IN_INLINE_MAX) {
+        if (sizeof h + flen + alen > IN_INLINE_MAX || sizeof h + flen + alen > in_budget) {
             char *name = j->files[j->nfiles];
             file_name(name, self->owner, self->id);
             char *buf = malloc(flen + alen);
@@ -521,7 +618,9 @@ static struct pjob *pack(PoolCore *self, PyObject *func, PyObject *items, int ca
     PyMem_Free(pk);
     Py_DECREF(fb);
     size_t nn = n ? (size_t)n : 1;
-    j->out_size = self->out_hint;
+    size_t hint = self->out_hint[(call & CALL_CHUNK) != 0];
+    size_t budget = OUT_BUDGET / nn;
+    j->out_size = hint < budget ? hint : budget < OUT_MIN ? OUT_MIN : budget;
     j->out = malloc(nn * j->out_size);
     j->st = malloc(nn * sizeof *j->st);
     j->olen = malloc(nn * sizeof *j->olen);
@@ -599,8 +698,10 @@ static PyObject *item_outcome(PoolCore *self, struct pjob *j, size_t i, int *ok)
 {
     int st = j->st[i];
     if (st != 0) {
+        struct mproc_pool_error e = j->err[i];
+        e.index *= j->pychunk; /* the first call of the item */
         *ok = 0;
-        return item_error(&j->err[i], st);
+        return item_error(&e, st);
     }
     const unsigned char *o = j->out + i * j->out_size;
     size_t len = j->olen[i];
@@ -618,11 +719,12 @@ static PyObject *item_outcome(PoolCore *self, struct pjob *j, size_t i, int *ok)
         data = file_read(name, 1);
         if (!data)
             return NULL;
-        size_t sz = (size_t)PyBytes_GET_SIZE(data) + 1, hint = self->out_hint;
+        int k = (j->call & CALL_CHUNK) != 0;
+        size_t sz = (size_t)PyBytes_GET_SIZE(data) + 1, hint = self->out_hint[k];
         while (hint < sz && hint < OUT_MAX)
             hint *= 2;
-        if (hint > self->out_hint)
-            self->out_hint = (unsigned)hint;
+        if (hint > self->out_hint[k])
+            self->out_hint[k] = (unsigned)hint;
     } else {
         data = PyMemoryView_FromMemory((char *)o + 1, (Py_ssize_t)(len - 1), PyBUF_READ);
         if (!data)
@@ -634,13 +736,61 @@ static PyObject *item_outcome(PoolCore *self, struct pjob *j, size_t i, int *ok)
     return v;
 }
 
-/* The job's results: a list of n values (None where the item failed) and
- * None or a dict {index: exception}. New reference to a 2-tuple. */
-static PyObject *job_outcomes(PoolCore *self, struct pjob *j)
+/* errs[i] = exc (a new dict on first use); 0 or -1. */
+static int set_error(PyObject **errs, size_t i, PyObject *exc)
 {
-    PyObject *res = PyList_New((Py_ssize_t)j->n), *errs = NULL;
-    if (!res)
-        return NULL;
+    if (!*errs && !(*errs = PyDict_New()))
+        return -1;
+    PyObject *k = PyLong_FromSize_t(i);
+    int rc = k ? PyDict_SetItem(*errs, k, exc) : -1;
+    Py_XDECREF(k);
+    return rc;
+}
+
+/* Spread the outcome v of chunk item i over its calls (see CALL_CHUNK). */
+static int spread_chunk(struct pjob *j, size_t i, PyObject *v, int ok, PyObject *res,
+                        PyObject **errs, size_t off)
+{
+    size_t base = i * j->pychunk;
+    size_t cnt = j->nitems - base < j->pychunk ? j->nitems - base : j->pychunk, m = 0;
+    base += off;
+    PyObject *exc = NULL;
+    if (!ok) {
+        exc = Py_NewRef(v);
+    } else if (PyTuple_Check(v) && PyTuple_GET_SIZE(v) == 2 &&
+               PyList_Check(PyTuple_GET_ITEM(v, 0))) {
+        PyObject *r = PyTuple_GET_ITEM(v, 0), *eb = PyTuple_GET_ITEM(v, 1);
+        m = (size_t)PyList_GET_SIZE(r) < cnt ? (size_t)PyList_GET_SIZE(r) : cnt;
+        for (size_t k = 0; k < m; k++)
+            PyList_SetItem(res, (Py_ssize_t)(base + k), Py_NewRef(PyList_GET_ITEM(r, k)));
+        if (eb != Py_None)
+            exc = h_rebuild ? PyObject_CallOneArg(h_rebuild, eb) : NULL;
+        else if (m < cnt)
+            exc = PyObject_CallFunction(mproc_py_Error, "is", EPROTO,
+                                        "mproc.pool: a chunk came back short");
+        if (!exc && PyErr_Occurred()) {
+            PyObject *t, *tb;
+            PyErr_Fetch(&t, &exc, &tb);
+            PyErr_NormalizeException(&t, &exc, &tb);
+            Py_XDECREF(t);
+            Py_XDECREF(tb);
+        }
+    } else {
+        exc = PyObject_CallFunction(mproc_py_Error, "is", EPROTO, "mproc.pool: a corrupt result");
+    }
+    int rc = 0;
+    for (size_t k = m; exc && k < cnt && rc == 0; k++)
+        rc = set_error(errs, base + k, exc);
+    Py_XDECREF(exc);
+    return rc;
+}
+
+/* Store the job's outcomes at res[off ...] (values; None where a call
+ * failed) and its errors in *errs ({index: exception}, made on first use).
+ * 0, or -1 with an exception. */
+static int job_outcomes_into(PoolCore *self, struct pjob *j, PyObject *res, PyObject **errs,
+                             size_t off)
+{
     for (size_t i = 0; i < j->n; i++) {
         int ok;
         PyObject *v = item_outcome(self, j, i, &ok);
@@ -655,25 +805,36 @@ static PyObject *job_outcomes(PoolCore *self, struct pjob *j)
                 v = Py_NewRef(Py_None);
             ok = 0;
         }
-        if (ok) {
-            PyList_SET_ITEM(res, (Py_ssize_t)i, v);
-            continue;
-        }
-        PyList_SET_ITEM(res, (Py_ssize_t)i, Py_NewRef(Py_None));
-        if (!errs && !(errs = PyDict_New())) {
-            Py_DECREF(v);
-            Py_DECREF(res);
-            return NULL;
-        }
-        PyObject *k = PyLong_FromSize_t(i);
-        int rc = k ? PyDict_SetItem(errs, k, v) : -1;
-        Py_XDECREF(k);
+        int rc;
+        if (j->call & CALL_CHUNK)
+            rc = spread_chunk(j, i, v, ok, res, errs, off);
+        else if (ok)
+            rc = PyList_SetItem(res, (Py_ssize_t)(off + i), Py_NewRef(v));
+        else
+            rc = set_error(errs, off + i, v);
         Py_DECREF(v);
-        if (rc < 0) {
-            Py_DECREF(errs);
-            Py_DECREF(res);
-            return NULL;
-        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *none_list(size_t n)
+{
+    PyObject *res = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; res && i < n; i++)
+        PyList_SET_ITEM(res, (Py_ssize_t)i, Py_NewRef(Py_None));
+    return res;
+}
+
+/* The job's (results, errors or None), a new 2-tuple. */
+static PyObject *job_outcomes(PoolCore *self, struct pjob *j)
+{
+    PyObject *res = none_list(j->nitems), *errs = NULL;
+    if (!res || job_outcomes_into(self, j, res, &errs, 0) < 0) {
+        Py_XDECREF(res);
+        Py_XDECREF(errs);
+        return NULL;
     }
     PyObject *t = PyTuple_Pack(2, res, errs ? errs : Py_None);
     Py_DECREF(res);
@@ -719,7 +880,8 @@ static int check_pool(PoolCore *self)
 /* Start job j: an async map of its items; async jobs get on_done. */
 static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeout_ms, int async)
 {
-    struct mproc_pool_map_opts mo = {.chunksize = chunksize,
+    (void)chunksize; /* a chunk of calls is one item: the C chunks hold one each */
+    struct mproc_pool_map_opts mo = {.chunksize = 1,
                                      .statuses = j->st,
                                      .out_lens = j->olen,
                                      .errors = j->err,
@@ -734,20 +896,23 @@ static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeo
         self->outstanding = j;
         pthread_mutex_unlock(&self->mu);
     }
-    Py_BEGIN_ALLOW_THREADS rc = mproc_pool_map_async(self->pool, py_task, j->in, j->n, j->in_stride,
-                                                     j->out, j->out_size, &mo, &j->f);
-    if (rc == 0 && async) {
-        mproc__pool_lock(self->pool);
-        if (j->f->done) {
-            on_done(j, j->f);
-        } else {
-            j->f->job->on_done = on_done;
-            j->f->job->on_done_arg = j;
-        }
-        mproc__pool_unlock(self->pool);
-    }
-    Py_END_ALLOW_THREADS if (rc < 0)
     {
+        PyThreadState *save_ = PyEval_SaveThread();
+        rc = mproc_pool_map_async(self->pool, py_task, j->in, j->n, j->in_stride, j->out,
+                                  j->out_size, &mo, &j->f);
+        if (rc == 0 && async) {
+            mproc__pool_lock(self->pool);
+            if (j->f->done) {
+                on_done(j, j->f);
+            } else {
+                j->f->job->on_done = on_done;
+                j->f->job->on_done_arg = j;
+            }
+            mproc__pool_unlock(self->pool);
+        }
+        PyEval_RestoreThread(save_);
+    }
+    if (rc < 0) {
         if (async) {
             pthread_mutex_lock(&self->mu);
             if (j->prev)
@@ -787,8 +952,36 @@ static int parse_job_args(PyObject *args, PyObject **func, PyObject **items, int
     return 0;
 }
 
+/* Whether job j finished (collecting what has arrived); GIL held. */
+static bool job_done(struct pjob *j)
+{
+    int rc;
+    {
+        PyThreadState *save_ = PyEval_SaveThread();
+        rc = mproc_future_done(j->f);
+        PyEval_RestoreThread(save_);
+    }
+    return rc != 0;
+}
+
+static void job_drop(struct pjob *j)
+{
+    if (j->f) {
+        {
+            PyThreadState *save_ = PyEval_SaveThread();
+            mproc_future_close(j->f); /* abandons the job if it did not finish */
+            PyEval_RestoreThread(save_);
+        }
+        j->f = NULL;
+    }
+    pjob_free(j);
+}
+
 /* map(func, items, call, chunksize, task_timeout) -> (results, errors):
- * runs the job and waits for it in this thread. */
+ * runs the calls and waits for them in this thread. The calls go out as
+ * several jobs (one per chunk, or MAP_BATCH single calls each), each
+ * started as soon as it is pickled and decoded as soon as it is done, so
+ * that pickling, running and unpickling overlap. */
 static PyObject *core_map(PoolCore *self, PyObject *args)
 {
     PyObject *func, *items;
@@ -796,28 +989,67 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
     Py_ssize_t chunksize;
     if (parse_job_args(args, &func, &items, &call, &chunksize, &tmo) < 0 || check_pool(self) < 0)
         return NULL;
-    struct pjob *j = pack(self, func, items, call);
-    if (!j)
+    PyObject *fb = pickle_func(func);
+    if (!fb)
         return NULL;
-    if (start_job(self, j, (size_t)chunksize, tmo, 0) < 0) {
-        pjob_free(j);
-        return NULL;
-    }
-    int rc;
-    for (;;) {
-        Py_BEGIN_ALLOW_THREADS rc = mproc_future_wait(j->f, WAIT_SLICE_MS);
-        Py_END_ALLOW_THREADS if (rc != MPROC_ETIMEDOUT) break;
-        if (PyErr_CheckSignals() < 0)
+    Py_ssize_t nitems = PyList_GET_SIZE(items);
+    size_t pychunk = chunksize > 1 && call != CALL_ARGS_KWARGS ? (size_t)chunksize : 1;
+    Py_ssize_t per = pychunk > 1 ? (Py_ssize_t)pychunk : MAP_BATCH;
+    Py_ssize_t njobs = (nitems + per - 1) / per, started = 0, decoded = 0;
+    struct pjob **jobs = PyMem_Calloc(njobs ? (size_t)njobs : 1, sizeof *jobs);
+    PyObject *res = none_list((size_t)nitems), *errs = NULL;
+    bool failed = !jobs || !res;
+    if (failed && !PyErr_Occurred())
+        PyErr_NoMemory();
+    while (!failed && decoded < njobs) {
+        if (started < njobs) {
+            Py_ssize_t at = started * per, cnt = nitems - at < per ? nitems - at : per;
+            struct pjob *j = pack(self, fb, items, at, cnt, call, pychunk);
+            if (!j || start_job(self, j, 1, tmo, 0) < 0) {
+                pjob_free(j);
+                failed = true;
+                break;
+            }
+            jobs[started++] = j;
+            if (!job_done(jobs[decoded]))
+                continue;
+        } else {
+            int rc;
+            {
+                PyThreadState *save_ = PyEval_SaveThread();
+                rc = mproc_future_wait(jobs[decoded]->f, WAIT_SLICE_MS);
+                PyEval_RestoreThread(save_);
+            }
+            if (rc == MPROC_ETIMEDOUT) {
+                failed = PyErr_CheckSignals() < 0;
+                continue;
+            }
+            if (rc < 0) {
+                mproc_py_raise(rc);
+                failed = true;
+                break;
+            }
+        }
+        if (job_outcomes_into(self, jobs[decoded], res, &errs, (size_t)(decoded * per)) < 0) {
+            failed = true;
             break;
+        }
+        job_drop(jobs[decoded]);
+        jobs[decoded++] = NULL;
     }
-    PyObject *out = NULL;
-    if (rc == 0)
-        out = job_outcomes(self, j);
-    else if (!PyErr_Occurred())
-        mproc_py_raise(rc);
-    Py_BEGIN_ALLOW_THREADS mproc_future_close(j->f); /* abandons the map if it did not finish */
-    Py_END_ALLOW_THREADS pjob_free(j);
-    return out;
+    for (Py_ssize_t k = decoded; jobs && k < started; k++)
+        job_drop(jobs[k]);
+    PyMem_Free(jobs);
+    Py_DECREF(fb);
+    if (failed) {
+        Py_XDECREF(res);
+        Py_XDECREF(errs);
+        return NULL;
+    }
+    PyObject *t = PyTuple_Pack(2, res, errs ? errs : Py_None);
+    Py_DECREF(res);
+    Py_XDECREF(errs);
+    return t;
 }
 
 /* submit(func, items, call, chunksize, task_timeout, callback) -> job id:
@@ -842,7 +1074,11 @@ static PyObject *core_submit(PoolCore *self, PyObject *args)
     }
     if (check_pool(self) < 0)
         return NULL;
-    struct pjob *j = pack(self, func, items, call);
+    PyObject *fb = pickle_func(func);
+    if (!fb)
+        return NULL;
+    struct pjob *j = pack(self, fb, items, 0, PyList_GET_SIZE(items), call, (size_t)chunksize);
+    Py_DECREF(fb);
     if (!j)
         return NULL;
     j->cb = Py_NewRef(cb);
@@ -863,32 +1099,37 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
         return NULL;
     struct pjob *batch = NULL;
     bool end = false;
-    Py_BEGIN_ALLOW_THREADS struct mproc__deadline d;
-    mproc__deadline_init(&d, ms);
-    pthread_mutex_lock(&self->mu);
-    for (;;) {
-        if (self->done_head) {
-            batch = self->done_head;
-            self->done_head = self->done_tail = NULL;
-            break;
+    {
+        PyThreadState *save_ = PyEval_SaveThread();
+        struct mproc__deadline d;
+        mproc__deadline_init(&d, ms);
+        pthread_mutex_lock(&self->mu);
+        for (;;) {
+            if (self->done_head) {
+                batch = self->done_head;
+                self->done_head = self->done_tail = NULL;
+                break;
+            }
+            if (self->stopping && !self->outstanding) {
+                end = true;
+                break;
+            }
+            if (d.poll || mproc__deadline_expired(&d))
+                break;
+            if (d.forever)
+                pthread_cond_wait(&self->cv, &self->mu);
+            else
+                pthread_cond_timedwait(&self->cv, &self->mu, &d.abs);
         }
-        if (self->stopping && !self->outstanding) {
-            end = true;
-            break;
+        pthread_mutex_unlock(&self->mu);
+        for (struct pjob *j = batch; j; j = j->next) {
+            mproc_future_close(j->f);
+            j->f = NULL;
         }
-        if (d.poll || mproc__deadline_expired(&d))
-            break;
-        if (d.forever)
-            pthread_cond_wait(&self->cv, &self->mu);
-        else
-            pthread_cond_timedwait(&self->cv, &self->mu, &d.abs);
+        PyEval_RestoreThread(save_);
     }
-    pthread_mutex_unlock(&self->mu);
-    for (struct pjob *j = batch; j; j = j->next) {
-        mproc_future_close(j->f);
-        j->f = NULL;
-    }
-    Py_END_ALLOW_THREADS if (end) Py_RETURN_NONE;
+    if (end)
+        Py_RETURN_NONE;
     PyObject *list = PyList_New(0);
     while (batch) {
         struct pjob *j = batch;
@@ -918,28 +1159,33 @@ static PyObject *core_abandon(PoolCore *self, PyObject *arg)
     if (!self->pool || self->owner != getpid())
         Py_RETURN_FALSE;
     struct pjob *found = NULL;
-    Py_BEGIN_ALLOW_THREADS mproc__pool_lock(self->pool);
-    pthread_mutex_lock(&self->mu);
-    for (struct pjob *j = self->outstanding; j; j = j->next) {
-        if (j->id == id) {
-            if (!j->f->done) {
-                found = j;
-                if (j->prev)
-                    j->prev->next = j->next;
-                else
-                    self->outstanding = j->next;
-                if (j->next)
-                    j->next->prev = j->prev;
-                pthread_cond_broadcast(&self->cv);
+    {
+        PyThreadState *save_ = PyEval_SaveThread();
+        mproc__pool_lock(self->pool);
+        pthread_mutex_lock(&self->mu);
+        for (struct pjob *j = self->outstanding; j; j = j->next) {
+            if (j->id == id) {
+                if (!j->f->done) {
+                    found = j;
+                    if (j->prev)
+                        j->prev->next = j->next;
+                    else
+                        self->outstanding = j->next;
+                    if (j->next)
+                        j->next->prev = j->prev;
+                    pthread_cond_broadcast(&self->cv);
+                }
+                break;
             }
-            break;
         }
+        pthread_mutex_unlock(&self->mu);
+        if (found)
+            mproc_future_close(found->f);
+        mproc__pool_unlock(self->pool);
+        PyEval_RestoreThread(save_);
     }
-    pthread_mutex_unlock(&self->mu);
-    if (found)
-        mproc_future_close(found->f);
-    mproc__pool_unlock(self->pool);
-    Py_END_ALLOW_THREADS if (!found) Py_RETURN_FALSE;
+    if (!found)
+        Py_RETURN_FALSE;
     pjob_free(found);
     Py_RETURN_TRUE;
 }
@@ -978,8 +1224,13 @@ static PyObject *core_join(PoolCore *self, PyObject *args)
     for (;;) {
         int left = mproc__deadline_remaining_ms(&d), rc;
         int slice = left < 0 || left > WAIT_SLICE_MS ? WAIT_SLICE_MS : left;
-        Py_BEGIN_ALLOW_THREADS rc = mproc_pool_join(self->pool, slice);
-        Py_END_ALLOW_THREADS if (rc == 0) Py_RETURN_TRUE;
+        {
+            PyThreadState *save_ = PyEval_SaveThread();
+            rc = mproc_pool_join(self->pool, slice);
+            PyEval_RestoreThread(save_);
+        }
+        if (rc == 0)
+            Py_RETURN_TRUE;
         if (rc != MPROC_ETIMEDOUT && rc != MPROC_EAGAIN)
             return mproc_py_raise(rc);
         if (PyErr_CheckSignals() < 0)
@@ -993,8 +1244,11 @@ static PyObject *core_terminate(PoolCore *self, PyObject *unused)
 {
     (void)unused;
     if (self->pool && self->owner == getpid()) {
-        Py_BEGIN_ALLOW_THREADS mproc_pool_terminate(self->pool);
-        Py_END_ALLOW_THREADS
+        {
+            PyThreadState *save_ = PyEval_SaveThread();
+            mproc_pool_terminate(self->pool);
+            PyEval_RestoreThread(save_);
+        }
     }
     Py_RETURN_NONE;
 }
@@ -1006,9 +1260,11 @@ static void core_release(PoolCore *self)
     mproc_pool *p = self->pool;
     self->pool = NULL;
     if (self->owner == getpid()) {
-        Py_BEGIN_ALLOW_THREADS mproc_pool_close(
-            p); /* terminates; unfinished jobs finish as cancelled */
-        Py_END_ALLOW_THREADS
+        {
+            PyThreadState *save_ = PyEval_SaveThread();
+            mproc_pool_close(p); /* terminates; unfinished jobs finish as cancelled */
+            PyEval_RestoreThread(save_);
+        }
     } else {
         mproc_pool_close(p);
     }
@@ -1036,8 +1292,13 @@ static PyObject *core_pids(PoolCore *self, PyObject *unused)
         return NULL;
     pid_t pids[4096];
     int n;
-    Py_BEGIN_ALLOW_THREADS n = mproc_pool_worker_pids(self->pool, pids, 4096);
-    Py_END_ALLOW_THREADS if (n < 0) return mproc_py_raise(n);
+    {
+        PyThreadState *save_ = PyEval_SaveThread();
+        n = mproc_pool_worker_pids(self->pool, pids, 4096);
+        PyEval_RestoreThread(save_);
+    }
+    if (n < 0)
+        return mproc_py_raise(n);
     PyObject *l = PyList_New(n);
     for (int i = 0; l && i < n; i++) {
         PyObject *v = PyLong_FromLong(pids[i]);
@@ -1057,8 +1318,13 @@ static PyObject *core_stats(PoolCore *self, PyObject *unused)
         return NULL;
     struct mproc_pool_stats s;
     int rc;
-    Py_BEGIN_ALLOW_THREADS rc = mproc_pool_stats(self->pool, &s);
-    Py_END_ALLOW_THREADS if (rc < 0) return mproc_py_raise(rc);
+    {
+        PyThreadState *save_ = PyEval_SaveThread();
+        rc = mproc_pool_stats(self->pool, &s);
+        PyEval_RestoreThread(save_);
+    }
+    if (rc < 0)
+        return mproc_py_raise(rc);
     return Py_BuildValue("{sKsKsKsKsKsKsKsK}", "items_done", s.items_done, "items_failed",
                          s.items_failed, "worker_deaths", s.worker_deaths, "worker_retired",
                          s.worker_retired, "redispatched", s.redispatched, "retried", s.retried,
@@ -1086,6 +1352,7 @@ static int core_init(PoolCore *self, PyObject *args, PyObject *kw)
                                     maxtasks > UINT32_MAX ? UINT32_MAX : (unsigned)maxtasks,
                                 .on_death = on_death,
                                 .max_retries = max_retries,
+                                .slot_bytes = SLOT_BYTES,
                                 .background = 1};
     if (tmo != Py_None) {
         if (mproc_py_timeout_ms(tmo, 1, &o.task_timeout_ms) < 0)
@@ -1095,7 +1362,8 @@ static int core_init(PoolCore *self, PyObject *args, PyObject *kw)
     }
     self->owner = getpid();
     self->id = ++pool_seq;
-    self->out_hint = 256;
+    self->out_hint[0] = 256;
+    self->out_hint[1] = 4096;
     Py_XSETREF(self->initializer, Py_NewRef(init));
     Py_XSETREF(self->initargs, initargs ? Py_NewRef(initargs) : PyTuple_New(0));
     o.init_arg = self; /* worker_init finds its initializer there */
