@@ -63,7 +63,9 @@ def _wrap_exception(exc):
     tb = '\n"""\n' + tb + '"""'
     exc.__traceback__ = None
     try:
-        return pickle.dumps((exc, tb), 5)
+        data = pickle.dumps((exc, tb), 5)
+        pickle.loads(data)  # what cannot be rebuilt in the owner goes as text
+        return data
     except Exception as e:  # the exception itself cannot travel: its text does
         text = f"{type(exc).__name__}: {exc} (could not be pickled: {e})"
         return pickle.dumps((_Unpicklable(text), tb), 5)
@@ -71,7 +73,10 @@ def _wrap_exception(exc):
 
 def _rebuild_exception(data):
     import pickle
-    exc, tb = pickle.loads(data)
+    try:
+        exc, tb = pickle.loads(data)
+    except Exception as e:
+        exc, tb = _Unpicklable(f"a task's exception could not be rebuilt: {e}"), ""
     return _rebuild_exc(exc, tb)
 
 

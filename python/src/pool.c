@@ -923,10 +923,18 @@ static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeo
                 j->next->prev = j->prev;
             pthread_mutex_unlock(&self->mu);
         }
-        if (rc == MPROC_ECLOSED || rc == MPROC_ECANCELED)
+        if (rc == MPROC_ECLOSED || rc == MPROC_ECANCELED) {
             PyErr_SetString(PyExc_ValueError, "Pool not running");
-        else
+        } else if (rc == MPROC_EBROKEN || rc == MPROC_EMSGSIZE) {
+            struct mproc_pool_error e = {.code = rc, .exit_code = -1};
+            PyObject *exc = item_error(&e, rc);
+            if (exc) {
+                PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+                Py_DECREF(exc);
+            }
+        } else {
             mproc_py_raise(rc);
+        }
         return -1;
     }
     return 0;
