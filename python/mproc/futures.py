@@ -38,8 +38,8 @@ class _Future(Future):
             if self._state not in ("PENDING",):
                 return self._state in ("CANCELLED", "CANCELLED_AND_NOTIFIED")
         job = self._mproc_job
-        if job is not None and not self._mproc_core.abandon(job):
-            return False  # it finished meanwhile: its result is on the way
+        if job is not None and not self._mproc_core.abandon(job, True):
+            return False  # running, or finished: its result is on the way
         return super().cancel()
 
     def _mproc_done(self, results, errs):

@@ -43,6 +43,7 @@
 
 #include "internal.h"
 #include "pool/engine.h"
+#include "pool/local_owner.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -1157,12 +1158,37 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
     return list;
 }
 
-/* abandon(job id) -> True if the job was dropped before it finished (its
- * queued items never run; a running one's result is dropped). */
-static PyObject *core_abandon(PoolCore *self, PyObject *arg)
+/* Whether a worker claimed a chunk of job (under the pool's lock): the
+ * local backend's slot word of each chunk in flight says POSTED until a
+ * worker takes it. */
+static bool job_started(mproc_pool *p, struct mproc__pool_job *job)
 {
-    unsigned long long id = PyLong_AsUnsignedLongLong(arg);
-    if (id == (unsigned long long)-1 && PyErr_Occurred())
+    struct lp *lp = p->be;
+    for (uint32_t t = 0; t < p->ctab_size; t++) {
+        const struct mproc__pool_pchunk *c = p->ctab[t];
+        if (!c || c->job != job)
+            continue;
+        for (uint32_t i = 0; i < lp->nslots; i++) {
+            const struct lp_posted *ps = &lp->posted[i];
+            if (ps->in_use && ps->token == c->token &&
+                mproc__lp_state(atomic_load(&lp->m.ctl[i])) != MPROC__LP_POSTED)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* abandon(job id, queued_only=False) -> True if the job was dropped before
+ * it finished: its queued items never run, a running one's result is
+ * dropped. With queued_only, a job a worker has started is left alone
+ * (False), as concurrent.futures cancels only what has not started (a
+ * worker that claims it in the instant between the check and the drop runs
+ * it, and its result is dropped). */
+static PyObject *core_abandon(PoolCore *self, PyObject *args)
+{
+    unsigned long long id;
+    int queued_only = 0;
+    if (!PyArg_ParseTuple(args, "K|p", &id, &queued_only))
         return NULL;
     if (!self->pool || self->owner != getpid())
         Py_RETURN_FALSE;
@@ -1173,7 +1199,7 @@ static PyObject *core_abandon(PoolCore *self, PyObject *arg)
         pthread_mutex_lock(&self->mu);
         for (struct pjob *j = self->outstanding; j; j = j->next) {
             if (j->id == id) {
-                if (!j->f->done) {
+                if (!j->f->done && !(queued_only && job_started(self->pool, j->f->job))) {
                     found = j;
                     if (j->prev)
                         j->prev->next = j->next;
@@ -1436,7 +1462,8 @@ static PyMethodDef core_methods[] = {
      "submit(func, items, call, chunksize, task_timeout, callback) -> job id"},
     {"collect", (PyCFunction)core_collect, METH_VARARGS,
      "collect(timeout=None) -> [(callback, results, errors)], or None when stopped"},
-    {"abandon", (PyCFunction)core_abandon, METH_O, "abandon(job id) -> bool"},
+    {"abandon", (PyCFunction)core_abandon, METH_VARARGS,
+     "abandon(job id, queued_only=False) -> bool"},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, "collect() ends once nothing is left"},
     {"shutdown", (PyCFunction)core_shutdown, METH_NOARGS, "no more work"},
     {"join", (PyCFunction)core_join, METH_VARARGS, "join(timeout=None) -> bool"},
