@@ -1302,12 +1302,13 @@ static void core_release(PoolCore *self)
     } else {
         mproc_pool_close(p);
     }
+    if (self->owner != getpid())
+        return; /* a forked child: the done list's mutex may be a copy held mid-way */
     pthread_mutex_lock(&self->mu);
     self->stopping = true;
     pthread_cond_broadcast(&self->cv);
     pthread_mutex_unlock(&self->mu);
-    if (self->owner == getpid())
-        files_sweep(self->owner, self->id);
+    files_sweep(self->owner, self->id);
 }
 
 /* close(): terminate if needed and release the C pool. Jobs not collected
@@ -1430,6 +1431,13 @@ static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 static void core_dealloc(PoolCore *self)
 {
     core_release(self);
+    if (self->owner && self->owner != getpid()) {
+        /* Inherited across fork: nothing here is ours to touch. */
+        Py_XDECREF(self->initializer);
+        Py_XDECREF(self->initargs);
+        Py_TYPE(self)->tp_free((PyObject *)self);
+        return;
+    }
     for (struct pjob *j = self->done_head, *nx; j; j = nx) {
         nx = j->next;
         if (j->f)
