@@ -83,8 +83,20 @@ def _rebuild_exception(data):
 _mproc._pool_helpers(_wrap_exception, _rebuild_exception)
 
 
+_EBROKEN = 4002  # MPROC_EBROKEN: the pool broke before the call ran
+
+
 def _first_error(errs):
-    return errs[min(errs)]
+    """The error a map raises: of the lowest index, preferring a cause (a
+    task's exception, a lost worker) to "the pool is broken" that the
+    other calls get when a pool with on_worker_death="break" breaks."""
+    first = errs[min(errs)]
+    if type(first) is MprocError and first.errno == _EBROKEN:
+        for i in sorted(errs):
+            e = errs[i]
+            if not (type(e) is MprocError and e.errno == _EBROKEN):
+                return e
+    return first
 
 
 def _report_callback_error():

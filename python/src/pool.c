@@ -631,6 +631,8 @@ static struct pjob *pack(PoolCore *self, PyObject *fb, PyObject *items, Py_ssize
         pjob_free(j);
         return NULL;
     }
+    for (size_t i = 0; i < nn; i++) /* what is never delivered reads as "broken" */
+        j->st[i] = MPROC_EBROKEN;
     return j;
 fail:
     if (pk)
@@ -936,7 +938,7 @@ static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeo
         } else {
             mproc_py_raise(rc);
         }
-        return -1;
+        return rc;
     }
     return 0;
 }
@@ -1006,7 +1008,7 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
     Py_ssize_t per = pychunk > 1 ? (Py_ssize_t)pychunk : MAP_BATCH;
     Py_ssize_t njobs = (nitems + per - 1) / per, started = 0, decoded = 0;
     struct pjob **jobs = PyMem_Calloc(njobs ? (size_t)njobs : 1, sizeof *jobs);
-    PyObject *res = none_list((size_t)nitems), *errs = NULL;
+    PyObject *res = none_list((size_t)nitems), *errs = NULL, *broken = NULL;
     bool failed = !jobs || !res;
     if (failed && !PyErr_Occurred())
         PyErr_NoMemory();
@@ -1014,8 +1016,20 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
         if (started < njobs) {
             Py_ssize_t at = started * per, cnt = nitems - at < per ? nitems - at : per;
             struct pjob *j = pack(self, fb, items, at, cnt, call, pychunk);
-            if (!j || start_job(self, j, 1, tmo, 0) < 0) {
+            int src = j ? start_job(self, j, 1, tmo, 0) : -1;
+            if (src < 0) {
                 pjob_free(j);
+                if (src == MPROC_EBROKEN) {
+                    /* The pool broke under this map: the jobs already out
+                     * say why (a worker's death); the rest never runs. */
+                    PyObject *t, *tb;
+                    PyErr_Fetch(&t, &broken, &tb);
+                    PyErr_NormalizeException(&t, &broken, &tb);
+                    Py_XDECREF(t);
+                    Py_XDECREF(tb);
+                    njobs = started;
+                    continue;
+                }
                 failed = true;
                 break;
             }
@@ -1033,11 +1047,11 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
                 failed = PyErr_CheckSignals() < 0;
                 continue;
             }
-            if (rc < 0) {
+            if (rc < 0 && rc != MPROC_EBROKEN) {
                 mproc_py_raise(rc);
                 failed = true;
                 break;
-            }
+            } /* broken: what was not delivered reads as broken (pack) */
         }
         if (job_outcomes_into(self, jobs[decoded], res, &errs, (size_t)(decoded * per)) < 0) {
             failed = true;
@@ -1050,6 +1064,11 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
         job_drop(jobs[k]);
     PyMem_Free(jobs);
     Py_DECREF(fb);
+    /* The first call that never went out gets the pool's error (the map
+     * raises the error of the lowest index). */
+    if (broken && !failed && set_error(&errs, (size_t)(started * per), broken) < 0)
+        failed = true;
+    Py_XDECREF(broken);
     if (failed) {
         Py_XDECREF(res);
         Py_XDECREF(errs);

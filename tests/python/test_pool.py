@@ -409,3 +409,52 @@ def test_mproc_exports_the_pool_errors():
     assert issubclass(mproc.WorkerLostError, mproc.MprocError)
     assert mproc.WorkerLostError is WorkerLostError
     assert issubclass(TaskTimeoutError, TimeoutError)
+
+
+def test_break_policy_map_raises_the_lost_worker_not_just_broken():
+    with Pool(2, on_worker_death="break") as p:
+        with pytest.raises(WorkerLostError):
+            p.map(die_on, range(300), chunksize=1)
+    with Pool(2, on_worker_death="break") as p:
+        with pytest.raises(WorkerLostError):
+            p.map_async(die_on, range(300), chunksize=1).get(30)
+
+
+def test_a_killed_worker_fails_its_chunk_with_default_chunking():
+    with Pool(2) as p:
+        with pytest.raises(WorkerLostError, match="SIGKILL"):
+            p.map(die_on, range(100))
+        assert p.map(square, range(100)) == [x * x for x in range(100)]
+
+
+def test_ctrl_c_interrupts_a_map_and_the_pool_stays_usable():
+    with Pool(2) as p:
+        t = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        t.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                p.map(sleepy, [0.2] * 200, chunksize=1)
+        finally:
+            t.cancel()
+        assert p.map(square, range(5)) == [0, 1, 4, 9, 16]
+
+
+def test_a_pool_dropped_without_close_leaves_no_process():
+    import gc
+    p = Pool(2)
+    p.apply_async(square, (2,)).get(30)
+    pids = p.worker_pids()
+    del p
+    gc.collect()
+    end = time.monotonic() + 10
+    while time.monotonic() < end and any(_alive(pid) for pid in pids):
+        time.sleep(0.01)
+    assert not any(_alive(pid) for pid in pids)
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
