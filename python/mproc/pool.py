@@ -442,7 +442,10 @@ def _bind_chunk(fn, base):
     return lambda results, errs: fn(base, results, errs)
 
 
-def ThreadPool(processes=None, initializer=None, initargs=()):
-    """multiprocessing.pool.ThreadPool: threads, not processes (the standard one)."""
-    from multiprocessing.pool import ThreadPool as _TP
-    return _TP(processes, initializer, initargs)
+def __getattr__(name):
+    # multiprocessing.pool.ThreadPool (threads, not processes) as it is,
+    # imported only when asked for.
+    if name == "ThreadPool":
+        from multiprocessing.pool import ThreadPool
+        return ThreadPool
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -171,12 +171,17 @@ def test_async_result_get_wait_ready_successful():
         assert bad.ready() and not bad.successful()
 
 
-def test_get_timeout_is_a_timeout_error():
+def test_get_timeout_raises_the_pools_timeout_error_and_the_task_goes_on():
     with Pool(1) as p:
         r = p.apply_async(sleepy, (1,))
-        with pytest.raises(TimeoutError):
+        with pytest.raises(mpool.TimeoutError):
             r.get(0.05)
-        r.get(30)
+        assert r.get(30) == 1
+
+
+def test_thread_pool_is_multiprocessings():
+    import multiprocessing.pool
+    assert mpool.ThreadPool is multiprocessing.pool.ThreadPool
 
 
 def test_exception_comes_back_with_the_remote_traceback():
