@@ -10,8 +10,10 @@
  * the core (mproc_pool_map_async) over n items:
  *
  *   - map/starmap/map_async/apply_async/imap chunks/submit are all jobs;
- *     a synchronous map waits for its job in the calling thread (GIL
- *     released, in slices so that Ctrl-C is seen);
+ *     a synchronous map sends its calls as several jobs (one per chunk, or
+ *     MAP_BATCH single calls) and waits for them in the calling thread
+ *     (GIL released, in slices so that Ctrl-C is seen), unpickling each
+ *     as it finishes while the next ones run;
  *   - an async job carries a Python callable; when the core finishes it
  *     (on the service thread, under the pool's lock, without the GIL) its
  *     record moves to the done list, which collect() hands to Python (one
