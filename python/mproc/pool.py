@@ -22,7 +22,7 @@ from . import _mproc
 from ._mproc import MprocError, TaskTimeoutError, WorkerLostError
 
 __all__ = ["Pool", "ThreadPool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
-           "IMapUnorderedIterator", "WorkerLostError", "TaskTimeoutError", "RemoteTraceback",
+           "IMapUnorderedIterator", "WorkerLostError", "TaskTimeoutError", "RemoteTraceback", "RemoteError",
            "TimeoutError"]
 
 try:  # the context module's TimeoutError, once it defines one
@@ -51,9 +51,10 @@ def _rebuild_exc(exc, tb):
     return exc
 
 
-class _Unpicklable(Exception):
-    def __init__(self, text):
-        super().__init__(text)
+class RemoteError(Exception):
+    """A task's exception that could not come back as itself: one that
+    cannot be pickled, or SystemExit / KeyboardInterrupt (which must not
+    end the caller). Its text says what it was."""
 
 
 # In a worker: the exception a task raised -> bytes the owner rebuilds.
@@ -62,13 +63,16 @@ def _wrap_exception(exc):
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     tb = '\n"""\n' + tb + '"""'
     exc.__traceback__ = None
+    if not isinstance(exc, Exception):
+        text = f"the task raised {type(exc).__name__}" + (f": {exc}" if str(exc) else "")
+        return pickle.dumps((RemoteError(text), tb), 5)
     try:
         data = pickle.dumps((exc, tb), 5)
         pickle.loads(data)  # what cannot be rebuilt in the owner goes as text
         return data
     except Exception as e:  # the exception itself cannot travel: its text does
         text = f"{type(exc).__name__}: {exc} (could not be pickled: {e})"
-        return pickle.dumps((_Unpicklable(text), tb), 5)
+        return pickle.dumps((RemoteError(text), tb), 5)
 
 
 def _rebuild_exception(data):
@@ -76,7 +80,7 @@ def _rebuild_exception(data):
     try:
         exc, tb = pickle.loads(data)
     except Exception as e:
-        exc, tb = _Unpicklable(f"a task's exception could not be rebuilt: {e}"), ""
+        exc, tb = RemoteError(f"a task's exception could not be rebuilt: {e}"), ""
     return _rebuild_exc(exc, tb)
 
 

@@ -97,6 +97,18 @@ def raise_unpicklable(_):
     raise Unpicklable("text of it", 2)
 
 
+def return_lock(_):
+    return threading.Lock()
+
+
+def exit_task(code):
+    raise SystemExit(code)
+
+
+def hard_exit(code):
+    os._exit(code)
+
+
 def wait_for_file(path, timeout=20):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -200,8 +212,25 @@ def test_exception_comes_back_with_the_remote_traceback():
 
 def test_an_exception_that_cannot_be_pickled_still_reports_its_text():
     with Pool(1) as p:
-        with pytest.raises(Exception, match="text of it"):
+        with pytest.raises(mpool.RemoteError, match="text of it"):
             p.apply(raise_unpicklable, (1,))
+
+
+def test_a_result_that_cannot_be_pickled_is_an_error_of_that_task():
+    with Pool(1) as p:
+        with pytest.raises(TypeError, match="pickle"):
+            p.apply(return_lock, (1,))
+        assert p.map(square, [3]) == [9]
+
+
+def test_system_exit_in_a_task_does_not_end_the_caller():
+    with Pool(1) as p:
+        with pytest.raises(mpool.RemoteError, match="SystemExit: 3"):
+            p.apply(exit_task, (3,))
+        with pytest.raises(WorkerLostError, match="exited with code 7") as ei:
+            p.apply(hard_exit, (7,))
+        assert ei.value.exitcode == 7 and ei.value.signal == 0
+        assert p.apply(square, (4,)) == 16
 
 
 def test_imap_yields_in_order_even_when_later_items_finish_first():
