@@ -217,23 +217,34 @@ class IMapIterator:
                     self._ready.append(out)
             self._cond.notify_all()
 
+    def _end(self, length, error=None):
+        """No more items after `length`; with error, item length - 1 is it."""
+        with self._cond:
+            if error is not None:
+                if self._ordered:
+                    self._ready[length - 1] = (False, error)
+                else:
+                    self._ready.append((False, error))
+            self._length = length
+            self._cond.notify_all()
+
     def _take(self):
         if self._ordered:
             return self._ready.pop(self._index, None)
         return self._ready.popleft() if self._ready else None
 
+    def _can_go(self):
+        have = (self._index in self._ready) if self._ordered else bool(self._ready)
+        return have or (self._length is not None and self._index >= self._length)
+
     def next(self, timeout=None):
         with self._cond:
-            if self._length is not None and self._index >= self._length:
-                self._pool = None
-                raise StopIteration
+            if not self._cond.wait_for(self._can_go, timeout):
+                raise TimeoutError
             got = self._take()
             if got is None:
-                self._cond.wait_for(lambda: (self._index in self._ready) if self._ordered
-                                    else bool(self._ready), timeout)
-                got = self._take()
-                if got is None:
-                    raise TimeoutError
+                self._pool = None
+                raise StopIteration
             self._index += 1
         ok, value = got
         if ok:
@@ -245,6 +256,27 @@ class IMapIterator:
 
 class IMapUnorderedIterator(IMapIterator):
     _ordered = False
+
+
+def _feed(pool, core, it, func, iterable, call, chunksize):
+    """The feeder of an imap over an iterator: sends its chunks; a chunk
+    that cannot be sent (or an iterator that raises) ends the results with
+    that error at its position."""
+    base = 0
+    try:
+        source = iter(iterable)
+        while pool._state != TERMINATE:
+            chunk = list(itertools.islice(source, chunksize))
+            if not chunk:
+                break
+            core.submit(func, chunk, call, len(chunk), None, _bind_chunk(it._chunk_done, base))
+            base += len(chunk)
+        it._end(base)
+    except BaseException as e:
+        it._end(base + 1, e)
+    finally:
+        with pool._lock:
+            pool._feeders.discard(threading.current_thread())
 
 
 def _chunks(seq, size):
@@ -289,6 +321,7 @@ class Pool:
         self._lock = threading.Lock()
         self._handler = None
         self._handler_done = threading.Event()
+        self._feeders = set()
         self._finalizer = weakref.finalize(self, _finalize, self._core, None)
 
     # --- helpers -----------------------------------------------------------
@@ -346,13 +379,24 @@ class Pool:
         self._check_running()
         if chunksize < 1:
             raise ValueError(f"Chunksize must be 1+, not {chunksize!r}")
-        items = list(iterable)
         it = it_class(self)
-        it._length = len(items)
         self._start_handler()
-        for base, chunk in _chunks(items, chunksize):
-            self._core.submit(func, chunk, call, len(chunk), None,
-                              _bind_chunk(it._chunk_done, base))
+        if hasattr(iterable, "__len__"):
+            # A collection: every chunk goes out now, so that what cannot be
+            # pickled fails here, in the caller.
+            items = list(iterable)
+            it._length = len(items)
+            for base, chunk in _chunks(items, chunksize):
+                self._core.submit(func, chunk, call, len(chunk), None,
+                                  _bind_chunk(it._chunk_done, base))
+        else:
+            # An iterator (maybe endless): a feeder thread reads it and sends
+            # its chunks as they come, as multiprocessing's task handler does.
+            t = threading.Thread(target=_feed, name="mproc-pool-feeder", daemon=True,
+                                 args=(self, self._core, it, func, iterable, call, chunksize))
+            with self._lock:
+                self._feeders.add(t)
+            t.start()
         return it
 
     # --- multiprocessing.Pool's API -----------------------------------------
@@ -389,9 +433,10 @@ class Pool:
         return self._imap(IMapUnorderedIterator, func, iterable, _CALL_ONE, chunksize)
 
     def close(self):
+        # The C pool is shut down by join(), once the feeders of imap over
+        # iterators have sent all their chunks.
         if self._state == RUN:
             self._state = CLOSE
-            self._core.shutdown()
 
     def terminate(self):
         self._state = TERMINATE
@@ -402,6 +447,9 @@ class Pool:
         if self._state == RUN:
             raise ValueError("Pool is still running")
         if self._state == CLOSE:
+            for t in list(self._feeders):
+                t.join()
+            self._core.shutdown()
             self._core.join(None)
         self._finish()
 

@@ -492,3 +492,44 @@ def _alive(pid):
         return True
     except ProcessLookupError:
         return False
+
+
+def test_imap_over_an_endless_iterator_streams_results():
+    import itertools
+    with Pool(2) as p:
+        got = []
+        for r in p.imap(square, itertools.count()):
+            got.append(r)
+            if len(got) == 50:
+                break
+        assert got == [x * x for x in range(50)]
+        gen = (x for x in range(100))
+        assert sorted(p.imap_unordered(square, gen, chunksize=7)) == [x * x for x in range(100)]
+
+
+def _gen_then_raise():
+    yield 1
+    yield 2
+    raise OSError("the input broke")
+
+
+def test_imap_over_an_iterator_raises_its_errors_in_place():
+    with Pool(2) as p:
+        it = p.imap(square, _gen_then_raise())
+        assert [next(it), next(it)] == [1, 4]
+        with pytest.raises(OSError, match="the input broke"):
+            next(it)
+        with pytest.raises(StopIteration):
+            next(it)
+        it = p.imap(square, iter([1, threading.Lock()]))
+        assert next(it) == 1
+        with pytest.raises(pickle.PicklingError):
+            next(it)
+
+
+def test_close_and_join_finish_imap_fed_from_an_iterator():
+    p = Pool(2)
+    it = p.imap(square, iter(range(300)))
+    p.close()
+    p.join()
+    assert list(it) == [x * x for x in range(300)]
