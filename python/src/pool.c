@@ -1009,13 +1009,16 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
     size_t pychunk = chunksize > 1 && call != CALL_ARGS_KWARGS ? (size_t)chunksize : 1;
     Py_ssize_t per = pychunk > 1 ? (Py_ssize_t)pychunk : MAP_BATCH;
     Py_ssize_t njobs = (nitems + per - 1) / per, started = 0, decoded = 0;
+    /* Jobs out at once: enough to fill every slot twice over, few enough
+     * that a huge map does not sit in memory pickled all at once. */
+    Py_ssize_t ahead = 16 * (Py_ssize_t)(self->workers > 0 ? self->workers : 1);
     struct pjob **jobs = PyMem_Calloc(njobs ? (size_t)njobs : 1, sizeof *jobs);
     PyObject *res = none_list((size_t)nitems), *errs = NULL, *broken = NULL;
     bool failed = !jobs || !res;
     if (failed && !PyErr_Occurred())
         PyErr_NoMemory();
     while (!failed && decoded < njobs) {
-        if (started < njobs) {
+        if (started < njobs && started - decoded < ahead) {
             Py_ssize_t at = started * per, cnt = nitems - at < per ? nitems - at : per;
             struct pjob *j = pack(self, fb, items, at, cnt, call, pychunk);
             int src = j ? start_job(self, j, 1, tmo, 0) : -1;
