@@ -8,8 +8,6 @@ goes on (the standard one raises BrokenProcessPool for every pending future
 and refuses new work). cancel() succeeds for a task that has not finished:
 a queued one never runs; a running one finishes and its result is dropped.
 """
-import concurrent.futures as _cf
-import itertools
 import threading
 import time
 

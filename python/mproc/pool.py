@@ -21,7 +21,7 @@ import weakref
 from . import _mproc
 from ._mproc import MprocError, TaskTimeoutError, WorkerLostError
 
-__all__ = ["Pool", "ThreadPool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
+__all__ = ["Pool", "AsyncResult", "ApplyResult", "MapResult", "IMapIterator",
            "IMapUnorderedIterator", "WorkerLostError", "TaskTimeoutError", "RemoteTraceback", "RemoteError",
            "TimeoutError"]
 
@@ -125,7 +125,7 @@ def _collector(core, stopped):
     stopped.set()
 
 
-def _finalize(core, state):
+def _finalize(core, _unused):
     try:
         core.terminate()
         core.stop()
@@ -291,10 +291,9 @@ class Pool:
     its worker is killed and the task fails with TaskTimeoutError),
     ``on_worker_death`` ("fail": the task fails with WorkerLostError and the
     pool goes on; "retry": run it again up to ``max_retries`` times; "break":
-    every unfinished task fails and the pool refuses new work).
+    every unfinished task fails and the pool refuses new work; max_retries
+    0 means 3).
     """
-
-    _wrap = None
 
     def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None,
                  context=None, *, ctx=None, task_timeout=None, on_worker_death="fail",

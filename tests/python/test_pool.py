@@ -149,7 +149,7 @@ def test_apply_and_apply_async_pass_args_and_kwds():
 
 
 def test_callbacks_run_in_the_parent():
-    got, errs, threads = [], [], []
+    got, errs = [], []
 
     def cb(v):
         got.append((os.getpid(), v))
