@@ -109,6 +109,23 @@ def hard_exit(code):
     os._exit(code)
 
 
+def threads_and_imports(_):
+    import json  # an import inside the worker
+    out = []
+    t = threading.Thread(target=lambda: out.append(json.dumps({"ok": os.getpid()})))
+    t.start()
+    t.join()
+    return out[0], threading.current_thread() is threading.main_thread()
+
+
+_forks_seen = []
+os.register_at_fork(after_in_child=lambda: _forks_seen.append(os.getpid()))
+
+
+def fork_callbacks_seen(_):
+    return os.getpid() in _forks_seen
+
+
 def wait_for_file(path, timeout=20):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -533,3 +550,15 @@ def test_close_and_join_finish_imap_fed_from_an_iterator():
     p.close()
     p.join()
     assert list(it) == [x * x for x in range(300)]
+
+
+def test_a_replacement_worker_forked_by_the_pool_thread_runs_python_fully():
+    with Pool(1, maxtasksperchild=1) as p:
+        first = p.apply(whoami)
+        with pytest.raises(WorkerLostError):
+            p.apply(die_on, (3,))
+        for _ in range(3):  # each a new worker, forked by the pool's own thread
+            text, is_main = p.apply(threads_and_imports, (0,))
+            pid = int(text.split(":")[1].rstrip("}"))
+            assert pid != first and pid != PARENT and is_main
+            assert p.apply(fork_callbacks_seen, (0,))
