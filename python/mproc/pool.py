@@ -193,7 +193,11 @@ class MapResult(ApplyResult):
 
 
 class IMapIterator:
-    """Results of imap in order; next(timeout) waits at most timeout."""
+    """Results of imap in order; next(timeout) waits at most timeout.
+
+    Results arrive in runs (the calls of one chunk): (first index, values,
+    None or {offset: exception}). next() serves the current run without
+    taking the lock."""
 
     _ordered = True
 
@@ -201,55 +205,62 @@ class IMapIterator:
         self._pool = pool
         self._cond = threading.Condition(threading.Lock())
         self._ready = {} if self._ordered else collections.deque()
-        self._index = 0
+        self._index = 0  # calls handed out
         self._length = None
+        self._vals = ()  # the run being served
+        self._errs = None
+        self._pos = 0
 
     def __iter__(self):
         return self
 
-    def _chunk_done(self, base, results, errs):
+    def _runs(self, runs, _unused):
         with self._cond:
-            for i, v in enumerate(results):
-                out = (False, errs[i]) if errs and i in errs else (True, v)
-                if self._ordered:
-                    self._ready[base + i] = out
-                else:
-                    self._ready.append(out)
+            if self._ordered:
+                for base, vals, errs in runs:
+                    self._ready[base] = (vals, errs)
+            else:
+                self._ready.extend((vals, errs) for _, vals, errs in runs)
             self._cond.notify_all()
 
+    def _chunk_done(self, base, results, errs):
+        self._runs(((base, results, errs),), None)
+
     def _end(self, length, error=None):
-        """No more items after `length`; with error, item length - 1 is it."""
+        """No more calls after `length`; with error, call length - 1 raises it."""
         with self._cond:
             if error is not None:
                 if self._ordered:
-                    self._ready[length - 1] = (False, error)
+                    self._ready[length - 1] = ([None], {0: error})
                 else:
-                    self._ready.append((False, error))
+                    self._ready.append(([None], {0: error}))
             self._length = length
             self._cond.notify_all()
-
-    def _take(self):
-        if self._ordered:
-            return self._ready.pop(self._index, None)
-        return self._ready.popleft() if self._ready else None
 
     def _can_go(self):
         have = (self._index in self._ready) if self._ordered else bool(self._ready)
         return have or (self._length is not None and self._index >= self._length)
 
     def next(self, timeout=None):
-        with self._cond:
-            if not self._cond.wait_for(self._can_go, timeout):
-                raise TimeoutError
-            got = self._take()
-            if got is None:
-                self._pool = None
-                raise StopIteration
-            self._index += 1
-        ok, value = got
-        if ok:
-            return value
-        raise value
+        pos = self._pos
+        if pos >= len(self._vals):
+            with self._cond:
+                if not self._cond.wait_for(self._can_go, timeout):
+                    raise TimeoutError
+                if self._ordered:
+                    run = self._ready.pop(self._index, None)
+                else:
+                    run = self._ready.popleft() if self._ready else None
+                if run is None:
+                    self._pool = None
+                    raise StopIteration
+                self._vals, self._errs = run
+            pos = 0
+        self._pos = pos + 1
+        self._index += 1
+        if self._errs and pos in self._errs:
+            raise self._errs[pos]
+        return self._vals[pos]
 
     __next__ = next
 
@@ -383,11 +394,11 @@ class Pool:
         if hasattr(iterable, "__len__"):
             # A collection: every chunk goes out now, so that what cannot be
             # pickled fails here, in the caller.
+            # One streamed job: calls are handed over as they arrive.
             items = list(iterable)
             it._length = len(items)
-            for base, chunk in _chunks(items, chunksize):
-                self._core.submit(func, chunk, call, len(chunk), None,
-                                  _bind_chunk(it._chunk_done, base))
+            if items:
+                self._core.submit(func, items, call, chunksize, None, it._runs, True)
         else:
             # An iterator (maybe endless): a feeder thread reads it and sends
             # its chunks as they come, as multiprocessing's task handler does.

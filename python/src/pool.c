@@ -81,7 +81,8 @@ struct item_hdr {
 #define SLOT_BYTES (1u << 20)       /* one C slot holds the largest inline item + result */
 #define FILE_NAME_MAX 64u
 #define WAIT_SLICE_MS 100
-#define MAP_BATCH 512 /* single calls per job of a synchronous map */
+#define MAP_BATCH 512        /* single calls per job of a synchronous map */
+#define ST_PENDING INT32_MIN /* an item's status before the core delivers it */
 
 static PyObject *pk_dumps, *pk_loads, *pk_PicklingError;
 static PyObject *py_protocol;            /* 5 */
@@ -436,6 +437,17 @@ struct pjob {
     struct mproc_pool_error *err;
     char (*files)[FILE_NAME_MAX]; /* input files to remove */
     size_t nfiles;
+    /* Streamed jobs (imap): calls are handed over as they arrive. Under
+     * the pool's lock: rep (1 per item handed over), lo (the lowest item
+     * not handed over); under self->mu: finished, pqueued, pnext. */
+    bool stream;
+    bool finished; /* on_done ran */
+    bool pqueued;  /* on the partial list */
+    struct pjob *pnext;
+    unsigned char *rep;
+    size_t lo;
+    size_t *newly; /* collect(): items to hand over now */
+    size_t nnew;
 };
 
 struct PoolCore {
@@ -451,6 +463,7 @@ struct PoolCore {
     pthread_cond_t cv;
     struct pjob *outstanding; /* async jobs not finished */
     struct pjob *done_head, *done_tail;
+    struct pjob *partial_head, *partial_tail; /* streamed jobs with news */
     uint64_t next_id;
     bool stopping; /* collect() returns None once nothing is left */
 };
@@ -500,6 +513,8 @@ static void pjob_free(struct pjob *j)
     free(j->st);
     free(j->olen);
     free(j->err);
+    free(j->rep);
+    free(j->newly);
     Py_XDECREF(j->cb);
     free(j);
 }
@@ -633,8 +648,8 @@ static struct pjob *pack(PoolCore *self, PyObject *fb, PyObject *items, Py_ssize
         pjob_free(j);
         return NULL;
     }
-    for (size_t i = 0; i < nn; i++) /* what is never delivered reads as "broken" */
-        j->st[i] = MPROC_EBROKEN;
+    for (size_t i = 0; i < nn; i++) /* until delivered (never: "broken") */
+        j->st[i] = ST_PENDING;
     return j;
 fail:
     if (pk)
@@ -701,7 +716,7 @@ static PyObject *item_error(const struct mproc_pool_error *e, int code)
  * exception instance (*ok = 0); NULL with an exception set on failure. */
 static PyObject *item_outcome(PoolCore *self, struct pjob *j, size_t i, int *ok)
 {
-    int st = j->st[i];
+    int st = j->st[i] == ST_PENDING ? MPROC_EBROKEN : j->st[i];
     if (st != 0) {
         struct mproc_pool_error e = j->err[i];
         e.index *= j->pychunk; /* the first call of the item */
@@ -752,22 +767,53 @@ static int set_error(PyObject **errs, size_t i, PyObject *exc)
     return rc;
 }
 
+/* Where the outcomes of calls go: one call per sink() call, with the
+ * call's index, ok and the value or the exception (borrowed). */
+typedef int (*sink_fn)(void *ctx, size_t index, int ok, PyObject *v);
+
+/* Into a results list and an errors dict (job_outcomes). */
+struct list_sink {
+    PyObject *res;
+    PyObject **errs;
+    size_t off;
+};
+static int to_list(void *ctx, size_t index, int ok, PyObject *v)
+{
+    struct list_sink *ls = ctx;
+    if (ok)
+        return PyList_SetItem(ls->res, (Py_ssize_t)(ls->off + index), Py_NewRef(v));
+    return set_error(ls->errs, ls->off + index, v);
+}
+
+/* Into the run of one item of a streamed job: calls base, base + 1, ... */
+struct run_sink {
+    PyObject *res;
+    PyObject *errs;
+    size_t base;
+};
+static int to_run(void *ctx, size_t index, int ok, PyObject *v)
+{
+    struct run_sink *rs = ctx;
+    if (ok)
+        return PyList_SetItem(rs->res, (Py_ssize_t)(index - rs->base), Py_NewRef(v));
+    return set_error(&rs->errs, index - rs->base, v);
+}
+
 /* Spread the outcome v of chunk item i over its calls (see CALL_CHUNK). */
-static int spread_chunk(struct pjob *j, size_t i, PyObject *v, int ok, PyObject *res,
-                        PyObject **errs, size_t off)
+static int spread_chunk(struct pjob *j, size_t i, PyObject *v, int ok, sink_fn sink, void *ctx)
 {
     size_t base = i * j->pychunk;
     size_t cnt = j->nitems - base < j->pychunk ? j->nitems - base : j->pychunk, m = 0;
-    base += off;
     PyObject *exc = NULL;
+    int rc = 0;
     if (!ok) {
         exc = Py_NewRef(v);
     } else if (PyTuple_Check(v) && PyTuple_GET_SIZE(v) == 2 &&
                PyList_Check(PyTuple_GET_ITEM(v, 0))) {
         PyObject *r = PyTuple_GET_ITEM(v, 0), *eb = PyTuple_GET_ITEM(v, 1);
         m = (size_t)PyList_GET_SIZE(r) < cnt ? (size_t)PyList_GET_SIZE(r) : cnt;
-        for (size_t k = 0; k < m; k++)
-            PyList_SetItem(res, (Py_ssize_t)(base + k), Py_NewRef(PyList_GET_ITEM(r, k)));
+        for (size_t k = 0; k < m && rc == 0; k++)
+            rc = sink(ctx, base + k, 1, PyList_GET_ITEM(r, k));
         if (eb != Py_None)
             exc = h_rebuild ? PyObject_CallOneArg(h_rebuild, eb) : NULL;
         else if (m < cnt)
@@ -783,10 +829,30 @@ static int spread_chunk(struct pjob *j, size_t i, PyObject *v, int ok, PyObject 
     } else {
         exc = PyObject_CallFunction(mproc_py_Error, "is", EPROTO, "mproc.pool: a corrupt result");
     }
-    int rc = 0;
     for (size_t k = m; exc && k < cnt && rc == 0; k++)
-        rc = set_error(errs, base + k, exc);
+        rc = sink(ctx, base + k, 0, exc);
     Py_XDECREF(exc);
+    return rc;
+}
+
+/* Hand item i's calls to sink; 0, or -1 with an exception. */
+static int item_emit(PoolCore *self, struct pjob *j, size_t i, sink_fn sink, void *ctx)
+{
+    int ok;
+    PyObject *v = item_outcome(self, j, i, &ok);
+    if (!v) {
+        /* Could not even decode it: that becomes the item's error. */
+        PyObject *t, *tb;
+        PyErr_Fetch(&t, &v, &tb);
+        PyErr_NormalizeException(&t, &v, &tb);
+        Py_XDECREF(t);
+        Py_XDECREF(tb);
+        if (!v)
+            v = Py_NewRef(Py_None);
+        ok = 0;
+    }
+    int rc = j->call & CALL_CHUNK ? spread_chunk(j, i, v, ok, sink, ctx) : sink(ctx, i, ok, v);
+    Py_DECREF(v);
     return rc;
 }
 
@@ -796,31 +862,10 @@ static int spread_chunk(struct pjob *j, size_t i, PyObject *v, int ok, PyObject 
 static int job_outcomes_into(PoolCore *self, struct pjob *j, PyObject *res, PyObject **errs,
                              size_t off)
 {
-    for (size_t i = 0; i < j->n; i++) {
-        int ok;
-        PyObject *v = item_outcome(self, j, i, &ok);
-        if (!v) {
-            /* Could not even decode it: that becomes the item's error. */
-            PyObject *t, *tb;
-            PyErr_Fetch(&t, &v, &tb);
-            PyErr_NormalizeException(&t, &v, &tb);
-            Py_XDECREF(t);
-            Py_XDECREF(tb);
-            if (!v)
-                v = Py_NewRef(Py_None);
-            ok = 0;
-        }
-        int rc;
-        if (j->call & CALL_CHUNK)
-            rc = spread_chunk(j, i, v, ok, res, errs, off);
-        else if (ok)
-            rc = PyList_SetItem(res, (Py_ssize_t)(off + i), Py_NewRef(v));
-        else
-            rc = set_error(errs, off + i, v);
-        Py_DECREF(v);
-        if (rc < 0)
+    struct list_sink ls = {res, errs, off};
+    for (size_t i = 0; i < j->n; i++)
+        if (item_emit(self, j, i, to_list, &ls) < 0)
             return -1;
-    }
     return 0;
 }
 
@@ -853,6 +898,7 @@ static void on_done(void *arg, mproc_future *f)
     struct pjob *j = arg;
     PoolCore *self = j->core;
     pthread_mutex_lock(&self->mu);
+    j->finished = true;
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -867,6 +913,53 @@ static void on_done(void *arg, mproc_future *f)
     self->done_tail = j;
     pthread_cond_broadcast(&self->cv);
     pthread_mutex_unlock(&self->mu);
+}
+
+/* A streamed job delivered items (the core's progress callback: on the
+ * service thread, under the pool's lock): collect() hands them over. */
+static void on_progress(void *arg, uint64_t done, uint64_t total)
+{
+    (void)done;
+    (void)total;
+    struct pjob *j = arg;
+    PoolCore *self = j->core;
+    pthread_mutex_lock(&self->mu);
+    if (!j->pqueued && !j->finished) {
+        j->pqueued = true;
+        j->pnext = NULL;
+        if (self->partial_tail)
+            self->partial_tail->pnext = j;
+        else
+            self->partial_head = j;
+        self->partial_tail = j;
+        pthread_cond_broadcast(&self->cv);
+    }
+    pthread_mutex_unlock(&self->mu);
+}
+
+/* Under the pool's lock: the items of streamed job j delivered and not yet
+ * handed over, into j->newly (nothing if it finished: its final hand-over
+ * takes all). */
+static void stream_scan(struct pjob *j)
+{
+    j->nnew = 0;
+    if (j->finished || !j->f)
+        return;
+    size_t hi = j->f->job->dispatched < j->n ? (size_t)j->f->job->dispatched : j->n;
+    if (hi <= j->lo)
+        return;
+    free(j->newly);
+    j->newly = malloc((hi - j->lo) * sizeof *j->newly);
+    if (!j->newly)
+        return; /* handed over with the rest at the end */
+    for (size_t i = j->lo; i < hi; i++) {
+        if (!j->rep[i] && j->st[i] != ST_PENDING) {
+            j->rep[i] = 1;
+            j->newly[j->nnew++] = i;
+        }
+    }
+    while (j->lo < j->n && j->rep[j->lo])
+        j->lo++;
 }
 
 static int check_pool(PoolCore *self)
@@ -891,6 +984,10 @@ static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeo
                                      .out_lens = j->olen,
                                      .errors = j->err,
                                      .task_timeout_ms = timeout_ms};
+    if (async && j->stream) {
+        mo.progress = on_progress;
+        mo.progress_arg = j;
+    }
     int rc;
     if (async) {
         pthread_mutex_lock(&self->mu);
@@ -1085,15 +1182,18 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
     return t;
 }
 
-/* submit(func, items, call, chunksize, task_timeout, callback) -> job id:
- * callback(results, errors) runs on the thread that calls collect(). */
+/* submit(func, items, call, chunksize, task_timeout, callback, stream=False)
+ * -> job id: callback(results, errors) runs on the thread that calls
+ * collect(); a streamed job's callback gets (runs, None) each time calls
+ * arrive, runs a list of (first call's index, values, None or {offset:
+ * exception}), one per item. */
 static PyObject *core_submit(PoolCore *self, PyObject *args)
 {
     PyObject *func, *items, *cb, *tmo = Py_None;
-    int call, timeout_ms = 0;
+    int call, timeout_ms = 0, stream = 0;
     Py_ssize_t chunksize;
-    if (!PyArg_ParseTuple(args, "OO!inOO", &func, &PyList_Type, &items, &call, &chunksize, &tmo,
-                          &cb))
+    if (!PyArg_ParseTuple(args, "OO!inOO|p", &func, &PyList_Type, &items, &call, &chunksize, &tmo,
+                          &cb, &stream))
         return NULL;
     if (call < CALL_ONE || call > CALL_ARGS_KWARGS || chunksize < 0) {
         PyErr_SetString(PyExc_ValueError, "bad job arguments");
@@ -1115,6 +1215,14 @@ static PyObject *core_submit(PoolCore *self, PyObject *args)
     if (!j)
         return NULL;
     j->cb = Py_NewRef(cb);
+    if (stream) {
+        j->stream = true;
+        j->rep = calloc(j->n ? j->n : 1, 1);
+        if (!j->rep) {
+            pjob_free(j);
+            return PyErr_NoMemory();
+        }
+    }
     if (start_job(self, j, (size_t)chunksize, timeout_ms, 1) < 0) {
         pjob_free(j);
         return NULL;
@@ -1122,15 +1230,60 @@ static PyObject *core_submit(PoolCore *self, PyObject *args)
     return PyLong_FromUnsignedLongLong(j->id);
 }
 
-/* collect(timeout) -> list of (callback, results, errors), [] at the
- * timeout, or None once stop() was called and nothing is left. */
+/* Item i of streamed job j as a run (base, values, errors or None): its
+ * calls base, base + 1, ... with errors keyed from 0. New reference. */
+static PyObject *item_run(PoolCore *self, struct pjob *j, size_t i)
+{
+    size_t base = i * j->pychunk;
+    size_t cnt = j->nitems - base < j->pychunk ? j->nitems - base : j->pychunk;
+    struct run_sink rs = {none_list(cnt), NULL, base};
+    PyObject *t = NULL;
+    if (rs.res && item_emit(self, j, i, to_run, &rs) == 0)
+        t = Py_BuildValue("(nOO)", (Py_ssize_t)base, rs.res, rs.errs ? rs.errs : Py_None);
+    Py_XDECREF(rs.res);
+    Py_XDECREF(rs.errs);
+    return t;
+}
+
+/* The entry collect() returns for job j: (cb, results, errors), or for a
+ * streamed job (cb, runs, None) with the runs of the items in `idx` (NULL:
+ * every item not handed over yet). New reference, or NULL. */
+static PyObject *job_entry(PoolCore *self, struct pjob *j, const size_t *idx, size_t nidx)
+{
+    PyObject *o;
+    if (!j->stream) {
+        o = job_outcomes(self, j);
+    } else {
+        PyObject *runs = PyList_New(0);
+        size_t n = idx ? nidx : j->n;
+        for (size_t k = 0; runs && k < n; k++) {
+            size_t i = idx ? idx[k] : k;
+            if (!idx && j->rep[i])
+                continue;
+            PyObject *r = item_run(self, j, i);
+            if (!r || PyList_Append(runs, r) < 0)
+                Py_CLEAR(runs);
+            Py_XDECREF(r);
+        }
+        o = runs ? PyTuple_Pack(2, runs, Py_None) : NULL;
+        Py_XDECREF(runs);
+    }
+    if (!o)
+        return NULL;
+    PyObject *t = PyTuple_Pack(3, j->cb, PyTuple_GET_ITEM(o, 0), PyTuple_GET_ITEM(o, 1));
+    Py_DECREF(o);
+    return t;
+}
+
+/* collect(timeout) -> list of (callback, results, errors) (see submit), []
+ * at the timeout, or None once stop() was called and nothing is left. */
 static PyObject *core_collect(PoolCore *self, PyObject *args)
 {
     PyObject *tmo = Py_None;
     int ms;
     if (!PyArg_ParseTuple(args, "|O", &tmo) || mproc_py_timeout_ms(tmo, 1, &ms) < 0)
         return NULL;
-    struct pjob *batch = NULL;
+    struct pjob *batch = NULL, *partial = NULL;
     bool end = false;
     {
         PyThreadState *save_ = PyEval_SaveThread();
@@ -1138,9 +1291,13 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
         mproc__deadline_init(&d, ms);
         pthread_mutex_lock(&self->mu);
         for (;;) {
-            if (self->done_head) {
+            if (self->done_head || self->partial_head) {
                 batch = self->done_head;
                 self->done_head = self->done_tail = NULL;
+                partial = self->partial_head;
+                self->partial_head = self->partial_tail = NULL;
+                for (struct pjob *j = partial; j; j = j->pnext)
+                    j->pqueued = false;
                 break;
             }
             if (self->stopping && !self->outstanding) {
@@ -1155,6 +1312,15 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
                 pthread_cond_timedwait(&self->cv, &self->mu, &d.abs);
         }
         pthread_mutex_unlock(&self->mu);
+        if (partial && self->pool) {
+            /* A partial job is not freed before this thread's next collect
+             * (only its final entry frees it), and finished is written
+             * under the pool's lock too: scanning under it is safe. */
+            mproc__pool_lock(self->pool);
+            for (struct pjob *j = partial; j; j = j->pnext)
+                stream_scan(j);
+            mproc__pool_unlock(self->pool);
+        }
         for (struct pjob *j = batch; j; j = j->next) {
             mproc_future_close(j->f);
             j->f = NULL;
@@ -1164,19 +1330,22 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
     if (end)
         Py_RETURN_NONE;
     PyObject *list = PyList_New(0);
+    for (struct pjob *j = partial; list && j; j = j->pnext) {
+        if (!j->nnew) /* items stream_scan marked handed over go out now */
+            continue;
+        PyObject *t = job_entry(self, j, j->newly, j->nnew);
+        if (!t || PyList_Append(list, t) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(t);
+        j->nnew = 0;
+    }
     while (batch) {
         struct pjob *j = batch;
         batch = j->next;
-        PyObject *o = list ? job_outcomes(self, j) : NULL;
-        if (o) {
-            PyObject *t = PyTuple_Pack(3, j->cb, PyTuple_GET_ITEM(o, 0), PyTuple_GET_ITEM(o, 1));
-            Py_DECREF(o);
-            if (!t || PyList_Append(list, t) < 0)
-                Py_CLEAR(list);
-            Py_XDECREF(t);
-        } else {
+        PyObject *t = list ? job_entry(self, j, NULL, 0) : NULL;
+        if (!t || PyList_Append(list, t) < 0)
             Py_CLEAR(list);
-        }
+        Py_XDECREF(t);
         pjob_free(j);
     }
     return list;
@@ -1223,7 +1392,8 @@ static PyObject *core_abandon(PoolCore *self, PyObject *args)
         pthread_mutex_lock(&self->mu);
         for (struct pjob *j = self->outstanding; j; j = j->next) {
             if (j->id == id) {
-                if (!j->f->done && !(queued_only && job_started(self->pool, j->f->job))) {
+                if (!j->f->done && !j->stream &&
+                    !(queued_only && job_started(self->pool, j->f->job))) {
                     found = j;
                     if (j->prev)
                         j->prev->next = j->next;
@@ -1491,7 +1661,7 @@ static PyMethodDef core_methods[] = {
     {"map", (PyCFunction)core_map, METH_VARARGS,
      "map(func, items, call, chunksize, task_timeout=None) -> (results, errors)"},
     {"submit", (PyCFunction)core_submit, METH_VARARGS,
-     "submit(func, items, call, chunksize, task_timeout, callback) -> job id"},
+     "submit(func, items, call, chunksize, task_timeout, callback, stream=False) -> job id"},
     {"collect", (PyCFunction)core_collect, METH_VARARGS,
      "collect(timeout=None) -> [(callback, results, errors)], or None when stopped"},
     {"abandon", (PyCFunction)core_abandon, METH_VARARGS,
