@@ -562,3 +562,20 @@ def test_a_replacement_worker_forked_by_the_pool_thread_runs_python_fully():
             pid = int(text.split(":")[1].rstrip("}"))
             assert pid != first and pid != PARENT and is_main
             assert p.apply(fork_callbacks_seen, (0,))
+
+
+def test_imap_hands_over_results_before_the_slow_ones_finish():
+    for ordered in (True, False):
+        with Pool(2) as p:  # one pool each: the slow call keeps a worker
+            it = (p.imap(sleepy, [0.0, 0.0, 0.0, 5.0]) if ordered
+                  else p.imap_unordered(sleepy, [5.0, 0.0, 0.0, 0.0]))
+            t = time.monotonic()
+            assert [next(it) for _ in range(3)] == [0.0, 0.0, 0.0]
+            assert time.monotonic() - t < 4
+    with Pool(2) as p:
+        it = p.imap(boom, range(8), chunksize=5)
+        assert [next(it) for _ in range(3)] == [0, 1, 2]
+        for _ in range(2):  # 3 raised; 4 was in its chunk, after it
+            with pytest.raises(ValueError):
+                next(it)
+        assert list(it) == [5, 6, 7]
