@@ -21,7 +21,7 @@ SHIPPING := -DMPROC_FAULT_INJECTION=OFF
 # A literal comma inside $(call ...) arguments (a bare one splits them).
 comma := ,
 
-.PHONY: all demo test bench sanitize tsan fuzz stress soak install format format-check clean deps-build deps-test
+.PHONY: all demo python test bench sanitize tsan fuzz stress soak install format format-check clean deps-build deps-test
 
 all: deps-build
 	$(call configure,$(BUILD),$(SHIPPING))
@@ -33,10 +33,20 @@ deps-build:
 deps-test:
 	@scripts/deps.sh build test
 
+# The tutorial's programs in Python with multiprocessing, in Python with mproc
+# and in C, one table (scripts/demo.py; DEMO_ARGS="--count 10_000_000 --repeat 1"
+# for a short run). `$(BUILD)/mproc demo` alone runs the C programs.
+DEMO_ARGS ?=
 demo: deps-test
 	$(call configure,$(BUILD),-DCMAKE_BUILD_TYPE=Release)
-	cmake --build $(BUILD) --target mproc_tool
-	$(BUILD)/mproc demo
+	cmake --build $(BUILD) --target mproc_demo_programs
+	python3 scripts/demo.py --build $(BUILD) $(DEMO_ARGS)
+
+# mproc for Python alone, importable with PYTHONPATH=$(BUILD)/python.
+python: deps-test
+	$(call configure,$(BUILD),)
+	cmake --build $(BUILD) --target mproc_python
+	@echo "mproc for Python: PYTHONPATH=$(BUILD)/python python3 -c 'import mproc'"
 
 test: deps-test
 	$(call configure,$(BUILD),$(TESTING))

@@ -320,6 +320,30 @@ def targets(rows):
                 f"{100 * r:.0f}% of raw", r >= 0.9)
         else:
             add(f"Pipe {case[5:]} vs raw socketpair", "within 10%", None, None)
+    # mproc from Python against multiprocessing in the same run
+    # (bench/python/bench_python.py, issue 14): how many times better.
+    for case, what, target, need in (
+            ("queue_1to1_int", "Python Queue 1->1, an int", ">= 10x multiprocessing", 10),
+            ("queue_1to1_tuple", "Python Queue 1->1, a short tuple", ">= 10x multiprocessing",
+             10),
+            ("queue_1to1_1MiB", "Python Queue 1->1, 1 MiB bytes", ">= 3x multiprocessing", 3),
+            ("pipe_roundtrip_small", "Python Pipe round trip, a small object",
+             "<= 0.5x multiprocessing's time", 2),
+            ("lock_contended_2proc", "Python Lock acquire+release, 2 processes contending",
+             ">= 10x multiprocessing", 10),
+            ("pool_map_chunksize1", "Python Pool.map(f, range(100_000), chunksize=1)",
+             ">= 5x multiprocessing", 5),
+            ("pool_map_default", "Python Pool.map, default chunking",
+             "not slower than multiprocessing", 1),
+            ("process_start_join_fork", "Python Process start + join (fork)",
+             "not slower than multiprocessing", 1)):
+        m, py = val("python", case, "mproc"), val("python", case, "multiprocessing")
+        if m and py:
+            r = ratio(m.median, py.median, m.unit)
+            add(what, target, f"{r:.2f}x ({fmt(m.median)} vs {fmt(py.median)} {m.unit})",
+                r >= need)
+        else:
+            add(what, target, None, None)
     worst = None
     for area, case, rs in groups(rows):
         ref = reference(rs)

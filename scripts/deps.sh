@@ -7,6 +7,8 @@
 #            python3-dev, pytest and numpy (mproc for Python and its tests)
 #   bench  : the peers the benchmarks compare against
 #   fuzz   : clang's libFuzzer runtime
+#   python : venv and setuptools, for `pip install .` of mproc for Python
+#            (scripts/python_install_check.sh)
 set -euo pipefail
 
 declare -A pkgs=(
@@ -16,6 +18,7 @@ declare -A pkgs=(
   [fuzz]="clang libclang-rt-14-dev"
   [clang]="clang clang-format"
   [valgrind]="valgrind"
+  [python]="python3-venv python3-setuptools"
 )
 
 want=()

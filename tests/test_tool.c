@@ -511,6 +511,14 @@ MPROC_TEST(tool, demo_shows_medians_of_interleaved_runs_and_the_cost_of_a_start)
     }
     cr_assert_eq(totals, 3, "one process, shared memory, pool: %s", out);
     cr_assert(!strcasestr(out, "seed") && !strstr(out, "program 2"), "%s", out);
+    /* the list through a Queue and through a Pipe (with msgpack-c): printed
+     * once each, and each exchange timed */
+    if (strstr(out, "[42, None, 'hello']")) {
+        const char *q = strstr(out, "\n[42, None, 'hello']\none child ");
+        cr_assert(q, "%s", out);
+        q = strstr(q + 1, "\n[42, None, 'hello']\none child ");
+        cr_assert(q && strstr(q, " .. "), "%s", out);
+    }
 }
 
 /* ls -----------------------------------------------------------------------------*/

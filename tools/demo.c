@@ -26,7 +26,8 @@ static void demo_usage(FILE *f)
           "    its count on a Queue) and in two threads, with what starting and\n"
           "    joining a process costs (fork and spawn);\n"
           "  - the list [42, None, 'hello'] from a child process through a Queue,\n"
-          "    then through a Pipe (these two need msgpack-c at build time);\n"
+          "    then through a Pipe, each from creating it to joining the child\n"
+          "    (these two need msgpack-c at build time);\n"
           "  - two processes adding their counts of N/2 into a counter in shared\n"
           "    memory, under a semaphore;\n"
           "  - the count again, in 100 chunks, through a Pool.\n"
@@ -115,6 +116,13 @@ void demo_print_row(const char *label, struct demo_stats s, long long total)
              demo_fmt_time(hi, sizeof hi, s.max));
     printf("%-14s %9s  %-22s total_number=%lld", label, demo_fmt_time(med, sizeof med, s.median),
            range, total);
+}
+
+void demo_print_time_row(const char *label, struct demo_stats s)
+{
+    char med[32], lo[32], hi[32];
+    printf("%-14s %9s  (%s .. %s)\n", label, demo_fmt_time(med, sizeof med, s.median),
+           demo_fmt_time(lo, sizeof lo, s.min), demo_fmt_time(hi, sizeof hi, s.max));
 }
 
 const char *demo_fmt_count(char *buf, size_t cap, long long n)

@@ -97,6 +97,10 @@ const char *demo_fmt_time(char *buf, size_t cap, double seconds);
  * "two processes    41.5 ms  (40.2 ms .. 45.0 ms)  total_number=100000000" */
 void demo_print_row(const char *label, struct demo_stats s, long long total);
 
+/* A timed line with no total, with its newline:
+ * "one child        1.52 ms  (1.40 ms .. 2.03 ms)" */
+void demo_print_time_row(const char *label, struct demo_stats s);
+
 /* "100,000,000" */
 const char *demo_fmt_count(char *buf, size_t cap, long long n);
 
