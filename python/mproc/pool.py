@@ -125,10 +125,15 @@ def _collector(core, stopped):
     stopped.set()
 
 
-def _finalize(core, _unused):
+def _finalize(core, handler_box):
+    """A pool dropped without terminate() or join(): kill its workers, let
+    its result thread finish, release the C pool."""
     try:
         core.terminate()
         core.stop()
+        h = handler_box[0]
+        if h is not None and h is not threading.current_thread():
+            h.join()
         core.close()
     except Exception:
         pass
@@ -332,7 +337,8 @@ class Pool:
         self._handler = None
         self._handler_done = threading.Event()
         self._feeders = set()
-        self._finalizer = weakref.finalize(self, _finalize, self._core, None)
+        self._handler_box = [None]
+        self._finalizer = weakref.finalize(self, _finalize, self._core, self._handler_box)
 
     # --- helpers -----------------------------------------------------------
     def _check_running(self):
@@ -346,7 +352,7 @@ class Pool:
                     t = threading.Thread(target=_collector, args=(self._core, self._handler_done),
                                          name="mproc-pool-results", daemon=True)
                     t.start()
-                    self._handler = t
+                    self._handler = self._handler_box[0] = t
 
     def _submit(self, func, items, call, chunksize, callback, task_timeout=None):
         self._check_running()

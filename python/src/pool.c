@@ -464,6 +464,11 @@ struct PoolCore {
     struct pjob *outstanding; /* async jobs not finished */
     struct pjob *done_head, *done_tail;
     struct pjob *partial_head, *partial_tail; /* streamed jobs with news */
+    /* The pool as collect() may lock it to scan streamed jobs (NULL once
+     * close begins), and how many scans are under way: close waits for
+     * them before it frees the pool. Both under mu. */
+    mproc_pool *scan_pool;
+    int scanning;
     uint64_t next_id;
     bool stopping; /* collect() returns None once nothing is left */
 };
@@ -1284,6 +1289,7 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "|O", &tmo) || mproc_py_timeout_ms(tmo, 1, &ms) < 0)
         return NULL;
     struct pjob *batch = NULL, *partial = NULL;
+    mproc_pool *pool = NULL;
     bool end = false;
     {
         PyThreadState *save_ = PyEval_SaveThread();
@@ -1298,6 +1304,8 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
                 self->partial_head = self->partial_tail = NULL;
                 for (struct pjob *j = partial; j; j = j->pnext)
                     j->pqueued = false;
+                if (partial && (pool = self->scan_pool))
+                    self->scanning++;
                 break;
             }
             if (self->stopping && !self->outstanding) {
@@ -1312,14 +1320,19 @@ static PyObject *core_collect(PoolCore *self, PyObject *args)
                 pthread_cond_timedwait(&self->cv, &self->mu, &d.abs);
         }
         pthread_mutex_unlock(&self->mu);
-        if (partial && self->pool) {
+        if (pool) {
             /* A partial job is not freed before this thread's next collect
              * (only its final entry frees it), and finished is written
-             * under the pool's lock too: scanning under it is safe. */
-            mproc__pool_lock(self->pool);
+             * under the pool's lock too: scanning under it is safe; close
+             * waits for `scanning` before it frees the pool. */
+            mproc__pool_lock(pool);
             for (struct pjob *j = partial; j; j = j->pnext)
                 stream_scan(j);
-            mproc__pool_unlock(self->pool);
+            mproc__pool_unlock(pool);
+            pthread_mutex_lock(&self->mu);
+            self->scanning--;
+            pthread_cond_broadcast(&self->cv);
+            pthread_mutex_unlock(&self->mu);
         }
         for (struct pjob *j = batch; j; j = j->next) {
             mproc_future_close(j->f);
@@ -1487,17 +1500,22 @@ static void core_release(PoolCore *self)
         return;
     mproc_pool *p = self->pool;
     self->pool = NULL;
-    if (self->owner == getpid()) {
-        {
-            PyThreadState *save_ = PyEval_SaveThread();
-            mproc_pool_close(p); /* terminates; unfinished jobs finish as cancelled */
-            PyEval_RestoreThread(save_);
-        }
-    } else {
+    if (self->owner != getpid()) {
+        /* A forked child: only memory to release; the done list's mutex may
+         * be a copy taken mid-way. */
         mproc_pool_close(p);
+        return;
     }
-    if (self->owner != getpid())
-        return; /* a forked child: the done list's mutex may be a copy held mid-way */
+    {
+        PyThreadState *save_ = PyEval_SaveThread();
+        pthread_mutex_lock(&self->mu);
+        self->scan_pool = NULL;
+        while (self->scanning)
+            pthread_cond_wait(&self->cv, &self->mu);
+        pthread_mutex_unlock(&self->mu);
+        mproc_pool_close(p); /* terminates; unfinished jobs finish as cancelled */
+        PyEval_RestoreThread(save_);
+    }
     pthread_mutex_lock(&self->mu);
     self->stopping = true;
     pthread_cond_broadcast(&self->cv);
@@ -1603,6 +1621,9 @@ static int core_init(PoolCore *self, PyObject *args, PyObject *kw)
         return -1;
     }
     self->workers = mproc_pool_workers(self->pool);
+    pthread_mutex_lock(&self->mu);
+    self->scan_pool = self->pool;
+    pthread_mutex_unlock(&self->mu);
     return 0;
 }
 
