@@ -13,3 +13,8 @@ from .context import *  # noqa: F401,F403
 from .context import __all__ as _context_all
 
 __all__ = ["MprocError", "OwnerDeadError"] + list(_context_all)
+
+# mproc's pool errors (mproc.pool defines them).
+from ._mproc import WorkerLostError, TaskTimeoutError  # noqa: E402
+
+__all__ += ["WorkerLostError", "TaskTimeoutError"]
