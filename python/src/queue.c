@@ -17,6 +17,13 @@
  * 4-byte length before a str's or bytes' contents; a tuple is TUPLE_TAG and
  * its item count first. Anything else is pickled. The decoder checks every
  * length against the message before it reads (the ring is shared memory).
+ * A message larger than the ring does not fit in it: put spills it to a
+ * file of its own in /dev/shm (mproc.queues._spill: 0600, O_EXCL, a
+ * random name) and sends SPILL_TAG and the name; get reads the file back
+ * and unlinks it (mproc.queues._unspill, which accepts only names of that
+ * form). Such a message costs a file write and read: sizes the ring can
+ * hold stay in shared memory.
+ *
  * get takes a view of the next message in the ring and
  * unpickles from it directly (no intermediate copy), then releases it.
  *
@@ -42,18 +49,67 @@
 #define NONE_TAG 0x05
 #define TRUE_TAG 0x06
 #define FALSE_TAG 0x07
+#define SPILL_TAG 0x08
 #define FLAT_MAX 512  /* bytes of a flat encoding, tag included */
 #define FLAT_ITEMS 32 /* items of a flat tuple */
 #define DEFAULT_CAPACITY ((size_t)16 << 20)
 
 typedef struct {
     PyObject_HEAD mproc_queue *q;
+    size_t cap; /* the largest message the ring takes */
     Py_ssize_t maxsize;
     int joinable;
 } QueueObject;
 
 static PyObject *queue_Empty, *queue_Full;
 static PyObject *py_dumps, *py_loads, *py_protocol;
+
+/* mproc.queues's spill helpers: looked up on first use. */
+static PyObject *queues_attr(const char *name)
+{
+    PyObject *mod = PyImport_ImportModule("mproc.queues");
+    if (mod == NULL)
+        return NULL;
+    PyObject *f = PyObject_GetAttrString(mod, name);
+    Py_DECREF(mod);
+    return f;
+}
+
+/* spill(tag, data, len) -> the marker message (bytes), or NULL. */
+static PyObject *spill(int tag, const char *data, size_t len)
+{
+    PyObject *f = queues_attr("_spill");
+    if (f == NULL)
+        return NULL;
+    PyObject *mv = PyMemoryView_FromMemory((char *)data, (Py_ssize_t)len, PyBUF_READ);
+    PyObject *r = mv ? PyObject_CallFunction(f, "iO", tag, mv) : NULL;
+    if (mv && Py_REFCNT(mv) > 1) {
+        PyObject *x = PyObject_CallMethod(mv, "release", NULL);
+        if (x == NULL)
+            Py_CLEAR(r);
+        Py_XDECREF(x);
+    }
+    Py_XDECREF(mv);
+    Py_DECREF(f);
+    if (r != NULL && !PyBytes_Check(r)) {
+        Py_DECREF(r);
+        PyErr_SetString(PyExc_TypeError, "_spill did not return bytes");
+        return NULL;
+    }
+    return r;
+}
+
+/* The spilled message a marker names, read back (its file is unlinked);
+ * with discard, only unlink it. */
+static PyObject *unspill(PyObject *marker, int discard)
+{
+    PyObject *f = queues_attr(discard ? "_discard" : "_unspill");
+    if (f == NULL)
+        return NULL;
+    PyObject *r = PyObject_CallOneArg(f, marker);
+    Py_DECREF(f);
+    return r;
+}
 
 static int queue_check(QueueObject *self)
 {
@@ -121,6 +177,8 @@ static int Queue_init(QueueObject *self, PyObject *args, PyObject *kw)
             joinable = (st.flags & MPROC_QUEUE_JOINABLE) != 0;
         }
     }
+    ssize_t cap = mproc_queue_capacity(self->q);
+    self->cap = cap > 0 ? (size_t)cap : 0;
     self->maxsize = maxsize > 0 ? maxsize : 0;
     self->joinable = joinable;
     return 0;
@@ -361,6 +419,19 @@ static PyObject *queue_put(QueueObject *self, PyObject *obj, int block, PyObject
         len = (size_t)PyBytes_GET_SIZE(msg);
     }
 send:;
+    int spilled = 0;
+    if (len + (tag >= 0) > self->cap) {
+        PyObject *marker = spill(tag, data, len);
+        if (marker == NULL) {
+            Py_XDECREF(msg);
+            return NULL;
+        }
+        Py_XSETREF(msg, marker);
+        data = PyBytes_AS_STRING(marker);
+        len = (size_t)PyBytes_GET_SIZE(marker);
+        tag = -1;
+        spilled = 1;
+    }
     int rc = put_msg(self, data, len, tag, 0);
     if (rc == MPROC_EAGAIN && ms != 0) {
         struct mproc_py_wait w;
@@ -375,10 +446,8 @@ send:;
             rc = put_msg(self, data, len, tag, s);
             PyEval_RestoreThread(ts);
             int more = mproc_py_wait_more(&w, rc);
-            if (more < 0) {
-                Py_XDECREF(msg);
-                return NULL;
-            }
+            if (more < 0)
+                break;
             if (!more)
                 break;
             if (self->q == NULL) {
@@ -387,7 +456,18 @@ send:;
             }
         }
     }
+    if (spilled && rc != 0) {
+        /* Not enqueued: nobody will read the file. */
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        PyObject *r = unspill(msg, 1);
+        Py_XDECREF(r);
+        PyErr_Clear();
+        PyErr_Restore(et, ev, etb);
+    }
     Py_XDECREF(msg);
+    if (PyErr_Occurred())
+        return NULL;
     if (rc == MPROC_EAGAIN || rc == MPROC_ETIMEDOUT) {
         PyErr_SetNone(queue_Full);
         return NULL;
@@ -504,6 +584,25 @@ static PyObject *queue_get(QueueObject *self, int block, PyObject *timeout)
     if (n < 0)
         return queue_error(self, n, 0);
     mproc_queue *q = self->q;
+    if (n > 0 && *(const unsigned char *)ptr == SPILL_TAG) {
+        /* Copy the marker out and give the ring back before the file I/O. */
+        PyObject *marker = PyBytes_FromStringAndSize(ptr, n);
+        (void)mproc_queue_release_view(q);
+        if (marker == NULL)
+            return NULL;
+        PyObject *b = unspill(marker, 0);
+        Py_DECREF(marker);
+        if (b == NULL)
+            return NULL;
+        if (!PyBytes_Check(b) || PyBytes_GET_SIZE(b) == 0 ||
+            *(unsigned char *)PyBytes_AS_STRING(b) == SPILL_TAG) {
+            Py_DECREF(b);
+            return corrupt_message();
+        }
+        PyObject *obj = decode(PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+        Py_DECREF(b);
+        return obj;
+    }
     PyObject *obj = decode(ptr, (size_t)n);
     (void)mproc_queue_release_view(q);
     return obj;

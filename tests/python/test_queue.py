@@ -89,15 +89,38 @@ def test_unpicklable_object_fails_in_the_caller_and_enqueues_nothing():
         q.close()
 
 
-def test_message_larger_than_capacity_is_a_clear_error():
+def test_message_larger_than_the_ring_travels_through_a_file():
     q = mproc.Queue(capacity=1 << 16)
     try:
-        with pytest.raises(ValueError, match="capacity"):
-            q.put(b"x" * (1 << 17))
+        big = os.urandom(1 << 18)
+        q.put(big)
+        q.put([big, "x"])
         q.put(b"y" * 1000)
+        spilled = [n for n in os.listdir("/dev/shm") if n.startswith("mproc-pyq-")]
+        assert len(spilled) == 2
+        assert q.get() == big
+        assert q.get() == [big, "x"]
         assert q.get() == b"y" * 1000
+        assert not [n for n in os.listdir("/dev/shm") if n.startswith("mproc-pyq-")]
     finally:
         q.close()
+
+
+def test_a_spilled_message_that_times_out_leaves_no_file():
+    q = mproc.Queue(1, capacity=1 << 16)
+    try:
+        q.put(1)
+        with pytest.raises(queue.Full):
+            q.put(b"z" * (1 << 18), timeout=0.1)
+        assert not [n for n in os.listdir("/dev/shm") if n.startswith("mproc-pyq-")]
+    finally:
+        q.close()
+
+
+def test_a_forged_spill_name_is_refused():
+    from mproc import queues
+    with pytest.raises(ValueError):
+        queues._unspill(b"\x08../../etc/passwd")
 
 
 def test_closed_queue_raises_valueerror():
