@@ -39,6 +39,7 @@ typedef struct {
     int fd;                      /* the socket, for waiting without mu */
     int readable, writable;
     pthread_mutex_t mu; /* around every call into the core: never held while waiting */
+    pid_t mu_pid;       /* the process mu belongs to (see conn_lock) */
 } ConnObject;
 
 typedef struct {
@@ -93,6 +94,7 @@ static ConnObject *conn_wrap(PyTypeObject *type, mproc_pipe *p, int readable, in
     c->readable = readable;
     c->writable = writable;
     pthread_mutex_init(&c->mu, NULL);
+    c->mu_pid = mproc__self_pid();
     return c;
 }
 
@@ -105,10 +107,23 @@ static void Conn_dealloc(ConnObject *c)
     Py_TYPE(c)->tp_free((PyObject *)c);
 }
 
+/* conn_lock - take the mutex. A forked child may inherit it locked by a
+ * thread that does not exist there: the first use in a new process starts
+ * from a fresh mutex (a child starts with one thread). */
+static void conn_lock(ConnObject *c)
+{
+    pid_t self = mproc__self_pid();
+    if (c->mu_pid != self) {
+        pthread_mutex_init(&c->mu, NULL);
+        c->mu_pid = self;
+    }
+    pthread_mutex_lock(&c->mu);
+}
+
 /* The tries: one core call that does not block, under the mutex. */
 static ssize_t try_recv(ConnObject *c, void *buf, size_t cap)
 {
-    pthread_mutex_lock(&c->mu);
+    conn_lock(c);
     ssize_t n = c->p ? mproc_pipe_recv(c->p, buf, cap, 0) : MPROC_EBADF;
     pthread_mutex_unlock(&c->mu);
     return n;
@@ -118,7 +133,7 @@ static ssize_t try_next(ConnObject *c, void *buf, size_t cap)
 {
     (void)buf;
     (void)cap;
-    pthread_mutex_lock(&c->mu);
+    conn_lock(c);
     ssize_t n = c->p ? mproc_pipe_next_size(c->p, 0) : MPROC_EBADF;
     pthread_mutex_unlock(&c->mu);
     return n;
@@ -128,7 +143,7 @@ static ssize_t try_poll(ConnObject *c, void *buf, size_t cap)
 {
     (void)buf;
     (void)cap;
-    pthread_mutex_lock(&c->mu);
+    conn_lock(c);
     int rc = c->p ? mproc_pipe_poll(c->p, 0) : MPROC_EBADF;
     pthread_mutex_unlock(&c->mu);
     return rc == 0 ? MPROC_EAGAIN : rc;
@@ -136,7 +151,7 @@ static ssize_t try_poll(ConnObject *c, void *buf, size_t cap)
 
 static int try_send(ConnObject *c, const char *buf, size_t len, bool flush)
 {
-    pthread_mutex_lock(&c->mu);
+    conn_lock(c);
     int rc;
     if (c->p == NULL)
         rc = MPROC_EBADF;
@@ -474,7 +489,7 @@ static PyObject *Conn_fileno(ConnObject *c, PyObject *unused)
 static PyObject *Conn_close(ConnObject *c, PyObject *unused)
 {
     (void)unused;
-    pthread_mutex_lock(&c->mu);
+    conn_lock(c);
     mproc_pipe *p = c->p;
     c->p = NULL;
     if (p)
@@ -492,7 +507,7 @@ static PyObject *Conn_handover(ConnObject *c, PyObject *unused)
         return NULL;
     int fd;
     bool s, r;
-    pthread_mutex_lock(&c->mu);
+    conn_lock(c);
     int rc = c->p ? mproc__pipe_handover(c->p, &fd, &s, &r) : MPROC_EBADF;
     pthread_mutex_unlock(&c->mu);
     if (rc == MPROC_EBUSY) {
