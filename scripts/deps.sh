@@ -3,14 +3,15 @@
 # installed: install the missing ones when running as root (apt-get), or
 # print the exact command to run and fail.
 #   build  : C compiler and build tools (g++ only for the C++ benchmarks)
-#   test   : Criterion and msgpack-c (the suite), Open MPI (the MPI tests)
+#   test   : Criterion and msgpack-c (the suite), Open MPI (the MPI tests),
+#            libuv (the libuv example; optional at build time)
 #   bench  : the peers the benchmarks compare against
 #   fuzz   : clang's libFuzzer runtime
 set -euo pipefail
 
 declare -A pkgs=(
   [build]="cmake ninja-build gcc make pkg-config"
-  [test]="libcriterion-dev libmsgpack-dev openmpi-bin libopenmpi-dev"
+  [test]="libcriterion-dev libmsgpack-dev openmpi-bin libopenmpi-dev libuv1-dev"
   [bench]="g++ libzmq3-dev libboost-dev python3 python3-mpi4py openmpi-bin libopenmpi-dev"
   [fuzz]="clang libclang-rt-14-dev"
   [clang]="clang clang-format"
