@@ -49,10 +49,13 @@ struct mproc_watch {
     pid_t pid;              /* the process that created it */
     int efd;
     bool own_efd;
-    bool armed;
-    uint64_t next_look_ns; /* when the service next looks for dead peers */
+    struct mproc_watch **on; /* the list it is on: &svc.armed, &svc.fired, NULL */
+    bool in_set;             /* its word is in the set the service sleeps on now */
+    _Atomic uint32_t *word;  /* the word its last probe named */
+    int cap_ms;              /* and the cap it named */
+    uint64_t next_look_ns;   /* when the service next looks for dead peers */
     struct mproc__wsrc src;
-    struct mproc_watch *next, *prev; /* svc.armed */
+    struct mproc_watch *next, *prev;
 };
 
 static struct {
@@ -60,7 +63,8 @@ static struct {
     bool started;
     pid_t pid;
     _Atomic uint32_t ctl;
-    struct mproc_watch *armed;
+    struct mproc_watch *armed, *fired;
+    uint64_t sleep_until; /* the deadline of the service's current sleep (ns; max: none) */
 } svc = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t svc_once = PTHREAD_ONCE_INIT;
@@ -78,7 +82,7 @@ static void svc_parent(void)
 static void svc_child(void)
 {
     svc.started = false;
-    svc.armed = NULL;
+    svc.armed = svc.fired = NULL;
     atomic_store_explicit(&svc.ctl, 0, memory_order_relaxed);
     pthread_mutex_unlock(&svc.mu);
 }
@@ -88,28 +92,29 @@ static void svc_init_once(void)
     pthread_atfork(svc_prefork, svc_parent, svc_child);
 }
 
-static void svc_link(struct mproc_watch *w)
-{
-    w->prev = NULL;
-    w->next = svc.armed;
-    if (svc.armed)
-        svc.armed->prev = w;
-    svc.armed = w;
-    w->armed = true;
-}
-
 static void svc_unlink(struct mproc_watch *w)
 {
-    if (!w->armed)
+    if (!w->on)
         return;
     if (w->prev)
         w->prev->next = w->next;
     else
-        svc.armed = w->next;
+        *w->on = w->next;
     if (w->next)
         w->next->prev = w->prev;
     w->next = w->prev = NULL;
-    w->armed = false;
+    w->on = NULL;
+}
+
+static void svc_link(struct mproc_watch *w, struct mproc_watch **list)
+{
+    svc_unlink(w);
+    w->prev = NULL;
+    w->next = *list;
+    if (*list)
+        (*list)->prev = w;
+    *list = w;
+    w->on = list;
 }
 
 static void svc_kick(void)
@@ -120,7 +125,7 @@ static void svc_kick(void)
 
 static void svc_fire(struct mproc_watch *w, bool woken)
 {
-    svc_unlink(w);
+    svc_link(w, &svc.fired);
     mproc__evfd_signal(w->efd);
     if (woken)
         mproc__wsrc_pass(&w->src);
@@ -150,15 +155,31 @@ static void *svc_main(void *arg)
             }
             /* the service thread announced itself in the object's words */
             MPROC__KILL_POINT("watch.service.announced");
+            w->word = sl.word;
+            w->cap_ms = sl.cap_ms;
             if (n < MPROC__WAITV_MAX) {
                 words[n] = sl.word;
                 vals[n++] = sl.val;
+                w->in_set = true;
             } else if (now + 1000000u < wake_at) {
                 wake_at = now + 1000000u; /* beyond futex_waitv's reach: look every ms */
             }
             if (sl.cap_ms >= 0 && now + (uint64_t)sl.cap_ms * 1000000u < wake_at)
                 wake_at = now + (uint64_t)sl.cap_ms * 1000000u;
         }
+        /* Fired watches' words too: when one is rearmed and finds nothing,
+         * the service already sleeps on its word and need not be kicked
+         * (one wake-up less per message in a loop that rearms each time). */
+        for (struct mproc_watch *w = svc.fired; w && n < MPROC__WAITV_MAX; w = w->next) {
+            if (!w->word)
+                continue;
+            words[n] = w->word;
+            vals[n++] = atomic_load_explicit(w->word, memory_order_seq_cst);
+            w->in_set = true;
+            if (w->cap_ms >= 0 && now + (uint64_t)w->cap_ms * 1000000u < wake_at)
+                wake_at = now + (uint64_t)w->cap_ms * 1000000u;
+        }
+        svc.sleep_until = wake_at;
         pthread_mutex_unlock(&svc.mu);
         struct mproc__deadline d = {.forever = true};
         if (wake_at != UINT64_MAX) {
@@ -175,6 +196,10 @@ static void *svc_main(void *arg)
         }
         woken = rc == 0;
         pthread_mutex_lock(&svc.mu);
+        for (struct mproc_watch *w = svc.armed; w; w = w->next)
+            w->in_set = false;
+        for (struct mproc_watch *w = svc.fired; w; w = w->next)
+            w->in_set = false;
     }
     return NULL;
 }
@@ -206,16 +231,25 @@ static int svc_start(void)
 /* Arm w (svc.mu held): probe here; fire or hand it to the service. */
 static int arm_locked(mproc_watch *w)
 {
-    svc_unlink(w);
     mproc__wsrc_arm(&w->src);
     struct mproc__wsleep sl;
     w->next_look_ns = mproc__now_ns() + SVC_LOOK_NS;
     if (mproc__wsrc_probe(&w->src, true, &sl)) {
+        svc_link(w, &svc.fired);
         mproc__evfd_signal(w->efd);
         return 1;
     }
-    svc_link(w);
-    svc_kick();
+    svc_link(w, &svc.armed);
+    /* The service sleeps on this very word already (the watch fired from
+     * it and stayed in the set): a waker that sees our announcement wakes
+     * it. Otherwise it must rebuild its set; so must it for a cap. */
+    bool asleep_on_it =
+        w->in_set && w->word == sl.word &&
+        (sl.cap_ms < 0 || svc.sleep_until <= mproc__now_ns() + (uint64_t)sl.cap_ms * 1000000u);
+    w->word = sl.word;
+    w->cap_ms = sl.cap_ms;
+    if (!asleep_on_it)
+        svc_kick();
     /* announced in the object's words and on the service's list */
     MPROC__KILL_POINT("watch.armed");
     return 0;
