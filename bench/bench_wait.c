@@ -14,11 +14,11 @@
  *   wait_ready_of_N,<impl>  round trip where side B waits in mproc_wait over
  *                           N queues and side A puts into the last one;
  *                           the answer comes back through one queue that A
- *                           waits on with mproc_queue_get. impl: 1_queue,
- *                           64_queues; us per round trip.
+ *                           waits on with mproc_queue_get. impl:
+ *                           mproc_wait-1q, mproc_wait-64q; us per round trip.
  *   putget_64B,<impl>       one process, put then get of 64 B; ns per pair.
- *                           impl: no_watch (nobody watches: the fast path),
- *                           watched (a watch on the queue is armed, so the
+ *                           impl: mproc (nobody watches: the fast path),
+ *                           mproc-watched (a watch on the queue is armed, so the
  *                           first put wakes the service thread; the
  *                           descriptor then stays readable and later puts
  *                           pay nothing more). The cost of the feature
@@ -286,8 +286,8 @@ int main(void)
         struct job j1 = {K_WAITN, 1}, j64 = {K_WAITN, NQ};
         uint64_t n = bench_scale(2000);
         struct bench_case c[] = {
-            {.impl = "1_queue", .fn = run_job, .arg = &j1, .n = n},
-            {.impl = "64_queues", .fn = run_job, .arg = &j64, .n = n},
+            {.impl = "mproc_wait-1q", .fn = run_job, .arg = &j1, .n = n},
+            {.impl = "mproc_wait-64q", .fn = run_job, .arg = &j64, .n = n},
         };
         bench_run("wait", "wait_ready_of_N", c, 2, "us/op", 0);
     }
@@ -295,8 +295,8 @@ int main(void)
         struct pg a = {false}, b = {true};
         uint64_t n = bench_scale(1000000);
         struct bench_case c[] = {
-            {.impl = "no_watch", .fn = putget, .arg = &a, .n = n},
-            {.impl = "watched", .fn = putget, .arg = &b, .n = n},
+            {.impl = "mproc", .fn = putget, .arg = &a, .n = n},
+            {.impl = "mproc-watched", .fn = putget, .arg = &b, .n = n},
         };
         bench_run("wait", "putget_64B", c, 2, "ns/op", 0);
     }
