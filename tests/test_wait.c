@@ -358,6 +358,47 @@ MPROC_TEST(wait, pool_and_future_watches_drive_an_epoll_loop)
     MPROC_ASSERT_OK(mproc_pool_close(p));
 }
 
+static int die_or_square(const void *in, size_t in_len, void *out, size_t *out_len, void *ctx)
+{
+    int64_t x;
+    memcpy(&x, in, sizeof x);
+    if (x < 0) {
+        mproc_test_sleep_ms(30);
+        raise(SIGKILL);
+    }
+    return sq(in, in_len, out, out_len, ctx);
+}
+
+MPROC_TEST(wait, pool_watch_fires_when_a_worker_dies_mid_task)
+{
+    mproc_pool *p;
+    struct mproc_pool_opts o = {.workers = 1};
+    MPROC_ASSERT_OK(mproc_pool_create(&p, &o));
+    mproc_watch *w;
+    MPROC_ASSERT_OK(mproc_pool_watch(p, &w));
+    mproc_future *f;
+    int64_t x = -1;
+    MPROC_ASSERT_OK(mproc_pool_submit(p, die_or_square, &x, sizeof x, sizeof x, &f));
+    int done = 0;
+    uint64_t until = now_ms() + 10000;
+    while (!done && now_ms() < until) {
+        if (!readable_within(mproc_watch_fd(w), 1000))
+            continue;
+        cr_assert(mproc_pool_poll(p) >= 0);
+        done = mproc_future_done(f);
+        mproc_watch_rearm(w);
+    }
+    cr_assert_eq(done, 1, "the death reached the loop through the watch");
+    const void *r;
+    size_t rl;
+    MPROC_ASSERT_RC(mproc_future_result(f, &r, &rl), MPROC_EWORKERDIED);
+    MPROC_ASSERT_OK(mproc_watch_close(w));
+    MPROC_ASSERT_OK(mproc_future_close(f));
+    MPROC_ASSERT_OK(mproc_pool_shutdown(p));
+    MPROC_ASSERT_OK(mproc_pool_join(p, 10000));
+    MPROC_ASSERT_OK(mproc_pool_close(p));
+}
+
 MPROC_TEST(wait, watch_bad_input)
 {
     mproc_watch *w;

@@ -6,9 +6,9 @@
  * after each finished chunk and wake the owner if shm.owner_waiting is set
  * (local.h, "Futexes"); a watch sleeps on the same word with the same flag.
  * Readiness: the bell moved since the watch last fired (a result to
- * collect), or, while chunks are in flight, a check interval passed (a
- * worker may have died or overrun its timeout: only the owner's drive
- * looks, with the pidfds and clocks it holds). A watch starts ready:
+ * collect), or, while chunks were in flight when it was armed, a check
+ * interval passed (a worker may have died or overrun its timeout: only the
+ * owner's drive looks, with the pidfds and clocks it holds). A watch starts ready:
  * results may be waiting already. The service thread touches only the two
  * shared-memory words recorded when the owner thread armed the watch.
  */
@@ -69,7 +69,9 @@ void mproc__pool_watch_arm(struct mproc__wsrc *s)
     }
     if (cap < WATCH_MIN_CAP_MS)
         cap = WATCH_MIN_CAP_MS;
-    s->cap_ms = p->in_flight_chunks || p->pending_head ? cap : WATCH_IDLE_CAP_MS;
+    bool busy = p->in_flight_chunks || p->pending_head;
+    s->cap_ms = busy ? cap : WATCH_IDLE_CAP_MS;
+    s->due_ns = busy ? mproc__now_ns() + (uint64_t)cap * 1000000u : 0;
     s->bell = p->ops->bell(p, &s->flag);
     if (s->state == UINT64_MAX) { /* first arming: start ready */
         s->state = atomic_load_explicit(s->bell, memory_order_seq_cst);
@@ -81,6 +83,8 @@ int mproc__pool_watch_probe(struct mproc__wsrc *s, bool announce, struct mproc__
 {
     if (s->ready_now || !s->bell)
         return 1;
+    if (s->due_ns && mproc__now_ns() >= s->due_ns)
+        return 1; /* work in flight: the owner's drive looks for deaths and timeouts */
     uint32_t b = atomic_load_explicit(s->bell, memory_order_seq_cst);
     if (b != (uint32_t)s->state) {
         s->state = b;

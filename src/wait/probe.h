@@ -41,7 +41,8 @@ struct mproc__wsrc {
     /* POOL/FUTURE, set when armed by the owner thread, so that the service
      * thread touches shared-memory words only: */
     _Atomic uint32_t *bell, *flag; /* the results word and its sleeper flag */
-    int cap_ms;                    /* look again after this long (work in flight), or -1 */
+    int cap_ms;                    /* look again after at most this long */
+    uint64_t due_ns;               /* work in flight: ready at this time anyway (0: none) */
     bool ready_now;                /* a finished future */
 };
 
