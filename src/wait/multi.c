@@ -183,14 +183,18 @@ MPROC_API int mproc_wait(struct mproc_wait_item *items, size_t n, int timeout_ms
             if (s.fd[i] >= 0)
                 continue;
             bool pool = it->kind == MPROC_WAIT_POOL || it->kind == MPROC_WAIT_FUTURE;
-            if (pool && drive(it)) {
-                it->ready = 1;
-                count++;
-                continue;
-            }
-            if (pool) /* driven just now: only what comes next counts */
+            if (pool) {
+                /* The result count before driving: a result that comes
+                 * after the drive looked moves it past this baseline. */
                 s.src[i].state = UINT64_MAX;
-            mproc__wsrc_arm(&s.src[i]);
+                mproc__wsrc_arm(&s.src[i]);
+                if (drive(it)) {
+                    it->ready = 1;
+                    count++;
+                    continue;
+                }
+            }
+            mproc__wsrc_arm(&s.src[i]); /* pools: work in flight now, keeping the baseline */
             if (pool) {
                 s.src[i].ready_now = false;
                 if (mproc__wsrc_check(&s.src[i])) {
