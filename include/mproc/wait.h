@@ -212,9 +212,11 @@ struct mproc_wait_item {
  * (futex_waitv, no extra thread, up to 128 items woken at once; beyond
  * that, or on kernels older than 5.16, it looks every millisecond); with
  * them it polls the descriptors and lets this process's watch service
- * thread watch the objects. A pool or future item drives nothing: drive
- * the pool after. A MPROC_WAIT_PIPE item is ready when a message, EOF or
- * an error is there (mproc_pipe_poll).
+ * thread watch the objects. Pool and future items are driven by the call
+ * (call it from the pool's owner, as any pool call): a future item is ready
+ * when the future is finished, a pool item when driving it handled
+ * something (a result, a death) or the pool is broken. A MPROC_WAIT_PIPE
+ * item is ready when a message, EOF or an error is there (mproc_pipe_poll).
  * Returns the count; MPROC_ETIMEDOUT (nothing ready in time), MPROC_EAGAIN
  * (nothing ready and timeout_ms == 0), MPROC_EINVAL (NULL items with n > 0,
  * n == 0 with MPROC_FOREVER, n > 4096, an unknown kind, a NULL obj, a
