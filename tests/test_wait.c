@@ -421,12 +421,25 @@ MPROC_TEST(wait, watch_bad_input)
     MPROC_ASSERT_RC(mproc_watch_close(NULL), MPROC_EINVAL);
 }
 
+static mproc_event *fork_ev;
+
 static int inherited_watch_in_child(void *arg)
 {
-    mproc_watch *w = arg;
+    mproc_watch *w = arg, *mine;
     if (mproc_watch_rearm(w) != MPROC_ENOTCHILD)
         return 1;
-    return mproc_watch_close(w) == 0 ? 0 : 2;
+    if (mproc_watch_close(w) != 0)
+        return 2;
+    /* a watch of its own works: the child starts its own service */
+    if (mproc_event_watch(fork_ev, &mine) != 0)
+        return 3;
+    if (readable_now(mproc_watch_fd(mine)))
+        return 4;
+    mproc_event_set(fork_ev);
+    if (!readable_within(mproc_watch_fd(mine), 5000))
+        return 5;
+    mproc_event_clear(fork_ev);
+    return mproc_watch_close(mine) == 0 ? 0 : 6;
 }
 
 MPROC_TEST(wait, watch_inherited_by_fork_is_inert_in_the_child)
@@ -435,6 +448,7 @@ MPROC_TEST(wait, watch_inherited_by_fork_is_inert_in_the_child)
     mproc_watch *w;
     MPROC_ASSERT_OK(mproc_event_create(&e, NULL));
     MPROC_ASSERT_OK(mproc_event_watch(e, &w));
+    fork_ev = e;
     pid_t pid = mproc_test_fork(inherited_watch_in_child, w);
     cr_assert_eq(mproc_test_wait(pid, 5000), 0);
     MPROC_ASSERT_OK(mproc_event_set(e));
@@ -513,6 +527,69 @@ MPROC_TEST(wait, wait_over_a_mix_of_objects_and_descriptors)
     MPROC_ASSERT_OK(mproc_pipe_close(b));
     MPROC_ASSERT_OK(mproc_event_close(e));
     MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+struct sync_set {
+    mproc_sem *sem;
+    mproc_cond *cond;
+    mproc_barrier *bar;
+};
+
+static int release_then_meet(void *arg)
+{
+    struct sync_set *ss = arg;
+    mproc_test_sleep_ms(30);
+    if (mproc_sem_release(ss->sem) != 0)
+        return 1;
+    return mproc_barrier_wait(ss->bar, 5000) >= 0 ? 0 : 2;
+}
+
+static int meet_later(void *arg)
+{
+    struct sync_set *ss = arg;
+    mproc_test_sleep_ms(100);
+    return mproc_barrier_wait(ss->bar, 5000) >= 0 ? 0 : 1;
+}
+
+MPROC_TEST(wait, wait_over_sync_objects_sees_each_change)
+{
+    struct sync_set ss;
+    MPROC_ASSERT_OK(mproc_sem_create(&ss.sem, NULL, 0, 0));
+    MPROC_ASSERT_OK(mproc_cond_create(&ss.cond, NULL));
+    MPROC_ASSERT_OK(mproc_barrier_create(&ss.bar, NULL, 2));
+    MPROC_ASSERT_OK(mproc_cond_acquire(ss.cond, 0)); /* held here: its lock is not free */
+    struct mproc_wait_item it[3] = {
+        {.kind = MPROC_WAIT_SEM, .obj = ss.sem},
+        {.kind = MPROC_WAIT_COND_LOCK, .obj = ss.cond},
+        {.kind = MPROC_WAIT_BARRIER, .obj = ss.bar},
+    };
+    MPROC_ASSERT_RC(mproc_wait(it, 3, 0), MPROC_EAGAIN);
+    pid_t a = mproc_test_fork(release_then_meet, &ss);
+    pid_t b = mproc_test_fork(meet_later, &ss);
+    MPROC_ASSERT_RC(mproc_wait(it, 3, 5000), 1);
+    cr_assert(it[0].ready && !it[1].ready && !it[2].ready, "the semaphore first");
+    MPROC_ASSERT_OK(mproc_sem_acquire(ss.sem, 0));
+    MPROC_ASSERT_OK(mproc_cond_release(ss.cond));
+    MPROC_ASSERT_RC(mproc_wait(&it[1], 1, 0), 1);    /* the lock is free now */
+    MPROC_ASSERT_RC(mproc_wait(&it[2], 1, 5000), 1); /* the two children meet */
+    cr_assert_eq(mproc_test_wait(a, 5000), 0);
+    cr_assert_eq(mproc_test_wait(b, 5000), 0);
+    /* again with a descriptor among the items (the watch service's path) */
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    struct mproc_wait_item two[2] = {{.kind = MPROC_WAIT_BARRIER, .obj = ss.bar},
+                                     {.kind = MPROC_WAIT_FD, .fd = fds[0]}};
+    a = mproc_test_fork(meet_later, &ss);
+    b = mproc_test_fork(meet_later, &ss);
+    MPROC_ASSERT_RC(mproc_wait(two, 2, 5000), 1);
+    cr_assert(two[0].ready && !two[1].ready);
+    cr_assert_eq(mproc_test_wait(a, 5000), 0);
+    cr_assert_eq(mproc_test_wait(b, 5000), 0);
+    close(fds[0]);
+    close(fds[1]);
+    MPROC_ASSERT_OK(mproc_sem_close(ss.sem));
+    MPROC_ASSERT_OK(mproc_cond_close(ss.cond));
+    MPROC_ASSERT_OK(mproc_barrier_close(ss.bar));
 }
 
 MPROC_TEST(wait, wait_drives_a_future_to_its_end)

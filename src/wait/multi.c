@@ -159,6 +159,11 @@ MPROC_API int mproc_wait(struct mproc_wait_item *items, size_t n, int timeout_ms
             rc = mproc__wsrc_init(&s.src[i], it->kind, it->obj, it->len);
             if (rc < 0)
                 break;
+            /* once per call: a barrier item waits for the round under way
+             * now, also through the watches made below */
+            s.src[i].arm_once = true;
+            if (it->kind != MPROC_WAIT_POOL && it->kind != MPROC_WAIT_FUTURE)
+                mproc__wsrc_arm(&s.src[i]);
             nobj++;
         }
         rc = 0;
@@ -194,8 +199,8 @@ MPROC_API int mproc_wait(struct mproc_wait_item *items, size_t n, int timeout_ms
                     continue;
                 }
             }
-            mproc__wsrc_arm(&s.src[i]); /* pools: work in flight now, keeping the baseline */
             if (pool) {
+                mproc__wsrc_arm(&s.src[i]); /* work in flight now, keeping the baseline */
                 s.src[i].ready_now = false;
                 if (mproc__wsrc_check(&s.src[i])) {
                     it->ready = 1;

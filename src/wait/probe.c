@@ -40,10 +40,11 @@ int mproc__wsrc_init(struct mproc__wsrc *s, int kind, void *obj, size_t len)
 
 void mproc__wsrc_arm(struct mproc__wsrc *s)
 {
-    if (s->kind == MPROC_WAIT_BARRIER)
+    if (s->kind == MPROC_WAIT_BARRIER && !(s->arm_once && s->armed))
         s->state = mproc__barrier_gen(s->obj);
     else if (s->kind == MPROC_WAIT_POOL || s->kind == MPROC_WAIT_FUTURE)
         mproc__pool_watch_arm(s);
+    s->armed = true;
 }
 
 static int probe(struct mproc__wsrc *s, bool announce, bool look, struct mproc__wsleep *sl)

@@ -44,6 +44,8 @@ struct mproc__wsrc {
     int cap_ms;                    /* look again after at most this long */
     uint64_t due_ns;               /* work in flight: ready at this time anyway (0: none) */
     bool ready_now;                /* a finished future */
+    bool arm_once;                 /* mproc_wait: a barrier's round is the one of the call */
+    bool armed;                    /* armed at least once */
 };
 
 /* mproc__wsrc_init - validate obj for kind and fill s (len: QUEUE_PUT).
