@@ -69,7 +69,11 @@ static int drive(struct mproc_wait_item *it)
     return r != 0;
 }
 
+/* Up to WAIT_STACK items need no allocation (the usual call). */
+#define WAIT_STACK 64
+
 struct wstate {
+    bool heap;
     struct mproc__wsrc *src;
     short *ev;
     int *fd;
@@ -86,10 +90,12 @@ static void wstate_free(struct wstate *s, size_t n)
                 mproc__watch_free_shared(s->watch[i]);
     if (s->efd >= 0)
         close(s->efd);
+    free(s->watch);
+    if (!s->heap)
+        return;
     free(s->src);
     free(s->ev);
     free(s->fd);
-    free(s->watch);
     free(s->pfd);
 }
 
@@ -139,10 +145,19 @@ MPROC_API int mproc_wait(struct mproc_wait_item *items, size_t n, int timeout_ms
         return mproc__try_once(MPROC_ETIMEDOUT, timeout_ms);
     }
 
-    struct wstate s = {.efd = -1};
+    struct wstate s = {.efd = -1, .heap = n > WAIT_STACK};
+    struct mproc__wsrc src_stack[WAIT_STACK];
+    short ev_stack[WAIT_STACK];
+    int fd_stack[WAIT_STACK];
+    struct pollfd pfd_stack[WAIT_STACK + 1];
     size_t nfd = 0, nobj = 0;
-    if (!(s.src = calloc(n, sizeof *s.src)) || !(s.ev = calloc(n, sizeof *s.ev)) ||
-        !(s.fd = calloc(n, sizeof *s.fd)) || !(s.pfd = calloc(n + 1, sizeof *s.pfd))) {
+    if (!s.heap) {
+        s.src = src_stack;
+        s.ev = ev_stack;
+        s.fd = fd_stack;
+        s.pfd = pfd_stack;
+    } else if (!(s.src = calloc(n, sizeof *s.src)) || !(s.ev = calloc(n, sizeof *s.ev)) ||
+               !(s.fd = calloc(n, sizeof *s.fd)) || !(s.pfd = calloc(n + 1, sizeof *s.pfd))) {
         wstate_free(&s, n);
         return MPROC_ENOMEM;
     }
@@ -180,6 +195,7 @@ MPROC_API int mproc_wait(struct mproc_wait_item *items, size_t n, int timeout_ms
     for (;;) {
         int count = 0;
         unsigned nw = 0;
+        const uint64_t round_ns = mproc__now_ns(); /* one clock read per round */
         uint64_t wake_at = nobj ? next_look : UINT64_MAX;
         /* objects */
         for (size_t i = 0; i < n; i++) {
@@ -218,11 +234,11 @@ MPROC_API int mproc_wait(struct mproc_wait_item *items, size_t n, int timeout_ms
                 words[nw] = sl.word;
                 vals[nw++] = sl.val;
             } else {
-                uint64_t t = mproc__now_ns() + 1000000u;
+                uint64_t t = round_ns + 1000000u;
                 wake_at = t < wake_at ? t : wake_at;
             }
             if (sl.cap_ms >= 0) {
-                uint64_t t = mproc__now_ns() + (uint64_t)sl.cap_ms * 1000000u;
+                uint64_t t = round_ns + (uint64_t)sl.cap_ms * 1000000u;
                 wake_at = t < wake_at ? t : wake_at;
             }
         }
