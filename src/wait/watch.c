@@ -65,7 +65,9 @@ static struct {
     _Atomic uint32_t ctl;
     struct mproc_watch *armed, *fired;
     uint64_t sleep_until; /* the deadline of the service's current sleep (ns; max: none) */
-} svc = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    bool firing;          /* the service writes eventfds outside the lock now */
+    pthread_cond_t idle;  /* signalled when firing ends */
+} svc = {.mu = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
 static pthread_once_t svc_once = PTHREAD_ONCE_INIT;
 
@@ -83,6 +85,8 @@ static void svc_child(void)
 {
     svc.started = false;
     svc.armed = svc.fired = NULL;
+    svc.firing = false;
+    pthread_cond_init(&svc.idle, NULL);
     atomic_store_explicit(&svc.ctl, 0, memory_order_relaxed);
     pthread_mutex_unlock(&svc.mu);
 }
@@ -123,12 +127,34 @@ static void svc_kick(void)
     mproc__futex_wake(&svc.ctl, 1);
 }
 
-static void svc_fire(struct mproc_watch *w, bool woken)
+/* The eventfds of the watches that fired in a round are written after
+ * svc.mu is let go, so that the event loop thread they wake (often on this
+ * same CPU) does not find the lock held when it rearms. A close waits
+ * while that is under way (svc_wait_idle), so no descriptor is written
+ * after its watch was closed. */
+#define SVC_FIRE_MAX 128
+
+struct svc_fires {
+    int fd[SVC_FIRE_MAX];
+    unsigned n;
+};
+
+static void svc_fire(struct mproc_watch *w, bool woken, struct svc_fires *f)
 {
     svc_link(w, &svc.fired);
-    mproc__evfd_signal(w->efd);
+    if (f->n < SVC_FIRE_MAX)
+        f->fd[f->n++] = w->efd;
+    else
+        mproc__evfd_signal(w->efd);
     if (woken)
         mproc__wsrc_pass(&w->src);
+}
+
+/* With svc.mu held: until the service is done writing descriptors. */
+static void svc_wait_idle(void)
+{
+    while (svc.firing)
+        pthread_cond_wait(&svc.idle, &svc.mu);
 }
 
 static void *svc_main(void *arg)
@@ -143,6 +169,8 @@ static void *svc_main(void *arg)
         vals[0] = atomic_load_explicit(&svc.ctl, memory_order_seq_cst);
         unsigned n = 1;
         uint64_t now = mproc__now_ns(), wake_at = UINT64_MAX;
+        struct svc_fires fires;
+        fires.n = 0;
         for (struct mproc_watch *w = svc.armed, *nx; w; w = nx) {
             nx = w->next;
             bool look = now >= w->next_look_ns;
@@ -150,7 +178,7 @@ static void *svc_main(void *arg)
                 w->next_look_ns = now + SVC_LOOK_NS;
             struct mproc__wsleep sl;
             if (mproc__wsrc_probe(&w->src, look, &sl)) {
-                svc_fire(w, woken);
+                svc_fire(w, woken, &fires);
                 continue;
             }
             /* the service thread announced itself in the object's words */
@@ -180,6 +208,15 @@ static void *svc_main(void *arg)
                 wake_at = now + (uint64_t)w->cap_ms * 1000000u;
         }
         svc.sleep_until = wake_at;
+        if (fires.n) {
+            svc.firing = true;
+            pthread_mutex_unlock(&svc.mu);
+            for (unsigned i = 0; i < fires.n; i++)
+                mproc__evfd_signal(fires.fd[i]);
+            pthread_mutex_lock(&svc.mu);
+            svc.firing = false;
+            pthread_cond_broadcast(&svc.idle);
+        }
         pthread_mutex_unlock(&svc.mu);
         struct mproc__deadline d = {.forever = true};
         if (wake_at != UINT64_MAX) {
@@ -302,6 +339,7 @@ void mproc__watch_free_shared(mproc_watch *w)
 {
     pthread_mutex_lock(&svc.mu);
     svc_unlink(w);
+    svc_wait_idle();
     pthread_mutex_unlock(&svc.mu);
     free(w);
 }
@@ -364,6 +402,7 @@ MPROC_API int mproc_watch_close(mproc_watch *w)
     if (w->pid == getpid()) {
         pthread_mutex_lock(&svc.mu);
         svc_unlink(w);
+        svc_wait_idle();
         pthread_mutex_unlock(&svc.mu);
     }
     if (w->own_efd)
