@@ -38,6 +38,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -213,6 +214,9 @@ static void *svc_main(void *arg)
             pthread_mutex_unlock(&svc.mu);
             for (unsigned i = 0; i < fires.n; i++)
                 mproc__evfd_signal(fires.fd[i]);
+            /* The loop thread just woken often shares this CPU (a pinned
+             * process): let it run before this thread goes back to sleep. */
+            sched_yield();
             pthread_mutex_lock(&svc.mu);
             svc.firing = false;
             pthread_cond_broadcast(&svc.idle);
