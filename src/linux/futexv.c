@@ -50,7 +50,9 @@ int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *vals, uns
         return MPROC_ETIMEDOUT;
     if (errno == ENOSYS)
         return MPROC_ENOSYS;
-    return 0; /* EAGAIN (a value differed), EINTR: the caller re-checks */
+    if (errno == EFAULT || errno == EINVAL)
+        return MPROC_EFAULT; /* a word no longer mapped: the caller naps, never spins */
+    return 0;                /* EAGAIN (a value differed), EINTR: the caller re-checks */
 }
 
 int mproc__evfd_new(void)

@@ -36,8 +36,9 @@ int mproc__futex_wake(_Atomic uint32_t *word, int n);
 /* mproc__futex_waitv - sleep until one of n words (n <= MPROC__WAITV_MAX)
  * no longer holds its value or is woken, or the deadline passes (NULL:
  * forever): futex_waitv(2), Linux 5.16. Returns 0 (woken, a value
- * differed, a signal: re-check), MPROC_ETIMEDOUT, or MPROC_ENOSYS (an
- * older kernel: the caller naps instead). */
+ * differed, a signal: re-check), MPROC_ETIMEDOUT, MPROC_ENOSYS (an
+ * older kernel: the caller naps instead), MPROC_EFAULT (a word is not
+ * mapped: the caller naps, re-checks). */
 #define MPROC__WAITV_MAX 128
 int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *vals, unsigned n,
                        const struct mproc__deadline *d);

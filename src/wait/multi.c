@@ -114,8 +114,9 @@ static int sleep_objects(_Atomic uint32_t **words, uint32_t *vals, unsigned nw, 
             d = cap;
     }
     int rc = nw ? mproc__futex_waitv(words, vals, nw, &d) : MPROC_ENOSYS;
-    if (rc == MPROC_ENOSYS) {
-        /* no words (all beyond reach) or an old kernel: nap 1 ms */
+    if (rc == MPROC_ENOSYS || rc == MPROC_EFAULT) {
+        /* no words (all beyond reach), an old kernel, or a word not
+         * mapped: nap 1 ms, then the caller re-checks */
         static _Atomic uint32_t never;
         struct mproc__deadline ms;
         mproc__deadline_init(&ms, 1);

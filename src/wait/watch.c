@@ -228,9 +228,10 @@ static void *svc_main(void *arg)
             mproc__deadline_init(&d, left_ms > INT_MAX ? INT_MAX : (int)left_ms);
         }
         int rc = no_waitv ? MPROC_ENOSYS : mproc__futex_waitv(words, vals, n, &d);
-        if (rc == MPROC_ENOSYS) {
-            /* before Linux 5.16: wake on ctl, look at the others every ms */
-            no_waitv = true;
+        if (rc == MPROC_ENOSYS || rc == MPROC_EFAULT) {
+            /* before Linux 5.16: wake on ctl, look at the others every ms
+             * (a word that is not mapped: so for this round only) */
+            no_waitv = rc == MPROC_ENOSYS;
             struct mproc__deadline ms;
             mproc__deadline_init(&ms, 1);
             (void)mproc__futex_wait(&svc.ctl, vals[0], &ms);
