@@ -67,6 +67,7 @@ static struct {
     struct mproc_watch *armed, *fired;
     uint64_t sleep_until; /* the deadline of the service's current sleep (ns; max: none) */
     bool firing;          /* the service writes eventfds outside the lock now */
+    _Atomic uint32_t up;  /* 1 once the service thread runs its own code */
     pthread_cond_t idle;  /* signalled when firing ends */
 } svc = {.mu = PTHREAD_MUTEX_INITIALIZER, .idle = PTHREAD_COND_INITIALIZER};
 
@@ -161,6 +162,11 @@ static void svc_wait_idle(void)
 static void *svc_main(void *arg)
 {
     (void)arg;
+    /* Its start is done (the thread library's and a sanitizer's set-up
+     * included): svc_start may return, and a fork from now on does not
+     * copy a half-made thread's locks into the child. */
+    atomic_store_explicit(&svc.up, 1, memory_order_release);
+    mproc__futex_wake(&svc.up, 1);
     _Atomic uint32_t *words[MPROC__WAITV_MAX];
     uint32_t vals[MPROC__WAITV_MAX];
     bool no_waitv = false, woken = false;
@@ -260,11 +266,14 @@ static int svc_start(void)
     pthread_attr_setstacksize(&a, 64 * 1024);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread takes no signals */
+    atomic_store_explicit(&svc.up, 0, memory_order_relaxed);
     int rc = pthread_create(&th, &a, svc_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&a);
     if (rc != 0)
         return rc == ENOMEM ? MPROC_ENOMEM : MPROC_EAGAIN;
+    while (!atomic_load_explicit(&svc.up, memory_order_acquire))
+        (void)mproc__futex_wait(&svc.up, 0, NULL);
     svc.started = true;
     svc.pid = me;
     return 0;
