@@ -18,7 +18,8 @@
  * cpu_count, entry points), shm.h (shared memory), pipe.h (framed
  * messages over a socket pair), queue.h (the shared-memory queue), sync.h
  * (locks, semaphores, conditions, events, barriers, shared values), pool.h
- * (the process pool). msgpack helpers are in <mproc/msgpack.h> (-lmproc_value),
+ * (the process pool), wait.h (readiness descriptors for event loops, and
+ * one wait over many objects). msgpack helpers are in <mproc/msgpack.h> (-lmproc_value),
  * the MPI pool in <mproc/pool_mpi.h> (-lmproc_mpi).
  */
 #ifndef MPROC_H
@@ -31,5 +32,6 @@
 #include "mproc/queue.h"
 #include "mproc/sync.h"
 #include "mproc/pool.h"
+#include "mproc/wait.h"
 
 #endif

@@ -344,6 +344,21 @@ def targets(rows):
                 r >= need)
         else:
             add(what, target, None, None)
+    w = val("wait", "wake_epoll_64B", "mproc_watch")
+    p2 = val("wait", "wake_epoll_64B", "pipe2")
+    if w and p2:
+        r = w.median / p2.median
+        add("Wake-up through a watch descriptor vs pipe(2), 64 B, epoll", "<= 1.5x",
+            f"{r:.2f}x ({fmt(w.median)} vs {fmt(p2.median)} us)", r <= 1.5)
+    else:
+        add("Wake-up through a watch descriptor vs pipe(2), 64 B, epoll", "<= 1.5x", None, None)
+    a = val("wait", "wait_ready_of_N", "mproc_wait-64q")
+    b = val("wait", "wait_ready_of_N", "mproc_wait-1q")
+    if a and b:
+        r = a.median / b.median
+        add("mproc_wait over 64 queues vs one", "<= 2x", f"{r:.2f}x", r <= 2)
+    else:
+        add("mproc_wait over 64 queues vs one", "<= 2x", None, None)
     worst = None
     for area, case, rs in groups(rows):
         ref = reference(rs)

@@ -4,7 +4,8 @@
 # print the exact command to run and fail.
 #   build  : C compiler and build tools (g++ only for the C++ benchmarks)
 #   test   : Criterion and msgpack-c (the suite), Open MPI (the MPI tests),
-#            python3-dev, pytest and numpy (mproc for Python and its tests)
+#            python3-dev, pytest and numpy (mproc for Python and its tests),
+#            libuv (the libuv example; optional at build time)
 #   bench  : the peers the benchmarks compare against
 #   fuzz   : clang's libFuzzer runtime
 #   python : venv and setuptools, for `pip install .` of mproc for Python
@@ -13,7 +14,7 @@ set -euo pipefail
 
 declare -A pkgs=(
   [build]="cmake ninja-build gcc make pkg-config"
-  [test]="libcriterion-dev libmsgpack-dev openmpi-bin libopenmpi-dev python3-dev python3-pytest python3-numpy"
+  [test]="libcriterion-dev libmsgpack-dev openmpi-bin libopenmpi-dev python3-dev python3-pytest python3-numpy libuv1-dev"
   [bench]="g++ libzmq3-dev libboost-dev python3 python3-mpi4py openmpi-bin libopenmpi-dev"
   [fuzz]="clang libclang-rt-14-dev"
   [clang]="clang clang-format"

@@ -32,6 +32,7 @@
 #define MPROC__H_QUEUE 0x51554555u    /* "QUEU" */
 #define MPROC__H_POOL 0x504f4f4cu     /* "POOL" */
 #define MPROC__H_FUTURE 0x46555452u   /* "FUTR" */
+#define MPROC__H_WATCH 0x57415443u    /* "WATC" */
 
 #define MPROC__QUARANTINE 64
 

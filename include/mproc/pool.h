@@ -376,6 +376,16 @@ MPROC_API int mproc_future_wait_all(mproc_future *const *fs, size_t n, int timeo
  * (closed future). */
 MPROC_API int mproc_future_done(mproc_future *f);
 
+/* mproc_pool_poll - drive the pool without waiting: collect the results
+ * that have arrived (running their callbacks and finishing their futures),
+ * notice dead workers and overrun timeouts, dispatch queued work. For event
+ * loops: call it when a pool watch (mproc/wait.h) is readable. Returns the
+ * number of events handled (>= 0; 0 also with opts.background, whose
+ * thread drives); the code of a broken pool; MPROC_EBUSY (inside a
+ * callback); MPROC_EINVAL (NULL); MPROC_EBADF (closed); MPROC_ENOTCHILD
+ * (in a forked child). */
+MPROC_API int mproc_pool_poll(mproc_pool *p);
+
 /* mproc_future_cancel - cancel the task: if no worker started it, it never
  * runs; if one is running it, that worker is killed (with every process it
  * started) and replaced, and the pool goes on. Either way the future is

@@ -33,6 +33,23 @@ int mproc__futex_wait_capped(_Atomic uint32_t *word, uint32_t expected,
  * many were woken. */
 int mproc__futex_wake(_Atomic uint32_t *word, int n);
 
+/* mproc__futex_waitv - sleep until one of n words (n <= MPROC__WAITV_MAX)
+ * no longer holds its value or is woken, or the deadline passes (NULL:
+ * forever): futex_waitv(2), Linux 5.16. Returns 0 (woken, a value
+ * differed, a signal: re-check), MPROC_ETIMEDOUT, MPROC_ENOSYS (an
+ * older kernel: the caller naps instead), MPROC_EFAULT (a word is not
+ * mapped: the caller naps, re-checks). */
+#define MPROC__WAITV_MAX 128
+int mproc__futex_waitv(_Atomic uint32_t *const *words, const uint32_t *vals, unsigned n,
+                       const struct mproc__deadline *d);
+
+/* eventfd (futexv.c): a non-blocking, close-on-exec counter descriptor.
+ * mproc__evfd_new: the fd or a negative code; _signal makes it readable;
+ * _drain makes it unreadable again. */
+int mproc__evfd_new(void);
+void mproc__evfd_signal(int fd);
+void mproc__evfd_drain(int fd);
+
 /* mproc__fd_wait - poll fd for events until ready or the deadline passes
  * (fdwait.c): 0 ready (also on POLLHUP/POLLERR), MPROC_ETIMEDOUT, or a
  * negative code. EINTR is retried with the time left. */

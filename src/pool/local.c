@@ -593,6 +593,13 @@ static void lp_wait(struct mproc_pool *p, uint32_t seen, int cap_ms)
     atomic_store_explicit(&shm->owner_waiting, 0, memory_order_relaxed);
 }
 
+static _Atomic uint32_t *lp_bell(struct mproc_pool *p, _Atomic uint32_t **flag)
+{
+    struct mproc__lp_shm *shm = ((struct lp *)p->be)->shm;
+    *flag = &shm->owner_waiting;
+    return &shm->done_bell;
+}
+
 static void slot_release(struct lp *lp, uint32_t idx)
 {
     struct lp_posted *ps = &lp->posted[idx];
@@ -720,4 +727,5 @@ const struct mproc__pool_backend mproc__pool_local_backend = {
     .has_timeouts = true,
     .prepare_wait = lp_prepare_wait,
     .wait = lp_wait,
+    .bell = lp_bell,
 };

@@ -132,6 +132,9 @@ struct mproc__pool_backend {
      * shared-memory words. */
     uint32_t (*prepare_wait)(struct mproc_pool *p, int *cap_ms);
     void (*wait)(struct mproc_pool *p, uint32_t seen, int cap_ms);
+    /* Watches (src/pool/watch.c; NULL: not supported): the word that wait()
+     * sleeps on and the flag that tells the workers someone sleeps on it. */
+    _Atomic uint32_t *(*bell)(struct mproc_pool *p, _Atomic uint32_t **flag);
     void (*destroy)(struct mproc_pool *p);
     int (*worker_pids)(const struct mproc_pool *p, pid_t *out, int max);
 };

@@ -33,6 +33,8 @@
  */
 #include "sync.h"
 
+#include "../wait/probe.h"
+
 #define BAR_BROKEN 0x80000000u
 #define BAR_GEN_SHIFT 16
 #define BAR_GEN_MASK 0x7fffu
@@ -356,3 +358,38 @@ MPROC_API int mproc_barrier_create(mproc_barrier **out, const char *name, unsign
 }
 
 MPROC__SYNC_OPEN_CLOSE(mproc_barrier, mproc_barrier, MPROC__SEG_BARRIER)
+
+/* A watch's look (wait/probe.h). A watcher is not a party: it waits for
+ * the generation it saw when armed to end (tripped or reset) or for the
+ * barrier to break. Arrivals change the word without waking anyone, so a
+ * watcher sleeps on the value it read and looks again when woken early.
+ * When asked to look it does what a sleeping party does once per slice:
+ * a dead waiter of this generation or a dead member breaks the barrier
+ * (so the last process left watching still learns of the death). */
+int mproc__barrier_check(void *b)
+{
+    return bar_check(br(b));
+}
+
+uint32_t mproc__barrier_gen(void *b)
+{
+    return bar_gen(atomic_load_explicit(&br(b)->word, memory_order_acquire));
+}
+
+int mproc__barrier_probe(void *b, uint32_t gen, bool announce, bool look, struct mproc__wsleep *sl)
+{
+    struct barrier *k = br(b);
+    if (bar_check(k) < 0)
+        return 1;
+    uint32_t w = atomic_load_explicit(&k->word, memory_order_acquire);
+    if (bar_gen(w) != gen || (w & BAR_BROKEN))
+        return 1;
+    if (look && bar_someone_died(k, gen) && bar_break(k, gen))
+        return 1;
+    if (!announce)
+        return 0;
+    sl->word = &k->word;
+    sl->val = w;
+    sl->cap_ms = MPROC_SYNC_SLICE_MS;
+    return 0;
+}

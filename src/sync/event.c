@@ -12,6 +12,8 @@
  */
 #include "sync.h"
 
+#include "../wait/probe.h"
+
 #define EV_CLEAR 0u
 #define EV_SET 1u
 #define EV_WAITERS 2u
@@ -134,3 +136,25 @@ MPROC_API int mproc_event_create(mproc_event **out, const char *name)
 }
 
 MPROC__SYNC_OPEN_CLOSE(mproc_event, mproc_event, MPROC__SEG_EVENT)
+
+/* A watch's look (wait/probe.h): a waiter's announcement without the
+ * sleep. Corrupt words count as ready: mproc_event_wait reports them. */
+int mproc__event_probe(void *e, bool announce, struct mproc__wsleep *sl)
+{
+    struct event *k = ev(e);
+    for (;;) {
+        uint32_t w = atomic_load_explicit(&k->word, memory_order_acquire);
+        if (w != EV_CLEAR && w != EV_WAITERS)
+            return 1;
+        if (!announce)
+            return 0;
+        if (w == EV_CLEAR &&
+            !atomic_compare_exchange_strong_explicit(&k->word, &w, EV_WAITERS, memory_order_relaxed,
+                                                     memory_order_relaxed))
+            continue;
+        sl->word = &k->word;
+        sl->val = EV_WAITERS;
+        sl->cap_ms = MPROC_SYNC_SLICE_MS; /* a setter may die between its store and its wake */
+        return 0;
+    }
+}

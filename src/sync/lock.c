@@ -51,6 +51,8 @@
  */
 #include "sync.h"
 
+#include "../wait/probe.h"
+
 #include <pthread.h>
 
 static inline void lk_record_owner(struct mproc__lk *l, const struct mproc__sync_self *me)
@@ -322,4 +324,34 @@ MPROC_API int mproc_lock_close(mproc_lock *l)
 MPROC_API int mproc_lock_unlink(const char *name)
 {
     return mproc__seg_unlink(name, MPROC__SEG_LOCK);
+}
+
+/* A watch's look (wait/probe.h): free, not recoverable (acquire reports
+ * it) or an owner found dead when asked to look (acquire then gives
+ * MPROC_EOWNERDEAD) is ready; otherwise set WAITERS as a contender does and
+ * sleep on the word. Release wakes one sleeper: when that was the watcher,
+ * wait/probe.c passes the wake-up on. */
+int mproc__lk_probe(void *lp, bool announce, bool look, struct mproc__wsleep *sl)
+{
+    struct mproc__lk *l = lp;
+    for (;;) {
+        uint32_t w = atomic_load_explicit(&l->word, memory_order_relaxed);
+        if (w == 0 || (w & MPROC__LK_NOTREC))
+            return 1;
+        if (look && lk_owner_dead(l, w & MPROC__LK_TID))
+            return 1;
+        if (!announce)
+            return 0;
+        if (!(w & MPROC__LK_WAITERS)) {
+            uint32_t nw = w | MPROC__LK_WAITERS;
+            if (!atomic_compare_exchange_strong_explicit(&l->word, &w, nw, memory_order_relaxed,
+                                                         memory_order_relaxed))
+                continue;
+            w = nw;
+        }
+        sl->word = &l->word;
+        sl->val = w;
+        sl->cap_ms = MPROC_SYNC_SLICE_MS;
+        return 0;
+    }
 }

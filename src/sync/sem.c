@@ -51,6 +51,8 @@
  */
 #include "sync.h"
 
+#include "../wait/probe.h"
+
 #include <sched.h>
 #include <unistd.h>
 
@@ -535,4 +537,27 @@ MPROC_API int mproc_sem_close(mproc_sem *s)
 MPROC_API int mproc_sem_unlink(const char *name)
 {
     return mproc__seg_unlink(name, MPROC__SEG_SEM);
+}
+
+/* A watch's look (wait/probe.h): what sem_wait_slow does before it sleeps,
+ * without taking the unit. A tracked semaphore's dead holders are looked
+ * for when asked (look), as a sleeper does once per slice. */
+int mproc__sem_probe(void *s, bool announce, bool look, struct mproc__wsleep *sl)
+{
+    struct sem *m = sm(s);
+    const bool tracked = sem_tracked(m);
+    for (;;) {
+        if (sem_lo_now(m) & SEM_COUNT)
+            return 1;
+        if (tracked && look && sem_recover(m))
+            continue;
+        if (!announce)
+            return 0;
+        if (!sem_flag_waiters(m, tracked))
+            continue;
+        sl->word = sem_lo(m);
+        sl->val = SEM_WAITERS;
+        sl->cap_ms = MPROC_SYNC_SLICE_MS; /* as sleepers: dead holders, dead wakers */
+        return 0;
+    }
 }
