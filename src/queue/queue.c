@@ -142,10 +142,13 @@ static Q_INLINE int q_check_common(struct mproc_queue *q, int timeout_ms)
  * leaves the sum sound (its lock is taken over: ring.c). */
 
 /* Whether asking for allot can pay: the pool (limit less the allots, a
- * bound from above) has `need`, or my lane holds less than an even share
- * of the lanes in use (then others' allot is taken). A few loads, no lock:
- * a putter that waits on a full queue does not queue up on the lock. */
-static bool q_grow_worth(struct mproc_queue *q, struct q_tls *ts, uint64_t need, uint64_t mine)
+ * bound from above) has `need`; or my lane holds less than an even share
+ * of the lanes in use, or the message is larger than such a share (then
+ * others' allot is taken). Otherwise my lane holds messages of its own
+ * (use > allot >= share >= k), and their consumption makes room: wait for
+ * that. A few loads, no lock: putters that wait on a full queue do not
+ * queue up on the credit lock, nor take allot back and forth. */
+static bool q_grow_worth(struct mproc_queue *q, uint64_t need, uint64_t mine, uint64_t k)
 {
     uint64_t sum = 0, n = mine == 0;
     for (uint32_t l = 0; l < q->n_lanes; l++) {
@@ -153,10 +156,10 @@ static bool q_grow_worth(struct mproc_queue *q, struct q_tls *ts, uint64_t need,
         sum += a;
         n += a != 0;
     }
-    (void)ts;
     if (sum < q->limit && q->limit - sum >= need)
         return true;
-    return mine + need <= q->limit / n;
+    uint64_t share = q->limit / n;
+    return mine < share || k > share;
 }
 
 /* Lane l's share of the sum: max(allot, used), used from a swept rel.
@@ -165,8 +168,8 @@ static int q_lane_eff(struct mproc_queue *q, uint32_t l, bool sweep, uint64_t *e
 {
     struct q_lane *ln = &q->lanes[l];
     uint64_t a = atomic_load_explicit(&ln->allot, memory_order_acquire);
-    uint64_t r = sweep ? mproc__q_sweep(q, l, 1024)
-                       : atomic_load_explicit(&ln->rel, memory_order_acquire);
+    uint64_t r =
+        sweep ? mproc__q_sweep(q, l, 1024) : atomic_load_explicit(&ln->rel, memory_order_acquire);
     uint64_t t = atomic_load_explicit(&ln->tail, memory_order_acquire);
     if (a > q->limit)
         return MPROC_ECORRUPT;
@@ -219,8 +222,8 @@ static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls 
             struct q_lane *ln = &q->lanes[l];
             uint32_t z = 0;
             if (atomic_load_explicit(&ln->allot, memory_order_relaxed) == 0 ||
-                !atomic_compare_exchange_strong_explicit(&ln->lock, &z, ts->me,
-                                                         memory_order_seq_cst, memory_order_relaxed))
+                !atomic_compare_exchange_strong_explicit(
+                    &ln->lock, &z, ts->me, memory_order_seq_cst, memory_order_relaxed))
                 continue;
             uint64_t e, u, a = atomic_load_explicit(&ln->allot, memory_order_relaxed);
             if (q_lane_eff(q, l, false, &e, &u) == 0) {
@@ -249,6 +252,27 @@ static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls 
     return rc < 0 ? rc : got;
 }
 
+/* A putter's re-check after need = 1 (see mproc__q_has_room): room in my
+ * lane; or, if taking allot can pay (q_grow_worth), room in all lanes
+ * together. */
+static int q_has_room_mine(struct mproc_queue *q, struct q_ready *rd)
+{
+    struct q_tls *ts = rd->ts;
+    struct q_lane *ln = ts->pln;
+    uint64_t t = atomic_load_explicit(&ln->tail, memory_order_seq_cst);
+    uint64_t r = mproc__q_sweep(q, ts->plane, 1024);
+    uint64_t a = atomic_load_explicit(&ln->allot, memory_order_seq_cst);
+    if (r > t)
+        return Q_READY; /* moved under us: look again */
+    uint64_t use = t + rd->k - r;
+    if (use <= a && use <= q->limit)
+        return Q_READY;
+    if (use <= q->limit && q_grow_worth(q, use - a, a, rd->k))
+        return mproc__q_has_room(q, rd);
+    rd->key = r;
+    return atomic_load_explicit(&ln->head, memory_order_seq_cst) > r ? Q_INFLIGHT : Q_NOT_READY;
+}
+
 /* My lane has no room for k units: reclaim what consumers marked free,
  * take allot, or wait. 0 to try the claim again, or an error. */
 static __attribute__((noinline)) int q_put_room(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
@@ -275,18 +299,18 @@ static __attribute__((noinline)) int q_put_room(struct mproc_queue *q, struct q_
         if (swept)
             continue; /* reclaimed a batch, maybe not enough: sweep on */
         if (use <= q->limit && (!w->init || !q_wait_spinning(w)) &&
-            q_grow_worth(q, ts, use - a, a)) {
+            q_grow_worth(q, use - a, a, k)) {
             int rc = q_grow(q, ts, use - a);
             if (rc != 0)
                 return rc < 0 ? rc : 0;
         }
-        struct q_ready rd = {k, 0};
+        struct q_ready rd = {k, r, ts};
         if (timeout_ms == 0) {
-            (void)mproc__q_has_room(q, &rd);
+            (void)q_has_room_mine(q, &rd);
             int rc = mproc__q_stuck(q, ts, rd.key);
             return rc < 0 ? rc : MPROC_EAGAIN;
         }
-        return mproc__q_wait_round(q, ts, w, timeout_ms, false, mproc__q_has_room, &rd);
+        return mproc__q_wait_round(q, ts, w, timeout_ms, false, q_has_room_mine, &rd);
     }
 }
 
@@ -309,12 +333,12 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
         if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_relaxed)))
             return MPROC_ECLOSED;
         q_lock_take(q, &ln->lock, ts->me);
-        /* the lane's lock held, nothing claimed */
-        MPROC__KILL_POINT("queue.put.lane_locked");
         t = atomic_load_explicit(&ln->tail, memory_order_relaxed);
         uint64_t a = atomic_load_explicit(&ln->allot, memory_order_relaxed);
         uint64_t r = ts->rel_cache;
         if (MPROC__LIKELY(r <= t && t + k - r <= a && t + k - r <= q->limit)) {
+            /* the lane's lock held, room seen, nothing claimed */
+            MPROC__KILL_POINT("queue.put.lane_locked");
             atomic_store_explicit(&p->put_k, Q_K(k, ts->plane), memory_order_relaxed);
             atomic_store_explicit(&p->put_intent, t | Q_I_PENDING, memory_order_relaxed);
             atomic_store_explicit(&ln->tail, t + k, memory_order_release);
@@ -590,7 +614,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
         /* While spinning only the slots are watched: reading tail would
          * pull the producers' line away from them on every message. */
         int rc;
-        struct q_ready rd = {0, 0};
+        struct q_ready rd = {0, 0, ts};
         if (timeout_ms != 0 && q_wait_spinning(&w) &&
             !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
             atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define Q_MAGIC 0x51434F52u /* "ROCQ" on little-endian: queue body magic */
-#define Q_LAYOUT 3          /* 3: lanes; 2: n_parts records; stamp + meta in front of each message */
+#define Q_LAYOUT 3 /* 3: lanes; 2: n_parts records; stamp + meta in front of each message */
 #define Q_PARTS_DEFAULT 256 /* participant records per queue, unless asked */
 #define Q_PARTS_MAX 65536
 #define Q_SKEW_MAX (1ull << 32) /* taken beyond put that deaths could explain */
@@ -68,7 +68,7 @@
 
 /* The k words of an intent (put_k, get_k): units | lane << 25. */
 #define Q_K(k, lane) ((uint32_t)(k) | ((uint32_t)(lane) << 25))
-#define Q_K_UNITS(w) ((uint64_t)((w) & 0x1FFFFFFu))
+#define Q_K_UNITS(w) ((uint64_t)((w)&0x1FFFFFFu))
 #define Q_K_LANE(w) ((uint32_t)(w) >> 25)
 
 struct q_entry {
@@ -107,8 +107,8 @@ struct q_lane {
     Q_ALIGNED _Atomic uint64_t tail; /* producers' claim frontier (units) */
     _Atomic uint64_t allot;          /* units the lane may hold: tail - rel <= allot */
     _Atomic uint32_t lock;           /* participant index + 1 of the claimer; 0 = free */
-    Q_ALIGNED _Atomic uint64_t head;  /* consumers' claim frontier */
-    Q_ALIGNED _Atomic uint64_t rel;   /* every unit < rel is free */
+    Q_ALIGNED _Atomic uint64_t head; /* consumers' claim frontier */
+    Q_ALIGNED _Atomic uint64_t rel;  /* every unit < rel is free */
 };
 
 /* The queue header: the body of the segment starts with it; the n_lanes
@@ -180,8 +180,8 @@ struct mproc_queue {
     struct q_part *parts;
     /* validated copies of the configuration: never re-read from shared memory */
     uint64_t mask, unit_shift, min_units, limit, cap_bytes, unit, n, max_msgs;
-    uint64_t skey; /* validated copy of h->skey */
-    size_t data_size;  /* one lane's ring */
+    uint64_t skey;      /* validated copy of h->skey */
+    size_t data_size;   /* one lane's ring */
     unsigned win_shift; /* log2 of a lane's window (2 * data_size) */
     uint32_t n_parts, n_lanes;
     uint64_t lanes_mask; /* a bit for each lane */
@@ -341,8 +341,7 @@ void mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me
 int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st);
 /* mproc__q_frontiers - a consistent reading of lane l's rel (swept), head
  * and tail; MPROC_ECORRUPT if they break rel <= head <= tail <= rel + limit. */
-int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t *hp,
-                       uint64_t *tp);
+int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t *hp, uint64_t *tp);
 /* mproc__q_used - units in use in all lanes together (swept); ECORRUPT. */
 int mproc__q_used(struct mproc_queue *q, uint64_t *used);
 
@@ -475,6 +474,7 @@ static inline bool q_wait_spinning(const struct q_wait *w)
 struct q_ready {
     uint64_t k;
     uint64_t key;
+    struct q_tls *ts; /* the waiter (a putter's lane) */
 };
 
 /* mproc__q_stuck - note that I wait on stuck_key (head or rel); after

@@ -186,8 +186,7 @@ static bool q_put_resolved(struct mproc_queue *q, uint64_t w, uint32_t kw)
     uint64_t pos = Q_I_POS(w);
     if (pos < atomic_load(&ln->head))
         return true;
-    if (Q_I_STATE(w) == Q_I_PENDING && atomic_load(&ln->tail) <= pos &&
-        atomic_load(&ln->lock) == 0)
+    if (Q_I_STATE(w) == Q_I_PENDING && atomic_load(&ln->tail) <= pos && atomic_load(&ln->lock) == 0)
         return true; /* the claim never happened, and never will */
     return Q_ENTRY_LOAD(&q_slot(q, l, pos)->stamp, memory_order_seq_cst) == Q_PUB(q, pos);
 }

@@ -32,8 +32,7 @@ void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, uint32_t n_lan
 {
     l->lanes_off = q_round_up(sizeof(struct q_hdr), 128);
     l->parts_off = l->lanes_off + (uint64_t)n_lanes * sizeof(struct q_lane);
-    l->parts_end =
-        MPROC__SEG_HDR_SIZE + l->parts_off + (uint64_t)n_parts * sizeof(struct q_part);
+    l->parts_end = MPROC__SEG_HDR_SIZE + l->parts_off + (uint64_t)n_parts * sizeof(struct q_part);
     /* no separate index since layout 2: each message's entry is in front
      * of it in the ring; index_off stays (= data_off) for the tools */
     l->data_off = q_round_up(l->parts_end, q_page());
@@ -243,8 +242,7 @@ void mproc__q_release(struct mproc_queue *q, uint32_t l, uint64_t pos, uint64_t 
  * sound queue always reads rel <= head <= tail <= rel + limit unless rel
  * moved meanwhile; a violation seen twice with the same values is
  * corruption. 0 or MPROC_ECORRUPT. */
-int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t *hp,
-                       uint64_t *tp)
+int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t *hp, uint64_t *tp)
 {
     struct q_lane *ln = &q->lanes[l];
     uint64_t last[3] = {0, 0, 0};
