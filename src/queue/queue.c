@@ -145,9 +145,10 @@ static Q_INLINE int q_check_common(struct mproc_queue *q, int timeout_ms)
  * bound from above) has `need`; or my lane holds less than an even share
  * of the lanes in use, or the message is larger than such a share (then
  * others' allot is taken). Otherwise my lane holds messages of its own
- * (use > allot >= share >= k), and their consumption makes room: wait for
- * that. A few loads, no lock: putters that wait on a full queue do not
- * queue up on the credit lock, nor take allot back and forth. */
+ * (use > allot >= share >= k), and their consumption makes room: unless
+ * the lanes together have room (mproc__q_has_room, which sweeps them all)
+ * wait for that. A few loads, no lock: putters that wait on a full queue
+ * do not queue up on the credit lock, nor take allot back and forth. */
 static bool q_grow_worth(struct mproc_queue *q, uint64_t need, uint64_t mine, uint64_t k)
 {
     uint64_t sum = 0, n = mine == 0;
@@ -214,36 +215,44 @@ static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls 
     uint64_t pool;
     int rc = q_pool(q, true, &pool);
     if (rc == 0 && pool < want) {
-        /* Take from the other lanes: their spare allot first, else half of
-         * it; a lane whose claim is in progress is passed over. */
+        /* Take from the other lanes: first what they hold and do not use
+         * (pass 0), then, if that is not enough, half of what they hold
+         * (pass 1: it comes to the pool as their consumers free it). A
+         * lane whose claim is in progress is passed over. */
         uint64_t short_by = want - pool;
-        for (uint32_t j = 1; j < q->n_lanes && short_by > 0; j++) {
-            uint32_t l = (ts->plane + j) % q->n_lanes;
-            struct q_lane *ln = &q->lanes[l];
-            uint32_t z = 0;
-            if (atomic_load_explicit(&ln->allot, memory_order_relaxed) == 0 ||
-                !atomic_compare_exchange_strong_explicit(
-                    &ln->lock, &z, ts->me, memory_order_seq_cst, memory_order_relaxed))
-                continue;
-            uint64_t e, u, a = atomic_load_explicit(&ln->allot, memory_order_relaxed);
-            if (q_lane_eff(q, l, false, &e, &u) == 0) {
-                uint64_t take = a > u ? a - u : 0;
-                if (take < a / 2)
-                    take = a / 2;
-                if (take > short_by)
-                    take = short_by;
-                atomic_store_explicit(&ln->allot, a - take, memory_order_relaxed);
-                short_by -= take < short_by ? take : short_by;
+        for (int pass = 0; pass < 2 && short_by > 0; pass++) {
+            for (uint32_t j = 1; j < q->n_lanes && short_by > 0; j++) {
+                uint32_t l = (ts->plane + j) % q->n_lanes;
+                struct q_lane *ln = &q->lanes[l];
+                uint32_t z = 0;
+                if (atomic_load_explicit(&ln->allot, memory_order_relaxed) == 0 ||
+                    !atomic_compare_exchange_strong_explicit(
+                        &ln->lock, &z, ts->me, memory_order_seq_cst, memory_order_relaxed))
+                    continue;
+                uint64_t e, u, a = atomic_load_explicit(&ln->allot, memory_order_relaxed);
+                if (q_lane_eff(q, l, false, &e, &u) == 0) {
+                    uint64_t take = a > u ? a - u : 0;
+                    if (pass == 1)
+                        take = a - a / 2;
+                    if (take > short_by)
+                        take = short_by;
+                    atomic_store_explicit(&ln->allot, a - take, memory_order_relaxed);
+                    uint64_t e2 = a - take > u ? a - take : u;
+                    short_by -= e - e2 < short_by ? e - e2 : short_by;
+                }
+                q_lock_drop(&ln->lock);
             }
-            q_lock_drop(&ln->lock);
         }
         rc = q_pool(q, false, &pool);
     }
     int got = 0;
+    uint64_t e = 0, u;
+    if (rc == 0)
+        rc = q_lane_eff(q, ts->plane, false, &e, &u);
     if (rc == 0 && pool >= need) {
+        /* my lane's max(allot, used) grows by g: the sum stays <= limit */
         uint64_t g = pool < want ? pool : want;
-        struct q_lane *mine = ts->pln;
-        atomic_store_explicit(&mine->allot, atomic_load(&mine->allot) + g, memory_order_release);
+        atomic_store_explicit(&ts->pln->allot, e + g, memory_order_release);
         /* allot moved to my lane, the credit lock still mine */
         MPROC__KILL_POINT("queue.put.credit_held");
         got = 1;
@@ -253,8 +262,7 @@ static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls 
 }
 
 /* A putter's re-check after need = 1 (see mproc__q_has_room): room in my
- * lane; or, if taking allot can pay (q_grow_worth), room in all lanes
- * together. */
+ * lane, or room in all lanes together (then allot is taken). */
 static int q_has_room_mine(struct mproc_queue *q, struct q_ready *rd)
 {
     struct q_tls *ts = rd->ts;
@@ -267,7 +275,7 @@ static int q_has_room_mine(struct mproc_queue *q, struct q_ready *rd)
     uint64_t use = t + rd->k - r;
     if (use <= a && use <= q->limit)
         return Q_READY;
-    if (use <= q->limit && q_grow_worth(q, use - a, a, rd->k))
+    if (use <= q->limit)
         return mproc__q_has_room(q, rd);
     rd->key = r;
     return atomic_load_explicit(&ln->head, memory_order_seq_cst) > r ? Q_INFLIGHT : Q_NOT_READY;
@@ -298,9 +306,12 @@ static __attribute__((noinline)) int q_put_room(struct mproc_queue *q, struct q_
             return 0;
         if (swept)
             continue; /* reclaimed a batch, maybe not enough: sweep on */
+        /* my lane's share of the sum is max(allot, used) already */
+        uint64_t need = use - (a > t - r ? a : t - r);
+        struct q_ready room = {k, 0, ts};
         if (use <= q->limit && (!w->init || !q_wait_spinning(w)) &&
-            q_grow_worth(q, use - a, a, k)) {
-            int rc = q_grow(q, ts, use - a);
+            (q_grow_worth(q, need, a, k) || mproc__q_has_room(q, &room) == Q_READY)) {
+            int rc = q_grow(q, ts, need);
             if (rc != 0)
                 return rc < 0 ? rc : 0;
         }
