@@ -308,9 +308,15 @@ static __attribute__((noinline)) int q_put_room(struct mproc_queue *q, struct q_
             continue; /* reclaimed a batch, maybe not enough: sweep on */
         /* my lane's share of the sum is max(allot, used) already */
         uint64_t need = use - (a > t - r ? a : t - r);
+        /* Allot is taken at once when that is fair (q_grow_worth); to use
+         * room that other lanes hold, only by a putter that would sleep or
+         * give up otherwise: under a steady stream each producer waits for
+         * its own consumers instead of taking room back and forth. */
         struct q_ready room = {k, 0, ts};
-        if (use <= q->limit && (!w->init || !q_wait_spinning(w)) &&
-            (q_grow_worth(q, need, a, k) || mproc__q_has_room(q, &room) == Q_READY)) {
+        bool spinning = w->init && q_wait_spinning(w);
+        bool last = timeout_ms == 0 || (w->init && !spinning);
+        if (use <= q->limit && !spinning &&
+            (q_grow_worth(q, need, a, k) || (last && mproc__q_has_room(q, &room) == Q_READY))) {
             int rc = q_grow(q, ts, need);
             if (rc != 0)
                 return rc < 0 ? rc : 0;
@@ -527,6 +533,19 @@ static inline int q_next_lane(struct mproc_queue *q, struct q_tls *ts, uint32_t 
     return __builtin_ctzll(after ? after : c);
 }
 
+/* Every 64th message a getter moves on to the next lane that may hold
+ * messages: a lane that never runs dry does not keep its getters from the
+ * others (and getters spread over the lanes). */
+static void q_rotate(struct mproc_queue *q, struct q_tls *ts, uint32_t l)
+{
+    uint64_t c =
+        atomic_load_explicit(&q->h->summary, memory_order_relaxed) & q->lanes_mask & ~(1ull << l);
+    if (c != 0) {
+        uint64_t after = c & (~0ull << l);
+        ts->glane = (uint32_t)__builtin_ctzll(after ? after : c);
+    }
+}
+
 /* Every lane empty, its lock free: after shutdown, drained for good (a put
  * that claims after the caller saw `closed` publishes a skipped record). */
 static bool q_drained(struct mproc_queue *q)
@@ -599,6 +618,8 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
                 continue;
             }
             ts->glane = l;
+            if (MPROC__UNLIKELY((++ts->gets & 63) == 0) && q->n_lanes > 1)
+                q_rotate(q, ts, l);
             got->pos = hd;
             got->k = k;
             got->len = len;

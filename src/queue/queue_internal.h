@@ -154,7 +154,7 @@ struct q_tls {
     uint64_t rel_cache;
     /* consumer side: the lane I take from while it has messages */
     uint32_t glane;
-    uint32_t scans;
+    uint32_t scans, gets;
     uint64_t hw;                     /* my high-water mark (units), mirrors p->high_water */
     uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
     uint32_t poll_misses;            /* failed try-once gets (see q_claim_get_loop) */
