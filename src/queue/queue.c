@@ -4,8 +4,16 @@
  *
  * Model
  * -----
- * One segment (src/segment.h) holds a struct q_hdr, the participant
- * records and a data ring of N units of `unit` bytes (N a power of two). The data
+ * Lanes: the queue is L lanes, each what the rest of this note calls "the
+ * ring", with its own frontiers, data ring and lock. A producer thread
+ * claims in its own lane (chosen at its first put, part.c) under the lane's
+ * lock; getters find lanes with messages through a summary word; the
+ * capacity bound over all lanes is kept by per-lane allots (below, "The
+ * lanes' allots"). docs/queue.md, "Lanes", has the whole design.
+ *
+ * One segment (src/segment.h) holds a struct q_hdr, the lanes, the
+ * participant records and per lane a data ring of N units of `unit` bytes
+ * (N a power of two). The data
  * ring is mapped twice back to back in every process (ring.c), so
  * a message that wraps around the end of the ring is still contiguous in
  * memory: copies are one memcpy and zero-copy pointers are single pointers.
