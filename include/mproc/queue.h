@@ -15,16 +15,17 @@
  * Model
  * -----
  * A queue is one shared segment: a header and one or more lanes, each a
- * ring of data bytes with its messages' entries in front of them. put copies the message into the ring synchronously (there is no
+ * ring of data bytes with its messages' entries in front of them. put
+ * copies the message into its lane's ring synchronously (there is no
  * feeder thread): when put returns 0 the message is in the queue, and a
  * process may exit at once without losing it. get copies it out (or lends a
  * view of it). Order is FIFO per producer thread: a consumer sees each
  * producer's messages in the order it put them; with opts.lanes = 1, one
  * total order (the order in which puts claimed their space).
  *
- * Bounds: a queue is a ring of `capacity` bytes; each message occupies its
- * length plus a 16-byte entry, in whole `unit_size` units, and, if
- * max_msgs != 0, at most max_msgs messages. A put that does not fit waits;
+ * Bounds: a queue holds `capacity` bytes, all lanes together; each message
+ * occupies its length plus a 16-byte entry, in whole `unit_size` units,
+ * and, if max_msgs != 0, at most max_msgs messages. A put that does not fit waits;
  * a message that could never fit (larger than the capacity) is refused at
  * once with MPROC_EMSGSIZE. Nothing is ever dropped silently.
  *
