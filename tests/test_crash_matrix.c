@@ -145,13 +145,16 @@ static int queue_producer_victim(void *arg)
     return 90; /* the kill point did not fire */
 }
 
-/* Moves allot to its lane every few puts (the queue holds 128 of its
- * messages): it reaches its nth move long before the queue is full. */
+/* Moves allot to its lane as it fills the queue (which holds 128 of its
+ * messages): a batch, or half of what is free, each time - at least four
+ * times before the queue is full, so it dies at its ((nth - 1) % 4 + 1)th. */
 static int queue_credit_victim(void *arg)
 {
     struct world *w = arg;
-    arm(w);
-    put_msgs(w->q, 1, 100);
+    char spec[96];
+    snprintf(spec, sizeof spec, "%s:%d", w->point, (w->nth - 1) % 4 + 1);
+    mproc_fault_arm(spec);
+    put_msgs(w->q, 1, 128);
     return 90; /* the kill point did not fire */
 }
 
