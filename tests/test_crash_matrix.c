@@ -146,7 +146,7 @@ static int queue_producer_victim(void *arg)
 }
 
 /* Moves allot to its lane as it fills the queue (which holds 128 of its
- * messages): a batch, or half of what is free, each time - at least four
+ * messages), doubling it each time from a batch of 16 units: at least four
  * times before the queue is full, so it dies at its ((nth - 1) % 4 + 1)th. */
 static int queue_credit_victim(void *arg)
 {

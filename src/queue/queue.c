@@ -259,11 +259,12 @@ static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls 
         rc = q_lane_eff(q, ts->plane, false, &e, &u);
     if (rc == 0 && pool >= need) {
         /* my lane's max(allot, used) grows by g: the sum stays <= limit */
-        /* a batch, or half of what is free if that is more: a lone
-         * producer soon has the whole queue to stream into */
-        uint64_t g = pool < want ? pool : want;
-        if (g < pool / 2)
-            g = pool / 2;
+        /* a batch, or as much as the lane has if that is more: a producer
+         * that streams doubles its lane's share each time (a lone one soon
+         * streams into the whole queue), one that put once holds a batch */
+        uint64_t g = want > e ? want : e;
+        if (g > pool)
+            g = pool;
         atomic_store_explicit(&ts->pln->allot, e + g, memory_order_release);
         /* allot moved to my lane, the credit lock still mine */
         MPROC__KILL_POINT("queue.put.credit_held");
