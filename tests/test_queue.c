@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1193,4 +1194,43 @@ MPROC_TEST(queue, lanes_option_is_checked)
         cr_assert_eq(v, i);
     }
     MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+static void *put_once_and_wait(void *arg)
+{
+    struct lane_world *w = arg;
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, "t", 1, 0));
+    atomic_store(&w->ready, 1);
+    lane_wait(&w->go, 1);
+    return NULL;
+}
+
+/* A lane lock that names a live participant which does not hold it (a
+ * scribbled word, or a holder stopped mid-claim) delays puts on that lane
+ * by their timeout at most, never for ever. */
+MPROC_TEST(queue, lanes_a_lock_held_by_a_live_participant_times_out)
+{
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 1};
+    struct lane_world *w = lane_world_new(&o);
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, "m", 1, 0)); /* my record */
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, put_once_and_wait, w), 0);
+    lane_wait(&w->ready, 1);
+    struct mproc_queue *qi = (struct mproc_queue *)w->q;
+    uint32_t other = 0;
+    for (uint32_t i = 0; i < qi->n_parts; i++)
+        if (atomic_load(&qi->parts[i].owner) != 0 &&
+            (uint32_t)atomic_load(&qi->parts[i].owner) != (uint32_t)syscall(SYS_gettid))
+            other = i + 1;
+    cr_assert_neq(other, 0u);
+    atomic_store(&qi->lanes[0].lock, other);
+    MPROC_ASSERT_RC(mproc_queue_put(w->q, "x", 1, 0), MPROC_EAGAIN);
+    MPROC_ASSERT_RC(mproc_queue_put(w->q, "x", 1, 30), MPROC_ETIMEDOUT);
+    char b[4];
+    cr_assert_eq(mproc_queue_get(w->q, b, sizeof b, 0), 1); /* getters go on */
+    atomic_store(&qi->lanes[0].lock, 0);
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, "x", 1, 0));
+    atomic_store(&w->go, 1);
+    pthread_join(th, NULL);
+    lane_world_free(w);
 }

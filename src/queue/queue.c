@@ -213,15 +213,18 @@ static int q_pool(struct mproc_queue *q, bool sweep, uint64_t *pool)
 
 /* Give my lane `need` more units of allot (a batch if the pool has it):
  * 1 if done, 0 if the queue has no room for it now, or MPROC_ECORRUPT. */
-static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls *ts, uint64_t need)
+static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls *ts, uint64_t need,
+                                            int timeout_ms)
 {
     struct q_hdr *h = q->h;
     uint64_t want = q->limit / (4 * q->n_lanes);
     if (want < need)
         want = need;
-    q_lock_take(q, &h->credit_lock, ts->me);
+    int rc = q_lock_take(q, &h->credit_lock, ts->me, timeout_ms);
+    if (rc < 0)
+        return rc;
     uint64_t pool;
-    int rc = q_pool(q, true, &pool);
+    rc = q_pool(q, true, &pool);
     if (rc == 0 && pool < want) {
         /* Take from the other lanes: first what they hold and do not use
          * (pass 0), then, if that is not enough, half of what they hold
@@ -330,7 +333,7 @@ static __attribute__((noinline)) int q_put_room(struct mproc_queue *q, struct q_
         bool last = timeout_ms == 0 || (w->init && !spinning);
         if (use <= q->limit && !spinning &&
             (q_grow_worth(q, need, a, k) || (last && mproc__q_has_room(q, &room) == Q_READY))) {
-            int rc = q_grow(q, ts, need);
+            int rc = q_grow(q, ts, need, timeout_ms);
             if (rc != 0)
                 return rc < 0 ? rc : 0;
         }
@@ -362,7 +365,9 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
     for (;;) {
         if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_relaxed)))
             return MPROC_ECLOSED;
-        q_lock_take(q, &ln->lock, ts->me);
+        int lrc = q_lock_take(q, &ln->lock, ts->me, timeout_ms);
+        if (MPROC__UNLIKELY(lrc < 0))
+            return lrc;
         t = atomic_load_explicit(&ln->tail, memory_order_relaxed);
         uint64_t a = atomic_load_explicit(&ln->allot, memory_order_relaxed);
         uint64_t r = ts->rel_cache;

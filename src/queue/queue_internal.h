@@ -333,9 +333,13 @@ bool mproc__q_part_alive(struct q_part *p, uint64_t owner);
  * 1) names a holder that is gone (dead, freed, or no record at all). */
 bool mproc__q_lock_dead(struct mproc_queue *q, uint32_t v);
 /* mproc__q_lock_slow - take a lane or credit lock held by someone else:
- * spin, then yield, and take it over from a dead holder. Returns with the
- * lock held (the holders' sections are a few instructions long). */
-void mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me);
+ * spin, then yield, and take it over from a dead holder. The holders'
+ * sections are a few instructions long, so a caller waits at most its
+ * timeout plus Q_LOCK_GRACE_MS (a live holder that keeps it longer is
+ * stopped, or the word is garbage): 0 with the lock held, or
+ * MPROC_ETIMEDOUT (MPROC_EAGAIN for a timeout of 0). */
+#define Q_LOCK_GRACE_MS 10
+int mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me, int timeout_ms);
 /* mproc__q_stats_sum - sum the counters into *st; MPROC_ECORRUPT when the
  * frontiers or the counters cannot be those of a sound queue. */
 int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st);
@@ -345,12 +349,14 @@ int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t
 /* mproc__q_used - units in use in all lanes together (swept); ECORRUPT. */
 int mproc__q_used(struct mproc_queue *q, uint64_t *used);
 
-static inline void q_lock_take(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me)
+static inline int q_lock_take(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me,
+                              int timeout_ms)
 {
     uint32_t z = 0;
-    if (MPROC__UNLIKELY(!atomic_compare_exchange_strong_explicit(lk, &z, me, memory_order_seq_cst,
-                                                                 memory_order_relaxed)))
-        mproc__q_lock_slow(q, lk, me);
+    if (MPROC__LIKELY(atomic_compare_exchange_strong_explicit(lk, &z, me, memory_order_seq_cst,
+                                                              memory_order_relaxed)))
+        return 0;
+    return mproc__q_lock_slow(q, lk, me, timeout_ms);
 }
 
 static inline void q_lock_drop(_Atomic uint32_t *lk)

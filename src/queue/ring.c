@@ -145,22 +145,28 @@ bool mproc__q_lock_dead(struct mproc_queue *q, uint32_t v)
 
 /* The sections under a lane or credit lock are a few stores long: spin
  * briefly, then yield (the holder may need this CPU), and look at the
- * holder's life now and then (a time, not a count: 1 ms). */
-void mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me)
+ * holder's life now and then (a time, not a count: 1 ms). Bounded by the
+ * caller's timeout (queue_internal.h). */
+int mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me, int timeout_ms)
 {
     uint64_t t0 = mproc__now_ns(), looked = t0;
+    uint64_t limit = timeout_ms == MPROC_FOREVER
+                         ? UINT64_MAX
+                         : ((uint64_t)timeout_ms + Q_LOCK_GRACE_MS) * 1000000u;
     for (unsigned i = 1;; i++) {
         uint32_t cur = atomic_load_explicit(lk, memory_order_relaxed);
         if (cur == 0) {
             if (atomic_compare_exchange_weak_explicit(lk, &cur, me, memory_order_seq_cst,
                                                       memory_order_relaxed))
-                return;
+                return 0;
             continue;
         }
         mproc__cpu_relax();
         if ((i & 15) != 0)
             continue;
         uint64_t now = mproc__now_ns();
+        if (now - t0 > limit)
+            return timeout_ms == 0 ? MPROC_EAGAIN : MPROC_ETIMEDOUT;
         if (now - t0 > 20000)
             sched_yield();
         if (now - looked > 1000000) {
@@ -169,7 +175,7 @@ void mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me
             if (v != 0 && (v == me || mproc__q_lock_dead(q, v)) &&
                 atomic_compare_exchange_strong_explicit(lk, &v, me, memory_order_seq_cst,
                                                         memory_order_relaxed))
-                return;
+                return 0;
         }
     }
 }
