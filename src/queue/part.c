@@ -46,7 +46,7 @@ void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t)
     if (t->res) {
         t->res = false;
         atomic_fetch_add(&q->h->lost_put, 1);
-        q_publish(q, t, t->res_lane, t->res_pos, t->res_k, 0, Q_F_LOST);
+        q_publish(q, t, t->res_lane, q_lbase(q, t->res_lane), t->res_pos, t->res_k, 0, Q_F_LOST);
     }
     if (t->view) {
         t->view = false;
@@ -179,6 +179,8 @@ void mproc__q_choose_lane(struct mproc_queue *q, struct q_tls *ts)
     }
     atomic_store_explicit(&ts->p->put_lane, best + 1, memory_order_relaxed);
     ts->plane = best;
+    ts->pkl = best << 25;
+    ts->pdata = q_lbase(q, best);
     ts->pbit = 1ull << best;
     ts->rel_cache = atomic_load(&q->lanes[best].rel);
     ts->pln = &q->lanes[best];

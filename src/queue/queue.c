@@ -374,7 +374,7 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
         if (MPROC__LIKELY(r <= t && t + k - r <= a && t + k - r <= q->limit)) {
             /* the lane's lock held, room seen, nothing claimed */
             MPROC__KILL_POINT("queue.put.lane_locked");
-            atomic_store_explicit(&p->put_k, Q_K(k, ts->plane), memory_order_relaxed);
+            atomic_store_explicit(&p->put_k, (uint32_t)k | ts->pkl, memory_order_relaxed);
             atomic_store_explicit(&p->put_intent, t | Q_I_PENDING, memory_order_relaxed);
             atomic_store_explicit(&ln->tail, t + k, memory_order_release);
             atomic_store_explicit(&p->put_intent, t | Q_I_HELD, memory_order_relaxed);
@@ -396,7 +396,7 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
     if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_seq_cst))) {
         /* shut down while we claimed: a getter may already have reported
          * the queue drained, so this message must not appear */
-        q_publish(q, ts, ts->plane, t, k, 0, Q_F_SKIP);
+        q_publish(q, ts, ts->plane, ts->pdata, t, k, 0, Q_F_SKIP);
         return MPROC_ECLOSED;
     }
     uint64_t used = t + k - ts->rel_cache;
@@ -457,7 +457,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (rc < 0)
         return rc;
     MPROC__KILL_POINT("queue.put.reserved");
-    unsigned char *dst = q_payload(q, ts->plane, t);
+    unsigned char *dst = (unsigned char *)q_bslot(q, ts->pdata, t) + Q_HDR;
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && len > 0) {
         memcpy(dst, buf, len / 2);
@@ -468,7 +468,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         if (len > 0)
         memcpy(dst, buf, len);
     MPROC__KILL_POINT("queue.put.before_publish");
-    q_publish(q, ts, ts->plane, t, k, len, 0);
+    q_publish(q, ts, ts->plane, ts->pdata, t, k, len, 0);
     return 0;
 }
 
@@ -492,7 +492,7 @@ int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms)
     ts->res_k = (uint32_t)k;
     ts->res_lane = ts->plane;
     ts->res_len = len;
-    *ptr = q_payload(q, ts->plane, t);
+    *ptr = (unsigned char *)q_bslot(q, ts->pdata, t) + Q_HDR;
     return 0;
 }
 
@@ -506,7 +506,7 @@ int mproc_queue_commit(mproc_queue *q, size_t len)
         return MPROC_EINVAL;
     MPROC__KILL_POINT("queue.put.before_publish");
     ts->res = false;
-    q_publish(q, ts, ts->res_lane, ts->res_pos, ts->res_k, len, 0);
+    q_publish(q, ts, ts->res_lane, q_lbase(q, ts->res_lane), ts->res_pos, ts->res_k, len, 0);
     return 0;
 }
 
@@ -519,7 +519,7 @@ int mproc_queue_cancel(mproc_queue *q)
     if (ts == NULL || !ts->res)
         return MPROC_EINVAL;
     ts->res = false;
-    q_publish(q, ts, ts->res_lane, ts->res_pos, ts->res_k, 0, Q_F_SKIP);
+    q_publish(q, ts, ts->res_lane, q_lbase(q, ts->res_lane), ts->res_pos, ts->res_k, 0, Q_F_SKIP);
     return 0;
 }
 
@@ -532,6 +532,7 @@ struct q_got {
     uint64_t pos, k;
     size_t len;
     uint32_t lane;
+    unsigned char *base; /* the lane's ring (q_lbase) */
 };
 
 /* The next lane to look at after lane l, none of those in `seen` (found
@@ -590,10 +591,11 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
     struct q_wait w = {0};
     uint32_t l = ts->glane;
     struct q_lane *ln = &q->lanes[l];
+    unsigned char *base = q_lbase(q, l);
     uint64_t seen = 0;
     uint64_t hd = atomic_load_explicit(&ln->head, memory_order_relaxed);
     for (;;) {
-        struct q_entry *e = q_slot(q, l, hd);
+        struct q_entry *e = q_bslot(q, base, hd);
         uint64_t s = Q_ENTRY_LOAD(&e->stamp, memory_order_acquire);
         if (MPROC__LIKELY(s == Q_PUB(q, hd))) {
             uint64_t m = Q_ENTRY_LOAD(&e->meta, memory_order_relaxed);
@@ -642,6 +644,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
             got->k = k;
             got->len = len;
             got->lane = l;
+            got->base = base;
             return 0;
         }
         uint64_t h2 = atomic_load_explicit(&ln->head, memory_order_acquire);
@@ -657,6 +660,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
             if (nl >= 0) {
                 l = (uint32_t)nl;
                 ln = &q->lanes[l];
+                base = q_lbase(q, l);
                 hd = atomic_load_explicit(&ln->head, memory_order_relaxed);
                 continue;
             }
@@ -697,6 +701,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
         seen = 0;
         l = ts->glane;
         ln = &q->lanes[l];
+        base = q_lbase(q, l);
         hd = atomic_load_explicit(&ln->head, memory_order_relaxed);
     }
 }
@@ -714,10 +719,11 @@ static Q_INLINE int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_
  * reads of the data come first); producers reclaim the space when they
  * sweep. No locked instruction unless a putter sleeps. */
 static inline void q_mark_consumed(struct mproc_queue *q, struct q_tls *ts, uint32_t l,
-                                   uint64_t pos)
+                                   unsigned char *base, uint64_t pos)
 {
+    (void)l;
     Q_TSAN_RELEASE(q, l);
-    atomic_store_explicit(&q_slot(q, l, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
+    atomic_store_explicit(&q_bslot(q, base, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
     if (MPROC__UNLIKELY(ts->wake_putters)) {
         ts->wake_putters = false;
         q_wake_nofence(&q->h->put_need, &q->h->put_futex);
@@ -729,13 +735,13 @@ static Q_INLINE void q_get_done(struct mproc_queue *q, struct q_tls *ts, const s
     MPROC__KILL_POINT("queue.get.before_release");
     bump(&ts->p->gets, 1);
     bump(&ts->p->bytes_out, g->len);
-    q_mark_consumed(q, ts, g->lane, g->pos);
+    q_mark_consumed(q, ts, g->lane, g->base, g->pos);
     atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
 }
 
 static Q_INLINE void q_copy_out(struct mproc_queue *q, void *dst, const struct q_got *g)
 {
-    const unsigned char *src = q_payload(q, g->lane, g->pos);
+    const unsigned char *src = (unsigned char *)q_bslot(q, g->base, g->pos) + Q_HDR;
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && g->len > 0) {
         memcpy(dst, src, g->len / 2);
@@ -868,7 +874,7 @@ int mproc_queue_release_view(mproc_queue *q)
     /* counted as taken only now: a viewer that dies first loses it */
     bump(&ts->p->gets, 1);
     bump(&ts->p->bytes_out, ts->view_len);
-    q_mark_consumed(q, ts, ts->view_lane, ts->view_pos);
+    q_mark_consumed(q, ts, ts->view_lane, q_lbase(q, ts->view_lane), ts->view_pos);
     atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
     return 0;
 }

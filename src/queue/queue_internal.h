@@ -149,7 +149,8 @@ struct q_tls {
     uint32_t me; /* index of p + 1: the value of a lock I hold */
     /* producer side: my lane (chosen at my first put), its bit, rel cached */
     struct q_lane *pln;
-    uint32_t plane;
+    unsigned char *pdata; /* my lane's ring (q_lbase) */
+    uint32_t plane, pkl;  /* my lane, and it << 25 (Q_K) */
     uint64_t pbit;
     uint64_t rel_cache;
     /* consumer side: the lane I take from while it has messages */
@@ -193,9 +194,21 @@ struct mproc_queue {
     pid_t pid;      /* the process that created or opened the handle */
 };
 
+/* The start of lane l's ring (its window: the ring twice back to back). */
+static inline unsigned char *q_lbase(const struct mproc_queue *q, uint32_t l)
+{
+    return q->data + ((uint64_t)l << q->win_shift);
+}
+
 static inline unsigned char *q_data(const struct mproc_queue *q, uint32_t l, uint64_t pos)
 {
-    return q->data + ((uint64_t)l << q->win_shift) + ((pos & q->mask) << q->unit_shift);
+    return q_lbase(q, l) + ((pos & q->mask) << q->unit_shift);
+}
+
+/* The entry of position p in the ring that starts at base (q_lbase). */
+static inline struct q_entry *q_bslot(const struct mproc_queue *q, unsigned char *base, uint64_t p)
+{
+    return (struct q_entry *)(void *)(base + ((p & q->mask) << q->unit_shift));
 }
 
 /* The entry {stamp, meta} of the message at p is the first Q_HDR bytes of
@@ -373,14 +386,15 @@ static inline void q_summary_set(struct mproc_queue *q, uint32_t l)
         atomic_fetch_or_explicit(&q->h->summary, bit, memory_order_seq_cst);
 }
 
-/* Publish [t, t+k) of lane l: meta, then the stamp (release), then the
+/* Publish [t, t+k) of lane l (whose ring starts at base): meta, then the stamp (release), then the
  * lane's summary bit, my counters and intent. Inlined into put and commit;
  * also used by cancel and abandon. */
 static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *q, struct q_tls *ts,
-                                                            uint32_t l, uint64_t t, uint64_t k,
-                                                            size_t len, uint32_t flags)
+                                                            uint32_t l, unsigned char *base,
+                                                            uint64_t t, uint64_t k, size_t len,
+                                                            uint32_t flags)
 {
-    struct q_entry *e = q_slot(q, l, t);
+    struct q_entry *e = q_bslot(q, base, t);
     atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
     /* the entry in front of the payload is half written: meta, no stamp */
     MPROC__KILL_POINT("queue.put.entry_half");
