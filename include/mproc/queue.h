@@ -91,7 +91,7 @@ typedef struct mproc_queue mproc_queue;
  *             MPROC_ENOSPC; records of exited threads, closed handles and
  *             dead processes are reclaimed.
  *  lanes      how many lanes (rings of their own, each as large as the
- *             capacity) the queue has, 1..64; 0 = one per online CPU,
+ *             capacity) the queue has, 1..64; 0 = two per online CPU,
  *             rounded up to a power of two, fewer if the lanes' rings would
  *             pass 64 MiB together. A producer thread puts into one lane
  *             for as long as it uses the queue (the one with the fewest

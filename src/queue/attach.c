@@ -98,15 +98,17 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
             return MPROC_EINVAL;
         unit <<= 1; /* a default unit grows for huge queues */
     }
-    /* Lanes: as asked, or one per CPU (rounded up to a power of two, at
+    /* Lanes: as asked, or two per CPU (rounded up to a power of two, at
      * most Q_LANES_MAX) as long as the lanes' rings stay within
      * Q_LANES_DATA_DEFAULT together; each lane's ring is as large as the
-     * whole capacity, so that any message fits in any lane. */
+     * whole capacity, so that any message fits in any lane. Two per CPU:
+     * with more producers than CPUs, a producer preempted inside its claim
+     * then rarely holds up another producer of its lane. */
     uint32_t n_lanes = opts->lanes;
     if (n_lanes == 0) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         uint64_t fit = Q_LANES_DATA_DEFAULT / (n * unit);
-        n_lanes = (uint32_t)q_pow2(cpus > 1 ? (uint64_t)cpus : 1);
+        n_lanes = (uint32_t)q_pow2(cpus > 1 ? 2 * (uint64_t)cpus : 1);
         if (n_lanes > Q_LANES_MAX)
             n_lanes = Q_LANES_MAX;
         if (n_lanes > fit)
