@@ -138,8 +138,8 @@ static Q_INLINE int q_check_common(struct mproc_queue *q, int timeout_ms)
     return 0;
 }
 
-/* The lanes' allots: Σ max(allot, used) over the lanes stays <= limit
- * (used = tail - rel, units in use). A lane's producers claim while
+/* The lanes' allots: the sum over the lanes of max(allot, used) stays
+ * <= limit (used = tail - rel, units in use). A lane's producers claim while
  * tail + k - rel <= allot, so claims never raise a lane's max(allot, used);
  * sweeps only lower it. Only a holder of the credit lock changes allots:
  * it grows its own lane's from the pool (limit - that sum), and may lower
