@@ -70,6 +70,7 @@ struct cell {
     const char *point; /* where it dies */
     int (*victim)(void *world);
     void (*check)(struct world *w, pid_t victim);
+    unsigned lanes; /* queue cells: opts.lanes (0 = the default) */
 };
 
 static void arm(struct world *w)
@@ -119,8 +120,11 @@ static int put_msgs(mproc_queue *q, uint32_t tag, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
         struct msg m = {tag, i, check_of(tag, i)};
-        if (mproc_queue_put(q, &m, sizeof m, SURVIVOR_TIMEOUT_MS) != 0)
+        int rc = mproc_queue_put(q, &m, sizeof m, SURVIVOR_TIMEOUT_MS);
+        if (rc != 0) {
+            fprintf(stderr, "put %u/%u: %s\n", tag, i, mproc_err_name(rc));
             return 1;
+        }
     }
     return 0;
 }
@@ -138,6 +142,19 @@ static int queue_producer_victim(void *arg)
     struct world *w = arg;
     arm(w);
     put_msgs(w->q, 1, (uint32_t)w->nth + 10);
+    return 90; /* the kill point did not fire */
+}
+
+/* Moves allot to its lane as it fills the queue (which holds 128 of its
+ * messages), doubling it each time from a batch of 16 units: at least four
+ * times before the queue is full, so it dies at its ((nth - 1) % 4 + 1)th. */
+static int queue_credit_victim(void *arg)
+{
+    struct world *w = arg;
+    char spec[96];
+    snprintf(spec, sizeof spec, "%s:%d", w->point, (w->nth - 1) % 4 + 1);
+    mproc_fault_arm(spec);
+    put_msgs(w->q, 1, 128);
     return 90; /* the kill point did not fire */
 }
 
@@ -229,7 +246,10 @@ static void check_queue(struct world *w, pid_t victim, bool victim_produces)
     static struct ledger l;
     memset(&l, 0, sizeof l);
     l.offered[0] = SURV_MSGS;
-    l.offered[1] = victim_produces ? (uint32_t)w->nth : 0; /* ids >= nth never offered */
+    /* ids >= nth never offered; a victim killed before claiming (holding
+     * its lane's lock) never offered its nth either */
+    bool before_claim = strcmp(w->point, "queue.put.lane_locked") == 0;
+    l.offered[1] = victim_produces ? (uint32_t)w->nth - before_claim : 0;
     pid_t prod = mproc_test_fork(surviving_producer, w);
     bool victim_reaped = false, prod_reaped = false;
     int vst = 0, pst = 0;
@@ -292,6 +312,38 @@ static void check_queue_put_side(struct world *w, pid_t victim)
 static void check_queue_get_side(struct world *w, pid_t victim)
 {
     check_queue(w, victim, false);
+}
+
+/* Lanes: the victim dies right after moving allot to its lane, holding the
+ * credit lock. What it published is delivered, nothing is lost, and the
+ * queue still takes a message as large as its capacity: the lock is taken
+ * over and the dead lane's allot taken back. */
+static void check_queue_credit(struct world *w, pid_t victim)
+{
+    assert_killed(victim);
+    struct msg m;
+    ssize_t n;
+    uint32_t next = 0;
+    while ((n = mproc_queue_get(w->q, &m, sizeof m, 0)) == (ssize_t)sizeof m) {
+        cr_assert(m.tag == 1 && m.check == check_of(m.tag, m.id), "corrupted message");
+        cr_assert_eq(m.id, next, "out of order: %u, expected %u", m.id, next);
+        next++;
+    }
+    MPROC_ASSERT_RC((int)n, MPROC_EAGAIN);
+    ssize_t cap = mproc_queue_capacity(w->q);
+    cr_assert(cap > 0);
+    char *big = calloc(1, (size_t)cap);
+    cr_assert_not_null(big);
+    big[cap - 1] = 7;
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, big, (size_t)cap, SURVIVOR_TIMEOUT_MS));
+    big[cap - 1] = 0;
+    cr_assert_eq(mproc_queue_get(w->q, big, (size_t)cap, SURVIVOR_TIMEOUT_MS), cap);
+    cr_assert_eq(big[cap - 1], 7);
+    free(big);
+    struct mproc_queue_stats st;
+    MPROC_ASSERT_OK(mproc_queue_stats(w->q, &st));
+    cr_assert_eq(st.lost, 0);
+    cr_assert_eq(st.msgs, 0);
 }
 
 /* Sync cells ================================================================= */
@@ -820,6 +872,15 @@ static const struct cell matrix[] = {
      queue_consumer_victim, check_queue_get_side},
     {"consumer_killed_holding_view", "zero-copy consumer", "user.view", queue_viewer_victim,
      check_queue_get_side},
+    /* the lanes' own state (docs/queue.md, "Lanes") */
+    {"producer_killed_before_setting_summary_bit", "producer (4 lanes)", "queue.put.before_summary",
+     queue_producer_victim, check_queue_put_side, 4},
+    {"producer_killed_holding_lane_lock", "producer (4 lanes)", "queue.put.lane_locked",
+     queue_producer_victim, check_queue_put_side, 4},
+    {"producer_killed_holding_credit", "producer (4 lanes)", "queue.put.credit_held",
+     queue_credit_victim, check_queue_credit, 4},
+    {"consumer_killed_between_clearing_bit_and_recheck", "consumer (4 lanes)",
+     "queue.get.bit_cleared", queue_consumer_victim, check_queue_get_side, 4},
     {"lock_holder_killed", "lock holder", "lock.held", lock_victim, check_lock},
     {"rlock_holder_killed_nested", "rlock holder", "user.nested", rlock_victim, check_rlock},
     {"sem_holder_killed", "semaphore holder", "sem.held", sem_victim, check_sem},
@@ -856,8 +917,10 @@ static struct world *world_new(const struct cell *c, int rep)
     w->nth = 1 + rep % 7;
     w->rec_fd = tmp_fd();
     snprintf(w->name, sizeof w->name, "h9-matrix-%d-%d", (int)getpid(), rep);
-    if (c->check == check_queue_put_side || c->check == check_queue_get_side) {
-        struct mproc_queue_opts o = {.capacity = 1024, .unit_size = 16}; /* often full */
+    if (c->check == check_queue_put_side || c->check == check_queue_get_side ||
+        c->check == check_queue_credit) {
+        /* often full */
+        struct mproc_queue_opts o = {.capacity = 1024, .unit_size = 16, .lanes = c->lanes};
         MPROC_ASSERT_OK(mproc_queue_create(&w->q, NULL, &o));
     }
     MPROC_ASSERT_OK(mproc_lock_init(&w->lock));
@@ -916,6 +979,10 @@ CELL(consumer_killed_after_claiming)
 CELL(consumer_killed_mid_copy)
 CELL(consumer_killed_before_release)
 CELL(consumer_killed_holding_view)
+CELL(producer_killed_before_setting_summary_bit)
+CELL(producer_killed_holding_lane_lock)
+CELL(producer_killed_holding_credit)
+CELL(consumer_killed_between_clearing_bit_and_recheck)
 CELL(lock_holder_killed)
 CELL(rlock_holder_killed_nested)
 CELL(sem_holder_killed)

@@ -174,13 +174,13 @@ static void scribble(const char *name, enum region r, unsigned *seed)
         lo = 0, hi = MPROC__SEG_HDR_SIZE;
         break;
     case R_Q_CONFIG:
-        lo = body, hi = body + offsetof(struct q_hdr, tail);
+        lo = body, hi = body + offsetof(struct q_hdr, summary);
         break;
-    case R_Q_POSITIONS:
-        lo = body + offsetof(struct q_hdr, tail), hi = body + offsetof(struct q_hdr, parts);
+    case R_Q_POSITIONS: /* the summary, futex words, counters and the lanes */
+        lo = body + offsetof(struct q_hdr, summary), hi = body + (size_t)h.parts_off;
         break;
     case R_Q_PARTS:
-        lo = body + offsetof(struct q_hdr, parts);
+        lo = body + (size_t)h.parts_off;
         hi = lo + (size_t)h.n_parts * sizeof(struct q_part);
         break;
     case R_INDEX: /* the entries in front of the first messages */
@@ -639,20 +639,22 @@ MPROC_TEST(hostile, listener_and_client_of_another_uid_are_refused)
 MPROC_TEST(hostile, queue_sizes_of_a_scribbled_queue_are_ecorrupt)
 {
     mproc_queue *q;
-    struct mproc_queue_opts o = {.capacity = 4096};
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 1};
     MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
     MPROC_ASSERT_OK(mproc_queue_put(q, "abc", 3, 0));
     cr_assert_eq(mproc_queue_qsize(q), 1);
     struct q_hdr *h = ((struct mproc_queue *)q)->h;
+    struct q_part *parts = ((struct mproc_queue *)q)->parts;
+    struct q_lane *ln = &((struct mproc_queue *)q)->lanes[0];
     struct mproc_queue_stats st;
 
     /* a participant's counter */
-    uint64_t saved = atomic_load(&h->parts[0].puts);
-    atomic_store(&h->parts[0].puts, saved + (1ull << 40));
+    uint64_t saved = atomic_load(&parts[0].puts);
+    atomic_store(&parts[0].puts, saved + (1ull << 40));
     cr_assert_eq(mproc_queue_qsize(q), MPROC_ECORRUPT);
     cr_assert_eq(mproc_queue_empty(q), MPROC_ECORRUPT);
     cr_assert_eq(mproc_queue_stats(q, &st), MPROC_ECORRUPT);
-    atomic_store(&h->parts[0].puts, saved);
+    atomic_store(&parts[0].puts, saved);
     cr_assert_eq(mproc_queue_qsize(q), 1);
 
     /* the retired totals, the other way round (more taken than put) */
@@ -661,16 +663,16 @@ MPROC_TEST(hostile, queue_sizes_of_a_scribbled_queue_are_ecorrupt)
     atomic_store(&h->r_gets, 0);
 
     /* the frontiers: head past tail */
-    uint64_t t = atomic_load(&h->tail);
-    atomic_store(&h->head, t + 5);
+    uint64_t t = atomic_load(&ln->tail);
+    atomic_store(&ln->head, t + 5);
     cr_assert_eq(mproc_queue_qsize(q), MPROC_ECORRUPT);
     cr_assert_eq(mproc_queue_full(q), MPROC_ECORRUPT);
-    atomic_store(&h->head, 0);
+    atomic_store(&ln->head, 0);
     /* tail a lap ahead of rel */
-    atomic_store(&h->tail, t + (1ull << 30));
+    atomic_store(&ln->tail, t + (1ull << 30));
     cr_assert_eq(mproc_queue_full(q), MPROC_ECORRUPT);
     cr_assert_eq(mproc_queue_empty(q), MPROC_ECORRUPT);
-    atomic_store(&h->tail, t);
+    atomic_store(&ln->tail, t);
 
     cr_assert_eq(mproc_queue_qsize(q), 1);
     cr_assert_eq(mproc_queue_full(q), 0);

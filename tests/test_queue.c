@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -529,7 +530,10 @@ static uint64_t *find_entry(mproc_queue *q, unsigned char *m, size_t sz, uint64_
 
 MPROC_TEST(queue, corrupted_index_or_counters_give_ecorrupt_not_a_crash)
 {
-    mproc_queue *q = mk(4096, 0, 0);
+    /* one lane: its tail, head and rel are the first words of its lines */
+    mproc_queue *q = NULL;
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 1};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
     size_t sz;
     unsigned char *m = raw_map(q, &sz);
     MPROC_ASSERT_OK(mproc_queue_put(q, "abcde", 5, 0));
@@ -898,4 +902,335 @@ MPROC_TEST(queue, participants_option_sizes_the_record_table)
 
     o.participants = 65537;
     MPROC_ASSERT_RC(mproc_queue_create(&q, NULL, &o), MPROC_EINVAL);
+}
+
+/* Lanes ===================================================================
+ * Several producers on a queue with several lanes: each producer thread has
+ * a lane of its own (the one with the fewest producers when it first
+ * puts); capacity and max_msgs bound all lanes together; a getter finds
+ * every lane. */
+
+enum { LP = 4, LN = 3000 };
+
+struct lane_msg {
+    uint32_t producer, seq;
+};
+
+struct lane_world {
+    mproc_queue *q;
+    _Atomic int ready, go, turn;
+    _Atomic int order_errors, bad;
+    _Atomic int count[LP];
+    _Atomic uint8_t seen[LP][LN];
+};
+
+static int lane_id; /* set in the parent before each fork */
+
+/* A child waits for the test at most 20 s: a failed test leaves no child. */
+static void lane_wait(_Atomic int *f, int value)
+{
+    for (int i = 0; i < 20000 && atomic_load(f) < value; i++)
+        mproc_test_sleep_ms(1);
+}
+
+static struct lane_world *lane_world_new(const struct mproc_queue_opts *o)
+{
+    struct lane_world *w =
+        mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(w != MAP_FAILED);
+    MPROC_ASSERT_OK(mproc_queue_create(&w->q, NULL, o));
+    return w;
+}
+
+static void lane_world_free(struct lane_world *w)
+{
+    MPROC_ASSERT_OK(mproc_queue_close(w->q));
+    munmap(w, sizeof *w);
+}
+
+/* Lanes that took at least one message. */
+static unsigned lanes_used(mproc_queue *q)
+{
+    struct mproc_queue *qi = (struct mproc_queue *)q;
+    unsigned n = 0;
+    for (uint32_t l = 0; l < qi->n_lanes; l++)
+        n += atomic_load(&qi->lanes[l].tail) > 0;
+    return n;
+}
+
+static int lane_stream_producer(void *arg)
+{
+    struct lane_world *w = arg;
+    uint32_t id = (uint32_t)lane_id;
+    struct lane_msg m = {id, 0};
+    /* the first put chooses my lane; the next producer starts after it */
+    if (mproc_queue_put(w->q, &m, sizeof m, 10000) != 0)
+        return 1;
+    atomic_fetch_add(&w->ready, 1);
+    lane_wait(&w->go, 1);
+    for (m.seq = 1; m.seq < LN; m.seq++)
+        if (mproc_queue_put(w->q, &m, sizeof m, 10000) != 0)
+            return 2;
+    mproc_queue_close(w->q);
+    return 0;
+}
+
+static int lane_stream_consumer(void *arg)
+{
+    struct lane_world *w = arg;
+    int64_t last[LP];
+    for (int i = 0; i < LP; i++)
+        last[i] = -1;
+    for (;;) {
+        struct lane_msg m;
+        ssize_t n = mproc_queue_get(w->q, &m, sizeof m, 10000);
+        if (n == MPROC_ECLOSED)
+            break;
+        if (n != (ssize_t)sizeof m || m.producer >= LP || m.seq >= LN) {
+            atomic_fetch_add(&w->bad, 1);
+            return 1;
+        }
+        /* each producer's messages in the order it put them */
+        if ((int64_t)m.seq <= last[m.producer])
+            atomic_fetch_add(&w->order_errors, 1);
+        last[m.producer] = m.seq;
+        atomic_fetch_add(&w->seen[m.producer][m.seq], 1);
+    }
+    mproc_queue_close(w->q);
+    return 0;
+}
+
+/* N producers and N consumers on four lanes: every message exactly once,
+ * each producer's messages in its order for every consumer, each producer
+ * in a lane of its own. */
+MPROC_TEST(queue, lanes_n_producers_n_consumers_exactly_once_in_producer_order)
+{
+    struct mproc_queue_opts o = {.capacity = 1 << 14, .lanes = 4};
+    struct lane_world *w = lane_world_new(&o);
+    pid_t cons[LP], prod[LP];
+    for (int i = 0; i < LP; i++)
+        cons[i] = mproc_test_fork(lane_stream_consumer, w);
+    for (int i = 0; i < LP; i++) {
+        lane_id = i;
+        prod[i] = mproc_test_fork(lane_stream_producer, w);
+        for (int t = 0; t < 10000 && atomic_load(&w->ready) < i + 1; t++)
+            mproc_test_sleep_ms(1);
+        cr_assert_eq(atomic_load(&w->ready), i + 1, "producer %d never put", i);
+    }
+    atomic_store(&w->go, 1);
+    for (int i = 0; i < LP; i++) {
+        int st = mproc_test_wait(prod[i], 30000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer %d status 0x%x", i, st);
+    }
+    MPROC_ASSERT_OK(mproc_queue_shutdown(w->q));
+    for (int i = 0; i < LP; i++) {
+        int st = mproc_test_wait(cons[i], 30000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "consumer %d status 0x%x", i, st);
+    }
+    cr_assert_eq(atomic_load(&w->bad), 0);
+    cr_assert_eq(atomic_load(&w->order_errors), 0, "a producer's messages out of order");
+    for (int p = 0; p < LP; p++)
+        for (int s = 0; s < LN; s++)
+            cr_assert_eq(atomic_load(&w->seen[p][s]), 1, "message %d/%d seen %d times", p, s,
+                         atomic_load(&w->seen[p][s]));
+    cr_assert_eq(lanes_used(w->q), 4u, "the producers did not spread over the lanes");
+    struct mproc_queue_stats st;
+    MPROC_ASSERT_OK(mproc_queue_stats(w->q, &st));
+    cr_assert_eq(st.puts, (uint64_t)LP * LN);
+    cr_assert_eq(st.gets, (uint64_t)LP * LN);
+    cr_assert_eq(st.lost, 0);
+    cr_assert_eq(st.msgs, 0);
+    lane_world_free(w);
+}
+
+/* Puts up to 10 messages without waiting, counts them, stays alive (its
+ * lane stays its own) until told. */
+static int lane_filler(void *arg)
+{
+    struct lane_world *w = arg;
+    char m[64] = {0};
+    int n = 0;
+    while (n < 10 && mproc_queue_put(w->q, m, sizeof m, 0) == 0)
+        n++;
+    atomic_store(&w->count[lane_id], n);
+    atomic_fetch_add(&w->ready, 1);
+    lane_wait(&w->go, 1);
+    mproc_queue_close(w->q);
+    return 0;
+}
+
+static void fill_from_lanes(struct lane_world *w, int expect_total)
+{
+    pid_t pid[LP];
+    for (int i = 0; i < LP; i++) {
+        lane_id = i;
+        pid[i] = mproc_test_fork(lane_filler, w);
+        for (int t = 0; t < 10000 && atomic_load(&w->ready) < i + 1; t++)
+            mproc_test_sleep_ms(1);
+        cr_assert_eq(atomic_load(&w->ready), i + 1);
+    }
+    int total = 0;
+    for (int i = 0; i < LP; i++)
+        total += atomic_load(&w->count[i]);
+    cr_assert_eq(total, expect_total, "%d messages fit, the bound is %d", total, expect_total);
+    cr_assert_eq(mproc_queue_full(w->q), 1);
+    MPROC_ASSERT_RC(mproc_queue_put(w->q, "x", 1, 20), MPROC_ETIMEDOUT);
+    cr_assert_eq(mproc_queue_qsize(w->q), expect_total);
+    struct mproc_queue_stats st;
+    MPROC_ASSERT_OK(mproc_queue_stats(w->q, &st));
+    cr_assert(st.bytes_used <= st.capacity + 16, "%llu bytes used",
+              (unsigned long long)st.bytes_used);
+    atomic_store(&w->go, 1);
+    for (int i = 0; i < LP; i++) {
+        int st2 = mproc_test_wait(pid[i], 10000);
+        cr_assert(WIFEXITED(st2) && WEXITSTATUS(st2) == 0);
+    }
+    cr_assert(lanes_used(w->q) >= 2, "the fillers did not spread over the lanes");
+    /* taking one message makes room for one, whichever lane it was in */
+    char b[64];
+    cr_assert_eq(mproc_queue_get(w->q, b, sizeof b, 0), 64);
+    cr_assert_eq(mproc_queue_full(w->q), 0);
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, b, sizeof b, 1000));
+    while (mproc_queue_get(w->q, b, sizeof b, 0) == 64)
+        ;
+    /* drained: a message as large as the capacity fits, though its bytes
+     * were the other (now gone) producers' allot */
+    ssize_t cap = mproc_queue_capacity(w->q);
+    char *big = calloc(1, (size_t)cap);
+    cr_assert_not_null(big);
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, big, (size_t)cap, 2000));
+    cr_assert_eq(mproc_queue_get(w->q, big, (size_t)cap, 0), cap);
+    free(big);
+}
+
+/* The byte bound and the message bound hold for all lanes together. */
+MPROC_TEST(queue, lanes_hold_capacity_and_max_msgs_together)
+{
+    /* 4096 bytes = 32 units of 128: 32 messages of 64 bytes */
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 4};
+    struct lane_world *w = lane_world_new(&o);
+    fill_from_lanes(w, 32);
+    lane_world_free(w);
+
+    o.max_msgs = 13;
+    w = lane_world_new(&o);
+    fill_from_lanes(w, 13);
+    lane_world_free(w);
+}
+
+/* Waits for its turn, puts one message (its first: its lane is chosen with
+ * the earlier producers still alive, so it gets a lane of its own). */
+static int lane_one_putter(void *arg)
+{
+    struct lane_world *w = arg;
+    lane_wait(&w->turn, lane_id + 1);
+    uint32_t v = (uint32_t)lane_id;
+    int rc = mproc_queue_put(w->q, &v, sizeof v, 1000);
+    atomic_fetch_add(&w->ready, 1);
+    lane_wait(&w->go, 1);
+    mproc_queue_close(w->q);
+    return rc == 0 ? 0 : 1;
+}
+
+static void *lane_turns(void *arg)
+{
+    struct lane_world *w = arg;
+    for (int i = 0; i < LP; i++) {
+        /* once the getter sleeps, the next producer puts */
+        struct mproc_queue_stats st;
+        for (int t = 0; t < 10000; t++) {
+            if (mproc_queue_stats(w->q, &st) == 0 && st.waiting_getters == 1)
+                break;
+            mproc_test_sleep_ms(1);
+        }
+        atomic_store(&w->turn, i + 1);
+        lane_wait(&w->ready, i + 1);
+    }
+    return NULL;
+}
+
+MPROC_TEST(queue, lanes_a_blocked_get_wakes_for_a_put_in_any_lane)
+{
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 4};
+    struct lane_world *w = lane_world_new(&o);
+    pid_t pid[LP];
+    for (int i = 0; i < LP; i++) {
+        lane_id = i;
+        pid[i] = mproc_test_fork(lane_one_putter, w);
+    }
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, lane_turns, w), 0);
+    for (int i = 0; i < LP; i++) {
+        uint32_t v = 99;
+        cr_assert_eq(mproc_queue_get(w->q, &v, sizeof v, 5000), (ssize_t)sizeof v, "get %d", i);
+        cr_assert_eq(v, (uint32_t)i);
+    }
+    pthread_join(th, NULL);
+    atomic_store(&w->go, 1);
+    for (int i = 0; i < LP; i++) {
+        int st = mproc_test_wait(pid[i], 10000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    cr_assert_eq(lanes_used(w->q), 4u);
+    lane_world_free(w);
+}
+
+MPROC_TEST(queue, lanes_option_is_checked)
+{
+    mproc_queue *q;
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 65};
+    MPROC_ASSERT_RC(mproc_queue_create(&q, NULL, &o), MPROC_EINVAL);
+    o.capacity = 1ull << 32; /* 64 rings of 4 GiB */
+    o.lanes = 64;
+    MPROC_ASSERT_RC(mproc_queue_create(&q, NULL, &o), MPROC_EINVAL);
+    o.capacity = 4096;
+    o.lanes = 1; /* one lane: one total order */
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    for (int i = 0; i < 5; i++)
+        MPROC_ASSERT_OK(mproc_queue_put(q, &i, sizeof i, 0));
+    for (int i = 0; i < 5; i++) {
+        int v;
+        cr_assert_eq(mproc_queue_get(q, &v, sizeof v, 0), (ssize_t)sizeof v);
+        cr_assert_eq(v, i);
+    }
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+static void *put_once_and_wait(void *arg)
+{
+    struct lane_world *w = arg;
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, "t", 1, 0));
+    atomic_store(&w->ready, 1);
+    lane_wait(&w->go, 1);
+    return NULL;
+}
+
+/* A lane lock that names a live participant which does not hold it (a
+ * scribbled word, or a holder stopped mid-claim) delays puts on that lane
+ * by their timeout at most, never for ever. */
+MPROC_TEST(queue, lanes_a_lock_held_by_a_live_participant_times_out)
+{
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 1};
+    struct lane_world *w = lane_world_new(&o);
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, "m", 1, 0)); /* my record */
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, put_once_and_wait, w), 0);
+    lane_wait(&w->ready, 1);
+    struct mproc_queue *qi = (struct mproc_queue *)w->q;
+    uint32_t other = 0;
+    for (uint32_t i = 0; i < qi->n_parts; i++)
+        if (atomic_load(&qi->parts[i].owner) != 0 &&
+            (uint32_t)atomic_load(&qi->parts[i].owner) != (uint32_t)syscall(SYS_gettid))
+            other = i + 1;
+    cr_assert_neq(other, 0u);
+    atomic_store(&qi->lanes[0].lock, other);
+    MPROC_ASSERT_RC(mproc_queue_put(w->q, "x", 1, 0), MPROC_EAGAIN);
+    MPROC_ASSERT_RC(mproc_queue_put(w->q, "x", 1, 30), MPROC_ETIMEDOUT);
+    char b[4];
+    cr_assert_eq(mproc_queue_get(w->q, b, sizeof b, 0), 1); /* getters go on */
+    atomic_store(&qi->lanes[0].lock, 0);
+    MPROC_ASSERT_OK(mproc_queue_put(w->q, "x", 1, 0));
+    atomic_store(&w->go, 1);
+    pthread_join(th, NULL);
+    lane_world_free(w);
 }

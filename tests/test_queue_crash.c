@@ -449,8 +449,10 @@ static int put_and_die_mid_put(void *arg)
 
 MPROC_TEST(queue_crash, polling_getter_gets_past_a_dead_putters_slot)
 {
+    /* one lane: "three" lands behind the dead putter's slot */
     mproc_queue *q;
-    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, NULL));
+    struct mproc_queue_opts o = {.lanes = 1};
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
     int st = mproc_test_wait(mproc_test_fork(put_and_die_mid_put, q), 5000);
     cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
     MPROC_ASSERT_OK(mproc_queue_put(q, "three", 5, 0));

@@ -14,15 +14,18 @@
  *
  * Model
  * -----
- * A queue is one shared segment: a header, an index and a ring of data
- * bytes. put copies the message into the ring synchronously (there is no
+ * A queue is one shared segment: a header and one or more lanes, each a
+ * ring of data bytes with its messages' entries in front of them. put
+ * copies the message into its lane's ring synchronously (there is no
  * feeder thread): when put returns 0 the message is in the queue, and a
  * process may exit at once without losing it. get copies it out (or lends a
- * view of it). Order is FIFO in the order in which puts claimed their space.
+ * view of it). Order is FIFO per producer thread: a consumer sees each
+ * producer's messages in the order it put them; with opts.lanes = 1, one
+ * total order (the order in which puts claimed their space).
  *
- * Bounds: a queue is a ring of `capacity` bytes; each message occupies its
- * length plus a 16-byte entry, in whole `unit_size` units, and, if
- * max_msgs != 0, at most max_msgs messages. A put that does not fit waits;
+ * Bounds: a queue holds `capacity` bytes, all lanes together; each message
+ * occupies its length plus a 16-byte entry, in whole `unit_size` units,
+ * and, if max_msgs != 0, at most max_msgs messages. A put that does not fit waits;
  * a message that could never fit (larger than the capacity) is refused at
  * once with MPROC_EMSGSIZE. Nothing is ever dropped silently.
  *
@@ -86,13 +89,27 @@ typedef struct mproc_queue mproc_queue;
  *             at once; 0 = 256, at most 65536. Each costs 128 bytes of the
  *             segment. Beyond it put/get/reserve/views/task_done fail with
  *             MPROC_ENOSPC; records of exited threads, closed handles and
- *             dead processes are reclaimed. */
+ *             dead processes are reclaimed.
+ *  lanes      how many lanes (rings of their own, each as large as the
+ *             capacity) the queue has, 1..64; 0 = two per online CPU,
+ *             rounded up to a power of two, fewer if the lanes' rings would
+ *             pass 64 MiB together. A producer thread puts into one lane
+ *             for as long as it uses the queue (the one with the fewest
+ *             producers when it first puts), so producers do not share a
+ *             claim point while there are as many lanes as producers.
+ *             capacity and max_msgs bound all lanes together. Order: each
+ *             producer thread's messages come out in the order it put them;
+ *             messages of different producers interleave in no promised
+ *             order. lanes = 1 gives one total order (the order of the
+ *             claims). More than 64, or rings over 64 GiB together:
+ *             MPROC_EINVAL. */
 struct mproc_queue_opts {
     size_t capacity;
     size_t max_msgs;
     size_t unit_size;
     unsigned flags;
     unsigned participants;
+    unsigned lanes;
 };
 
 /* struct mproc_queue_stats - a snapshot of a queue's counters (each exact at
@@ -125,7 +142,7 @@ struct mproc_queue_stats {
  * or by passing its fd. Otherwise a named queue that mproc_queue_open can
  * find ("" picks a random name; read it with mproc_queue_name). opts NULL
  * means all defaults. Does not block.
- * Returns 0; MPROC_EINVAL (NULL out, bad opts, capacity too large),
+ * Returns 0; MPROC_EINVAL (NULL out, bad opts, capacity too large, lanes),
  * MPROC_EEXIST (name taken), MPROC_ENAMETOOLONG, MPROC_ENOSPC/MPROC_ENOMEM
  * (no room in /dev/shm or address space). The caller owns the handle and
  * must mproc_queue_close it; the creator's close unlinks the name. */

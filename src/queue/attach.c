@@ -24,13 +24,17 @@ static int q_attach(struct mproc_queue *q)
     q->max_msgs = h->max_msgs;
     q->flags = h->flags;
     q->n_parts = h->n_parts;
+    q->n_lanes = h->n_lanes;
+    q->lanes_mask = q->n_lanes == 64 ? ~0ull : (1ull << q->n_lanes) - 1;
+    q->lanes = (struct q_lane *)(void *)((unsigned char *)h + h->lanes_off);
+    q->parts = (struct q_part *)(void *)((unsigned char *)h + h->parts_off);
     q->skey = h->skey;
     uint64_t cap = (q->limit << q->unit_shift) - Q_HDR; /* validated: > 0 */
     q->cap_bytes = cap > UINT32_MAX ? UINT32_MAX : cap;
     if ((rc = mproc__q_map_ring(q, h->data_off, h->data_size)) < 0)
         return rc;
     if ((rc = mproc__q_parts_init(q)) < 0) {
-        munmap(q->data, 2 * q->data_size);
+        munmap(q->data, 2 * q->data_size * q->n_lanes);
         return rc;
     }
     q->pid = mproc__self_pid();
@@ -71,7 +75,7 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
     uint64_t unit = opts->unit_size ? opts->unit_size : Q_DEFAULT_UNIT;
     if (unit < 8 || unit > 65536 || (unit & (unit - 1)) || cap > Q_MAX_CAPACITY ||
         opts->max_msgs > Q_MAX_UNITS || (opts->flags & ~MPROC_QUEUE_JOINABLE) ||
-        opts->participants > Q_PARTS_MAX)
+        opts->participants > Q_PARTS_MAX || opts->lanes > Q_LANES_MAX)
         return MPROC_EINVAL;
     uint32_t n_parts = opts->participants ? (uint32_t)opts->participants : Q_PARTS_DEFAULT;
     uint64_t n, m, limit;
@@ -94,8 +98,26 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
             return MPROC_EINVAL;
         unit <<= 1; /* a default unit grows for huge queues */
     }
+    /* Lanes: as asked, or two per CPU (rounded up to a power of two, at
+     * most Q_LANES_MAX) as long as the lanes' rings stay within
+     * Q_LANES_DATA_DEFAULT together; each lane's ring is as large as the
+     * whole capacity, so that any message fits in any lane. Two per CPU:
+     * with more producers than CPUs, a producer preempted inside its claim
+     * then rarely holds up another producer of its lane. */
+    uint32_t n_lanes = opts->lanes;
+    if (n_lanes == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        uint64_t fit = Q_LANES_DATA_DEFAULT / (n * unit);
+        n_lanes = (uint32_t)q_pow2(cpus > 1 ? 2 * (uint64_t)cpus : 1);
+        if (n_lanes > Q_LANES_MAX)
+            n_lanes = Q_LANES_MAX;
+        if (n_lanes > fit)
+            n_lanes = fit > 1 ? (uint32_t)fit : 1;
+    }
+    if (n_lanes * n * unit > Q_DATA_MAX)
+        return MPROC_EINVAL;
     struct q_layout l;
-    mproc__q_layout(n, unit, n_parts, &l);
+    mproc__q_layout(n, unit, n_parts, n_lanes, &l);
 
     struct mproc_queue *q = calloc(1, sizeof *q);
     if (q == NULL)
@@ -111,6 +133,9 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
     h->unit_shift = q_log2(unit);
     h->flags = opts->flags;
     h->n_parts = n_parts;
+    h->n_lanes = n_lanes;
+    h->lanes_off = l.lanes_off;
+    h->parts_off = l.parts_off;
     h->n_units = n;
     h->limit = limit;
     h->min_units = m;
@@ -125,6 +150,7 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
     }
     h->skey |= 1ull << 62;
     q->h = h;
+    /* Allots start at 0: producers take them from the pool at first use. */
     /* The file is fresh (zeroes): every stamp is 0, which is PUB or
      * CONSUMED of no position (bit 62 of the key is set and positions stay
      * below 2^62), so the empty ring needs no writes. */
@@ -203,7 +229,7 @@ int mproc_queue_close(mproc_queue *q)
     if (rc < 0)
         return rc;
     mproc__q_parts_fini(q);
-    munmap(q->data, 2 * q->data_size);
+    munmap(q->data, 2 * q->data_size * q->n_lanes);
     /* Only the creating process unlinks, never a child that inherited it.
      * Decided from process-local state only: a peer may have scribbled over
      * the header's creator_pid. */

@@ -46,12 +46,12 @@ void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t)
     if (t->res) {
         t->res = false;
         atomic_fetch_add(&q->h->lost_put, 1);
-        q_publish(q, t, t->res_pos, t->res_k, 0, Q_F_LOST);
+        q_publish(q, t, t->res_lane, q_lbase(q, t->res_lane), t->res_pos, t->res_k, 0, Q_F_LOST);
     }
     if (t->view) {
         t->view = false;
         atomic_fetch_add(&q->h->lost_get, 1);
-        mproc__q_release(q, t->view_pos, t->view_k);
+        mproc__q_release(q, t->view_lane, t->view_pos, t->view_k);
         atomic_store_explicit(&t->p->get_intent, Q_I_NONE, memory_order_release);
     }
 }
@@ -62,7 +62,7 @@ static struct q_part *q_part_claim(struct mproc_queue *q)
     uint64_t owner = (uint64_t)(uint32_t)me->pid << 32 | (uint32_t)me->tid;
     for (int round = 0; round < 2; round++) {
         for (unsigned i = 0; i < q->n_parts; i++) {
-            struct q_part *p = &q->h->parts[i];
+            struct q_part *p = &q->parts[i];
             uint64_t zero = 0;
             if (atomic_load_explicit(&p->owner, memory_order_relaxed) == 0 &&
                 atomic_compare_exchange_strong(&p->owner, &zero, owner)) {
@@ -142,13 +142,48 @@ struct q_tls *mproc__q_tls_slow(struct mproc_queue *q)
     }
     t->q = q;
     t->pid = pid;
-    t->rel_cache = atomic_load(&q->h->rel);
+    t->me = (uint32_t)(t->p - q->parts) + 1;
+    t->glane = t->me % q->n_lanes; /* getters start spread over the lanes */
     pthread_mutex_lock(&q->mu);
     t->next = q->tls_list;
     q->tls_list = t;
     pthread_mutex_unlock(&q->mu);
     pthread_setspecific(q->key, t);
     return q_tls_cache(q, t);
+}
+
+/* The lane with the fewest live producers (a look at every record, once
+ * per producer thread); ties go to the lane after my record's index, so
+ * that producers arriving together spread out. */
+void mproc__q_choose_lane(struct mproc_queue *q, struct q_tls *ts)
+{
+    uint32_t best = 0;
+    if (q->n_lanes > 1) {
+        uint32_t count[Q_LANES_MAX] = {0};
+        for (unsigned i = 0; i < q->n_parts; i++) {
+            struct q_part *p = &q->parts[i];
+            uint32_t v = atomic_load_explicit(&p->put_lane, memory_order_relaxed);
+            if (v == 0 || v > q->n_lanes || p == ts->p)
+                continue;
+            uint64_t owner = atomic_load_explicit(&p->owner, memory_order_relaxed);
+            if (owner != 0 && mproc__q_part_alive(p, owner))
+                count[v - 1]++;
+        }
+        uint32_t start = ts->me % q->n_lanes;
+        best = start;
+        for (uint32_t j = 1; j < q->n_lanes; j++) {
+            uint32_t l = (start + j) % q->n_lanes;
+            if (count[l] < count[best])
+                best = l;
+        }
+    }
+    atomic_store_explicit(&ts->p->put_lane, best + 1, memory_order_relaxed);
+    ts->plane = best;
+    ts->pkl = best << 25;
+    ts->pdata = q_lbase(q, best);
+    ts->pbit = 1ull << best;
+    ts->rel_cache = atomic_load(&q->lanes[best].rel);
+    ts->pln = &q->lanes[best];
 }
 
 void mproc__q_parts_fini(struct mproc_queue *q)

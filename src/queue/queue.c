@@ -4,8 +4,16 @@
  *
  * Model
  * -----
- * One segment (src/segment.h) holds a struct q_hdr, the participant
- * records and a data ring of N units of `unit` bytes (N a power of two). The data
+ * Lanes: the queue is L lanes, each what the rest of this note calls "the
+ * ring", with its own frontiers, data ring and lock. A producer thread
+ * claims in its own lane (chosen at its first put, part.c) under the lane's
+ * lock; getters find lanes with messages through a summary word; the
+ * capacity bound over all lanes is kept by per-lane allots (below, "The
+ * lanes' allots"). docs/queue.md, "Lanes", has the whole design.
+ *
+ * One segment (src/segment.h) holds a struct q_hdr, the lanes, the
+ * participant records and per lane a data ring of N units of `unit` bytes
+ * (N a power of two). The data
  * ring is mapped twice back to back in every process (ring.c), so
  * a message that wraps around the end of the ring is still contiguous in
  * memory: copies are one memcpy and zero-copy pointers are single pointers.
@@ -130,76 +138,270 @@ static Q_INLINE int q_check_common(struct mproc_queue *q, int timeout_ms)
     return 0;
 }
 
-/* Claim k units for a message; on success my put intent is HELD at *pos.
- * Inlined into put and reserve (as are publish and the get side's claim):
- * the calls and register saves were a fifth of a put's instructions. */
+/* The lanes' allots: the sum over the lanes of max(allot, used) stays
+ * <= limit (used = tail - rel, units in use). A lane's producers claim while
+ * tail + k - rel <= allot, so claims never raise a lane's max(allot, used);
+ * sweeps only lower it. Only a holder of the credit lock changes allots:
+ * it grows its own lane's from the pool (limit - that sum), and may lower
+ * another lane's (under that lane's lock, so that no claim there races
+ * with it) - even below what the lane uses: the lane then claims nothing
+ * until its consumers bring its use below its allot, and what they free
+ * goes to the pool. Every change is one store, so a holder killed anywhere
+ * leaves the sum sound (its lock is taken over: ring.c). */
+
+/* Whether asking for allot can pay: the pool (limit less the allots, a
+ * bound from above) has `need`; or my lane holds less than an even share
+ * of the lanes in use, or the message is larger than such a share (then
+ * others' allot is taken). Otherwise my lane holds messages of its own
+ * (use > allot >= share >= k), and their consumption makes room: unless
+ * the lanes together have room (mproc__q_has_room, which sweeps them all)
+ * wait for that. A few loads, no lock: putters that wait on a full queue
+ * do not queue up on the credit lock, nor take allot back and forth. */
+static bool q_grow_worth(struct mproc_queue *q, uint64_t need, uint64_t mine, uint64_t k)
+{
+    uint64_t sum = 0, n = mine == 0;
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        uint64_t a = atomic_load_explicit(&q->lanes[l].allot, memory_order_relaxed);
+        sum += a;
+        n += a != 0;
+    }
+    if (sum < q->limit && q->limit - sum >= need)
+        return true;
+    uint64_t share = q->limit / n;
+    return mine < share || k > share;
+}
+
+/* Lane l's share of the sum: max(allot, used), used from a swept rel.
+ * A stale rel only overstates it (the safe side). */
+static int q_lane_eff(struct mproc_queue *q, uint32_t l, bool sweep, uint64_t *eff, uint64_t *used)
+{
+    struct q_lane *ln = &q->lanes[l];
+    uint64_t a = atomic_load_explicit(&ln->allot, memory_order_acquire);
+    uint64_t r =
+        sweep ? mproc__q_sweep(q, l, 1024) : atomic_load_explicit(&ln->rel, memory_order_acquire);
+    uint64_t t = atomic_load_explicit(&ln->tail, memory_order_acquire);
+    if (a > q->limit)
+        return MPROC_ECORRUPT;
+    uint64_t u = t - r;
+    if (r > t || u > q->limit) {
+        /* rel is read first, so a sound lane shows this only while claims
+         * pass a rel we read too early: seen again unchanged, it is not */
+        uint64_t r2 = atomic_load_explicit(&ln->rel, memory_order_acquire);
+        uint64_t t2 = atomic_load_explicit(&ln->tail, memory_order_acquire);
+        if ((r2 == r && t2 == t) || r2 > t2)
+            return MPROC_ECORRUPT;
+        u = q->limit; /* at most: the safe side */
+    }
+    *used = u;
+    *eff = a > u ? a : u;
+    return 0;
+}
+
+static int q_pool(struct mproc_queue *q, bool sweep, uint64_t *pool)
+{
+    uint64_t sum = 0;
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        uint64_t e, u;
+        int rc = q_lane_eff(q, l, sweep, &e, &u);
+        if (rc < 0)
+            return rc;
+        sum += e;
+    }
+    *pool = sum < q->limit ? q->limit - sum : 0;
+    return 0;
+}
+
+/* Give my lane `need` more units of allot (a batch if the pool has it):
+ * 1 if done, 0 if the queue has no room for it now, or MPROC_ECORRUPT. */
+static __attribute__((noinline)) int q_grow(struct mproc_queue *q, struct q_tls *ts, uint64_t need,
+                                            int timeout_ms)
+{
+    struct q_hdr *h = q->h;
+    uint64_t want = q->limit / (4 * q->n_lanes);
+    if (want < need)
+        want = need;
+    int rc = q_lock_take(q, &h->credit_lock, ts->me, timeout_ms);
+    if (rc < 0)
+        return rc;
+    uint64_t pool;
+    rc = q_pool(q, true, &pool);
+    if (rc == 0 && pool < want) {
+        /* Take from the other lanes: first what they hold and do not use
+         * (pass 0), then, if that is not enough, half of what they hold
+         * (pass 1: it comes to the pool as their consumers free it). A
+         * lane whose claim is in progress is passed over. */
+        uint64_t short_by = want - pool;
+        for (int pass = 0; pass < 2 && short_by > 0; pass++) {
+            for (uint32_t j = 1; j < q->n_lanes && short_by > 0; j++) {
+                uint32_t l = (ts->plane + j) % q->n_lanes;
+                struct q_lane *ln = &q->lanes[l];
+                uint32_t z = 0;
+                if (atomic_load_explicit(&ln->allot, memory_order_relaxed) == 0 ||
+                    !atomic_compare_exchange_strong_explicit(
+                        &ln->lock, &z, ts->me, memory_order_seq_cst, memory_order_relaxed))
+                    continue;
+                uint64_t e, u, a = atomic_load_explicit(&ln->allot, memory_order_relaxed);
+                if (q_lane_eff(q, l, false, &e, &u) == 0) {
+                    uint64_t take = a > u ? a - u : 0;
+                    if (pass == 1)
+                        take = a - a / 2;
+                    if (take > short_by)
+                        take = short_by;
+                    atomic_store_explicit(&ln->allot, a - take, memory_order_relaxed);
+                    uint64_t e2 = a - take > u ? a - take : u;
+                    short_by -= e - e2 < short_by ? e - e2 : short_by;
+                }
+                q_lock_drop(&ln->lock);
+            }
+        }
+        rc = q_pool(q, false, &pool);
+    }
+    int got = 0;
+    uint64_t e = 0, u;
+    if (rc == 0)
+        rc = q_lane_eff(q, ts->plane, false, &e, &u);
+    if (rc == 0 && pool >= need) {
+        /* my lane's max(allot, used) grows by g: the sum stays <= limit */
+        /* a batch, or as much as the lane has if that is more: a producer
+         * that streams doubles its lane's share each time (a lone one soon
+         * streams into the whole queue), one that put once holds a batch */
+        uint64_t g = want > e ? want : e;
+        if (g > pool)
+            g = pool;
+        atomic_store_explicit(&ts->pln->allot, e + g, memory_order_release);
+        /* allot moved to my lane, the credit lock still mine */
+        MPROC__KILL_POINT("queue.put.credit_held");
+        got = 1;
+    }
+    q_lock_drop(&h->credit_lock);
+    return rc < 0 ? rc : got;
+}
+
+/* A putter's re-check after need = 1 (see mproc__q_has_room): room in my
+ * lane, or room in all lanes together (then allot is taken). */
+static int q_has_room_mine(struct mproc_queue *q, struct q_ready *rd)
+{
+    struct q_tls *ts = rd->ts;
+    struct q_lane *ln = ts->pln;
+    uint64_t t = atomic_load_explicit(&ln->tail, memory_order_seq_cst);
+    uint64_t r = mproc__q_sweep(q, ts->plane, 1024);
+    uint64_t a = atomic_load_explicit(&ln->allot, memory_order_seq_cst);
+    if (r > t)
+        return Q_READY; /* moved under us: look again */
+    uint64_t use = t + rd->k - r;
+    if (use <= a && use <= q->limit)
+        return Q_READY;
+    if (use <= q->limit)
+        return mproc__q_has_room(q, rd);
+    rd->key = r;
+    return atomic_load_explicit(&ln->head, memory_order_seq_cst) > r ? Q_INFLIGHT : Q_NOT_READY;
+}
+
+/* My lane has no room for k units: reclaim what consumers marked free,
+ * take allot, or wait. 0 to try the claim again, or an error. */
+static __attribute__((noinline)) int q_put_room(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
+                                                int timeout_ms, struct q_wait *w)
+{
+    struct q_lane *ln = ts->pln;
+    for (;;) {
+        uint64_t r = mproc__q_sweep(q, ts->plane, Q_SWEEP_BATCH);
+        bool swept = r != ts->rel_cache;
+        ts->rel_cache = r;
+        uint64_t t = atomic_load_explicit(&ln->tail, memory_order_acquire);
+        if (r > t || t - r > q->limit) {
+            /* rel is read first: a sound lane never shows this twice */
+            uint64_t r2 = atomic_load_explicit(&ln->rel, memory_order_acquire);
+            uint64_t t2 = atomic_load_explicit(&ln->tail, memory_order_acquire);
+            if (r2 == r && t2 == t)
+                return MPROC_ECORRUPT;
+            continue;
+        }
+        uint64_t a = atomic_load_explicit(&ln->allot, memory_order_acquire);
+        uint64_t use = t + k - r;
+        if (use <= q->limit && use <= a)
+            return 0;
+        if (swept)
+            continue; /* reclaimed a batch, maybe not enough: sweep on */
+        /* my lane's share of the sum is max(allot, used) already */
+        uint64_t need = use - (a > t - r ? a : t - r);
+        /* Allot is taken at once when that is fair (q_grow_worth); to use
+         * room that other lanes hold, only by a putter that would sleep or
+         * give up otherwise: under a steady stream each producer waits for
+         * its own consumers instead of taking room back and forth. */
+        struct q_ready room = {k, 0, ts};
+        bool spinning = w->init && q_wait_spinning(w);
+        bool last = timeout_ms == 0 || (w->init && !spinning);
+        if (use <= q->limit && !spinning &&
+            (q_grow_worth(q, need, a, k) || (last && mproc__q_has_room(q, &room) == Q_READY))) {
+            int rc = q_grow(q, ts, need, timeout_ms);
+            if (rc != 0)
+                return rc < 0 ? rc : 0;
+        }
+        struct q_ready rd = {k, r, ts};
+        if (timeout_ms == 0) {
+            (void)q_has_room_mine(q, &rd);
+            int rc = mproc__q_stuck(q, ts, rd.key);
+            return rc < 0 ? rc : MPROC_EAGAIN;
+        }
+        return mproc__q_wait_round(q, ts, w, timeout_ms, false, q_has_room_mine, &rd);
+    }
+}
+
+/* Claim k units for a message in my lane; on success my put intent is
+ * HELD at *pos. The claim is made under the lane's lock (one CAS, the only
+ * locked instruction of a put: it also orders the claim before the load of
+ * get_need); a producer has a lane of its own while there are at least as
+ * many lanes as producers. Inlined into put and reserve (as are publish
+ * and the get side's claim): the calls and register saves were a fifth of
+ * a put's instructions. */
 static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, uint64_t k,
                                      int timeout_ms, uint64_t *pos)
 {
     struct q_hdr *h = q->h;
     struct q_part *p = ts->p;
+    struct q_lane *ln = ts->pln;
     struct q_wait w = {0};
-    struct q_room room = {k};
-    uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t t;
     for (;;) {
         if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_relaxed)))
             return MPROC_ECLOSED;
-        if (MPROC__UNLIKELY(t + k - ts->rel_cache > q->limit || ts->rel_cache > t)) {
-            /* reclaim what consumers marked free since we last looked */
-            uint64_t r = mproc__q_sweep(q, Q_SWEEP_BATCH);
-            bool swept = r != ts->rel_cache;
-            ts->rel_cache = r;
-            if (r > t) { /* my tail is stale... */
-                uint64_t t2 = atomic_load_explicit(&h->tail, memory_order_acquire);
-                if (t2 == t) /* ...or rel passed a tail that did not move */
-                    return MPROC_ECORRUPT;
-                t = t2;
-                continue;
-            }
-            /* t was read before r, so t - r <= limit unless the counters are bad */
-            if (t - r > q->limit)
-                return MPROC_ECORRUPT;
-            if (t + k - r > q->limit && swept)
-                continue; /* reclaimed a batch, maybe not enough: sweep on */
-            if (t + k - r > q->limit) {
-                /* never wait with an intent left from a failed CAS: a repairer
-                 * would take it for a live claim and wait for us forever */
-                atomic_store_explicit(&p->put_intent, Q_I_NONE, memory_order_relaxed);
-                if (timeout_ms == 0) {
-                    int rc = mproc__q_stuck(q, ts, r);
-                    return rc < 0 ? rc : MPROC_EAGAIN;
-                }
-                int rc =
-                    mproc__q_wait_round(q, ts, &w, timeout_ms, r, false, mproc__q_has_room, &room);
-                if (rc < 0)
-                    return rc;
-                t = atomic_load_explicit(&h->tail, memory_order_relaxed);
-                continue;
-            }
-        }
-        atomic_store_explicit(&p->put_k, (uint32_t)k, memory_order_relaxed);
-        atomic_store_explicit(&p->put_intent, t | Q_I_PENDING, memory_order_relaxed);
-        if (atomic_compare_exchange_weak_explicit(&h->tail, &t, t + k, memory_order_seq_cst,
-                                                  memory_order_relaxed))
+        int lrc = q_lock_take(q, &ln->lock, ts->me, timeout_ms);
+        if (MPROC__UNLIKELY(lrc < 0))
+            return lrc;
+        t = atomic_load_explicit(&ln->tail, memory_order_relaxed);
+        uint64_t a = atomic_load_explicit(&ln->allot, memory_order_relaxed);
+        uint64_t r = ts->rel_cache;
+        if (MPROC__LIKELY(r <= t && t + k - r <= a && t + k - r <= q->limit)) {
+            /* the lane's lock held, room seen, nothing claimed */
+            MPROC__KILL_POINT("queue.put.lane_locked");
+            atomic_store_explicit(&p->put_k, (uint32_t)k | ts->pkl, memory_order_relaxed);
+            atomic_store_explicit(&p->put_intent, t | Q_I_PENDING, memory_order_relaxed);
+            atomic_store_explicit(&ln->tail, t + k, memory_order_release);
+            atomic_store_explicit(&p->put_intent, t | Q_I_HELD, memory_order_relaxed);
+            q_lock_drop(&ln->lock);
             break;
+        }
+        q_lock_drop(&ln->lock);
+        int rc = q_put_room(q, ts, k, timeout_ms, &w);
+        if (rc < 0)
+            return rc;
     }
-    atomic_store_explicit(&p->put_intent, t | Q_I_HELD, memory_order_relaxed);
     /* Dekker with sleeping getters without a fence of our own: our seq_cst
-     * CAS on tail, then this seq_cst load of get_need; a getter stores
-     * get_need = 1, then loads tail (q_has_msg). Either it sees our claim
-     * (and naps only briefly until we publish), or we see it and wake it
-     * after publishing. */
+     * CAS on the lane lock, then this seq_cst load of get_need; a getter
+     * stores get_need = 1, then loads the lock and tail (q_has_msg). Either
+     * it sees our claim in flight (and naps only briefly until we publish),
+     * or we see it and wake it after publishing. */
     if (MPROC__UNLIKELY(atomic_load_explicit(&h->get_need, memory_order_seq_cst) != 0))
         ts->wake_getters = true;
     if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_seq_cst))) {
         /* shut down while we claimed: a getter may already have reported
          * the queue drained, so this message must not appear */
-        q_publish(q, ts, t, k, 0, Q_F_SKIP);
+        q_publish(q, ts, ts->plane, ts->pdata, t, k, 0, Q_F_SKIP);
         return MPROC_ECLOSED;
     }
     uint64_t used = t + k - ts->rel_cache;
     if (MPROC__UNLIKELY(used > ts->hw)) {
-        uint64_t r = atomic_load_explicit(&h->rel, memory_order_relaxed);
+        uint64_t r = atomic_load_explicit(&ln->rel, memory_order_relaxed);
         used = r <= t ? t + k - r : k;
         if (used > ts->hw) {
             ts->hw = used;
@@ -210,7 +412,8 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
     return 0;
 }
 
-/* On failure no intent of mine may stay behind (see above). */
+/* On failure no intent of mine may stay behind (a repairer would take it
+ * for a live claim and wait for us forever). */
 static Q_INLINE int q_claim_put(struct mproc_queue *q, struct q_tls *ts, uint64_t k, int timeout_ms,
                                 uint64_t *pos)
 {
@@ -234,6 +437,8 @@ static Q_INLINE int q_put_prepare(struct mproc_queue *q, size_t len, int timeout
     struct q_tls *ts = q_tls(q);
     if (ts == NULL)
         return MPROC_ENOSPC;
+    if (MPROC__UNLIKELY(ts->pln == NULL))
+        mproc__q_choose_lane(q, ts);
     *tsp = ts;
     *kp = k;
     return 0;
@@ -252,7 +457,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
     if (rc < 0)
         return rc;
     MPROC__KILL_POINT("queue.put.reserved");
-    unsigned char *dst = q_payload(q, t);
+    unsigned char *dst = (unsigned char *)q_bslot(q, ts->pdata, t) + Q_HDR;
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && len > 0) {
         memcpy(dst, buf, len / 2);
@@ -263,7 +468,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         if (len > 0)
         memcpy(dst, buf, len);
     MPROC__KILL_POINT("queue.put.before_publish");
-    q_publish(q, ts, t, k, len, 0);
+    q_publish(q, ts, ts->plane, ts->pdata, t, k, len, 0);
     return 0;
 }
 
@@ -285,8 +490,9 @@ int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms)
     ts->res = true;
     ts->res_pos = t;
     ts->res_k = (uint32_t)k;
+    ts->res_lane = ts->plane;
     ts->res_len = len;
-    *ptr = q_payload(q, t);
+    *ptr = (unsigned char *)q_bslot(q, ts->pdata, t) + Q_HDR;
     return 0;
 }
 
@@ -300,7 +506,7 @@ int mproc_queue_commit(mproc_queue *q, size_t len)
         return MPROC_EINVAL;
     MPROC__KILL_POINT("queue.put.before_publish");
     ts->res = false;
-    q_publish(q, ts, ts->res_pos, ts->res_k, len, 0);
+    q_publish(q, ts, ts->res_lane, q_lbase(q, ts->res_lane), ts->res_pos, ts->res_k, len, 0);
     return 0;
 }
 
@@ -313,7 +519,7 @@ int mproc_queue_cancel(mproc_queue *q)
     if (ts == NULL || !ts->res)
         return MPROC_EINVAL;
     ts->res = false;
-    q_publish(q, ts, ts->res_pos, ts->res_k, 0, Q_F_SKIP);
+    q_publish(q, ts, ts->res_lane, q_lbase(q, ts->res_lane), ts->res_pos, ts->res_k, 0, Q_F_SKIP);
     return 0;
 }
 
@@ -325,19 +531,71 @@ enum q_get_mode { Q_GET_COPY, Q_GET_ALLOC, Q_GET_PEEK, Q_GET_VIEW };
 struct q_got {
     uint64_t pos, k;
     size_t len;
+    uint32_t lane;
+    unsigned char *base; /* the lane's ring (q_lbase) */
 };
 
+/* The next lane to look at after lane l, none of those in `seen` (found
+ * empty since the last wait): one whose summary bit is set, in turn from
+ * l; every 64th look, any lane (a bit lost to a crash costs at most that).
+ * -1 when there is none. One load of the summary word, which producers
+ * write only when a lane goes from empty to not. */
+static inline int q_next_lane(struct mproc_queue *q, struct q_tls *ts, uint32_t l, uint64_t seen)
+{
+    uint64_t c = atomic_load_explicit(&q->h->summary, memory_order_relaxed);
+    if ((++ts->scans & 63) == 0)
+        c = q->lanes_mask;
+    c &= q->lanes_mask & ~seen;
+    if (c == 0)
+        return -1;
+    uint64_t after = c & (~0ull << l);
+    return __builtin_ctzll(after ? after : c);
+}
+
+/* Every 64th message a getter moves on to the next lane that may hold
+ * messages: a lane that never runs dry does not keep its getters from the
+ * others (and getters spread over the lanes). */
+static void q_rotate(struct mproc_queue *q, struct q_tls *ts, uint32_t l)
+{
+    uint64_t c =
+        atomic_load_explicit(&q->h->summary, memory_order_relaxed) & q->lanes_mask & ~(1ull << l);
+    if (c != 0) {
+        uint64_t after = c & (~0ull << l);
+        ts->glane = (uint32_t)__builtin_ctzll(after ? after : c);
+    }
+}
+
+/* Every lane empty, its lock free: after shutdown, drained for good (a put
+ * that claims after the caller saw `closed` publishes a skipped record). */
+static bool q_drained(struct mproc_queue *q)
+{
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        struct q_lane *ln = &q->lanes[l];
+        if (atomic_load_explicit(&ln->lock, memory_order_seq_cst) != 0 ||
+            atomic_load_explicit(&ln->tail, memory_order_seq_cst) !=
+                atomic_load_explicit(&ln->head, memory_order_seq_cst))
+            return false;
+    }
+    return true;
+}
+
 /* Find and (unless peeking) claim the next real message; skips LOST and
- * cancelled records. On success with a claim, my get intent is HELD. */
+ * cancelled records. A getter stays on the lane it last took from while
+ * that has messages, then looks at the others (q_next_lane). On success
+ * with a claim, my get intent is HELD. */
 static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, enum q_get_mode mode,
                                      size_t cap, int timeout_ms, struct q_got *got)
 {
     struct q_hdr *h = q->h;
     struct q_part *p = ts->p;
     struct q_wait w = {0};
-    uint64_t hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+    uint32_t l = ts->glane;
+    struct q_lane *ln = &q->lanes[l];
+    unsigned char *base = q_lbase(q, l);
+    uint64_t seen = 0;
+    uint64_t hd = atomic_load_explicit(&ln->head, memory_order_relaxed);
     for (;;) {
-        struct q_entry *e = q_slot(q, hd);
+        struct q_entry *e = q_bslot(q, base, hd);
         uint64_t s = Q_ENTRY_LOAD(&e->stamp, memory_order_acquire);
         if (MPROC__LIKELY(s == Q_PUB(q, hd))) {
             uint64_t m = Q_ENTRY_LOAD(&e->meta, memory_order_relaxed);
@@ -347,7 +605,7 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
             if (MPROC__UNLIKELY(k == 0 || k > q->limit || len > q->cap_bytes ||
                                 len + Q_HDR > (k << q->unit_shift) ||
                                 (fl & ~(Q_F_LOST | Q_F_SKIP)))) {
-                uint64_t h2 = atomic_load_explicit(&h->head, memory_order_acquire);
+                uint64_t h2 = atomic_load_explicit(&ln->head, memory_order_acquire);
                 if (h2 == hd)
                     return MPROC_ECORRUPT;
                 hd = h2;
@@ -356,15 +614,16 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
             bool skip = fl != 0;
             if (!skip) {
                 if (mode == Q_GET_PEEK) {
+                    ts->glane = l;
                     got->len = len;
                     return 0;
                 }
                 if (mode == Q_GET_COPY && len > cap)
                     return MPROC_EMSGSIZE;
             }
-            atomic_store_explicit(&p->get_k, (uint32_t)k, memory_order_relaxed);
+            atomic_store_explicit(&p->get_k, Q_K(k, l), memory_order_relaxed);
             atomic_store_explicit(&p->get_intent, hd | Q_I_PENDING, memory_order_relaxed);
-            if (!atomic_compare_exchange_weak_explicit(&h->head, &hd, hd + k, memory_order_seq_cst,
+            if (!atomic_compare_exchange_weak_explicit(&ln->head, &hd, hd + k, memory_order_seq_cst,
                                                        memory_order_relaxed))
                 continue;
             atomic_store_explicit(&p->get_intent, hd | Q_I_HELD, memory_order_relaxed);
@@ -373,59 +632,77 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
             if (MPROC__UNLIKELY(atomic_load_explicit(&h->put_need, memory_order_seq_cst) != 0))
                 ts->wake_putters = true;
             if (skip) {
-                mproc__q_release(q, hd, k);
+                mproc__q_release(q, l, hd, k);
                 atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_release);
                 hd += k;
                 continue;
             }
+            ts->glane = l;
+            if (MPROC__UNLIKELY((++ts->gets & 63) == 0) && q->n_lanes > 1)
+                q_rotate(q, ts, l);
             got->pos = hd;
             got->k = k;
             got->len = len;
+            got->lane = l;
+            got->base = base;
             return 0;
         }
-        uint64_t h2 = atomic_load_explicit(&h->head, memory_order_acquire);
+        uint64_t h2 = atomic_load_explicit(&ln->head, memory_order_acquire);
         if (h2 != hd) {
             hd = h2;
             continue;
         }
-        /* Nothing published at head: empty, or a put in flight. While
-         * spinning, only the slot is watched: reading tail would pull the
-         * producers' line away from them on every message. */
+        /* Nothing published at this lane's head: empty, or a put in flight.
+         * Look at the other lanes that may hold messages. */
+        if (q->n_lanes > 1) {
+            seen |= 1ull << l;
+            int nl = q_next_lane(q, ts, l, seen);
+            if (nl >= 0) {
+                l = (uint32_t)nl;
+                ln = &q->lanes[l];
+                base = q_lbase(q, l);
+                hd = atomic_load_explicit(&ln->head, memory_order_relaxed);
+                continue;
+            }
+        }
+        /* While spinning only the slots are watched: reading tail would
+         * pull the producers' line away from them on every message. */
+        int rc;
+        struct q_ready rd = {0, 0, ts};
         if (timeout_ms != 0 && q_wait_spinning(&w) &&
             !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
             atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
-            int rc = mproc__q_wait_round(q, ts, &w, timeout_ms, hd, true, mproc__q_has_msg, NULL);
-            if (rc < 0)
-                return rc;
-            hd = atomic_load_explicit(&h->head, memory_order_relaxed);
-            continue;
-        }
-        if (timeout_ms == 0 && !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
+            rc = mproc__q_wait_round(q, ts, &w, timeout_ms, true, mproc__q_has_msg, &rd);
+        } else if (timeout_ms == 0 && !atomic_load_explicit(&h->closed, memory_order_relaxed)) {
             /* Try once. Callers that poll in a loop must still get past a
-             * dead putter's slot, so now and then look at tail (not every
-             * time: that line is the producers'). */
-            if ((++ts->poll_misses & 63) == 0 &&
-                atomic_load_explicit(&h->tail, memory_order_seq_cst) > hd) {
-                int rc = mproc__q_stuck(q, ts, hd);
-                if (rc < 0)
+             * dead putter's slot, so now and then look at the tails (not
+             * every time: those lines are the producers'). */
+            if ((++ts->poll_misses & 63) == 0) {
+                bool inflight;
+                uint64_t key = mproc__q_heads(q, &inflight);
+                if (inflight && (rc = mproc__q_stuck(q, ts, key)) < 0)
                     return rc;
             }
             return MPROC_EAGAIN;
+        } else {
+            if (atomic_load_explicit(&h->closed, memory_order_seq_cst) && q_drained(q)) {
+                /* A put that claims after this point sees closed and
+                 * publishes a skipped record instead (q_claim_put), so
+                 * empty now means drained for good. */
+                return MPROC_ECLOSED;
+            }
+            if (timeout_ms == 0)
+                return MPROC_EAGAIN; /* closed, but a put is still in flight */
+            atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
+            rc = mproc__q_wait_round(q, ts, &w, timeout_ms, true, mproc__q_has_msg, &rd);
         }
-        uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
-        if (t == hd && atomic_load_explicit(&h->closed, memory_order_seq_cst)) {
-            /* A put that claims after this point sees closed and publishes
-             * a skipped record instead (q_claim_put), so empty now means
-             * drained for good. */
-            return MPROC_ECLOSED;
-        }
-        if (timeout_ms == 0)
-            return MPROC_EAGAIN; /* closed, but a put is still in flight */
-        atomic_store_explicit(&p->get_intent, Q_I_NONE, memory_order_relaxed);
-        int rc = mproc__q_wait_round(q, ts, &w, timeout_ms, hd, true, mproc__q_has_msg, NULL);
         if (rc < 0)
             return rc;
-        hd = atomic_load_explicit(&h->head, memory_order_relaxed);
+        seen = 0;
+        l = ts->glane;
+        ln = &q->lanes[l];
+        base = q_lbase(q, l);
+        hd = atomic_load_explicit(&ln->head, memory_order_relaxed);
     }
 }
 
@@ -438,13 +715,15 @@ static Q_INLINE int q_claim_get(struct mproc_queue *q, struct q_tls *ts, enum q_
     return rc;
 }
 
-/* Release [pos, ...): mark the slot CONSUMED (release order: my reads of
- * the data come first); producers reclaim the space when they sweep. No
- * locked instruction unless a putter sleeps. */
-static inline void q_mark_consumed(struct mproc_queue *q, struct q_tls *ts, uint64_t pos)
+/* Release [pos, ...) of lane l: mark the slot CONSUMED (release order: my
+ * reads of the data come first); producers reclaim the space when they
+ * sweep. No locked instruction unless a putter sleeps. */
+static inline void q_mark_consumed(struct mproc_queue *q, struct q_tls *ts, uint32_t l,
+                                   unsigned char *base, uint64_t pos)
 {
-    Q_TSAN_RELEASE(q);
-    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
+    (void)l;
+    Q_TSAN_RELEASE(q, l);
+    atomic_store_explicit(&q_bslot(q, base, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
     if (MPROC__UNLIKELY(ts->wake_putters)) {
         ts->wake_putters = false;
         q_wake_nofence(&q->h->put_need, &q->h->put_futex);
@@ -456,13 +735,13 @@ static Q_INLINE void q_get_done(struct mproc_queue *q, struct q_tls *ts, const s
     MPROC__KILL_POINT("queue.get.before_release");
     bump(&ts->p->gets, 1);
     bump(&ts->p->bytes_out, g->len);
-    q_mark_consumed(q, ts, g->pos);
+    q_mark_consumed(q, ts, g->lane, g->base, g->pos);
     atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
 }
 
 static Q_INLINE void q_copy_out(struct mproc_queue *q, void *dst, const struct q_got *g)
 {
-    const unsigned char *src = q_payload(q, g->pos);
+    const unsigned char *src = (unsigned char *)q_bslot(q, g->base, g->pos) + Q_HDR;
 #ifdef MPROC_FAULT_INJECTION
     if (MPROC__UNLIKELY(mproc__kill_armed) && g->len > 0) {
         memcpy(dst, src, g->len / 2);
@@ -576,8 +855,9 @@ ssize_t mproc_queue_get_view(mproc_queue *q, const void **ptr, int timeout_ms)
     ts->view = true;
     ts->view_pos = g.pos;
     ts->view_k = (uint32_t)g.k;
+    ts->view_lane = g.lane;
     ts->view_len = g.len;
-    *ptr = q_payload(q, g.pos);
+    *ptr = q_payload(q, g.lane, g.pos);
     return (ssize_t)g.len;
 }
 
@@ -594,7 +874,7 @@ int mproc_queue_release_view(mproc_queue *q)
     /* counted as taken only now: a viewer that dies first loses it */
     bump(&ts->p->gets, 1);
     bump(&ts->p->bytes_out, ts->view_len);
-    q_mark_consumed(q, ts, ts->view_pos);
+    q_mark_consumed(q, ts, ts->view_lane, q_lbase(q, ts->view_lane), ts->view_pos);
     atomic_store_explicit(&ts->p->get_intent, Q_I_NONE, memory_order_release);
     return 0;
 }
@@ -703,11 +983,11 @@ int mproc_queue_full(const mproc_queue *q)
     int hc = q_check(q);
     if (hc < 0)
         return hc;
-    uint64_t r, hd, t;
-    int rc = mproc__q_frontiers((struct mproc_queue *)q, &r, &hd, &t);
+    uint64_t used;
+    int rc = mproc__q_used((struct mproc_queue *)q, &used);
     if (rc < 0)
         return rc;
-    return t + q->min_units - r > q->limit;
+    return used + q->min_units > q->limit;
 }
 
 ssize_t mproc_queue_capacity(const mproc_queue *q)

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define Q_MAGIC 0x51434F52u /* "ROCQ" on little-endian: queue body magic */
-#define Q_LAYOUT 2          /* 2: n_parts records; stamp + meta in front of each message */
+#define Q_LAYOUT 3 /* 3: lanes; 2: n_parts records; stamp + meta in front of each message */
 #define Q_PARTS_DEFAULT 256 /* participant records per queue, unless asked */
 #define Q_PARTS_MAX 65536
 #define Q_SKEW_MAX (1ull << 32) /* taken beyond put that deaths could explain */
@@ -34,6 +34,11 @@
 #define Q_MAX_CAPACITY (1ull << 32) /* len must fit in 32 bits */
 #define Q_DEFAULT_CAPACITY (1u << 20)
 #define Q_DEFAULT_UNIT 128u /* 64 B messages land 128 B apart (prefetcher pairs) */
+#define Q_LANES_MAX 64      /* one bit each in the summary word */
+/* The default lane count keeps the lanes' rings together under this many
+ * bytes (an explicit opts.lanes may go up to Q_DATA_MAX). */
+#define Q_LANES_DATA_DEFAULT (64ull << 20)
+#define Q_DATA_MAX (1ull << 36)
 
 /* Stamps. 64-bit positions never wrap, so a stamp written for another lap
  * can never match. The entry lives in the ring in front of its message,
@@ -61,6 +66,11 @@
 #define Q_I_POS(w) ((w) & ((1ull << 62) - 1))
 #define Q_I_STATE(w) ((w) & (3ull << 62))
 
+/* The k words of an intent (put_k, get_k): units | lane << 25. */
+#define Q_K(k, lane) ((uint32_t)(k) | ((uint32_t)(lane) << 25))
+#define Q_K_UNITS(w) ((uint64_t)((w)&0x1FFFFFFu))
+#define Q_K_LANE(w) ((uint32_t)(w) >> 25)
+
 struct q_entry {
     _Atomic uint64_t stamp;
     _Atomic uint64_t meta;
@@ -79,7 +89,8 @@ struct q_part {
     _Atomic uint64_t puts, gets, bytes_in, bytes_out, task_done;
     _Atomic uint64_t high_water; /* units */
     _Atomic uint32_t waiting;    /* Q_W_GET / Q_W_PUT while asleep (statistics) */
-    char pad_[36];
+    _Atomic uint32_t put_lane;   /* lane + 1 this producer puts into; 0 = none yet */
+    char pad_[32];
 };
 _Static_assert(sizeof(struct q_part) == 128, "participant record size");
 
@@ -89,23 +100,34 @@ _Static_assert(sizeof(struct q_part) == 128, "participant record size");
 #define Q_ALIGNED _Alignas(MPROC__FALSE_SHARING)
 #define Q_INLINE inline __attribute__((always_inline)) /* fast paths (queue.c) */
 
-/* The queue header: the body of the segment starts with it. */
+/* One lane: a ring of its own with its own frontiers (see queue.c). tail
+ * and allot change only under the lane's lock (the claim line, written by
+ * the lane's producers); head is the consumers' line; rel is swept. */
+struct q_lane {
+    Q_ALIGNED _Atomic uint64_t tail; /* producers' claim frontier (units) */
+    _Atomic uint64_t allot;          /* units the lane may hold: tail - rel <= allot */
+    _Atomic uint32_t lock;           /* participant index + 1 of the claimer; 0 = free */
+    Q_ALIGNED _Atomic uint64_t head; /* consumers' claim frontier */
+    Q_ALIGNED _Atomic uint64_t rel;  /* every unit < rel is free */
+};
+
+/* The queue header: the body of the segment starts with it; the n_lanes
+ * lanes follow at lanes_off, the participant records at parts_off. */
 struct q_hdr {
     /* configuration: written once by the creator, validated at attach */
     uint32_t qmagic, layout;
     uint32_t unit_shift, flags;
-    uint32_t n_parts, pad0_; /* participant records after the header */
-    uint64_t n_units;        /* ring units, power of two */
-    uint64_t limit;          /* units usable at once (<= n_units) */
-    uint64_t min_units;      /* units charged per message at least (max_msgs) */
+    uint32_t n_parts, n_lanes; /* participant records, lanes */
+    uint64_t n_units;          /* units of each lane's ring, power of two */
+    uint64_t limit;            /* units usable at once, all lanes together (<= n_units) */
+    uint64_t min_units;        /* units charged per message at least (max_msgs) */
     uint64_t max_msgs;
-    uint64_t index_off, data_off, data_size; /* from the start of the file */
+    uint64_t index_off, data_off, data_size; /* from the start of the file; data_size per lane */
+    uint64_t lanes_off, parts_off;           /* from the start of the body */
     uint64_t skey;                           /* random stamp key, bit 62 set (see Q_PUB) */
     _Atomic uint32_t closed;
 
-    Q_ALIGNED _Atomic uint64_t tail;      /* producers' claim frontier (units) */
-    Q_ALIGNED _Atomic uint64_t head;      /* consumers' claim frontier */
-    Q_ALIGNED _Atomic uint64_t rel;       /* every unit < rel is free */
+    Q_ALIGNED _Atomic uint64_t summary;   /* bit l: lane l may hold a message */
     Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
     Q_ALIGNED _Atomic uint32_t put_futex;
@@ -113,18 +135,27 @@ struct q_hdr {
     Q_ALIGNED _Atomic uint32_t join_futex;
     _Atomic uint32_t join_waiters;
     _Atomic uint32_t repair_lock; /* tid of the repairer, 0 = free */
+    _Atomic uint32_t credit_lock; /* participant index + 1 of who moves allots; 0 = free */
     _Atomic uint64_t lost_put, lost_get;
     /* totals of released participant records */
     _Atomic uint64_t r_puts, r_gets, r_bytes_in, r_bytes_out, r_task_done, r_high_water;
-    Q_ALIGNED struct q_part parts[]; /* n_parts of them */
 };
 
 /* Per-thread state of one handle (found through the handle's pthread key). */
 struct q_tls {
     struct mproc_queue *q;
     struct q_part *p;
-    pid_t pid; /* the process that owns p (an inherited entry is not ours) */
+    pid_t pid;   /* the process that owns p (an inherited entry is not ours) */
+    uint32_t me; /* index of p + 1: the value of a lock I hold */
+    /* producer side: my lane (chosen at my first put), its bit, rel cached */
+    struct q_lane *pln;
+    unsigned char *pdata; /* my lane's ring (q_lbase) */
+    uint32_t plane, pkl;  /* my lane, and it << 25 (Q_K) */
+    uint64_t pbit;
     uint64_t rel_cache;
+    /* consumer side: the lane I take from while it has messages */
+    uint32_t glane;
+    uint32_t scans, gets;
     uint64_t hw;                     /* my high-water mark (units), mirrors p->high_water */
     uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
     uint32_t poll_misses;            /* failed try-once gets (see q_claim_get_loop) */
@@ -133,6 +164,7 @@ struct q_tls {
     bool wake_putters; /* a putter was sleeping when I claimed: wake at release */
     uint64_t res_pos, view_pos;
     uint32_t res_k, view_k;
+    uint32_t res_lane, view_lane;
     size_t res_len, view_len;
     struct q_tls *next;
 };
@@ -144,12 +176,16 @@ struct mproc_queue {
     uint32_t flags;
     uint64_t id; /* unique per handle in this process, whatever library copy */
     struct q_hdr *h;
-    unsigned char *data; /* n_units * unit bytes, mapped twice back to back */
+    unsigned char *data; /* per lane n_units * unit bytes, mapped twice back to back */
+    struct q_lane *lanes;
+    struct q_part *parts;
     /* validated copies of the configuration: never re-read from shared memory */
     uint64_t mask, unit_shift, min_units, limit, cap_bytes, unit, n, max_msgs;
-    uint64_t skey; /* validated copy of h->skey */
-    size_t data_size;
-    uint32_t n_parts;
+    uint64_t skey;      /* validated copy of h->skey */
+    size_t data_size;   /* one lane's ring */
+    unsigned win_shift; /* log2 of a lane's window (2 * data_size) */
+    uint32_t n_parts, n_lanes;
+    uint64_t lanes_mask; /* a bit for each lane */
     struct mproc__seg seg;
     pthread_key_t key;
     pthread_mutex_t mu;
@@ -158,24 +194,36 @@ struct mproc_queue {
     pid_t pid;      /* the process that created or opened the handle */
 };
 
-static inline unsigned char *q_data(const struct mproc_queue *q, uint64_t pos)
+/* The start of lane l's ring (its window: the ring twice back to back). */
+static inline unsigned char *q_lbase(const struct mproc_queue *q, uint32_t l)
 {
-    return q->data + ((pos & q->mask) << q->unit_shift);
+    return q->data + ((uint64_t)l << q->win_shift);
+}
+
+static inline unsigned char *q_data(const struct mproc_queue *q, uint32_t l, uint64_t pos)
+{
+    return q_lbase(q, l) + ((pos & q->mask) << q->unit_shift);
+}
+
+/* The entry of position p in the ring that starts at base (q_lbase). */
+static inline struct q_entry *q_bslot(const struct mproc_queue *q, unsigned char *base, uint64_t p)
+{
+    return (struct q_entry *)(void *)(base + ((p & q->mask) << q->unit_shift));
 }
 
 /* The entry {stamp, meta} of the message at p is the first Q_HDR bytes of
  * its first unit: a small message and its entry share one cache line, so
  * a put and a get move one line between the cores, not two. */
-static inline struct q_entry *q_slot(const struct mproc_queue *q, uint64_t p)
+static inline struct q_entry *q_slot(const struct mproc_queue *q, uint32_t l, uint64_t p)
 {
-    return (struct q_entry *)(void *)q_data(q, p);
+    return (struct q_entry *)(void *)q_data(q, l, p);
 }
 
 /* The payload of the message at p: contiguous over its k units (the ring
  * is mapped twice back to back). */
-static inline unsigned char *q_payload(const struct mproc_queue *q, uint64_t p)
+static inline unsigned char *q_payload(const struct mproc_queue *q, uint32_t l, uint64_t p)
 {
-    return q_data(q, p) + Q_HDR;
+    return q_data(q, l, p) + Q_HDR;
 }
 
 static inline uint64_t q_units(const struct mproc_queue *q, size_t len)
@@ -250,11 +298,11 @@ static inline void q_wake_nofence(_Atomic uint32_t *need, _Atomic uint32_t *fut)
 #ifdef Q_TSAN
 void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
-#define Q_TSAN_RELEASE(q) __tsan_release((void *)&(q)->h->rel)
-#define Q_TSAN_ACQUIRE(q) __tsan_acquire((void *)&(q)->h->rel)
+#define Q_TSAN_RELEASE(q, l) __tsan_release((void *)&(q)->lanes[l].rel)
+#define Q_TSAN_ACQUIRE(q, l) __tsan_acquire((void *)&(q)->lanes[l].rel)
 #else
-#define Q_TSAN_RELEASE(q) ((void)0)
-#define Q_TSAN_ACQUIRE(q) ((void)0)
+#define Q_TSAN_RELEASE(q, l) ((void)0)
+#define Q_TSAN_ACQUIRE(q, l) ((void)0)
 #endif
 
 /* Loads of an entry's words (Q_ENTRY_LOAD(&e->stamp, order)). The entries
@@ -280,37 +328,82 @@ static inline uint64_t q_entry_load_tsan(_Atomic uint64_t *a)
 
 /* ring.c --------------------------------------------------------------- */
 struct q_layout {
-    uint64_t parts_end, index_off, data_off, data_size, total;
+    uint64_t lanes_off, parts_off, parts_end, index_off, data_off, data_size, total;
 };
-void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, struct q_layout *l);
+void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, uint32_t n_lanes,
+                     struct q_layout *l);
 int mproc__q_validate(const struct mproc__seg *seg);
 int mproc__q_map_ring(struct mproc_queue *q, uint64_t data_off, uint64_t data_size);
-void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k);
-uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max);
+void mproc__q_release(struct mproc_queue *q, uint32_t l, uint64_t pos, uint64_t k);
+uint64_t mproc__q_sweep(struct mproc_queue *q, uint32_t l, unsigned max);
 #define Q_SWEEP_BATCH 64 /* messages a producer reclaims per CAS on rel */
 void mproc__q_wake_putters(struct mproc_queue *q);
 void mproc__q_wake_getters(struct mproc_queue *q);
 /* fold a record's counters into the retired totals and free it */
 void mproc__q_part_free(struct q_hdr *h, struct q_part *p);
 bool mproc__q_part_alive(struct q_part *p, uint64_t owner);
+/* mproc__q_lock_dead - whether the lock word value v (participant index +
+ * 1) names a holder that is gone (dead, freed, or no record at all). */
+bool mproc__q_lock_dead(struct mproc_queue *q, uint32_t v);
+/* mproc__q_lock_slow - take a lane or credit lock held by someone else:
+ * spin, then yield, and take it over from a dead holder. The holders'
+ * sections are a few instructions long, so a caller waits at most its
+ * timeout plus Q_LOCK_GRACE_MS (a live holder that keeps it longer is
+ * stopped, or the word is garbage): 0 with the lock held, or
+ * MPROC_ETIMEDOUT (MPROC_EAGAIN for a timeout of 0). */
+#define Q_LOCK_GRACE_MS 10
+int mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me, int timeout_ms);
 /* mproc__q_stats_sum - sum the counters into *st; MPROC_ECORRUPT when the
  * frontiers or the counters cannot be those of a sound queue. */
 int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st);
-/* mproc__q_frontiers - a consistent reading of rel (swept), head and tail;
- * MPROC_ECORRUPT if they break rel <= head <= tail <= rel + limit. */
-int mproc__q_frontiers(struct mproc_queue *q, uint64_t *rp, uint64_t *hp, uint64_t *tp);
+/* mproc__q_frontiers - a consistent reading of lane l's rel (swept), head
+ * and tail; MPROC_ECORRUPT if they break rel <= head <= tail <= rel + limit. */
+int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t *hp, uint64_t *tp);
+/* mproc__q_used - units in use in all lanes together (swept); ECORRUPT. */
+int mproc__q_used(struct mproc_queue *q, uint64_t *used);
 
-/* Publish [t, t+k): meta, then the stamp (release), then my counters and
- * intent. Inlined into put and commit; also used by cancel and abandon. */
+static inline int q_lock_take(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me,
+                              int timeout_ms)
+{
+    uint32_t z = 0;
+    if (MPROC__LIKELY(atomic_compare_exchange_strong_explicit(lk, &z, me, memory_order_seq_cst,
+                                                              memory_order_relaxed)))
+        return 0;
+    return mproc__q_lock_slow(q, lk, me, timeout_ms);
+}
+
+static inline void q_lock_drop(_Atomic uint32_t *lk)
+{
+    atomic_store_explicit(lk, 0, memory_order_release);
+}
+
+/* Mark lane l as maybe holding a message: a load, and an RMW only on the
+ * edge (the bit is cleared only by a getter about to sleep). */
+static inline void q_summary_set(struct mproc_queue *q, uint32_t l)
+{
+    uint64_t bit = 1ull << l;
+    if (MPROC__UNLIKELY(!(atomic_load_explicit(&q->h->summary, memory_order_relaxed) & bit)))
+        atomic_fetch_or_explicit(&q->h->summary, bit, memory_order_seq_cst);
+}
+
+/* Publish [t, t+k) of lane l (whose ring starts at base): meta, then the stamp (release), then the
+ * lane's summary bit, my counters and intent. Inlined into put and commit;
+ * also used by cancel and abandon. */
 static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *q, struct q_tls *ts,
+                                                            uint32_t l, unsigned char *base,
                                                             uint64_t t, uint64_t k, size_t len,
                                                             uint32_t flags)
 {
-    struct q_entry *e = q_slot(q, t);
+    struct q_entry *e = q_bslot(q, base, t);
     atomic_store_explicit(&e->meta, Q_META(len, k, flags), memory_order_relaxed);
     /* the entry in front of the payload is half written: meta, no stamp */
     MPROC__KILL_POINT("queue.put.entry_half");
     atomic_store_explicit(&e->stamp, Q_PUB(q, t), memory_order_release);
+    if (q->n_lanes > 1) {
+        /* published, the lane's summary bit maybe not set yet */
+        MPROC__KILL_POINT("queue.put.before_summary");
+        q_summary_set(q, l);
+    }
     if (flags == 0) {
         bump(&ts->p->puts, 1);
         bump(&ts->p->bytes_in, len);
@@ -327,9 +420,11 @@ static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *
 
 /* recover.c ------------------------------------------------------------ */
 /* mproc__q_recover - look for positions orphaned by dead participants at
- * the frontiers (head: an unpublished claim; rel: a taken, unreleased
- * message), repair them, and reclaim dead participant records. Returns the
- * number of repairs (> 0: progress was made), or MPROC_ECORRUPT. */
+ * the frontiers of every lane (head: an unpublished claim; rel: a taken,
+ * unreleased message), repair them, free lane and credit locks of dead
+ * holders, set the summary bits of lanes with messages, and reclaim dead
+ * participant records. Returns the number of repairs (> 0: progress was
+ * made), or MPROC_ECORRUPT. */
 int mproc__q_recover(struct mproc_queue *q);
 
 /* part.c --------------------------------------------------------------- */
@@ -338,6 +433,9 @@ int mproc__q_recover(struct mproc_queue *q);
 int mproc__q_parts_init(struct mproc_queue *q);
 void mproc__q_parts_fini(struct mproc_queue *q);
 struct q_tls *mproc__q_tls_slow(struct mproc_queue *q);
+/* mproc__q_choose_lane - give a producer thread its lane (the one with the
+ * fewest producers), for as long as its record lives. */
+void mproc__q_choose_lane(struct mproc_queue *q, struct q_tls *ts);
 /* abandon an outstanding reservation / view of a live thread (close, exit) */
 void mproc__q_abandon(struct mproc_queue *q, struct q_tls *t);
 
@@ -390,8 +488,13 @@ static inline bool q_wait_spinning(const struct q_wait *w)
     return w->spins < Q_SPIN;
 }
 
-struct q_room {
+/* What a waiter's re-check needs and leaves: the units a putter needs (k),
+ * and a key that changes when anything moves (the sum of the frontiers it
+ * waits on), for noticing a queue stuck on a dead participant. */
+struct q_ready {
     uint64_t k;
+    uint64_t key;
+    struct q_tls *ts; /* the waiter (a putter's lane) */
 };
 
 /* mproc__q_stuck - note that I wait on stuck_key (head or rel); after
@@ -400,9 +503,12 @@ int mproc__q_stuck(struct mproc_queue *q, struct q_tls *ts, uint64_t stuck_key);
 /* mproc__q_wait_round - one round of waiting (spin, yield or sleep) while
  * ready() says Q_NOT_READY/Q_INFLIGHT. 0 to re-check, or an error. */
 int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
-                        uint64_t stuck_key, bool getter, int (*ready)(struct mproc_queue *, void *),
-                        void *arg);
-int mproc__q_has_room(struct mproc_queue *q, void *arg); /* arg: struct q_room */
-int mproc__q_has_msg(struct mproc_queue *q, void *arg);
+                        bool getter, int (*ready)(struct mproc_queue *, struct q_ready *),
+                        struct q_ready *arg);
+int mproc__q_has_room(struct mproc_queue *q, struct q_ready *arg);
+int mproc__q_has_msg(struct mproc_queue *q, struct q_ready *arg);
+/* mproc__q_heads - the sum of every lane's head (a getter's stuck key) and
+ * whether some lane has a claim not yet published (tail > head). */
+uint64_t mproc__q_heads(struct mproc_queue *q, bool *inflight);
 
 #endif

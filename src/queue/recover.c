@@ -30,27 +30,36 @@
  * live putter of position h + N would need rel > h first, and other
  * repairers wait for the lock.
  *
+ * All of this per lane: an intent names its lane (Q_K_LANE of its k word),
+ * and each lane's frontiers are repaired on their own.
+ *
+ * Lane and credit locks (queue.c) name their holder's record; a dead
+ * holder's lock is freed here (its sections leave every word consistent:
+ * each is a single store). The summary bit of every lane with a message or
+ * a claim is set (a producer killed between publishing and setting it, or a
+ * getter killed between clearing it and its re-check, leave it clear).
+ *
  * Finally records of dead processes whose intents are resolved (the
  * position is behind the frontier, or the claim never happened) are folded
- * into the retired totals and freed; a record with an unresolved intent is
- * kept until the frontier reaches its position.
+ * into the retired totals and freed - after the locks they held are freed,
+ * so that a lock never names a record reused by a live thread; a record
+ * with an unresolved intent is kept until the frontier reaches its position.
  */
 #include "queue_internal.h"
 
 enum { Q_OWNER_NONE, Q_OWNER_LIVE, Q_OWNER_DEAD };
 
-/* Who holds an intent on pos? For a dead holder, *k gets its k (0 if dead
- * holders disagree). put: intents on puts, else gets. */
-static int q_find_owner(struct mproc_queue *q, uint64_t pos, bool put, uint64_t *k,
+/* Who holds an intent on pos of lane l? For a dead holder, *k gets its k (0
+ * if dead holders disagree). put: intents on puts, else gets. */
+static int q_find_owner(struct mproc_queue *q, uint32_t l, uint64_t pos, bool put, uint64_t *k,
                         struct q_part **dead)
 {
-    struct q_hdr *h = q->h;
     int res = Q_OWNER_NONE;
     uint64_t best_k = 0;
     bool held = false, disagree = false;
     *dead = NULL;
     for (unsigned i = 0; i < q->n_parts; i++) {
-        struct q_part *p = &h->parts[i];
+        struct q_part *p = &q->parts[i];
         uint64_t owner = atomic_load_explicit(&p->owner, memory_order_acquire);
         if (owner == 0)
             continue;
@@ -58,7 +67,10 @@ static int q_find_owner(struct mproc_queue *q, uint64_t pos, bool put, uint64_t 
             atomic_load_explicit(put ? &p->put_intent : &p->get_intent, memory_order_acquire);
         if (Q_I_STATE(w) == Q_I_NONE || Q_I_POS(w) != pos)
             continue;
-        uint64_t pk = atomic_load_explicit(put ? &p->put_k : &p->get_k, memory_order_relaxed);
+        uint32_t kw = atomic_load_explicit(put ? &p->put_k : &p->get_k, memory_order_relaxed);
+        if (Q_K_LANE(kw) != l)
+            continue;
+        uint64_t pk = Q_K_UNITS(kw);
         if (mproc__q_part_alive(p, owner))
             return Q_OWNER_LIVE;
         res = Q_OWNER_DEAD;
@@ -96,57 +108,61 @@ static void q_unlock(struct q_hdr *h)
     atomic_store_explicit(&h->repair_lock, 0, memory_order_release);
 }
 
-/* Repair the head frontier; 1 if repaired, 0 if not, or ECORRUPT. */
-static int q_repair_head(struct mproc_queue *q)
+/* Repair lane l's head frontier; 1 if repaired, 0 if not, or ECORRUPT. */
+static int q_repair_head(struct mproc_queue *q, uint32_t l)
 {
     struct q_hdr *h = q->h;
-    uint64_t hd = atomic_load(&h->head);
-    uint64_t t = atomic_load(&h->tail);
+    struct q_lane *ln = &q->lanes[l];
+    uint64_t hd = atomic_load(&ln->head);
+    uint64_t t = atomic_load(&ln->tail);
     if (t <= hd)
         return 0;
     if (t - hd > q->limit)
         return MPROC_ECORRUPT;
-    struct q_entry *e = q_slot(q, hd);
+    struct q_entry *e = q_slot(q, l, hd);
     if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) == Q_PUB(q, hd))
         return 0;
     uint64_t k;
     struct q_part *dead;
-    if (q_find_owner(q, hd, true, &k, &dead) != Q_OWNER_DEAD)
+    if (q_find_owner(q, l, hd, true, &k, &dead) != Q_OWNER_DEAD)
         return 0;
     if (k == 0 || k > t - hd)
         return MPROC_ECORRUPT;
     if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) == Q_PUB(q, hd) ||
-        atomic_load(&h->head) != hd)
+        atomic_load(&ln->head) != hd)
         return 0;
     atomic_store_explicit(&e->meta, Q_META(0, k, Q_F_LOST), memory_order_relaxed);
     atomic_store_explicit(&e->stamp, Q_PUB(q, hd), memory_order_seq_cst);
     atomic_fetch_add(&h->lost_put, 1);
     atomic_store(&dead->put_intent, Q_I_NONE);
+    if (q->n_lanes > 1)
+        q_summary_set(q, l);
     mproc__q_wake_getters(q);
     return 1;
 }
 
-/* Repair the rel frontier; 1 if repaired, 0 if not, or ECORRUPT. */
-static int q_repair_rel(struct mproc_queue *q)
+/* Repair lane l's rel frontier; 1 if repaired, 0 if not, or ECORRUPT. */
+static int q_repair_rel(struct mproc_queue *q, uint32_t l)
 {
     struct q_hdr *h = q->h;
-    uint64_t r = mproc__q_sweep(q, UINT32_MAX);
-    uint64_t hd = atomic_load(&h->head);
+    struct q_lane *ln = &q->lanes[l];
+    uint64_t r = mproc__q_sweep(q, l, UINT32_MAX);
+    uint64_t hd = atomic_load(&ln->head);
     if (hd <= r)
         return 0;
     if (hd - r > q->limit)
         return MPROC_ECORRUPT;
-    struct q_entry *e = q_slot(q, r);
+    struct q_entry *e = q_slot(q, l, r);
     uint64_t s = Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst);
     if (s == Q_CONSUMED(q, r)) /* marked since our sweep: sweep again */
-        return mproc__q_sweep(q, UINT32_MAX) != r;
+        return mproc__q_sweep(q, l, UINT32_MAX) != r;
     if (s != Q_PUB(q, r))
         return 0;
     uint64_t k;
     struct q_part *dead;
-    if (q_find_owner(q, r, false, &k, &dead) != Q_OWNER_DEAD)
+    if (q_find_owner(q, l, r, false, &k, &dead) != Q_OWNER_DEAD)
         return 0;
-    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) != Q_PUB(q, r) || atomic_load(&h->rel) != r)
+    if (Q_ENTRY_LOAD(&e->stamp, memory_order_seq_cst) != Q_PUB(q, r) || atomic_load(&ln->rel) != r)
         return 0;
     uint64_t m = Q_ENTRY_LOAD(&e->meta, memory_order_seq_cst);
     uint64_t units = Q_META_UNITS(m);
@@ -155,44 +171,79 @@ static int q_repair_rel(struct mproc_queue *q)
     if (Q_META_FLAGS(m) == 0)
         atomic_fetch_add(&h->lost_get, 1);
     atomic_store(&dead->get_intent, Q_I_NONE);
-    mproc__q_release(q, r, units);
+    mproc__q_release(q, l, r, units);
     return 1;
 }
 
-static bool q_put_resolved(struct mproc_queue *q, uint64_t w)
+/* A lane the intent word kw names; an impossible one (garbage) counts as
+ * resolved: there is no such position to wait for. */
+static bool q_put_resolved(struct mproc_queue *q, uint64_t w, uint32_t kw)
 {
-    if (Q_I_STATE(w) == Q_I_NONE)
+    if (Q_I_STATE(w) == Q_I_NONE || Q_K_LANE(kw) >= q->n_lanes)
         return true;
+    uint32_t l = Q_K_LANE(kw);
+    struct q_lane *ln = &q->lanes[l];
     uint64_t pos = Q_I_POS(w);
-    if (pos < atomic_load(&q->h->head))
+    if (pos < atomic_load(&ln->head))
         return true;
-    if (Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->tail) <= pos)
+    if (Q_I_STATE(w) == Q_I_PENDING && atomic_load(&ln->tail) <= pos && atomic_load(&ln->lock) == 0)
         return true; /* the claim never happened, and never will */
-    return Q_ENTRY_LOAD(&q_slot(q, pos)->stamp, memory_order_seq_cst) == Q_PUB(q, pos);
+    return Q_ENTRY_LOAD(&q_slot(q, l, pos)->stamp, memory_order_seq_cst) == Q_PUB(q, pos);
 }
 
-static bool q_get_resolved(struct mproc_queue *q, uint64_t w)
+static bool q_get_resolved(struct mproc_queue *q, uint64_t w, uint32_t kw)
 {
-    if (Q_I_STATE(w) == Q_I_NONE)
+    if (Q_I_STATE(w) == Q_I_NONE || Q_K_LANE(kw) >= q->n_lanes)
         return true;
+    uint32_t l = Q_K_LANE(kw);
+    struct q_lane *ln = &q->lanes[l];
     uint64_t pos = Q_I_POS(w);
-    if (pos < atomic_load(&q->h->rel) ||
-        Q_ENTRY_LOAD(&q_slot(q, pos)->stamp, memory_order_seq_cst) == Q_CONSUMED(q, pos))
+    if (pos < atomic_load(&ln->rel) ||
+        Q_ENTRY_LOAD(&q_slot(q, l, pos)->stamp, memory_order_seq_cst) == Q_CONSUMED(q, pos))
         return true;
-    return Q_I_STATE(w) == Q_I_PENDING && atomic_load(&q->h->head) <= pos;
+    return Q_I_STATE(w) == Q_I_PENDING && atomic_load(&ln->head) <= pos;
+}
+
+/* Free the lane and credit locks that name a dead holder. */
+static void q_free_dead_locks(struct mproc_queue *q)
+{
+    for (uint32_t l = 0; l <= q->n_lanes; l++) {
+        _Atomic uint32_t *lk = l < q->n_lanes ? &q->lanes[l].lock : &q->h->credit_lock;
+        uint32_t v = atomic_load(lk);
+        if (v != 0 && mproc__q_lock_dead(q, v))
+            atomic_compare_exchange_strong(lk, &v, 0);
+    }
+}
+
+/* Set the summary bit of every lane that holds a claim or a message. */
+static void q_fix_summary(struct mproc_queue *q)
+{
+    if (q->n_lanes < 2)
+        return;
+    for (uint32_t l = 0; l < q->n_lanes; l++)
+        if (atomic_load(&q->lanes[l].tail) > atomic_load(&q->lanes[l].head))
+            q_summary_set(q, l);
 }
 
 static void q_reclaim(struct mproc_queue *q)
 {
     struct q_hdr *h = q->h;
     for (unsigned i = 0; i < q->n_parts; i++) {
-        struct q_part *p = &h->parts[i];
+        struct q_part *p = &q->parts[i];
         uint64_t owner = atomic_load(&p->owner);
         if (owner == 0 || mproc__q_part_alive(p, owner))
             continue;
-        if (q_put_resolved(q, atomic_load(&p->put_intent)) &&
-            q_get_resolved(q, atomic_load(&p->get_intent)))
+        if (q_put_resolved(q, atomic_load(&p->put_intent), atomic_load(&p->put_k)) &&
+            q_get_resolved(q, atomic_load(&p->get_intent), atomic_load(&p->get_k))) {
+            /* no lock may name a record that a live thread could reuse */
+            uint32_t me = i + 1;
+            for (uint32_t l = 0; l <= q->n_lanes; l++) {
+                _Atomic uint32_t *lk = l < q->n_lanes ? &q->lanes[l].lock : &h->credit_lock;
+                uint32_t v = me;
+                atomic_compare_exchange_strong(lk, &v, 0);
+            }
             mproc__q_part_free(h, p);
+        }
     }
 }
 
@@ -202,17 +253,21 @@ int mproc__q_recover(struct mproc_queue *q)
     if (!q_lock(h))
         return 0;
     int total = 0, rc = 0;
-    for (int round = 0; round < 64; round++) {
-        int a = q_repair_head(q);
-        int b = a < 0 ? 0 : q_repair_rel(q);
-        if (a < 0 || b < 0) {
-            rc = a < 0 ? a : b;
-            break;
+    q_free_dead_locks(q);
+    for (uint32_t l = 0; l < q->n_lanes && rc == 0; l++) {
+        for (int round = 0; round < 64; round++) {
+            int a = q_repair_head(q, l);
+            int b = a < 0 ? 0 : q_repair_rel(q, l);
+            if (a < 0 || b < 0) {
+                rc = a < 0 ? a : b;
+                break;
+            }
+            if (a + b == 0)
+                break;
+            total += a + b;
         }
-        if (a + b == 0)
-            break;
-        total += a + b;
     }
+    q_fix_summary(q);
     q_reclaim(q);
     q_unlock(h);
     return rc < 0 ? rc : total;

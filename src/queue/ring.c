@@ -4,14 +4,17 @@
  *
  * Segment layout (offsets from the start of the file):
  *   0          struct mproc__seg_hdr (128 bytes, src/segment.h)
- *   128        struct q_hdr: configuration, the frontiers tail/head/rel and
- *              the futex words each on its own 128-byte block, retired
- *              statistics, then n_parts participant records of 128 bytes
- *   data_off   the data ring, N * unit bytes, page aligned; each message
- *              starts with its entry {stamp, meta} (Q_HDR = 16 bytes)
+ *   128        struct q_hdr: configuration, the summary word and the futex
+ *              words each on its own 128-byte block, retired statistics;
+ *              then n_lanes lanes (struct q_lane: lock/tail/allot, head,
+ *              rel, each group on its own 128-byte block); then n_parts
+ *              participant records of 128 bytes
+ *   data_off   n_lanes data rings of N * unit bytes each, page aligned; each
+ *              message starts with its entry {stamp, meta} (Q_HDR = 16 bytes)
  * The process maps the whole file once (segment.c) for the header and the
- * records, and the data ring a second time, twice back to back, into a
- * reserved 2 * data_size window (the "magic ring buffer").
+ * records, and each lane's ring a second time, twice back to back, into a
+ * 2 * data_size window of its own (the "magic ring buffer"); the windows
+ * lie side by side, so a position's address is one shift and add away.
  *
  * Every configuration field is validated once at attach against the file
  * size and against the layout computed from the configuration itself; the
@@ -20,39 +23,46 @@
 #include "queue_internal.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, struct q_layout *l)
+void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, uint32_t n_lanes,
+                     struct q_layout *l)
 {
-    l->parts_end =
-        MPROC__SEG_HDR_SIZE + sizeof(struct q_hdr) + (uint64_t)n_parts * sizeof(struct q_part);
+    l->lanes_off = q_round_up(sizeof(struct q_hdr), 128);
+    l->parts_off = l->lanes_off + (uint64_t)n_lanes * sizeof(struct q_lane);
+    l->parts_end = MPROC__SEG_HDR_SIZE + l->parts_off + (uint64_t)n_parts * sizeof(struct q_part);
     /* no separate index since layout 2: each message's entry is in front
      * of it in the ring; index_off stays (= data_off) for the tools */
     l->data_off = q_round_up(l->parts_end, q_page());
     l->index_off = l->data_off;
     l->data_size = n * unit;
-    l->total = l->data_off + l->data_size;
+    l->total = l->data_off + (uint64_t)n_lanes * l->data_size;
 }
 
-/* Map the data ring twice back to back. */
+/* Map each lane's ring twice back to back, the lanes' windows side by side. */
 int mproc__q_map_ring(struct mproc_queue *q, uint64_t data_off, uint64_t data_size)
 {
+    size_t win = 2 * data_size, all = win * q->n_lanes;
     unsigned char *base =
-        mmap(NULL, 2 * data_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        mmap(NULL, all, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (base == MAP_FAILED)
         return mproc__err();
-    for (int i = 0; i < 2; i++) {
-        void *m = mmap(base + i * data_size, data_size, PROT_READ | PROT_WRITE,
-                       MAP_SHARED | MAP_FIXED, q->seg.fd, (off_t)data_off);
-        if (m == MAP_FAILED) {
-            int rc = mproc__err();
-            munmap(base, 2 * data_size);
-            return rc;
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        for (int i = 0; i < 2; i++) {
+            void *m = mmap(base + l * win + i * data_size, data_size, PROT_READ | PROT_WRITE,
+                           MAP_SHARED | MAP_FIXED, q->seg.fd, (off_t)(data_off + l * data_size));
+            if (m == MAP_FAILED) {
+                int rc = mproc__err();
+                munmap(base, all);
+                return rc;
+            }
         }
     }
     q->data = base;
     q->data_size = data_size;
+    q->win_shift = q_log2(win);
     return 0;
 }
 
@@ -77,14 +87,16 @@ int mproc__q_validate(const struct mproc__seg *seg)
         return MPROC_ECORRUPT;
     if (h->flags & ~MPROC_QUEUE_JOINABLE)
         return MPROC_ECORRUPT;
-    if (h->n_parts < 1 || h->n_parts > Q_PARTS_MAX)
+    if (h->n_parts < 1 || h->n_parts > Q_PARTS_MAX || h->n_lanes < 1 || h->n_lanes > Q_LANES_MAX)
+        return MPROC_ECORRUPT;
+    if (h->n_lanes * n * unit > Q_DATA_MAX)
         return MPROC_ECORRUPT;
     if (!(h->skey & (1ull << 62)) || (h->limit << h->unit_shift) < Q_HDR)
         return MPROC_ECORRUPT;
     struct q_layout l;
-    mproc__q_layout(n, unit, h->n_parts, &l);
+    mproc__q_layout(n, unit, h->n_parts, h->n_lanes, &l);
     if (h->index_off != l.index_off || h->data_off != l.data_off || h->data_size != l.data_size ||
-        l.total > seg->map_size)
+        h->lanes_off != l.lanes_off || h->parts_off != l.parts_off || l.total > seg->map_size)
         return MPROC_ECORRUPT;
     return 0;
 }
@@ -109,6 +121,7 @@ void mproc__q_part_free(struct q_hdr *h, struct q_part *p)
     atomic_store(&p->put_intent, Q_I_NONE);
     atomic_store(&p->get_intent, Q_I_NONE);
     atomic_store(&p->waiting, 0);
+    atomic_store(&p->put_lane, 0);
     atomic_store(&p->start, 0);
     atomic_store_explicit(&p->owner, 0, memory_order_release);
 }
@@ -117,6 +130,54 @@ bool mproc__q_part_alive(struct q_part *p, uint64_t owner)
 {
     pid_t pid = (pid_t)(owner >> 32);
     return mproc__proc_alive(pid, atomic_load(&p->start));
+}
+
+bool mproc__q_lock_dead(struct mproc_queue *q, uint32_t v)
+{
+    if (v == 0)
+        return false;
+    if (v > q->n_parts)
+        return true; /* no such record: garbage, nobody holds it */
+    struct q_part *p = &q->parts[v - 1];
+    uint64_t owner = atomic_load_explicit(&p->owner, memory_order_acquire);
+    return owner == 0 || !mproc__q_part_alive(p, owner);
+}
+
+/* The sections under a lane or credit lock are a few stores long: spin
+ * briefly, then yield (the holder may need this CPU), and look at the
+ * holder's life now and then (a time, not a count: 1 ms). Bounded by the
+ * caller's timeout (queue_internal.h). */
+int mproc__q_lock_slow(struct mproc_queue *q, _Atomic uint32_t *lk, uint32_t me, int timeout_ms)
+{
+    uint64_t t0 = mproc__now_ns(), looked = t0;
+    uint64_t limit = timeout_ms == MPROC_FOREVER
+                         ? UINT64_MAX
+                         : ((uint64_t)timeout_ms + Q_LOCK_GRACE_MS) * 1000000u;
+    for (unsigned i = 1;; i++) {
+        uint32_t cur = atomic_load_explicit(lk, memory_order_relaxed);
+        if (cur == 0) {
+            if (atomic_compare_exchange_weak_explicit(lk, &cur, me, memory_order_seq_cst,
+                                                      memory_order_relaxed))
+                return 0;
+            continue;
+        }
+        mproc__cpu_relax();
+        if ((i & 15) != 0)
+            continue;
+        uint64_t now = mproc__now_ns();
+        if (now - t0 > limit)
+            return timeout_ms == 0 ? MPROC_EAGAIN : MPROC_ETIMEDOUT;
+        if (now - t0 > 20000)
+            sched_yield();
+        if (now - looked > 1000000) {
+            looked = now;
+            uint32_t v = atomic_load_explicit(lk, memory_order_relaxed);
+            if (v != 0 && (v == me || mproc__q_lock_dead(q, v)) &&
+                atomic_compare_exchange_strong_explicit(lk, &v, me, memory_order_seq_cst,
+                                                        memory_order_relaxed))
+                return 0;
+        }
+    }
 }
 
 /* The slow-path wake: the seq_cst exchange on need is the barrier (a
@@ -144,15 +205,15 @@ void mproc__q_wake_putters(struct mproc_queue *q)
  * (at least the value it found). Run by producers when their cached rel
  * runs out (a batch at a time, so that no put pays for a whole lap), and
  * with no limit by sleepers' re-checks, repairs, full() and statistics. */
-uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
+uint64_t mproc__q_sweep(struct mproc_queue *q, uint32_t l, unsigned max)
 {
-    struct q_hdr *h = q->h;
-    uint64_t r0 = atomic_load_explicit(&h->rel, memory_order_acquire);
-    Q_TSAN_ACQUIRE(q);
+    struct q_lane *ln = &q->lanes[l];
+    uint64_t r0 = atomic_load_explicit(&ln->rel, memory_order_acquire);
+    Q_TSAN_ACQUIRE(q, l);
     for (;;) {
         uint64_t r = r0;
         for (unsigned i = 0; i < max; i++) {
-            struct q_entry *e = q_slot(q, r);
+            struct q_entry *e = q_slot(q, l, r);
             /* acquire: the consumer's reads of the data happen before we
              * hand the space to a producer */
             if (Q_ENTRY_LOAD(&e->stamp, memory_order_acquire) != Q_CONSUMED(q, r))
@@ -164,7 +225,7 @@ uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
         }
         if (r == r0)
             return r0;
-        if (atomic_compare_exchange_strong_explicit(&h->rel, &r0, r, memory_order_seq_cst,
+        if (atomic_compare_exchange_strong_explicit(&ln->rel, &r0, r, memory_order_seq_cst,
                                                     memory_order_acquire))
             return r;
         /* another sweeper moved rel: r0 holds its value; go on from there */
@@ -175,11 +236,11 @@ uint64_t mproc__q_sweep(struct mproc_queue *q, unsigned max)
  * comes back when a producer sweeps over the mark. For the slow paths
  * (skipped records, repairs, abandoned views); get and release_view do the
  * same with a cheaper wake check. */
-void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
+void mproc__q_release(struct mproc_queue *q, uint32_t l, uint64_t pos, uint64_t k)
 {
     (void)k;
-    Q_TSAN_RELEASE(q);
-    atomic_store_explicit(&q_slot(q, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
+    Q_TSAN_RELEASE(q, l);
+    atomic_store_explicit(&q_slot(q, l, pos)->stamp, Q_CONSUMED(q, pos), memory_order_release);
     mproc__q_wake_putters(q);
 }
 
@@ -187,14 +248,14 @@ void mproc__q_release(struct mproc_queue *q, uint64_t pos, uint64_t k)
  * sound queue always reads rel <= head <= tail <= rel + limit unless rel
  * moved meanwhile; a violation seen twice with the same values is
  * corruption. 0 or MPROC_ECORRUPT. */
-int mproc__q_frontiers(struct mproc_queue *q, uint64_t *rp, uint64_t *hp, uint64_t *tp)
+int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t *hp, uint64_t *tp)
 {
-    struct q_hdr *h = q->h;
+    struct q_lane *ln = &q->lanes[l];
     uint64_t last[3] = {0, 0, 0};
     for (int i = 0; i < 64; i++) {
-        uint64_t r = mproc__q_sweep(q, UINT32_MAX);
-        uint64_t hd = atomic_load_explicit(&h->head, memory_order_seq_cst);
-        uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
+        uint64_t r = mproc__q_sweep(q, l, UINT32_MAX);
+        uint64_t hd = atomic_load_explicit(&ln->head, memory_order_seq_cst);
+        uint64_t t = atomic_load_explicit(&ln->tail, memory_order_seq_cst);
         if (r <= hd && hd <= t && t - r <= q->limit) {
             *rp = r;
             *hp = hd;
@@ -210,6 +271,34 @@ int mproc__q_frontiers(struct mproc_queue *q, uint64_t *rp, uint64_t *hp, uint64
     return MPROC_ECORRUPT;
 }
 
+int mproc__q_used(struct mproc_queue *q, uint64_t *used)
+{
+    uint64_t sum = 0;
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        uint64_t r, hd, t;
+        int rc = mproc__q_frontiers(q, l, &r, &hd, &t);
+        if (rc < 0)
+            return rc;
+        sum += t - r;
+    }
+    *used = sum;
+    return 0;
+}
+
+uint64_t mproc__q_heads(struct mproc_queue *q, bool *inflight)
+{
+    uint64_t sum = 0;
+    bool fl = false;
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        struct q_lane *ln = &q->lanes[l];
+        uint64_t hd = atomic_load_explicit(&ln->head, memory_order_seq_cst);
+        sum += hd;
+        fl = fl || atomic_load_explicit(&ln->tail, memory_order_seq_cst) > hd;
+    }
+    *inflight = fl;
+    return sum;
+}
+
 int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st)
 {
     struct q_hdr *h = q->h;
@@ -221,7 +310,7 @@ int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st)
     st->bytes_out = atomic_load(&h->r_bytes_out);
     st->high_water = atomic_load(&h->r_high_water);
     for (unsigned i = 0; i < q->n_parts; i++) {
-        struct q_part *p = &h->parts[i];
+        struct q_part *p = &q->parts[i];
         uint64_t owner = atomic_load_explicit(&p->owner, memory_order_acquire);
         if (owner == 0)
             continue;
@@ -262,11 +351,11 @@ int mproc__q_stats_sum(struct mproc_queue *q, struct mproc_queue_stats *st)
         st->msgs = most;
     uint64_t done = task_done + lost_get;
     st->unfinished = (q->flags & MPROC_QUEUE_JOINABLE) && st->puts > done ? st->puts - done : 0;
-    uint64_t r, hd, t;
-    int rc = mproc__q_frontiers(q, &r, &hd, &t);
+    uint64_t used;
+    int rc = mproc__q_used(q, &used);
     if (rc < 0)
         return rc;
-    st->bytes_used = (t - r) << q->unit_shift;
+    st->bytes_used = (used > q->limit ? q->limit : used) << q->unit_shift;
     if (st->high_water > q->limit)
         st->high_water = q->limit;
     st->high_water <<= q->unit_shift;

@@ -91,8 +91,8 @@ static int q_spin_round(struct q_wait *w, _Atomic uint32_t *fut, bool getter, in
  * a stream of messages does not turn into a stream of futex calls.
  * Returns 0 to re-check, MPROC_ETIMEDOUT/MPROC_EAGAIN. */
 int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *w, int timeout_ms,
-                        uint64_t stuck_key, bool getter, int (*ready)(struct mproc_queue *, void *),
-                        void *arg)
+                        bool getter, int (*ready)(struct mproc_queue *, struct q_ready *),
+                        struct q_ready *arg)
 {
     struct q_hdr *h = q->h;
     _Atomic uint32_t *fut = getter ? &h->get_futex : &h->put_futex;
@@ -124,33 +124,83 @@ int mproc__q_wait_round(struct mproc_queue *q, struct q_tls *ts, struct q_wait *
         mproc__spin_woken(&w->spin);
         w->spins = 0;
     }
-    rc = mproc__q_stuck(q, ts, stuck_key);
+    rc = mproc__q_stuck(q, ts, arg->key);
     if (rc < 0)
         return rc;
     return mproc__deadline_expired(&w->dl) ? MPROC_ETIMEDOUT : 0;
 }
 
 /* The putters' re-check after need = 1: pairs with the getter's seq_cst CAS
- * on head followed by its seq_cst load of put_need. A getter that claimed
- * before our need store frees its space without waking us: if consumption
- * is in progress (head > rel after the sweep) nap briefly instead. */
-int mproc__q_has_room(struct mproc_queue *q, void *arg)
+ * on head followed by its seq_cst load of put_need. Room means room in all
+ * lanes together (the putter then moves allot to its lane: queue.c). A
+ * getter that claimed before our need store frees its space without waking
+ * us: if consumption is in progress (head > rel after the sweep) nap
+ * briefly instead. */
+int mproc__q_has_room(struct mproc_queue *q, struct q_ready *arg)
 {
-    uint64_t k = ((struct q_room *)arg)->k;
-    uint64_t t = atomic_load_explicit(&q->h->tail, memory_order_seq_cst);
-    uint64_t r = mproc__q_sweep(q, 1024);
-    if (r > t || t + k - r <= q->limit)
+    uint64_t used = 0, key = 0;
+    bool consuming = false;
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        struct q_lane *ln = &q->lanes[l];
+        uint64_t t = atomic_load_explicit(&ln->tail, memory_order_seq_cst);
+        uint64_t r = mproc__q_sweep(q, l, 1024);
+        key += r;
+        if (r > t)
+            return Q_READY; /* moved under us: look again */
+        used += t - r;
+        consuming = consuming || atomic_load_explicit(&ln->head, memory_order_seq_cst) > r;
+    }
+    arg->key = key;
+    if (used + arg->k <= q->limit)
         return Q_READY;
-    return atomic_load_explicit(&q->h->head, memory_order_seq_cst) > r ? Q_INFLIGHT : Q_NOT_READY;
+    return consuming ? Q_INFLIGHT : Q_NOT_READY;
 }
 
-/* The getters' re-check after need = 1: pairs with the putter's seq_cst CAS
- * on tail followed by its seq_cst load of get_need (q_claim_put_loop). */
-int mproc__q_has_msg(struct mproc_queue *q, void *arg)
+/* Whether lane l has a message at head (Q_READY), a claim in flight
+ * (Q_INFLIGHT: its lock held, or tail > head), or nothing. seq_cst loads:
+ * the getters' side of the Dekker pairs with the putter's seq_cst CAS on
+ * the lane lock followed by its seq_cst load of get_need. */
+static int q_lane_state(struct mproc_queue *q, uint32_t l)
 {
-    (void)arg;
-    uint64_t h = atomic_load_explicit(&q->h->head, memory_order_seq_cst);
-    if (Q_ENTRY_LOAD(&q_slot(q, h)->stamp, memory_order_seq_cst) == Q_PUB(q, h))
+    struct q_lane *ln = &q->lanes[l];
+    uint64_t h = atomic_load_explicit(&ln->head, memory_order_seq_cst);
+    if (Q_ENTRY_LOAD(&q_slot(q, l, h)->stamp, memory_order_seq_cst) == Q_PUB(q, h))
         return Q_READY;
-    return atomic_load_explicit(&q->h->tail, memory_order_seq_cst) > h ? Q_INFLIGHT : Q_NOT_READY;
+    if (atomic_load_explicit(&ln->lock, memory_order_seq_cst) != 0 ||
+        atomic_load_explicit(&ln->tail, memory_order_seq_cst) > h)
+        return Q_INFLIGHT;
+    return Q_NOT_READY;
+}
+
+/* The getters' re-check after need = 1, over every lane whatever the
+ * summary says. A lane found empty has its summary bit cleared and is then
+ * looked at again (a put that published before the clear but after our
+ * first look, and saw the bit still set, is seen by the second look); a
+ * lane with a message gets its bit back. */
+int mproc__q_has_msg(struct mproc_queue *q, struct q_ready *arg)
+{
+    int res = Q_NOT_READY;
+    uint64_t key = 0;
+    for (uint32_t l = 0; l < q->n_lanes; l++) {
+        key += atomic_load_explicit(&q->lanes[l].head, memory_order_relaxed);
+        int st = q_lane_state(q, l);
+        if (q->n_lanes > 1) {
+            uint64_t bit = 1ull << l;
+            uint64_t s = atomic_load_explicit(&q->h->summary, memory_order_relaxed);
+            if (st == Q_NOT_READY && (s & bit)) {
+                atomic_fetch_and_explicit(&q->h->summary, ~bit, memory_order_seq_cst);
+                /* the bit is clear; the lane not looked at again yet */
+                MPROC__KILL_POINT("queue.get.bit_cleared");
+                st = q_lane_state(q, l);
+            }
+            if (st != Q_NOT_READY)
+                q_summary_set(q, l);
+        }
+        if (st == Q_READY)
+            res = Q_READY;
+        else if (st == Q_INFLIGHT && res == Q_NOT_READY)
+            res = Q_INFLIGHT;
+    }
+    arg->key = key;
+    return res;
 }
