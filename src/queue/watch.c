@@ -44,8 +44,8 @@ int mproc__q_watch_probe(struct mproc_queue *q, bool getter, uint64_t units, boo
         atomic_store_explicit(need, 1, memory_order_seq_cst);
     if (atomic_load_explicit(&h->closed, memory_order_seq_cst))
         return 1;
-    struct q_room room = {units};
-    int rd = getter ? mproc__q_has_msg(q, NULL) : mproc__q_has_room(q, &room);
+    struct q_ready chk = {.k = units};
+    int rd = getter ? mproc__q_has_msg(q, &chk) : mproc__q_has_room(q, &chk);
     if (rd == Q_READY)
         return 1;
     if (!announce)
