@@ -169,6 +169,36 @@ def test_listener_and_client_by_name():
         Client(name, timeout=0)
 
 
+def test_listener_and_client_by_socket_path_as_multiprocessing_takes_it(tmp_path):
+    # multiprocessing's AF_UNIX addresses are socket paths; mproc refused
+    # them (ValueError) and the program stopped there.
+    path = str(tmp_path / "service.sock")
+    with Listener(path, authkey=b"ignored") as listener:
+        assert listener.address == path and os.path.exists(path)
+        assert listener.accept(timeout=0.05) is None
+        p = mproc.Process(target=_client, args=(path,))
+        p.start()
+        with listener.accept(timeout=10) as conn:
+            assert listener.last_accepted == path
+            conn.send(41)
+            assert conn.recv() == 42
+        p.join(10)
+        assert p.exitcode == 0
+    assert not os.path.exists(path)
+    with pytest.raises(FileNotFoundError):
+        Client(path)
+
+
+def test_listener_on_an_abstract_socket_address():
+    address = "\0mproc-pytest-" + os.urandom(4).hex()
+    with Listener(address) as listener:
+        with Client(address) as c, listener.accept(timeout=10) as s:
+            c.send_bytes(b"over the abstract socket")
+            assert s.recv_bytes() == b"over the abstract socket"
+    with pytest.raises(ConnectionRefusedError):
+        Client(address)
+
+
 def test_connection_cannot_be_pickled_outside_a_spawn():
     import pickle
     a, b = mproc.Pipe()
