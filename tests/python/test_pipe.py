@@ -229,3 +229,17 @@ def test_one_thread_sends_while_another_receives_on_the_same_end():
         for t in threads:
             t.join(30)
         assert got_a == msgs and got_b == msgs
+
+
+def test_poll_and_recv_bytes_take_their_arguments_by_keyword():
+    # multiprocessing's poll(timeout=0.0) and recv_bytes(maxlength=None):
+    # programs write conn.poll(timeout=1); mproc took them by position only.
+    a, b = mproc.Pipe()
+    with a, b:
+        assert a.poll(timeout=0.01) is False
+        b.send_bytes(b"abc")
+        assert a.poll(timeout=5) is True
+        assert a.recv_bytes(maxlength=10) == b"abc"
+        b.send_bytes(b"z" * 100)
+        with pytest.raises(OSError):
+            a.recv_bytes(maxlength=10)
