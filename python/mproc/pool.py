@@ -295,10 +295,11 @@ def _feed(pool, core, it, func, iterable, call, chunksize):
             pool._feeders.discard(threading.current_thread())
 
 
-def _worker_start(numbers, name, initializer, initargs):
+def _worker_start(numbers, name, daemon, initializer, initargs):
     """The first thing every worker runs: take the next worker number,
     become "<name>-<number>" (current_process(), parent_process()), then
-    the pool's initializer."""
+    the pool's initializer. (A Pool's workers are daemons, a
+    ProcessPoolExecutor's are not, as in multiprocessing.)"""
     from . import process
     from ._mproc import OwnerDeadError
     lock = numbers.get_lock()
@@ -311,7 +312,7 @@ def _worker_start(numbers, name, initializer, initargs):
         numbers.value = number + 1
     finally:
         lock.release()
-    process._become_pool_worker(f"{name}-{number}", number)
+    process._become_pool_worker(f"{name}-{number}", number, daemon)
     if initializer is not None:
         initializer(*initargs)
 
@@ -357,7 +358,7 @@ class Pool:
 
     def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None,
                  context=None, *, ctx=None, task_timeout=None, on_worker_death="fail",
-                 max_retries=0):
+                 max_retries=0, _worker_kind="PoolWorker"):
         if processes is None:
             processes = 0
         elif processes < 1:
@@ -382,8 +383,8 @@ class Pool:
             .get_start_method()
         kind = "Spawn" if method == "spawn" else "Fork"
         self._core = _mproc.PoolCore(processes, _worker_start,
-                                     (self._worker_numbers, kind + "PoolWorker",
-                                      initializer, tuple(initargs)),
+                                     (self._worker_numbers, kind + _worker_kind,
+                                      _worker_kind == "PoolWorker", initializer, tuple(initargs)),
                                      maxtasksperchild or 0, _POLICIES[on_worker_death],
                                      max_retries, task_timeout)
         self._processes = self._core.workers

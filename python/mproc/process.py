@@ -285,17 +285,18 @@ class Process:
         return exitcode
 
 
-def _become_pool_worker(name, number):
+def _become_pool_worker(name, number, daemon=True):
     """In a Pool worker the C pool forked: look like multiprocessing's
-    workers. current_process() is a daemon Process named name ("ForkPoolWorker-3")
-    with _identity (number,), parent_process() the pool's owner."""
+    workers. current_process() is a Process named name ("ForkPoolWorker-3")
+    with _identity (number,), a daemon if daemon, parent_process() the
+    pool's owner."""
     global _current, _parent, _children, _counter
     parent = _current
     me = Process.__new__(Process)
     me.__dict__.update(parent.__dict__)
     me._identity = (number,)
     me._name = name
-    me._daemonic = True
+    me._daemonic = bool(daemon)
     me._parent_pid = os.getppid()
     me._parent_name = parent.name
     me._handle = None
