@@ -60,13 +60,18 @@ def rewrite(source, module):
     return "\n".join(lines), changed
 
 
-def run(path, args, module="mproc", show=False):
+def load(path, module="mproc"):
+    """(the program's source with its imports changed, [changed lines]);
+    ValueError for an import line this cannot rewrite."""
     with open(path, encoding="utf-8") as fh:
         source = fh.read()
     if module == "multiprocessing":
-        new, changed = source, []
-    else:
-        new, changed = rewrite(source, module)
+        return source, []
+    return rewrite(source, module)
+
+
+def run(path, args, module="mproc", show=False, loaded=None):
+    new, changed = loaded if loaded is not None else load(path, module)
     if show:
         for n, old, line in changed:
             print(f"{path}:{n}: {old.strip()}  ->  {line.strip()}", file=sys.stderr)
@@ -78,6 +83,8 @@ def run(path, args, module="mproc", show=False):
     main = types.ModuleType("__main__")
     main.__file__ = os.path.abspath(path)
     main.__builtins__ = builtins
+    # A child that mproc spawns runs this code too, not the file on disk.
+    main.__mproc_main_source__ = new
     sys.modules["__main__"] = main
     sys.argv = [path] + list(args)
     sys.path[0] = os.path.dirname(os.path.abspath(path))
@@ -99,10 +106,12 @@ def main(argv):
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
     try:
-        run(argv[0], argv[1:], module, show)
+        loaded = load(argv[0], module)
     except ValueError as e:
         print(f"with_mproc.py: {argv[0]}: {e}", file=sys.stderr)
         return 2
+    try:
+        run(argv[0], argv[1:], module, show, loaded)
     except (SystemExit, KeyboardInterrupt):
         raise
     except BaseException as e:

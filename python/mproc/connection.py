@@ -6,12 +6,15 @@ recv_bytes_into raw bytes, poll(timeout), fileno, close; a context manager.
 EOFError once the peer closed (or died) and every message was read.
 
 Listener/Client connect unrelated processes of the same user by a local
-name (an abstract AF_UNIX socket; nothing in the file system). Addresses
-are names ("my-service"); the peer's uid is checked by the kernel's
+name (an abstract AF_UNIX socket; nothing in the file system), or by the
+path of a Unix socket as multiprocessing takes it (an address with a '/',
+or one starting with '\\0'). The peer's uid is checked by the kernel's
 credentials instead of an authkey, so authkey is accepted and ignored.
 """
 import os
 import select
+import socket
+import struct
 import time
 
 from . import _mproc, reduction
@@ -67,22 +70,91 @@ def _address(address):
     return address
 
 
+def _is_path(address):
+    """Whether address is a Unix socket path (as multiprocessing takes them:
+    a file name with a '/', or Linux's abstract '\\0name') rather than an
+    mproc name."""
+    return isinstance(address, str) and ("/" in address or address.startswith("\0"))
+
+
+def _peer_uid(sock):
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+    return _UCRED.unpack(creds)[1]
+
+
+_UCRED = struct.Struct("3i")
+
+
 class Listener(_mproc.Listener):
-    """Listener(address=None, family=None, backlog=1, authkey=None): accept local clients."""
+    """Listener(address=None, family=None, backlog=1, authkey=None): accept local clients.
+
+    address: an mproc name ("my-service", an abstract socket), or the path
+    of a Unix socket as multiprocessing takes it ("/run/user/1000/app.sock",
+    created here and removed by close())."""
 
     def __init__(self, address=None, family=None, backlog=1, authkey=None):
         if family not in (None, "AF_UNIX"):
             raise ValueError(f"mproc supports local listeners only, not family {family!r}")
-        self._address = _address(address)
         self._last_accepted = None
+        self._sock = None
+        if _is_path(address):
+            self._address = address
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.bind(address)
+                sock.listen(max(int(backlog), 1))
+            except BaseException:
+                sock.close()
+                raise
+            self._sock = sock
+            return
+        self._address = _address(address)
         super().__init__(self._address)
 
     def accept(self, timeout=None):
         """The next client's Connection (mproc: timeout -> None when none came)."""
-        conn = self._accept(timeout, Connection)
+        if self._sock is not None:
+            conn = self._accept_path(timeout)
+        else:
+            conn = self._accept(timeout, Connection)
         if conn is not None:
             self._last_accepted = self._address
         return conn
+
+    def _accept_path(self, timeout):
+        sock = self._sock
+        if sock.fileno() < 0:
+            raise OSError("listener is closed")
+        deadline = None if timeout is None else time.monotonic() + max(timeout, 0)
+        while True:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            if left is not None and not select.select([sock], [], [], left)[0]:
+                return None
+            sock.setblocking(left is None)
+            try:
+                c, _ = sock.accept()
+            except BlockingIOError:
+                continue
+            if _peer_uid(c) != os.geteuid():  # only the same user, as with names
+                c.close()
+                continue
+            c.setblocking(True)
+            return Connection._from_fd(c.detach(), True, True)
+
+    def close(self):
+        """Stop listening (a socket path is removed)."""
+        if self._sock is None:
+            return super().close()
+        if self._sock.fileno() >= 0:
+            self._sock.close()
+            if not self._address.startswith("\0"):
+                try:
+                    os.unlink(self._address)
+                except FileNotFoundError:
+                    pass
+
+    def fileno(self):
+        return self._sock.fileno() if self._sock is not None else super().fileno()
 
     @property
     def address(self):
@@ -100,14 +172,31 @@ class Listener(_mproc.Listener):
 
 
 def Client(address, family=None, authkey=None, *, timeout=0):
-    """A Connection to the Listener named address.
+    """A Connection to the Listener at address (an mproc name or a socket path).
 
-    As in multiprocessing, no listener is ConnectionRefusedError at once;
-    mproc's timeout (seconds, None: as long as it takes) waits for one to
-    appear."""
+    As in multiprocessing, no listener is ConnectionRefusedError at once
+    (FileNotFoundError for a path that is not there); mproc's timeout
+    (seconds, None: as long as it takes) waits for one to appear."""
     if family not in (None, "AF_UNIX"):
         raise ValueError(f"mproc supports local listeners only, not family {family!r}")
+    if _is_path(address):
+        return _connect_path(address, timeout)
     return _mproc.connect(_address(address), timeout, Connection)
+
+
+def _connect_path(address, timeout):
+    deadline = None if timeout is None else time.monotonic() + max(timeout, 0)
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(address)
+            return Connection._from_fd(sock.detach(), True, True)
+        except (FileNotFoundError, ConnectionRefusedError):
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+        finally:
+            sock.close()
+        time.sleep(0.01)
 
 
 def _fileno(obj):

@@ -295,6 +295,29 @@ def _feed(pool, core, it, func, iterable, call, chunksize):
             pool._feeders.discard(threading.current_thread())
 
 
+_PICKLING_ERRORS = {}
+
+
+def _pickling_error_class(cause):
+    """The class pool.c raises when pickling a task failed with cause (a
+    class): pickle.PicklingError, or for a built-in error (multiprocessing
+    lets RuntimeError and TypeError through as they are) a subclass of both."""
+    import pickle
+    cls = _PICKLING_ERRORS.get(cause)
+    if cls is None:
+        cls = pickle.PicklingError
+        if (cause.__module__ == "builtins" and issubclass(cause, Exception)
+                and not issubclass(cause, pickle.PicklingError)):
+            try:
+                cls = type("PicklingError", (pickle.PicklingError, cause),
+                           {"__module__": __name__,
+                            "__doc__": f"A task could not be pickled: {cause.__name__}."})
+            except TypeError:  # layouts that do not mix (OSError, ...)
+                pass
+        _PICKLING_ERRORS[cause] = cls
+    return cls
+
+
 def _chunks(seq, size):
     for i in range(0, len(seq), size):
         yield i, seq[i:i + size]

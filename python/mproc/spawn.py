@@ -60,6 +60,12 @@ def _preparation_data(name):
         if path:
             d["main_path"] = os.path.normpath(os.path.join(os.getcwd(), path)) \
                 if not os.path.isabs(path) else path
+            # A main module whose code is not its file's (with_mproc.py runs
+            # a program with its import lines changed) says so: the child
+            # runs that code, not the file on disk.
+            source = getattr(main, "__mproc_main_source__", None)
+            if isinstance(source, str):
+                d["main_source"] = source
     return d
 
 
@@ -138,6 +144,8 @@ def _prepare(d):
         pass
     if "main_name" in d:
         _main_from_name(d["main_name"])
+    elif "main_source" in d:
+        _main_from_source(d["main_path"], d["main_source"])
     elif "main_path" in d:
         _main_from_path(d["main_path"])
 
@@ -154,6 +162,19 @@ def _main_from_name(name):
     if name == "__main__" or name.endswith(".__main__"):
         return
     _install_main(runpy.run_module(name, run_name="__mp_main__", alter_sys=True))
+
+
+def _main_from_source(path, source):
+    # As runpy.run_path would run the file, but with the parent's code.
+    import builtins
+    import linecache
+    linecache.cache[path] = (len(source), None, source.splitlines(True), path)
+    mod = types.ModuleType("__mp_main__")
+    mod.__file__ = path
+    mod.__builtins__ = builtins
+    mod.__mproc_main_source__ = source
+    sys.modules["__main__"] = sys.modules["__mp_main__"] = mod
+    exec(compile(source, path, "exec"), mod.__dict__)
 
 
 def _main_from_path(path):

@@ -399,10 +399,11 @@ static PyObject *Conn_recv(ConnObject *c, PyObject *unused)
     return obj;
 }
 
-static PyObject *Conn_recv_bytes(ConnObject *c, PyObject *args)
+static PyObject *Conn_recv_bytes(ConnObject *c, PyObject *args, PyObject *kw)
 {
+    static char *kwlist[] = {"maxlength", NULL};
     PyObject *maxo = Py_None;
-    if (!PyArg_ParseTuple(args, "|O:recv_bytes", &maxo))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:recv_bytes", kwlist, &maxo))
         return NULL;
     Py_ssize_t maxlength = -1;
     if (maxo != Py_None) {
@@ -458,10 +459,11 @@ out:
     return ret;
 }
 
-static PyObject *Conn_poll(ConnObject *c, PyObject *args)
+static PyObject *Conn_poll(ConnObject *c, PyObject *args, PyObject *kw)
 {
+    static char *kwlist[] = {"timeout", NULL};
     PyObject *timeout = NULL;
-    if (!PyArg_ParseTuple(args, "|O:poll", &timeout))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|O:poll", kwlist, &timeout))
         return NULL;
     if (conn_check(c, 1, 0) < 0)
         return NULL;
@@ -558,11 +560,11 @@ static PyMethodDef Conn_methods[] = {
      "recv() -> the next object; EOFError once the peer closed and all was read."},
     {"send_bytes", (PyCFunction)(void (*)(void))Conn_send_bytes, METH_VARARGS | METH_KEYWORDS,
      "send_bytes(buf, offset=0, size=None): send bytes as one message."},
-    {"recv_bytes", (PyCFunction)Conn_recv_bytes, METH_VARARGS,
+    {"recv_bytes", (PyCFunction)(void (*)(void))Conn_recv_bytes, METH_VARARGS | METH_KEYWORDS,
      "recv_bytes(maxlength=None) -> the next message as bytes."},
     {"_recv_into", (PyCFunction)Conn_recv_into, METH_VARARGS,
      "_recv_into(buf, offset) -> size, or -1 - size if it does not fit."},
-    {"poll", (PyCFunction)Conn_poll, METH_VARARGS,
+    {"poll", (PyCFunction)(void (*)(void))Conn_poll, METH_VARARGS | METH_KEYWORDS,
      "poll(timeout=0.0) -> whether a message can be read (None: wait as long as it takes)."},
     {"fileno", (PyCFunction)Conn_fileno, METH_NOARGS, "The socket (owned by the connection)."},
     {"close", (PyCFunction)Conn_close, METH_NOARGS, "Close this end."},

@@ -528,14 +528,62 @@ static void pjob_free(struct pjob *j)
  * (no future yet) or NULL with an exception. */
 /* The task function, pickled (by reference for a plain function), or NULL
  * with a PicklingError that says why. */
+/* The class of the "cannot pickle" error for the exception pending now
+ * (the pickler's, which becomes its cause): pickle.PicklingError, or for a
+ * built-in error a subclass of both (mproc.pool._pickling_error_class), so
+ * that the `except RuntimeError` / `except TypeError` that catches what
+ * multiprocessing lets through catches mproc's too. A new reference; the
+ * pending exception stays as it was. */
+static PyObject *pickling_error_class(void)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyObject *cls = Py_NewRef(pk_PicklingError);
+    if (t && PyType_Check(t)) {
+        PyObject *mod = PyImport_ImportModule("mproc.pool");
+        PyObject *c = mod ? PyObject_CallMethod(mod, "_pickling_error_class", "O", t) : NULL;
+        Py_XDECREF(mod);
+        if (c && PyType_Check(c))
+            Py_SETREF(cls, c);
+        else
+            Py_XDECREF(c);
+        PyErr_Clear();
+    }
+    PyErr_Restore(t, v, tb);
+    return cls;
+}
+
+/* ": <the pending exception's text>", or "" (a new reference, never NULL
+ * unless out of memory: then ""); the pending exception stays. */
+static PyObject *pending_text(void)
+{
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    PyErr_NormalizeException(&t, &v, &tb);
+    PyObject *text = v ? PyObject_Str(v) : NULL;
+    PyObject *out = text && PyUnicode_GET_LENGTH(text) ? PyUnicode_FromFormat(": %U", text) : NULL;
+    Py_XDECREF(text);
+    if (!out) {
+        PyErr_Clear();
+        out = PyUnicode_FromString("");
+    }
+    PyErr_Restore(t, v, tb);
+    return out;
+}
+
 static PyObject *pickle_func(PyObject *func)
 {
     PyObject *fb = PyObject_CallFunctionObjArgs(pk_dumps, func, py_protocol, NULL);
-    if (!fb)
-        _PyErr_FormatFromCause(pk_PicklingError,
+    if (!fb) {
+        PyObject *cls = pickling_error_class();
+        PyObject *cause_text = pending_text();
+        _PyErr_FormatFromCause(cls,
                                "mproc.pool: cannot pickle the task function %R (functions are "
-                               "sent to the workers by reference: define it at module level)",
-                               func);
+                               "sent to the workers by reference: define it at module level)%U",
+                               func, cause_text);
+        Py_DECREF(cls);
+        Py_DECREF(cause_text);
+    }
     return fb;
 }
 
@@ -581,11 +629,16 @@ static struct pjob *pack(PoolCore *self, PyObject *fb, PyObject *items, Py_ssize
         }
         pk[i] = it ? PyObject_CallFunctionObjArgs(pk_dumps, it, py_protocol, NULL) : NULL;
         if (!pk[i]) {
-            if (it)
-                _PyErr_FormatFromCause(pk_PicklingError,
+            if (it) {
+                PyObject *cls = pickling_error_class();
+                PyObject *cause_text = pending_text();
+                _PyErr_FormatFromCause(cls,
                                        "mproc.pool: cannot pickle the arguments of task %zd: "
-                                       "%.200R",
-                                       at, it);
+                                       "%.200R%U",
+                                       at, it, cause_text);
+                Py_DECREF(cls);
+                Py_DECREF(cause_text);
+            }
             Py_XDECREF(it);
             goto fail;
         }

@@ -586,7 +586,7 @@ static PyMethodDef cond_methods[] = {
      "False on timeout. May return True without a notify addressed to this waiter: loop on "
      "the predicate or use wait_for."},
     {"notify", (PyCFunction)(void (*)(void))cond_notify, METH_VARARGS | METH_KEYWORDS,
-     "notify(n=1): wake up to n waiters (at least one if any waits)."},
+     "notify(n=1): wake n waiters (or all there are); more may wake: loop on the predicate."},
     {"notify_all", cond_notify_all, METH_NOARGS, "Wake every waiter."},
     {"_export_fd", cond_export, METH_NOARGS, "A new descriptor of the object (for spawn)."},
     {NULL, NULL, 0, NULL},

@@ -169,6 +169,36 @@ def test_listener_and_client_by_name():
         Client(name, timeout=0)
 
 
+def test_listener_and_client_by_socket_path_as_multiprocessing_takes_it(tmp_path):
+    # multiprocessing's AF_UNIX addresses are socket paths; mproc refused
+    # them (ValueError) and the program stopped there.
+    path = str(tmp_path / "service.sock")
+    with Listener(path, authkey=b"ignored") as listener:
+        assert listener.address == path and os.path.exists(path)
+        assert listener.accept(timeout=0.05) is None
+        p = mproc.Process(target=_client, args=(path,))
+        p.start()
+        with listener.accept(timeout=10) as conn:
+            assert listener.last_accepted == path
+            conn.send(41)
+            assert conn.recv() == 42
+        p.join(10)
+        assert p.exitcode == 0
+    assert not os.path.exists(path)
+    with pytest.raises(FileNotFoundError):
+        Client(path)
+
+
+def test_listener_on_an_abstract_socket_address():
+    address = "\0mproc-pytest-" + os.urandom(4).hex()
+    with Listener(address) as listener:
+        with Client(address) as c, listener.accept(timeout=10) as s:
+            c.send_bytes(b"over the abstract socket")
+            assert s.recv_bytes() == b"over the abstract socket"
+    with pytest.raises(ConnectionRefusedError):
+        Client(address)
+
+
 def test_connection_cannot_be_pickled_outside_a_spawn():
     import pickle
     a, b = mproc.Pipe()
@@ -199,3 +229,17 @@ def test_one_thread_sends_while_another_receives_on_the_same_end():
         for t in threads:
             t.join(30)
         assert got_a == msgs and got_b == msgs
+
+
+def test_poll_and_recv_bytes_take_their_arguments_by_keyword():
+    # multiprocessing's poll(timeout=0.0) and recv_bytes(maxlength=None):
+    # programs write conn.poll(timeout=1); mproc took them by position only.
+    a, b = mproc.Pipe()
+    with a, b:
+        assert a.poll(timeout=0.01) is False
+        b.send_bytes(b"abc")
+        assert a.poll(timeout=5) is True
+        assert a.recv_bytes(maxlength=10) == b"abc"
+        b.send_bytes(b"z" * 100)
+        with pytest.raises(OSError):
+            a.recv_bytes(maxlength=10)

@@ -579,3 +579,21 @@ def test_imap_hands_over_results_before_the_slow_ones_finish():
             with pytest.raises(ValueError):
                 next(it)
         assert list(it) == [5, 6, 7]
+
+
+def test_an_argument_that_cannot_be_pickled_raises_what_multiprocessing_raises():
+    # multiprocessing lets the pickler's error through: RuntimeError for a
+    # Queue (share it through the initializer), TypeError for a thread
+    # lock. mproc's PicklingError (with the task named) is now also of
+    # that class, so the program's `except RuntimeError` still catches it.
+    q = mproc.Queue()
+    with Pool(1) as p:
+        with pytest.raises(RuntimeError, match="inheritance") as e:
+            p.apply(square, (q,))
+        assert isinstance(e.value, pickle.PicklingError)
+        with pytest.raises(TypeError, match="arguments of task 1.*cannot pickle") as e:
+            p.map(square, [1, threading.Lock()], chunksize=1)
+        assert isinstance(e.value, pickle.PicklingError)
+        assert isinstance(e.value.__cause__, TypeError)
+        assert p.map(square, [3]) == [9]
+    q.close()

@@ -110,6 +110,50 @@ def test_functions_of_the_main_script_are_found_in_the_spawned_child(tmp_path):
     assert out.stdout.split("\n")[:2] == ["child said 42", "exit 0"]
 
 
+DRIVER = """
+import sys
+main = type(sys)("__main__")
+main.__file__ = sys.argv[1]
+main.__builtins__ = __builtins__
+main.__mproc_main_source__ = open(sys.argv[1]).read().replace("ON_DISK", "IN_MEMORY")
+sys.modules["__main__"] = main
+exec(compile(main.__mproc_main_source__, sys.argv[1], "exec"), main.__dict__)
+"""
+
+MAIN_IN_MEMORY = """
+import mproc
+
+WHERE = "ON_DISK"
+
+
+def where(q):
+    q.put(WHERE)
+
+
+if __name__ == "__main__":
+    ctx = mproc.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=where, args=(q,))
+    p.start()
+    print("parent", WHERE, "child", q.get(timeout=30))
+    p.join()
+"""
+
+
+def test_spawned_child_runs_the_main_code_the_parent_ran_not_the_file(tmp_path):
+    # with_mproc.py runs a program with its import lines changed: the
+    # spawned child must run that code too, not the file on disk (which
+    # imports multiprocessing). Such a __main__ sets __mproc_main_source__.
+    import subprocess
+    import sys
+    script = tmp_path / "main_script.py"
+    script.write_text(MAIN_IN_MEMORY)
+    out = subprocess.run([sys.executable, "-c", DRIVER, str(script)], capture_output=True,
+                         text=True, timeout=60, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "parent IN_MEMORY child IN_MEMORY\n"
+
+
 def _daemon_parent(q):
     d = ctx.Process(target=_sleep60, daemon=True)
     d.start()

@@ -136,6 +136,19 @@ def test_with_mproc_refuses_an_import_it_cannot_rewrite(tmp_path):
     assert "import multiprocessing.<sub>" in p.stderr
 
 
+def test_with_mproc_gives_a_programs_own_valueerror_exit_status_1(tmp_path):
+    # Python exits 1 for an uncaught ValueError; 2 is with_mproc.py's own
+    # status for an import line it cannot rewrite, never the program's.
+    prog = tmp_path / "p.py"
+    prog.write_text("import multiprocessing\nraise ValueError('the program')\n")
+    p = subprocess.run([sys.executable, os.path.join(EXAMPLES, "with_mproc.py"), str(prog)],
+                       env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       timeout=60)
+    assert p.returncode == 1
+    assert "ValueError: the program" in p.stderr
+    assert "with_mproc.py:" not in p.stderr
+
+
 def test_with_mproc_runs_the_program_as_main_with_its_arguments(tmp_path):
     prog = tmp_path / "p.py"
     prog.write_text("import sys\nfrom multiprocessing import cpu_count\n"
