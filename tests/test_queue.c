@@ -1234,3 +1234,83 @@ MPROC_TEST(queue, lanes_a_lock_held_by_a_live_participant_times_out)
     pthread_join(th, NULL);
     lane_world_free(w);
 }
+
+/* Causal order ============================================================
+ * A put that returned before another put began is taken before it, in
+ * whichever processes or threads they ran: the tutorial's pattern of
+ * joining the producers, then putting a sentinel and getting until it. */
+
+enum { CP = 4, CM = 50, CROUNDS = 6 };
+
+struct causal_arg {
+    mproc_queue *q;
+    uint32_t round, producer;
+};
+
+static int causal_producer(void *arg)
+{
+    struct causal_arg *a = arg;
+    for (uint32_t i = 0; i < CM; i++) {
+        uint32_t m[3] = {a->round, a->producer, i};
+        if (mproc_queue_put(a->q, m, sizeof m, 10000) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void *causal_producer_thread(void *arg)
+{
+    return (void *)(intptr_t)causal_producer(arg);
+}
+
+/* CROUNDS rounds: CP producers (forked, or threads of this process) each put
+ * CM messages; once all are joined this process puts a sentinel and gets
+ * until it: every producer message must come before it. */
+static void causal_rounds(const struct mproc_queue_opts *o, int threads)
+{
+    mproc_queue *q;
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, o));
+    for (uint32_t r = 0; r < CROUNDS; r++) {
+        struct causal_arg a[CP];
+        pid_t pid[CP];
+        pthread_t th[CP];
+        for (uint32_t p = 0; p < CP; p++) {
+            a[p] = (struct causal_arg){q, r, p};
+            if (threads)
+                cr_assert_eq(pthread_create(&th[p], NULL, causal_producer_thread, &a[p]), 0);
+            else
+                pid[p] = mproc_test_fork(causal_producer, &a[p]);
+        }
+        for (uint32_t p = 0; p < CP; p++) {
+            if (threads) {
+                void *rv;
+                pthread_join(th[p], &rv);
+                cr_assert_eq((intptr_t)rv, 0, "producer %u failed", p);
+            } else {
+                int st = mproc_test_wait(pid[p], 30000);
+                cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer %u status 0x%x", p, st);
+            }
+        }
+        uint32_t s[3] = {r, UINT32_MAX, 0};
+        MPROC_ASSERT_OK(mproc_queue_put(q, s, sizeof s, 10000));
+        int seen = 0;
+        for (;;) {
+            uint32_t m[3];
+            cr_assert_eq(mproc_queue_get(q, m, sizeof m, 10000), (ssize_t)sizeof m);
+            cr_assert_eq(m[0], r);
+            if (m[1] == UINT32_MAX)
+                break;
+            seen++;
+        }
+        cr_assert_eq(seen, CP * CM, "round %u: the sentinel came after %d of %d messages", r, seen,
+                     CP * CM);
+    }
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+MPROC_TEST(queue, causal_order_producers_joined_then_sentinel)
+{
+    struct mproc_queue_opts o = {.capacity = 1 << 16}; /* the default lanes */
+    causal_rounds(&o, 0);
+    causal_rounds(&o, 1);
+}

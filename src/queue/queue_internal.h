@@ -35,9 +35,6 @@
 #define Q_DEFAULT_CAPACITY (1u << 20)
 #define Q_DEFAULT_UNIT 128u /* 64 B messages land 128 B apart (prefetcher pairs) */
 #define Q_LANES_MAX 64      /* one bit each in the summary word */
-/* The default lane count keeps the lanes' rings together under this many
- * bytes (an explicit opts.lanes may go up to Q_DATA_MAX). */
-#define Q_LANES_DATA_DEFAULT (64ull << 20)
 #define Q_DATA_MAX (1ull << 36)
 
 /* Stamps. 64-bit positions never wrap, so a stamp written for another lap
