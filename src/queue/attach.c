@@ -29,6 +29,9 @@ static int q_attach(struct mproc_queue *q)
     q->lanes = (struct q_lane *)(void *)((unsigned char *)h + h->lanes_off);
     q->parts = (struct q_part *)(void *)((unsigned char *)h + h->parts_off);
     q->skey = h->skey;
+    struct q_layout lay; /* validated against the header at attach */
+    mproc__q_layout(q->n, q->unit, q->n_parts, q->n_lanes, &lay);
+    q->times = (_Atomic uint64_t *)(void *)((unsigned char *)q->seg.hdr + lay.times_off);
     uint64_t cap = (q->limit << q->unit_shift) - Q_HDR; /* validated: > 0 */
     q->cap_bytes = cap > UINT32_MAX ? UINT32_MAX : cap;
     if ((rc = mproc__q_map_ring(q, h->data_off, h->data_size)) < 0)
