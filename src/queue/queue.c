@@ -125,10 +125,12 @@
  * number of lanes. Each lane is FIFO, so only the heads of different lanes
  * need ordering:
  *  - A producer, right after the CAS on its lane's lock, loads the summary
- *    word between two loads of `clearing` (q_summary_clean) and sets its own
- *    lane's bit if it is clear: the bit means "a claim or a message", not
- *    only "a message". If another lane's bit is set (or a getter was
- *    clearing bits meanwhile), it also writes the claim's time
+ *    word (whose high half counts the getters that are clearing bits,
+ *    q_summary_clean) and sets its own lane's bit if it is clear: the bit
+ *    means "a claim or a message", not only "a message" (it is no longer
+ *    set at publication). If another lane's bit is set and that lane holds
+ *    a claim or a message (q_lanes_busy: a bit may be stale), or a getter
+ *    is clearing bits, it also writes the claim's time
  *    (CLOCK_MONOTONIC, ns) into its lane's time array and flags the
  *    message Q_F_TS. A message without the flag had no other lane busy at
  *    its claim: nothing still in the queue can precede it.
@@ -137,11 +139,11 @@
  *    the other lanes whose bits are set (all lanes if a getter was
  *    clearing), and goes to the one with the earliest time (unflagged heads
  *    count as time 0), where it checks again. A single busy lane, the 1->1
- *    case, costs the producer three loads of one read-mostly line and the
- *    getter nothing.
- * Why: let put A (lane X) return before put B (lane Y) begins. A's loads
+ *    case, costs the producer one load of a read-mostly line (as the bit
+ *    set at publication did before) and the getter nothing.
+ * Why: let put A (lane X) return before put B (lane Y) begins. A's load
  * after its lock CAS saw X's bit set, or A set it. A getter clears a bit
- * only inside a `clearing` window, and looks at the lane again after the
+ * only inside a counted window, and looks at the lane again after the
  * clear (lock, tail, stamp, all seq_cst): if A's CAS came before the clear
  * it sees A's claim and sets the bit back before the window closes;
  * otherwise A's loads came after the clear and A set the bit itself. So at
@@ -150,7 +152,7 @@
  * window), so B carries a time, later than A's (A's clock read came before
  * A returned). A getter that sees B has acquired B's stamp, so it also sees
  * A published at X's head, and takes A first. A getter killed inside a
- * window leaves `clearing` counting it: putters then always stamp times and
+ * window leaves the summary counting it: putters then always stamp times and
  * getters look at every lane (slower, still correct). Equal times (a clock
  * coarser than the gap between two puts) are ordered by lane number. */
 static uint64_t q_now_ns(void)
@@ -165,6 +167,24 @@ static inline _Atomic uint64_t *q_time(struct mproc_queue *q, uint32_t l, uint64
     return &q->times[(uint64_t)l * q->n + (pos & q->mask)];
 }
 
+/* Whether any lane of `lanes` holds a claim or a message. A set bit may be
+ * stale (only getters about to sleep clear bits): a lane that was left
+ * empty must not make every put of a 1->1 stream stamp a time. A message
+ * whose put returned before my claim is seen here (its lock CAS and tail
+ * store came before my CAS), unless it was taken. */
+static bool q_lanes_busy(struct mproc_queue *q, uint64_t lanes)
+{
+    while (lanes != 0) {
+        struct q_lane *ln = &q->lanes[__builtin_ctzll(lanes)];
+        lanes &= lanes - 1;
+        if (atomic_load_explicit(&ln->lock, memory_order_seq_cst) != 0 ||
+            atomic_load_explicit(&ln->tail, memory_order_seq_cst) !=
+                atomic_load_explicit(&ln->head, memory_order_seq_cst))
+            return true;
+    }
+    return false;
+}
+
 /* After a claim at t in my lane, with several lanes: set my lane's bit, and
  * stamp the claim's time if another lane is busy (see above). */
 static Q_INLINE void q_claim_time(struct mproc_queue *q, struct q_tls *ts, uint64_t t)
@@ -174,7 +194,8 @@ static Q_INLINE void q_claim_time(struct mproc_queue *q, struct q_tls *ts, uint6
     if (MPROC__UNLIKELY(!(s & ts->pbit)))
         atomic_fetch_or_explicit(&q->h->summary, ts->pbit, memory_order_seq_cst);
     ts->ctf = 0;
-    if (MPROC__UNLIKELY(!clean || (s & q->lanes_mask & ~ts->pbit) != 0)) {
+    uint64_t others = s & q->lanes_mask & ~ts->pbit;
+    if (MPROC__UNLIKELY(!clean || (others != 0 && q_lanes_busy(q, others)))) {
         atomic_store_explicit(q_time(q, ts->plane, t), q_now_ns(), memory_order_relaxed);
         ts->ctf = Q_F_TS;
     }

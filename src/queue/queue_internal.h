@@ -34,8 +34,9 @@
 #define Q_MAX_UNITS (1u << 24)
 #define Q_MAX_CAPACITY (1ull << 32) /* len must fit in 32 bits */
 #define Q_DEFAULT_CAPACITY (1u << 20)
-#define Q_DEFAULT_UNIT 128u /* 64 B messages land 128 B apart (prefetcher pairs) */
-#define Q_LANES_MAX 64      /* one bit each in the summary word */
+#define Q_DEFAULT_UNIT 128u         /* 64 B messages land 128 B apart (prefetcher pairs) */
+#define Q_LANES_MAX 32              /* one bit each in the summary word's low half */
+#define Q_SUM_CLEARING (1ull << 32) /* the summary's high half counts clearing getters */
 #define Q_DATA_MAX (1ull << 36)
 
 /* Stamps. 64-bit positions never wrap, so a stamp written for another lap
@@ -126,10 +127,10 @@ struct q_hdr {
     uint64_t skey;                           /* random stamp key, bit 62 set (see Q_PUB) */
     _Atomic uint32_t closed;
 
-    Q_ALIGNED _Atomic uint64_t summary; /* bit l: lane l may hold a message or a claim */
-    /* getters between clearing a bit and looking again: how many (low 32
-     * bits) | how many ever began (high 32 bits); see q_summary_clean */
-    _Atomic uint64_t clearing;
+    /* bit l (l < 32): lane l may hold a message or a claim; bits 32-63: how
+     * many getters are between clearing a bit and looking again (one word,
+     * so that one load tells both; see q_summary_clean) */
+    Q_ALIGNED _Atomic uint64_t summary;
     Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
     Q_ALIGNED _Atomic uint32_t put_futex;
@@ -390,15 +391,13 @@ static inline void q_summary_set(struct mproc_queue *q, uint32_t l)
         atomic_fetch_or_explicit(&q->h->summary, bit, memory_order_seq_cst);
 }
 
-/* Load the summary word between two loads of `clearing`; true if no getter
- * was clearing a bit meanwhile (then a lane whose bit is clear holds no
- * claim or message that a claim ordered before these loads made). */
+/* Load the summary word; true if no getter was clearing a bit at that
+ * moment (then a lane whose bit is clear holds no claim or message that a
+ * claim ordered before this load made). */
 static inline bool q_summary_clean(struct mproc_queue *q, uint64_t *s)
 {
-    uint64_t c1 = atomic_load_explicit(&q->h->clearing, memory_order_seq_cst);
     *s = atomic_load_explicit(&q->h->summary, memory_order_seq_cst);
-    uint64_t c2 = atomic_load_explicit(&q->h->clearing, memory_order_seq_cst);
-    return c1 == c2 && (uint32_t)c1 == 0;
+    return *s < Q_SUM_CLEARING;
 }
 
 /* Publish [t, t+k) of lane l (whose ring starts at base): meta, then the stamp (release), then the
@@ -414,11 +413,10 @@ static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *
     /* the entry in front of the payload is half written: meta, no stamp */
     MPROC__KILL_POINT("queue.put.entry_half");
     atomic_store_explicit(&e->stamp, Q_PUB(q, t), memory_order_release);
-    if (q->n_lanes > 1) {
-        /* published, the lane's summary bit maybe not set yet */
-        MPROC__KILL_POINT("queue.put.before_summary");
-        q_summary_set(q, l);
-    }
+    /* published, the put not returned: the lane's summary bit was set at
+     * the claim (queue.c, "Causal order") */
+    MPROC__KILL_POINT("queue.put.before_summary");
+    (void)l;
     bool skip = (flags & (Q_F_LOST | Q_F_SKIP)) != 0;
     if (!skip) {
         bump(&ts->p->puts, 1);
