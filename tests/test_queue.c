@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1178,10 +1179,13 @@ MPROC_TEST(queue, lanes_a_blocked_get_wakes_for_a_put_in_any_lane)
 MPROC_TEST(queue, lanes_option_is_checked)
 {
     mproc_queue *q;
-    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 65};
+    struct mproc_queue_opts o = {.capacity = 4096, .lanes = 33};
     MPROC_ASSERT_RC(mproc_queue_create(&q, NULL, &o), MPROC_EINVAL);
-    o.capacity = 1ull << 32; /* 64 rings of 4 GiB */
-    o.lanes = 64;
+    o.lanes = 32;
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, &o));
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+    o.capacity = 1ull << 32; /* 32 rings of 4 GiB */
+    o.lanes = 32;
     MPROC_ASSERT_RC(mproc_queue_create(&q, NULL, &o), MPROC_EINVAL);
     o.capacity = 4096;
     o.lanes = 1; /* one lane: one total order */
@@ -1233,4 +1237,183 @@ MPROC_TEST(queue, lanes_a_lock_held_by_a_live_participant_times_out)
     atomic_store(&w->go, 1);
     pthread_join(th, NULL);
     lane_world_free(w);
+}
+
+/* Causal order ============================================================
+ * A put that returned before another put began is taken before it, in
+ * whichever processes or threads they ran: the tutorial's pattern of
+ * joining the producers, then putting a sentinel and getting until it. */
+
+enum { CP = 4, CM = 50, CROUNDS = 6 };
+
+struct causal_arg {
+    mproc_queue *q;
+    uint32_t round, producer;
+};
+
+static int causal_producer(void *arg)
+{
+    struct causal_arg *a = arg;
+    for (uint32_t i = 0; i < CM; i++) {
+        uint32_t m[3] = {a->round, a->producer, i};
+        if (mproc_queue_put(a->q, m, sizeof m, 10000) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void *causal_producer_thread(void *arg)
+{
+    return (void *)(intptr_t)causal_producer(arg);
+}
+
+/* CROUNDS rounds: CP producers (forked, or threads of this process) each put
+ * CM messages; once all are joined this process puts a sentinel and gets
+ * until it: every producer message must come before it. */
+static void causal_rounds(const struct mproc_queue_opts *o, int threads)
+{
+    mproc_queue *q;
+    MPROC_ASSERT_OK(mproc_queue_create(&q, NULL, o));
+    for (uint32_t r = 0; r < CROUNDS; r++) {
+        struct causal_arg a[CP];
+        pid_t pid[CP];
+        pthread_t th[CP];
+        for (uint32_t p = 0; p < CP; p++) {
+            a[p] = (struct causal_arg){q, r, p};
+            if (threads)
+                cr_assert_eq(pthread_create(&th[p], NULL, causal_producer_thread, &a[p]), 0);
+            else
+                pid[p] = mproc_test_fork(causal_producer, &a[p]);
+        }
+        for (uint32_t p = 0; p < CP; p++) {
+            if (threads) {
+                void *rv;
+                pthread_join(th[p], &rv);
+                cr_assert_eq((intptr_t)rv, 0, "producer %u failed", p);
+            } else {
+                int st = mproc_test_wait(pid[p], 30000);
+                cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer %u status 0x%x", p, st);
+            }
+        }
+        uint32_t s[3] = {r, UINT32_MAX, 0};
+        MPROC_ASSERT_OK(mproc_queue_put(q, s, sizeof s, 10000));
+        int seen = 0;
+        for (;;) {
+            uint32_t m[3];
+            cr_assert_eq(mproc_queue_get(q, m, sizeof m, 10000), (ssize_t)sizeof m);
+            cr_assert_eq(m[0], r);
+            if (m[1] == UINT32_MAX)
+                break;
+            seen++;
+        }
+        cr_assert_eq(seen, CP * CM, "round %u: the sentinel came after %d of %d messages", r, seen,
+                     CP * CM);
+    }
+    MPROC_ASSERT_OK(mproc_queue_close(q));
+}
+
+MPROC_TEST(queue, causal_order_producers_joined_then_sentinel)
+{
+    struct mproc_queue_opts o = {.capacity = 1 << 16}; /* the default lanes */
+    causal_rounds(&o, 0);
+    causal_rounds(&o, 1);
+}
+
+MPROC_TEST(queue, causal_order_with_lanes_producers_joined_then_sentinel)
+{
+    struct mproc_queue_opts o = {.capacity = 1 << 16, .lanes = 4};
+    causal_rounds(&o, 0);
+    causal_rounds(&o, 1);
+}
+
+/* A chain of puts across producers in different lanes: producer p puts
+ * message i (i % CP == p) only after message i - 1's put returned (a
+ * shared counter hands the turn on), while consumers take: each consumer
+ * must see the chain in order, and every message exactly once. */
+enum { CHAIN = 4000, CCONS = 3 };
+
+struct chain_world {
+    mproc_queue *q;
+    _Atomic uint32_t turn;
+    _Atomic int order_errors, bad, done;
+    _Atomic uint8_t seen[CHAIN];
+};
+
+static int chain_producer(void *arg)
+{
+    struct chain_world *w = arg;
+    uint32_t p = (uint32_t)lane_id;
+    for (uint32_t i = p; i < CHAIN; i += CP) {
+        for (int t = 0; atomic_load(&w->turn) != i; t++) {
+            if (t > 20000000)
+                return 1; /* the test failed elsewhere */
+            if ((t & 15) == 15)
+                sched_yield();
+        }
+        if (mproc_queue_put(w->q, &i, sizeof i, 10000) != 0)
+            return 2;
+        atomic_store(&w->turn, i + 1);
+    }
+    mproc_queue_close(w->q);
+    return 0;
+}
+
+static int chain_consumer(void *arg)
+{
+    struct chain_world *w = arg;
+    int64_t last = -1;
+    for (;;) {
+        uint32_t i;
+        ssize_t n = mproc_queue_get(w->q, &i, sizeof i, 10000);
+        if (n == MPROC_ECLOSED)
+            break;
+        if (n != (ssize_t)sizeof i || i >= CHAIN) {
+            atomic_fetch_add(&w->bad, 1);
+            return 1;
+        }
+        if ((int64_t)i <= last)
+            atomic_fetch_add(&w->order_errors, 1);
+        last = i;
+        atomic_fetch_add(&w->seen[i], 1);
+    }
+    mproc_queue_close(w->q);
+    return 0;
+}
+
+MPROC_TEST(queue, causal_order_with_lanes_chain_across_producers)
+{
+    struct mproc_queue_opts o = {.capacity = 1 << 14, .lanes = 4};
+    struct chain_world *w =
+        mmap(NULL, sizeof *w, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(w != MAP_FAILED);
+    MPROC_ASSERT_OK(mproc_queue_create(&w->q, NULL, &o));
+    pid_t cons[CCONS], prod[CP];
+    for (int i = 0; i < CCONS; i++)
+        cons[i] = mproc_test_fork(chain_consumer, w);
+    for (int i = 0; i < CP; i++) {
+        lane_id = i;
+        prod[i] = mproc_test_fork(chain_producer, w);
+    }
+    for (int i = 0; i < CP; i++) {
+        int st = mproc_test_wait(prod[i], 50000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "producer %d status 0x%x", i, st);
+    }
+    MPROC_ASSERT_OK(mproc_queue_shutdown(w->q));
+    for (int i = 0; i < CCONS; i++) {
+        int st = mproc_test_wait(cons[i], 30000);
+        cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "consumer %d status 0x%x", i, st);
+    }
+    cr_assert_eq(atomic_load(&w->bad), 0);
+    cr_assert_eq(atomic_load(&w->order_errors), 0, "%d messages taken out of causal order",
+                 atomic_load(&w->order_errors));
+    for (int i = 0; i < CHAIN; i++)
+        cr_assert_eq(atomic_load(&w->seen[i]), 1, "message %d seen %d times", i,
+                     atomic_load(&w->seen[i]));
+    struct mproc_queue *qi = (struct mproc_queue *)w->q;
+    unsigned used = 0;
+    for (uint32_t l = 0; l < qi->n_lanes; l++)
+        used += atomic_load(&qi->lanes[l].tail) > 0;
+    cr_assert(used >= 2, "the producers did not spread over the lanes");
+    MPROC_ASSERT_OK(mproc_queue_close(w->q));
+    munmap(w, sizeof *w);
 }

@@ -20,8 +20,8 @@
  * feeder thread): when put returns 0 the message is in the queue, and a
  * process may exit at once without losing it. get copies it out (or lends a
  * view of it). Order is FIFO per producer thread: a consumer sees each
- * producer's messages in the order it put them; with opts.lanes = 1, one
- * total order (the order in which puts claimed their space).
+ * producer's messages in the order it put them, and a put that returned
+ * before another began is taken first, whichever processes made them.
  *
  * Bounds: a queue holds `capacity` bytes, all lanes together; each message
  * occupies its length plus a 16-byte entry, in whole `unit_size` units,
@@ -91,18 +91,18 @@ typedef struct mproc_queue mproc_queue;
  *             MPROC_ENOSPC; records of exited threads, closed handles and
  *             dead processes are reclaimed.
  *  lanes      how many lanes (rings of their own, each as large as the
- *             capacity) the queue has, 1..64; 0 = two per online CPU,
- *             rounded up to a power of two, fewer if the lanes' rings would
- *             pass 64 MiB together. A producer thread puts into one lane
- *             for as long as it uses the queue (the one with the fewest
- *             producers when it first puts), so producers do not share a
- *             claim point while there are as many lanes as producers.
- *             capacity and max_msgs bound all lanes together. Order: each
- *             producer thread's messages come out in the order it put them;
- *             messages of different producers interleave in no promised
- *             order. lanes = 1 gives one total order (the order of the
- *             claims). More than 64, or rings over 64 GiB together:
- *             MPROC_EINVAL. */
+ *             capacity) the queue has, 1..32; 0 = 1. A producer thread
+ *             puts into one lane for as long as it uses the queue (the one
+ *             with the fewest producers when it first puts), so producers
+ *             do not share a claim point while there are as many lanes as
+ *             producers. capacity and max_msgs bound all lanes together.
+ *             Order, with any number of lanes: a put that returned before
+ *             another put began (in any processes: after a join, a lock, a
+ *             pipe message) is taken before it, so "join the producers,
+ *             then put a sentinel" works; each producer thread's messages
+ *             come out in the order it put them; puts that overlap in time
+ *             come out in either order. More than 32, or rings over 64 GiB
+ *             together: MPROC_EINVAL. */
 struct mproc_queue_opts {
     size_t capacity;
     size_t max_msgs;

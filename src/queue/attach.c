@@ -29,6 +29,9 @@ static int q_attach(struct mproc_queue *q)
     q->lanes = (struct q_lane *)(void *)((unsigned char *)h + h->lanes_off);
     q->parts = (struct q_part *)(void *)((unsigned char *)h + h->parts_off);
     q->skey = h->skey;
+    struct q_layout lay; /* validated against the header at attach */
+    mproc__q_layout(q->n, q->unit, q->n_parts, q->n_lanes, &lay);
+    q->times = (_Atomic uint64_t *)(void *)((unsigned char *)q->seg.hdr + lay.times_off);
     uint64_t cap = (q->limit << q->unit_shift) - Q_HDR; /* validated: > 0 */
     q->cap_bytes = cap > UINT32_MAX ? UINT32_MAX : cap;
     if ((rc = mproc__q_map_ring(q, h->data_off, h->data_size)) < 0)
@@ -98,22 +101,15 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
             return MPROC_EINVAL;
         unit <<= 1; /* a default unit grows for huge queues */
     }
-    /* Lanes: as asked, or two per CPU (rounded up to a power of two, at
-     * most Q_LANES_MAX) as long as the lanes' rings stay within
-     * Q_LANES_DATA_DEFAULT together; each lane's ring is as large as the
-     * whole capacity, so that any message fits in any lane. Two per CPU:
-     * with more producers than CPUs, a producer preempted inside its claim
-     * then rarely holds up another producer of its lane. */
-    uint32_t n_lanes = opts->lanes;
-    if (n_lanes == 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        uint64_t fit = Q_LANES_DATA_DEFAULT / (n * unit);
-        n_lanes = (uint32_t)q_pow2(cpus > 1 ? 2 * (uint64_t)cpus : 1);
-        if (n_lanes > Q_LANES_MAX)
-            n_lanes = Q_LANES_MAX;
-        if (n_lanes > fit)
-            n_lanes = fit > 1 ? (uint32_t)fit : 1;
-    }
+    /* Lanes: as asked; 0 = one. One lane is one total order (the order of
+     * the claims), so a put that returned before another began is taken
+     * before it, whichever processes made them: a program that joins its
+     * producers and then puts a sentinel gets the producers' messages
+     * first. Several lanes (opt-in) let producers claim without sharing a
+     * line, but a consumer takes from one lane at a time, so that order
+     * across producers is lost. Each lane's ring is as large as the whole
+     * capacity, so that any message fits in any lane. */
+    uint32_t n_lanes = opts->lanes ? opts->lanes : 1;
     if (n_lanes * n * unit > Q_DATA_MAX)
         return MPROC_EINVAL;
     struct q_layout l;

@@ -116,6 +116,90 @@
 #include "queue_internal.h"
 
 #include <stdlib.h>
+#include <time.h>
+
+/* Causal order across lanes
+ * -------------------------
+ * A put that returned before another began (in any processes, ordered by
+ * anything: a join, a lock, a pipe message) is taken before it, with any
+ * number of lanes. Each lane is FIFO, so only the heads of different lanes
+ * need ordering:
+ *  - A producer, right after the CAS on its lane's lock, loads the summary
+ *    word (whose high half counts the getters that are clearing bits,
+ *    q_summary_clean) and sets its own lane's bit if it is clear: the bit
+ *    means "a claim or a message", not only "a message" (it is no longer
+ *    set at publication). If another lane's bit is set and that lane holds
+ *    a claim or a message (q_lanes_busy: a bit may be stale), or a getter
+ *    is clearing bits, it also writes the claim's time
+ *    (CLOCK_MONOTONIC, ns) into its lane's time array and flags the
+ *    message Q_F_TS. A message without the flag had no other lane busy at
+ *    its claim: nothing still in the queue can precede it.
+ *  - A getter about to take a head flagged Q_F_TS loads the summary the same
+ *    way (after its acquire load of the head's stamp), looks at the heads of
+ *    the other lanes whose bits are set (all lanes if a getter was
+ *    clearing), and goes to the one with the earliest time (unflagged heads
+ *    count as time 0), where it checks again. A single busy lane, the 1->1
+ *    case, costs the producer one load of a read-mostly line (as the bit
+ *    set at publication did before) and the getter nothing.
+ * Why: let put A (lane X) return before put B (lane Y) begins. A's load
+ * after its lock CAS saw X's bit set, or A set it. A getter clears a bit
+ * only inside a counted window, and looks at the lane again after the
+ * clear (lock, tail, stamp, all seq_cst): if A's CAS came before the clear
+ * it sees A's claim and sets the bit back before the window closes;
+ * otherwise A's loads came after the clear and A set the bit itself. So at
+ * any load of the summary that follows B's publication with no window open
+ * around it, X's bit is set or A is taken. B's claim saw X's bit (or a
+ * window), so B carries a time, later than A's (A's clock read came before
+ * A returned). A getter that sees B has acquired B's stamp, so it also sees
+ * A published at X's head, and takes A first. A getter killed inside a
+ * window leaves the summary counting it: putters then always stamp times and
+ * getters look at every lane (slower, still correct). Equal times (a clock
+ * coarser than the gap between two puts) are ordered by lane number. */
+static uint64_t q_now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static inline _Atomic uint64_t *q_time(struct mproc_queue *q, uint32_t l, uint64_t pos)
+{
+    return &q->times[(uint64_t)l * q->n + (pos & q->mask)];
+}
+
+/* Whether any lane of `lanes` holds a claim or a message. A set bit may be
+ * stale (only getters about to sleep clear bits): a lane that was left
+ * empty must not make every put of a 1->1 stream stamp a time. A message
+ * whose put returned before my claim is seen here (its lock CAS and tail
+ * store came before my CAS), unless it was taken. */
+static bool q_lanes_busy(struct mproc_queue *q, uint64_t lanes)
+{
+    while (lanes != 0) {
+        struct q_lane *ln = &q->lanes[__builtin_ctzll(lanes)];
+        lanes &= lanes - 1;
+        if (atomic_load_explicit(&ln->lock, memory_order_seq_cst) != 0 ||
+            atomic_load_explicit(&ln->tail, memory_order_seq_cst) !=
+                atomic_load_explicit(&ln->head, memory_order_seq_cst))
+            return true;
+    }
+    return false;
+}
+
+/* After a claim at t in my lane, with several lanes: set my lane's bit, and
+ * stamp the claim's time if another lane is busy (see above). */
+static Q_INLINE void q_claim_time(struct mproc_queue *q, struct q_tls *ts, uint64_t t)
+{
+    uint64_t s;
+    bool clean = q_summary_clean(q, &s);
+    if (MPROC__UNLIKELY(!(s & ts->pbit)))
+        atomic_fetch_or_explicit(&q->h->summary, ts->pbit, memory_order_seq_cst);
+    ts->ctf = 0;
+    uint64_t others = s & q->lanes_mask & ~ts->pbit;
+    if (MPROC__UNLIKELY(!clean || (others != 0 && q_lanes_busy(q, others)))) {
+        atomic_store_explicit(q_time(q, ts->plane, t), q_now_ns(), memory_order_relaxed);
+        ts->ctf = Q_F_TS;
+    }
+}
 
 /* ------------------------------------------------------------------------
  * Producers. */
@@ -393,6 +477,8 @@ static Q_INLINE int q_claim_put_loop(struct mproc_queue *q, struct q_tls *ts, ui
      * or we see it and wake it after publishing. */
     if (MPROC__UNLIKELY(atomic_load_explicit(&h->get_need, memory_order_seq_cst) != 0))
         ts->wake_getters = true;
+    if (q->n_lanes > 1)
+        q_claim_time(q, ts, t);
     if (MPROC__UNLIKELY(atomic_load_explicit(&h->closed, memory_order_seq_cst))) {
         /* shut down while we claimed: a getter may already have reported
          * the queue drained, so this message must not appear */
@@ -468,7 +554,7 @@ int mproc_queue_put(mproc_queue *q, const void *buf, size_t len, int timeout_ms)
         if (len > 0)
         memcpy(dst, buf, len);
     MPROC__KILL_POINT("queue.put.before_publish");
-    q_publish(q, ts, ts->plane, ts->pdata, t, k, len, 0);
+    q_publish(q, ts, ts->plane, ts->pdata, t, k, len, ts->ctf);
     return 0;
 }
 
@@ -491,6 +577,7 @@ int mproc_queue_reserve(mproc_queue *q, size_t len, void **ptr, int timeout_ms)
     ts->res_pos = t;
     ts->res_k = (uint32_t)k;
     ts->res_lane = ts->plane;
+    ts->res_ctf = ts->ctf;
     ts->res_len = len;
     *ptr = (unsigned char *)q_bslot(q, ts->pdata, t) + Q_HDR;
     return 0;
@@ -506,7 +593,8 @@ int mproc_queue_commit(mproc_queue *q, size_t len)
         return MPROC_EINVAL;
     MPROC__KILL_POINT("queue.put.before_publish");
     ts->res = false;
-    q_publish(q, ts, ts->res_lane, q_lbase(q, ts->res_lane), ts->res_pos, ts->res_k, len, 0);
+    q_publish(q, ts, ts->res_lane, q_lbase(q, ts->res_lane), ts->res_pos, ts->res_k, len,
+              ts->res_ctf);
     return 0;
 }
 
@@ -550,6 +638,52 @@ static inline int q_next_lane(struct mproc_queue *q, struct q_tls *ts, uint32_t 
         return -1;
     uint64_t after = c & (~0ull << l);
     return __builtin_ctzll(after ? after : c);
+}
+
+/* The time of the message at the head hd of lane l, seen published with
+ * flags fl: 0 without Q_F_TS. */
+static uint64_t q_head_time(struct mproc_queue *q, uint32_t l, uint64_t hd, uint32_t fl)
+{
+    if (!(fl & Q_F_TS) || (fl & (Q_F_LOST | Q_F_SKIP)))
+        return 0;
+    return atomic_load_explicit(q_time(q, l, hd), memory_order_relaxed);
+}
+
+static int q_older_lane_slow(struct mproc_queue *q, uint32_t l, uint64_t hd, uint32_t fl,
+                             uint64_t others)
+{
+    uint64_t best = q_head_time(q, l, hd, fl);
+    uint32_t bl = l;
+    while (others != 0) {
+        uint32_t j = (uint32_t)__builtin_ctzll(others);
+        others &= others - 1;
+        uint64_t hj = atomic_load_explicit(&q->lanes[j].head, memory_order_acquire);
+        struct q_entry *e = q_slot(q, j, hj);
+        if (Q_ENTRY_LOAD(&e->stamp, memory_order_acquire) != Q_PUB(q, hj))
+            continue;
+        uint64_t tj =
+            q_head_time(q, j, hj, Q_META_FLAGS(Q_ENTRY_LOAD(&e->meta, memory_order_relaxed)));
+        if (tj < best || (tj == best && j < bl)) {
+            best = tj;
+            bl = j;
+        }
+    }
+    return bl == l ? -1 : (int)bl;
+}
+
+/* Before taking the head hd of lane l (published, flags fl): a lane whose
+ * head is older, or -1 (see "Causal order" at the top). Called after the
+ * acquire load of hd's stamp. */
+static Q_INLINE int q_older_lane(struct mproc_queue *q, uint32_t l, uint64_t hd, uint32_t fl)
+{
+    if (MPROC__LIKELY(!(fl & Q_F_TS)))
+        return -1;
+    uint64_t s;
+    uint64_t others = q_summary_clean(q, &s) ? s : ~0ull;
+    others &= q->lanes_mask & ~(1ull << l);
+    if (others == 0)
+        return -1;
+    return q_older_lane_slow(q, l, hd, fl, others);
 }
 
 /* Every 64th message a getter moves on to the next lane that may hold
@@ -604,14 +738,26 @@ static Q_INLINE int q_claim_get_loop(struct mproc_queue *q, struct q_tls *ts, en
             uint32_t fl = Q_META_FLAGS(m);
             if (MPROC__UNLIKELY(k == 0 || k > q->limit || len > q->cap_bytes ||
                                 len + Q_HDR > (k << q->unit_shift) ||
-                                (fl & ~(Q_F_LOST | Q_F_SKIP)))) {
+                                (fl & ~(Q_F_LOST | Q_F_SKIP | Q_F_TS)))) {
                 uint64_t h2 = atomic_load_explicit(&ln->head, memory_order_acquire);
                 if (h2 == hd)
                     return MPROC_ECORRUPT;
                 hd = h2;
                 continue;
             }
-            bool skip = fl != 0;
+            bool skip = (fl & (Q_F_LOST | Q_F_SKIP)) != 0;
+            if (q->n_lanes > 1 && !skip) {
+                /* causal order: an older message at another lane's head
+                 * goes first (see "Causal order" above) */
+                int ol = q_older_lane(q, l, hd, fl);
+                if (MPROC__UNLIKELY(ol >= 0)) {
+                    l = (uint32_t)ol;
+                    ln = &q->lanes[l];
+                    base = q_lbase(q, l);
+                    hd = atomic_load_explicit(&ln->head, memory_order_acquire);
+                    continue;
+                }
+            }
             if (!skip) {
                 if (mode == Q_GET_PEEK) {
                     ts->glane = l;

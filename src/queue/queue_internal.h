@@ -26,18 +26,17 @@
 #include <unistd.h>
 
 #define Q_MAGIC 0x51434F52u /* "ROCQ" on little-endian: queue body magic */
-#define Q_LAYOUT 3 /* 3: lanes; 2: n_parts records; stamp + meta in front of each message */
+#define Q_LAYOUT                                                                                   \
+    4 /* 4: claim times; 3: lanes; 2: n_parts records; stamp + meta in front of each message */
 #define Q_PARTS_DEFAULT 256 /* participant records per queue, unless asked */
 #define Q_PARTS_MAX 65536
 #define Q_SKEW_MAX (1ull << 32) /* taken beyond put that deaths could explain */
 #define Q_MAX_UNITS (1u << 24)
 #define Q_MAX_CAPACITY (1ull << 32) /* len must fit in 32 bits */
 #define Q_DEFAULT_CAPACITY (1u << 20)
-#define Q_DEFAULT_UNIT 128u /* 64 B messages land 128 B apart (prefetcher pairs) */
-#define Q_LANES_MAX 64      /* one bit each in the summary word */
-/* The default lane count keeps the lanes' rings together under this many
- * bytes (an explicit opts.lanes may go up to Q_DATA_MAX). */
-#define Q_LANES_DATA_DEFAULT (64ull << 20)
+#define Q_DEFAULT_UNIT 128u         /* 64 B messages land 128 B apart (prefetcher pairs) */
+#define Q_LANES_MAX 32              /* one bit each in the summary word's low half */
+#define Q_SUM_CLEARING (1ull << 32) /* the summary's high half counts clearing getters */
 #define Q_DATA_MAX (1ull << 36)
 
 /* Stamps. 64-bit positions never wrap, so a stamp written for another lap
@@ -58,6 +57,7 @@
 #define Q_META_FLAGS(m) ((uint32_t)((m) >> 56))
 #define Q_F_LOST 0x1u /* a dead putter's claim, repaired: skip (loss counted at repair) */
 #define Q_F_SKIP 0x2u /* a cancelled reservation: skip */
+#define Q_F_TS 0x4u   /* the message's claim time is in the lane's time array */
 
 /* Intent words of a participant record: pos | state << 62. */
 #define Q_I_NONE 0ull
@@ -127,7 +127,10 @@ struct q_hdr {
     uint64_t skey;                           /* random stamp key, bit 62 set (see Q_PUB) */
     _Atomic uint32_t closed;
 
-    Q_ALIGNED _Atomic uint64_t summary;   /* bit l: lane l may hold a message */
+    /* bit l (l < 32): lane l may hold a message or a claim; bits 32-63: how
+     * many getters are between clearing a bit and looking again (one word,
+     * so that one load tells both; see q_summary_clean) */
+    Q_ALIGNED _Atomic uint64_t summary;
     Q_ALIGNED _Atomic uint32_t get_futex; /* bumped to wake getters */
     _Atomic uint32_t get_need;            /* 1: a getter may sleep on get_futex */
     Q_ALIGNED _Atomic uint32_t put_futex;
@@ -155,6 +158,7 @@ struct q_tls {
     uint64_t rel_cache;
     /* consumer side: the lane I take from while it has messages */
     uint32_t glane;
+    uint32_t ctf, res_ctf; /* Q_F_TS: my last claim / my reservation has a claim time */
     uint32_t scans, gets;
     uint64_t hw;                     /* my high-water mark (units), mirrors p->high_water */
     uint64_t stuck_key, stuck_since; /* the position I wait on, and since when (ns) */
@@ -179,6 +183,7 @@ struct mproc_queue {
     unsigned char *data; /* per lane n_units * unit bytes, mapped twice back to back */
     struct q_lane *lanes;
     struct q_part *parts;
+    _Atomic uint64_t *times; /* per lane n_units claim times (ns), with lanes > 1 */
     /* validated copies of the configuration: never re-read from shared memory */
     uint64_t mask, unit_shift, min_units, limit, cap_bytes, unit, n, max_msgs;
     uint64_t skey;      /* validated copy of h->skey */
@@ -328,7 +333,7 @@ static inline uint64_t q_entry_load_tsan(_Atomic uint64_t *a)
 
 /* ring.c --------------------------------------------------------------- */
 struct q_layout {
-    uint64_t lanes_off, parts_off, parts_end, index_off, data_off, data_size, total;
+    uint64_t lanes_off, parts_off, parts_end, times_off, index_off, data_off, data_size, total;
 };
 void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, uint32_t n_lanes,
                      struct q_layout *l);
@@ -386,6 +391,15 @@ static inline void q_summary_set(struct mproc_queue *q, uint32_t l)
         atomic_fetch_or_explicit(&q->h->summary, bit, memory_order_seq_cst);
 }
 
+/* Load the summary word; true if no getter was clearing a bit at that
+ * moment (then a lane whose bit is clear holds no claim or message that a
+ * claim ordered before this load made). */
+static inline bool q_summary_clean(struct mproc_queue *q, uint64_t *s)
+{
+    *s = atomic_load_explicit(&q->h->summary, memory_order_seq_cst);
+    return *s < Q_SUM_CLEARING;
+}
+
 /* Publish [t, t+k) of lane l (whose ring starts at base): meta, then the stamp (release), then the
  * lane's summary bit, my counters and intent. Inlined into put and commit;
  * also used by cancel and abandon. */
@@ -399,17 +413,17 @@ static inline __attribute__((always_inline)) void q_publish(struct mproc_queue *
     /* the entry in front of the payload is half written: meta, no stamp */
     MPROC__KILL_POINT("queue.put.entry_half");
     atomic_store_explicit(&e->stamp, Q_PUB(q, t), memory_order_release);
-    if (q->n_lanes > 1) {
-        /* published, the lane's summary bit maybe not set yet */
-        MPROC__KILL_POINT("queue.put.before_summary");
-        q_summary_set(q, l);
-    }
-    if (flags == 0) {
+    /* published, the put not returned: the lane's summary bit was set at
+     * the claim (queue.c, "Causal order") */
+    MPROC__KILL_POINT("queue.put.before_summary");
+    (void)l;
+    bool skip = (flags & (Q_F_LOST | Q_F_SKIP)) != 0;
+    if (!skip) {
         bump(&ts->p->puts, 1);
         bump(&ts->p->bytes_in, len);
     }
     atomic_store_explicit(&ts->p->put_intent, Q_I_NONE, memory_order_release);
-    if (MPROC__UNLIKELY(flags != 0)) {
+    if (MPROC__UNLIKELY(skip)) {
         ts->wake_getters = false;
         mproc__q_wake_getters(q);
     } else if (MPROC__UNLIKELY(ts->wake_getters)) {

@@ -168,7 +168,7 @@ static int q_repair_rel(struct mproc_queue *q, uint32_t l)
     uint64_t units = Q_META_UNITS(m);
     if (units == 0 || units > hd - r)
         return MPROC_ECORRUPT;
-    if (Q_META_FLAGS(m) == 0)
+    if ((Q_META_FLAGS(m) & (Q_F_LOST | Q_F_SKIP)) == 0)
         atomic_fetch_add(&h->lost_get, 1);
     atomic_store(&dead->get_intent, Q_I_NONE);
     mproc__q_release(q, l, r, units);

@@ -9,6 +9,8 @@
  *              then n_lanes lanes (struct q_lane: lock/tail/allot, head,
  *              rel, each group on its own 128-byte block); then n_parts
  *              participant records of 128 bytes
+ *   times_off  with several lanes, n_lanes arrays of N claim times (u64 ns,
+ *              indexed like the units; see "Causal order" in queue.c)
  *   data_off   n_lanes data rings of N * unit bytes each, page aligned; each
  *              message starts with its entry {stamp, meta} (Q_HDR = 16 bytes)
  * The process maps the whole file once (segment.c) for the header and the
@@ -33,9 +35,13 @@ void mproc__q_layout(uint64_t n, uint64_t unit, uint32_t n_parts, uint32_t n_lan
     l->lanes_off = q_round_up(sizeof(struct q_hdr), 128);
     l->parts_off = l->lanes_off + (uint64_t)n_lanes * sizeof(struct q_lane);
     l->parts_end = MPROC__SEG_HDR_SIZE + l->parts_off + (uint64_t)n_parts * sizeof(struct q_part);
+    /* with several lanes, each lane's claim times (one word per unit,
+     * written only for a message claimed while another lane was busy) */
+    l->times_off = q_round_up(l->parts_end, 128);
+    uint64_t times = n_lanes > 1 ? (uint64_t)n_lanes * n * sizeof(uint64_t) : 0;
     /* no separate index since layout 2: each message's entry is in front
      * of it in the ring; index_off stays (= data_off) for the tools */
-    l->data_off = q_round_up(l->parts_end, q_page());
+    l->data_off = q_round_up(l->times_off + times, q_page());
     l->index_off = l->data_off;
     l->data_size = n * unit;
     l->total = l->data_off + (uint64_t)n_lanes * l->data_size;

@@ -188,12 +188,18 @@ int mproc__q_has_msg(struct mproc_queue *q, struct q_ready *arg)
             uint64_t bit = 1ull << l;
             uint64_t s = atomic_load_explicit(&q->h->summary, memory_order_relaxed);
             if (st == Q_NOT_READY && (s & bit)) {
+                /* announced: while the bit may be wrongly clear, putters
+                 * stamp claim times and getters look at every lane
+                 * (q_summary_clean) */
+                atomic_fetch_add_explicit(&q->h->summary, Q_SUM_CLEARING, memory_order_seq_cst);
                 atomic_fetch_and_explicit(&q->h->summary, ~bit, memory_order_seq_cst);
                 /* the bit is clear; the lane not looked at again yet */
                 MPROC__KILL_POINT("queue.get.bit_cleared");
                 st = q_lane_state(q, l);
-            }
-            if (st != Q_NOT_READY)
+                if (st != Q_NOT_READY)
+                    q_summary_set(q, l);
+                atomic_fetch_sub_explicit(&q->h->summary, Q_SUM_CLEARING, memory_order_seq_cst);
+            } else if (st != Q_NOT_READY)
                 q_summary_set(q, l);
         }
         if (st == Q_READY)
