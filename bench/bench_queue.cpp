@@ -17,8 +17,9 @@
  *                        consumer i on CPU 2i+1 (mod the CPU count), Mmsg/s
  *                        in total; "mproc-separate" is N separate 1->1
  *                        queues side by side (the ceiling of any sharing),
- *                        "mproc-1lane" one queue of one lane (opts.lanes
- *                        = 1: what lanes gain)
+ *                        "mproc-lanes" one queue with a lane per
+ *                        producer (opts.lanes = N: what lanes gain over
+ *                        the default single lane, "mproc")
  *
  * --short (or MPROC_BENCH_SHORT=1): a tenth of the messages per round and 3
  * rounds, for a quick directional run (never for published figures).
@@ -65,14 +66,15 @@
  * anonymous queue before the fork; each child uses its inherited handle and
  * closes it before exiting (the parent closes its own in teardown).
  *   Mode::Block     put/get with MPROC_FOREVER (what a user writes)
- *   Mode::OneLane   the same on a queue of one lane (opts.lanes = 1: one
- *                   claim point for all producers, as before lanes)
+ *   Mode::Lanes     the same on a queue of one lane per producer (opts.lanes
+ *                   = the producer count, a power of two, at most 32; the
+ *                   default is one lane: one claim point for all producers)
  *   Mode::Poll      put/get with timeout 0 in a loop (both sides spinning)
  *   Mode::ZeroCopy  reserve + commit / get_view + release_view; only the
  *                   8-byte id is written and read, the payload is left as
  *                   it is, as when it is produced or consumed in place
  * Capacity: 1 MiB, or 8 messages for big ones. */
-enum class Mode { Block, Poll, ZeroCopy, OneLane };
+enum class Mode { Block, Poll, ZeroCopy, Lanes };
 
 /* N separate 1->1 queues: producer i and consumer i share queue i only. */
 struct MprocSeparate {
@@ -129,13 +131,17 @@ template <Mode M> struct MprocPeer {
     static constexpr bool per_pair = false;
     size_t size = 0;
     mproc_queue *q = nullptr;
-    bool setup(size_t sz, int, int)
+    bool setup(size_t sz, int np, int)
     {
         size = sz;
         struct mproc_queue_opts o = {};
         o.capacity = std::max<size_t>(1u << 20, 8 * sz);
-        if (M == Mode::OneLane)
-            o.lanes = 1;
+        if (M == Mode::Lanes) {
+            unsigned l = 1;
+            while (l < (unsigned)np && l < 32)
+                l *= 2;
+            o.lanes = l;
+        }
         if (mproc_queue_create(&q, nullptr, &o) != 0) {
             q = nullptr;
             return false;
@@ -623,7 +629,7 @@ void scaling_rows(void)
         r.name = keep.c_str();
         Est e = {E_MPROC.base * 2, 0};
         add_stream<MprocPeer<Mode::Block>>(r, "mproc", 64, n, n, e, PIN_SPREAD);
-        add_stream<MprocPeer<Mode::OneLane>>(r, "mproc-1lane", 64, n, n, e, PIN_SPREAD);
+        add_stream<MprocPeer<Mode::Lanes>>(r, "mproc-lanes", 64, n, n, e, PIN_SPREAD);
         add_stream<MprocSeparate>(r, "mproc-separate", 64, n, n, e, PIN_SPREAD);
         add_stream<RingPeer<128>>(r, "ring-128B-slot", 64, n, n, E_RING, PIN_SPREAD);
         add_stream<PipePeer<false>>(r, "pipe", 64, n, n, E_PIPE, PIN_SPREAD);
