@@ -52,9 +52,13 @@ class BaseContext:
         return _mproc.cpu_count()
 
     def Manager(self):
-        raise NotImplementedError(
-            "mproc has no Manager (no server process): share objects with Queue, Pipe, "
-            "Value/Array or shared_memory, which work across processes directly")
+        """multiprocessing's own Manager (a server process and proxies): mproc
+        has no manager of its own. Its proxies work in mproc's forked
+        children (mproc runs multiprocessing's after-fork steps there); a
+        spawned mproc child cannot use them (the server's authentication
+        key is not handed over)."""
+        import multiprocessing
+        return multiprocessing.get_context("fork").Manager()
 
     def Pipe(self, duplex=True):
         from .connection import Pipe

@@ -257,6 +257,7 @@ class Process:
             _counter = itertools.count(1)  # this child's children: <its name>:1, :2, ...
             _current = self
             _parent = _ParentProcess(self._parent_name, self._parent_pid, parent_sentinel)
+            _run_multiprocessing_after_fork()
             try:
                 self.run()
                 exitcode = 0
@@ -286,6 +287,20 @@ class Process:
 
 
 BaseProcess = Process  # multiprocessing.process's name for the class
+
+
+def _run_multiprocessing_after_fork():
+    """In a forked child: the after-fork steps multiprocessing's own children
+    run (util._run_after_forkers), when the program uses multiprocessing's
+    objects next to mproc's: a Manager's proxies then open their own
+    connections instead of sharing the parent's. A spawned child starts
+    fresh and has none registered."""
+    util = sys.modules.get("multiprocessing.util")
+    if util is None:
+        return
+    run = getattr(util, "_run_after_forkers", None)
+    if run is not None:
+        run()
 
 
 def _flush_std():

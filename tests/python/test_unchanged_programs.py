@@ -31,8 +31,6 @@ TIME_LIMIT_S = 40
 
 # Documented differences (docs/python-module.md, "What is different").
 XFAIL = {
-    "manager_dict.py": "no Manager: mproc has no manager process (Manager raises "
-                       "NotImplementedError; docs/python-module.md, multiprocessing.managers)",
     "pool_unpicklable_args.py": "the error for an argument a Pool cannot pickle names the task "
                                 "before the pickler's message (docs/python-module.md, What is "
                                 "different)",
