@@ -597,3 +597,65 @@ def test_an_argument_that_cannot_be_pickled_raises_what_multiprocessing_raises()
         assert isinstance(e.value.__cause__, TypeError)
         assert p.map(square, [3]) == [9]
     q.close()
+
+
+_ENDLESS_ROUNDS = r"""
+import faulthandler, itertools, sys, threading
+from mproc.pool import Pool
+
+def square(x):
+    return x * x
+
+def endless():
+    n = 0
+    while True:
+        yield n
+        n += 1
+
+rounds = int(sys.argv[1])
+for r in range(rounds):
+    # A round that hangs dumps every thread's stack and exits with 1.
+    faulthandler.dump_traceback_later(10, exit=True)
+    src = itertools.count() if r % 2 == 0 else endless()
+    with Pool(2) as p:
+        got = []
+        imap = p.imap if r % 4 < 2 else p.imap_unordered
+        for v in imap(square, src):
+            got.append(v)
+            if len(got) == 20:
+                break
+    if r % 4 < 2:
+        assert got == [x * x for x in range(20)], got
+    faulthandler.cancel_dump_traceback_later()
+    # The pool's threads are gone once the with block is left.
+    left = [t.name for t in threading.enumerate() if t.name.startswith("mproc-pool")]
+    assert not left, left
+print("ok", rounds)
+"""
+
+
+def test_leaving_a_pool_mid_imap_over_an_endless_iterator_never_hangs(tmp_path):
+    # terminate() (leaving the with block) must abandon a streaming imap
+    # job that a feeder thread keeps feeding, and never wait on it; this
+    # hung within a few dozen rounds.
+    import subprocess
+    import sys
+    script = tmp_path / "endless_rounds.py"
+    script.write_text(_ENDLESS_ROUNDS)
+    env = dict(os.environ)
+    proc = subprocess.Popen([sys.executable, str(script), "40"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=50)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail("the rounds did not finish in 50 s:\n" + out.decode(errors="replace"))
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 0, out.decode(errors="replace")
+    assert b"ok 40" in out
