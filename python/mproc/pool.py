@@ -14,6 +14,7 @@ import collections
 import itertools
 import sys
 import threading
+import time
 import traceback
 import types
 import weakref
@@ -33,6 +34,8 @@ except ImportError:
 
 _CALL_ONE, _CALL_STAR, _CALL_ARGS = 0, 1, 2
 _POLICIES = {"fail": 0, "retry": 1, "break": 2}
+# Seconds terminate() waits for imap feeder threads to stop.
+_FEEDER_GRACE = 1.0
 RUN, CLOSE, TERMINATE = 0, 1, 2
 
 
@@ -274,25 +277,39 @@ class IMapUnorderedIterator(IMapIterator):
     _ordered = False
 
 
-def _feed(pool, core, it, func, iterable, call, chunksize):
+def _feed(pool_ref, core, it_ref, lock, feeders, func, iterable, call, chunksize):
     """The feeder of an imap over an iterator: sends its chunks; a chunk
     that cannot be sent (or an iterator that raises) ends the results with
-    that error at its position."""
+    that error at its position.
+
+    It holds the pool and the results iterator only weakly (their chunks'
+    callbacks too), so that dropping both ends it: the pool's finalizer
+    terminates the pool, and the feeder stops at its next chunk."""
     base = 0
     try:
         source = iter(iterable)
-        while pool._state != TERMINATE:
+        while True:
+            pool = pool_ref()
+            if pool is None or pool._state == TERMINATE:
+                break
+            del pool
             chunk = list(itertools.islice(source, chunksize))
             if not chunk:
                 break
-            core.submit(func, chunk, call, len(chunk), None, _bind_chunk(it._chunk_done, base))
+            if it_ref() is None:
+                break
+            core.submit(func, chunk, call, len(chunk), None, _bind_weak_chunk(it_ref, base))
             base += len(chunk)
-        it._end(base)
+        it = it_ref()
+        if it is not None:
+            it._end(base)
     except BaseException as e:
-        it._end(base + 1, e)
+        it = it_ref()
+        if it is not None:
+            it._end(base + 1, e)
     finally:
-        with pool._lock:
-            pool._feeders.discard(threading.current_thread())
+        with lock:
+            feeders.discard(threading.current_thread())
 
 
 _PICKLING_ERRORS = {}
@@ -432,7 +449,9 @@ class Pool:
             # An iterator (maybe endless): a feeder thread reads it and sends
             # its chunks as they come, as multiprocessing's task handler does.
             t = threading.Thread(target=_feed, name="mproc-pool-feeder", daemon=True,
-                                 args=(self, self._core, it, func, iterable, call, chunksize))
+                                 args=(weakref.ref(self), self._core, weakref.ref(it),
+                                       self._lock, self._feeders, func, iterable, call,
+                                       chunksize))
             with self._lock:
                 self._feeders.add(t)
             t.start()
@@ -478,8 +497,18 @@ class Pool:
             self._state = CLOSE
 
     def terminate(self):
+        # Feeders stop at their next chunk (a chunk they are submitting now
+        # fails: the C pool refuses it), every job finishes as cancelled,
+        # the workers are killed; the result thread then runs the last
+        # callbacks and ends. A feeder blocked in its iterator's next() is
+        # not waited for past _FEEDER_GRACE (it is a daemon and stops when
+        # next() returns).
         self._state = TERMINATE
         self._core.terminate()
+        deadline = time.monotonic() + _FEEDER_GRACE
+        for t in list(self._feeders):
+            if t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
         self._finish()
 
     def join(self):
@@ -531,6 +560,14 @@ class Pool:
 
 def _bind_chunk(fn, base):
     return lambda results, errs: fn(base, results, errs)
+
+
+def _bind_weak_chunk(it_ref, base):
+    def done(results, errs):
+        it = it_ref()
+        if it is not None:
+            it._chunk_done(base, results, errs)
+    return done
 
 
 def __getattr__(name):

@@ -464,9 +464,10 @@ struct PoolCore {
     struct pjob *outstanding; /* async jobs not finished */
     struct pjob *done_head, *done_tail;
     struct pjob *partial_head, *partial_tail; /* streamed jobs with news */
-    /* The pool as collect() may lock it to scan streamed jobs (NULL once
-     * close begins), and how many scans are under way: close waits for
-     * them before it frees the pool. Both under mu. */
+    /* The pool as calls that run without the GIL may use it (collect()'s
+     * scans of streamed jobs, submitting, abandoning, terminating, joining;
+     * NULL once close begins), and how many such uses are under way: close
+     * waits for them before it frees the pool. Both under mu. */
     mproc_pool *scan_pool;
     int scanning;
     uint64_t next_id;
@@ -1033,7 +1034,30 @@ static int check_pool(PoolCore *self)
     return 0;
 }
 
-/* Start job j: an async map of its items; async jobs get on_done. */
+/* The pool, for a use without the GIL that close must wait for, or NULL
+ * once close has begun; pool_leave ends the use. GIL released. */
+static mproc_pool *pool_enter(PoolCore *self)
+{
+    pthread_mutex_lock(&self->mu);
+    mproc_pool *p = self->scan_pool;
+    if (p)
+        self->scanning++;
+    pthread_mutex_unlock(&self->mu);
+    return p;
+}
+
+static void pool_leave(PoolCore *self)
+{
+    pthread_mutex_lock(&self->mu);
+    self->scanning--;
+    pthread_cond_broadcast(&self->cv);
+    pthread_mutex_unlock(&self->mu);
+}
+
+/* Start job j: an async map of its items; async jobs get on_done. A job
+ * that cannot start leaves `outstanding` with a wake-up, so that a
+ * collect() waiting for the last outstanding job (terminate racing with a
+ * feeder thread that is submitting) sees it go. */
 static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeout_ms, int async)
 {
     (void)chunksize; /* a chunk of calls is one item: the C chunks hold one each */
@@ -1058,17 +1082,23 @@ static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeo
     }
     {
         PyThreadState *save_ = PyEval_SaveThread();
-        rc = mproc_pool_map_async(self->pool, py_task, j->in, j->n, j->in_stride, j->out,
-                                  j->out_size, &mo, &j->f);
-        if (rc == 0 && async) {
-            mproc__pool_lock(self->pool);
-            if (j->f->done) {
-                on_done(j, j->f);
-            } else {
-                j->f->job->on_done = on_done;
-                j->f->job->on_done_arg = j;
+        mproc_pool *pool = pool_enter(self);
+        if (!pool) {
+            rc = MPROC_ECLOSED;
+        } else {
+            rc = mproc_pool_map_async(pool, py_task, j->in, j->n, j->in_stride, j->out, j->out_size,
+                                      &mo, &j->f);
+            if (rc == 0 && async) {
+                mproc__pool_lock(pool);
+                if (j->f->done) {
+                    on_done(j, j->f);
+                } else {
+                    j->f->job->on_done = on_done;
+                    j->f->job->on_done_arg = j;
+                }
+                mproc__pool_unlock(pool);
             }
-            mproc__pool_unlock(self->pool);
+            pool_leave(self);
         }
         PyEval_RestoreThread(save_);
     }
@@ -1081,6 +1111,8 @@ static int start_job(PoolCore *self, struct pjob *j, size_t chunksize, int timeo
                 self->outstanding = j->next;
             if (j->next)
                 j->next->prev = j->prev;
+            j->next = j->prev = NULL;
+            pthread_cond_broadcast(&self->cv);
             pthread_mutex_unlock(&self->mu);
         }
         if (rc == MPROC_ECLOSED || rc == MPROC_ECANCELED) {
@@ -1454,12 +1486,16 @@ static PyObject *core_abandon(PoolCore *self, PyObject *args)
     struct pjob *found = NULL;
     {
         PyThreadState *save_ = PyEval_SaveThread();
-        mproc__pool_lock(self->pool);
+        mproc_pool *pool = pool_enter(self);
+        if (!pool) {
+            PyEval_RestoreThread(save_);
+            Py_RETURN_FALSE;
+        }
+        mproc__pool_lock(pool);
         pthread_mutex_lock(&self->mu);
         for (struct pjob *j = self->outstanding; j; j = j->next) {
             if (j->id == id) {
-                if (!j->f->done && !j->stream &&
-                    !(queued_only && job_started(self->pool, j->f->job))) {
+                if (!j->f->done && !j->stream && !(queued_only && job_started(pool, j->f->job))) {
                     found = j;
                     if (j->prev)
                         j->prev->next = j->next;
@@ -1475,7 +1511,8 @@ static PyObject *core_abandon(PoolCore *self, PyObject *args)
         pthread_mutex_unlock(&self->mu);
         if (found)
             mproc_future_close(found->f);
-        mproc__pool_unlock(self->pool);
+        mproc__pool_unlock(pool);
+        pool_leave(self);
         PyEval_RestoreThread(save_);
     }
     if (!found)
@@ -1497,8 +1534,15 @@ static PyObject *core_stop(PoolCore *self, PyObject *unused)
 static PyObject *core_shutdown(PoolCore *self, PyObject *unused)
 {
     (void)unused;
-    if (self->pool && self->owner == getpid())
-        mproc_pool_shutdown(self->pool);
+    if (self->pool && self->owner == getpid()) {
+        PyThreadState *save_ = PyEval_SaveThread();
+        mproc_pool *pool = pool_enter(self);
+        if (pool) {
+            mproc_pool_shutdown(pool);
+            pool_leave(self);
+        }
+        PyEval_RestoreThread(save_);
+    }
     Py_RETURN_NONE;
 }
 
@@ -1520,7 +1564,10 @@ static PyObject *core_join(PoolCore *self, PyObject *args)
         int slice = left < 0 || left > WAIT_SLICE_MS ? WAIT_SLICE_MS : left;
         {
             PyThreadState *save_ = PyEval_SaveThread();
-            rc = mproc_pool_join(self->pool, slice);
+            mproc_pool *pool = pool_enter(self);
+            rc = pool ? mproc_pool_join(pool, slice) : 0;
+            if (pool)
+                pool_leave(self);
             PyEval_RestoreThread(save_);
         }
         if (rc == 0)
@@ -1538,11 +1585,13 @@ static PyObject *core_terminate(PoolCore *self, PyObject *unused)
 {
     (void)unused;
     if (self->pool && self->owner == getpid()) {
-        {
-            PyThreadState *save_ = PyEval_SaveThread();
-            mproc_pool_terminate(self->pool);
-            PyEval_RestoreThread(save_);
+        PyThreadState *save_ = PyEval_SaveThread();
+        mproc_pool *pool = pool_enter(self);
+        if (pool) {
+            mproc_pool_terminate(pool);
+            pool_leave(self);
         }
+        PyEval_RestoreThread(save_);
     }
     Py_RETURN_NONE;
 }
@@ -1594,7 +1643,10 @@ static PyObject *core_pids(PoolCore *self, PyObject *unused)
     int n;
     {
         PyThreadState *save_ = PyEval_SaveThread();
-        n = mproc_pool_worker_pids(self->pool, pids, 4096);
+        mproc_pool *pool = pool_enter(self);
+        n = pool ? mproc_pool_worker_pids(pool, pids, 4096) : 0;
+        if (pool)
+            pool_leave(self);
         PyEval_RestoreThread(save_);
     }
     if (n < 0)
@@ -1620,7 +1672,10 @@ static PyObject *core_stats(PoolCore *self, PyObject *unused)
     int rc;
     {
         PyThreadState *save_ = PyEval_SaveThread();
-        rc = mproc_pool_stats(self->pool, &s);
+        mproc_pool *pool = pool_enter(self);
+        rc = pool ? mproc_pool_stats(pool, &s) : MPROC_ECLOSED;
+        if (pool)
+            pool_leave(self);
         PyEval_RestoreThread(save_);
     }
     if (rc < 0)

@@ -597,3 +597,109 @@ def test_an_argument_that_cannot_be_pickled_raises_what_multiprocessing_raises()
         assert isinstance(e.value.__cause__, TypeError)
         assert p.map(square, [3]) == [9]
     q.close()
+
+
+_ENDLESS_ROUNDS = r"""
+import faulthandler, itertools, sys, threading, time
+from mproc.pool import Pool
+
+def square(x):
+    return x * x
+
+def endless():
+    n = 0
+    while True:
+        yield n
+        n += 1
+
+rounds = int(sys.argv[1])
+for r in range(rounds):
+    # A round that hangs dumps every thread's stack and exits with 1.
+    faulthandler.dump_traceback_later(10, exit=True)
+    src = itertools.count() if r % 2 == 0 else endless()
+    with Pool(2) as p:
+        got = []
+        imap = p.imap if r % 4 < 2 else p.imap_unordered
+        for v in imap(square, src):
+            got.append(v)
+            if len(got) == 20:
+                break
+    if r % 4 < 2:
+        assert got == [x * x for x in range(20)], got
+    faulthandler.cancel_dump_traceback_later()
+    # The result thread is gone once the with block is left; the feeder
+    # stops at its next chunk.
+    assert not [t for t in threading.enumerate() if t.name == "mproc-pool-results"]
+    deadline = time.monotonic() + 5
+    while [t for t in threading.enumerate() if t.name == "mproc-pool-feeder"]:
+        assert time.monotonic() < deadline, "a feeder outlived its pool"
+        time.sleep(0.01)
+print("ok", rounds)
+"""
+
+
+def test_leaving_a_pool_mid_imap_over_an_endless_iterator_never_hangs(tmp_path):
+    # terminate() (leaving the with block) must abandon a streaming imap
+    # job that a feeder thread keeps feeding, and never wait on it; this
+    # hung within a few dozen rounds (a feeder's chunk refused by the
+    # terminated pool left the result thread asleep).
+    assert "ok 40" in _run_script(tmp_path, _ENDLESS_ROUNDS, "40")
+
+
+_DROPPED_MID_IMAP = r"""
+import faulthandler, gc, itertools, os, threading, time
+from mproc.pool import Pool
+
+def square(x):
+    return x * x
+
+faulthandler.dump_traceback_later(20, exit=True)
+for r in range(10):
+    p = Pool(2)
+    pids = p.worker_pids()
+    it = (p.imap if r % 2 else p.imap_unordered)(square, itertools.count())
+    for _ in range(5):
+        next(it)
+    del it, p
+    gc.collect()
+    # The feeder stops, the pool's finalizer kills and reaps the workers.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        threads = [t.name for t in threading.enumerate() if t.name.startswith("mproc-pool")]
+        alive = [q for q in pids if os.path.exists(f"/proc/{q}")]
+        if not threads and not alive:
+            break
+        time.sleep(0.01)
+        gc.collect()
+    assert not threads and not alive, (r, threads, alive)
+print("ok")
+"""
+
+
+def _run_script(tmp_path, text, *args, timeout=50):
+    import subprocess
+    import sys
+    script = tmp_path / "script.py"
+    script.write_text(text)
+    proc = subprocess.Popen([sys.executable, str(script), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        pytest.fail(f"the script did not finish in {timeout} s:\n" + out.decode(errors="replace"))
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text
+    return text
+
+
+def test_a_pool_dropped_mid_imap_over_an_endless_iterator_is_collected(tmp_path):
+    # The feeder holds the pool and the results only weakly: dropping both
+    # lets the pool's finalizer terminate it, and the feeder stops.
+    assert "ok" in _run_script(tmp_path, _DROPPED_MID_IMAP)
