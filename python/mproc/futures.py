@@ -69,7 +69,8 @@ class ProcessPoolExecutor(Executor):
                 raise ValueError("max_tasks_per_child must be >= 1")
         self._pool = _pool.Pool(max_workers, initializer, initargs, max_tasks_per_child,
                                 ctx=mp_context, task_timeout=task_timeout,
-                                on_worker_death=on_worker_death, max_retries=max_retries)
+                                on_worker_death=on_worker_death, max_retries=max_retries,
+                                _worker_kind="Process")  # ForkProcess-<n>, as concurrent.futures
         self._max_workers = self._pool._processes
         self._shutdown_lock = threading.Lock()
         self._shutdown = False

@@ -312,6 +312,28 @@ def _feed(pool_ref, core, it_ref, lock, feeders, func, iterable, call, chunksize
             feeders.discard(threading.current_thread())
 
 
+def _worker_start(numbers, name, daemon, initializer, initargs):
+    """The first thing every worker runs: take the next worker number,
+    become "<name>-<number>" (current_process(), parent_process()), then
+    the pool's initializer. (A Pool's workers are daemons, a
+    ProcessPoolExecutor's are not, as in multiprocessing.)"""
+    from . import process
+    from ._mproc import OwnerDeadError
+    lock = numbers.get_lock()
+    try:
+        lock.acquire()
+    except OwnerDeadError:  # a worker died taking its number: the count is whole
+        lock.make_consistent()
+    try:
+        number = numbers.value
+        numbers.value = number + 1
+    finally:
+        lock.release()
+    process._become_pool_worker(f"{name}-{number}", number, daemon)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 _PICKLING_ERRORS = {}
 
 
@@ -353,7 +375,7 @@ class Pool:
 
     def __init__(self, processes=None, initializer=None, initargs=(), maxtasksperchild=None,
                  context=None, *, ctx=None, task_timeout=None, on_worker_death="fail",
-                 max_retries=0):
+                 max_retries=0, _worker_kind="PoolWorker"):
         if processes is None:
             processes = 0
         elif processes < 1:
@@ -369,10 +391,22 @@ class Pool:
             raise ValueError("task_timeout must be positive or None")
         self._ctx = ctx if ctx is not None else context
         self._state = RUN
-        self._core = _mproc.PoolCore(processes, initializer, tuple(initargs),
+        # Workers are numbered as multiprocessing numbers them (the process
+        # counter of this process: ForkPoolWorker-<n>, current_process()._identity
+        # == (n,)), in the order they start; replacements count on.
+        from . import context as _context, process, sharedctypes
+        self._worker_numbers = sharedctypes.Value("q", next(process._counter))
+        method = (self._ctx if self._ctx is not None else _context._default_context) \
+            .get_start_method()
+        kind = "Spawn" if method == "spawn" else "Fork"
+        self._core = _mproc.PoolCore(processes, _worker_start,
+                                     (self._worker_numbers, kind + _worker_kind,
+                                      _worker_kind == "PoolWorker", initializer, tuple(initargs)),
                                      maxtasksperchild or 0, _POLICIES[on_worker_death],
                                      max_retries, task_timeout)
         self._processes = self._core.workers
+        for _ in range(self._processes - 1):  # the first workers' numbers are theirs
+            next(process._counter)
         self._lock = threading.Lock()
         self._handler = None
         self._handler_done = threading.Event()

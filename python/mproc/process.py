@@ -286,6 +286,32 @@ class Process:
         return exitcode
 
 
+def _become_pool_worker(name, number, daemon=True):
+    """In a Pool worker the C pool forked: look like multiprocessing's
+    workers. current_process() is a Process named name ("ForkPoolWorker-3")
+    with _identity (number,), a daemon if daemon, parent_process() the
+    pool's owner."""
+    global _current, _parent, _children, _counter
+    parent = _current
+    me = Process.__new__(Process)
+    me.__dict__.update(parent.__dict__)
+    me._identity = (number,)
+    me._name = name
+    me._daemonic = bool(daemon)
+    me._parent_pid = os.getppid()
+    me._parent_name = parent.name
+    me._handle = None
+    me._closed = False
+    me._exitcode = None
+    me._target, me._args, me._kwargs = None, (), {}
+    me._ctx = None
+    me._popen_method = None
+    _children = set()
+    _counter = itertools.count(1)
+    _current = me
+    _parent = _ParentProcess(parent.name, me._parent_pid, None)
+
+
 BaseProcess = Process  # multiprocessing.process's name for the class
 
 

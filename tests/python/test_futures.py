@@ -203,3 +203,17 @@ def test_task_timeout_fails_the_future():
         with pytest.raises(mproc.TaskTimeoutError):
             ex.submit(sleepy, 30).result(timeout=20)
         assert ex.submit(square, 5).result(30) == 25
+
+
+def _whoami(_):
+    me = mproc.current_process()
+    return me.name, me._identity, me.daemon
+
+
+def test_workers_are_named_as_concurrent_futures_names_them():
+    # concurrent.futures' workers are ForkProcess-<n> (not daemons) with
+    # _identity (n,); mproc's were the parent's MainProcess copy.
+    with ProcessPoolExecutor(2) as ex:
+        seen = set(ex.map(_whoami, range(6)))
+    for name, ident, daemon in seen:
+        assert name == f"ForkProcess-{ident[0]}" and not daemon

@@ -581,6 +581,28 @@ def test_imap_hands_over_results_before_the_slow_ones_finish():
         assert list(it) == [5, 6, 7]
 
 
+def _whoami(_):
+    me = mproc.current_process()
+    parent = mproc.parent_process()
+    return (me.name, me._identity, me.daemon, me.pid == os.getpid(),
+            parent is not None and parent.pid == os.getppid())
+
+
+@pytest.mark.parametrize("method, prefix", [("fork", "ForkPoolWorker"), ("spawn", "SpawnPoolWorker")])
+def test_workers_look_like_multiprocessings_pool_workers(method, prefix):
+    # Programs log current_process().name and pick a GPU or a seed from
+    # current_process()._identity[0]; in mproc's workers both were the
+    # parent's ('MainProcess', ()), and _identity[0] raised IndexError.
+    with mproc.get_context(method).Pool(2) as pool:
+        seen = set(pool.map(_whoami, range(8), chunksize=1))
+    numbers = sorted(ident[0] for _, ident, _, _, _ in seen)
+    assert len(numbers) <= 2 and all(len(ident) == 1 for _, ident, _, _, _ in seen)
+    for name, ident, daemon, pid_ok, parent_ok in seen:
+        assert name == f"{prefix}-{ident[0]}"
+        assert daemon and pid_ok and parent_ok
+    assert numbers[0] >= 1 and len(set(numbers)) == len(numbers)
+
+
 def test_an_argument_that_cannot_be_pickled_raises_what_multiprocessing_raises():
     # multiprocessing lets the pickler's error through: RuntimeError for a
     # Queue (share it through the initializer), TypeError for a thread

@@ -36,8 +36,6 @@ XFAIL = {
                                 "different)",
     "condition_notify_n.py": "Condition.notify(n) may wake more than n waiters "
                               "(docs/python-module.md, What is different)",
-    "pool_worker_identity.py": "a Pool worker's current_process() is the parent's (MainProcess, "
-                               "_identity ()) (docs/python-module.md, What is different)",
     "listener_tcp.py": "Listener/Client take local addresses only, no TCP (host, port) "
                        "(docs/python-module.md, multiprocessing.connection)",
 }
