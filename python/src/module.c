@@ -1,6 +1,9 @@
 /* module.c - mproc._mproc: the module object, its exceptions and the
  * helpers every area shares (see mproc_py.h). */
 #include "mproc_py.h"
+#include "pywait.h"
+
+#include <limits.h>
 
 #include <errno.h>
 #include <math.h>
@@ -98,4 +101,23 @@ PyMODINIT_FUNC PyInit__mproc(void)
 fail:
     Py_DECREF(m);
     return NULL;
+}
+
+int mproc_py_wait_call(mproc_py_wait_fn fn, void *arg, int timeout_ms)
+{
+    struct mproc_py_wait w;
+    mproc_py_wait_init(&w, timeout_ms);
+    for (;;) {
+        int s = mproc_py_wait_next(&w);
+        if (s < 0)
+            return MPROC_ETIMEDOUT;
+        PyThreadState *ts = PyEval_SaveThread();
+        int rc = fn(arg, s);
+        PyEval_RestoreThread(ts);
+        int more = mproc_py_wait_more(&w, rc);
+        if (more < 0)
+            return INT_MIN;
+        if (!more)
+            return rc;
+    }
 }

@@ -376,16 +376,7 @@ static PyObject *Conn_recv(ConnObject *c, PyObject *unused)
     char small[STACK_MSG];
     ssize_t n = conn_read(c, small, sizeof small);
     if (n >= 0) {
-        PyObject *mv = PyMemoryView_FromMemory(small, n, PyBUF_READ);
-        if (mv == NULL)
-            return NULL;
-        PyObject *obj = mproc_py_loads(mv);
-        PyObject *r = PyObject_CallMethod(mv, "release", NULL);
-        if (r == NULL)
-            Py_CLEAR(obj);
-        Py_XDECREF(r);
-        Py_DECREF(mv);
-        return obj;
+        return mproc_py_loads_mem(small, (size_t)n);
     }
     if (n == -2)
         return NULL;

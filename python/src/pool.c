@@ -42,6 +42,7 @@
  * alone by collect().
  */
 #include "mproc_py.h"
+#include "pywait.h"
 
 #include "internal.h"
 #include "pool/engine.h"
@@ -80,7 +81,7 @@ struct item_hdr {
 #define OUT_BUDGET (32u << 20)      /* result capacity of one job, all items (then OUT_MIN) */
 #define SLOT_BYTES (1u << 20)       /* one C slot holds the largest inline item + result */
 #define FILE_NAME_MAX 64u
-#define WAIT_SLICE_MS 100
+
 #define MAP_BATCH 512        /* single calls per job of a synchronous map */
 #define ST_PENDING INT32_MIN /* an item's status before the core delivers it */
 
@@ -1232,7 +1233,7 @@ static PyObject *core_map(PoolCore *self, PyObject *args)
             int rc;
             {
                 PyThreadState *save_ = PyEval_SaveThread();
-                rc = mproc_future_wait(jobs[decoded]->f, WAIT_SLICE_MS);
+                rc = mproc_future_wait(jobs[decoded]->f, MPROC_PY_SLICE_MS);
                 PyEval_RestoreThread(save_);
             }
             if (rc == MPROC_ETIMEDOUT) {
@@ -1546,6 +1547,17 @@ static PyObject *core_shutdown(PoolCore *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* One slice of core_join, with the GIL released. */
+static int join_slice(void *arg, int slice_ms)
+{
+    PoolCore *self = arg;
+    mproc_pool *pool = pool_enter(self);
+    int rc = pool ? mproc_pool_join(pool, slice_ms) : 0;
+    if (pool)
+        pool_leave(self);
+    return rc;
+}
+
 /* join(timeout) -> True when every worker is gone, False at the timeout. */
 static PyObject *core_join(PoolCore *self, PyObject *args)
 {
@@ -1557,28 +1569,14 @@ static PyObject *core_join(PoolCore *self, PyObject *args)
         Py_RETURN_TRUE;
     if (check_pool(self) < 0)
         return NULL;
-    struct mproc__deadline d;
-    mproc__deadline_init(&d, ms);
-    for (;;) {
-        int left = mproc__deadline_remaining_ms(&d), rc;
-        int slice = left < 0 || left > WAIT_SLICE_MS ? WAIT_SLICE_MS : left;
-        {
-            PyThreadState *save_ = PyEval_SaveThread();
-            mproc_pool *pool = pool_enter(self);
-            rc = pool ? mproc_pool_join(pool, slice) : 0;
-            if (pool)
-                pool_leave(self);
-            PyEval_RestoreThread(save_);
-        }
-        if (rc == 0)
-            Py_RETURN_TRUE;
-        if (rc != MPROC_ETIMEDOUT && rc != MPROC_EAGAIN)
-            return mproc_py_raise(rc);
-        if (PyErr_CheckSignals() < 0)
-            return NULL;
-        if (!d.forever && mproc__deadline_expired(&d))
-            Py_RETURN_FALSE;
-    }
+    int rc = mproc_py_wait_call(join_slice, self, ms);
+    if (rc == INT_MIN)
+        return NULL;
+    if (rc == 0)
+        Py_RETURN_TRUE;
+    if (rc == MPROC_ETIMEDOUT || rc == MPROC_EAGAIN)
+        Py_RETURN_FALSE;
+    return mproc_py_raise(rc);
 }
 
 static PyObject *core_terminate(PoolCore *self, PyObject *unused)

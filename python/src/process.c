@@ -115,6 +115,13 @@ static int join_slice(ChildObject *c, int ms)
 }
 
 /* join(timeout=None) -> exit code, or None if still running. */
+/* join_slice for mproc_py_wait_call: "still running" reads as a timeout. */
+static int join_wait(void *arg, int ms)
+{
+    int rc = join_slice(arg, ms);
+    return rc == 0 ? MPROC_ETIMEDOUT : rc;
+}
+
 static PyObject *Child_join(ChildObject *c, PyObject *args)
 {
     PyObject *timeout = Py_None;
@@ -127,27 +134,16 @@ static PyObject *Child_join(ChildObject *c, PyObject *args)
     int ms;
     if (mproc_py_timeout_ms(timeout, 1, &ms) < 0)
         return NULL;
-    struct mproc_py_wait w;
-    mproc_py_wait_init(&w, ms);
-    for (;;) {
-        int s = mproc_py_wait_next(&w);
-        if (s < 0)
-            Py_RETURN_NONE;
-        int rc;
-        PyThreadState *ts = PyEval_SaveThread();
-        rc = join_slice(c, s);
-        PyEval_RestoreThread(ts);
-        if (rc == 1) {
-            c->done = 1;
-            return PyLong_FromLong(c->exitcode);
-        }
-        if (rc < 0)
-            return mproc_py_raise(rc);
-        if (w.total_ms == 0)
-            Py_RETURN_NONE;
-        if (PyErr_CheckSignals() < 0)
-            return NULL;
+    int rc = mproc_py_wait_call(join_wait, c, ms);
+    if (rc == INT_MIN)
+        return NULL;
+    if (rc == 1) {
+        c->done = 1;
+        return PyLong_FromLong(c->exitcode);
     }
+    if (rc == MPROC_ETIMEDOUT || rc == MPROC_EAGAIN)
+        Py_RETURN_NONE;
+    return mproc_py_raise(rc);
 }
 
 /* poll() -> exit code, or None if still running (never blocks). */

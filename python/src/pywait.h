@@ -1,5 +1,5 @@
-/* pywait.h - waiting in slices with the GIL released (process.c, queue.c,
- * pipe.c).
+/* pywait.h - waiting in slices with the GIL released (every area of
+ * mproc._mproc), and the pickling helpers of Queue and Connection.
  *
  * A Python call that may block turns its timeout into a deadline once,
  * then calls the core in slices of at most MPROC_PY_SLICE_MS with the GIL
@@ -55,6 +55,15 @@ static inline int mproc_py_wait_more(const struct mproc_py_wait *w, long rc)
     return 1;
 }
 
+/* mproc_py_wait_call - fn(arg, slice_ms) with the GIL released, in slices
+ * (mproc_py_wait_next), until it returns something other than a timeout or
+ * timeout_ms has passed; signal handlers run between slices. Returns the
+ * last code (MPROC_ETIMEDOUT when the time ran out, MPROC_EAGAIN for a
+ * try), or INT_MIN with an exception set (a handler raised). A caller whose
+ * object may be closed between slices has fn return MPROC_EBADF for it. */
+typedef int (*mproc_py_wait_fn)(void *arg, int slice_ms);
+int mproc_py_wait_call(mproc_py_wait_fn fn, void *arg, int timeout_ms);
+
 /* mproc_py_as_int - a Python int as a C int (-1 with an exception set). */
 static inline int mproc_py_as_int(PyObject *o)
 {
@@ -72,6 +81,10 @@ static inline int mproc_py_as_int(PyObject *o)
  * mproc.reduction with _mproc.set_pickler): protocol 5. */
 PyObject *mproc_py_dumps(PyObject *obj);
 PyObject *mproc_py_loads(PyObject *buf);
+/* mproc_py_loads_mem - unpickle n bytes at p that the caller reuses once
+ * this returns (a ring slot, a stack buffer): no reference to them may
+ * outlive the call, so a view something kept is released. */
+PyObject *mproc_py_loads_mem(const void *p, size_t n);
 
 /* mproc_py_fastcall_args - a METH_FASTCALL call's arguments as a tuple and
  * a dict (NULL when no keywords), for PyArg_ParseTupleAndKeywords on the

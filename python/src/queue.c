@@ -445,10 +445,7 @@ send:;
             PyThreadState *ts = PyEval_SaveThread();
             rc = put_msg(self, data, len, tag, s);
             PyEval_RestoreThread(ts);
-            int more = mproc_py_wait_more(&w, rc);
-            if (more < 0)
-                break;
-            if (!more)
+            if (mproc_py_wait_more(&w, rc) <= 0)
                 break;
             if (self->q == NULL) {
                 rc = MPROC_EBADF;
@@ -526,20 +523,7 @@ static PyObject *decode(const char *ptr, size_t len)
         }
         return x;
     }
-    PyObject *mv = PyMemoryView_FromMemory((char *)ptr, (Py_ssize_t)len, PyBUF_READ);
-    if (mv == NULL)
-        return NULL;
-    PyObject *obj = PyObject_CallOneArg(py_loads, mv);
-    /* The memory goes back to the ring: no reference may outlive it. The
-     * unpickler keeps none; if anything did, release() cuts it off. */
-    if (Py_REFCNT(mv) > 1) {
-        PyObject *r = PyObject_CallMethod(mv, "release", NULL);
-        if (r == NULL)
-            Py_CLEAR(obj);
-        Py_XDECREF(r);
-    }
-    Py_DECREF(mv);
-    return obj;
+    return mproc_py_loads_mem(ptr, len);
 }
 
 static PyObject *queue_get(QueueObject *self, int block, PyObject *timeout)
@@ -564,11 +548,8 @@ static PyObject *queue_get(QueueObject *self, int block, PyObject *timeout)
             n = mproc_queue_get_view(self->q, &ptr, s);
             PyEval_RestoreThread(ts);
             int more = mproc_py_wait_more(&w, n);
-            if (more < 0) {
-                if (n >= 0)
-                    (void)mproc_queue_release_view(self->q);
-                return NULL;
-            }
+            if (more < 0)
+                return NULL; /* only after a timeout: no view is held */
             if (!more)
                 break;
             if (self->q == NULL) {
@@ -706,6 +687,13 @@ static PyObject *Queue_task_done(QueueObject *self, PyObject *unused)
 }
 
 /* join(timeout=None) -> True when every task is done, False on timeout. */
+/* One slice of Queue.join, with the GIL released; closed meanwhile: EBADF. */
+static int join_slice(void *arg, int ms)
+{
+    QueueObject *self = arg;
+    return self->q ? mproc_queue_join(self->q, ms) : MPROC_EBADF;
+}
+
 static PyObject *Queue_join(QueueObject *self, PyObject *args)
 {
     PyObject *timeout = Py_None;
@@ -716,26 +704,9 @@ static PyObject *Queue_join(QueueObject *self, PyObject *args)
     int ms;
     if (mproc_py_timeout_ms(timeout, 1, &ms) < 0)
         return NULL;
-    struct mproc_py_wait w;
-    mproc_py_wait_init(&w, ms);
-    int rc;
-    for (;;) {
-        int s = mproc_py_wait_next(&w);
-        if (s < 0) {
-            rc = MPROC_ETIMEDOUT;
-            break;
-        }
-        PyThreadState *ts = PyEval_SaveThread();
-        rc = mproc_queue_join(self->q, s);
-        PyEval_RestoreThread(ts);
-        int more = mproc_py_wait_more(&w, rc);
-        if (more < 0)
-            return NULL;
-        if (!more)
-            break;
-        if (queue_check(self) < 0)
-            return NULL;
-    }
+    int rc = mproc_py_wait_call(join_slice, self, ms);
+    if (rc == INT_MIN)
+        return NULL;
     if (rc == MPROC_ETIMEDOUT || rc == MPROC_EAGAIN)
         Py_RETURN_FALSE;
     if (rc == MPROC_ENOTSUP) {
@@ -861,6 +832,24 @@ PyObject *mproc_py_dumps(PyObject *obj)
 PyObject *mproc_py_loads(PyObject *buf)
 {
     return PyObject_CallOneArg(py_loads, buf);
+}
+
+PyObject *mproc_py_loads_mem(const void *p, size_t n)
+{
+    PyObject *mv = PyMemoryView_FromMemory((char *)p, (Py_ssize_t)n, PyBUF_READ);
+    if (mv == NULL)
+        return NULL;
+    PyObject *obj = PyObject_CallOneArg(py_loads, mv);
+    /* The memory is reused once we return: no reference may outlive it.
+     * The unpickler keeps none; if anything did, release() cuts it off. */
+    if (Py_REFCNT(mv) > 1) {
+        PyObject *r = PyObject_CallMethod(mv, "release", NULL);
+        if (r == NULL)
+            Py_CLEAR(obj);
+        Py_XDECREF(r);
+    }
+    Py_DECREF(mv);
+    return obj;
 }
 
 int mproc_py_init_queue(PyObject *m)

@@ -10,7 +10,7 @@
  * Dealloc closes the object in this process only.
  *
  * Waiting: the GIL is released around every wait, and a wait with a
- * timeout is cut into slices of at most SLICE_MS so that a signal handler
+ * timeout is cut into slices of at most MPROC_PY_SLICE_MS (pywait.h) so that a signal handler
  * (KeyboardInterrupt) runs between them. An uncontended Lock/RLock acquire
  * is tried first with the GIL held (one compare-and-swap) when the word
  * reads free. The exception is a Barrier: a core barrier wait that times
@@ -96,37 +96,6 @@ uint64_t mproc_py_sync_now_ms(void)
     return mproc__now_ns() / 1000000u;
 }
 
-/* Call fn(obj, t) with the GIL released until it returns something other
- * than a timeout or the whole timeout_ms has passed, running signal
- * handlers between slices. Returns the last code (MPROC_ETIMEDOUT when the
- * time ran out, MPROC_EAGAIN for a try), or INT_MIN with an exception set
- * (a signal handler raised). */
-int mproc_py_sync_wait(wait_fn fn, void *obj, int timeout_ms)
-{
-    int rc;
-    if (timeout_ms == 0)
-        return fn(obj, 0);
-    bool forever = timeout_ms == MPROC_FOREVER;
-    uint64_t deadline = forever ? 0 : mproc_py_sync_now_ms() + (uint64_t)timeout_ms;
-    for (;;) {
-        int slice = SLICE_MS;
-        if (!forever) {
-            uint64_t now = mproc_py_sync_now_ms();
-            if (now >= deadline)
-                return MPROC_ETIMEDOUT;
-            if (deadline - now < (uint64_t)slice)
-                slice = (int)(deadline - now);
-        }
-        PyThreadState *ts = PyEval_SaveThread();
-        rc = fn(obj, slice);
-        PyEval_RestoreThread(ts);
-        if (rc != MPROC_ETIMEDOUT && rc != MPROC_EAGAIN)
-            return rc;
-        if (PyErr_CheckSignals() < 0)
-            return INT_MIN;
-    }
-}
-
 static int lock_wait(void *o, int t)
 {
     return mproc_lock_acquire(o, t);
@@ -197,7 +166,7 @@ static int lock_acquire_ms(SyncObject *s, int timeout_ms)
         if (timeout_ms == 0 && rc != MPROC_EBUSY)
             return 0;
     }
-    rc = mproc_py_sync_wait(rl ? rlock_wait : lock_wait, s->obj, timeout_ms);
+    rc = mproc_py_wait_call(rl ? rlock_wait : lock_wait, s->obj, timeout_ms);
     if (rc == MPROC_EBUSY) {
         if (timeout_ms == MPROC_FOREVER) {
             PyErr_SetString(PyExc_RuntimeError,
@@ -205,7 +174,7 @@ static int lock_acquire_ms(SyncObject *s, int timeout_ms)
                             "(use an RLock to nest)");
             return -1;
         }
-        rc = mproc_py_sync_wait(no_wait, NULL, timeout_ms);
+        rc = mproc_py_wait_call(no_wait, NULL, timeout_ms);
     }
     if (rc == 0)
         return 1;
@@ -519,7 +488,7 @@ static PyObject *sem_acquire(PyObject *self, PyObject *const *args, Py_ssize_t n
         return NULL;
     int rc = mproc_sem_value(s->obj) > 0 ? mproc_sem_acquire(s->obj, 0) : MPROC_EAGAIN;
     if (rc == MPROC_EAGAIN && ms != 0)
-        rc = mproc_py_sync_wait(sem_wait_core, s->obj, ms);
+        rc = mproc_py_wait_call(sem_wait_core, s->obj, ms);
     if (rc == 0)
         Py_RETURN_TRUE;
     if (rc == MPROC_ETIMEDOUT || rc == MPROC_EAGAIN)
@@ -533,7 +502,7 @@ static PyObject *sem_enter(PyObject *self, PyObject *unused)
     SyncObject *s = (SyncObject *)self;
     if (mproc_py_sync_check_open(s) < 0)
         return NULL;
-    int rc = mproc_py_sync_wait(sem_wait_core, s->obj, MPROC_FOREVER);
+    int rc = mproc_py_wait_call(sem_wait_core, s->obj, MPROC_FOREVER);
     if (rc == 0)
         Py_RETURN_TRUE;
     return rc == INT_MIN ? NULL : mproc_py_raise(rc);
@@ -656,7 +625,7 @@ static PyObject *event_wait_m(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     if (mproc_event_is_set(s->obj) == 1)
         Py_RETURN_TRUE;
-    int rc = mproc_py_sync_wait(event_wait, s->obj, ms);
+    int rc = mproc_py_wait_call(event_wait, s->obj, ms);
     if (rc == 0)
         Py_RETURN_TRUE;
     if (rc == MPROC_ETIMEDOUT || rc == MPROC_EAGAIN)

@@ -486,7 +486,7 @@ static PyObject *cond_wait_m(PyObject *self, PyObject *args, PyObject *kw)
             return mproc_py_raise(rc);
         }
     }
-    int rc = mproc_py_sync_wait(mproc_py_sync_cond_wait, c->c, ms);
+    int rc = mproc_py_wait_call(mproc_py_sync_cond_wait, c->c, ms);
     bool notified = rc == 0 || rc == MPROC_EOWNERDEAD;
     if (rc == MPROC_EOWNERDEAD)
         mproc_cond_consistent(c->c);

@@ -5,11 +5,9 @@
 #define MPROC_SYNC_PY_H
 
 #include "mproc_py.h"
+#include "pywait.h"
 
 #include "sync/sync.h"
-
-/* The longest a wait runs with the GIL released before signal handlers run. */
-#define SLICE_MS 100
 
 enum kind { K_LOCK, K_RLOCK, K_SEM, K_EVENT, K_BARRIER, K_COND };
 
@@ -22,15 +20,8 @@ typedef struct {
 
 extern PyTypeObject *mproc_py_LockType, *mproc_py_RLockType;
 
-/* A core wait: fn(obj, timeout_ms). */
-typedef int (*wait_fn)(void *obj, int timeout_ms);
-
-/* mproc_py_sync_wait - fn(obj, t) with the GIL released, in slices of at
- * most SLICE_MS, until it returns something other than a timeout or
- * timeout_ms has passed; signal handlers run between slices. The last code
- * (MPROC_ETIMEDOUT when the time ran out, MPROC_EAGAIN for a try), or
- * INT_MIN with an exception set (a handler raised). */
-int mproc_py_sync_wait(wait_fn fn, void *obj, int timeout_ms);
+/* Waits go through mproc_py_wait_call (pywait.h): fn(obj, slice_ms) with
+ * the GIL released, signal handlers between slices. */
 int mproc_py_sync_cond_wait(void *cond, int timeout_ms);
 uint64_t mproc_py_sync_now_ms(void);
 
