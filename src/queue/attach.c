@@ -25,7 +25,7 @@ static int q_attach(struct mproc_queue *q)
     q->flags = h->flags;
     q->n_parts = h->n_parts;
     q->n_lanes = h->n_lanes;
-    q->lanes_mask = q->n_lanes == 64 ? ~0ull : (1ull << q->n_lanes) - 1;
+    q->lanes_mask = (1ull << q->n_lanes) - 1; /* n_lanes <= Q_LANES_MAX = 32 */
     q->lanes = (struct q_lane *)(void *)((unsigned char *)h + h->lanes_off);
     q->parts = (struct q_part *)(void *)((unsigned char *)h + h->parts_off);
     q->skey = h->skey;
@@ -146,7 +146,12 @@ int mproc_queue_create(mproc_queue **out, const char *name, const struct mproc_q
     }
     h->skey |= 1ull << 62;
     q->h = h;
-    /* Allots start at 0: producers take them from the pool at first use. */
+    /* Each lane starts with an equal share of the limit (one lane: all of
+     * it, so a queue of one lane never takes the credit lock); producers
+     * move allot between lanes as they need it. */
+    struct q_lane *lanes = (struct q_lane *)(void *)((unsigned char *)h + l.lanes_off);
+    for (uint32_t i = 0; i < n_lanes; i++)
+        atomic_store_explicit(&lanes[i].allot, limit / n_lanes, memory_order_relaxed);
     /* The file is fresh (zeroes): every stamp is 0, which is PUB or
      * CONSUMED of no position (bit 62 of the key is set and positions stay
      * below 2^62), so the empty ring needs no writes. */

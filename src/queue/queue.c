@@ -155,12 +155,6 @@
  * window leaves the summary counting it: putters then always stamp times and
  * getters look at every lane (slower, still correct). Equal times (a clock
  * coarser than the gap between two puts) are ordered by lane number. */
-static uint64_t q_now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
-}
 
 static inline _Atomic uint64_t *q_time(struct mproc_queue *q, uint32_t l, uint64_t pos)
 {
@@ -196,7 +190,7 @@ static Q_INLINE void q_claim_time(struct mproc_queue *q, struct q_tls *ts, uint6
     ts->ctf = 0;
     uint64_t others = s & q->lanes_mask & ~ts->pbit;
     if (MPROC__UNLIKELY(!clean || (others != 0 && q_lanes_busy(q, others)))) {
-        atomic_store_explicit(q_time(q, ts->plane, t), q_now_ns(), memory_order_relaxed);
+        atomic_store_explicit(q_time(q, ts->plane, t), mproc__now_ns(), memory_order_relaxed);
         ts->ctf = Q_F_TS;
     }
 }

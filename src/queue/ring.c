@@ -209,8 +209,10 @@ void mproc__q_wake_putters(struct mproc_queue *q)
 /* Advance rel over consecutive CONSUMED marks - at most `max` of them, up
  * to the first position still in use - with one CAS. Returns rel as left
  * (at least the value it found). Run by producers when their cached rel
- * runs out (a batch at a time, so that no put pays for a whole lap), and
- * with no limit by sleepers' re-checks, repairs, full() and statistics. */
+ * runs out (a batch at a time, so that no put pays for a whole lap), by
+ * sleepers' re-checks and allot moves (1024 at a time: a putter waiting
+ * for more looks again, see mproc__q_has_room), and with no limit by
+ * repairs, full() and statistics. */
 uint64_t mproc__q_sweep(struct mproc_queue *q, uint32_t l, unsigned max)
 {
     struct q_lane *ln = &q->lanes[l];
@@ -250,6 +252,9 @@ void mproc__q_release(struct mproc_queue *q, uint32_t l, uint64_t pos, uint64_t 
     mproc__q_wake_putters(q);
 }
 
+/* How long a reader of the frontiers retries while they keep changing. */
+#define Q_FRONTIERS_NS (10u * 1000000u)
+
 /* Read the frontiers: rel (swept), head, tail, in that order, so that a
  * sound queue always reads rel <= head <= tail <= rel + limit unless rel
  * moved meanwhile; a violation seen twice with the same values is
@@ -258,7 +263,8 @@ int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t
 {
     struct q_lane *ln = &q->lanes[l];
     uint64_t last[3] = {0, 0, 0};
-    for (int i = 0; i < 64; i++) {
+    uint64_t until = 0;
+    for (unsigned i = 0;; i++) {
         uint64_t r = mproc__q_sweep(q, l, UINT32_MAX);
         uint64_t hd = atomic_load_explicit(&ln->head, memory_order_seq_cst);
         uint64_t t = atomic_load_explicit(&ln->tail, memory_order_seq_cst);
@@ -273,8 +279,16 @@ int mproc__q_frontiers(struct mproc_queue *q, uint32_t l, uint64_t *rp, uint64_t
         last[0] = r;
         last[1] = hd;
         last[2] = t;
+        /* values that keep changing are a queue in use: look again, for
+         * Q_FRONTIERS_NS at most (corruption under live traffic) */
+        if ((i & 63) == 63) {
+            uint64_t now = mproc__now_ns();
+            if (until == 0)
+                until = now + Q_FRONTIERS_NS;
+            else if (now > until)
+                return MPROC_ECORRUPT;
+        }
     }
-    return MPROC_ECORRUPT;
 }
 
 int mproc__q_used(struct mproc_queue *q, uint64_t *used)
