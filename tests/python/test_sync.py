@@ -587,11 +587,7 @@ bar.wait()
 
 
 def test_raw_objects_travel_to_a_spawned_child(spawn_pickling):
-    try:
-        from mproc import reduction
-        reduction.register
-    except (ImportError, AttributeError):
-        pytest.skip("mproc.reduction (pycore) is not on this branch yet")
+    from mproc import reduction
     raw = sharedctypes.RawArray("h", 2)
     data = reduction.dumps(raw)
     run_spawned(data, spawn_pickling, "objs[1] = 5\n")
@@ -607,8 +603,6 @@ def _spawned_child(lk, sem, val, arr, bar):
 
 
 def test_objects_reach_a_child_started_by_spawn():
-    if not hasattr(mproc, "get_context"):
-        pytest.skip("mproc.Process (pycore) is not on this branch yet")
     ctx = mproc.get_context("spawn")
     lk, sem, bar = ctx.Lock(), ctx.Semaphore(0), ctx.Barrier(2, timeout=30)
     val, arr = ctx.Value("i", 1), ctx.Array("d", 3)
