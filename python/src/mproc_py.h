@@ -7,8 +7,8 @@
  *
  * Conventions for every area:
  * - A call that may block releases the GIL around the wait
- *   (Py_BEGIN_ALLOW_THREADS) and waits in slices so that a signal (Ctrl-C)
- *   is seen: mproc_py_wait_slice() gives the next slice of a timeout.
+ *   and waits in slices so that a signal (Ctrl-C) is seen:
+ *   mproc_py_wait_call() in pywait.h.
  * - An mproc error becomes a Python exception with mproc_py_raise(rc):
  *   the exception class follows Python's (TimeoutError, BrokenPipeError,
  *   OSError with errno, ValueError for MPROC_EINVAL, ...), the message is
