@@ -11,6 +11,9 @@
  *                           directly), mproc_wait (the same queues, each
  *                           side in mproc_wait over its one queue: no
  *                           descriptor, the caller sleeps on the futex).
+ *   wake_epoll_64B_same_cpu the same with both sides on CPU 0 (each wake-up
+ *                           then has to wait for the other side to sleep;
+ *                           a watch's service thread is a third party).
  *   wait_ready_of_N,<impl>  round trip where side B waits in mproc_wait over
  *                           N queues and side A puts into the last one;
  *                           the answer comes back through one queue that A
@@ -36,6 +39,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +63,8 @@ static int failed;
 
 struct job {
     enum kind kind;
-    int nq; /* K_WAITN: queues B waits on */
+    int nq;        /* K_WAITN: queues B waits on */
+    bool same_cpu; /* both sides on CPU 0 */
 };
 
 static void meet_child(void)
@@ -180,7 +185,7 @@ static uint64_t run_job(uint64_t n, void *arg)
     atomic_store(&S->go, 0);
     pid_t pid = fork();
     if (pid == 0) {
-        bench_pin(1);
+        bench_pin(j->same_cpu ? 0 : 1);
         meet_child();
         int rc = 0;
         if (j->kind == K_WATCH)
@@ -281,6 +286,16 @@ int main(void)
             {.impl = "mproc_wait", .fn = run_job, .arg = &j1, .n = n},
         };
         bench_run("wait", "wake_epoll_64B", c, 3, "us/op", 0);
+    }
+    if (!only || strstr("wake_epoll_64B_same_cpu", only)) {
+        struct job jw = {K_WATCH, 1, true}, jp = {K_PIPE, 1, true}, j1 = {K_WAIT1, 1, true};
+        uint64_t n = bench_scale(2000);
+        struct bench_case c[] = {
+            {.impl = "mproc_watch", .fn = run_job, .arg = &jw, .n = n},
+            {.impl = "pipe2", .fn = run_job, .arg = &jp, .n = n},
+            {.impl = "mproc_wait", .fn = run_job, .arg = &j1, .n = n},
+        };
+        bench_run("wait", "wake_epoll_64B_same_cpu", c, 3, "us/op", 0);
     }
     if (!only || strstr("wait_ready_of_N", only)) {
         struct job j1 = {K_WAITN, 1}, j64 = {K_WAITN, NQ};

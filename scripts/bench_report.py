@@ -352,6 +352,14 @@ def targets(rows):
             f"{r:.2f}x ({fmt(w.median)} vs {fmt(p2.median)} us)", r <= 1.5)
     else:
         add("Wake-up through a watch descriptor vs pipe(2), 64 B, epoll", "<= 1.5x", None, None)
+    w = val("wait", "wake_epoll_64B_same_cpu", "mproc_watch")
+    p2 = val("wait", "wake_epoll_64B_same_cpu", "pipe2")
+    what = "Wake-up through a watch descriptor vs pipe(2), both on one CPU"
+    if w and p2:
+        r = w.median / p2.median
+        add(what, "<= 1.5x", f"{r:.2f}x ({fmt(w.median)} vs {fmt(p2.median)} us)", r <= 1.5)
+    else:
+        add(what, "<= 1.5x", None, None)
     a = val("wait", "wait_ready_of_N", "mproc_wait-64q")
     b = val("wait", "wait_ready_of_N", "mproc_wait-1q")
     if a and b:
